@@ -1,0 +1,172 @@
+//! One way to reach AWS for every function: [`sdk_config`] and the per-service adapters.
+//!
+//! [`AwsSettings`] comes from the environment (`AWS_REGION`, `AWS_ENDPOINT_URL`, `AWS_MAX_ATTEMPTS`,
+//! ...) so the same binary runs against AWS and against the local emulator. Each adapter module is
+//! behind a cargo feature of the same name, so a function compiles only the SDK crates it calls.
+
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::Credentials;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::display::DisplayErrorContext;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
+use crate::config::{ConfigError, Env};
+use crate::error::AwsError;
+
+#[cfg(feature = "cloudwatch")]
+pub mod cloudwatch;
+#[cfg(feature = "ecs")]
+pub mod ecs;
+#[cfg(feature = "sns")]
+pub mod sns;
+
+/// How to reach AWS: region, endpoint override, retries and timeouts.
+#[derive(Clone)]
+pub struct AwsSettings {
+    /// Region; `None` lets the SDK's default chain decide (Lambda always sets `AWS_REGION`).
+    pub region: Option<String>,
+    /// Endpoint override for every service, e.g. the local emulator.
+    pub endpoint_url: Option<String>,
+    /// Attempts per call, first try included (standard retry mode).
+    pub max_attempts: u32,
+    /// First retry back-off; later ones grow exponentially with jitter.
+    pub initial_backoff: Duration,
+    /// Longest one attempt may take before it counts as failed (and may be retried).
+    pub attempt_timeout: Duration,
+    /// Fixed credentials (the emulator's); `None` uses the SDK's default chain.
+    pub static_credentials: Option<(String, String)>,
+}
+
+impl std::fmt::Debug for AwsSettings {
+    // Hand-written so a debug print can never show a secret key.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AwsSettings")
+            .field("region", &self.region)
+            .field("endpoint_url", &self.endpoint_url)
+            .field("max_attempts", &self.max_attempts)
+            .field("initial_backoff", &self.initial_backoff)
+            .field("attempt_timeout", &self.attempt_timeout)
+            .field(
+                "static_credentials",
+                &self.static_credentials.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
+}
+
+impl Default for AwsSettings {
+    fn default() -> Self {
+        AwsSettings {
+            region: None,
+            endpoint_url: None,
+            max_attempts: 3,
+            initial_backoff: Duration::from_secs(1),
+            attempt_timeout: Duration::from_secs(10),
+            static_credentials: None,
+        }
+    }
+}
+
+impl AwsSettings {
+    /// Read `AWS_REGION` (or `AWS_DEFAULT_REGION`), `AWS_ENDPOINT_URL`, `AWS_MAX_ATTEMPTS`,
+    /// `OPS_AWS_INITIAL_BACKOFF_MS` and `OPS_AWS_ATTEMPT_TIMEOUT_MS`. Credentials always come from
+    /// the SDK's default chain here.
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let defaults = AwsSettings::default();
+        let max_attempts = env.parsed_or("AWS_MAX_ATTEMPTS", defaults.max_attempts)?;
+        if max_attempts == 0 {
+            return Err(ConfigError::invalid(
+                "AWS_MAX_ATTEMPTS",
+                "0",
+                "must be at least 1",
+            ));
+        }
+        let endpoint_url = env.optional("AWS_ENDPOINT_URL").map(String::from);
+        if let Some(url) = &endpoint_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(ConfigError::invalid(
+                    "AWS_ENDPOINT_URL",
+                    url,
+                    "must start with http:// or https://",
+                ));
+            }
+        }
+        Ok(AwsSettings {
+            region: env
+                .optional("AWS_REGION")
+                .or(env.optional("AWS_DEFAULT_REGION"))
+                .map(String::from),
+            endpoint_url,
+            max_attempts,
+            initial_backoff: Duration::from_millis(env.parsed_or(
+                "OPS_AWS_INITIAL_BACKOFF_MS",
+                defaults.initial_backoff.as_millis() as u64,
+            )?),
+            attempt_timeout: Duration::from_millis(env.parsed_or(
+                "OPS_AWS_ATTEMPT_TIMEOUT_MS",
+                defaults.attempt_timeout.as_millis() as u64,
+            )?),
+            static_credentials: None,
+        })
+    }
+
+    /// Settings for the local emulator at `endpoint_url`: fixed test credentials, short back-off.
+    pub fn emulator(endpoint_url: &str, region: &str) -> Self {
+        AwsSettings {
+            region: Some(region.to_string()),
+            endpoint_url: Some(endpoint_url.to_string()),
+            initial_backoff: Duration::from_millis(50),
+            static_credentials: Some(("testing".into(), "testing".into())),
+            ..AwsSettings::default()
+        }
+    }
+}
+
+/// The SDK configuration every client of a function is built from, once, at init.
+pub async fn sdk_config(settings: &AwsSettings) -> SdkConfig {
+    let retry = RetryConfig::standard()
+        .with_max_attempts(settings.max_attempts)
+        .with_initial_backoff(settings.initial_backoff);
+    let timeouts = TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(3))
+        .operation_attempt_timeout(settings.attempt_timeout)
+        .build();
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(retry)
+        .timeout_config(timeouts);
+    if let Some(region) = &settings.region {
+        loader = loader.region(Region::new(region.clone()));
+    }
+    if let Some(url) = &settings.endpoint_url {
+        loader = loader.endpoint_url(url);
+    }
+    if let Some((key, secret)) = &settings.static_credentials {
+        loader =
+            loader.credentials_provider(Credentials::new(key, secret, None, None, "ops-static"));
+    }
+    loader.load().await
+}
+
+/// Turn an SDK error into an [`AwsError`] that knows whether retrying can help.
+pub fn aws_error<E>(
+    service: &'static str,
+    operation: &'static str,
+    error: SdkError<E, HttpResponse>,
+) -> AwsError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let status = error.raw_response().map(|r| r.status().as_u16());
+    let code = error.code().map(String::from);
+    let message = match (&error, error.message()) {
+        (_, Some(message)) => message.to_string(),
+        (SdkError::ServiceError(_), None) => "no message".to_string(),
+        (other, None) => DisplayErrorContext(other).to_string(),
+    };
+    AwsError::classify(service, operation, code.as_deref(), Some(&message), status)
+}

@@ -1,0 +1,249 @@
+//! Event types that `aws_lambda_events` lacks, and telling an event from a chat command.
+//!
+//! The detail types mirror what EventBridge delivers for ECR pushes, ECS deployment state changes and
+//! Auto Scaling launch lifecycle actions; the samples in `events/` are round-tripped in tests.
+
+use aws_lambda_events::eventbridge::EventBridgeEvent;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// An event whose shape is not what its trigger promises.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EventError {
+    /// The payload is neither an EventBridge event, an alarm action nor a chat command.
+    #[error("unrecognised payload: {0}")]
+    Unrecognised(String),
+    /// An EventBridge event whose detail does not fit the type named by its `detail-type`.
+    #[error("malformed `{detail_type}` event: {reason}")]
+    Malformed {
+        /// The event's `detail-type`.
+        detail_type: String,
+        /// What does not fit, naming the field.
+        reason: String,
+    },
+}
+
+/// What a function was invoked with.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Incoming {
+    /// An EventBridge event (has `detail-type` and `source`).
+    Event {
+        /// Its `detail-type`, e.g. `ECR Image Action`.
+        detail_type: String,
+        /// Its `source`, e.g. `aws.ecr`.
+        source: String,
+        /// The whole event, for [`parse_event`].
+        raw: Value,
+    },
+    /// A CloudWatch alarm invoking the function directly as its action (has `alarmData`).
+    AlarmAction(Value),
+    /// A chat command (has `command`), for [`crate::command::CommandSet::parse`].
+    Command(Value),
+}
+
+/// Tell what kind of payload arrived, without judging its details yet.
+pub fn classify(payload: Value) -> Result<Incoming, EventError> {
+    let Some(object) = payload.as_object() else {
+        return Err(EventError::Unrecognised(
+            "the payload is not a JSON object".into(),
+        ));
+    };
+    if let Some(detail_type) = object.get("detail-type") {
+        let detail_type = detail_type
+            .as_str()
+            .ok_or_else(|| EventError::Unrecognised("`detail-type` is not a string".into()))?
+            .to_string();
+        let source = object
+            .get("source")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        return Ok(Incoming::Event {
+            detail_type,
+            source,
+            raw: payload,
+        });
+    }
+    if object.contains_key("alarmData") {
+        return Ok(Incoming::AlarmAction(payload));
+    }
+    if object.contains_key("command") {
+        return Ok(Incoming::Command(payload));
+    }
+    Err(EventError::Unrecognised(
+        "expected an EventBridge event (with `detail-type`), a CloudWatch alarm action (with `alarmData`) \
+         or a chat command (with `command`)"
+            .into(),
+    ))
+}
+
+/// Deserialize an EventBridge event with a typed detail, naming the field that does not fit.
+pub fn parse_event<T>(raw: &Value) -> Result<EventBridgeEvent<T>, EventError>
+where
+    T: Serialize + DeserializeOwned,
+{
+    serde_json::from_value(raw.clone()).map_err(|e| EventError::Malformed {
+        detail_type: raw
+            .get("detail-type")
+            .and_then(Value::as_str)
+            .unwrap_or("unknown")
+            .to_string(),
+        reason: e.to_string(),
+    })
+}
+
+/// Detail of `ECR Image Action` (source `aws.ecr`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct EcrImageAction {
+    /// `SUCCESS` or `FAILURE`.
+    pub result: String,
+    /// Repository name, e.g. `web`.
+    pub repository_name: String,
+    /// Digest of the image, `sha256:<64 hex>`.
+    pub image_digest: String,
+    /// `PUSH` or `DELETE`.
+    pub action_type: String,
+    /// The tag pushed; absent for a push by digest only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_tag: Option<String>,
+}
+
+/// `detail-type` of [`EcrImageAction`].
+pub const ECR_IMAGE_ACTION: &str = "ECR Image Action";
+
+/// Detail of `ECS Deployment State Change` (source `aws.ecs`); the service ARN is in `resources`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EcsDeploymentStateChange {
+    /// `INFO` or `ERROR`.
+    pub event_type: String,
+    /// `SERVICE_DEPLOYMENT_IN_PROGRESS`, `SERVICE_DEPLOYMENT_COMPLETED` or `SERVICE_DEPLOYMENT_FAILED`.
+    pub event_name: String,
+    /// The deployment, e.g. `ecs-svc/123`.
+    pub deployment_id: String,
+    /// When ECS updated it (ISO 8601).
+    pub updated_at: String,
+    /// ECS's reason, e.g. the circuit breaker's.
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// `detail-type` of [`EcsDeploymentStateChange`].
+pub const ECS_DEPLOYMENT_STATE_CHANGE: &str = "ECS Deployment State Change";
+
+/// Detail of `EC2 Instance-launch Lifecycle Action` (source `aws.autoscaling`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct LifecycleAction {
+    /// Token to complete the action with.
+    pub lifecycle_action_token: String,
+    /// The group.
+    pub auto_scaling_group_name: String,
+    /// The hook.
+    pub lifecycle_hook_name: String,
+    /// The instance held at the hook.
+    #[serde(rename = "EC2InstanceId")]
+    pub ec2_instance_id: String,
+    /// `autoscaling:EC2_INSTANCE_LAUNCHING` for launches.
+    pub lifecycle_transition: String,
+    /// Free text set on the hook, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notification_metadata: Option<String>,
+    /// Where the instance comes from, e.g. `EC2`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
+    /// Where it goes, e.g. `AutoScalingGroup`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub destination: Option<String>,
+}
+
+/// `detail-type` of [`LifecycleAction`] for launches.
+pub const LAUNCH_LIFECYCLE_ACTION: &str = "EC2 Instance-launch Lifecycle Action";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// Parse a sample from `events/`, check its detail, and check it serializes back unchanged.
+    fn round_trip<T: Serialize + DeserializeOwned>(file: &str) -> EventBridgeEvent<T> {
+        let path = format!("{}/../events/{file}", env!("CARGO_MANIFEST_DIR"));
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let raw: Value = serde_json::from_str(&text).unwrap();
+        let event: EventBridgeEvent<T> = parse_event(&raw).unwrap();
+        let again = serde_json::to_value(&event).unwrap();
+        assert_eq!(
+            again["detail"], raw["detail"],
+            "{file}: detail changed on the round trip"
+        );
+        assert_eq!(again["detail-type"], raw["detail-type"]);
+        event
+    }
+
+    #[test]
+    fn ecr_push_sample_round_trips() {
+        let event = round_trip::<EcrImageAction>("ecr-image-push.json");
+        assert_eq!(event.detail_type, ECR_IMAGE_ACTION);
+        assert_eq!(event.detail.action_type, "PUSH");
+        assert_eq!(event.detail.image_tag.as_deref(), Some("release-42"));
+    }
+
+    #[test]
+    fn ecs_deployment_state_change_sample_round_trips() {
+        let event = round_trip::<EcsDeploymentStateChange>("ecs-deployment-state-change.json");
+        assert_eq!(event.detail.event_name, "SERVICE_DEPLOYMENT_FAILED");
+        assert_eq!(
+            event.resources.unwrap()[0],
+            "arn:aws:ecs:us-east-1:123456789012:service/prod/web"
+        );
+    }
+
+    #[test]
+    fn launch_lifecycle_action_sample_round_trips() {
+        let event = round_trip::<LifecycleAction>("asg-launch-lifecycle-action.json");
+        assert_eq!(event.detail.ec2_instance_id, "i-0123456789abcdef0");
+        assert_eq!(
+            event.detail.lifecycle_transition,
+            "autoscaling:EC2_INSTANCE_LAUNCHING"
+        );
+    }
+
+    #[test]
+    fn classify_tells_events_alarm_actions_and_commands_apart() {
+        let event =
+            classify(json!({"detail-type": "ECR Image Action", "source": "aws.ecr", "detail": {}}))
+                .unwrap();
+        assert!(
+            matches!(event, Incoming::Event { ref detail_type, .. } if detail_type == "ECR Image Action")
+        );
+        assert!(matches!(
+            classify(json!({"alarmData": {}})).unwrap(),
+            Incoming::AlarmAction(_)
+        ));
+        assert!(matches!(
+            classify(json!({"command": "help"})).unwrap(),
+            Incoming::Command(_)
+        ));
+        let error = classify(json!({"hello": "world"})).unwrap_err();
+        assert!(error
+            .to_string()
+            .starts_with("unrecognised payload: expected an EventBridge event"));
+        assert_eq!(
+            classify(json!([1])).unwrap_err().to_string(),
+            "unrecognised payload: the payload is not a JSON object"
+        );
+    }
+
+    #[test]
+    fn a_detail_missing_a_field_names_the_field() {
+        let raw = json!({"detail-type": "ECR Image Action", "source": "aws.ecr",
+                         "detail": {"result": "SUCCESS", "action-type": "PUSH", "image-digest": "sha256:x"}});
+        let error = parse_event::<EcrImageAction>(&raw).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "malformed `ECR Image Action` event: missing field `repository-name`"
+        );
+    }
+}

@@ -1,0 +1,167 @@
+"""The demo account: the resources every chapter of ``make demo`` works on.
+
+Created through boto3 against the emulator's own endpoint (so CloudWatch goes through the CBOR
+bridge like any client), then read back: the inventory returned is what AWS says exists, not what
+was asked for.
+"""
+
+from __future__ import annotations
+
+import boto3
+
+ALERT_TOPIC = "ops-alerts"
+ALERT_QUEUE = "ops-alerts-inbox"
+CLUSTER = "prod"
+REGISTRY_HOST = "{account}.dkr.ecr.{region}.amazonaws.com"
+
+
+class DemoSeeder:
+    """Seeds one region of the emulator; ``endpoint`` is set once the server has its port."""
+
+    def __init__(self) -> None:
+        self.endpoint = ""
+
+    def _client(self, service: str, region: str):
+        return boto3.client(
+            service,
+            region_name=region,
+            endpoint_url=self.endpoint,
+            aws_access_key_id="test",
+            aws_secret_access_key="test",
+        )
+
+    def __call__(self, region: str) -> dict:
+        sns, sqs = self._client("sns", region), self._client("sqs", region)
+        ecs, ecr = self._client("ecs", region), self._client("ecr", region)
+        ec2, elbv2 = self._client("ec2", region), self._client("elbv2", region)
+        autoscaling, cloudwatch = self._client("autoscaling", region), self._client("cloudwatch", region)
+
+        topic_arn = sns.create_topic(Name=ALERT_TOPIC)["TopicArn"]
+        queue_url = sqs.create_queue(QueueName=ALERT_QUEUE)["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
+        sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
+
+        account = topic_arn.split(":")[4]
+        registry = REGISTRY_HOST.format(account=account, region=region)
+        for repository in ("web", "shop"):
+            ecr.create_repository(repositoryName=repository)
+
+        vpc = ec2.create_vpc(CidrBlock="10.20.0.0/16")["Vpc"]["VpcId"]
+        subnets = [
+            ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.20.{i}.0/24", AvailabilityZone=f"{region}{zone}")[
+                "Subnet"
+            ]["SubnetId"]
+            for i, zone in enumerate("ab", start=1)
+        ]
+
+        ecs.create_cluster(clusterName=CLUSTER)
+        services = {
+            "web": ("web", 2, "release-41"),
+            "worker": ("web", 1, "release-41"),
+            "shop-blue": ("shop", 2, "v7"),
+            "shop-green": ("shop", 0, "v7"),
+        }
+        for service, (repository, desired, tag) in services.items():
+            family = ecs.register_task_definition(
+                family=service,
+                containerDefinitions=[
+                    {
+                        "name": "app",
+                        "image": f"{registry}/{repository}:{tag}",
+                        "memory": 512,
+                        "essential": True,
+                        "portMappings": [{"containerPort": 8080}],
+                        "environment": [{"name": "APP_ENV", "value": "prod"}],
+                    },
+                    {"name": "log-router", "image": "public.ecr.aws/aws-observability/aws-for-fluent-bit:stable", "memory": 64},
+                ],
+            )["taskDefinition"]["taskDefinitionArn"]
+            ecs.create_service(cluster=CLUSTER, serviceName=service, taskDefinition=family, desiredCount=desired)
+
+        alb = elbv2.create_load_balancer(Name="shop-alb", Subnets=subnets, Type="application")["LoadBalancers"][0]
+        groups = {
+            colour: elbv2.create_target_group(
+                Name=f"shop-{colour}", Protocol="HTTP", Port=8080, VpcId=vpc, TargetType="ip"
+            )["TargetGroups"][0]["TargetGroupArn"]
+            for colour in ("blue", "green")
+        }
+        elbv2.create_listener(
+            LoadBalancerArn=alb["LoadBalancerArn"], Protocol="HTTP", Port=80,
+            DefaultActions=[{"Type": "forward", "TargetGroupArn": groups["blue"]}],
+        )
+        elbv2.create_listener(
+            LoadBalancerArn=alb["LoadBalancerArn"], Protocol="HTTP", Port=8080,
+            DefaultActions=[{"Type": "forward", "TargetGroupArn": groups["green"]}],
+        )
+
+        image_id = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+        template = ec2.create_launch_template(
+            LaunchTemplateName="ops-demo", LaunchTemplateData={"ImageId": image_id, "InstanceType": "t4g.small"}
+        )["LaunchTemplate"]["LaunchTemplateId"]
+        for name, (low, desired, high) in {"workers": (1, 2, 6), "bastion": (1, 1, 2)}.items():
+            autoscaling.create_auto_scaling_group(
+                AutoScalingGroupName=name, MinSize=low, MaxSize=high, DesiredCapacity=desired,
+                LaunchTemplate={"LaunchTemplateId": template, "Version": "$Latest"},
+                VPCZoneIdentifier=",".join(subnets),
+            )
+        autoscaling.put_lifecycle_hook(
+            AutoScalingGroupName="bastion", LifecycleHookName="bastion-launch",
+            LifecycleTransition="autoscaling:EC2_INSTANCE_LAUNCHING", HeartbeatTimeout=300,
+            DefaultResult="ABANDON",
+        )
+
+        for name, operator, threshold in (
+            ("workers-cpu-high", "GreaterThanThreshold", 90.0),
+            ("workers-cpu-low", "LessThanThreshold", 70.0),
+        ):
+            cloudwatch.put_metric_alarm(
+                AlarmName=name, Namespace="AWS/EC2", MetricName="CPUUtilization", Statistic="Average",
+                Dimensions=[{"Name": "AutoScalingGroupName", "Value": "workers"}], Period=60,
+                EvaluationPeriods=5, Threshold=threshold, ComparisonOperator=operator,
+            )
+
+        for _ in range(2):
+            allocation = ec2.allocate_address(Domain="vpc")["AllocationId"]
+            ec2.create_tags(Resources=[allocation], Tags=[{"Key": "ops:eip-pool", "Value": "bastion"}])
+
+        return _inventory(ecs, elbv2, autoscaling, cloudwatch, ec2, topic_arn, queue_url)
+
+
+def _inventory(ecs, elbv2, autoscaling, cloudwatch, ec2, topic_arn: str, queue_url: str) -> dict:
+    service_arns = ecs.list_services(cluster=CLUSTER)["serviceArns"]
+    services = ecs.describe_services(cluster=CLUSTER, services=service_arns)["services"]
+    groups = elbv2.describe_target_groups()["TargetGroups"]
+    listeners = [
+        listener
+        for alb in elbv2.describe_load_balancers()["LoadBalancers"]
+        for listener in elbv2.describe_listeners(LoadBalancerArn=alb["LoadBalancerArn"])["Listeners"]
+    ]
+    return {
+        "alert_topic_arn": topic_arn,
+        "alert_queue_url": queue_url,
+        "cluster": CLUSTER,
+        "services": [
+            {"name": s["serviceName"], "desired": s["desiredCount"], "task_definition": s["taskDefinition"]}
+            for s in sorted(services, key=lambda s: s["serviceName"])
+        ],
+        "target_groups": [{"name": g["TargetGroupName"], "arn": g["TargetGroupArn"]} for g in groups],
+        "listeners": [
+            {"port": l["Port"], "forwards_to": l["DefaultActions"][0].get("TargetGroupArn")} for l in listeners
+        ],
+        "auto_scaling_groups": [
+            {"name": g["AutoScalingGroupName"], "min": g["MinSize"], "desired": g["DesiredCapacity"], "max": g["MaxSize"]}
+            for g in autoscaling.describe_auto_scaling_groups()["AutoScalingGroups"]
+        ],
+        "alarms": [
+            {"name": a["AlarmName"], "metric": a["MetricName"], "operator": a["ComparisonOperator"],
+             "threshold": a["Threshold"], "state": a["StateValue"]}
+            for a in cloudwatch.describe_alarms()["MetricAlarms"]
+        ],
+        "eip_pool": [
+            {"allocation_id": a["AllocationId"], "public_ip": a["PublicIp"],
+             "pool": next((t["Value"] for t in a.get("Tags", []) if t["Key"] == "ops:eip-pool"), None)}
+            for a in ec2.describe_addresses()["Addresses"]
+        ],
+    }
