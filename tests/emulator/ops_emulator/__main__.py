@@ -8,6 +8,7 @@ process id changes, so no emulator outlives the test or demo that started it.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import signal
 import sys
@@ -38,8 +39,11 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--region", default="us-east-1")
     parser.add_argument("--no-watch-stdin", action="store_true", help="keep running when stdin closes")
+    parser.add_argument("--log-requests", action="store_true", help="log every request to stderr")
     args = parser.parse_args()
 
+    if not args.log_requests:
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
     os.environ.setdefault("AWS_DEFAULT_REGION", args.region)
     os.environ.setdefault("MOTO_ALLOW_NONEXISTENT_REGION", "false")
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
