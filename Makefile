@@ -1,0 +1,78 @@
+# Ops Lambdas: build, test, demo and deploy. `make` alone lists the targets.
+#
+# Everything beyond a Rust toolchain and python3 is installed into .venv/ by these targets, pinned:
+# the emulator (tests/emulator/requirements.txt) and the build/validation tools
+# (sam/tools-requirements.txt: SAM CLI, cfn-lint, cargo-lambda with its zig).
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-print-directory
+
+PYTHON ?= python3
+VENV := .venv
+EMULATOR_VENV := $(VENV)/emulator
+TOOLS_VENV := $(VENV)/tools
+EMULATOR_READY := $(EMULATOR_VENV)/.installed
+TOOLS_READY := $(TOOLS_VENV)/.installed
+PIP_FLAGS := --quiet --disable-pip-version-check --no-input
+TOOLS := PATH="$(CURDIR)/$(TOOLS_VENV)/bin:$$PATH" SAM_CLI_TELEMETRY=0
+TEMPLATE := sam/template.yaml
+FUNCTIONS := $(patsubst functions/%/Cargo.toml,%,$(wildcard functions/*/Cargo.toml))
+
+.PHONY: help setup test demo build validate bench deploy lint clean
+
+help: ## List the targets
+	@echo "Ops Lambdas. Run 'make demo' to see them work, 'make test' to check everything."
+	@echo
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-9s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+setup: $(EMULATOR_READY) $(TOOLS_READY) ## Install the emulator and the build tools into .venv/ (pinned)
+
+$(EMULATOR_READY): tests/emulator/requirements.txt
+	@echo "installing the local AWS emulator into $(EMULATOR_VENV)"
+	@$(PYTHON) -m venv $(EMULATOR_VENV)
+	@$(EMULATOR_VENV)/bin/pip install $(PIP_FLAGS) -r $<
+	@touch $@
+
+$(TOOLS_READY): sam/tools-requirements.txt
+	@echo "installing SAM CLI, cfn-lint and cargo-lambda into $(TOOLS_VENV)"
+	@$(PYTHON) -m venv $(TOOLS_VENV)
+	@$(TOOLS_VENV)/bin/pip install $(PIP_FLAGS) -r $<
+	@touch $@
+
+test: $(EMULATOR_READY) $(TOOLS_READY) lint ## Format and lint checks, every test, template validation
+	cargo test --workspace --all-features --locked
+	cd tests/emulator && ../../$(EMULATOR_VENV)/bin/python -m unittest discover --start-directory .
+	@$(MAKE) validate
+
+lint: ## cargo fmt --check and clippy -D warnings (with and without the adapters' features)
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
+	cargo clippy -p ops-core --all-targets --no-default-features --locked -- -D warnings
+
+demo: $(EMULATOR_READY) ## Walk through the functions against the local emulator
+	cargo run --quiet --locked -p ops-e2e --bin demo
+
+build: $(TOOLS_READY) ## Build every function for Lambda (cargo lambda build --release --arm64)
+ifeq ($(strip $(FUNCTIONS)),)
+	@echo "no function crates under functions/ yet: nothing to build"
+else
+	$(TOOLS) cargo lambda build --release --arm64 --locked $(addprefix -p ,$(FUNCTIONS))
+endif
+
+validate: $(TOOLS_READY) ## sam validate --lint and cfn-lint on sam/template.yaml
+	$(TOOLS) sam validate --lint --template $(TEMPLATE) --region us-east-1
+	$(TOOLS) cfn-lint $(TEMPLATE)
+
+bench: ## Benchmarks (cold start, memory, size, peers): not written yet
+	@echo "make bench: no benchmarks exist yet; the performance issue adds them (cold init, memory, package size, peers)." >&2
+	@exit 2
+
+deploy: $(TOOLS_READY) ## sam build + sam deploy (needs AWS credentials; see README)
+	$(TOOLS) sam build --template $(TEMPLATE) --config-file $(CURDIR)/sam/samconfig.toml
+	$(TOOLS) sam deploy --config-file $(CURDIR)/sam/samconfig.toml
+
+clean: ## Remove build outputs and the project-local tools
+	cargo clean
+	rm -rf $(VENV) .aws-sam
