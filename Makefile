@@ -42,9 +42,14 @@ $(TOOLS_READY): sam/tools-requirements.txt
 	@touch $@
 
 test: $(EMULATOR_READY) $(TOOLS_READY) lint ## Format and lint checks, every test, template validation
-	cargo test --workspace --all-features --locked
-	cd tests/emulator && ../../$(EMULATOR_VENV)/bin/python -m unittest discover --start-directory .
+	@mkdir -p target
+	cargo test --workspace --all-features --locked 2>&1 | tee target/test-rust.log
+	cd tests/emulator && ../../$(EMULATOR_VENV)/bin/python -m unittest discover --start-directory . 2>&1 \
+		| tee ../../target/test-emulator.log
 	@$(MAKE) validate
+	@# One closing tally over both suites (cargo prints one line per test binary).
+	@awk '/^test result:/ {p += $$4; f += $$6} /^Ran [0-9]+ test/ {p += $$2} \
+		END {printf "tests: %d passed, %d failed\n", p, f}' target/test-rust.log target/test-emulator.log
 
 lint: ## cargo fmt --check and clippy -D warnings (with and without the adapters' features)
 	cargo fmt --all --check
