@@ -2,7 +2,8 @@
 #
 # Everything beyond a Rust toolchain and python3 is installed into .venv/ by these targets, pinned:
 # the emulator (tests/emulator/requirements.txt) and the build/validation tools
-# (sam/tools-requirements.txt: SAM CLI, cfn-lint, cargo-lambda with its zig).
+# (sam/tools-requirements.txt: SAM CLI, cfn-lint, cargo-lambda with its zig), each with a
+# constraints file that pins every transitive package too.
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -29,16 +30,16 @@ help: ## List the targets
 
 setup: $(EMULATOR_READY) $(TOOLS_READY) ## Install the emulator and the build tools into .venv/ (pinned)
 
-$(EMULATOR_READY): tests/emulator/requirements.txt
+$(EMULATOR_READY): tests/emulator/requirements.txt tests/emulator/constraints.txt
 	@echo "installing the local AWS emulator into $(EMULATOR_VENV)"
 	@$(PYTHON) -m venv $(EMULATOR_VENV)
-	@$(EMULATOR_VENV)/bin/pip install $(PIP_FLAGS) -r $<
+	@$(EMULATOR_VENV)/bin/pip install $(PIP_FLAGS) -r $< -c tests/emulator/constraints.txt
 	@touch $@
 
-$(TOOLS_READY): sam/tools-requirements.txt
+$(TOOLS_READY): sam/tools-requirements.txt sam/tools-constraints.txt
 	@echo "installing SAM CLI, cfn-lint and cargo-lambda into $(TOOLS_VENV)"
 	@$(PYTHON) -m venv $(TOOLS_VENV)
-	@$(TOOLS_VENV)/bin/pip install $(PIP_FLAGS) -r $<
+	@$(TOOLS_VENV)/bin/pip install $(PIP_FLAGS) -r $< -c sam/tools-constraints.txt
 	@touch $@
 
 test: $(EMULATOR_READY) $(TOOLS_READY) lint ## Format and lint checks, every test, template validation

@@ -170,3 +170,54 @@ where
     };
     AwsError::classify(service, operation, code.as_deref(), Some(&message), status)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_come_from_the_environment_with_safe_defaults() {
+        let env = Env::from_pairs([
+            ("AWS_REGION", "eu-west-1"),
+            ("AWS_ENDPOINT_URL", "http://127.0.0.1:5000"),
+        ]);
+        let settings = AwsSettings::from_env(&env).unwrap();
+        assert_eq!(settings.region.as_deref(), Some("eu-west-1"));
+        assert_eq!(
+            settings.endpoint_url.as_deref(),
+            Some("http://127.0.0.1:5000")
+        );
+        assert_eq!(settings.max_attempts, 3);
+        assert_eq!(settings.attempt_timeout, Duration::from_secs(10));
+        assert!(
+            settings.static_credentials.is_none(),
+            "production uses the default credential chain"
+        );
+    }
+
+    #[test]
+    fn a_malformed_endpoint_or_zero_attempts_is_a_named_error() {
+        let env = Env::from_pairs([("AWS_ENDPOINT_URL", "localhost:5000")]);
+        assert_eq!(
+            AwsSettings::from_env(&env).unwrap_err().to_string(),
+            "invalid configuration: environment variable `AWS_ENDPOINT_URL` = `localhost:5000`: must start with http:// or https://"
+        );
+        let env = Env::from_pairs([("AWS_MAX_ATTEMPTS", "0")]);
+        assert!(AwsSettings::from_env(&env)
+            .unwrap_err()
+            .to_string()
+            .contains("`AWS_MAX_ATTEMPTS` = `0`: must be at least 1"));
+    }
+
+    #[test]
+    fn debug_output_never_shows_credentials() {
+        let shown = format!(
+            "{:?}",
+            AwsSettings::emulator("http://127.0.0.1:1", "us-east-1")
+        );
+        assert!(
+            shown.contains("<redacted>") && !shown.contains("testing"),
+            "{shown}"
+        );
+    }
+}

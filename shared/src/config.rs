@@ -41,9 +41,18 @@ impl ConfigError {
 }
 
 /// A snapshot of environment variables. Empty values count as unset.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct Env {
     vars: BTreeMap<String, String>,
+}
+
+impl std::fmt::Debug for Env {
+    // Names only: the process environment holds credentials (AWS_SECRET_ACCESS_KEY, session tokens).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Env")
+            .field("names", &self.vars.keys().collect::<Vec<_>>())
+            .finish()
+    }
 }
 
 impl Env {
@@ -202,6 +211,14 @@ mod tests {
             config.alert_topic_arn,
             "arn:aws:sns:us-east-1:123456789012:ops-alerts"
         );
+    }
+
+    #[test]
+    fn debug_output_shows_names_but_never_values() {
+        let env = Env::from_pairs([("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG")]);
+        let shown = format!("{env:?}");
+        assert!(shown.contains("AWS_SECRET_ACCESS_KEY"), "{shown}");
+        assert!(!shown.contains("wJalrXUtnFEMI"), "{shown}");
     }
 
     #[test]

@@ -111,6 +111,11 @@ impl Emulator {
         }
     }
 
+    /// The launcher's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Settings that point ops-core's SDK clients at this emulator.
     pub fn settings(&self) -> AwsSettings {
         AwsSettings::emulator(&self.endpoint, REGION)
