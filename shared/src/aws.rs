@@ -20,6 +20,8 @@ use crate::error::AwsError;
 
 #[cfg(feature = "cloudwatch")]
 pub mod cloudwatch;
+#[cfg(feature = "ecr")]
+pub mod ecr;
 #[cfg(feature = "ecs")]
 pub mod ecs;
 #[cfg(feature = "sns")]

@@ -43,6 +43,18 @@ pub enum Error {
     /// The request is valid but the state of AWS forbids it now (e.g. a swap already in flight).
     #[error("refused: {0}")]
     Refused(String),
+    /// A plan stopped part-way: some changes were applied, one failed, the rest were not tried.
+    #[error("stopped after {applied} of {planned} planned changes: {message}")]
+    Incomplete {
+        /// Changes applied before the failure.
+        applied: usize,
+        /// Changes planned.
+        planned: usize,
+        /// The failure.
+        message: String,
+        /// Whether running again may finish the job.
+        retryable: bool,
+    },
 }
 
 /// A failed AWS call, classified for retrying.
@@ -115,7 +127,11 @@ impl AwsError {
 impl Error {
     /// Whether Lambda (or the caller) should retry the invocation.
     pub fn retryable(&self) -> bool {
-        matches!(self, Error::Aws(aws) if aws.retryable)
+        match self {
+            Error::Aws(aws) => aws.retryable,
+            Error::Incomplete { retryable, .. } => *retryable,
+            _ => false,
+        }
     }
 
     /// A short, stable name for the kind of failure, used in `Diagnostic::error_type`.
@@ -129,6 +145,7 @@ impl Error {
             Error::Aws(_) => "AwsError",
             Error::NotFound { .. } => "NotFound",
             Error::Refused(_) => "Refused",
+            Error::Incomplete { .. } => "Incomplete",
         }
     }
 }

@@ -134,6 +134,17 @@ impl<A> Execution<A> {
     pub fn changed_anything(&self) -> bool {
         !self.applied.is_empty()
     }
+
+    /// The failure as an [`Error::Incomplete`], for a handler to return (so Lambda retries it when
+    /// retrying can help); `None` when nothing failed.
+    pub fn error(&self) -> Option<Error> {
+        self.failed.as_ref().map(|failed| Error::Incomplete {
+            applied: self.applied.len(),
+            planned: self.applied.len() + 1 + self.not_attempted.len(),
+            message: failed.error.clone(),
+            retryable: failed.retryable,
+        })
+    }
 }
 
 /// Apply `plan` in order through `apply`, stopping at the first failure; in dry-run, apply nothing.

@@ -244,6 +244,21 @@ class EcsControls(unittest.TestCase):
         self.assertEqual(error, f"no ECS service `nope` in cluster `{cluster}`")
 
 
+class EcrPush(unittest.TestCase):
+    def test_each_push_has_its_own_digest_and_the_event_ecr_would_send(self):
+        repository = unique("repo")
+        client("ecr").create_repository(repositoryName=repository)
+        first = control("POST", "/_ops/ecr/push", {"repository": repository, "tag": "release-1"})
+        second = control("POST", "/_ops/ecr/push", {"repository": repository, "tag": "release-2"})
+        self.assertNotEqual(first["digest"], second["digest"])
+        self.assertEqual(first["event"]["detail"]["image-digest"], first["digest"])
+        self.assertEqual(first["event"]["detail"]["action-type"], "PUSH")
+        images = client("ecr").describe_images(repositoryName=repository, imageIds=[{"imageTag": "release-2"}])
+        self.assertEqual(images["imageDetails"][0]["imageDigest"], second["digest"])
+        _, error = control_error("POST", "/_ops/ecr/push", {"repository": "nope", "tag": "x"})
+        self.assertEqual(error, "no ECR repository `nope`")
+
+
 class DemoSeed(unittest.TestCase):
     def test_the_demo_account_is_read_back_from_aws(self):
         inventory = control("POST", "/_ops/seed/demo", {"region": "eu-west-1"})

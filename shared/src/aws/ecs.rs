@@ -1,9 +1,10 @@
-//! ECS adapter: read a service and its deployments into a snapshot the decide step can use.
+//! ECS adapter: services and their deployments as snapshots, task definitions, and the few
+//! mutations the functions make (register a revision, point a service at it, tag it).
 
 use std::collections::BTreeMap;
 
 use aws_config::SdkConfig;
-use aws_sdk_ecs::types::ServiceField;
+use aws_sdk_ecs::types::{ServiceField, Tag, TaskDefinition, TaskDefinitionField};
 use serde::Serialize;
 use tracing::instrument;
 
@@ -40,6 +41,8 @@ pub struct ServiceState {
     pub name: String,
     /// ARN of the cluster it runs in.
     pub cluster_arn: String,
+    /// Name of the cluster it runs in.
+    pub cluster: String,
     /// `ACTIVE`, `DRAINING` or `INACTIVE`.
     pub status: String,
     /// Desired task count.
@@ -59,6 +62,73 @@ impl ServiceState {
     pub fn primary(&self) -> Option<&DeploymentState> {
         self.deployments.iter().find(|d| d.status == "PRIMARY")
     }
+
+    /// `cluster/service`, how ops name a service.
+    pub fn qualified_name(&self) -> String {
+        format!("{}/{}", self.cluster, self.name)
+    }
+
+    /// A tag's value.
+    pub fn tag(&self, key: &str) -> Option<&str> {
+        self.tags.get(key).map(String::as_str)
+    }
+}
+
+/// A task definition revision with its tags.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskDefinitionState {
+    /// Everything ECS returned about the revision.
+    pub definition: TaskDefinition,
+    /// Its tags.
+    pub tags: BTreeMap<String, String>,
+}
+
+impl TaskDefinitionState {
+    /// The revision's ARN.
+    pub fn arn(&self) -> &str {
+        self.definition.task_definition_arn().unwrap_or_default()
+    }
+
+    /// `family:revision`, how humans name a revision.
+    pub fn short_name(&self) -> String {
+        short_task_definition(self.arn())
+    }
+
+    /// Container name to image.
+    pub fn images(&self) -> BTreeMap<String, String> {
+        self.definition
+            .container_definitions()
+            .iter()
+            .filter_map(|c| Some((c.name()?.to_string(), c.image()?.to_string())))
+            .collect()
+    }
+}
+
+/// `family:revision` from a task definition ARN (or the input, if it is not an ARN).
+pub fn short_task_definition(arn: &str) -> String {
+    arn.rsplit('/').next().unwrap_or(arn).to_string()
+}
+
+/// The cluster name from a cluster ARN (`arn:...:cluster/<name>`) or a bare name.
+pub fn cluster_name(cluster: &str) -> String {
+    cluster.rsplit('/').next().unwrap_or(cluster).to_string()
+}
+
+fn to_tags(tags: &BTreeMap<String, String>) -> Vec<Tag> {
+    tags.iter()
+        .map(|(k, v)| Tag::builder().key(k).value(v).build())
+        .collect()
+}
+
+fn from_tags(tags: &[Tag]) -> BTreeMap<String, String> {
+    tags.iter()
+        .filter_map(|t| {
+            Some((
+                t.key()?.to_string(),
+                t.value().unwrap_or_default().to_string(),
+            ))
+        })
+        .collect()
 }
 
 /// Reads ECS services through the SDK.
@@ -83,55 +153,215 @@ impl EcsServices {
     /// Describe one service with its tags; [`Error::NotFound`] if ECS does not know it.
     #[instrument(skip(self), err)]
     pub async fn describe(&self, cluster: &str, service: &str) -> Result<ServiceState> {
-        let answer = self
-            .client
-            .describe_services()
-            .cluster(cluster)
-            .services(service)
-            .include(ServiceField::Tags)
-            .send()
-            .await
-            .map_err(|e| aws_error("ecs", "DescribeServices", e))?;
-        let found = answer
-            .services()
-            .iter()
-            .find(|s| s.status() != Some("INACTIVE"))
+        self.describe_many(cluster, &[service.to_string()])
+            .await?
+            .into_iter()
+            .next()
             .ok_or_else(|| Error::NotFound {
                 kind: "ECS service",
                 name: format!("{cluster}/{service}"),
+            })
+    }
+
+    /// Describe services (names or ARNs) with their tags, ten per call; unknown ones are left out.
+    #[instrument(skip(self, services), fields(count = services.len()), err)]
+    pub async fn describe_many(
+        &self,
+        cluster: &str,
+        services: &[String],
+    ) -> Result<Vec<ServiceState>> {
+        let mut found = Vec::with_capacity(services.len());
+        for batch in services.chunks(10) {
+            let answer = self
+                .client
+                .describe_services()
+                .cluster(cluster)
+                .set_services(Some(batch.to_vec()))
+                .include(ServiceField::Tags)
+                .send()
+                .await
+                .map_err(|e| aws_error("ecs", "DescribeServices", e))?;
+            found.extend(
+                answer
+                    .services()
+                    .iter()
+                    .filter(|s| s.status() != Some("INACTIVE"))
+                    .map(service_state),
+            );
+        }
+        Ok(found)
+    }
+
+    /// Every service ARN in a cluster.
+    #[instrument(skip(self), err)]
+    pub async fn list_services(&self, cluster: &str) -> Result<Vec<String>> {
+        let mut arns = Vec::new();
+        let mut next = None;
+        loop {
+            let answer = self
+                .client
+                .list_services()
+                .cluster(cluster)
+                .set_next_token(next)
+                .send()
+                .await
+                .map_err(|e| aws_error("ecs", "ListServices", e))?;
+            arns.extend(answer.service_arns().iter().cloned());
+            next = answer.next_token().map(String::from);
+            if next.is_none() {
+                return Ok(arns);
+            }
+        }
+    }
+
+    /// A task definition (ARN, or `family` for its latest ACTIVE revision) with its tags.
+    #[instrument(skip(self), err)]
+    pub async fn task_definition(&self, task_definition: &str) -> Result<TaskDefinitionState> {
+        let answer = self
+            .client
+            .describe_task_definition()
+            .task_definition(task_definition)
+            .include(TaskDefinitionField::Tags)
+            .send()
+            .await
+            .map_err(|e| aws_error("ecs", "DescribeTaskDefinition", e))?;
+        let definition = answer
+            .task_definition()
+            .cloned()
+            .ok_or_else(|| Error::NotFound {
+                kind: "task definition",
+                name: task_definition.to_string(),
             })?;
-        Ok(ServiceState {
-            arn: found.service_arn().unwrap_or_default().to_string(),
-            name: found.service_name().unwrap_or_default().to_string(),
-            cluster_arn: found.cluster_arn().unwrap_or_default().to_string(),
-            status: found.status().unwrap_or_default().to_string(),
-            desired: found.desired_count(),
-            running: found.running_count(),
-            task_definition: found.task_definition().unwrap_or_default().to_string(),
-            deployments: found
-                .deployments()
-                .iter()
-                .map(|d| DeploymentState {
-                    id: d.id().unwrap_or_default().to_string(),
-                    status: d.status().unwrap_or_default().to_string(),
-                    rollout_state: d.rollout_state().map(|s| s.as_str().to_string()),
-                    rollout_reason: d.rollout_state_reason().map(String::from),
-                    task_definition: d.task_definition().unwrap_or_default().to_string(),
-                    desired: d.desired_count(),
-                    running: d.running_count(),
-                    failed: d.failed_tasks(),
-                })
-                .collect(),
-            tags: found
-                .tags()
-                .iter()
-                .filter_map(|t| {
-                    Some((
-                        t.key()?.to_string(),
-                        t.value().unwrap_or_default().to_string(),
-                    ))
-                })
-                .collect(),
+        Ok(TaskDefinitionState {
+            definition,
+            tags: from_tags(answer.tags()),
         })
+    }
+
+    /// Register a new revision of `base`'s family: every field of `base` kept, container images
+    /// replaced as `images` (container name → image) says, and `tags` set. Returns the new ARN.
+    #[instrument(skip(self, base, images, tags), fields(family = base.family()), err)]
+    pub async fn register_revision(
+        &self,
+        base: &TaskDefinition,
+        images: &BTreeMap<String, String>,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<String> {
+        let containers = base
+            .container_definitions()
+            .iter()
+            .map(
+                |container| match container.name().and_then(|name| images.get(name)) {
+                    Some(image) => {
+                        let mut changed = container.clone();
+                        changed.image = Some(image.clone());
+                        changed
+                    }
+                    None => container.clone(),
+                },
+            )
+            .collect();
+        let answer = self
+            .client
+            .register_task_definition()
+            .set_family(base.family.clone())
+            .set_task_role_arn(base.task_role_arn.clone())
+            .set_execution_role_arn(base.execution_role_arn.clone())
+            .set_network_mode(base.network_mode.clone())
+            .set_container_definitions(Some(containers))
+            .set_volumes(base.volumes.clone())
+            .set_placement_constraints(base.placement_constraints.clone())
+            .set_requires_compatibilities(base.requires_compatibilities.clone())
+            .set_cpu(base.cpu.clone())
+            .set_memory(base.memory.clone())
+            .set_pid_mode(base.pid_mode.clone())
+            .set_ipc_mode(base.ipc_mode.clone())
+            .set_proxy_configuration(base.proxy_configuration.clone())
+            .set_ephemeral_storage(base.ephemeral_storage.clone())
+            .set_runtime_platform(base.runtime_platform.clone())
+            .set_enable_fault_injection(base.enable_fault_injection)
+            .set_tags(Some(to_tags(tags)).filter(|t| !t.is_empty()))
+            .send()
+            .await
+            .map_err(|e| aws_error("ecs", "RegisterTaskDefinition", e))?;
+        answer
+            .task_definition()
+            .and_then(|d| d.task_definition_arn())
+            .map(String::from)
+            .ok_or_else(|| Error::NotFound {
+                kind: "registered task definition",
+                name: base.family().unwrap_or_default().into(),
+            })
+    }
+
+    /// Point a service at a task definition; returns the id of the deployment ECS started.
+    #[instrument(skip(self), err)]
+    pub async fn update_task_definition(
+        &self,
+        cluster: &str,
+        service: &str,
+        task_definition: &str,
+    ) -> Result<String> {
+        let answer = self
+            .client
+            .update_service()
+            .cluster(cluster)
+            .service(service)
+            .task_definition(task_definition)
+            .send()
+            .await
+            .map_err(|e| aws_error("ecs", "UpdateService", e))?;
+        let deployment = answer
+            .service()
+            .and_then(|s| {
+                s.deployments()
+                    .iter()
+                    .find(|d| d.status() == Some("PRIMARY"))
+            })
+            .and_then(|d| d.id())
+            .unwrap_or_default();
+        Ok(deployment.to_string())
+    }
+
+    /// Set tags on an ECS resource (service, task definition), overwriting those keys.
+    #[instrument(skip(self, tags), err)]
+    pub async fn tag(&self, arn: &str, tags: &BTreeMap<String, String>) -> Result<()> {
+        self.client
+            .tag_resource()
+            .resource_arn(arn)
+            .set_tags(Some(to_tags(tags)))
+            .send()
+            .await
+            .map_err(|e| aws_error("ecs", "TagResource", e))?;
+        Ok(())
+    }
+}
+
+fn service_state(found: &aws_sdk_ecs::types::Service) -> ServiceState {
+    let cluster_arn = found.cluster_arn().unwrap_or_default().to_string();
+    ServiceState {
+        arn: found.service_arn().unwrap_or_default().to_string(),
+        name: found.service_name().unwrap_or_default().to_string(),
+        cluster: cluster_name(&cluster_arn),
+        cluster_arn,
+        status: found.status().unwrap_or_default().to_string(),
+        desired: found.desired_count(),
+        running: found.running_count(),
+        task_definition: found.task_definition().unwrap_or_default().to_string(),
+        deployments: found
+            .deployments()
+            .iter()
+            .map(|d| DeploymentState {
+                id: d.id().unwrap_or_default().to_string(),
+                status: d.status().unwrap_or_default().to_string(),
+                rollout_state: d.rollout_state().map(|s| s.as_str().to_string()),
+                rollout_reason: d.rollout_state_reason().map(String::from),
+                task_definition: d.task_definition().unwrap_or_default().to_string(),
+                desired: d.desired_count(),
+                running: d.running_count(),
+                failed: d.failed_tasks(),
+            })
+            .collect(),
+        tags: from_tags(found.tags()),
     }
 }

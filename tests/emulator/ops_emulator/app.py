@@ -15,7 +15,7 @@ from urllib.parse import parse_qs
 
 from moto.core import DEFAULT_ACCOUNT_ID
 
-from . import ecs_controls, elbv2_health, lifecycle, sns_outbox
+from . import ecr_push, ecs_controls, elbv2_health, lifecycle, sns_outbox
 from .cbor_bridge import serve_cbor
 from .faults import FaultInjector, FaultRuleError
 from .protocol import AwsCall, error_response, identify, throttle_code
@@ -25,6 +25,7 @@ CONTROL_ERRORS = (
     ecs_controls.ControlError,
     elbv2_health.HealthError,
     lifecycle.LifecycleError,
+    ecr_push.PushError,
     KeyError,
 )
 
@@ -123,6 +124,7 @@ class OpsEmulator:
             ("GET", "/_ops/sns/published"): lambda: {
                 "published": sns_outbox.published(query.get("topic_arn"))
             },
+            ("POST", "/_ops/ecr/push"): lambda: ecr_push.push(self.seeder.endpoint, account, region, spec),
             ("POST", "/_ops/seed/demo"): lambda: self.seeder(region),
         }
         handler = routes.get((method, path))

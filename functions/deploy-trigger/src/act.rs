@@ -1,0 +1,117 @@
+//! Act: apply one planned action to ECS.
+
+use std::collections::BTreeMap;
+
+use ops_core::aws::ecs::{short_task_definition, EcsServices, TaskDefinitionState};
+use ops_core::{Error, Result};
+use serde::Serialize;
+use tracing::info;
+
+use crate::contract::{self, InFlight};
+use crate::decide::Action;
+
+/// A deployment an action started.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Started {
+    /// `cluster/service`.
+    pub service: String,
+    /// ECS deployment id.
+    pub deployment_id: String,
+    /// Revision before (`family:revision`).
+    pub from: String,
+    /// Revision deployed (`family:revision`).
+    pub to: String,
+}
+
+/// Apply `action`. `revisions` holds the observed revisions a deploy clones from, by ARN.
+pub async fn apply(
+    ecs: &EcsServices,
+    action: &Action,
+    revisions: &BTreeMap<String, TaskDefinitionState>,
+    now: u64,
+) -> Result<Option<Started>> {
+    match action {
+        Action::Deploy(spec) => {
+            let target = match &spec.reuse {
+                Some(arn) => arn.clone(),
+                None => {
+                    let base = revisions.get(&spec.from).ok_or_else(|| Error::NotFound {
+                        kind: "observed task definition",
+                        name: spec.from.clone(),
+                    })?;
+                    let images = spec
+                        .containers
+                        .iter()
+                        .map(|c| (c.container.clone(), c.to.clone()))
+                        .collect();
+                    let mut tags = base.tags.clone();
+                    tags.insert(contract::TD_IMAGE_DIGEST.into(), spec.digest.clone());
+                    tags.insert(contract::TD_DERIVED_FROM.into(), spec.from.clone());
+                    ecs.register_revision(&base.definition, &images, &tags)
+                        .await?
+                }
+            };
+            start(
+                ecs,
+                &spec.cluster,
+                &spec.service,
+                &spec.service_arn,
+                &spec.from,
+                &target,
+                spec.trigger.clone(),
+                now,
+            )
+            .await
+            .map(Some)
+        }
+        Action::Rollback(spec) => start(
+            ecs,
+            &spec.cluster,
+            &spec.service,
+            &spec.service_arn,
+            &spec.from,
+            &spec.to,
+            spec.trigger.clone(),
+            now,
+        )
+        .await
+        .map(Some),
+        Action::Record(spec) => {
+            ecs.tag(&spec.service_arn, &spec.tags).await?;
+            Ok(None)
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn start(
+    ecs: &EcsServices,
+    cluster: &str,
+    service: &str,
+    service_arn: &str,
+    from: &str,
+    to: &str,
+    trigger: contract::Trigger,
+    now: u64,
+) -> Result<Started> {
+    let deployment_id = ecs.update_task_definition(cluster, service_arn, to).await?;
+    let in_flight = InFlight {
+        deployment_id: deployment_id.clone(),
+        trigger,
+        started_at: now,
+        from: short_task_definition(from),
+        to: short_task_definition(to),
+    };
+    ecs.tag(
+        service_arn,
+        &BTreeMap::from([(contract::IN_FLIGHT.to_string(), in_flight.encode())]),
+    )
+    .await?;
+    info!(service, deployment_id, from = %in_flight.from, to = %in_flight.to, "deployment started");
+    Ok(Started {
+        service: service.to_string(),
+        deployment_id,
+        from: in_flight.from,
+        to: in_flight.to,
+    })
+}

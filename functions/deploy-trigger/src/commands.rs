@@ -1,0 +1,77 @@
+//! The chat commands deploy-trigger answers.
+
+use ops_core::command::{ArgSpec, CommandSet, CommandSpec};
+use serde::Deserialize;
+
+const SERVICE: ArgSpec = ArgSpec {
+    name: "service",
+    required: true,
+    help: "the ECS service, as cluster/service or service",
+};
+
+/// deploy, rollback, status (and help).
+pub const COMMANDS: CommandSet = CommandSet {
+    function: "deploy-trigger",
+    commands: &[
+        CommandSpec {
+            name: "deploy",
+            usage: "{service, tag | digest}",
+            summary: "deploy an image of the service's repository, pinned by digest",
+            args: &[
+                SERVICE,
+                ArgSpec {
+                    name: "tag",
+                    required: false,
+                    help: "an image tag in the repository",
+                },
+                ArgSpec {
+                    name: "digest",
+                    required: false,
+                    help: "an image digest, sha256:<64 hex>",
+                },
+            ],
+        },
+        CommandSpec {
+            name: "rollback",
+            usage: "{service}",
+            summary: "go back to the last deployment verified COMPLETED",
+            args: &[SERVICE],
+        },
+        CommandSpec {
+            name: "status",
+            usage: "{service}",
+            summary: "what runs, the rollout in progress, and where a rollback would go",
+            args: &[SERVICE],
+        },
+    ],
+};
+
+/// Arguments of `deploy`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeployArgs {
+    /// `cluster/service` or `service`.
+    pub service: String,
+    /// Tag to deploy.
+    pub tag: Option<String>,
+    /// Digest to deploy.
+    pub digest: Option<String>,
+}
+
+/// Arguments of `rollback` and `status`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceArgs {
+    /// `cluster/service` or `service`.
+    pub service: String,
+}
+
+/// The chat line that shows a service's status.
+pub fn status_line(service: &str) -> String {
+    COMMANDS.chat_line("status", serde_json::json!({ "service": service }))
+}
+
+/// The chat line that rolls a service back.
+pub fn rollback_line(service: &str) -> String {
+    COMMANDS.chat_line("rollback", serde_json::json!({ "service": service }))
+}

@@ -1,0 +1,389 @@
+//! The tag contract: how a service opts in, and what deploy-trigger remembers on it.
+//!
+//! AWS tag values allow only letters, digits, spaces and `_ . : / = + - @`, so lists are
+//! space-separated and the tag-pattern wildcard is `+` (one or more characters), not `*`.
+//!
+//! | tag | set by | meaning |
+//! |---|---|---|
+//! | `ops:deploy-repository` | you | opt in: the ECR repository whose pushes deploy here |
+//! | `ops:deploy-containers` | you | containers to update, space-separated (default: every container running an image of that repository) |
+//! | `ops:deploy-tag-pattern` | you | pushed tags that deploy, space-separated alternatives, `+` = any characters (default `latest`) |
+//! | `ops:deploy-in-flight` | deploy-trigger | the deployment it started last: id, trigger, who, when, from, to |
+//! | `ops:deploy-last-completed` | deploy-trigger | task definition of the last deployment verified COMPLETED |
+//! | `ops:deploy-previous-completed` | deploy-trigger | the one before it: where a rollback from the last goes |
+//! | `ops:deploy-last-reported` | deploy-trigger | the deployment whose outcome was last alerted (so a duplicate event alerts once) |
+//!
+//! Task definition revisions it registers carry `ops:image-digest` and `ops:derived-from`, so a
+//! retried event reuses a revision registered by an interrupted run instead of adding another.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+/// Opt-in: the repository.
+pub const REPOSITORY: &str = "ops:deploy-repository";
+/// Opt-in: the containers to update.
+pub const CONTAINERS: &str = "ops:deploy-containers";
+/// Opt-in: the tag patterns that deploy.
+pub const TAG_PATTERN: &str = "ops:deploy-tag-pattern";
+/// State: the deployment in flight.
+pub const IN_FLIGHT: &str = "ops:deploy-in-flight";
+/// State: the last verified-complete task definition.
+pub const LAST_COMPLETED: &str = "ops:deploy-last-completed";
+/// State: the verified-complete task definition before the last.
+pub const PREVIOUS_COMPLETED: &str = "ops:deploy-previous-completed";
+/// State: the deployment whose outcome was last reported.
+pub const LAST_REPORTED: &str = "ops:deploy-last-reported";
+/// On a registered revision: the digest it pins.
+pub const TD_IMAGE_DIGEST: &str = "ops:image-digest";
+/// On a registered revision: the revision it was cloned from.
+pub const TD_DERIVED_FROM: &str = "ops:derived-from";
+/// The pattern used when a service names none.
+pub const DEFAULT_PATTERN: &str = "latest";
+/// Longest AWS tag value.
+const MAX_TAG_VALUE: usize = 256;
+
+/// A service's opt-in, parsed from its tags.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OptIn {
+    /// The ECR repository name.
+    pub repository: String,
+    /// Containers to update; `None`: those running an image of the repository.
+    pub containers: Option<Vec<String>>,
+    /// Tag patterns that deploy on push.
+    pub patterns: Vec<TagPattern>,
+}
+
+/// Why a service's opt-in tags cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ContractError {
+    /// The repository tag is not a repository name.
+    #[error("tag `ops:deploy-repository` = `{0}` is not an ECR repository name")]
+    Repository(String),
+    /// A container name with characters ECS does not allow.
+    #[error("tag `ops:deploy-containers` names `{0}`, which is not a container name")]
+    Container(String),
+    /// A pattern that can never match a tag.
+    #[error("tag `ops:deploy-tag-pattern` has `{0}`, which can never match an image tag (use letters, digits, `_ . -` and `+` as the wildcard)")]
+    Pattern(String),
+}
+
+/// Read a service's opt-in; `None` when it has not opted in.
+pub fn opt_in(tags: &BTreeMap<String, String>) -> Option<Result<OptIn, ContractError>> {
+    let repository = tags.get(REPOSITORY)?.trim().to_string();
+    Some(parse_opt_in(repository, tags))
+}
+
+fn parse_opt_in(
+    repository: String,
+    tags: &BTreeMap<String, String>,
+) -> Result<OptIn, ContractError> {
+    let valid_repository = ops_core::image::ImageRef::parse(&repository)
+        .map(|r| r.registry.is_none() && r.tag.is_none() && r.digest.is_none())
+        .unwrap_or(false);
+    if !valid_repository {
+        return Err(ContractError::Repository(repository));
+    }
+    let containers = match tags
+        .get(CONTAINERS)
+        .map(|v| v.split_whitespace().map(String::from).collect::<Vec<_>>())
+    {
+        Some(names) if !names.is_empty() => {
+            if let Some(bad) = names.iter().find(|n| {
+                !n.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            }) {
+                return Err(ContractError::Container(bad.clone()));
+            }
+            Some(names)
+        }
+        _ => None,
+    };
+    let raw_patterns = tags
+        .get(TAG_PATTERN)
+        .map(String::as_str)
+        .unwrap_or(DEFAULT_PATTERN);
+    let mut patterns = Vec::new();
+    for raw in raw_patterns.split_whitespace() {
+        patterns.push(TagPattern::parse(raw)?);
+    }
+    if patterns.is_empty() {
+        patterns.push(TagPattern::parse(DEFAULT_PATTERN)?);
+    }
+    Ok(OptIn {
+        repository,
+        containers,
+        patterns,
+    })
+}
+
+/// A pushed-tag pattern: literal characters, with `+` matching one or more of any.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct TagPattern(String);
+
+impl TagPattern {
+    /// Check a pattern.
+    pub fn parse(raw: &str) -> Result<Self, ContractError> {
+        let valid = !raw.is_empty()
+            && raw.len() <= 128
+            && raw
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-' | '+'));
+        if valid {
+            Ok(TagPattern(raw.to_string()))
+        } else {
+            Err(ContractError::Pattern(raw.to_string()))
+        }
+    }
+
+    /// Whether `tag` matches.
+    pub fn matches(&self, tag: &str) -> bool {
+        matches_from(self.0.as_bytes(), tag.as_bytes())
+    }
+
+    /// The pattern as written.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+fn matches_from(pattern: &[u8], text: &[u8]) -> bool {
+    match pattern.split_first() {
+        None => text.is_empty(),
+        Some((b'+', rest)) => (1..=text.len()).any(|taken| matches_from(rest, &text[taken..])),
+        Some((literal, rest)) => text.first() == Some(literal) && matches_from(rest, &text[1..]),
+    }
+}
+
+/// What started a deployment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Trigger {
+    /// An ECR push event.
+    EcrPush,
+    /// A chat `deploy`.
+    ChatDeploy {
+        /// Who asked.
+        requested_by: String,
+    },
+    /// A chat `rollback`.
+    ChatRollback {
+        /// Who asked.
+        requested_by: String,
+    },
+}
+
+impl Trigger {
+    /// How the alert says it: `ECR push`, `chat deploy by alice`.
+    pub fn describe(&self) -> String {
+        match self {
+            Trigger::EcrPush => "ECR push".into(),
+            Trigger::ChatDeploy { requested_by } => format!("chat deploy by {requested_by}"),
+            Trigger::ChatRollback { requested_by } => format!("chat rollback by {requested_by}"),
+        }
+    }
+
+    /// Who asked, if a person did.
+    pub fn requested_by(&self) -> Option<&str> {
+        match self {
+            Trigger::EcrPush => None,
+            Trigger::ChatDeploy { requested_by } | Trigger::ChatRollback { requested_by } => {
+                Some(requested_by)
+            }
+        }
+    }
+
+    fn encode(&self) -> String {
+        match self {
+            Trigger::EcrPush => "trigger=ecr-push".into(),
+            Trigger::ChatDeploy { requested_by } => {
+                format!("trigger=chat-deploy by={}", tag_word(requested_by))
+            }
+            Trigger::ChatRollback { requested_by } => {
+                format!("trigger=chat-rollback by={}", tag_word(requested_by))
+            }
+        }
+    }
+}
+
+/// The deployment deploy-trigger started last on a service, kept in its `ops:deploy-in-flight` tag.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InFlight {
+    /// ECS deployment id.
+    pub deployment_id: String,
+    /// What started it.
+    pub trigger: Trigger,
+    /// When, in epoch seconds.
+    pub started_at: u64,
+    /// Task definition before (`family:revision`).
+    pub from: String,
+    /// Task definition deployed (`family:revision`).
+    pub to: String,
+}
+
+impl InFlight {
+    /// The tag value: `deployment=<id> trigger=<kind> [by=<who>] at=<epoch> from=<f:r> to=<f:r>`.
+    pub fn encode(&self) -> String {
+        let value = format!(
+            "deployment={} {} at={} from={} to={}",
+            tag_word(&self.deployment_id),
+            self.trigger.encode(),
+            self.started_at,
+            tag_word(&self.from),
+            tag_word(&self.to)
+        );
+        value.chars().take(MAX_TAG_VALUE).collect()
+    }
+
+    /// Read the tag value back; `None` if it is not one this function wrote.
+    pub fn decode(value: &str) -> Option<Self> {
+        let fields: BTreeMap<&str, &str> = value
+            .split_whitespace()
+            .filter_map(|pair| pair.split_once('='))
+            .collect();
+        let by = || {
+            fields
+                .get("by")
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| "unknown".into())
+        };
+        let trigger = match *fields.get("trigger")? {
+            "ecr-push" => Trigger::EcrPush,
+            "chat-deploy" => Trigger::ChatDeploy { requested_by: by() },
+            "chat-rollback" => Trigger::ChatRollback { requested_by: by() },
+            _ => return None,
+        };
+        Some(InFlight {
+            deployment_id: fields.get("deployment")?.to_string(),
+            trigger,
+            started_at: fields.get("at")?.parse().ok()?,
+            from: fields.get("from")?.to_string(),
+            to: fields.get("to")?.to_string(),
+        })
+    }
+}
+
+/// One word of a tag value: characters AWS does not allow in tags, and spaces, become `_`.
+pub fn tag_word(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_alphanumeric() || matches!(c, '_' | '.' | ':' | '/' | '+' | '-' | '@') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tags(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn a_service_without_the_repository_tag_has_not_opted_in() {
+        assert_eq!(opt_in(&tags(&[("team", "web")])), None);
+    }
+
+    #[test]
+    fn opt_in_defaults_to_latest_and_to_containers_of_the_repository() {
+        let parsed = opt_in(&tags(&[(REPOSITORY, "web")])).unwrap().unwrap();
+        assert_eq!(parsed.repository, "web");
+        assert_eq!(parsed.containers, None);
+        assert_eq!(parsed.patterns, vec![TagPattern("latest".into())]);
+    }
+
+    #[test]
+    fn containers_and_patterns_are_space_separated() {
+        let parsed = opt_in(&tags(&[
+            (REPOSITORY, "team/web"),
+            (CONTAINERS, "app  worker"),
+            (TAG_PATTERN, "release-+ latest"),
+        ]))
+        .unwrap()
+        .unwrap();
+        assert_eq!(parsed.containers, Some(vec!["app".into(), "worker".into()]));
+        assert_eq!(parsed.patterns.len(), 2);
+    }
+
+    #[test]
+    fn bad_opt_in_tags_are_named() {
+        let error = opt_in(&tags(&[(REPOSITORY, "Web")])).unwrap().unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "tag `ops:deploy-repository` = `Web` is not an ECR repository name"
+        );
+        let error = opt_in(&tags(&[(REPOSITORY, "web"), (TAG_PATTERN, "release-*")]))
+            .unwrap()
+            .unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .starts_with("tag `ops:deploy-tag-pattern` has `release-*`"),
+            "{error}"
+        );
+        let error = opt_in(&tags(&[(REPOSITORY, "web"), (CONTAINERS, "app,worker")]))
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "tag `ops:deploy-containers` names `app,worker`, which is not a container name"
+        );
+    }
+
+    #[test]
+    fn plus_matches_one_or_more_characters() {
+        let release = TagPattern::parse("release-+").unwrap();
+        assert!(release.matches("release-42"));
+        assert!(release.matches("release-2026.11.22"));
+        assert!(!release.matches("release-"));
+        assert!(!release.matches("prerelease-42"));
+        assert!(!release.matches("release"));
+        let latest = TagPattern::parse("latest").unwrap();
+        assert!(latest.matches("latest") && !latest.matches("latest-1"));
+        let middle = TagPattern::parse("v+-stable").unwrap();
+        assert!(middle.matches("v1.2-stable") && !middle.matches("v-stable"));
+        assert!(TagPattern::parse("+").unwrap().matches("anything"));
+    }
+
+    #[test]
+    fn in_flight_round_trips_through_a_tag_value() {
+        let in_flight = InFlight {
+            deployment_id: "ecs-svc/6008233746183924743".into(),
+            trigger: Trigger::ChatDeploy {
+                requested_by: "Zoë O'Neil, SRE".into(),
+            },
+            started_at: 1_795_000_000,
+            from: "web:7".into(),
+            to: "web:8".into(),
+        };
+        let value = in_flight.encode();
+        assert!(
+            value
+                .chars()
+                .all(|c| c.is_alphanumeric() || " _.:/=+-@".contains(c)),
+            "{value}"
+        );
+        let back = InFlight::decode(&value).unwrap();
+        assert_eq!(
+            back.trigger,
+            Trigger::ChatDeploy {
+                requested_by: "Zoë_O_Neil__SRE".into()
+            }
+        );
+        assert_eq!(back.deployment_id, in_flight.deployment_id);
+        assert_eq!(
+            (back.from.as_str(), back.to.as_str(), back.started_at),
+            ("web:7", "web:8", 1_795_000_000)
+        );
+        assert_eq!(InFlight::decode("written by someone else"), None);
+    }
+}

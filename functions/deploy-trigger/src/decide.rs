@@ -1,0 +1,463 @@
+//! Pure decisions: what to deploy, where to roll back to, what a deployment's outcome means.
+//! No I/O and no clock: the time is an input.
+
+use std::collections::BTreeMap;
+
+use ops_core::aws::ecs::{short_task_definition, ServiceState, TaskDefinitionState};
+use ops_core::image::ImageRef;
+use ops_core::plan::Plan;
+use serde::Serialize;
+
+use crate::contract::{self, InFlight, OptIn, Trigger};
+
+/// An opted-in service and its current revision, as observed.
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    /// The service.
+    pub service: ServiceState,
+    /// Its opt-in.
+    pub opt_in: OptIn,
+    /// The revision it runs (its primary deployment's).
+    pub current: TaskDefinitionState,
+    /// The family's latest revision, when it is not `current` (a revision an interrupted run registered).
+    pub latest: Option<TaskDefinitionState>,
+}
+
+/// The image to deploy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NewImage {
+    /// Registry host.
+    pub registry: String,
+    /// Repository name.
+    pub repository: String,
+    /// Tag, kept for humans.
+    pub tag: Option<String>,
+    /// Digest, what actually pins it.
+    pub digest: String,
+}
+
+impl NewImage {
+    /// `registry/repository[:tag]@digest`.
+    pub fn reference(&self) -> String {
+        let image = ImageRef {
+            registry: Some(self.registry.clone()),
+            repository: self.repository.clone(),
+            tag: self.tag.clone(),
+            digest: Some(self.digest.clone()),
+        };
+        image.to_string()
+    }
+
+    /// `repository:tag` or `repository@sha256:abcdef123456`, for titles.
+    pub fn label(&self) -> String {
+        match &self.tag {
+            Some(tag) => format!("{}:{tag}", self.repository),
+            None => format!("{}@{}", self.repository, short_digest(&self.digest)),
+        }
+    }
+}
+
+/// `sha256:` and the first 12 hex digits.
+pub fn short_digest(digest: &str) -> String {
+    digest.chars().take(19).collect()
+}
+
+/// One container's image change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ContainerChange {
+    /// Container name.
+    pub container: String,
+    /// Image before.
+    pub from: String,
+    /// Image after.
+    pub to: String,
+}
+
+/// Deploy a new revision (or reuse one an interrupted run registered) to one service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeploySpec {
+    /// `cluster/service`.
+    pub service: String,
+    /// Cluster name.
+    pub cluster: String,
+    /// Service ARN.
+    pub service_arn: String,
+    /// Task definition ARN it runs now.
+    pub from: String,
+    /// Container images to change.
+    pub containers: Vec<ContainerChange>,
+    /// The digest deployed.
+    pub digest: String,
+    /// An already-registered revision to use instead of registering one.
+    pub reuse: Option<String>,
+    /// What started it.
+    pub trigger: Trigger,
+}
+
+/// Point a service back at an earlier revision.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RollbackSpec {
+    /// `cluster/service`.
+    pub service: String,
+    /// Cluster name.
+    pub cluster: String,
+    /// Service ARN.
+    pub service_arn: String,
+    /// Task definition ARN it runs now.
+    pub from: String,
+    /// Task definition ARN to go back to.
+    pub to: String,
+    /// What started it.
+    pub trigger: Trigger,
+}
+
+/// Remember an outcome in the service's tags.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RecordSpec {
+    /// `cluster/service`.
+    pub service: String,
+    /// Service ARN.
+    pub service_arn: String,
+    /// Tags to set.
+    pub tags: BTreeMap<String, String>,
+}
+
+/// Everything deploy-trigger may do to AWS.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Action {
+    /// Register (or reuse) a revision and update the service.
+    Deploy(DeploySpec),
+    /// Update the service to an earlier revision.
+    Rollback(RollbackSpec),
+    /// Tag the service with an outcome.
+    Record(RecordSpec),
+}
+
+/// A service that opted in but cannot be deployed as its tags say; ops must hear of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    /// `cluster/service`.
+    pub service: String,
+    /// Service ARN.
+    pub service_arn: String,
+    /// What is wrong, and what to change.
+    pub problem: String,
+}
+
+/// A deploy decision: the plan, and the opted-in services it could not serve.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeployDecision {
+    /// What to change.
+    pub plan: Plan<Action>,
+    /// What to alert about.
+    pub problems: Vec<Problem>,
+}
+
+/// Decide how `image` reaches `candidates`. A push (`Trigger::EcrPush`) deploys only where the
+/// service's tag patterns match the pushed tag; a chat deploy was asked for by name and ignores them.
+pub fn decide_deploy(
+    candidates: &[Candidate],
+    image: &NewImage,
+    trigger: &Trigger,
+) -> DeployDecision {
+    let mut plan = Plan::new();
+    let mut problems = Vec::new();
+    for candidate in candidates
+        .iter()
+        .filter(|c| c.opt_in.repository == image.repository)
+    {
+        let name = candidate.service.qualified_name();
+        if *trigger == Trigger::EcrPush {
+            let Some(tag) = &image.tag else {
+                plan = plan.note(format!(
+                    "{name}: an untagged push is never deployed automatically"
+                ));
+                continue;
+            };
+            if !candidate.opt_in.patterns.iter().any(|p| p.matches(tag)) {
+                let patterns: Vec<&str> = candidate
+                    .opt_in
+                    .patterns
+                    .iter()
+                    .map(|p| p.as_str())
+                    .collect();
+                plan = plan.note(format!(
+                    "{name}: tag `{tag}` does not match its pattern `{}`",
+                    patterns.join(" ")
+                ));
+                continue;
+            }
+        }
+        let containers = match select_containers(candidate, image) {
+            Ok(containers) => containers,
+            Err(problem) => {
+                problems.push(Problem {
+                    service: name,
+                    service_arn: candidate.service.arn.clone(),
+                    problem,
+                });
+                continue;
+            }
+        };
+        let new_reference = image.reference();
+        let already = containers.iter().all(|(_, current)| {
+            ImageRef::parse(current)
+                .ok()
+                .and_then(|r| r.digest)
+                .as_deref()
+                == Some(image.digest.as_str())
+        });
+        if already {
+            plan = plan.note(format!("{name}: already runs {}", image.label()));
+            continue;
+        }
+        let reuse = candidate.latest.as_ref().filter(|latest| {
+            latest.arn() != candidate.current.arn()
+                && latest
+                    .tags
+                    .get(contract::TD_DERIVED_FROM)
+                    .map(String::as_str)
+                    == Some(candidate.current.arn())
+                && latest.tags.get(contract::TD_IMAGE_DIGEST) == Some(&image.digest)
+        });
+        let spec = DeploySpec {
+            service: name.clone(),
+            cluster: candidate.service.cluster.clone(),
+            service_arn: candidate.service.arn.clone(),
+            from: candidate.current.arn().to_string(),
+            containers: containers
+                .into_iter()
+                .map(|(container, from)| ContainerChange {
+                    container,
+                    from,
+                    to: new_reference.clone(),
+                })
+                .collect(),
+            digest: image.digest.clone(),
+            reuse: reuse.map(|r| r.arn().to_string()),
+            trigger: trigger.clone(),
+        };
+        let reason = format!(
+            "{name} runs {}; {} asks for {}",
+            candidate.current.short_name(),
+            trigger.describe(),
+            image.label()
+        );
+        plan = plan.change(Action::Deploy(spec), reason);
+    }
+    DeployDecision { plan, problems }
+}
+
+/// The containers to update and their current images.
+fn select_containers(
+    candidate: &Candidate,
+    image: &NewImage,
+) -> Result<Vec<(String, String)>, String> {
+    let images = candidate.current.images();
+    let revision = candidate.current.short_name();
+    match &candidate.opt_in.containers {
+        Some(names) => names
+            .iter()
+            .map(|name| match images.get(name) {
+                Some(current) => Ok((name.clone(), current.clone())),
+                None => Err(format!(
+                    "tag `ops:deploy-containers` names `{name}`, but {revision} has no such container (it has {})",
+                    images.keys().cloned().collect::<Vec<_>>().join(", ")
+                )),
+            })
+            .collect(),
+        None => {
+            let matching: Vec<(String, String)> = images
+                .into_iter()
+                .filter(|(_, current)| {
+                    ImageRef::parse(current).is_ok_and(|r| {
+                        r.registry.as_deref() == Some(image.registry.as_str()) && r.repository == image.repository
+                    })
+                })
+                .collect();
+            if matching.is_empty() {
+                Err(format!(
+                    "no container of {revision} runs an image of {}/{}; name the containers to update in tag `ops:deploy-containers`",
+                    image.registry, image.repository
+                ))
+            } else {
+                Ok(matching)
+            }
+        }
+    }
+}
+
+/// Where a rollback of `service` goes: the last deployment verified COMPLETED, or the one before
+/// it when that is what runs now. Never simply the previous revision number.
+pub fn rollback_target(service: &ServiceState) -> Result<String, String> {
+    let last = service.tag(contract::LAST_COMPLETED);
+    let previous = service.tag(contract::PREVIOUS_COMPLETED);
+    let runs_last = last == Some(service.task_definition.as_str())
+        && service
+            .primary()
+            .is_some_and(|p| p.rollout_state.as_deref() == Some("COMPLETED"));
+    match (last, previous, runs_last) {
+        (None, _, _) => Err(format!(
+            "no deployment of {} has been verified COMPLETED yet, so there is nothing known-good to roll back to",
+            service.qualified_name()
+        )),
+        (Some(_), None, true) => Err(format!(
+            "{} runs its only verified deployment ({}); there is no earlier one to roll back to",
+            service.qualified_name(),
+            short_task_definition(&service.task_definition)
+        )),
+        (Some(_), Some(previous), true) => Ok(previous.to_string()),
+        (Some(last), _, false) => Ok(last.to_string()),
+    }
+}
+
+/// Roll `service` back to `target` (an ACTIVE revision).
+pub fn decide_rollback(
+    service: &ServiceState,
+    target: &TaskDefinitionState,
+    requested_by: &str,
+) -> Plan<Action> {
+    if service.task_definition == target.arn() {
+        return Plan::new().note(format!(
+            "{} already runs {}",
+            service.qualified_name(),
+            target.short_name()
+        ));
+    }
+    let spec = RollbackSpec {
+        service: service.qualified_name(),
+        cluster: service.cluster.clone(),
+        service_arn: service.arn.clone(),
+        from: service.task_definition.clone(),
+        to: target.arn().to_string(),
+        trigger: Trigger::ChatRollback {
+            requested_by: requested_by.to_string(),
+        },
+    };
+    let reason = format!(
+        "{requested_by} asked to roll {} back from {} to {}, its last verified deployment",
+        service.qualified_name(),
+        short_task_definition(&service.task_definition),
+        target.short_name()
+    );
+    Plan::new().change(Action::Rollback(spec), reason)
+}
+
+/// How a deployment ended, for the report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Outcome {
+    /// `cluster/service`.
+    pub service: String,
+    /// ECS deployment id.
+    pub deployment_id: String,
+    /// Whether ECS verified it COMPLETED.
+    pub succeeded: bool,
+    /// ECS's reason.
+    pub reason: String,
+    /// The revision the deployment rolled out (ARN), if known.
+    pub deployed: Option<String>,
+    /// The revision before it (ARN or `family:revision`), if known.
+    pub previous: Option<String>,
+    /// For a failure: the revision ECS's circuit breaker went back to.
+    pub rolled_back_to: Option<String>,
+    /// What deploy-trigger recorded when it started it, if it did.
+    pub in_flight: Option<InFlight>,
+    /// Seconds from start to this outcome, if the start is known.
+    pub duration_seconds: Option<u64>,
+}
+
+/// An outcome decision: what to record and what to report (nothing for a duplicate event).
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutcomeDecision {
+    /// Tags to record.
+    pub plan: Plan<Action>,
+    /// The outcome to alert, if any.
+    pub outcome: Option<Outcome>,
+}
+
+/// Judge an `ECS Deployment State Change` from what the service shows now, not from the event alone.
+pub fn decide_outcome(
+    service: &ServiceState,
+    event_name: &str,
+    deployment_id: &str,
+    reason: &str,
+    now: u64,
+) -> OutcomeDecision {
+    let name = service.qualified_name();
+    let quiet = |note: String| OutcomeDecision {
+        plan: Plan::new().note(note),
+        outcome: None,
+    };
+    if service.tag(contract::LAST_REPORTED) == Some(deployment_id) {
+        return quiet(format!(
+            "{name}: deployment {deployment_id} was already reported"
+        ));
+    }
+    let succeeded = match event_name {
+        "SERVICE_DEPLOYMENT_COMPLETED" => true,
+        "SERVICE_DEPLOYMENT_FAILED" => false,
+        other => return quiet(format!("{name}: {other} needs no report")),
+    };
+    let deployment = service.deployments.iter().find(|d| d.id == deployment_id);
+    let in_flight = service
+        .tag(contract::IN_FLIGHT)
+        .and_then(InFlight::decode)
+        .filter(|f| f.deployment_id == deployment_id);
+    if succeeded && deployment.and_then(|d| d.rollout_state.as_deref()) != Some("COMPLETED") {
+        return quiet(format!(
+            "{name}: the event says deployment {deployment_id} completed, but the service does not show it COMPLETED; not reported"
+        ));
+    }
+    let deployed = deployment
+        .map(|d| d.task_definition.clone())
+        .or_else(|| in_flight.as_ref().map(|f| f.to.clone()));
+    let previous = in_flight
+        .as_ref()
+        .map(|f| f.from.clone())
+        .or_else(|| service.tag(contract::LAST_COMPLETED).map(String::from))
+        .filter(|p| {
+            deployed.as_deref().map(short_task_definition) != Some(short_task_definition(p))
+        });
+    let mut tags = BTreeMap::from([(
+        contract::LAST_REPORTED.to_string(),
+        deployment_id.to_string(),
+    )]);
+    let mut rolled_back_to = None;
+    if succeeded {
+        let deployed_arn = deployed.clone().unwrap_or_default();
+        if let Some(last) = service
+            .tag(contract::LAST_COMPLETED)
+            .filter(|last| *last != deployed_arn)
+        {
+            tags.insert(contract::PREVIOUS_COMPLETED.to_string(), last.to_string());
+        }
+        tags.insert(contract::LAST_COMPLETED.to_string(), deployed_arn);
+    } else if let Some(primary) = service.primary().filter(|p| p.id != deployment_id) {
+        rolled_back_to = Some(primary.task_definition.clone());
+    }
+    let outcome = Outcome {
+        service: name.clone(),
+        deployment_id: deployment_id.to_string(),
+        succeeded,
+        reason: reason.to_string(),
+        deployed,
+        previous,
+        rolled_back_to,
+        duration_seconds: in_flight.as_ref().map(|f| now.saturating_sub(f.started_at)),
+        in_flight,
+    };
+    let verdict = if succeeded { "completed" } else { "failed" };
+    let record = RecordSpec {
+        service: name.clone(),
+        service_arn: service.arn.clone(),
+        tags,
+    };
+    OutcomeDecision {
+        plan: Plan::new().change(
+            Action::Record(record),
+            format!("{name}: deployment {deployment_id} {verdict}"),
+        ),
+        outcome: Some(outcome),
+    }
+}

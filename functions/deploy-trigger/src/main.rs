@@ -1,0 +1,53 @@
+//! The Lambda entry point: logging, configuration and clients once, then the runtime loop.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use deploy_trigger::config::DeployConfig;
+use deploy_trigger::handler::{function_handler, Deps, Invocation};
+use deploy_trigger::observe::Caller;
+use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
+use ops_core::aws::ecr::EcrImages;
+use ops_core::aws::ecs::EcsServices;
+use ops_core::aws::sns::SnsAlerts;
+use ops_core::aws::{sdk_config, AwsSettings};
+use ops_core::config::Env;
+use ops_core::events::EventError;
+use ops_core::{telemetry, Error};
+use serde_json::Value;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    let env = Env::from_process();
+    telemetry::init(&env);
+    let config = DeployConfig::from_env(&env)?;
+    let sdk = sdk_config(&AwsSettings::from_env(&env)?).await;
+    let deps = Deps {
+        ecs: EcsServices::new(&sdk),
+        ecr: EcrImages::new(&sdk),
+        alerts: SnsAlerts::new(&sdk, &config.common.alert_topic_arn),
+        config,
+    };
+    let deps = &deps;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        let caller =
+            Caller::from_function_arn(&event.context.invoked_function_arn).ok_or_else(|| {
+                Diagnostic::from(Error::Event(EventError::Unrecognised(format!(
+                    "the invoked function ARN `{}` has no account and region",
+                    event.context.invoked_function_arn
+                ))))
+            })?;
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or_default();
+        // Boxed: the handler's future is deep enough to overflow the compiler's layout depth inline.
+        Box::pin(function_handler(
+            event.payload,
+            &Invocation { caller, now },
+            deps,
+        ))
+        .await
+        .map_err(Diagnostic::from)
+    }))
+    .await
+}

@@ -1,0 +1,287 @@
+//! Report: the alerts ops read and the JSON the caller gets back.
+
+use std::collections::BTreeMap;
+
+use ops_core::alert::{Alert, Severity};
+use ops_core::aws::ecs::short_task_definition;
+use ops_core::plan::FailedChange;
+
+use crate::commands::{rollback_line, status_line};
+use crate::decide::{short_digest, Action, NewImage, Outcome, Problem};
+
+/// Images by revision (`family:revision` → container → image), as observed for the report.
+pub type RevisionImages = BTreeMap<String, BTreeMap<String, String>>;
+
+/// The alert for a finished deployment: succeeded, or failed (and whether ECS rolled it back).
+pub fn outcome_alert(function: &str, outcome: &Outcome, images: &RevisionImages) -> Alert {
+    let deployed = outcome.deployed.as_deref().map(short_task_definition);
+    let previous = outcome.previous.as_deref().map(short_task_definition);
+    let deployed_name = deployed
+        .clone()
+        .unwrap_or_else(|| "an unknown revision".into());
+    let changed = changed_images(images, previous.as_deref(), deployed.as_deref());
+    let trigger = outcome
+        .in_flight
+        .as_ref()
+        .map(|f| f.trigger.describe())
+        .unwrap_or_else(|| {
+            "a deployment deploy-trigger did not start (another tool or the console)".into()
+        });
+    let describe = |revision: &Option<String>| match revision {
+        Some(name) => format!("{name} ({})", summarize(images.get(name))),
+        None => "unknown".into(),
+    };
+    let mut alert = if outcome.succeeded {
+        Alert::new(
+            Severity::Info,
+            function,
+            "deployment.succeeded",
+            &outcome.service,
+            format!("{} now runs {}", outcome.service, changed.first().cloned().unwrap_or(deployed_name.clone())),
+        )
+        .what(format!(
+            "Deployment {} of {deployed_name} is COMPLETED: ECS verified every desired task of {} running it.",
+            outcome.deployment_id, outcome.service
+        ))
+        .undo(rollback_line(&outcome.service))
+    } else {
+        let title = match outcome.rolled_back_to.as_deref().map(short_task_definition) {
+            Some(back) => format!(
+                "{} deployment of {deployed_name} FAILED; ECS rolled back to {back}",
+                outcome.service
+            ),
+            None => format!("{} deployment of {deployed_name} FAILED", outcome.service),
+        };
+        let mut failed = Alert::new(Severity::Critical, function, "deployment.failed", &outcome.service, title)
+            .what(format!(
+                "Deployment {} of {deployed_name} to {} FAILED and is not running: {}",
+                outcome.deployment_id, outcome.service, outcome.reason
+            ))
+            .next_step(format!(
+                "Read why the new tasks stopped: ECS console > {} > Tasks (stopped), or `aws ecs list-tasks --desired-status STOPPED`.",
+                outcome.service
+            ))
+            .next_step(format!("Check what runs now: {}", status_line(&outcome.service)));
+        if outcome.rolled_back_to.is_none() {
+            failed = failed.next_step(format!(
+                "Go back to the last verified deployment: {}",
+                rollback_line(&outcome.service)
+            ));
+        }
+        failed
+    };
+    alert = alert
+        .why(format!(
+            "Started by {trigger}. ECS says: {}",
+            outcome.reason
+        ))
+        .change(describe(&previous), describe(&deployed))
+        .thread(format!("{function}:{}", outcome.service))
+        .context("service", &outcome.service)
+        .context("deployment_id", &outcome.deployment_id);
+    if let Some(who) = outcome
+        .in_flight
+        .as_ref()
+        .and_then(|f| f.trigger.requested_by())
+    {
+        alert = alert.requested_by(who);
+    }
+    if let Some(seconds) = outcome.duration_seconds {
+        alert = alert.context("duration", format!("{}m{:02}s", seconds / 60, seconds % 60));
+    }
+    for revision in [&outcome.deployed, &outcome.rolled_back_to]
+        .into_iter()
+        .flatten()
+    {
+        if revision.starts_with("arn:") {
+            alert = alert.related(revision);
+        }
+    }
+    alert
+}
+
+/// The warning for an opted-in service a push could not reach.
+pub fn problem_alert(function: &str, problem: &Problem, image: &NewImage) -> Alert {
+    Alert::new(
+        Severity::Warning,
+        function,
+        "deployment.not-started",
+        &problem.service,
+        format!("{} was not deployed {}", problem.service, image.label()),
+    )
+    .what(format!(
+        "{} opted in to deploys of repository `{}`, but {} was not deployed to it: {}",
+        problem.service,
+        image.repository,
+        image.reference(),
+        problem.problem
+    ))
+    .why("Its opt-in tags do not fit its task definition.")
+    .next_step("Fix the service's ops:deploy-* tags (see the deploy-trigger tag contract in the README), then deploy from chat.")
+    .related(&problem.service_arn)
+}
+
+/// The alert for a change that could not be made.
+pub fn failure_alert(function: &str, failed: &FailedChange<Action>) -> Alert {
+    let (service, verb) = match &failed.change.action {
+        Action::Deploy(spec) => (spec.service.clone(), "start the deployment"),
+        Action::Rollback(spec) => (spec.service.clone(), "start the rollback"),
+        Action::Record(spec) => (spec.service.clone(), "record the deployment's outcome"),
+    };
+    let retry = if failed.retryable {
+        "Lambda retries the event; this alert repeats if every retry fails."
+    } else {
+        "Retrying will not help until the cause is fixed."
+    };
+    Alert::new(
+        Severity::Critical,
+        function,
+        "deployment.error",
+        &service,
+        format!("{service}: could not {verb}"),
+    )
+    .what(format!(
+        "deploy-trigger could not {verb} on {service}: {}",
+        failed.error
+    ))
+    .why(failed.change.reason.clone())
+    .next_step(retry)
+    .next_step(format!("Check what runs now: {}", status_line(&service)))
+}
+
+/// `app: web:release-42@sha256:7f5b2640fe6f, log-router: ...` for one revision.
+fn summarize(images: Option<&BTreeMap<String, String>>) -> String {
+    match images {
+        Some(images) if !images.is_empty() => images
+            .iter()
+            .map(|(c, i)| format!("{c}: {}", shorten_image(i)))
+            .collect::<Vec<_>>()
+            .join(", "),
+        _ => "images unknown".into(),
+    }
+}
+
+/// Images that differ between two revisions, as `repo:tag@sha256:abcdef123456`.
+fn changed_images(
+    images: &RevisionImages,
+    before: Option<&str>,
+    after: Option<&str>,
+) -> Vec<String> {
+    let empty = BTreeMap::new();
+    let old = before.and_then(|b| images.get(b)).unwrap_or(&empty);
+    let Some(new) = after.and_then(|a| images.get(a)) else {
+        return vec![];
+    };
+    new.iter()
+        .filter(|(c, i)| old.get(*c) != Some(*i))
+        .map(|(_, i)| shorten_image(i))
+        .collect()
+}
+
+fn shorten_image(image: &str) -> String {
+    let without_registry = match image.split_once('/') {
+        Some((host, rest)) if host.contains('.') || host.contains(':') => rest,
+        _ => image,
+    };
+    match without_registry.split_once('@') {
+        Some((name, digest)) => format!("{name}@{}", short_digest(digest)),
+        None => without_registry.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::contract::{InFlight, Trigger};
+
+    fn images() -> RevisionImages {
+        let registry = "123456789012.dkr.ecr.us-east-1.amazonaws.com";
+        BTreeMap::from([
+            ("web:7".to_string(), BTreeMap::from([("app".to_string(), format!("{registry}/web:release-41"))])),
+            (
+                "web:8".to_string(),
+                BTreeMap::from([(
+                    "app".to_string(),
+                    format!("{registry}/web:release-42@sha256:7f5b2640fe6fb4f46592dfd3410c4a79dac4f89e4782432e0378abcd1234ef56"),
+                )]),
+            ),
+        ])
+    }
+
+    fn outcome(succeeded: bool) -> Outcome {
+        Outcome {
+            service: "prod/web".into(),
+            deployment_id: "ecs-svc/42".into(),
+            succeeded,
+            reason: if succeeded {
+                "ECS deployment ecs-svc/42 completed.".into()
+            } else {
+                "tasks failed to start".into()
+            },
+            deployed: Some("arn:aws:ecs:us-east-1:123456789012:task-definition/web:8".into()),
+            previous: Some("web:7".into()),
+            rolled_back_to: (!succeeded)
+                .then(|| "arn:aws:ecs:us-east-1:123456789012:task-definition/web:7".into()),
+            in_flight: Some(InFlight {
+                deployment_id: "ecs-svc/42".into(),
+                trigger: Trigger::ChatDeploy {
+                    requested_by: "alice".into(),
+                },
+                started_at: 100,
+                from: "web:7".into(),
+                to: "web:8".into(),
+            }),
+            duration_seconds: Some(185),
+        }
+    }
+
+    #[test]
+    fn a_success_alert_names_images_revisions_trigger_duration_and_the_rollback_command() {
+        let alert = outcome_alert("deploy-trigger", &outcome(true), &images());
+        assert_eq!(alert.severity, Severity::Info);
+        assert_eq!(
+            alert.title,
+            "prod/web now runs web:release-42@sha256:7f5b2640fe6f"
+        );
+        assert_eq!(alert.before.as_deref(), Some("web:7 (app: web:release-41)"));
+        assert_eq!(
+            alert.after.as_deref(),
+            Some("web:8 (app: web:release-42@sha256:7f5b2640fe6f)")
+        );
+        assert!(
+            alert.why.starts_with("Started by chat deploy by alice."),
+            "{}",
+            alert.why
+        );
+        assert_eq!(alert.requested_by.as_deref(), Some("alice"));
+        assert_eq!(alert.context["duration"], "3m05s");
+        assert_eq!(
+            alert.undo.as_deref(),
+            Some(
+                r#"@aws lambda invoke --function-name deploy-trigger --payload {"args":{"service":"prod/web"},"command":"rollback"}"#
+            )
+        );
+    }
+
+    #[test]
+    fn a_failure_alert_is_critical_and_says_ecs_rolled_back() {
+        let alert = outcome_alert("deploy-trigger", &outcome(false), &images());
+        assert_eq!(alert.severity, Severity::Critical);
+        assert_eq!(
+            alert.title,
+            "prod/web deployment of web:8 FAILED; ECS rolled back to web:7"
+        );
+        assert!(
+            alert
+                .what
+                .contains("FAILED and is not running: tasks failed to start"),
+            "{}",
+            alert.what
+        );
+        assert!(
+            alert.undo.is_none(),
+            "nothing to undo: ECS already went back"
+        );
+        assert!(!alert.title.contains("now runs"));
+    }
+}

@@ -1,0 +1,60 @@
+"""Push an image to an ECR repository and answer with the EventBridge event ECR would send.
+
+The manifest is made unique per call, so each push has its own digest, as a real build would.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+
+import boto3
+
+
+class PushError(ValueError):
+    """A push control request with a missing field or an unknown repository."""
+
+
+def push(endpoint: str, account: str, region: str, spec: dict) -> dict:
+    repository = spec.get("repository")
+    tag = spec.get("tag")
+    if not isinstance(repository, str) or not repository:
+        raise PushError("field `repository` is required")
+    if not isinstance(tag, str) or not tag:
+        raise PushError("field `tag` is required")
+    ecr = boto3.client(
+        "ecr", region_name=region, endpoint_url=endpoint,
+        aws_access_key_id="testing", aws_secret_access_key="testing",
+    )
+    names = {r["repositoryName"] for r in ecr.describe_repositories()["repositories"]}
+    if repository not in names:
+        raise PushError(f"no ECR repository `{repository}`")
+    # moto derives the digest from the layer digests, so a fresh layer gives a fresh image.
+    layer = {"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "size": 1, "digest": f"sha256:{uuid.uuid4().hex * 2}"}
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+        "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": 1, "digest": f"sha256:{uuid.uuid4().hex * 2}"},
+        "layers": [layer],
+    }
+    image = ecr.put_image(repositoryName=repository, imageManifest=json.dumps(manifest), imageTag=tag)["image"]
+    digest = image["imageId"]["imageDigest"]
+    event = {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "ECR Image Action",
+        "source": "aws.ecr",
+        "account": account,
+        "time": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": region,
+        "resources": [f"arn:aws:ecr:{region}:{account}:repository/{repository}"],
+        "detail": {
+            "result": "SUCCESS",
+            "repository-name": repository,
+            "image-digest": digest,
+            "action-type": "PUSH",
+            "image-tag": tag,
+        },
+    }
+    return {"digest": digest, "image": f"{account}.dkr.ecr.{region}.amazonaws.com/{repository}:{tag}", "event": event}

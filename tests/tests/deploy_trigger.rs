@@ -1,0 +1,720 @@
+//! deploy-trigger end to end against the emulator: pushes, chat commands, verification, rollback,
+//! faults and bad input. The handler is called in-process with a memory alert sink; the demo runs
+//! the real binary.
+
+use aws_sdk_ecs::Client as Ecs;
+use deploy_trigger::config::DeployConfig;
+use deploy_trigger::handler::{function_handler, Deps, Invocation};
+use deploy_trigger::observe::Caller;
+use ops_core::alert::{MemoryAlerts, Severity};
+use ops_core::aws::ecr::EcrImages;
+use ops_core::aws::ecs::EcsServices;
+use ops_core::config::Env;
+use ops_core::Error;
+use ops_e2e::fixtures::{self, ACCOUNT, MUTATING_ECS_OPERATIONS, REGISTRY};
+use ops_e2e::Emulator;
+use serde_json::{json, Value};
+
+const NOW: u64 = 1_795_000_000;
+
+struct World {
+    emulator: Emulator,
+    deps: Deps<MemoryAlerts>,
+    ecs: Ecs,
+}
+
+impl World {
+    /// An emulator with cluster `prod` (managed) and `staging` (not managed), ECR repositories
+    /// `web` and `api`.
+    async fn new() -> World {
+        let emulator = Emulator::start();
+        let sdk = emulator.sdk_config().await;
+        let env = Env::from_pairs([
+            (
+                "ALERT_TOPIC_ARN",
+                "arn:aws:sns:us-east-1:123456789012:ops-alerts",
+            ),
+            ("ECS_CLUSTERS", "prod"),
+        ]);
+        let deps = Deps {
+            ecs: EcsServices::new(&sdk),
+            ecr: EcrImages::new(&sdk),
+            alerts: MemoryAlerts::default(),
+            config: DeployConfig::from_env(&env).expect("config"),
+        };
+        let ecs = deps.ecs.client().clone();
+        for cluster in ["prod", "staging"] {
+            ecs.create_cluster()
+                .cluster_name(cluster)
+                .send()
+                .await
+                .expect("cluster");
+        }
+        for repository in ["web", "api"] {
+            deps.ecr
+                .client()
+                .create_repository()
+                .repository_name(repository)
+                .send()
+                .await
+                .expect("repository");
+        }
+        World {
+            emulator,
+            deps,
+            ecs,
+        }
+    }
+
+    async fn handle(&self, payload: Value) -> Result<Value, Error> {
+        let invocation = Invocation {
+            caller: Caller {
+                account_id: ACCOUNT.into(),
+                region: "us-east-1".into(),
+            },
+            now: NOW,
+        };
+        function_handler(payload, &invocation, &self.deps).await
+    }
+
+    /// Push `repository:tag` to ECR; returns (digest, push event).
+    fn push(&self, repository: &str, tag: &str) -> (String, Value) {
+        let pushed = self
+            .emulator
+            .control(
+                "POST",
+                "/_ops/ecr/push",
+                Some(json!({"repository": repository, "tag": tag})),
+            )
+            .expect("push");
+        (
+            pushed["digest"].as_str().unwrap().to_string(),
+            pushed["event"].clone(),
+        )
+    }
+
+    /// A service `cluster/name` whose family `name` runs `containers`, tagged `tags`.
+    async fn service(
+        &self,
+        cluster: &str,
+        name: &str,
+        containers: &[(&str, &str)],
+        tags: &[(&str, &str)],
+    ) -> String {
+        let definition = fixtures::register(&self.ecs, name, containers).await;
+        fixtures::service(&self.ecs, cluster, name, &definition, tags).await;
+        definition
+    }
+
+    async fn running(&self, cluster: &str, name: &str) -> String {
+        self.deps
+            .ecs
+            .describe(cluster, name)
+            .await
+            .expect("describe")
+            .task_definition
+    }
+
+    fn mutations(&self) -> u64 {
+        MUTATING_ECS_OPERATIONS
+            .iter()
+            .map(|op| self.emulator.calls("ecs", op))
+            .sum()
+    }
+
+    /// Finish the service's rollout as `state` at the emulator and feed ECS's event to the handler.
+    async fn finish(&self, service: &str, state: &str, rollback: bool) -> Value {
+        let body =
+            json!({"cluster": "prod", "service": service, "state": state, "rollback": rollback});
+        let finished = self
+            .emulator
+            .control("POST", "/_ops/ecs/finish-deployment", Some(body))
+            .expect("finish");
+        self.handle(finished["event"].clone())
+            .await
+            .expect("state change handled")
+    }
+}
+
+fn web(tag: &str) -> String {
+    format!("{REGISTRY}/web:{tag}")
+}
+
+fn chat(command: &str, args: Value) -> Value {
+    json!({"command": command, "args": args, "requested_by": "alice"})
+}
+
+#[tokio::test]
+async fn a_push_deploys_to_every_matching_opted_in_service_and_only_them() {
+    let world = World::new().await;
+    let opted = [
+        ("ops:deploy-repository", "web"),
+        ("ops:deploy-tag-pattern", "release-+"),
+    ];
+    let web_before = world
+        .service("prod", "web", &[("app", &web("release-41"))], &opted)
+        .await;
+    let worker_before = world
+        .service("prod", "worker", &[("app", &web("release-41"))], &opted)
+        .await;
+    let api_before = world
+        .service(
+            "prod",
+            "api",
+            &[("app", &format!("{REGISTRY}/api:v1"))],
+            &[("ops:deploy-repository", "api")],
+        )
+        .await;
+    let legacy_before = world
+        .service("prod", "legacy", &[("app", &web("release-41"))], &[])
+        .await;
+    let staging_before = world
+        .service("staging", "web", &[("app", &web("release-41"))], &opted)
+        .await;
+    let (digest, event) = world.push("web", "release-42");
+
+    let answer = world.handle(event).await.expect("push handled");
+
+    assert_eq!(answer["status"], "started", "{answer:#}");
+    let mut deployed: Vec<&str> = answer["started"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["service"].as_str().unwrap())
+        .collect();
+    deployed.sort();
+    assert_eq!(deployed, ["prod/web", "prod/worker"]);
+    for (name, before) in [("web", &web_before), ("worker", &worker_before)] {
+        let now = world.running("prod", name).await;
+        assert_ne!(&now, before);
+        let image = &fixtures::images(&world.ecs, &now).await["app"];
+        assert_eq!(
+            image,
+            &format!("{REGISTRY}/web:release-42@{digest}"),
+            "pinned by digest, tag kept for humans"
+        );
+    }
+    assert_eq!(world.running("prod", "api").await, api_before);
+    assert_eq!(
+        world.running("prod", "legacy").await,
+        legacy_before,
+        "not opted in"
+    );
+    assert_eq!(
+        world.running("staging", "web").await,
+        staging_before,
+        "cluster not managed"
+    );
+    assert!(
+        world.deps.alerts.sent().is_empty(),
+        "no alert before ECS verifies the rollout"
+    );
+}
+
+#[tokio::test]
+async fn the_same_push_a_hundred_times_registers_exactly_one_revision() {
+    let world = World::new().await;
+    world
+        .service(
+            "prod",
+            "web",
+            &[("app", &web("release-41"))],
+            &[
+                ("ops:deploy-repository", "web"),
+                ("ops:deploy-tag-pattern", "release-+"),
+            ],
+        )
+        .await;
+    let (_, event) = world.push("web", "release-42");
+
+    for _ in 0..100 {
+        world.handle(event.clone()).await.expect("push handled");
+    }
+
+    assert_eq!(
+        fixtures::revisions(&world.ecs, "web").await.len(),
+        2,
+        "the original and one new revision"
+    );
+    assert_eq!(
+        world.emulator.calls("ecs", "RegisterTaskDefinition"),
+        2,
+        "the fixture's and one by the function"
+    );
+    assert_eq!(world.emulator.calls("ecs", "UpdateService"), 1);
+}
+
+#[tokio::test]
+async fn a_multi_container_task_changes_only_the_named_container_and_keeps_every_other_field() {
+    let world = World::new().await;
+    let containers = [
+        ("app", web("release-41")),
+        ("migrations", web("release-41")),
+        ("log-router", "fluent/fluent-bit:3".to_string()),
+    ];
+    let containers: Vec<(&str, &str)> = containers.iter().map(|(n, i)| (*n, i.as_str())).collect();
+    let before = world
+        .service(
+            "prod",
+            "web",
+            &containers,
+            &[
+                ("ops:deploy-repository", "web"),
+                ("ops:deploy-containers", "app"),
+                ("ops:deploy-tag-pattern", "release-+"),
+            ],
+        )
+        .await;
+    let (digest, event) = world.push("web", "release-42");
+
+    world.handle(event).await.expect("push handled");
+
+    let after = world.running("prod", "web").await;
+    let old = world
+        .ecs
+        .describe_task_definition()
+        .task_definition(&before)
+        .include(aws_sdk_ecs::types::TaskDefinitionField::Tags)
+        .send()
+        .await
+        .unwrap();
+    let new = world
+        .ecs
+        .describe_task_definition()
+        .task_definition(&after)
+        .include(aws_sdk_ecs::types::TaskDefinitionField::Tags)
+        .send()
+        .await
+        .unwrap();
+    let (old_td, new_td) = (
+        old.task_definition.clone().unwrap(),
+        new.task_definition.clone().unwrap(),
+    );
+    let new_images = fixtures::images(&world.ecs, &after).await;
+    assert_eq!(
+        new_images["app"],
+        format!("{REGISTRY}/web:release-42@{digest}")
+    );
+    assert_eq!(
+        new_images["migrations"],
+        web("release-41"),
+        "not named, not changed"
+    );
+    assert_eq!(new_images["log-router"], "fluent/fluent-bit:3");
+    for (old_c, new_c) in old_td
+        .container_definitions()
+        .iter()
+        .zip(new_td.container_definitions())
+    {
+        let mut expected = old_c.clone();
+        expected.image = new_c.image.clone();
+        assert_eq!(
+            new_c,
+            &expected,
+            "container {:?} kept every field but the image",
+            old_c.name()
+        );
+    }
+    assert_eq!(new_td.task_role_arn(), old_td.task_role_arn());
+    assert_eq!(new_td.execution_role_arn(), old_td.execution_role_arn());
+    assert_eq!(
+        (new_td.cpu(), new_td.memory()),
+        (old_td.cpu(), old_td.memory())
+    );
+    assert_eq!(new_td.volumes(), old_td.volumes());
+    assert!(
+        new.tags()
+            .iter()
+            .any(|t| t.key() == Some("team") && t.value() == Some("payments")),
+        "tags kept"
+    );
+    assert!(new
+        .tags()
+        .iter()
+        .any(|t| t.key() == Some("ops:image-digest") && t.value() == Some(digest.as_str())));
+}
+
+#[tokio::test]
+async fn a_tag_that_does_not_match_the_pattern_changes_nothing() {
+    let world = World::new().await;
+    let before = world
+        .service(
+            "prod",
+            "web",
+            &[("app", &web("release-41"))],
+            &[
+                ("ops:deploy-repository", "web"),
+                ("ops:deploy-tag-pattern", "release-+"),
+            ],
+        )
+        .await;
+    let (_, event) = world.push("web", "feature-login");
+    let mutations_before = world.mutations();
+
+    let answer = world.handle(event).await.expect("push handled");
+
+    assert_eq!(answer["status"], "no_change");
+    assert_eq!(
+        answer["notes"][0],
+        "prod/web: tag `feature-login` does not match its pattern `release-+`"
+    );
+    assert_eq!(world.running("prod", "web").await, before);
+    assert_eq!(world.mutations(), mutations_before);
+}
+
+#[tokio::test]
+async fn a_completed_rollout_is_reported_once_with_everything_ops_need() {
+    let world = World::new().await;
+    world
+        .service(
+            "prod",
+            "web",
+            &[("app", &web("release-41"))],
+            &[
+                ("ops:deploy-repository", "web"),
+                ("ops:deploy-tag-pattern", "release-+"),
+            ],
+        )
+        .await;
+    let (digest, event) = world.push("web", "release-42");
+    world.handle(event).await.unwrap();
+
+    let answer = world.finish("web", "COMPLETED", false).await;
+    world.finish("web", "COMPLETED", false).await; // ECS may deliver twice; the emulator re-sends
+
+    assert_eq!(answer["outcome"]["succeeded"], true, "{answer:#}");
+    let alerts = world.deps.alerts.sent();
+    assert_eq!(
+        alerts.len(),
+        1,
+        "one alert, however often the event arrives: {alerts:#?}"
+    );
+    let alert = &alerts[0];
+    assert_eq!(alert.severity, Severity::Info);
+    assert_eq!(alert.event_type, "deployment.succeeded");
+    assert_eq!(
+        alert.title,
+        format!("prod/web now runs web:release-42@{}", &digest[..19])
+    );
+    assert_eq!(alert.before.as_deref(), Some("web:1 (app: web:release-41)"));
+    assert!(
+        alert
+            .after
+            .as_deref()
+            .unwrap()
+            .starts_with("web:2 (app: web:release-42@sha256:"),
+        "{:?}",
+        alert.after
+    );
+    assert!(
+        alert.why.starts_with("Started by ECR push."),
+        "{}",
+        alert.why
+    );
+    assert_eq!(alert.context["duration"], "0m00s");
+    assert!(alert
+        .undo
+        .as_deref()
+        .unwrap()
+        .contains(r#""command":"rollback""#));
+    let service = world.deps.ecs.describe("prod", "web").await.unwrap();
+    assert_eq!(
+        service.tag("ops:deploy-last-completed"),
+        Some(service.task_definition.as_str())
+    );
+}
+
+#[tokio::test]
+async fn a_failed_rollout_is_a_failure_alert_and_never_claimed_as_success() {
+    let world = World::new().await;
+    let first = world
+        .service(
+            "prod",
+            "web",
+            &[("app", &web("release-41"))],
+            &[
+                ("ops:deploy-repository", "web"),
+                ("ops:deploy-tag-pattern", "release-+"),
+            ],
+        )
+        .await;
+    world.finish("web", "COMPLETED", false).await;
+    let (_, event) = world.push("web", "release-42");
+    world.handle(event).await.unwrap();
+
+    let answer = world.finish("web", "FAILED", true).await;
+
+    assert_eq!(answer["outcome"]["succeeded"], false);
+    let alerts = world.deps.alerts.sent();
+    assert_eq!(
+        alerts
+            .iter()
+            .filter(|a| a.event_type == "deployment.succeeded")
+            .count(),
+        1,
+        "only the first rollout"
+    );
+    let failed = alerts.last().unwrap();
+    assert_eq!(failed.severity, Severity::Critical);
+    assert_eq!(failed.event_type, "deployment.failed");
+    assert_eq!(
+        failed.title,
+        "prod/web deployment of web:2 FAILED; ECS rolled back to web:1"
+    );
+    assert!(!failed.title.contains("now runs"));
+    let service = world.deps.ecs.describe("prod", "web").await.unwrap();
+    assert_eq!(
+        service.tag("ops:deploy-last-completed"),
+        Some(first.as_str()),
+        "a failure is never recorded as good"
+    );
+}
+
+#[tokio::test]
+async fn rollback_lands_on_the_last_completed_revision_not_the_previous_number() {
+    let world = World::new().await;
+    let tags = [
+        ("ops:deploy-repository", "web"),
+        ("ops:deploy-tag-pattern", "release-+"),
+    ];
+    world
+        .service("prod", "web", &[("app", &web("release-41"))], &tags)
+        .await;
+    world.finish("web", "COMPLETED", false).await; // web:1 verified
+    world
+        .handle(world.push("web", "release-42").1)
+        .await
+        .unwrap();
+    world.finish("web", "COMPLETED", false).await; // web:2 verified
+    let good = world.running("prod", "web").await;
+    world
+        .handle(world.push("web", "release-43").1)
+        .await
+        .unwrap();
+    world.finish("web", "FAILED", false).await; // web:3 failed and stays primary
+    world
+        .handle(world.push("web", "release-44").1)
+        .await
+        .unwrap(); // web:4 is rolling out
+    assert!(world.running("prod", "web").await.ends_with("web:4"));
+
+    let dry = world
+        .handle(json!({"command": "rollback", "args": {"service": "prod/web"}, "dry_run": true}))
+        .await
+        .unwrap();
+    assert_eq!(dry["status"], "planned");
+    assert!(
+        world.running("prod", "web").await.ends_with("web:4"),
+        "dry-run changed nothing"
+    );
+    let answer = world
+        .handle(chat("rollback", json!({"service": "web"})))
+        .await
+        .expect("rollback");
+
+    assert_eq!(answer["status"], "started", "{answer:#}");
+    assert_eq!(answer["rollback_to"], "web:2");
+    assert_eq!(
+        world.running("prod", "web").await,
+        good,
+        "web:2, the last COMPLETED; not web:3, the previous number"
+    );
+    world.finish("web", "COMPLETED", false).await;
+    let alert = world.deps.alerts.sent().pop().unwrap();
+    assert!(
+        alert.why.starts_with("Started by chat rollback by alice."),
+        "{}",
+        alert.why
+    );
+}
+
+#[tokio::test]
+async fn a_chat_deploy_by_tag_resolves_the_digest_and_answers_how_to_follow_it() {
+    let world = World::new().await;
+    world
+        .service(
+            "prod",
+            "web",
+            &[("app", &web("release-41"))],
+            &[("ops:deploy-repository", "web")],
+        )
+        .await;
+    let (digest, _) = world.push("web", "hotfix-7");
+
+    let dry = world.handle(json!({"command": "deploy", "args": {"service": "prod/web", "tag": "hotfix-7"}, "dry_run": true})).await.unwrap();
+    assert_eq!(dry["status"], "planned");
+    assert_eq!(
+        world.emulator.calls("ecs", "UpdateService"),
+        0,
+        "dry-run changes nothing"
+    );
+    let answer = world
+        .handle(chat(
+            "deploy",
+            json!({"service": "prod/web", "tag": "hotfix-7"}),
+        ))
+        .await
+        .expect("deploy");
+
+    assert_eq!(answer["status"], "started");
+    assert_eq!(answer["image"], format!("{REGISTRY}/web:hotfix-7@{digest}"));
+    assert!(answer["follow"][0]
+        .as_str()
+        .unwrap()
+        .contains(r#""command":"status""#));
+    let status = world
+        .handle(chat("status", json!({"service": "prod/web"})))
+        .await
+        .unwrap();
+    assert_eq!(status["rollout"]["state"], "IN_PROGRESS");
+    assert_eq!(status["in_flight"]["trigger"]["requested_by"], "alice");
+}
+
+#[tokio::test]
+async fn thirty_percent_throttling_still_ends_with_one_revision_deployed() {
+    let world = World::new().await;
+    world
+        .service(
+            "prod",
+            "web",
+            &[("app", &web("release-41"))],
+            &[
+                ("ops:deploy-repository", "web"),
+                ("ops:deploy-tag-pattern", "release-+"),
+            ],
+        )
+        .await;
+    let (digest, event) = world.push("web", "release-42");
+    world
+        .emulator
+        .add_fault(json!({"service": "ecs", "kind": "throttle", "rate": 0.3}));
+
+    // Lambda re-delivers an event whose invocation failed with a retryable error.
+    let mut outcome = Err(Error::Refused("not run".into()));
+    for _ in 0..10 {
+        outcome = world.handle(event.clone()).await;
+        match &outcome {
+            Err(error) if error.retryable() => continue,
+            _ => break,
+        }
+    }
+
+    outcome.expect("the deploy went through despite throttling");
+    let rules = world.emulator.control("GET", "/_ops/faults", None).unwrap();
+    let fired = rules["rules"][0]["fired"].as_u64().unwrap();
+    assert!(
+        fired >= 2,
+        "throttling really happened ({fired} calls throttled)"
+    );
+    world
+        .emulator
+        .control("DELETE", "/_ops/faults", None)
+        .unwrap();
+    assert_eq!(
+        fixtures::revisions(&world.ecs, "web").await.len(),
+        2,
+        "exactly one new revision"
+    );
+    let running = world.running("prod", "web").await;
+    assert!(fixtures::images(&world.ecs, &running).await["app"].ends_with(&digest));
+}
+
+#[tokio::test]
+async fn malformed_events_and_commands_get_specific_errors_and_change_nothing() {
+    let world = World::new().await;
+    world
+        .service(
+            "prod",
+            "web",
+            &[("app", &web("release-41"))],
+            &[("ops:deploy-repository", "web")],
+        )
+        .await;
+    world
+        .service(
+            "prod",
+            "api",
+            &[("app", &format!("{REGISTRY}/api:v1"))],
+            &[],
+        )
+        .await;
+    let (_, push) = world.push("web", "latest");
+    let with = |path: &[&str], value: Value| {
+        let mut event = push.clone();
+        let mut target = &mut event;
+        for key in &path[..path.len() - 1] {
+            target = &mut target[*key];
+        }
+        target[path[path.len() - 1]] = value;
+        event
+    };
+    let foreign = with(&["account"], json!("999999999999"));
+    let cases: Vec<(Value, &str)> = vec![
+        (json!("deploy"), "unrecognised payload: the payload is not a JSON object"),
+        (json!({"hello": 1}), "unrecognised payload: expected an EventBridge event"),
+        (json!({"alarmData": {}}), "unrecognised payload: deploy-trigger does not handle CloudWatch alarm actions"),
+        (with(&["detail", "repository-name"], json!(null)), "malformed `ECR Image Action` event: invalid type: null, expected a string"),
+        (with(&["detail", "repository-name"], json!("Web")), "malformed `ECR Image Action` event: `repository-name` = `Web` is not an ECR repository name"),
+        (with(&["detail", "image-digest"], json!("sha256:1234")), "sha256 digest has 4 hex digits; it must have 64"),
+        (with(&["detail", "image-digest"], json!("md5:abc")), "digest algorithm `md5` is not supported"),
+        (with(&["detail", "image-tag"], json!("-bad")), "tag `-bad` must be 1 to 128 letters"),
+        (foreign, "refused: images from registry `999999999999.dkr.ecr.us-east-1.amazonaws.com` are not allowed"),
+        (json!({"detail-type": "ECS Deployment State Change", "source": "aws.ecs", "resources": [], "detail": {"eventType": "INFO", "eventName": "SERVICE_DEPLOYMENT_COMPLETED", "deploymentId": "x", "updatedAt": "now"}}), "`resources` names no service ARN"),
+        (json!({"detail-type": "ECS Deployment State Change", "source": "aws.ecs", "resources": ["arn:aws:ecs:us-east-1:1:cluster/prod"], "detail": {"eventType": "INFO", "eventName": "SERVICE_DEPLOYMENT_COMPLETED", "deploymentId": "x", "updatedAt": "now"}}), "is not a service ARN"),
+        (json!({"command": "deploy", "args": {"service": "prod/web"}}), "command `deploy`: give a `tag` or a `digest` of the image to deploy"),
+        (json!({"command": "deploy", "args": {"service": "prod/web", "tag": "a", "digest": "sha256:x"}}), "command `deploy`: give a `tag` or a `digest`, not both"),
+        (json!({"command": "deploy", "args": {"service": "prod/web", "tag": "bad tag!"}}), "tag `bad tag!` must be 1 to 128 letters"),
+        (json!({"command": "deploy", "args": {"service": "prod/web", "digest": "sha256:zz"}}), "sha256 digest must be lowercase hex digits, found `z`"),
+        (json!({"command": "deploy", "args": {"service": "prod/api", "tag": "v2"}}), "refused: prod/api has not opted in to deploys: it has no `ops:deploy-repository` tag"),
+        (json!({"command": "deploy", "args": {"service": "staging/web", "tag": "latest"}}), "refused: cluster `staging` is not one deploy-trigger manages (it manages prod)"),
+        (json!({"command": "deploy", "args": {"service": "prod/nope", "tag": "latest"}}), "ECS service `prod/nope` not found"),
+        (json!({"command": "deploy", "args": {"service": "prod/web", "tag": "never-pushed"}}), "ECR image `web:never-pushed` not found"),
+        (json!({"command": "rollback", "args": {"service": "prod/web"}}), "refused: no deployment of prod/web has been verified COMPLETED yet"),
+        (json!({"command": "deploy", "args": {"service": "prod/web", "tag": "latest"}, "dryrun": true}), "malformed command: unknown field `dryrun`"),
+        (json!({"command": "deply", "args": {}}), "unknown command `deply` (did you mean `deploy`?)"),
+        (json!({"command": "status", "args": {"service": 7}}), "command `status`: invalid type: integer `7`, expected a string"),
+    ];
+    assert!(cases.len() >= 15);
+    let mutations_before = world.mutations();
+    for (payload, expected) in &cases {
+        let error = world
+            .handle(payload.clone())
+            .await
+            .expect_err(&format!("{payload} should be rejected"));
+        let message = error.to_string();
+        assert!(
+            message.contains(expected),
+            "payload {payload}\n  got      {message}\n  expected {expected}"
+        );
+        assert!(!error.retryable(), "bad input is not retried: {message}");
+    }
+    assert_eq!(
+        world.mutations(),
+        mutations_before,
+        "no bad input changed anything in ECS"
+    );
+    assert!(world.deps.alerts.sent().is_empty());
+}
+
+#[tokio::test]
+async fn a_delete_or_failed_push_is_ignored() {
+    let world = World::new().await;
+    let (_, push) = world.push("web", "latest");
+    world
+        .service(
+            "prod",
+            "web",
+            &[("app", &web("release-41"))],
+            &[("ops:deploy-repository", "web")],
+        )
+        .await;
+    let mutations_before = world.mutations();
+    for (action, result) in [("DELETE", "SUCCESS"), ("PUSH", "FAILURE")] {
+        let mut event = push.clone();
+        event["detail"]["action-type"] = json!(action);
+        event["detail"]["result"] = json!(result);
+        let answer = world.handle(event).await.unwrap();
+        assert_eq!(answer["status"], "ignored");
+    }
+    assert_eq!(world.mutations(), mutations_before);
+}
