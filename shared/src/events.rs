@@ -192,12 +192,20 @@ mod tests {
 
     #[test]
     fn ecs_deployment_state_change_sample_round_trips() {
-        let event = round_trip::<EcsDeploymentStateChange>("ecs-deployment-state-change.json");
+        let event = round_trip::<EcsDeploymentStateChange>("ecs-deployment-failed.json");
         assert_eq!(event.detail.event_name, "SERVICE_DEPLOYMENT_FAILED");
         assert_eq!(
             event.resources.unwrap()[0],
             "arn:aws:ecs:us-east-1:123456789012:service/prod/web"
         );
+    }
+
+    #[test]
+    fn ecs_deployment_completed_and_ecr_delete_samples_round_trip() {
+        let completed = round_trip::<EcsDeploymentStateChange>("ecs-deployment-completed.json");
+        assert_eq!(completed.detail.event_name, "SERVICE_DEPLOYMENT_COMPLETED");
+        let deleted = round_trip::<EcrImageAction>("ecr-image-delete.json");
+        assert_eq!(deleted.detail.action_type, "DELETE");
     }
 
     #[test]

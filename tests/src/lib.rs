@@ -5,6 +5,8 @@ pub mod emulator;
 pub mod fixtures;
 pub mod http;
 pub mod inbox;
+pub mod lambda;
 
 pub use emulator::Emulator;
 pub use inbox::{AlertInbox, ReceivedAlert};
+pub use lambda::{InvokeError, LocalLambda};

@@ -75,3 +75,48 @@ pub fn status_line(service: &str) -> String {
 pub fn rollback_line(service: &str) -> String {
     COMMANDS.chat_line("rollback", serde_json::json!({ "service": service }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(file: &str) -> serde_json::Value {
+        let path = format!("{}/../../events/{file}", env!("CARGO_MANIFEST_DIR"));
+        serde_json::from_str(
+            &std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}")),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn every_chat_sample_in_events_is_a_valid_command() {
+        for (file, name) in [
+            ("chat-deploy.json", "deploy"),
+            ("chat-rollback.json", "rollback"),
+            ("chat-status.json", "status"),
+        ] {
+            let command = COMMANDS
+                .parse(&sample(file))
+                .unwrap_or_else(|e| panic!("{file}: {e}"));
+            assert_eq!(command.name, name);
+            assert_eq!(command.requested_by.as_deref(), Some("alice"));
+        }
+        let deploy: DeployArgs = COMMANDS
+            .parse(&sample("chat-deploy.json"))
+            .unwrap()
+            .args_as()
+            .unwrap();
+        assert_eq!(
+            (deploy.service.as_str(), deploy.tag.as_deref()),
+            ("prod/web", Some("release-42"))
+        );
+    }
+
+    #[test]
+    fn rollback_line_is_the_chat_command_alerts_print() {
+        assert_eq!(
+            rollback_line("prod/web"),
+            r#"@aws lambda invoke --function-name deploy-trigger --payload {"args":{"service":"prod/web"},"command":"rollback"}"#
+        );
+    }
+}

@@ -54,8 +54,8 @@ pub fn outcome_alert(function: &str, outcome: &Outcome, images: &RevisionImages)
         };
         let mut failed = Alert::new(Severity::Critical, function, "deployment.failed", &outcome.service, title)
             .what(format!(
-                "Deployment {} of {deployed_name} to {} FAILED and is not running: {}",
-                outcome.deployment_id, outcome.service, outcome.reason
+                "Deployment {} of {deployed_name} to {} FAILED: its tasks did not reach a steady state.",
+                outcome.deployment_id, outcome.service
             ))
             .next_step(format!(
                 "Read why the new tasks stopped: ECS console > {} > Tasks (stopped), or `aws ecs list-tasks --desired-status STOPPED`.",
@@ -70,12 +70,23 @@ pub fn outcome_alert(function: &str, outcome: &Outcome, images: &RevisionImages)
         }
         failed
     };
+    let rolled_back = outcome.rolled_back_to.as_deref().map(short_task_definition);
+    let after = match (outcome.succeeded, &rolled_back) {
+        (true, _) => describe(&deployed),
+        (false, Some(_)) => format!(
+            "{}; {deployed_name} failed and was rolled back",
+            describe(&rolled_back)
+        ),
+        (false, None) => format!("{}, failing", describe(&deployed)),
+    };
+    let why = if outcome.succeeded {
+        format!("Started by {trigger}.")
+    } else {
+        format!("Started by {trigger}. ECS says: {}", outcome.reason)
+    };
     alert = alert
-        .why(format!(
-            "Started by {trigger}. ECS says: {}",
-            outcome.reason
-        ))
-        .change(describe(&previous), describe(&deployed))
+        .why(why)
+        .change(describe(&previous), after)
         .thread(format!("{function}:{}", outcome.service))
         .context("service", &outcome.service)
         .context("deployment_id", &outcome.deployment_id);
@@ -248,11 +259,7 @@ mod tests {
             alert.after.as_deref(),
             Some("web:8 (app: web:release-42@sha256:7f5b2640fe6f)")
         );
-        assert!(
-            alert.why.starts_with("Started by chat deploy by alice."),
-            "{}",
-            alert.why
-        );
+        assert_eq!(alert.why, "Started by chat deploy by alice.");
         assert_eq!(alert.requested_by.as_deref(), Some("alice"));
         assert_eq!(alert.context["duration"], "3m05s");
         assert_eq!(
@@ -271,12 +278,14 @@ mod tests {
             alert.title,
             "prod/web deployment of web:8 FAILED; ECS rolled back to web:7"
         );
-        assert!(
-            alert
-                .what
-                .contains("FAILED and is not running: tasks failed to start"),
-            "{}",
-            alert.what
+        assert_eq!(
+            alert.why,
+            "Started by chat deploy by alice. ECS says: tasks failed to start"
+        );
+        assert_eq!(
+            alert.after.as_deref(),
+            Some("web:7 (app: web:release-41); web:8 failed and was rolled back"),
+            "after is what runs now"
         );
         assert!(
             alert.undo.is_none(),

@@ -57,13 +57,18 @@ class DemoSeeder:
         ]
 
         ecs.create_cluster(clusterName=CLUSTER)
+        # (repository, desired count, tag, opt-in tags for deploy-trigger)
+        deploy_on_release = [
+            {"key": "ops:deploy-repository", "value": "web"},
+            {"key": "ops:deploy-tag-pattern", "value": "release-+"},
+        ]
         services = {
-            "web": ("web", 2, "release-41"),
-            "worker": ("web", 1, "release-41"),
-            "shop-blue": ("shop", 2, "v7"),
-            "shop-green": ("shop", 0, "v7"),
+            "web": ("web", 2, "release-41", deploy_on_release),
+            "worker": ("web", 1, "release-41", deploy_on_release),
+            "shop-blue": ("shop", 2, "v7", []),
+            "shop-green": ("shop", 0, "v7", []),
         }
-        for service, (repository, desired, tag) in services.items():
+        for service, (repository, desired, tag, tags) in services.items():
             family = ecs.register_task_definition(
                 family=service,
                 containerDefinitions=[
@@ -78,7 +83,9 @@ class DemoSeeder:
                     {"name": "log-router", "image": "public.ecr.aws/aws-observability/aws-for-fluent-bit:stable", "memory": 64},
                 ],
             )["taskDefinition"]["taskDefinitionArn"]
-            ecs.create_service(cluster=CLUSTER, serviceName=service, taskDefinition=family, desiredCount=desired)
+            ecs.create_service(
+                cluster=CLUSTER, serviceName=service, taskDefinition=family, desiredCount=desired, tags=tags
+            )
 
         alb = elbv2.create_load_balancer(Name="shop-alb", Subnets=subnets, Type="application")["LoadBalancers"][0]
         groups = {
@@ -131,7 +138,7 @@ class DemoSeeder:
 
 def _inventory(ecs, elbv2, autoscaling, cloudwatch, ec2, topic_arn: str, queue_url: str) -> dict:
     service_arns = ecs.list_services(cluster=CLUSTER)["serviceArns"]
-    services = ecs.describe_services(cluster=CLUSTER, services=service_arns)["services"]
+    services = ecs.describe_services(cluster=CLUSTER, services=service_arns, include=["TAGS"])["services"]
     groups = elbv2.describe_target_groups()["TargetGroups"]
     listeners = [
         listener
@@ -143,7 +150,8 @@ def _inventory(ecs, elbv2, autoscaling, cloudwatch, ec2, topic_arn: str, queue_u
         "alert_queue_url": queue_url,
         "cluster": CLUSTER,
         "services": [
-            {"name": s["serviceName"], "desired": s["desiredCount"], "task_definition": s["taskDefinition"]}
+            {"name": s["serviceName"], "desired": s["desiredCount"], "task_definition": s["taskDefinition"],
+             "tags": {t["key"]: t["value"] for t in s.get("tags", [])}}
             for s in sorted(services, key=lambda s: s["serviceName"])
         ],
         "target_groups": [{"name": g["TargetGroupName"], "arn": g["TargetGroupArn"]} for g in groups],
