@@ -461,3 +461,239 @@ pub fn decide_outcome(
         outcome: Some(outcome),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_ecs::types::{ContainerDefinition, TaskDefinition};
+    use ops_core::aws::ecs::DeploymentState;
+
+    const REGISTRY: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com";
+    const DIGEST: &str = "sha256:7f5b2640fe6fb4f46592dfd3410c4a79dac4f89e4782432e0378abcd1234ef56";
+
+    fn revision(
+        family_revision: &str,
+        images: &[(&str, &str)],
+        tags: &[(&str, &str)],
+    ) -> TaskDefinitionState {
+        let containers = images
+            .iter()
+            .map(|(n, i)| ContainerDefinition::builder().name(*n).image(*i).build());
+        TaskDefinitionState {
+            definition: TaskDefinition::builder()
+                .task_definition_arn(format!(
+                    "arn:aws:ecs:us-east-1:123456789012:task-definition/{family_revision}"
+                ))
+                .family(family_revision.split(':').next().unwrap())
+                .set_container_definitions(Some(containers.collect()))
+                .build(),
+            tags: tags
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
+    fn service(task_definition: &str, rollout: &str, tags: &[(&str, &str)]) -> ServiceState {
+        ServiceState {
+            arn: "arn:aws:ecs:us-east-1:123456789012:service/prod/web".into(),
+            name: "web".into(),
+            cluster_arn: "arn:aws:ecs:us-east-1:123456789012:cluster/prod".into(),
+            cluster: "prod".into(),
+            status: "ACTIVE".into(),
+            desired: 2,
+            running: 2,
+            task_definition: format!(
+                "arn:aws:ecs:us-east-1:123456789012:task-definition/{task_definition}"
+            ),
+            deployments: vec![DeploymentState {
+                id: "ecs-svc/1".into(),
+                status: "PRIMARY".into(),
+                rollout_state: Some(rollout.into()),
+                rollout_reason: None,
+                task_definition: format!(
+                    "arn:aws:ecs:us-east-1:123456789012:task-definition/{task_definition}"
+                ),
+                desired: 2,
+                running: 2,
+                failed: 0,
+            }],
+            tags: tags
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
+    fn candidate(
+        current: TaskDefinitionState,
+        latest: Option<TaskDefinitionState>,
+        patterns: &str,
+    ) -> Candidate {
+        let tags = BTreeMap::from([
+            (contract::REPOSITORY.to_string(), "web".to_string()),
+            (contract::TAG_PATTERN.to_string(), patterns.to_string()),
+        ]);
+        Candidate {
+            service: service(&current.short_name(), "COMPLETED", &[]),
+            opt_in: contract::opt_in(&tags).unwrap().unwrap(),
+            current,
+            latest,
+        }
+    }
+
+    fn image(tag: Option<&str>) -> NewImage {
+        NewImage {
+            registry: REGISTRY.into(),
+            repository: "web".into(),
+            tag: tag.map(String::from),
+            digest: DIGEST.into(),
+        }
+    }
+
+    #[test]
+    fn an_untagged_push_is_never_deployed_automatically_but_chat_may() {
+        let c = candidate(
+            revision("web:1", &[("app", &format!("{REGISTRY}/web:v1"))], &[]),
+            None,
+            "+",
+        );
+        let push = decide_deploy(std::slice::from_ref(&c), &image(None), &Trigger::EcrPush);
+        assert!(push.plan.is_empty());
+        assert_eq!(
+            push.plan.notes,
+            ["prod/web: an untagged push is never deployed automatically"]
+        );
+        let chat = decide_deploy(
+            &[c],
+            &image(None),
+            &Trigger::ChatDeploy {
+                requested_by: "alice".into(),
+            },
+        );
+        assert_eq!(chat.plan.changes.len(), 1);
+    }
+
+    #[test]
+    fn a_revision_an_interrupted_run_registered_is_reused() {
+        let current = revision("web:1", &[("app", &format!("{REGISTRY}/web:v1"))], &[]);
+        let orphan = revision(
+            "web:2",
+            &[("app", &format!("{REGISTRY}/web:v2@{DIGEST}"))],
+            &[
+                (contract::TD_DERIVED_FROM, current.arn()),
+                (contract::TD_IMAGE_DIGEST, DIGEST),
+            ],
+        );
+        let decision = decide_deploy(
+            &[candidate(current, Some(orphan), "v+")],
+            &image(Some("v2")),
+            &Trigger::EcrPush,
+        );
+        let Action::Deploy(spec) = &decision.plan.changes[0].action else {
+            panic!("a deploy")
+        };
+        assert_eq!(
+            spec.reuse.as_deref(),
+            Some("arn:aws:ecs:us-east-1:123456789012:task-definition/web:2")
+        );
+    }
+
+    #[test]
+    fn a_latest_revision_of_another_digest_is_not_reused() {
+        let current = revision("web:1", &[("app", &format!("{REGISTRY}/web:v1"))], &[]);
+        let other = revision(
+            "web:2",
+            &[("app", "x")],
+            &[
+                (contract::TD_DERIVED_FROM, current.arn()),
+                (contract::TD_IMAGE_DIGEST, "sha256:other"),
+            ],
+        );
+        let decision = decide_deploy(
+            &[candidate(current, Some(other), "v+")],
+            &image(Some("v2")),
+            &Trigger::EcrPush,
+        );
+        let Action::Deploy(spec) = &decision.plan.changes[0].action else {
+            panic!("a deploy")
+        };
+        assert_eq!(spec.reuse, None);
+    }
+
+    #[test]
+    fn no_container_of_the_repository_is_a_problem_not_a_guess() {
+        let c = candidate(revision("web:1", &[("app", "nginx:1.27")], &[]), None, "+");
+        let decision = decide_deploy(&[c], &image(Some("v2")), &Trigger::EcrPush);
+        assert!(decision.plan.is_empty());
+        assert!(
+            decision.problems[0]
+                .problem
+                .starts_with("no container of web:1 runs an image of"),
+            "{:?}",
+            decision.problems
+        );
+    }
+
+    #[test]
+    fn rollback_goes_to_the_previous_verified_revision_when_the_last_one_runs() {
+        let arn = |r: &str| format!("arn:aws:ecs:us-east-1:123456789012:task-definition/{r}");
+        let runs_last = service(
+            "web:5",
+            "COMPLETED",
+            &[
+                (contract::LAST_COMPLETED, &arn("web:5")),
+                (contract::PREVIOUS_COMPLETED, &arn("web:2")),
+            ],
+        );
+        assert_eq!(rollback_target(&runs_last), Ok(arn("web:2")));
+        let rolling = service(
+            "web:6",
+            "IN_PROGRESS",
+            &[
+                (contract::LAST_COMPLETED, &arn("web:5")),
+                (contract::PREVIOUS_COMPLETED, &arn("web:2")),
+            ],
+        );
+        assert_eq!(rollback_target(&rolling), Ok(arn("web:5")));
+        let only = service(
+            "web:5",
+            "COMPLETED",
+            &[(contract::LAST_COMPLETED, &arn("web:5"))],
+        );
+        assert!(rollback_target(&only)
+            .unwrap_err()
+            .contains("runs its only verified deployment (web:5)"));
+    }
+
+    #[test]
+    fn a_completed_event_the_service_does_not_show_is_not_reported() {
+        let rolling = service("web:6", "IN_PROGRESS", &[]);
+        let decision = decide_outcome(&rolling, "SERVICE_DEPLOYMENT_COMPLETED", "ecs-svc/1", "", 0);
+        assert!(decision.outcome.is_none());
+        assert!(decision.plan.is_empty());
+    }
+
+    #[test]
+    fn a_success_moves_last_completed_to_previous() {
+        let arn = |r: &str| format!("arn:aws:ecs:us-east-1:123456789012:task-definition/{r}");
+        let done = service(
+            "web:6",
+            "COMPLETED",
+            &[(contract::LAST_COMPLETED, &arn("web:5"))],
+        );
+        let decision = decide_outcome(
+            &done,
+            "SERVICE_DEPLOYMENT_COMPLETED",
+            "ecs-svc/1",
+            "done",
+            0,
+        );
+        let Action::Record(record) = &decision.plan.changes[0].action else {
+            panic!("a record")
+        };
+        assert_eq!(record.tags[contract::LAST_COMPLETED], arn("web:6"));
+        assert_eq!(record.tags[contract::PREVIOUS_COMPLETED], arn("web:5"));
+        assert_eq!(record.tags[contract::LAST_REPORTED], "ecs-svc/1");
+    }
+}

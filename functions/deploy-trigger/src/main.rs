@@ -15,18 +15,26 @@ use ops_core::events::EventError;
 use ops_core::{telemetry, Error};
 use serde_json::Value;
 
-#[tokio::main]
-async fn main() -> Result<(), lambda_runtime::Error> {
-    let env = Env::from_process();
-    telemetry::init(&env);
-    let config = DeployConfig::from_env(&env)?;
-    let sdk = sdk_config(&AwsSettings::from_env(&env)?).await;
-    let deps = Deps {
+/// Configuration and clients, once per cold start.
+async fn build_deps(env: &Env) -> Result<Deps<SnsAlerts>, Error> {
+    let config = DeployConfig::from_env(env)?;
+    let sdk = sdk_config(&AwsSettings::from_env(env)?).await;
+    Ok(Deps {
         ecs: EcsServices::new(&sdk),
         ecr: EcrImages::new(&sdk),
         alerts: SnsAlerts::new(&sdk, &config.common.alert_topic_arn),
         config,
-    };
+    })
+}
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    let env = Env::from_process();
+    telemetry::init(&env);
+    let deps = build_deps(&env).await.inspect_err(|error| {
+        // The runtime prints only the error's Debug form; this line is what on-call reads.
+        tracing::error!("deploy-trigger cannot start: {error}");
+    })?;
     let deps = &deps;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let caller =

@@ -48,13 +48,10 @@ pub async fn chapter(emulator: &Emulator, topic: &str, inbox: &AlertInbox) {
     show_alert_for(inbox, 2, "prod/web").await;
 
     println!("\n4. In chat, alice rolls prod/web back:");
-    println!(
-        "   {}",
-        r#"@aws lambda invoke --function-name deploy-trigger --payload {"command": "rollback", "args": {"service": "prod/web"}, "requested_by": "alice"}"#
-    );
-    let answer = function
-        .invoke(json!({"command": "rollback", "args": {"service": "prod/web"}, "requested_by": "alice"}))
-        .expect("rollback handled");
+    let rollback =
+        json!({"command": "rollback", "args": {"service": "prod/web"}, "requested_by": "alice"});
+    println!("   @aws lambda invoke --function-name deploy-trigger --payload {rollback}");
+    let answer = function.invoke(rollback).expect("rollback handled");
     println!(
         "   answer: {} to {} (deployment {})",
         text(&answer["status"]),
