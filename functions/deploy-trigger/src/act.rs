@@ -8,7 +8,7 @@ use serde::Serialize;
 use tracing::info;
 
 use crate::contract::{self, InFlight};
-use crate::decide::Action;
+use crate::decide::{Action, ServiceRef};
 
 /// A deployment an action started.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -53,9 +53,7 @@ pub async fn apply(
             };
             start(
                 ecs,
-                &spec.cluster,
-                &spec.service,
-                &spec.service_arn,
+                &spec.target,
                 &spec.from,
                 &target,
                 spec.trigger.clone(),
@@ -66,9 +64,7 @@ pub async fn apply(
         }
         Action::Rollback(spec) => start(
             ecs,
-            &spec.cluster,
-            &spec.service,
-            &spec.service_arn,
+            &spec.target,
             &spec.from,
             &spec.to,
             spec.trigger.clone(),
@@ -77,24 +73,23 @@ pub async fn apply(
         .await
         .map(Some),
         Action::Record(spec) => {
-            ecs.tag(&spec.service_arn, &spec.tags).await?;
+            ecs.tag(&spec.target.service_arn, &spec.tags).await?;
             Ok(None)
         }
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn start(
     ecs: &EcsServices,
-    cluster: &str,
-    service: &str,
-    service_arn: &str,
+    target: &ServiceRef,
     from: &str,
     to: &str,
     trigger: contract::Trigger,
     now: u64,
 ) -> Result<Started> {
-    let deployment_id = ecs.update_task_definition(cluster, service_arn, to).await?;
+    let deployment_id = ecs
+        .update_task_definition(&target.cluster, &target.service_arn, to)
+        .await?;
     let in_flight = InFlight {
         deployment_id: deployment_id.clone(),
         trigger,
@@ -103,13 +98,13 @@ async fn start(
         to: short_task_definition(to),
     };
     ecs.tag(
-        service_arn,
+        &target.service_arn,
         &BTreeMap::from([(contract::IN_FLIGHT.to_string(), in_flight.encode())]),
     )
     .await?;
-    info!(service, deployment_id, from = %in_flight.from, to = %in_flight.to, "deployment started");
+    info!(service = %target.service, deployment_id, from = %in_flight.from, to = %in_flight.to, "deployment started");
     Ok(Started {
-        service: service.to_string(),
+        service: target.service.clone(),
         deployment_id,
         from: in_flight.from,
         to: in_flight.to,

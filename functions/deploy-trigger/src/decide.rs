@@ -73,15 +73,34 @@ pub struct ContainerChange {
     pub to: String,
 }
 
-/// Deploy a new revision (or reuse one an interrupted run registered) to one service.
+/// The service a change is for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct DeploySpec {
+pub struct ServiceRef {
     /// `cluster/service`.
     pub service: String,
     /// Cluster name.
     pub cluster: String,
     /// Service ARN.
     pub service_arn: String,
+}
+
+impl ServiceRef {
+    /// The reference to an observed service.
+    pub fn of(service: &ServiceState) -> Self {
+        ServiceRef {
+            service: service.qualified_name(),
+            cluster: service.cluster.clone(),
+            service_arn: service.arn.clone(),
+        }
+    }
+}
+
+/// Deploy a new revision (or reuse one an interrupted run registered) to one service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeploySpec {
+    /// The service.
+    #[serde(flatten)]
+    pub target: ServiceRef,
     /// Task definition ARN it runs now.
     pub from: String,
     /// Container images to change.
@@ -97,12 +116,9 @@ pub struct DeploySpec {
 /// Point a service back at an earlier revision.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RollbackSpec {
-    /// `cluster/service`.
-    pub service: String,
-    /// Cluster name.
-    pub cluster: String,
-    /// Service ARN.
-    pub service_arn: String,
+    /// The service.
+    #[serde(flatten)]
+    pub target: ServiceRef,
     /// Task definition ARN it runs now.
     pub from: String,
     /// Task definition ARN to go back to.
@@ -114,10 +130,9 @@ pub struct RollbackSpec {
 /// Remember an outcome in the service's tags.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RecordSpec {
-    /// `cluster/service`.
-    pub service: String,
-    /// Service ARN.
-    pub service_arn: String,
+    /// The service.
+    #[serde(flatten)]
+    pub target: ServiceRef,
     /// Tags to set.
     pub tags: BTreeMap<String, String>,
 }
@@ -222,9 +237,7 @@ pub fn decide_deploy(
                 && latest.tags.get(contract::TD_IMAGE_DIGEST) == Some(&image.digest)
         });
         let spec = DeploySpec {
-            service: name.clone(),
-            cluster: candidate.service.cluster.clone(),
-            service_arn: candidate.service.arn.clone(),
+            target: ServiceRef::of(&candidate.service),
             from: candidate.current.arn().to_string(),
             containers: containers
                 .into_iter()
@@ -326,9 +339,7 @@ pub fn decide_rollback(
         ));
     }
     let spec = RollbackSpec {
-        service: service.qualified_name(),
-        cluster: service.cluster.clone(),
-        service_arn: service.arn.clone(),
+        target: ServiceRef::of(service),
         from: service.task_definition.clone(),
         to: target.arn().to_string(),
         trigger: Trigger::ChatRollback {
@@ -449,8 +460,7 @@ pub fn decide_outcome(
     };
     let verdict = if succeeded { "completed" } else { "failed" };
     let record = RecordSpec {
-        service: name.clone(),
-        service_arn: service.arn.clone(),
+        target: ServiceRef::of(service),
         tags,
     };
     OutcomeDecision {

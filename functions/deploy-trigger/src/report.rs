@@ -135,9 +135,12 @@ pub fn problem_alert(function: &str, problem: &Problem, image: &NewImage) -> Ale
 /// The alert for a change that could not be made.
 pub fn failure_alert(function: &str, failed: &FailedChange<Action>) -> Alert {
     let (service, verb) = match &failed.change.action {
-        Action::Deploy(spec) => (spec.service.clone(), "start the deployment"),
-        Action::Rollback(spec) => (spec.service.clone(), "start the rollback"),
-        Action::Record(spec) => (spec.service.clone(), "record the deployment's outcome"),
+        Action::Deploy(spec) => (spec.target.service.clone(), "start the deployment"),
+        Action::Rollback(spec) => (spec.target.service.clone(), "start the rollback"),
+        Action::Record(spec) => (
+            spec.target.service.clone(),
+            "record the deployment's outcome",
+        ),
     };
     let retry = if failed.retryable {
         "Lambda retries the event; this alert repeats if every retry fails."
