@@ -106,6 +106,16 @@ impl World {
         definition
     }
 
+    /// A service running `web:release-41`, opted in for pushes of `release-+` tags.
+    async fn release_service(&self, cluster: &str, name: &str) -> String {
+        let tags = [
+            ("ops:deploy-repository", "web"),
+            ("ops:deploy-tag-pattern", "release-+"),
+        ];
+        self.service(cluster, name, &[("app", &web("release-41"))], &tags)
+            .await
+    }
+
     async fn running(&self, cluster: &str, name: &str) -> String {
         self.deps
             .ecs
@@ -147,16 +157,8 @@ fn chat(command: &str, args: Value) -> Value {
 #[tokio::test]
 async fn a_push_deploys_to_every_matching_opted_in_service_and_only_them() {
     let world = World::new().await;
-    let opted = [
-        ("ops:deploy-repository", "web"),
-        ("ops:deploy-tag-pattern", "release-+"),
-    ];
-    let web_before = world
-        .service("prod", "web", &[("app", &web("release-41"))], &opted)
-        .await;
-    let worker_before = world
-        .service("prod", "worker", &[("app", &web("release-41"))], &opted)
-        .await;
+    let web_before = world.release_service("prod", "web").await;
+    let worker_before = world.release_service("prod", "worker").await;
     let api_before = world
         .service(
             "prod",
@@ -168,9 +170,7 @@ async fn a_push_deploys_to_every_matching_opted_in_service_and_only_them() {
     let legacy_before = world
         .service("prod", "legacy", &[("app", &web("release-41"))], &[])
         .await;
-    let staging_before = world
-        .service("staging", "web", &[("app", &web("release-41"))], &opted)
-        .await;
+    let staging_before = world.release_service("staging", "web").await;
     let (digest, event) = world.push("web", "release-42");
 
     let answer = world.handle(event).await.expect("push handled");
@@ -214,17 +214,7 @@ async fn a_push_deploys_to_every_matching_opted_in_service_and_only_them() {
 #[tokio::test]
 async fn the_same_push_a_hundred_times_registers_exactly_one_revision() {
     let world = World::new().await;
-    world
-        .service(
-            "prod",
-            "web",
-            &[("app", &web("release-41"))],
-            &[
-                ("ops:deploy-repository", "web"),
-                ("ops:deploy-tag-pattern", "release-+"),
-            ],
-        )
-        .await;
+    world.release_service("prod", "web").await;
     let (_, event) = world.push("web", "release-42");
 
     for _ in 0..100 {
@@ -337,17 +327,7 @@ async fn a_multi_container_task_changes_only_the_named_container_and_keeps_every
 #[tokio::test]
 async fn a_tag_that_does_not_match_the_pattern_changes_nothing() {
     let world = World::new().await;
-    let before = world
-        .service(
-            "prod",
-            "web",
-            &[("app", &web("release-41"))],
-            &[
-                ("ops:deploy-repository", "web"),
-                ("ops:deploy-tag-pattern", "release-+"),
-            ],
-        )
-        .await;
+    let before = world.release_service("prod", "web").await;
     let (_, event) = world.push("web", "feature-login");
     let mutations_before = world.mutations();
 
@@ -365,17 +345,7 @@ async fn a_tag_that_does_not_match_the_pattern_changes_nothing() {
 #[tokio::test]
 async fn a_completed_rollout_is_reported_once_with_everything_ops_need() {
     let world = World::new().await;
-    world
-        .service(
-            "prod",
-            "web",
-            &[("app", &web("release-41"))],
-            &[
-                ("ops:deploy-repository", "web"),
-                ("ops:deploy-tag-pattern", "release-+"),
-            ],
-        )
-        .await;
+    world.release_service("prod", "web").await;
     let (digest, event) = world.push("web", "release-42");
     world.handle(event).await.unwrap();
 
@@ -427,17 +397,7 @@ async fn a_completed_rollout_is_reported_once_with_everything_ops_need() {
 #[tokio::test]
 async fn a_failed_rollout_is_a_failure_alert_and_never_claimed_as_success() {
     let world = World::new().await;
-    let first = world
-        .service(
-            "prod",
-            "web",
-            &[("app", &web("release-41"))],
-            &[
-                ("ops:deploy-repository", "web"),
-                ("ops:deploy-tag-pattern", "release-+"),
-            ],
-        )
-        .await;
+    let first = world.release_service("prod", "web").await;
     world.finish("web", "COMPLETED", false).await;
     let (_, event) = world.push("web", "release-42");
     world.handle(event).await.unwrap();
@@ -473,13 +433,7 @@ async fn a_failed_rollout_is_a_failure_alert_and_never_claimed_as_success() {
 #[tokio::test]
 async fn rollback_lands_on_the_last_completed_revision_not_the_previous_number() {
     let world = World::new().await;
-    let tags = [
-        ("ops:deploy-repository", "web"),
-        ("ops:deploy-tag-pattern", "release-+"),
-    ];
-    world
-        .service("prod", "web", &[("app", &web("release-41"))], &tags)
-        .await;
+    world.release_service("prod", "web").await;
     world.finish("web", "COMPLETED", false).await; // web:1 verified
     world
         .handle(world.push("web", "release-42").1)
@@ -573,17 +527,7 @@ async fn a_chat_deploy_by_tag_resolves_the_digest_and_answers_how_to_follow_it()
 #[tokio::test]
 async fn thirty_percent_throttling_still_ends_with_one_revision_deployed() {
     let world = World::new().await;
-    world
-        .service(
-            "prod",
-            "web",
-            &[("app", &web("release-41"))],
-            &[
-                ("ops:deploy-repository", "web"),
-                ("ops:deploy-tag-pattern", "release-+"),
-            ],
-        )
-        .await;
+    world.release_service("prod", "web").await;
     let (digest, event) = world.push("web", "release-42");
     world
         .emulator
