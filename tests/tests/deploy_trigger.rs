@@ -662,3 +662,43 @@ async fn a_delete_or_failed_push_is_ignored() {
     }
     assert_eq!(world.mutations(), mutations_before);
 }
+
+#[tokio::test]
+async fn an_opted_in_service_whose_tags_do_not_fit_gets_a_warning_and_the_others_still_deploy() {
+    let world = World::new().await;
+    world.release_service("prod", "web").await;
+    let broken_tags = [
+        ("ops:deploy-repository", "web"),
+        ("ops:deploy-tag-pattern", "release-+"),
+        ("ops:deploy-containers", "server"),
+    ];
+    let broken_before = world
+        .service(
+            "prod",
+            "broken",
+            &[("app", &web("release-41"))],
+            &broken_tags,
+        )
+        .await;
+    let (_, event) = world.push("web", "release-42");
+
+    let answer = world.handle(event).await.expect("push handled");
+
+    assert_eq!(answer["started"][0]["service"], "prod/web");
+    assert_eq!(world.running("prod", "broken").await, broken_before);
+    let alerts = world.deps.alerts.sent();
+    assert_eq!(alerts.len(), 1, "{alerts:#?}");
+    assert_eq!(alerts[0].severity, Severity::Warning);
+    assert_eq!(alerts[0].event_type, "deployment.not-started");
+    assert_eq!(
+        alerts[0].title,
+        "prod/broken was not deployed web:release-42"
+    );
+    assert!(
+        alerts[0].what.ends_with(
+            "tag `ops:deploy-containers` names `server`, but broken:1 has no such container (it has app)"
+        ),
+        "{}",
+        alerts[0].what
+    );
+}

@@ -125,6 +125,13 @@ async fn on_push<A: AlertSink>(
         observe::candidates(&deps.ecs, &deps.config.clusters, &image.repository).await?;
     let decision = decide_deploy(&candidates, &image, &Trigger::EcrPush);
     problems.extend(decision.problems);
+    let revisions = candidates
+        .iter()
+        .map(|c| (c.current.arn().to_string(), c.current.clone()))
+        .collect();
+    let (execution, started) =
+        run(decision.plan, Mode::Apply, &revisions, invocation, deps).await?;
+    // After acting: an invocation that fails and is retried warns once, on the run that succeeds.
     for problem in &problems {
         warn!(service = %problem.service, problem = %problem.problem, "opted-in service not deployed");
         deps.alerts
@@ -135,12 +142,6 @@ async fn on_push<A: AlertSink>(
             ))
             .await?;
     }
-    let revisions = candidates
-        .iter()
-        .map(|c| (c.current.arn().to_string(), c.current.clone()))
-        .collect();
-    let (execution, started) =
-        run(decision.plan, Mode::Apply, &revisions, invocation, deps).await?;
     Ok(answer(
         &execution,
         &started,
