@@ -18,6 +18,10 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use crate::config::{ConfigError, Env};
 use crate::error::AwsError;
 
+#[cfg(feature = "applicationautoscaling")]
+pub mod appscaling;
+#[cfg(feature = "autoscaling")]
+pub mod autoscaling;
 #[cfg(feature = "cloudwatch")]
 pub mod cloudwatch;
 #[cfg(feature = "ecr")]

@@ -162,6 +162,52 @@ pub struct LifecycleAction {
 /// `detail-type` of [`LifecycleAction`] for launches.
 pub const LAUNCH_LIFECYCLE_ACTION: &str = "EC2 Instance-launch Lifecycle Action";
 
+/// Detail of `CloudWatch Alarm State Change` (source `aws.cloudwatch`). Only what the functions
+/// use; the alarm itself is read back from CloudWatch rather than trusted from the event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AlarmStateChange {
+    /// The alarm's name.
+    pub alarm_name: String,
+    /// The new state.
+    pub state: AlarmStateDetail,
+    /// The state before, if given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_state: Option<AlarmStateDetail>,
+}
+
+/// One state of an alarm in an `AlarmStateChange`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AlarmStateDetail {
+    /// `OK`, `ALARM` or `INSUFFICIENT_DATA`.
+    pub value: String,
+    /// CloudWatch's reason.
+    #[serde(default)]
+    pub reason: String,
+    /// JSON text with the datapoints, if given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason_data: Option<String>,
+    /// When (ISO 8601).
+    pub timestamp: String,
+}
+
+/// `detail-type` of [`AlarmStateChange`].
+pub const ALARM_STATE_CHANGE: &str = "CloudWatch Alarm State Change";
+/// `detail-type` of an EventBridge schedule.
+pub const SCHEDULED_EVENT: &str = "Scheduled Event";
+
+/// An alarm invoking a Lambda function directly as its action (the `alarmData` shape).
+pub type AlarmAction = aws_lambda_events::event::cloudwatch_alarms::CloudWatchAlarm<Value, Value>;
+
+/// Parse an alarm action payload, naming the field that does not fit.
+pub fn parse_alarm_action(raw: &Value) -> Result<AlarmAction, EventError> {
+    serde_json::from_value(raw.clone()).map_err(|e| EventError::Malformed {
+        detail_type: "CloudWatch alarm action".into(),
+        reason: e.to_string(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -216,6 +262,27 @@ mod tests {
             event.detail.lifecycle_transition,
             "autoscaling:EC2_INSTANCE_LAUNCHING"
         );
+    }
+
+    #[test]
+    fn alarm_state_change_and_alarm_action_samples_parse() {
+        let change = round_trip::<AlarmStateChange>("cloudwatch-alarm-state-change.json");
+        assert_eq!(change.detail.alarm_name, "workers-cpu-high");
+        assert_eq!(change.detail.state.value, "ALARM");
+        let raw: Value = serde_json::from_str(
+            &std::fs::read_to_string(format!(
+                "{}/../events/cloudwatch-alarm-action.json",
+                env!("CARGO_MANIFEST_DIR")
+            ))
+            .unwrap(),
+        )
+        .unwrap();
+        assert!(matches!(
+            classify(raw.clone()).unwrap(),
+            Incoming::AlarmAction(_)
+        ));
+        let action = parse_alarm_action(&raw).unwrap();
+        assert_eq!(action.alarm_data.alarm_name, "workers-cpu-high");
     }
 
     #[test]

@@ -1,8 +1,9 @@
-//! CloudWatch adapter: read alarms (the scaler's trigger, the swapper's gate).
+//! CloudWatch adapter: read alarms with their tags (the scaler's trigger, the swapper's gate).
 
 use std::collections::BTreeMap;
 
 use aws_config::SdkConfig;
+use aws_sdk_cloudwatch::types::{MetricAlarm, StateValue};
 use serde::Serialize;
 use tracing::instrument;
 
@@ -20,18 +21,30 @@ pub struct AlarmState {
     pub state: String,
     /// CloudWatch's reason for the state.
     pub reason: String,
+    /// CloudWatch's machine-readable reason (JSON text with `recentDatapoints`), if any.
+    pub reason_data: Option<String>,
     /// When the state last changed, in epoch seconds.
     pub state_updated_epoch: Option<f64>,
-    /// Metric namespace and name.
+    /// Metric namespace.
     pub namespace: String,
     /// Metric name.
     pub metric: String,
     /// Metric dimensions.
     pub dimensions: BTreeMap<String, String>,
-    /// Threshold and how it is compared, e.g. `GreaterThanThreshold`.
+    /// Threshold.
     pub threshold: Option<f64>,
-    /// Comparison operator.
+    /// Comparison operator, e.g. `GreaterThanThreshold`.
     pub comparison: String,
+    /// The alarm's tags (filled by [`CloudWatchAlarms::describe`] and [`CloudWatchAlarms::tagged`]).
+    pub tags: BTreeMap<String, String>,
+}
+
+impl AlarmState {
+    /// The newest datapoint CloudWatch evaluated, from `reason_data`, if it says.
+    pub fn latest_datapoint(&self) -> Option<f64> {
+        let data: serde_json::Value = serde_json::from_str(self.reason_data.as_deref()?).ok()?;
+        data["recentDatapoints"].as_array()?.last()?.as_f64()
+    }
 }
 
 /// Reads CloudWatch alarms through the SDK.
@@ -53,7 +66,7 @@ impl CloudWatchAlarms {
         &self.client
     }
 
-    /// Describe one metric alarm by name; [`Error::NotFound`] if there is none.
+    /// Describe one metric alarm by name, with its tags; [`Error::NotFound`] if there is none.
     #[instrument(skip(self), err)]
     pub async fn describe(&self, name: &str) -> Result<AlarmState> {
         let answer = self
@@ -70,27 +83,113 @@ impl CloudWatchAlarms {
                 kind: "CloudWatch alarm",
                 name: name.to_string(),
             })?;
-        Ok(AlarmState {
-            name: alarm.alarm_name().unwrap_or_default().to_string(),
-            arn: alarm.alarm_arn().unwrap_or_default().to_string(),
-            state: alarm
-                .state_value()
-                .map(|s| s.as_str().to_string())
-                .unwrap_or_default(),
-            reason: alarm.state_reason().unwrap_or_default().to_string(),
-            state_updated_epoch: alarm.state_updated_timestamp().map(|t| t.as_secs_f64()),
-            namespace: alarm.namespace().unwrap_or_default().to_string(),
-            metric: alarm.metric_name().unwrap_or_default().to_string(),
-            dimensions: alarm
-                .dimensions()
-                .iter()
-                .filter_map(|d| Some((d.name()?.to_string(), d.value()?.to_string())))
-                .collect(),
-            threshold: alarm.threshold(),
-            comparison: alarm
-                .comparison_operator()
-                .map(|c| c.as_str().to_string())
-                .unwrap_or_default(),
-        })
+        let mut state = alarm_state(alarm);
+        state.tags = self.tags(&state.arn).await?;
+        Ok(state)
+    }
+
+    /// Every metric alarm that carries tag `tag_key` (only those in ALARM if `only_in_alarm`),
+    /// with its tags.
+    #[instrument(skip(self), err)]
+    pub async fn tagged(&self, tag_key: &str, only_in_alarm: bool) -> Result<Vec<AlarmState>> {
+        let mut found = Vec::new();
+        let mut next = None;
+        loop {
+            let answer = self
+                .client
+                .describe_alarms()
+                .set_state_value(only_in_alarm.then_some(StateValue::Alarm))
+                .set_next_token(next)
+                .send()
+                .await
+                .map_err(|e| aws_error("cloudwatch", "DescribeAlarms", e))?;
+            for alarm in answer.metric_alarms() {
+                let mut state = alarm_state(alarm);
+                state.tags = self.tags(&state.arn).await?;
+                if state.tags.contains_key(tag_key) {
+                    found.push(state);
+                }
+            }
+            next = answer.next_token().map(String::from);
+            if next.is_none() {
+                return Ok(found);
+            }
+        }
+    }
+
+    async fn tags(&self, arn: &str) -> Result<BTreeMap<String, String>> {
+        let answer = self
+            .client
+            .list_tags_for_resource()
+            .resource_arn(arn)
+            .send()
+            .await
+            .map_err(|e| aws_error("cloudwatch", "ListTagsForResource", e))?;
+        Ok(answer
+            .tags()
+            .iter()
+            .filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string())))
+            .collect())
+    }
+}
+
+fn alarm_state(alarm: &MetricAlarm) -> AlarmState {
+    AlarmState {
+        name: alarm.alarm_name().unwrap_or_default().to_string(),
+        arn: alarm.alarm_arn().unwrap_or_default().to_string(),
+        state: alarm
+            .state_value()
+            .map(|s| s.as_str().to_string())
+            .unwrap_or_default(),
+        reason: alarm.state_reason().unwrap_or_default().to_string(),
+        reason_data: alarm.state_reason_data().map(String::from),
+        state_updated_epoch: alarm.state_updated_timestamp().map(|t| t.as_secs_f64()),
+        namespace: alarm.namespace().unwrap_or_default().to_string(),
+        metric: alarm.metric_name().unwrap_or_default().to_string(),
+        dimensions: alarm
+            .dimensions()
+            .iter()
+            .filter_map(|d| Some((d.name()?.to_string(), d.value()?.to_string())))
+            .collect(),
+        threshold: alarm.threshold(),
+        comparison: alarm
+            .comparison_operator()
+            .map(|c| c.as_str().to_string())
+            .unwrap_or_default(),
+        tags: BTreeMap::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_latest_datapoint_comes_from_the_reason_data() {
+        let alarm = AlarmState {
+            name: "a".into(),
+            arn: "arn".into(),
+            state: "ALARM".into(),
+            reason: String::new(),
+            reason_data: Some(
+                r#"{"version":"1.0","recentDatapoints":[91.5,96.25],"threshold":90.0}"#.into(),
+            ),
+            state_updated_epoch: None,
+            namespace: "AWS/EC2".into(),
+            metric: "CPUUtilization".into(),
+            dimensions: BTreeMap::new(),
+            threshold: Some(90.0),
+            comparison: "GreaterThanThreshold".into(),
+            tags: BTreeMap::new(),
+        };
+        assert_eq!(alarm.latest_datapoint(), Some(96.25));
+        assert_eq!(
+            AlarmState {
+                reason_data: Some("not json".into()),
+                ..alarm
+            }
+            .latest_datapoint(),
+            None
+        );
     }
 }

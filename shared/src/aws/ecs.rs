@@ -323,6 +323,38 @@ impl EcsServices {
         Ok(deployment.to_string())
     }
 
+    /// Set a service's desired count.
+    #[instrument(skip(self), err)]
+    pub async fn set_desired_count(
+        &self,
+        cluster: &str,
+        service: &str,
+        desired: i32,
+    ) -> Result<()> {
+        self.client
+            .update_service()
+            .cluster(cluster)
+            .service(service)
+            .desired_count(desired)
+            .send()
+            .await
+            .map_err(|e| aws_error("ecs", "UpdateService", e))?;
+        Ok(())
+    }
+
+    /// Remove tags from an ECS resource.
+    #[instrument(skip(self), err)]
+    pub async fn untag(&self, arn: &str, keys: &[String]) -> Result<()> {
+        self.client
+            .untag_resource()
+            .resource_arn(arn)
+            .set_tag_keys(Some(keys.to_vec()))
+            .send()
+            .await
+            .map_err(|e| aws_error("ecs", "UntagResource", e))?;
+        Ok(())
+    }
+
     /// Set tags on an ECS resource (service, task definition), overwriting those keys.
     #[instrument(skip(self, tags), err)]
     pub async fn tag(&self, arn: &str, tags: &BTreeMap<String, String>) -> Result<()> {

@@ -1,0 +1,536 @@
+//! The tag contract: which alarm scales what, by how much, and what the scaler remembers.
+//!
+//! An alarm opts in with tags (AWS tag values allow letters, digits, spaces and `_ . : / = + - @`):
+//!
+//! | alarm tag | default | meaning |
+//! |---|---|---|
+//! | `ops:scale-target` | required | `asg:<group>` or `ecs:<cluster>/<service>` |
+//! | `ops:scale-steps` | `0::+1` (greater-than alarms), `0::-1` (less-than) | space-separated `lower:upper:adjustment`; lower and upper bound how far the metric is past the threshold, upper empty for no bound; the steps start at 0 and leave no gaps |
+//! | `ops:scale-adjustment` | `change` | `change` (add the adjustment), `percent` (of current capacity), `exact` (the adjustment is the capacity) |
+//! | `ops:scale-min-step` | 1 | for `percent`: the least change in capacity |
+//! | `ops:scale-cooldown` | 300 | seconds after a change in this direction before the next (60 to 86400) |
+//!
+//! An ECS service states its bounds with `ops:scale-min` and `ops:scale-max` (a group has its own).
+//! On the target the scaler keeps `ops:scale-out-at` and `ops:scale-in-at` (when it last scaled each
+//! way: separate cooldowns, kept in AWS), `ops:scale-last` (the last trigger it acted on and the
+//! capacity it set: duplicates act once, a retried run converges) and `ops:scale-override` (a
+//! manual override from chat and when it ends).
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+/// Alarm: what it scales.
+pub const TARGET: &str = "ops:scale-target";
+/// Alarm: the step adjustments.
+pub const STEPS: &str = "ops:scale-steps";
+/// Alarm: the adjustment type.
+pub const ADJUSTMENT: &str = "ops:scale-adjustment";
+/// Alarm: minimum change for percent adjustments.
+pub const MIN_STEP: &str = "ops:scale-min-step";
+/// Alarm: cooldown seconds.
+pub const COOLDOWN: &str = "ops:scale-cooldown";
+/// ECS service: lower bound.
+pub const SERVICE_MIN: &str = "ops:scale-min";
+/// ECS service: upper bound.
+pub const SERVICE_MAX: &str = "ops:scale-max";
+/// Target state: last scale-out, epoch seconds.
+pub const OUT_AT: &str = "ops:scale-out-at";
+/// Target state: last scale-in, epoch seconds.
+pub const IN_AT: &str = "ops:scale-in-at";
+/// Target state: the last trigger acted on.
+pub const LAST: &str = "ops:scale-last";
+/// Target state: the manual override.
+pub const OVERRIDE: &str = "ops:scale-override";
+
+const DEFAULT_COOLDOWN: u64 = 300;
+
+/// Why an alarm's or a target's tags cannot be used; each names the tag.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ContractError {
+    /// `ops:scale-target` is not `asg:<group>` or `ecs:<cluster>/<service>`.
+    #[error("tag `ops:scale-target` = `{0}` must be asg:<group> or ecs:<cluster>/<service>")]
+    Target(String),
+    /// A step that does not parse, or steps with gaps.
+    #[error("tag `ops:scale-steps` = `{value}`: {reason}")]
+    Steps {
+        /// The tag value.
+        value: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Any other tag with a bad value.
+    #[error("tag `{tag}` = `{value}`: {reason}")]
+    Value {
+        /// The tag.
+        tag: &'static str,
+        /// Its value.
+        value: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// What an alarm scales.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum TargetRef {
+    /// An Auto Scaling group.
+    Group {
+        /// Group name.
+        name: String,
+    },
+    /// An ECS service's desired count.
+    Service {
+        /// Cluster name.
+        cluster: String,
+        /// Service name.
+        service: String,
+    },
+}
+
+impl TargetRef {
+    /// Parse `asg:<group>` or `ecs:<cluster>/<service>`.
+    pub fn parse(value: &str) -> Result<Self, ContractError> {
+        let bad = || ContractError::Target(value.to_string());
+        let name_ok = |s: &str| {
+            !s.is_empty()
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        };
+        match value.trim().split_once(':') {
+            Some(("asg", name)) if name_ok(name) => Ok(TargetRef::Group {
+                name: name.to_string(),
+            }),
+            Some(("ecs", path)) => match path.split_once('/') {
+                Some((cluster, service)) if name_ok(cluster) && name_ok(service) => {
+                    Ok(TargetRef::Service {
+                        cluster: cluster.into(),
+                        service: service.into(),
+                    })
+                }
+                _ => Err(bad()),
+            },
+            _ => Err(bad()),
+        }
+    }
+}
+
+impl std::fmt::Display for TargetRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TargetRef::Group { name } => write!(f, "asg:{name}"),
+            TargetRef::Service { cluster, service } => write!(f, "ecs:{cluster}/{service}"),
+        }
+    }
+}
+
+/// How an adjustment changes capacity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AdjustmentKind {
+    /// Add the adjustment.
+    Change,
+    /// Add the adjustment as a percentage of current capacity.
+    Percent,
+    /// Set capacity to the adjustment.
+    Exact,
+}
+
+/// One step: from `lower` (inclusive) to `upper` (exclusive, `None` = no bound) past the threshold.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Step {
+    /// Lower bound of the breach.
+    pub lower: f64,
+    /// Upper bound of the breach.
+    pub upper: Option<f64>,
+    /// The adjustment, read by the policy's kind.
+    pub adjustment: i32,
+}
+
+/// An alarm's scaling policy.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Policy {
+    /// The target.
+    pub target: TargetRef,
+    /// Steps, by breach size.
+    pub steps: Vec<Step>,
+    /// How adjustments apply.
+    pub kind: AdjustmentKind,
+    /// Least change for percent adjustments.
+    pub min_step: i32,
+    /// Cooldown seconds in the alarm's direction.
+    pub cooldown: u64,
+}
+
+/// Read an alarm's policy; `None` if the alarm has not opted in. `greater` says whether the alarm
+/// fires above its threshold (it picks the default step's sign).
+pub fn policy(
+    tags: &BTreeMap<String, String>,
+    greater: bool,
+) -> Option<Result<Policy, ContractError>> {
+    let target = tags.get(TARGET)?;
+    Some(parse_policy(target, tags, greater))
+}
+
+fn parse_policy(
+    target: &str,
+    tags: &BTreeMap<String, String>,
+    greater: bool,
+) -> Result<Policy, ContractError> {
+    let target = TargetRef::parse(target)?;
+    let default_steps = if greater { "0::+1" } else { "0::-1" };
+    let steps = parse_steps(tags.get(STEPS).map(String::as_str).unwrap_or(default_steps))?;
+    let kind = match tags.get(ADJUSTMENT).map(|s| s.trim()) {
+        None | Some("change") => AdjustmentKind::Change,
+        Some("percent") => AdjustmentKind::Percent,
+        Some("exact") => AdjustmentKind::Exact,
+        Some(other) => {
+            return Err(ContractError::Value {
+                tag: ADJUSTMENT,
+                value: other.into(),
+                reason: "must be change, percent or exact".into(),
+            })
+        }
+    };
+    let min_step = number(tags, MIN_STEP, 1, 1, 10_000)? as i32;
+    let cooldown = number(tags, COOLDOWN, DEFAULT_COOLDOWN, 60, 86_400)?;
+    Ok(Policy {
+        target,
+        steps,
+        kind,
+        min_step,
+        cooldown,
+    })
+}
+
+fn number(
+    tags: &BTreeMap<String, String>,
+    tag: &'static str,
+    default: u64,
+    low: u64,
+    high: u64,
+) -> Result<u64, ContractError> {
+    let Some(raw) = tags.get(tag) else {
+        return Ok(default);
+    };
+    match raw.trim().parse::<u64>() {
+        Ok(n) if (low..=high).contains(&n) => Ok(n),
+        _ => Err(ContractError::Value {
+            tag,
+            value: raw.clone(),
+            reason: format!("must be a whole number from {low} to {high}"),
+        }),
+    }
+}
+
+/// Parse `lower:upper:adjustment ...`, checking the steps start at 0, leave no gaps and end open.
+pub fn parse_steps(value: &str) -> Result<Vec<Step>, ContractError> {
+    let bad = |reason: String| ContractError::Steps {
+        value: value.to_string(),
+        reason,
+    };
+    let mut steps = Vec::new();
+    for raw in value.split_whitespace() {
+        let parts: Vec<&str> = raw.split(':').collect();
+        let [lower, upper, adjustment] = parts.as_slice() else {
+            return Err(bad(format!("step `{raw}` is not lower:upper:adjustment")));
+        };
+        let lower: f64 = lower
+            .parse()
+            .map_err(|_| bad(format!("step `{raw}`: lower bound is not a number")))?;
+        let upper: Option<f64> = match *upper {
+            "" => None,
+            text => Some(
+                text.parse()
+                    .map_err(|_| bad(format!("step `{raw}`: upper bound is not a number")))?,
+            ),
+        };
+        let adjustment: i32 = adjustment
+            .trim_start_matches('+')
+            .parse()
+            .map_err(|_| bad(format!("step `{raw}`: adjustment is not a whole number")))?;
+        if !lower.is_finite() || upper.is_some_and(|u| !u.is_finite() || u <= lower) {
+            return Err(bad(format!(
+                "step `{raw}`: upper bound must be above lower bound"
+            )));
+        }
+        steps.push(Step {
+            lower,
+            upper,
+            adjustment,
+        });
+    }
+    if steps.is_empty() {
+        return Err(bad("no steps".into()));
+    }
+    if steps[0].lower != 0.0 {
+        return Err(bad("the first step must start at 0".into()));
+    }
+    for pair in steps.windows(2) {
+        if pair[0].upper != Some(pair[1].lower) {
+            return Err(bad(
+                "each step must start where the one before it ends".into()
+            ));
+        }
+    }
+    if steps.last().is_some_and(|s| s.upper.is_some()) {
+        return Err(bad(
+            "the last step must have no upper bound (lower::adjustment)".into(),
+        ));
+    }
+    Ok(steps)
+}
+
+/// The last trigger acted on: a key and the capacity set for it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LastAction {
+    /// `<alarm>@<alarm state epoch>` or, for re-evaluations, `...+<schedule epoch>`.
+    pub key: String,
+    /// Capacity set.
+    pub to: i32,
+}
+
+impl LastAction {
+    /// The tag value: `<key> to=<n>`.
+    pub fn encode(&self) -> String {
+        format!("{} to={}", self.key, self.to)
+    }
+
+    /// Read the tag value back.
+    pub fn decode(value: &str) -> Option<Self> {
+        let (key, to) = value.trim().rsplit_once(" to=")?;
+        Some(LastAction {
+            key: key.to_string(),
+            to: to.parse().ok()?,
+        })
+    }
+}
+
+/// A manual override from chat.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Override {
+    /// Capacity held.
+    pub count: i32,
+    /// Until when, epoch seconds.
+    pub until: u64,
+    /// Capacity before, restored at expiry.
+    pub revert: i32,
+    /// Who asked.
+    pub by: String,
+}
+
+impl Override {
+    /// The tag value: `count=<n> until=<epoch> revert=<n> by=<who>`.
+    pub fn encode(&self) -> String {
+        let by: String = self
+            .by
+            .chars()
+            .map(|c| {
+                if c.is_alphanumeric() || "_.:/+-@".contains(c) {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .take(120)
+            .collect();
+        format!(
+            "count={} until={} revert={} by={by}",
+            self.count, self.until, self.revert
+        )
+    }
+
+    /// Read the tag value back.
+    pub fn decode(value: &str) -> Option<Self> {
+        let fields: BTreeMap<&str, &str> = value
+            .split_whitespace()
+            .filter_map(|p| p.split_once('='))
+            .collect();
+        Some(Override {
+            count: fields.get("count")?.parse().ok()?,
+            until: fields.get("until")?.parse().ok()?,
+            revert: fields.get("revert")?.parse().ok()?,
+            by: fields.get("by").unwrap_or(&"unknown").to_string(),
+        })
+    }
+}
+
+/// What the scaler remembers on a target.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct Memory {
+    /// Last scale-out.
+    pub out_at: Option<u64>,
+    /// Last scale-in.
+    pub in_at: Option<u64>,
+    /// Last trigger acted on.
+    pub last: Option<LastAction>,
+    /// Manual override.
+    pub manual: Option<Override>,
+}
+
+impl Memory {
+    /// Read the target's tags (unreadable values count as absent; the scaler rewrites them).
+    pub fn from_tags(tags: &BTreeMap<String, String>) -> Self {
+        Memory {
+            out_at: tags.get(OUT_AT).and_then(|v| v.trim().parse().ok()),
+            in_at: tags.get(IN_AT).and_then(|v| v.trim().parse().ok()),
+            last: tags.get(LAST).and_then(|v| LastAction::decode(v)),
+            manual: tags.get(OVERRIDE).and_then(|v| Override::decode(v)),
+        }
+    }
+}
+
+/// Parse `90s`, `30m`, `2h`, `1h30m` into seconds (1 minute to 24 hours).
+pub fn parse_duration(text: &str) -> Result<u64, String> {
+    let invalid =
+        || format!("`{text}` is not a duration like 30m, 2h or 1h30m (1 minute to 24 hours)");
+    let mut total = 0u64;
+    let mut digits = String::new();
+    for c in text.trim().chars() {
+        if c.is_ascii_digit() {
+            digits.push(c);
+            continue;
+        }
+        let unit = match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            _ => return Err(invalid()),
+        };
+        let n: u64 = digits.parse().map_err(|_| invalid())?;
+        total = total
+            .checked_add(n.checked_mul(unit).ok_or_else(invalid)?)
+            .ok_or_else(invalid)?;
+        digits.clear();
+    }
+    if !digits.is_empty() || !(60..=86_400).contains(&total) {
+        return Err(invalid());
+    }
+    Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tags(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_follow_the_alarm_direction() {
+        let up = policy(&tags(&[(TARGET, "asg:workers")]), true)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            up.steps,
+            vec![Step {
+                lower: 0.0,
+                upper: None,
+                adjustment: 1
+            }]
+        );
+        assert_eq!(
+            (up.kind, up.cooldown, up.min_step),
+            (AdjustmentKind::Change, 300, 1)
+        );
+        let down = policy(&tags(&[(TARGET, "ecs:prod/web")]), false)
+            .unwrap()
+            .unwrap();
+        assert_eq!(down.steps[0].adjustment, -1);
+        assert_eq!(
+            down.target,
+            TargetRef::Service {
+                cluster: "prod".into(),
+                service: "web".into()
+            }
+        );
+        assert!(policy(&tags(&[("team", "x")]), true).is_none());
+    }
+
+    #[test]
+    fn steps_must_start_at_zero_leave_no_gaps_and_end_open() {
+        assert_eq!(parse_steps("0:10:+1 10:20:+2 20::+3").unwrap().len(), 3);
+        let cases = [
+            ("", "no steps"),
+            ("5::+1", "the first step must start at 0"),
+            (
+                "0:10:+1 12::+2",
+                "each step must start where the one before it ends",
+            ),
+            ("0:10:+1", "the last step must have no upper bound"),
+            ("0:10", "step `0:10` is not lower:upper:adjustment"),
+            ("0:x:+1 x::+2", "upper bound is not a number"),
+            ("0:5:one 5::+2", "adjustment is not a whole number"),
+            ("0:0:+1 0::+2", "upper bound must be above lower bound"),
+        ];
+        for (value, expected) in cases {
+            let error = parse_steps(value).unwrap_err().to_string();
+            assert!(error.contains(expected), "`{value}`: {error}");
+        }
+    }
+
+    #[test]
+    fn bad_tags_are_named() {
+        let error = policy(&tags(&[(TARGET, "workers")]), true)
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "tag `ops:scale-target` = `workers` must be asg:<group> or ecs:<cluster>/<service>"
+        );
+        let error = policy(&tags(&[(TARGET, "asg:w"), (COOLDOWN, "10")]), true)
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "tag `ops:scale-cooldown` = `10`: must be a whole number from 60 to 86400"
+        );
+        let error = policy(&tags(&[(TARGET, "asg:w"), (ADJUSTMENT, "double")]), true)
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "tag `ops:scale-adjustment` = `double`: must be change, percent or exact"
+        );
+    }
+
+    #[test]
+    fn memory_round_trips_through_tags() {
+        let last = LastAction {
+            key: "workers-cpu-high@1795000000".into(),
+            to: 3,
+        };
+        let manual = Override {
+            count: 6,
+            until: 1_795_003_600,
+            revert: 3,
+            by: "alice smith".into(),
+        };
+        let memory = Memory::from_tags(&tags(&[
+            (OUT_AT, "1795000000"),
+            (LAST, &last.encode()),
+            (OVERRIDE, &manual.encode()),
+        ]));
+        assert_eq!(memory.out_at, Some(1_795_000_000));
+        assert_eq!(memory.in_at, None);
+        assert_eq!(memory.last, Some(last));
+        assert_eq!(memory.manual.unwrap().by, "alice_smith");
+    }
+
+    #[test]
+    fn durations_are_bounded() {
+        assert_eq!(parse_duration("30m"), Ok(1800));
+        assert_eq!(parse_duration("1h30m"), Ok(5400));
+        assert!(parse_duration("30").is_err());
+        assert!(parse_duration("10s")
+            .unwrap_err()
+            .contains("1 minute to 24 hours"));
+        assert!(parse_duration("25h").is_err());
+        assert!(parse_duration("-5m").is_err());
+    }
+}

@@ -1,0 +1,827 @@
+//! Pure decisions: how far an alarm is past its threshold, which step that selects, what capacity
+//! follows, and whether cooldowns, warm-up, deployments or a manual override hold it back.
+//! No I/O and no clock: the time is an input.
+
+use std::collections::BTreeMap;
+
+use ops_core::plan::Plan;
+use serde::Serialize;
+
+use crate::contract::{
+    self, AdjustmentKind, LastAction, Memory, Override, Policy, Step, TargetRef,
+};
+
+/// An alarm as observed, with its policy.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AlarmView {
+    /// Alarm name.
+    pub name: String,
+    /// Whether it is in ALARM now.
+    pub in_alarm: bool,
+    /// When its state last changed, epoch seconds (part of the idempotency key).
+    pub state_epoch: u64,
+    /// Metric name, for the alert.
+    pub metric: String,
+    /// Threshold.
+    pub threshold: f64,
+    /// Whether it fires above the threshold (otherwise below).
+    pub greater: bool,
+    /// The newest datapoint, if CloudWatch said.
+    pub value: Option<f64>,
+    /// Its scaling policy.
+    pub policy: Policy,
+}
+
+/// A target as observed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TargetView {
+    /// What it is.
+    pub target: TargetRef,
+    /// Where its tags live: the group name, or the service ARN.
+    pub tag_resource: String,
+    /// Desired capacity now.
+    pub desired: i32,
+    /// Lower bound.
+    pub min: i32,
+    /// Upper bound.
+    pub max: i32,
+    /// Why scale-in must wait (a deployment or swap in flight, instances launching or terminating).
+    pub busy: Option<String>,
+    /// Instances still warming up (groups): no scale-in, and re-evaluations do not add more.
+    pub warming: bool,
+    /// Native scaling on the same target (policies, scheduled actions).
+    pub native: Vec<String>,
+    /// What the scaler remembers on it.
+    pub memory: Memory,
+}
+
+/// Why the function was asked to look at an alarm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Trigger {
+    /// The alarm changed state (EventBridge or the alarm's own action).
+    StateChange,
+    /// The schedule looks again at an alarm still in ALARM.
+    Reevaluation,
+}
+
+/// What to do when the target also has native scaling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Coexistence {
+    /// Do nothing to it, and say so.
+    Refuse,
+    /// Scale it anyway, and say so.
+    Warn,
+}
+
+/// Everything the scaler may do to AWS.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Action {
+    /// Set tags on the target.
+    Remember {
+        /// The target.
+        target: TargetRef,
+        /// Group name or service ARN.
+        tag_resource: String,
+        /// Tags to set.
+        tags: BTreeMap<String, String>,
+    },
+    /// Set the target's desired capacity.
+    SetCapacity {
+        /// The target.
+        target: TargetRef,
+        /// Capacity before.
+        from: i32,
+        /// Capacity after.
+        to: i32,
+    },
+    /// Remove tags from the target.
+    Forget {
+        /// The target.
+        target: TargetRef,
+        /// Group name or service ARN.
+        tag_resource: String,
+        /// Tag keys to remove.
+        keys: Vec<String>,
+    },
+}
+
+/// The arithmetic behind a scaling, for the alert.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Scaling {
+    /// The alarm.
+    pub alarm: String,
+    /// Metric name.
+    pub metric: String,
+    /// The datapoint, if known.
+    pub value: Option<f64>,
+    /// The threshold.
+    pub threshold: f64,
+    /// `>` or `<`.
+    pub operator: &'static str,
+    /// How far past the threshold.
+    pub breach: f64,
+    /// The step selected.
+    pub step: Step,
+    /// The adjustment kind.
+    pub kind: AdjustmentKind,
+    /// Capacity before.
+    pub from: i32,
+    /// Capacity the step asked for.
+    pub computed: i32,
+    /// Capacity after the min/max clamp.
+    pub to: i32,
+    /// Which bound clamped it, if one did.
+    pub clamped_by: Option<String>,
+}
+
+/// A decision about one alarm and its target.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    /// What to change.
+    pub plan: Plan<Action>,
+    /// The scaling the plan makes, for the alert (none when nothing changes).
+    pub scaling: Option<Scaling>,
+    /// Something ops must hear about even if nothing changes (native scaling on the target).
+    pub warning: Option<String>,
+}
+
+impl Decision {
+    fn hold(note: String) -> Self {
+        Decision {
+            plan: Plan::new().note(note),
+            scaling: None,
+            warning: None,
+        }
+    }
+}
+
+/// Decide what `alarm` asks of `target` at `now`.
+pub fn decide_scaling(
+    alarm: &AlarmView,
+    target: &TargetView,
+    trigger: Trigger,
+    now: u64,
+    coexistence: Coexistence,
+) -> Decision {
+    let who = &target.target;
+    if !alarm.in_alarm {
+        return Decision::hold(format!(
+            "{}: alarm {} is no longer in ALARM",
+            who, alarm.name
+        ));
+    }
+    if let Some(manual) = target.memory.manual.as_ref().filter(|m| m.until > now) {
+        return Decision::hold(format!(
+            "{who}: held at {} by {}'s manual override until {}",
+            manual.count,
+            manual.by,
+            epoch_text(manual.until)
+        ));
+    }
+    let mut warning = None;
+    if !target.native.is_empty() {
+        let found = format!(
+            "{who} also has native scaling ({})",
+            target.native.join(", ")
+        );
+        match coexistence {
+            Coexistence::Refuse => {
+                return Decision {
+                    plan: Plan::new().note(format!("{found}; not scaling it (COEXISTENCE=refuse)")),
+                    scaling: None,
+                    warning: Some(format!(
+                        "{found}. cpu-alarm-scaler does not fight it and left {who} alone."
+                    )),
+                }
+            }
+            Coexistence::Warn => warning = Some(format!(
+                "{found}; scaling it anyway (COEXISTENCE=warn), they may work against each other."
+            )),
+        }
+    }
+    let key = match trigger {
+        Trigger::StateChange => format!("{}@{}", alarm.name, alarm.state_epoch),
+        Trigger::Reevaluation => format!("{}@{}+{}", alarm.name, alarm.state_epoch, now),
+    };
+    if let Some(last) = target.memory.last.as_ref().filter(|l| l.key == key) {
+        if last.to == target.desired {
+            return Decision {
+                warning,
+                ..Decision::hold(format!("{who}: already scaled to {} for {key}", last.to))
+            };
+        }
+        // A run recorded its intent and stopped before setting the capacity: finish it.
+        let plan = Plan::new().change(
+            Action::SetCapacity {
+                target: who.clone(),
+                from: target.desired,
+                to: last.to,
+            },
+            format!("finish the scaling to {} recorded for {key}", last.to),
+        );
+        return Decision {
+            plan,
+            scaling: None,
+            warning,
+        };
+    }
+    let scaling = compute(alarm, target);
+    if scaling.to == target.desired {
+        let bound = scaling
+            .clamped_by
+            .as_deref()
+            .map(|b| format!(" ({b})"))
+            .unwrap_or_default();
+        return Decision {
+            warning,
+            ..Decision::hold(format!("{who}: stays at {}{bound}", target.desired))
+        };
+    }
+    let out = scaling.to > target.desired;
+    let (last_at, direction, state_tag) = if out {
+        (target.memory.out_at, "scale-out", contract::OUT_AT)
+    } else {
+        (target.memory.in_at, "scale-in", contract::IN_AT)
+    };
+    if let Some(until) = last_at
+        .map(|at| at + alarm.policy.cooldown)
+        .filter(|until| *until > now)
+    {
+        return Decision {
+            warning,
+            ..Decision::hold(format!(
+                "{who}: {direction} cooldown until {}",
+                epoch_text(until)
+            ))
+        };
+    }
+    if !out {
+        if let Some(busy) = &target.busy {
+            return Decision {
+                warning,
+                ..Decision::hold(format!("{who}: no scale-in while {busy}"))
+            };
+        }
+    }
+    if target.warming && (!out || trigger == Trigger::Reevaluation) {
+        return Decision {
+            warning,
+            ..Decision::hold(format!("{who}: instances are still warming up"))
+        };
+    }
+    let tags = BTreeMap::from([
+        (
+            contract::LAST.to_string(),
+            LastAction {
+                key: key.clone(),
+                to: scaling.to,
+            }
+            .encode(),
+        ),
+        (state_tag.to_string(), now.to_string()),
+    ]);
+    let reason = format!(
+        "{} is {} {} {} (step {}), so {who} goes from {} to {}",
+        alarm.name,
+        scaling
+            .value
+            .map(|v| format!("{v}"))
+            .unwrap_or_else(|| "in ALARM at".into()),
+        scaling.operator,
+        scaling.threshold,
+        step_text(&scaling.step),
+        scaling.from,
+        scaling.to
+    );
+    let plan = Plan::new()
+        .change(
+            Action::Remember {
+                target: who.clone(),
+                tag_resource: target.tag_resource.clone(),
+                tags,
+            },
+            format!("remember {key} before acting"),
+        )
+        .change(
+            Action::SetCapacity {
+                target: who.clone(),
+                from: target.desired,
+                to: scaling.to,
+            },
+            reason,
+        );
+    Decision {
+        plan,
+        scaling: Some(scaling),
+        warning,
+    }
+}
+
+fn compute(alarm: &AlarmView, target: &TargetView) -> Scaling {
+    let breach = alarm
+        .value
+        .map(|v| {
+            if alarm.greater {
+                v - alarm.threshold
+            } else {
+                alarm.threshold - v
+            }
+        })
+        .map(|b| b.max(0.0))
+        .unwrap_or(0.0);
+    let step = alarm
+        .policy
+        .steps
+        .iter()
+        .find(|s| breach >= s.lower && s.upper.is_none_or(|u| breach < u))
+        .or(alarm.policy.steps.last())
+        .cloned()
+        .expect("a policy has at least one step");
+    let computed = match alarm.policy.kind {
+        AdjustmentKind::Change => target.desired.saturating_add(step.adjustment),
+        AdjustmentKind::Exact => step.adjustment,
+        AdjustmentKind::Percent => target.desired.saturating_add(percent_delta(
+            target.desired,
+            step.adjustment,
+            alarm.policy.min_step,
+        )),
+    };
+    let to = computed.clamp(target.min, target.max);
+    let clamped_by = match to.cmp(&computed) {
+        std::cmp::Ordering::Less => Some(format!(
+            "clamped to its maximum {} (asked for {computed})",
+            target.max
+        )),
+        std::cmp::Ordering::Greater => Some(format!(
+            "clamped to its minimum {} (asked for {computed})",
+            target.min
+        )),
+        std::cmp::Ordering::Equal => None,
+    };
+    Scaling {
+        alarm: alarm.name.clone(),
+        metric: alarm.metric.clone(),
+        value: alarm.value,
+        threshold: alarm.threshold,
+        operator: if alarm.greater { ">" } else { "<" },
+        breach,
+        step,
+        kind: alarm.policy.kind,
+        from: target.desired,
+        computed,
+        to,
+        clamped_by,
+    }
+}
+
+/// Percent of current capacity, truncated toward zero, at least `min_step` in magnitude.
+fn percent_delta(current: i32, percent: i32, min_step: i32) -> i32 {
+    if percent == 0 {
+        return 0;
+    }
+    let delta = (i64::from(current) * i64::from(percent) / 100) as i32;
+    if delta.abs() < min_step {
+        min_step * percent.signum()
+    } else {
+        delta
+    }
+}
+
+/// An override that has run out: restore the capacity from before it, and forget it.
+pub fn decide_override_expiry(target: &TargetView, now: u64) -> Option<(Plan<Action>, Override)> {
+    let manual = target.memory.manual.clone().filter(|m| m.until <= now)?;
+    let revert = manual.revert.clamp(target.min, target.max);
+    let mut plan = Plan::new();
+    if revert != target.desired {
+        plan = plan.change(
+            Action::SetCapacity {
+                target: target.target.clone(),
+                from: target.desired,
+                to: revert,
+            },
+            format!(
+                "{}'s override of {} ended at {}; back to {revert}",
+                manual.by,
+                target.target,
+                epoch_text(manual.until)
+            ),
+        );
+    }
+    plan = plan.change(
+        Action::Forget {
+            target: target.target.clone(),
+            tag_resource: target.tag_resource.clone(),
+            keys: vec![contract::OVERRIDE.into()],
+        },
+        "the override is over".to_string(),
+    );
+    Some((plan, manual))
+}
+
+/// Hold `target` at `count` for `seconds`, then go back. `count` must be inside min..max.
+pub fn decide_override(
+    target: &TargetView,
+    count: i32,
+    seconds: u64,
+    by: &str,
+    now: u64,
+) -> Result<(Plan<Action>, Override), String> {
+    if count < target.min || count > target.max {
+        return Err(format!(
+            "{} can hold {} to {}; {count} is outside (change its bounds first if you mean it)",
+            target.target, target.min, target.max
+        ));
+    }
+    // A new override keeps the capacity from before the first one, so expiry returns there.
+    let revert = target
+        .memory
+        .manual
+        .as_ref()
+        .map(|m| m.revert)
+        .unwrap_or(target.desired);
+    let manual = Override {
+        count,
+        until: now + seconds,
+        revert,
+        by: by.to_string(),
+    };
+    let tags = BTreeMap::from([(contract::OVERRIDE.to_string(), manual.encode())]);
+    let mut plan = Plan::new().change(
+        Action::Remember {
+            target: target.target.clone(),
+            tag_resource: target.tag_resource.clone(),
+            tags,
+        },
+        format!(
+            "{by} holds {} at {count} until {}",
+            target.target,
+            epoch_text(manual.until)
+        ),
+    );
+    if count != target.desired {
+        plan = plan.change(
+            Action::SetCapacity {
+                target: target.target.clone(),
+                from: target.desired,
+                to: count,
+            },
+            format!("manual override by {by}"),
+        );
+    }
+    Ok((plan, manual))
+}
+
+/// `0..10: +1` style text for a step.
+pub fn step_text(step: &Step) -> String {
+    let upper = step
+        .upper
+        .map(|u| u.to_string())
+        .unwrap_or_else(|| "∞".into());
+    format!("{}..{upper}: {:+}", step.lower, step.adjustment)
+}
+
+/// Epoch seconds as `YYYY-MM-DD HH:MM:SS UTC`.
+pub fn epoch_text(epoch: u64) -> String {
+    let days = (epoch / 86_400) as i64;
+    let secs = epoch % 86_400;
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::contract::parse_steps;
+
+    const NOW: u64 = 1_795_000_000;
+
+    fn alarm(value: f64, steps: &str, kind: AdjustmentKind) -> AlarmView {
+        AlarmView {
+            name: "workers-cpu-high".into(),
+            in_alarm: true,
+            state_epoch: NOW - 60,
+            metric: "CPUUtilization".into(),
+            threshold: 90.0,
+            greater: true,
+            value: Some(value),
+            policy: Policy {
+                target: TargetRef::Group {
+                    name: "workers".into(),
+                },
+                steps: parse_steps(steps).unwrap(),
+                kind,
+                min_step: 1,
+                cooldown: 300,
+            },
+        }
+    }
+
+    fn group(desired: i32) -> TargetView {
+        TargetView {
+            target: TargetRef::Group {
+                name: "workers".into(),
+            },
+            tag_resource: "workers".into(),
+            desired,
+            min: 1,
+            max: 6,
+            busy: None,
+            warming: false,
+            native: vec![],
+            memory: Memory::default(),
+        }
+    }
+
+    fn to(decision: &Decision) -> Option<i32> {
+        decision.plan.changes.iter().find_map(|c| match c.action {
+            Action::SetCapacity { to, .. } => Some(to),
+            _ => None,
+        })
+    }
+
+    #[test]
+    fn the_step_is_chosen_by_how_far_the_metric_is_past_the_threshold() {
+        let steps = "0:5:+1 5:10:+2 10::+3";
+        for (value, expected) in [
+            (90.5, 3),
+            (94.9, 3),
+            (95.0, 4),
+            (99.9, 4),
+            (100.0, 5),
+            (140.0, 5),
+        ] {
+            let decision = decide_scaling(
+                &alarm(value, steps, AdjustmentKind::Change),
+                &group(2),
+                Trigger::StateChange,
+                NOW,
+                Coexistence::Refuse,
+            );
+            assert_eq!(to(&decision), Some(expected), "value {value}");
+        }
+    }
+
+    #[test]
+    fn percent_and_exact_adjustments() {
+        let percent = alarm(95.0, "0::+50", AdjustmentKind::Percent);
+        assert_eq!(
+            to(&decide_scaling(
+                &percent,
+                &group(4),
+                Trigger::StateChange,
+                NOW,
+                Coexistence::Refuse
+            )),
+            Some(6)
+        );
+        assert_eq!(
+            to(&decide_scaling(
+                &percent,
+                &group(1),
+                Trigger::StateChange,
+                NOW,
+                Coexistence::Refuse
+            )),
+            Some(2),
+            "at least min-step"
+        );
+        let exact = alarm(95.0, "0::+5", AdjustmentKind::Exact);
+        assert_eq!(
+            to(&decide_scaling(
+                &exact,
+                &group(2),
+                Trigger::StateChange,
+                NOW,
+                Coexistence::Refuse
+            )),
+            Some(5)
+        );
+    }
+
+    #[test]
+    fn capacity_is_clamped_to_min_and_max_and_says_so() {
+        let decision = decide_scaling(
+            &alarm(95.0, "0::+10", AdjustmentKind::Change),
+            &group(3),
+            Trigger::StateChange,
+            NOW,
+            Coexistence::Refuse,
+        );
+        assert_eq!(to(&decision), Some(6));
+        assert_eq!(
+            decision.scaling.unwrap().clamped_by.as_deref(),
+            Some("clamped to its maximum 6 (asked for 13)")
+        );
+        let mut low = alarm(50.0, "0::-10", AdjustmentKind::Change);
+        low.greater = false;
+        low.threshold = 70.0;
+        let decision = decide_scaling(
+            &low,
+            &group(3),
+            Trigger::StateChange,
+            NOW,
+            Coexistence::Refuse,
+        );
+        assert_eq!(to(&decision), Some(1));
+        let at_max = decide_scaling(
+            &alarm(95.0, "0::+1", AdjustmentKind::Change),
+            &group(6),
+            Trigger::StateChange,
+            NOW,
+            Coexistence::Refuse,
+        );
+        assert!(at_max.plan.is_empty());
+        assert_eq!(
+            at_max.plan.notes,
+            ["asg:workers: stays at 6 (clamped to its maximum 6 (asked for 7))"]
+        );
+    }
+
+    #[test]
+    fn cooldowns_are_separate_so_a_scale_in_cooldown_never_blocks_scale_out() {
+        let mut target = group(3);
+        target.memory.in_at = Some(NOW - 10);
+        let out = decide_scaling(
+            &alarm(95.0, "0::+1", AdjustmentKind::Change),
+            &target,
+            Trigger::StateChange,
+            NOW,
+            Coexistence::Refuse,
+        );
+        assert_eq!(
+            to(&out),
+            Some(4),
+            "scale-out is not blocked by the recent scale-in"
+        );
+        target.memory.out_at = Some(NOW - 10);
+        let blocked = decide_scaling(
+            &alarm(95.0, "0::+1", AdjustmentKind::Change),
+            &target,
+            Trigger::Reevaluation,
+            NOW,
+            Coexistence::Refuse,
+        );
+        assert!(blocked.plan.is_empty());
+        assert!(
+            blocked.plan.notes[0].starts_with("asg:workers: scale-out cooldown until"),
+            "{:?}",
+            blocked.plan.notes
+        );
+    }
+
+    #[test]
+    fn scale_in_waits_for_a_deployment_in_flight() {
+        let mut low = alarm(50.0, "0::-1", AdjustmentKind::Change);
+        low.greater = false;
+        low.threshold = 70.0;
+        let mut target = group(3);
+        target.busy = Some("deployment ecs-svc/1 is IN_PROGRESS".into());
+        let decision = decide_scaling(
+            &low,
+            &target,
+            Trigger::StateChange,
+            NOW,
+            Coexistence::Refuse,
+        );
+        assert_eq!(
+            decision.plan.notes,
+            ["asg:workers: no scale-in while deployment ecs-svc/1 is IN_PROGRESS"]
+        );
+    }
+
+    #[test]
+    fn the_same_trigger_acts_once_and_a_half_finished_run_is_completed() {
+        let high = alarm(95.0, "0::+1", AdjustmentKind::Change);
+        let mut target = group(3);
+        target.memory.last = Some(LastAction {
+            key: format!("workers-cpu-high@{}", NOW - 60),
+            to: 3,
+        });
+        target.memory.out_at = Some(NOW - 5);
+        let again = decide_scaling(
+            &high,
+            &target,
+            Trigger::StateChange,
+            NOW,
+            Coexistence::Refuse,
+        );
+        assert!(again.plan.is_empty(), "{:?}", again.plan);
+        target.desired = 2;
+        let resumed = decide_scaling(
+            &high,
+            &target,
+            Trigger::StateChange,
+            NOW,
+            Coexistence::Refuse,
+        );
+        assert_eq!(to(&resumed), Some(3));
+    }
+
+    #[test]
+    fn native_scaling_is_refused_or_warned_about() {
+        let mut target = group(2);
+        target.native = vec!["scaling policy `cpu-target`".into()];
+        let refused = decide_scaling(
+            &alarm(95.0, "0::+1", AdjustmentKind::Change),
+            &target,
+            Trigger::StateChange,
+            NOW,
+            Coexistence::Refuse,
+        );
+        assert!(refused.plan.is_empty());
+        assert!(refused.warning.unwrap().contains("does not fight it"));
+        let warned = decide_scaling(
+            &alarm(95.0, "0::+1", AdjustmentKind::Change),
+            &target,
+            Trigger::StateChange,
+            NOW,
+            Coexistence::Warn,
+        );
+        assert_eq!(to(&warned), Some(3));
+        assert!(warned.warning.is_some());
+    }
+
+    #[test]
+    fn an_override_holds_then_reverts_to_what_was_before() {
+        let mut target = group(2);
+        let (plan, manual) = decide_override(&target, 5, 3600, "alice", NOW).unwrap();
+        assert_eq!(plan.changes.len(), 2);
+        assert_eq!((manual.revert, manual.until), (2, NOW + 3600));
+        assert!(decide_override(&target, 9, 3600, "alice", NOW)
+            .unwrap_err()
+            .contains("can hold 1 to 6; 9 is outside"));
+        target.desired = 5;
+        target.memory.manual = Some(manual);
+        let held = decide_scaling(
+            &alarm(95.0, "0::+1", AdjustmentKind::Change),
+            &target,
+            Trigger::StateChange,
+            NOW + 60,
+            Coexistence::Refuse,
+        );
+        assert!(
+            held.plan.notes[0].contains("manual override"),
+            "{:?}",
+            held.plan.notes
+        );
+        assert!(decide_override_expiry(&target, NOW + 3599).is_none());
+        let (expiry, _) = decide_override_expiry(&target, NOW + 3600).unwrap();
+        assert!(matches!(
+            expiry.changes[0].action,
+            Action::SetCapacity { from: 5, to: 2, .. }
+        ));
+        assert!(matches!(expiry.changes[1].action, Action::Forget { .. }));
+    }
+
+    #[test]
+    fn warming_instances_block_scale_in_and_more_scale_out_from_reevaluation() {
+        let mut target = group(3);
+        target.warming = true;
+        let first = decide_scaling(
+            &alarm(95.0, "0::+1", AdjustmentKind::Change),
+            &target,
+            Trigger::StateChange,
+            NOW,
+            Coexistence::Refuse,
+        );
+        assert_eq!(
+            to(&first),
+            Some(4),
+            "a new alarm state change still scales out"
+        );
+        let again = decide_scaling(
+            &alarm(95.0, "0::+1", AdjustmentKind::Change),
+            &target,
+            Trigger::Reevaluation,
+            NOW,
+            Coexistence::Refuse,
+        );
+        assert_eq!(
+            again.plan.notes,
+            ["asg:workers: instances are still warming up"]
+        );
+    }
+
+    #[test]
+    fn epoch_text_is_a_utc_date() {
+        assert_eq!(epoch_text(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(epoch_text(1_795_000_000), "2026-11-18 11:06:40 UTC");
+    }
+}

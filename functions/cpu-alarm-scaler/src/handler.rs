@@ -1,0 +1,385 @@
+//! The handler: route alarm events, schedules and chat commands through observe, decide, act and
+//! report.
+
+use std::collections::BTreeMap;
+
+use ops_core::alert::AlertSink;
+use ops_core::aws::cloudwatch::AlarmState;
+use ops_core::command::{Command, CommandError};
+use ops_core::events::{
+    classify, parse_alarm_action, parse_event, AlarmStateChange, EventError, Incoming,
+    ALARM_STATE_CHANGE, SCHEDULED_EVENT,
+};
+use ops_core::plan::{execute, Execution, Mode, Plan};
+use ops_core::{Error, Result};
+use serde_json::{json, Value};
+use tracing::{debug, info, warn};
+
+use crate::act::apply;
+use crate::commands::{ScaleArgs, StatusArgs, COMMANDS};
+use crate::config::ScalerConfig;
+use crate::contract::{self, parse_duration, TargetRef};
+use crate::decide::{decide_override, decide_override_expiry, decide_scaling, Action, Trigger};
+use crate::observe::{alarm_view, target_view, Clients};
+use crate::report::{
+    failure_alert, override_alert, override_ended_alert, scaling_alert, warning_alert,
+};
+
+/// What the handler works with, built once at start.
+pub struct Deps<A> {
+    /// AWS adapters.
+    pub clients: Clients,
+    /// Where alerts go.
+    pub alerts: A,
+    /// Configuration.
+    pub config: ScalerConfig,
+}
+
+/// Per-invocation facts. Events carry their own time, which decisions use, so a retried event
+/// decides the same way; chat commands use `now`.
+#[derive(Debug, Clone, Copy)]
+pub struct Invocation {
+    /// The clock, in epoch seconds.
+    pub now: u64,
+}
+
+/// Handle one invocation; the JSON is what the caller (chat) sees.
+pub async fn function_handler<A: AlertSink>(
+    payload: Value,
+    invocation: &Invocation,
+    deps: &Deps<A>,
+) -> Result<Value> {
+    match classify(payload)? {
+        Incoming::Event {
+            detail_type, raw, ..
+        } if detail_type == ALARM_STATE_CHANGE => {
+            let event = parse_event::<AlarmStateChange>(&raw)?;
+            let now = event
+                .time
+                .map(|t| t.timestamp().max(0) as u64)
+                .unwrap_or(invocation.now);
+            on_alarm(&event.detail.alarm_name, Trigger::StateChange, now, deps).await
+        }
+        Incoming::AlarmAction(raw) => {
+            let action = parse_alarm_action(&raw)?;
+            on_alarm(
+                &action.alarm_data.alarm_name,
+                Trigger::StateChange,
+                action.time.timestamp().max(0) as u64,
+                deps,
+            )
+            .await
+        }
+        Incoming::Event {
+            detail_type, raw, ..
+        } if detail_type == SCHEDULED_EVENT => {
+            let event = parse_event::<Value>(&raw)?;
+            let now = event
+                .time
+                .map(|t| t.timestamp().max(0) as u64)
+                .unwrap_or(invocation.now);
+            on_schedule(now, deps).await
+        }
+        Incoming::Event { detail_type, .. } => {
+            debug!(detail_type, "event type not handled");
+            Ok(
+                json!({ "status": "ignored", "reason": format!("cpu-alarm-scaler does not handle `{detail_type}` events") }),
+            )
+        }
+        Incoming::Command(raw) => on_command(COMMANDS.parse(&raw)?, invocation.now, deps).await,
+    }
+}
+
+async fn on_alarm<A: AlertSink>(
+    name: &str,
+    trigger: Trigger,
+    now: u64,
+    deps: &Deps<A>,
+) -> Result<Value> {
+    if name.trim().is_empty() || name.len() > 255 {
+        return Err(EventError::Malformed {
+            detail_type: ALARM_STATE_CHANGE.into(),
+            reason: "the alarm name is empty or longer than 255 characters".into(),
+        }
+        .into());
+    }
+    let alarm = deps.clients.alarms.describe(name).await?;
+    if !alarm.tags.contains_key(contract::TARGET) {
+        debug!(alarm = name, "alarm does not scale anything");
+        return Ok(
+            json!({ "status": "ignored", "reason": format!("alarm {name} has no `{}` tag", contract::TARGET) }),
+        );
+    }
+    scale_for(&alarm, trigger, now, deps).await
+}
+
+/// Decide and act for one opted-in alarm.
+async fn scale_for<A: AlertSink>(
+    alarm: &AlarmState,
+    trigger: Trigger,
+    now: u64,
+    deps: &Deps<A>,
+) -> Result<Value> {
+    let view = alarm_view(alarm)?;
+    let target = &view.policy.target;
+    if !deps.config.allows(target) {
+        return Err(Error::Refused(format!(
+            "alarm {} targets {target}, which is not in AUTOSCALING_GROUPS / ECS_CLUSTERS of this function",
+            alarm.name
+        )));
+    }
+    let observed = target_view(&deps.clients, target).await?;
+    let decision = decide_scaling(&view, &observed, trigger, now, deps.config.coexistence);
+    for note in &decision.plan.notes {
+        info!(alarm = %alarm.name, target = %target, "{note}");
+    }
+    let execution = run(decision.plan, Mode::Apply, deps).await?;
+    let function = &deps.config.common.function_name;
+    if let Some(warning) = &decision.warning {
+        warn!(alarm = %alarm.name, target = %target, "{warning}");
+        // A schedule re-evaluates every minute; only the state change itself alerts.
+        if trigger == Trigger::StateChange {
+            deps.alerts
+                .publish(&warning_alert(function, target, &alarm.name, warning))
+                .await?;
+        }
+    }
+    if let Some(scaling) = decision
+        .scaling
+        .as_ref()
+        .filter(|_| execution.failed.is_none() && execution.changed_anything())
+    {
+        deps.alerts
+            .publish(&scaling_alert(function, target, scaling))
+            .await?;
+    }
+    Ok(answer(
+        &execution,
+        json!({ "alarm": alarm.name, "target": target.to_string(), "scaling": decision.scaling }),
+    ))
+}
+
+async fn on_schedule<A: AlertSink>(now: u64, deps: &Deps<A>) -> Result<Value> {
+    let mut results = Vec::new();
+    let mut retry = None;
+    for alarm in deps.clients.alarms.tagged(contract::TARGET, true).await? {
+        match scale_for(&alarm, Trigger::Reevaluation, now, deps).await {
+            Ok(result) => results.push(result),
+            Err(error) if error.retryable() => {
+                warn!(alarm = %alarm.name, %error, "re-evaluation failed; the schedule event is retried");
+                retry = Some(error);
+            }
+            Err(error) => {
+                warn!(alarm = %alarm.name, %error, "alarm not re-evaluated");
+                results.push(
+                    json!({ "alarm": alarm.name, "status": "refused", "error": error.to_string() }),
+                );
+            }
+        }
+    }
+    let overrides = expire_overrides(now, deps).await?;
+    if let Some(error) = retry {
+        return Err(error);
+    }
+    Ok(json!({ "status": "reevaluated", "alarms": results, "overrides_ended": overrides }))
+}
+
+/// Revert every override that has run out on a target the function may scale.
+async fn expire_overrides<A: AlertSink>(now: u64, deps: &Deps<A>) -> Result<Vec<String>> {
+    let mut ended = Vec::new();
+    for target in targets_with_overrides(deps).await? {
+        let observed = target_view(&deps.clients, &target).await?;
+        let Some((plan, manual)) = decide_override_expiry(&observed, now) else {
+            continue;
+        };
+        let to = manual.revert.clamp(observed.min, observed.max);
+        let execution = run(plan, Mode::Apply, deps).await?;
+        if execution.failed.is_none() {
+            let alert = override_ended_alert(
+                &deps.config.common.function_name,
+                &target,
+                &manual,
+                observed.desired,
+                to,
+            );
+            deps.alerts.publish(&alert).await?;
+            ended.push(target.to_string());
+        }
+    }
+    Ok(ended)
+}
+
+async fn targets_with_overrides<A: AlertSink>(deps: &Deps<A>) -> Result<Vec<TargetRef>> {
+    let mut targets = Vec::new();
+    for name in &deps.config.groups {
+        let group = deps.clients.groups.describe(name).await?;
+        if group.tags.contains_key(contract::OVERRIDE) {
+            targets.push(TargetRef::Group { name: name.clone() });
+        }
+    }
+    for cluster in &deps.config.clusters {
+        let arns = deps.clients.ecs.list_services(cluster).await?;
+        for service in deps.clients.ecs.describe_many(cluster, &arns).await? {
+            if service.tags.contains_key(contract::OVERRIDE) {
+                targets.push(TargetRef::Service {
+                    cluster: cluster.clone(),
+                    service: service.name.clone(),
+                });
+            }
+        }
+    }
+    Ok(targets)
+}
+
+async fn on_command<A: AlertSink>(command: Command, now: u64, deps: &Deps<A>) -> Result<Value> {
+    match command.name.as_str() {
+        "scale" => {
+            let args: ScaleArgs = command.args_as()?;
+            let invalid = |reason: String| CommandError::InvalidArgs {
+                command: "scale".into(),
+                reason,
+            };
+            let target = TargetRef::parse(&args.target).map_err(|e| invalid(e.to_string()))?;
+            let seconds = parse_duration(&args.duration)
+                .map_err(|e| invalid(format!("argument `for`: {e}")))?;
+            if !deps.config.allows(&target) {
+                return Err(Error::Refused(format!(
+                    "{target} is not in AUTOSCALING_GROUPS / ECS_CLUSTERS of this function"
+                )));
+            }
+            let by = command
+                .requested_by
+                .clone()
+                .unwrap_or_else(|| "an unnamed chat user".into());
+            let observed = target_view(&deps.clients, &target).await?;
+            let (plan, manual) = decide_override(&observed, args.count, seconds, &by, now)
+                .map_err(Error::Refused)?;
+            let execution = run(plan, Mode::from_dry_run(command.dry_run), deps).await?;
+            if execution.changed_anything() && execution.failed.is_none() {
+                deps.alerts
+                    .publish(&override_alert(
+                        &deps.config.common.function_name,
+                        &target,
+                        &manual,
+                        observed.desired,
+                    ))
+                    .await?;
+            }
+            Ok(answer(
+                &execution,
+                json!({ "target": target.to_string(), "override": manual }),
+            ))
+        }
+        "status" => {
+            let args: StatusArgs = command.args_as()?;
+            let only = args
+                .target
+                .as_deref()
+                .map(TargetRef::parse)
+                .transpose()
+                .map_err(|e| CommandError::InvalidArgs {
+                    command: "status".into(),
+                    reason: e.to_string(),
+                })?;
+            status(only, now, deps).await
+        }
+        _ => Ok(json!({ "status": "help", "help": COMMANDS.help() })),
+    }
+}
+
+async fn status<A: AlertSink>(only: Option<TargetRef>, now: u64, deps: &Deps<A>) -> Result<Value> {
+    let mut by_target: BTreeMap<TargetRef, Vec<Value>> = BTreeMap::new();
+    let mut problems = Vec::new();
+    for alarm in deps.clients.alarms.tagged(contract::TARGET, false).await? {
+        let view = match alarm_view(&alarm) {
+            Ok(view) => view,
+            Err(error) => {
+                problems.push(error.to_string());
+                continue;
+            }
+        };
+        if only.as_ref().is_some_and(|t| *t != view.policy.target)
+            || !deps.config.allows(&view.policy.target)
+        {
+            continue;
+        }
+        let observed = target_view(&deps.clients, &view.policy.target).await?;
+        let planned = decide_scaling(
+            &view,
+            &observed,
+            Trigger::Reevaluation,
+            now,
+            deps.config.coexistence,
+        );
+        by_target.entry(view.policy.target.clone()).or_default().push(json!({
+            "alarm": view.name,
+            "state": alarm.state,
+            "value": view.value,
+            "threshold": view.threshold,
+            "cooldown_seconds": view.policy.cooldown,
+            "planned": planned.plan.changes.iter().map(|c| c.reason.clone()).collect::<Vec<_>>(),
+            "holding": planned.plan.notes,
+        }));
+    }
+    let mut targets = Vec::new();
+    for (target, alarms) in by_target {
+        let observed = target_view(&deps.clients, &target).await?;
+        targets.push(json!({
+            "target": target.to_string(),
+            "desired": observed.desired,
+            "min": observed.min,
+            "max": observed.max,
+            "last_scale_out": observed.memory.out_at.map(crate::decide::epoch_text),
+            "last_scale_in": observed.memory.in_at.map(crate::decide::epoch_text),
+            "override": observed.memory.manual,
+            "scale_in_blocked_by": observed.busy,
+            "native_scaling": observed.native,
+            "alarms": alarms,
+        }));
+    }
+    Ok(json!({ "status": "ok", "targets": targets, "problems": problems }))
+}
+
+/// Act on `plan` (or not, in dry-run). A failure that retrying can fix is returned as an error so
+/// Lambda retries; any other is alerted.
+async fn run<A: AlertSink>(
+    plan: Plan<Action>,
+    mode: Mode,
+    deps: &Deps<A>,
+) -> Result<Execution<Action>> {
+    let execution = execute(plan, mode, |action| {
+        let action = action.clone();
+        async move { apply(&deps.clients, &action).await }
+    })
+    .await;
+    if let Some(failed) = &execution.failed {
+        if failed.retryable {
+            return Err(execution.error().expect("a failed execution has an error"));
+        }
+        deps.alerts
+            .publish(&failure_alert(&deps.config.common.function_name, failed))
+            .await?;
+    }
+    Ok(execution)
+}
+
+fn answer(execution: &Execution<Action>, extra: Value) -> Value {
+    let status = match execution.status {
+        ops_core::plan::Status::NoChange => "no_change",
+        ops_core::plan::Status::Planned => "planned",
+        ops_core::plan::Status::Applied => "scaled",
+        ops_core::plan::Status::Failed => "failed",
+    };
+    let mut body = json!({
+        "status": status,
+        "dry_run": execution.dry_run,
+        "applied": execution.applied,
+        "planned": if execution.dry_run { json!(execution.not_attempted) } else { json!([]) },
+        "notes": execution.notes,
+        "failed": execution.failed,
+    });
+    if let (Some(body), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
+        body.extend(extra.clone());
+    }
+    body
+}

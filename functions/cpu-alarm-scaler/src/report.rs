@@ -1,0 +1,187 @@
+//! Report: the alerts ops read after the scaler acted or held back for a reason they must know.
+
+use ops_core::alert::{Alert, Severity};
+use ops_core::plan::FailedChange;
+
+use crate::commands::scale_line;
+use crate::contract::{Override, TargetRef};
+use crate::decide::{epoch_text, step_text, Action, Scaling};
+
+/// How long the undo command in an alert holds the old capacity.
+const UNDO_HOLD: &str = "1h";
+
+/// The alert for a scaling an alarm caused.
+pub fn scaling_alert(function: &str, target: &TargetRef, scaling: &Scaling) -> Alert {
+    let direction = if scaling.to > scaling.from {
+        "out"
+    } else {
+        "in"
+    };
+    let value = scaling
+        .value
+        .map(|v| format!("{v:.1}"))
+        .unwrap_or_else(|| "(no datapoint in the alarm)".into());
+    let mut what = format!(
+        "{} is in ALARM: {} {value} {} {} ({:.1} past the threshold), step {} -> {} capacity {}.",
+        scaling.alarm,
+        scaling.metric,
+        scaling.operator,
+        scaling.threshold,
+        scaling.breach,
+        step_text(&scaling.step),
+        kind_text(scaling),
+        scaling.computed
+    );
+    if let Some(clamp) = &scaling.clamped_by {
+        what.push_str(&format!(" It was {clamp}."));
+    }
+    let mut alert = Alert::new(
+        Severity::Info,
+        function,
+        format!("scaling.{direction}"),
+        target.to_string(),
+        format!(
+            "{target} scaled {direction} from {} to {}",
+            scaling.from, scaling.to
+        ),
+    )
+    .what(what)
+    .why(format!(
+        "Alarm {}: {} {} {}.",
+        scaling.alarm, scaling.metric, scaling.operator, scaling.threshold
+    ))
+    .change(scaling.from.to_string(), scaling.to.to_string())
+    .undo(scale_line(&target.to_string(), scaling.from, UNDO_HOLD))
+    .thread(format!("{function}:{target}"))
+    .context("alarm", &scaling.alarm)
+    .context("breach", format!("{:.1}", scaling.breach))
+    .context(
+        "clamped",
+        scaling.clamped_by.clone().unwrap_or_else(|| "no".into()),
+    );
+    if let Some(v) = scaling.value {
+        alert = alert.context("metric_value", format!("{v}"));
+    }
+    alert
+}
+
+fn kind_text(scaling: &Scaling) -> &'static str {
+    match scaling.kind {
+        crate::contract::AdjustmentKind::Change => "change in capacity gives",
+        crate::contract::AdjustmentKind::Percent => "percent of capacity gives",
+        crate::contract::AdjustmentKind::Exact => "exact",
+    }
+}
+
+/// The alert for a manual override set from chat.
+pub fn override_alert(function: &str, target: &TargetRef, manual: &Override, from: i32) -> Alert {
+    Alert::new(
+        Severity::Warning,
+        function,
+        "scaling.override",
+        target.to_string(),
+        format!("{target} held at {} by {} until {}", manual.count, manual.by, epoch_text(manual.until)),
+    )
+    .what(format!(
+        "{target} goes from {from} to {} and alarms will not scale it until {}; then it goes back to {}.",
+        manual.count,
+        epoch_text(manual.until),
+        manual.revert
+    ))
+    .why(format!("Manual override from chat by {}.", manual.by))
+    .change(from.to_string(), manual.count.to_string())
+    .requested_by(&manual.by)
+    .undo(scale_line(&target.to_string(), manual.revert, "1m"))
+    .thread(format!("{function}:{target}"))
+}
+
+/// The alert for an override that ran out and was reverted.
+pub fn override_ended_alert(
+    function: &str,
+    target: &TargetRef,
+    manual: &Override,
+    from: i32,
+    to: i32,
+) -> Alert {
+    Alert::new(
+        Severity::Info,
+        function,
+        "scaling.override-ended",
+        target.to_string(),
+        format!("{target} override by {} ended; back to {to}", manual.by),
+    )
+    .what(format!("The manual override (hold at {}) ended at {}; {target} went from {from} to {to} and alarms scale it again.", manual.count, epoch_text(manual.until)))
+    .why("Overrides revert by themselves so a manual scale-up is never forgotten.")
+    .change(from.to_string(), to.to_string())
+    .requested_by(&manual.by)
+    .thread(format!("{function}:{target}"))
+}
+
+/// A warning ops must hear although nothing may have changed (native scaling on the target).
+pub fn warning_alert(function: &str, target: &TargetRef, alarm: &str, warning: &str) -> Alert {
+    Alert::new(Severity::Warning, function, "scaling.conflict", target.to_string(), format!("{target}: native scaling found"))
+        .what(warning.to_string())
+        .why(format!("Alarm {alarm} asked to scale {target}."))
+        .next_step("Remove the native scaling policies or scheduled actions, or stop tagging the alarm with ops:scale-target.")
+        .thread(format!("{function}:{target}"))
+}
+
+/// The alert for a change AWS refused.
+pub fn failure_alert(function: &str, failed: &FailedChange<Action>) -> Alert {
+    let target = match &failed.change.action {
+        Action::SetCapacity { target, .. }
+        | Action::Remember { target, .. }
+        | Action::Forget { target, .. } => target.to_string(),
+    };
+    Alert::new(Severity::Critical, function, "scaling.error", &target, format!("{target}: could not scale"))
+        .what(format!("cpu-alarm-scaler could not change {target}: {}", failed.error))
+        .why(failed.change.reason.clone())
+        .next_step("Check the function's permissions and the target's limits; the next ALARM re-evaluation tries again.")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::contract::{AdjustmentKind, Step};
+
+    #[test]
+    fn a_scaling_alert_has_before_after_alarm_value_threshold_clamp_and_undo() {
+        let target = TargetRef::Group {
+            name: "workers".into(),
+        };
+        let scaling = Scaling {
+            alarm: "workers-cpu-high".into(),
+            metric: "CPUUtilization".into(),
+            value: Some(97.5),
+            threshold: 90.0,
+            operator: ">",
+            breach: 7.5,
+            step: Step {
+                lower: 5.0,
+                upper: None,
+                adjustment: 2,
+            },
+            kind: AdjustmentKind::Change,
+            from: 5,
+            computed: 7,
+            to: 6,
+            clamped_by: Some("clamped to its maximum 6 (asked for 7)".into()),
+        };
+        let alert = scaling_alert("cpu-alarm-scaler", &target, &scaling);
+        assert_eq!(alert.title, "asg:workers scaled out from 5 to 6");
+        assert_eq!(
+            alert.what,
+            "workers-cpu-high is in ALARM: CPUUtilization 97.5 > 90 (7.5 past the threshold), step 5..∞: +2 -> change in capacity gives capacity 7. It was clamped to its maximum 6 (asked for 7)."
+        );
+        assert_eq!(
+            (alert.before.as_deref(), alert.after.as_deref()),
+            (Some("5"), Some("6"))
+        );
+        assert_eq!(
+            alert.undo.as_deref(),
+            Some(
+                r#"@aws lambda invoke --function-name cpu-alarm-scaler --payload {"args":{"count":5,"for":"1h","target":"asg:workers"},"command":"scale"}"#
+            )
+        );
+    }
+}
