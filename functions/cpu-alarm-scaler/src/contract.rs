@@ -282,26 +282,30 @@ pub fn parse_steps(value: &str) -> Result<Vec<Step>, ContractError> {
     Ok(steps)
 }
 
-/// The last trigger acted on: a key and the capacity set for it.
+/// The last trigger acted on: a key and the capacity change made for it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct LastAction {
-    /// `<alarm>@<alarm state epoch>` or, for re-evaluations, `...+<schedule epoch>`.
+    /// `<alarm>@<alarm state change, epoch ms>` or, for re-evaluations, `...+<schedule epoch>`.
     pub key: String,
+    /// Capacity before.
+    pub from: i32,
     /// Capacity set.
     pub to: i32,
 }
 
 impl LastAction {
-    /// The tag value: `<key> to=<n>`.
+    /// The tag value: `<key> from=<n> to=<n>`.
     pub fn encode(&self) -> String {
-        format!("{} to={}", self.key, self.to)
+        format!("{} from={} to={}", self.key, self.from, self.to)
     }
 
     /// Read the tag value back.
     pub fn decode(value: &str) -> Option<Self> {
-        let (key, to) = value.trim().rsplit_once(" to=")?;
+        let (rest, to) = value.trim().rsplit_once(" to=")?;
+        let (key, from) = rest.rsplit_once(" from=")?;
         Some(LastAction {
             key: key.to_string(),
+            from: from.parse().ok()?,
             to: to.parse().ok()?,
         })
     }
@@ -502,7 +506,8 @@ mod tests {
     #[test]
     fn memory_round_trips_through_tags() {
         let last = LastAction {
-            key: "workers-cpu-high@1795000000".into(),
+            key: "workers-cpu-high@1795000000123".into(),
+            from: 2,
             to: 3,
         };
         let manual = Override {

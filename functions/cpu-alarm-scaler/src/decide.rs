@@ -18,8 +18,8 @@ pub struct AlarmView {
     pub name: String,
     /// Whether it is in ALARM now.
     pub in_alarm: bool,
-    /// When its state last changed, epoch seconds (part of the idempotency key).
-    pub state_epoch: u64,
+    /// When its state last changed, epoch milliseconds (part of the idempotency key).
+    pub state_millis: u64,
     /// Metric name, for the alert.
     pub metric: String,
     /// Threshold.
@@ -197,23 +197,29 @@ pub fn decide_scaling(
                     )),
                 }
             }
-            Coexistence::Warn => warning = Some(format!(
+            Coexistence::Warn => {
+                warning = Some(format!(
                 "{found}; scaling it anyway (COEXISTENCE=warn), they may work against each other."
-            )),
+            ))
+            }
         }
     }
     let key = match trigger {
-        Trigger::StateChange => format!("{}@{}", alarm.name, alarm.state_epoch),
-        Trigger::Reevaluation => format!("{}@{}+{}", alarm.name, alarm.state_epoch, now),
+        Trigger::StateChange => format!("{}@{}", alarm.name, alarm.state_millis),
+        Trigger::Reevaluation => format!("{}@{}+{}", alarm.name, alarm.state_millis, now),
     };
     if let Some(last) = target.memory.last.as_ref().filter(|l| l.key == key) {
-        if last.to == target.desired {
+        if target.desired != last.from || last.from == last.to {
             return Decision {
                 warning,
-                ..Decision::hold(format!("{who}: already scaled to {} for {key}", last.to))
+                ..Decision::hold(format!(
+                    "{who}: already acted on {key} (to {}); now at {}",
+                    last.to, target.desired
+                ))
             };
         }
-        // A run recorded its intent and stopped before setting the capacity: finish it.
+        // A run recorded its intent and stopped before changing the capacity, which is still where
+        // it was: finish it. (Capacity changed since by anyone else is left alone, above.)
         let plan = Plan::new().change(
             Action::SetCapacity {
                 target: who.clone(),
@@ -277,6 +283,7 @@ pub fn decide_scaling(
             contract::LAST.to_string(),
             LastAction {
                 key: key.clone(),
+                from: target.desired,
                 to: scaling.to,
             }
             .encode(),
@@ -516,7 +523,7 @@ mod tests {
         AlarmView {
             name: "workers-cpu-high".into(),
             in_alarm: true,
-            state_epoch: NOW - 60,
+            state_millis: (NOW - 60) * 1000,
             metric: "CPUUtilization".into(),
             threshold: 90.0,
             greater: true,
@@ -709,9 +716,11 @@ mod tests {
     #[test]
     fn the_same_trigger_acts_once_and_a_half_finished_run_is_completed() {
         let high = alarm(95.0, "0::+1", AdjustmentKind::Change);
+        let key = format!("workers-cpu-high@{}", (NOW - 60) * 1000);
         let mut target = group(3);
         target.memory.last = Some(LastAction {
-            key: format!("workers-cpu-high@{}", NOW - 60),
+            key: key.clone(),
+            from: 2,
             to: 3,
         });
         target.memory.out_at = Some(NOW - 5);
@@ -731,7 +740,23 @@ mod tests {
             NOW,
             Coexistence::Refuse,
         );
-        assert_eq!(to(&resumed), Some(3));
+        assert_eq!(
+            to(&resumed),
+            Some(3),
+            "intent recorded, capacity untouched: finish it"
+        );
+        target.desired = 5;
+        let changed_since = decide_scaling(
+            &high,
+            &target,
+            Trigger::StateChange,
+            NOW,
+            Coexistence::Refuse,
+        );
+        assert!(
+            changed_since.plan.is_empty(),
+            "someone else changed it since: a stale duplicate leaves it alone"
+        );
     }
 
     #[test]

@@ -177,18 +177,33 @@ async fn on_schedule<A: AlertSink>(now: u64, deps: &Deps<A>) -> Result<Value> {
             }
         }
     }
-    let overrides = expire_overrides(now, deps).await?;
+    let (overrides, problems) = expire_overrides(now, deps).await?;
     if let Some(error) = retry {
         return Err(error);
     }
-    Ok(json!({ "status": "reevaluated", "alarms": results, "overrides_ended": overrides }))
+    Ok(
+        json!({ "status": "reevaluated", "alarms": results, "overrides_ended": overrides, "problems": problems }),
+    )
 }
 
-/// Revert every override that has run out on a target the function may scale.
-async fn expire_overrides<A: AlertSink>(now: u64, deps: &Deps<A>) -> Result<Vec<String>> {
+/// Revert every override that has run out on a target the function may scale. A group or cluster
+/// that cannot be read is reported and skipped (it must not stop the others); a retryable failure
+/// is returned so the schedule event is retried.
+async fn expire_overrides<A: AlertSink>(
+    now: u64,
+    deps: &Deps<A>,
+) -> Result<(Vec<String>, Vec<String>)> {
+    let (targets, mut problems) = targets_with_overrides(deps).await?;
     let mut ended = Vec::new();
-    for target in targets_with_overrides(deps).await? {
-        let observed = target_view(&deps.clients, &target).await?;
+    for target in targets {
+        let observed = match target_view(&deps.clients, &target).await {
+            Ok(observed) => observed,
+            Err(error) if !error.retryable() => {
+                problems.push(format!("{target}: {error}"));
+                continue;
+            }
+            Err(error) => return Err(error),
+        };
         let Some((plan, manual)) = decide_override_expiry(&observed, now) else {
             continue;
         };
@@ -206,29 +221,50 @@ async fn expire_overrides<A: AlertSink>(now: u64, deps: &Deps<A>) -> Result<Vec<
             ended.push(target.to_string());
         }
     }
-    Ok(ended)
+    Ok((ended, problems))
 }
 
-async fn targets_with_overrides<A: AlertSink>(deps: &Deps<A>) -> Result<Vec<TargetRef>> {
+async fn targets_with_overrides<A: AlertSink>(
+    deps: &Deps<A>,
+) -> Result<(Vec<TargetRef>, Vec<String>)> {
     let mut targets = Vec::new();
+    let mut problems = Vec::new();
+    let mut skip = |what: String, error: Error| -> Result<()> {
+        if error.retryable() {
+            return Err(error);
+        }
+        warn!(%error, "{what} skipped while looking for expired overrides");
+        problems.push(format!("{what}: {error}"));
+        Ok(())
+    };
     for name in &deps.config.groups {
-        let group = deps.clients.groups.describe(name).await?;
-        if group.tags.contains_key(contract::OVERRIDE) {
-            targets.push(TargetRef::Group { name: name.clone() });
+        match deps.clients.groups.describe(name).await {
+            Ok(group) if group.tags.contains_key(contract::OVERRIDE) => {
+                targets.push(TargetRef::Group { name: name.clone() })
+            }
+            Ok(_) => {}
+            Err(error) => skip(format!("group {name}"), error)?,
         }
     }
     for cluster in &deps.config.clusters {
-        let arns = deps.clients.ecs.list_services(cluster).await?;
-        for service in deps.clients.ecs.describe_many(cluster, &arns).await? {
-            if service.tags.contains_key(contract::OVERRIDE) {
-                targets.push(TargetRef::Service {
-                    cluster: cluster.clone(),
-                    service: service.name.clone(),
-                });
-            }
+        let services = match deps.clients.ecs.list_services(cluster).await {
+            Ok(arns) => deps.clients.ecs.describe_many(cluster, &arns).await,
+            Err(error) => Err(error),
+        };
+        match services {
+            Ok(services) => targets.extend(
+                services
+                    .into_iter()
+                    .filter(|s| s.tags.contains_key(contract::OVERRIDE))
+                    .map(|s| TargetRef::Service {
+                        cluster: cluster.clone(),
+                        service: s.name,
+                    }),
+            ),
+            Err(error) => skip(format!("cluster {cluster}"), error)?,
         }
     }
-    Ok(targets)
+    Ok((targets, problems))
 }
 
 async fn on_command<A: AlertSink>(command: Command, now: u64, deps: &Deps<A>) -> Result<Value> {

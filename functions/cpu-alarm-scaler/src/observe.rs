@@ -42,7 +42,7 @@ pub fn alarm_view(alarm: &AlarmState) -> Result<AlarmView> {
     Ok(AlarmView {
         name: alarm.name.clone(),
         in_alarm: alarm.state == "ALARM",
-        state_epoch: alarm.state_updated_epoch.unwrap_or_default() as u64,
+        state_millis: (alarm.state_updated_epoch.unwrap_or_default() * 1000.0).round() as u64,
         metric: alarm.metric.clone(),
         threshold,
         greater,

@@ -1,0 +1,777 @@
+//! cpu-alarm-scaler end to end against the emulator: alarms drive an Auto Scaling group and an ECS
+//! service through steps, clamps, cooldowns, re-evaluation, overrides, faults and bad input. The
+//! handler runs in-process with a memory alert sink; one test runs the real binary twice.
+
+use aws_sdk_cloudwatch::types::{ComparisonOperator, StateValue, Statistic, Tag};
+use cpu_alarm_scaler::config::ScalerConfig;
+use cpu_alarm_scaler::handler::{function_handler, Deps, Invocation};
+use cpu_alarm_scaler::observe::Clients;
+use ops_core::alert::{MemoryAlerts, Severity};
+use ops_core::aws::appscaling::ScalableTargets;
+use ops_core::aws::autoscaling::AutoScalingGroups;
+use ops_core::aws::cloudwatch::CloudWatchAlarms;
+use ops_core::aws::ecs::EcsServices;
+use ops_core::config::Env;
+use ops_core::Error;
+use ops_e2e::lambda::built_binary;
+use ops_e2e::{fixtures, Emulator, LocalLambda};
+use serde_json::{json, Value};
+
+const T0: u64 = 1_795_000_000;
+
+struct World {
+    emulator: Emulator,
+    deps: Deps<MemoryAlerts>,
+}
+
+impl World {
+    /// Group `workers` (min 1, desired 2, max 6) and the function allowed to scale it and cluster `prod`.
+    async fn new() -> World {
+        let emulator = Emulator::start();
+        let sdk = emulator.sdk_config().await;
+        let env = Env::from_pairs([
+            (
+                "ALERT_TOPIC_ARN",
+                "arn:aws:sns:us-east-1:123456789012:ops-alerts",
+            ),
+            ("AUTOSCALING_GROUPS", "workers"),
+            ("ECS_CLUSTERS", "prod"),
+        ]);
+        let deps = Deps {
+            clients: Clients {
+                alarms: CloudWatchAlarms::new(&sdk),
+                groups: AutoScalingGroups::new(&sdk),
+                ecs: EcsServices::new(&sdk),
+                scalable: ScalableTargets::new(&sdk),
+            },
+            alerts: MemoryAlerts::default(),
+            config: ScalerConfig::from_env(&env).expect("config"),
+        };
+        let asg = deps.clients.groups.client();
+        asg.create_launch_configuration()
+            .launch_configuration_name("workers")
+            .image_id("ami-12c6146b")
+            .instance_type("t3.micro")
+            .send()
+            .await
+            .unwrap();
+        asg.create_auto_scaling_group()
+            .auto_scaling_group_name("workers")
+            .launch_configuration_name("workers")
+            .min_size(1)
+            .max_size(6)
+            .desired_capacity(2)
+            .availability_zones("us-east-1a")
+            .send()
+            .await
+            .unwrap();
+        deps.clients
+            .ecs
+            .client()
+            .create_cluster()
+            .cluster_name("prod")
+            .send()
+            .await
+            .unwrap();
+        World { emulator, deps }
+    }
+
+    /// An alarm on the target with scaling tags.
+    async fn alarm(&self, name: &str, greater: bool, threshold: f64, tags: &[(&str, &str)]) {
+        let operator = if greater {
+            ComparisonOperator::GreaterThanThreshold
+        } else {
+            ComparisonOperator::LessThanThreshold
+        };
+        let tags = tags
+            .iter()
+            .map(|(k, v)| Tag::builder().key(*k).value(*v).build());
+        self.deps
+            .clients
+            .alarms
+            .client()
+            .put_metric_alarm()
+            .alarm_name(name)
+            .namespace("AWS/EC2")
+            .metric_name("CPUUtilization")
+            .statistic(Statistic::Average)
+            .period(60)
+            .evaluation_periods(5)
+            .threshold(threshold)
+            .comparison_operator(operator)
+            .set_tags(Some(tags.collect()))
+            .send()
+            .await
+            .unwrap();
+    }
+
+    /// Put the alarm in ALARM with `value` as its newest datapoint; returns the EventBridge event at `at`.
+    async fn fire(&self, name: &str, value: f64, at: u64) -> Value {
+        self.set_state(name, StateValue::Alarm, value).await;
+        state_change(name, "ALARM", at)
+    }
+
+    async fn set_state(&self, name: &str, state: StateValue, value: f64) {
+        self.deps
+            .clients
+            .alarms
+            .client()
+            .set_alarm_state()
+            .alarm_name(name)
+            .state_value(state)
+            .state_reason(format!("Threshold Crossed: datapoint {value}"))
+            .state_reason_data(json!({"version": "1.0", "recentDatapoints": [value]}).to_string())
+            .send()
+            .await
+            .unwrap();
+    }
+
+    async fn handle(&self, payload: Value) -> Result<Value, Error> {
+        function_handler(payload, &Invocation { now: T0 }, &self.deps).await
+    }
+
+    async fn desired(&self) -> i32 {
+        self.deps
+            .clients
+            .groups
+            .describe("workers")
+            .await
+            .unwrap()
+            .desired
+    }
+
+    fn mutations(&self) -> u64 {
+        let count = |service, ops: &[&str]| {
+            ops.iter()
+                .map(|op| self.emulator.calls(service, op))
+                .sum::<u64>()
+        };
+        count(
+            "autoscaling",
+            &[
+                "SetDesiredCapacity",
+                "CreateOrUpdateTags",
+                "DeleteTags",
+                "UpdateAutoScalingGroup",
+            ],
+        ) + count("ecs", fixtures::MUTATING_ECS_OPERATIONS)
+    }
+}
+
+fn state_change(alarm: &str, state: &str, at: u64) -> Value {
+    json!({
+        "version": "0", "id": format!("{alarm}-{at}"), "detail-type": "CloudWatch Alarm State Change",
+        "source": "aws.cloudwatch", "account": "123456789012", "time": iso(at), "region": "us-east-1",
+        "resources": [format!("arn:aws:cloudwatch:us-east-1:123456789012:alarm:{alarm}")],
+        "detail": {"alarmName": alarm, "state": {"value": state, "reason": "test", "timestamp": iso(at)}}
+    })
+}
+
+fn schedule(at: u64) -> Value {
+    json!({"version": "0", "id": format!("tick-{at}"), "detail-type": "Scheduled Event", "source": "aws.events",
+           "account": "123456789012", "time": iso(at), "region": "us-east-1", "resources": [], "detail": {}})
+}
+
+fn iso(epoch: u64) -> String {
+    let text = cpu_alarm_scaler::decide::epoch_text(epoch);
+    format!("{}T{}Z", &text[..10], &text[11..19])
+}
+
+const HIGH: &[(&str, &str)] = &[("ops:scale-target", "asg:workers")];
+
+#[tokio::test]
+async fn the_step_is_chosen_by_how_far_cpu_is_past_the_threshold() {
+    let world = World::new().await;
+    world
+        .alarm(
+            "workers-cpu-high",
+            true,
+            80.0,
+            &[
+                ("ops:scale-target", "asg:workers"),
+                ("ops:scale-steps", "0:5:+1 5:15:+2 15::+3"),
+            ],
+        )
+        .await;
+
+    let answer = world
+        .handle(world.fire("workers-cpu-high", 87.0, T0).await)
+        .await
+        .unwrap();
+
+    assert_eq!(answer["status"], "scaled", "{answer:#}");
+    assert_eq!(
+        world.desired().await,
+        4,
+        "87 is 7 past 80: the 5..15 step, +2"
+    );
+    let alert = &world.deps.alerts.sent()[0];
+    assert_eq!(alert.title, "asg:workers scaled out from 2 to 4");
+    assert!(alert.what.starts_with("workers-cpu-high is in ALARM: CPUUtilization 87.0 > 80 (7.0 past the threshold), step 5..15: +2"), "{}", alert.what);
+}
+
+#[tokio::test]
+async fn capacity_is_clamped_at_max_and_min_and_the_alert_says_so() {
+    let world = World::new().await;
+    world
+        .alarm(
+            "workers-cpu-high",
+            true,
+            90.0,
+            &[
+                ("ops:scale-target", "asg:workers"),
+                ("ops:scale-steps", "0::+10"),
+            ],
+        )
+        .await;
+    world
+        .alarm(
+            "workers-cpu-low",
+            false,
+            70.0,
+            &[
+                ("ops:scale-target", "asg:workers"),
+                ("ops:scale-steps", "0::-10"),
+            ],
+        )
+        .await;
+
+    world
+        .handle(world.fire("workers-cpu-high", 95.0, T0).await)
+        .await
+        .unwrap();
+    assert_eq!(world.desired().await, 6);
+    world
+        .set_state("workers-cpu-high", StateValue::Ok, 50.0)
+        .await;
+    world
+        .handle(world.fire("workers-cpu-low", 20.0, T0 + 60).await)
+        .await
+        .unwrap();
+    assert_eq!(world.desired().await, 1);
+
+    let alerts = world.deps.alerts.sent();
+    assert!(
+        alerts[0]
+            .what
+            .ends_with("It was clamped to its maximum 6 (asked for 12)."),
+        "{}",
+        alerts[0].what
+    );
+    assert!(
+        alerts[1]
+            .what
+            .ends_with("It was clamped to its minimum 1 (asked for -4)."),
+        "{}",
+        alerts[1].what
+    );
+    assert_eq!(alerts[1].title, "asg:workers scaled in from 6 to 1");
+}
+
+#[tokio::test]
+async fn a_scale_in_cooldown_blocks_scale_in_but_never_scale_out() {
+    let world = World::new().await;
+    world.alarm("workers-cpu-high", true, 90.0, HIGH).await;
+    world
+        .alarm(
+            "workers-cpu-low",
+            false,
+            70.0,
+            &[("ops:scale-target", "asg:workers")],
+        )
+        .await;
+
+    world
+        .handle(world.fire("workers-cpu-low", 40.0, T0).await)
+        .await
+        .unwrap();
+    assert_eq!(world.desired().await, 1, "scaled in at T0");
+    world
+        .handle(world.fire("workers-cpu-low", 35.0, T0 + 60).await)
+        .await
+        .unwrap();
+    assert_eq!(
+        world.desired().await,
+        1,
+        "min anyway; now check the cooldown with more room"
+    );
+    world
+        .deps
+        .clients
+        .groups
+        .set_desired("workers", 3)
+        .await
+        .unwrap();
+    let blocked = world
+        .handle(world.fire("workers-cpu-low", 30.0, T0 + 120).await)
+        .await
+        .unwrap();
+    assert_eq!(world.desired().await, 3, "{blocked:#}");
+    assert!(
+        blocked["notes"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("asg:workers: scale-in cooldown until"),
+        "{blocked:#}"
+    );
+    world
+        .set_state("workers-cpu-low", StateValue::Ok, 75.0)
+        .await;
+    world
+        .handle(world.fire("workers-cpu-high", 95.0, T0 + 180).await)
+        .await
+        .unwrap();
+
+    assert_eq!(
+        world.desired().await,
+        4,
+        "scale-out went ahead inside the scale-in cooldown"
+    );
+}
+
+#[tokio::test]
+async fn sustained_alarm_keeps_scaling_step_after_step_once_per_cooldown() {
+    let world = World::new().await;
+    world
+        .alarm(
+            "workers-cpu-high",
+            true,
+            90.0,
+            &[
+                ("ops:scale-target", "asg:workers"),
+                ("ops:scale-cooldown", "300"),
+            ],
+        )
+        .await;
+    world
+        .handle(world.fire("workers-cpu-high", 95.0, T0).await)
+        .await
+        .unwrap();
+    assert_eq!(world.desired().await, 3);
+
+    world.handle(schedule(T0 + 120)).await.unwrap();
+    assert_eq!(world.desired().await, 3, "still in cooldown");
+    world.handle(schedule(T0 + 300)).await.unwrap();
+    assert_eq!(
+        world.desired().await,
+        4,
+        "cooldown over, still in ALARM: one more step"
+    );
+    world.handle(schedule(T0 + 300)).await.unwrap();
+    world.handle(schedule(T0 + 360)).await.unwrap();
+    assert_eq!(
+        world.desired().await,
+        4,
+        "a repeated tick and the next minute do not add more"
+    );
+    world
+        .set_state("workers-cpu-high", StateValue::Ok, 60.0)
+        .await;
+    world.handle(schedule(T0 + 900)).await.unwrap();
+    assert_eq!(
+        world.desired().await,
+        4,
+        "no longer in ALARM: no re-evaluation"
+    );
+}
+
+#[tokio::test]
+async fn a_duplicated_state_change_scales_once() {
+    let world = World::new().await;
+    world.alarm("workers-cpu-high", true, 90.0, HIGH).await;
+    let event = world.fire("workers-cpu-high", 95.0, T0).await;
+
+    for _ in 0..10 {
+        world.handle(event.clone()).await.unwrap();
+    }
+
+    assert_eq!(world.desired().await, 3);
+    assert_eq!(world.emulator.calls("autoscaling", "SetDesiredCapacity"), 1);
+    assert_eq!(world.deps.alerts.sent().len(), 1);
+}
+
+#[tokio::test]
+async fn the_alarm_invoking_the_function_directly_scales_the_same_way() {
+    let world = World::new().await;
+    world.alarm("workers-cpu-high", true, 90.0, HIGH).await;
+    world
+        .set_state("workers-cpu-high", StateValue::Alarm, 96.0)
+        .await;
+    let mut action: Value = serde_json::from_str(
+        &std::fs::read_to_string(format!(
+            "{}/../events/cloudwatch-alarm-action.json",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    action["time"] = json!(iso(T0));
+
+    world.handle(action).await.unwrap();
+
+    assert_eq!(world.desired().await, 3);
+}
+
+#[tokio::test]
+async fn a_deployment_in_flight_blocks_scale_in_of_an_ecs_service_which_scales_like_a_group() {
+    let world = World::new().await;
+    let ecs = world.deps.clients.ecs.client();
+    ecs.create_cluster()
+        .cluster_name("prod")
+        .send()
+        .await
+        .unwrap();
+    let definition = fixtures::register(ecs, "web", &[("app", "nginx:1.27")]).await;
+    fixtures::service(
+        ecs,
+        "prod",
+        "web",
+        &definition,
+        &[("ops:scale-min", "1"), ("ops:scale-max", "8")],
+    )
+    .await;
+    world
+        .alarm(
+            "web-cpu-high",
+            true,
+            90.0,
+            &[("ops:scale-target", "ecs:prod/web")],
+        )
+        .await;
+    world
+        .alarm(
+            "web-cpu-low",
+            false,
+            70.0,
+            &[("ops:scale-target", "ecs:prod/web")],
+        )
+        .await;
+    let desired = || async {
+        world
+            .deps
+            .clients
+            .ecs
+            .describe("prod", "web")
+            .await
+            .unwrap()
+            .desired
+    };
+
+    let held = world
+        .handle(world.fire("web-cpu-low", 30.0, T0).await)
+        .await
+        .unwrap();
+    assert_eq!(desired().await, 2, "{held:#}");
+    assert!(
+        held["notes"][0]
+            .as_str()
+            .unwrap()
+            .contains("no scale-in while deployment"),
+        "{held:#}"
+    );
+    world
+        .emulator
+        .control(
+            "POST",
+            "/_ops/ecs/finish-deployment",
+            Some(json!({"cluster": "prod", "service": "web", "state": "COMPLETED"})),
+        )
+        .unwrap();
+    world
+        .handle(world.fire("web-cpu-low", 31.0, T0 + 60).await)
+        .await
+        .unwrap();
+    assert_eq!(
+        desired().await,
+        1,
+        "the rollout finished: scale-in goes ahead"
+    );
+    world.set_state("web-cpu-low", StateValue::Ok, 75.0).await;
+    world
+        .handle(world.fire("web-cpu-high", 95.0, T0 + 120).await)
+        .await
+        .unwrap();
+    assert_eq!(desired().await, 2);
+    assert_eq!(
+        world.deps.alerts.sent().last().unwrap().title,
+        "ecs:prod/web scaled out from 1 to 2"
+    );
+}
+
+#[tokio::test]
+async fn a_manual_override_holds_then_reverts_by_itself_when_it_expires() {
+    let world = World::new().await;
+    world.alarm("workers-cpu-high", true, 90.0, HIGH).await;
+    let scale = json!({"command": "scale", "args": {"target": "asg:workers", "count": 5, "for": "30m"}, "requested_by": "alice"});
+
+    let dry = world.handle(json!({"command": "scale", "args": {"target": "asg:workers", "count": 5, "for": "30m"}, "dry_run": true})).await.unwrap();
+    assert_eq!(
+        (dry["status"].as_str(), world.desired().await),
+        (Some("planned"), 2)
+    );
+    world.handle(scale).await.unwrap();
+    assert_eq!(world.desired().await, 5);
+    let held = world
+        .handle(world.fire("workers-cpu-high", 99.0, T0 + 60).await)
+        .await
+        .unwrap();
+    assert_eq!(
+        world.desired().await,
+        5,
+        "alarms do not touch an overridden target: {held:#}"
+    );
+    world
+        .set_state("workers-cpu-high", StateValue::Ok, 50.0)
+        .await;
+    world.handle(schedule(T0 + 1799)).await.unwrap();
+    assert_eq!(world.desired().await, 5, "not yet");
+    let ended = world.handle(schedule(T0 + 1800)).await.unwrap();
+
+    assert_eq!(world.desired().await, 2, "{ended:#}");
+    assert_eq!(ended["overrides_ended"], json!(["asg:workers"]));
+    let group = world.deps.clients.groups.describe("workers").await.unwrap();
+    assert!(
+        !group.tags.contains_key("ops:scale-override"),
+        "the override is forgotten"
+    );
+    let alerts = world.deps.alerts.sent();
+    assert_eq!(
+        alerts[0].title,
+        "asg:workers held at 5 by alice until 2026-11-18 11:36:40 UTC"
+    );
+    assert_eq!(alerts[0].severity, Severity::Warning);
+    assert_eq!(
+        alerts.last().unwrap().title,
+        "asg:workers override by alice ended; back to 2"
+    );
+}
+
+#[tokio::test]
+async fn native_scaling_on_the_target_is_not_fought() {
+    let world = World::new().await;
+    world.alarm("workers-cpu-high", true, 90.0, HIGH).await;
+    world
+        .deps
+        .clients
+        .groups
+        .client()
+        .put_scaling_policy()
+        .auto_scaling_group_name("workers")
+        .policy_name("cpu-step")
+        .adjustment_type("ChangeInCapacity")
+        .scaling_adjustment(1)
+        .send()
+        .await
+        .unwrap();
+
+    let answer = world
+        .handle(world.fire("workers-cpu-high", 95.0, T0).await)
+        .await
+        .unwrap();
+
+    assert_eq!(world.desired().await, 2, "{answer:#}");
+    let alert = &world.deps.alerts.sent()[0];
+    assert_eq!(alert.event_type, "scaling.conflict");
+    assert!(
+        alert
+            .what
+            .contains("native scaling (scaling policy `cpu-step`)"),
+        "{}",
+        alert.what
+    );
+}
+
+#[tokio::test]
+async fn thirty_percent_throttling_still_reaches_the_right_capacity() {
+    let world = World::new().await;
+    world.alarm("workers-cpu-high", true, 90.0, HIGH).await;
+    let event = world.fire("workers-cpu-high", 95.0, T0).await;
+    for service in ["autoscaling", "monitoring"] {
+        world
+            .emulator
+            .add_fault(json!({"service": service, "kind": "throttle", "rate": 0.3}));
+    }
+
+    let mut outcome = Err(Error::Refused("not run".into()));
+    for _ in 0..10 {
+        outcome = world.handle(event.clone()).await;
+        match &outcome {
+            Err(error) if error.retryable() => continue,
+            _ => break,
+        }
+    }
+
+    outcome.expect("scaled despite throttling");
+    let rules = world.emulator.control("GET", "/_ops/faults", None).unwrap();
+    let fired: u64 = rules["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["fired"].as_u64().unwrap())
+        .sum();
+    assert!(fired >= 2, "throttling happened ({fired})");
+    world
+        .emulator
+        .control("DELETE", "/_ops/faults", None)
+        .unwrap();
+    assert_eq!(world.desired().await, 3, "one step, not two");
+}
+
+#[tokio::test]
+async fn malformed_events_and_commands_get_specific_errors_and_change_nothing() {
+    let world = World::new().await;
+    world.alarm("workers-cpu-high", true, 90.0, HIGH).await;
+    world
+        .alarm(
+            "bad-steps",
+            true,
+            90.0,
+            &[
+                ("ops:scale-target", "asg:workers"),
+                ("ops:scale-steps", "5::+1"),
+            ],
+        )
+        .await;
+    world
+        .alarm(
+            "other-group",
+            true,
+            90.0,
+            &[("ops:scale-target", "asg:bastion")],
+        )
+        .await;
+    world
+        .alarm("bad-target", true, 90.0, &[("ops:scale-target", "workers")])
+        .await;
+    let mutations = world.mutations();
+    let mut no_detail = state_change("workers-cpu-high", "ALARM", T0);
+    no_detail["detail"] = json!({"state": {"value": "ALARM", "timestamp": "x"}});
+    let cases: Vec<(Value, &str)> = vec![
+        (
+            json!(17),
+            "unrecognised payload: the payload is not a JSON object",
+        ),
+        (
+            json!({"detail-type": 5}),
+            "unrecognised payload: `detail-type` is not a string",
+        ),
+        (
+            no_detail,
+            "malformed `CloudWatch Alarm State Change` event: missing field `alarmName`",
+        ),
+        (state_change("", "ALARM", T0), "the alarm name is empty"),
+        (
+            state_change("no-such-alarm", "ALARM", T0),
+            "CloudWatch alarm `no-such-alarm` not found",
+        ),
+        (
+            state_change("bad-steps", "ALARM", T0),
+            "alarm bad-steps: tag `ops:scale-steps` = `5::+1`: the first step must start at 0",
+        ),
+        (
+            state_change("bad-target", "ALARM", T0),
+            "tag `ops:scale-target` = `workers` must be asg:<group> or ecs:<cluster>/<service>",
+        ),
+        (
+            state_change("other-group", "ALARM", T0),
+            "targets asg:bastion, which is not in AUTOSCALING_GROUPS / ECS_CLUSTERS",
+        ),
+        (
+            json!({"alarmData": {"alarmName": "x", "configuration": {}}}),
+            "malformed `CloudWatch alarm action` event: missing field `time`",
+        ),
+        (
+            json!({"command": "scale", "args": {"target": "asg:workers", "count": 5}}),
+            "command `scale`: missing argument `for`",
+        ),
+        (
+            json!({"command": "scale", "args": {"target": "asg:workers", "count": "five", "for": "1h"}}),
+            "command `scale`: invalid type: string \"five\", expected i32",
+        ),
+        (
+            json!({"command": "scale", "args": {"target": "asg:workers", "count": 5, "for": "forever"}}),
+            "argument `for`: `forever` is not a duration",
+        ),
+        (
+            json!({"command": "scale", "args": {"target": "asg:workers", "count": 5, "for": "48h"}}),
+            "(1 minute to 24 hours)",
+        ),
+        (
+            json!({"command": "scale", "args": {"target": "workers", "count": 5, "for": "1h"}}),
+            "must be asg:<group> or ecs:<cluster>/<service>",
+        ),
+        (
+            json!({"command": "scale", "args": {"target": "asg:bastion", "count": 1, "for": "1h"}}),
+            "refused: asg:bastion is not in AUTOSCALING_GROUPS",
+        ),
+        (
+            json!({"command": "scale", "args": {"target": "asg:workers", "count": 60, "for": "1h"}}),
+            "refused: asg:workers can hold 1 to 6; 60 is outside",
+        ),
+        (
+            json!({"command": "scale", "args": {"target": "ecs:prod/none", "count": 1, "for": "1h"}}),
+            "ECS service `prod/none` not found",
+        ),
+        (
+            json!({"command": "scael"}),
+            "unknown command `scael` (did you mean `scale`?)",
+        ),
+    ];
+    for (payload, expected) in &cases {
+        let error = world
+            .handle(payload.clone())
+            .await
+            .expect_err(&format!("{payload} should be rejected"));
+        let message = error.to_string();
+        assert!(
+            message.contains(expected),
+            "payload {payload}\n  got      {message}\n  expected {expected}"
+        );
+        assert!(!error.retryable(), "{message}");
+    }
+    assert!(cases.len() >= 15);
+    assert_eq!(world.mutations(), mutations, "nothing changed");
+    assert!(world.deps.alerts.sent().is_empty());
+}
+
+#[tokio::test]
+async fn a_cooldown_survives_a_new_process() {
+    let world = World::new().await;
+    world.alarm("workers-cpu-high", true, 90.0, HIGH).await;
+    let mut env = world.emulator.function_env();
+    env.extend([
+        (
+            "ALERT_TOPIC_ARN".to_string(),
+            "arn:aws:sns:us-east-1:123456789012:ops-alerts".to_string(),
+        ),
+        ("AUTOSCALING_GROUPS".to_string(), "workers".to_string()),
+    ]);
+    aws_sdk_sns::Client::new(&world.emulator.sdk_config().await)
+        .create_topic()
+        .name("ops-alerts")
+        .send()
+        .await
+        .unwrap();
+    let first = LocalLambda::start(&built_binary("cpu-alarm-scaler"), "cpu-alarm-scaler", &env);
+    first
+        .invoke(world.fire("workers-cpu-high", 95.0, T0).await)
+        .expect("first process scales");
+    drop(first);
+    assert_eq!(world.desired().await, 3);
+
+    let second = LocalLambda::start(&built_binary("cpu-alarm-scaler"), "cpu-alarm-scaler", &env);
+    let answer = second
+        .invoke(schedule(T0 + 60))
+        .expect("second process re-evaluates");
+
+    assert_eq!(
+        world.desired().await,
+        3,
+        "the new process found the cooldown in AWS: {answer:#}"
+    );
+    let note = answer["alarms"][0]["notes"][0].as_str().unwrap();
+    assert!(
+        note.starts_with("asg:workers: scale-out cooldown until"),
+        "{note}"
+    );
+}
