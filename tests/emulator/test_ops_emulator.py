@@ -265,7 +265,10 @@ class DemoSeed(unittest.TestCase):
         self.assertEqual([s["name"] for s in inventory["services"]], ["shop-blue", "shop-green", "web", "worker"])
         self.assertEqual({g["name"] for g in inventory["auto_scaling_groups"]}, {"workers", "bastion"})
         self.assertEqual([a["pool"] for a in inventory["eip_pool"]], ["bastion", "bastion"])
-        self.assertEqual({a["name"] for a in inventory["alarms"]}, {"workers-cpu-high", "workers-cpu-low"})
+        self.assertEqual(
+            {a["name"] for a in inventory["alarms"]},
+            {"workers-cpu-high", "workers-cpu-low", "worker-cpu-high", "worker-cpu-low"},
+        )
 
 
 if __name__ == "__main__":

@@ -71,3 +71,35 @@ pub fn scale_line(target: &str, count: i32, duration: &str) -> String {
         serde_json::json!({ "target": target, "count": count, "for": duration }),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(file: &str) -> serde_json::Value {
+        let path = format!("{}/../../events/{file}", env!("CARGO_MANIFEST_DIR"));
+        serde_json::from_str(
+            &std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}")),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn the_chat_samples_in_events_are_valid_commands() {
+        let scale: ScaleArgs = COMMANDS
+            .parse(&sample("chat-scale.json"))
+            .unwrap()
+            .args_as()
+            .unwrap();
+        assert_eq!(
+            (scale.target.as_str(), scale.count, scale.duration.as_str()),
+            ("asg:workers", 5, "30m")
+        );
+        let status: StatusArgs = COMMANDS
+            .parse(&sample("chat-scale-status.json"))
+            .unwrap()
+            .args_as()
+            .unwrap();
+        assert_eq!(status.target.as_deref(), Some("asg:workers"));
+    }
+}

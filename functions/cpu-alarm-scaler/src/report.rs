@@ -10,6 +10,15 @@ use crate::decide::{epoch_text, step_text, Action, Scaling};
 /// How long the undo command in an alert holds the old capacity.
 const UNDO_HOLD: &str = "1h";
 
+/// `3 instances` for a group, `3 tasks` for a service.
+fn capacity(target: &TargetRef, count: i32) -> String {
+    let unit = match target {
+        TargetRef::Group { .. } => "instance",
+        TargetRef::Service { .. } => "task",
+    };
+    format!("{count} {unit}{}", if count == 1 { "" } else { "s" })
+}
+
 /// The alert for a scaling an alarm caused.
 pub fn scaling_alert(function: &str, target: &TargetRef, scaling: &Scaling) -> Alert {
     let direction = if scaling.to > scaling.from {
@@ -50,7 +59,7 @@ pub fn scaling_alert(function: &str, target: &TargetRef, scaling: &Scaling) -> A
         "Alarm {}: {} {} {}.",
         scaling.alarm, scaling.metric, scaling.operator, scaling.threshold
     ))
-    .change(scaling.from.to_string(), scaling.to.to_string())
+    .change(capacity(target, scaling.from), capacity(target, scaling.to))
     .undo(scale_line(&target.to_string(), scaling.from, UNDO_HOLD))
     .thread(format!("{function}:{target}"))
     .context("alarm", &scaling.alarm)
@@ -89,7 +98,7 @@ pub fn override_alert(function: &str, target: &TargetRef, manual: &Override, fro
         manual.revert
     ))
     .why(format!("Manual override from chat by {}.", manual.by))
-    .change(from.to_string(), manual.count.to_string())
+    .change(capacity(target, from), capacity(target, manual.count))
     .requested_by(&manual.by)
     .undo(scale_line(&target.to_string(), manual.revert, "1m"))
     .thread(format!("{function}:{target}"))
@@ -112,7 +121,7 @@ pub fn override_ended_alert(
     )
     .what(format!("The manual override (hold at {}) ended at {}; {target} went from {from} to {to} and alarms scale it again.", manual.count, epoch_text(manual.until)))
     .why("Overrides revert by themselves so a manual scale-up is never forgotten.")
-    .change(from.to_string(), to.to_string())
+    .change(capacity(target, from), capacity(target, to))
     .requested_by(&manual.by)
     .thread(format!("{function}:{target}"))
 }
@@ -175,7 +184,7 @@ mod tests {
         );
         assert_eq!(
             (alert.before.as_deref(), alert.after.as_deref()),
-            (Some("5"), Some("6"))
+            (Some("5 instances"), Some("6 instances"))
         );
         assert_eq!(
             alert.undo.as_deref(),

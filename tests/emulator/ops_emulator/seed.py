@@ -64,7 +64,9 @@ class DemoSeeder:
         ]
         services = {
             "web": ("web", 2, "release-41", deploy_on_release),
-            "worker": ("web", 1, "release-41", deploy_on_release),
+            "worker": ("web", 1, "release-41", deploy_on_release + [
+                {"key": "ops:scale-min", "value": "1"}, {"key": "ops:scale-max", "value": "4"},
+            ]),
             "shop-blue": ("shop", 2, "v7", []),
             "shop-green": ("shop", 0, "v7", []),
         }
@@ -119,14 +121,19 @@ class DemoSeeder:
             DefaultResult="ABANDON",
         )
 
-        for name, operator, threshold in (
-            ("workers-cpu-high", "GreaterThanThreshold", 90.0),
-            ("workers-cpu-low", "LessThanThreshold", 70.0),
-        ):
+        # CPU alarms that cpu-alarm-scaler acts on: the group `workers` and the ECS service `worker`.
+        alarms = (
+            ("workers-cpu-high", "AWS/EC2", "AutoScalingGroupName", "workers", "GreaterThanThreshold", 90.0, "asg:workers"),
+            ("workers-cpu-low", "AWS/EC2", "AutoScalingGroupName", "workers", "LessThanThreshold", 70.0, "asg:workers"),
+            ("worker-cpu-high", "AWS/ECS", "ServiceName", "worker", "GreaterThanThreshold", 90.0, "ecs:prod/worker"),
+            ("worker-cpu-low", "AWS/ECS", "ServiceName", "worker", "LessThanThreshold", 70.0, "ecs:prod/worker"),
+        )
+        for name, namespace, dimension, value, operator, threshold, target in alarms:
             cloudwatch.put_metric_alarm(
-                AlarmName=name, Namespace="AWS/EC2", MetricName="CPUUtilization", Statistic="Average",
-                Dimensions=[{"Name": "AutoScalingGroupName", "Value": "workers"}], Period=60,
+                AlarmName=name, Namespace=namespace, MetricName="CPUUtilization", Statistic="Average",
+                Dimensions=[{"Name": dimension, "Value": value}], Period=60,
                 EvaluationPeriods=5, Threshold=threshold, ComparisonOperator=operator,
+                Tags=[{"Key": "ops:scale-target", "Value": target}],
             )
 
         for _ in range(2):

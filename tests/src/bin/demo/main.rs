@@ -5,6 +5,7 @@
 //! emulator. Each function adds its own chapter here, run through its real binary.
 
 mod alert_path;
+mod cpu_alarm_scaler;
 mod deploy_trigger;
 mod inventory;
 mod show;
@@ -31,6 +32,7 @@ async fn main() {
     let inbox = AlertInbox::new(&config, text(&inventory["alert_queue_url"]));
     alert_path::chapter_alert_path(&emulator, &config, &topic, &inbox).await;
     deploy_trigger::chapter(&emulator, &topic, &inbox).await;
+    cpu_alarm_scaler::chapter(&emulator, &config, &topic, &inbox).await;
 
     drop(emulator);
     println!("\n== Done. The emulator is stopped; nothing was left running.");
