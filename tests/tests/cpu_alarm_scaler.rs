@@ -775,3 +775,51 @@ async fn a_cooldown_survives_a_new_process() {
         "{note}"
     );
 }
+
+#[tokio::test]
+async fn status_shows_alarms_cooldowns_and_what_it_would_do_now() {
+    let world = World::new().await;
+    world.alarm("workers-cpu-high", true, 90.0, HIGH).await;
+    world
+        .handle(world.fire("workers-cpu-high", 95.0, T0).await)
+        .await
+        .unwrap();
+
+    let status = world
+        .handle(json!({"command": "status", "args": {"target": "asg:workers"}}))
+        .await
+        .unwrap();
+
+    let target = &status["targets"][0];
+    assert_eq!(target["target"], "asg:workers", "{status:#}");
+    assert_eq!(
+        (
+            target["desired"].as_i64(),
+            target["min"].as_i64(),
+            target["max"].as_i64()
+        ),
+        (Some(3), Some(1), Some(6))
+    );
+    assert_eq!(target["last_scale_out"], "2026-11-18 11:06:40 UTC");
+    let alarm = &target["alarms"][0];
+    assert_eq!(
+        (
+            alarm["alarm"].as_str(),
+            alarm["state"].as_str(),
+            alarm["value"].as_f64()
+        ),
+        (Some("workers-cpu-high"), Some("ALARM"), Some(95.0))
+    );
+    assert!(
+        alarm["holding"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("asg:workers: scale-out cooldown until"),
+        "{alarm:#}"
+    );
+    assert_eq!(
+        world.emulator.calls("autoscaling", "SetDesiredCapacity"),
+        1,
+        "status changes nothing"
+    );
+}
