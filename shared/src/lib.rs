@@ -13,6 +13,8 @@ pub mod error;
 pub mod events;
 pub mod image;
 pub mod plan;
+pub mod tags;
 pub mod telemetry;
+pub mod time;
 
 pub use error::{Error, Result};

@@ -12,7 +12,9 @@ use ops_core::aws::autoscaling::AutoScalingGroups;
 use ops_core::aws::cloudwatch::CloudWatchAlarms;
 use ops_core::aws::ecs::EcsServices;
 use ops_core::config::Env;
+use ops_core::time::iso8601;
 use ops_core::Error;
+use ops_e2e::events::{alarm_state_change, scheduled};
 use ops_e2e::lambda::built_binary;
 use ops_e2e::{fixtures, Emulator, LocalLambda};
 use serde_json::{json, Value};
@@ -108,7 +110,7 @@ impl World {
     /// Put the alarm in ALARM with `value` as its newest datapoint; returns the EventBridge event at `at`.
     async fn fire(&self, name: &str, value: f64, at: u64) -> Value {
         self.set_state(name, StateValue::Alarm, value).await;
-        state_change(name, "ALARM", at)
+        alarm_state_change(name, "ALARM", at)
     }
 
     async fn set_state(&self, name: &str, state: StateValue, value: f64) {
@@ -156,25 +158,6 @@ impl World {
             ],
         ) + count("ecs", fixtures::MUTATING_ECS_OPERATIONS)
     }
-}
-
-fn state_change(alarm: &str, state: &str, at: u64) -> Value {
-    json!({
-        "version": "0", "id": format!("{alarm}-{at}"), "detail-type": "CloudWatch Alarm State Change",
-        "source": "aws.cloudwatch", "account": "123456789012", "time": iso(at), "region": "us-east-1",
-        "resources": [format!("arn:aws:cloudwatch:us-east-1:123456789012:alarm:{alarm}")],
-        "detail": {"alarmName": alarm, "state": {"value": state, "reason": "test", "timestamp": iso(at)}}
-    })
-}
-
-fn schedule(at: u64) -> Value {
-    json!({"version": "0", "id": format!("tick-{at}"), "detail-type": "Scheduled Event", "source": "aws.events",
-           "account": "123456789012", "time": iso(at), "region": "us-east-1", "resources": [], "detail": {}})
-}
-
-fn iso(epoch: u64) -> String {
-    let text = cpu_alarm_scaler::decide::epoch_text(epoch);
-    format!("{}T{}Z", &text[..10], &text[11..19])
 }
 
 const HIGH: &[(&str, &str)] = &[("ops:scale-target", "asg:workers")];
@@ -349,16 +332,16 @@ async fn sustained_alarm_keeps_scaling_step_after_step_once_per_cooldown() {
         .unwrap();
     assert_eq!(world.desired().await, 3);
 
-    world.handle(schedule(T0 + 120)).await.unwrap();
+    world.handle(scheduled(T0 + 120)).await.unwrap();
     assert_eq!(world.desired().await, 3, "still in cooldown");
-    world.handle(schedule(T0 + 300)).await.unwrap();
+    world.handle(scheduled(T0 + 300)).await.unwrap();
     assert_eq!(
         world.desired().await,
         4,
         "cooldown over, still in ALARM: one more step"
     );
-    world.handle(schedule(T0 + 300)).await.unwrap();
-    world.handle(schedule(T0 + 360)).await.unwrap();
+    world.handle(scheduled(T0 + 300)).await.unwrap();
+    world.handle(scheduled(T0 + 360)).await.unwrap();
     assert_eq!(
         world.desired().await,
         4,
@@ -367,7 +350,7 @@ async fn sustained_alarm_keeps_scaling_step_after_step_once_per_cooldown() {
     world
         .set_state("workers-cpu-high", StateValue::Ok, 60.0)
         .await;
-    world.handle(schedule(T0 + 900)).await.unwrap();
+    world.handle(scheduled(T0 + 900)).await.unwrap();
     assert_eq!(
         world.desired().await,
         4,
@@ -405,7 +388,7 @@ async fn the_alarm_invoking_the_function_directly_scales_the_same_way() {
         .unwrap(),
     )
     .unwrap();
-    action["time"] = json!(iso(T0));
+    action["time"] = json!(iso8601(T0));
 
     world.handle(action).await.unwrap();
 
@@ -523,9 +506,9 @@ async fn a_manual_override_holds_then_reverts_by_itself_when_it_expires() {
     world
         .set_state("workers-cpu-high", StateValue::Ok, 50.0)
         .await;
-    world.handle(schedule(T0 + 1799)).await.unwrap();
+    world.handle(scheduled(T0 + 1799)).await.unwrap();
     assert_eq!(world.desired().await, 5, "not yet");
-    let ended = world.handle(schedule(T0 + 1800)).await.unwrap();
+    let ended = world.handle(scheduled(T0 + 1800)).await.unwrap();
 
     assert_eq!(world.desired().await, 2, "{ended:#}");
     assert_eq!(ended["overrides_ended"], json!(["asg:workers"]));
@@ -644,7 +627,7 @@ async fn malformed_events_and_commands_get_specific_errors_and_change_nothing() 
         .alarm("bad-target", true, 90.0, &[("ops:scale-target", "workers")])
         .await;
     let mutations = world.mutations();
-    let mut no_detail = state_change("workers-cpu-high", "ALARM", T0);
+    let mut no_detail = alarm_state_change("workers-cpu-high", "ALARM", T0);
     no_detail["detail"] = json!({"state": {"value": "ALARM", "timestamp": "x"}});
     let cases: Vec<(Value, &str)> = vec![
         (
@@ -659,21 +642,24 @@ async fn malformed_events_and_commands_get_specific_errors_and_change_nothing() 
             no_detail,
             "malformed `CloudWatch Alarm State Change` event: missing field `alarmName`",
         ),
-        (state_change("", "ALARM", T0), "the alarm name is empty"),
         (
-            state_change("no-such-alarm", "ALARM", T0),
+            alarm_state_change("", "ALARM", T0),
+            "the alarm name is empty",
+        ),
+        (
+            alarm_state_change("no-such-alarm", "ALARM", T0),
             "CloudWatch alarm `no-such-alarm` not found",
         ),
         (
-            state_change("bad-steps", "ALARM", T0),
+            alarm_state_change("bad-steps", "ALARM", T0),
             "alarm bad-steps: tag `ops:scale-steps` = `5::+1`: the first step must start at 0",
         ),
         (
-            state_change("bad-target", "ALARM", T0),
+            alarm_state_change("bad-target", "ALARM", T0),
             "tag `ops:scale-target` = `workers` must be asg:<group> or ecs:<cluster>/<service>",
         ),
         (
-            state_change("other-group", "ALARM", T0),
+            alarm_state_change("other-group", "ALARM", T0),
             "targets asg:bastion, which is not in AUTOSCALING_GROUPS / ECS_CLUSTERS",
         ),
         (
@@ -761,7 +747,7 @@ async fn a_cooldown_survives_a_new_process() {
 
     let second = LocalLambda::start(&built_binary("cpu-alarm-scaler"), "cpu-alarm-scaler", &env);
     let answer = second
-        .invoke(schedule(T0 + 60))
+        .invoke(scheduled(T0 + 60))
         .expect("second process re-evaluates");
 
     assert_eq!(

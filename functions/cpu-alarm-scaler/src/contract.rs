@@ -18,6 +18,7 @@
 
 use std::collections::BTreeMap;
 
+use ops_core::tags::tag_word;
 use serde::Serialize;
 
 /// Alarm: what it scales.
@@ -327,18 +328,7 @@ pub struct Override {
 impl Override {
     /// The tag value: `count=<n> until=<epoch> revert=<n> by=<who>`.
     pub fn encode(&self) -> String {
-        let by: String = self
-            .by
-            .chars()
-            .map(|c| {
-                if c.is_alphanumeric() || "_.:/+-@".contains(c) {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .take(120)
-            .collect();
+        let by: String = tag_word(&self.by).chars().take(120).collect();
         format!(
             "count={} until={} revert={} by={by}",
             self.count, self.until, self.revert

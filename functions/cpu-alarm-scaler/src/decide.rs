@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use ops_core::plan::Plan;
+use ops_core::time::utc_text;
 use serde::Serialize;
 
 use crate::contract::{
@@ -178,7 +179,7 @@ pub fn decide_scaling(
             "{who}: held at {} by {}'s manual override until {}",
             manual.count,
             manual.by,
-            epoch_text(manual.until)
+            utc_text(manual.until)
         ));
     }
     let mut warning = None;
@@ -260,7 +261,7 @@ pub fn decide_scaling(
             warning,
             ..Decision::hold(format!(
                 "{who}: {direction} cooldown until {}",
-                epoch_text(until)
+                utc_text(until)
             ))
         };
     }
@@ -413,7 +414,7 @@ pub fn decide_override_expiry(target: &TargetView, now: u64) -> Option<(Plan<Act
                 "{}'s override of {} ended at {}; back to {revert}",
                 manual.by,
                 target.target,
-                epoch_text(manual.until)
+                utc_text(manual.until)
             ),
         );
     }
@@ -465,7 +466,7 @@ pub fn decide_override(
         format!(
             "{by} holds {} at {count} until {}",
             target.target,
-            epoch_text(manual.until)
+            utc_text(manual.until)
         ),
     );
     if count != target.desired {
@@ -488,28 +489,6 @@ pub fn step_text(step: &Step) -> String {
         .map(|u| u.to_string())
         .unwrap_or_else(|| "∞".into());
     format!("{}..{upper}: {:+}", step.lower, step.adjustment)
-}
-
-/// Epoch seconds as `YYYY-MM-DD HH:MM:SS UTC`.
-pub fn epoch_text(epoch: u64) -> String {
-    let days = (epoch / 86_400) as i64;
-    let secs = epoch % 86_400;
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    )
 }
 
 #[cfg(test)]
@@ -842,11 +821,5 @@ mod tests {
             again.plan.notes,
             ["asg:workers: instances are still warming up"]
         );
-    }
-
-    #[test]
-    fn epoch_text_is_a_utc_date() {
-        assert_eq!(epoch_text(0), "1970-01-01 00:00:00 UTC");
-        assert_eq!(epoch_text(1_795_000_000), "2026-11-18 11:06:40 UTC");
     }
 }

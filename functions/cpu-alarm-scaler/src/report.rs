@@ -5,7 +5,9 @@ use ops_core::plan::FailedChange;
 
 use crate::commands::scale_line;
 use crate::contract::{Override, TargetRef};
-use crate::decide::{epoch_text, step_text, Action, Scaling};
+use ops_core::time::utc_text;
+
+use crate::decide::{step_text, Action, Scaling};
 
 /// How long the undo command in an alert holds the old capacity.
 const UNDO_HOLD: &str = "1h";
@@ -89,12 +91,12 @@ pub fn override_alert(function: &str, target: &TargetRef, manual: &Override, fro
         function,
         "scaling.override",
         target.to_string(),
-        format!("{target} held at {} by {} until {}", manual.count, manual.by, epoch_text(manual.until)),
+        format!("{target} held at {} by {} until {}", manual.count, manual.by, utc_text(manual.until)),
     )
     .what(format!(
         "{target} goes from {from} to {} and alarms will not scale it until {}; then it goes back to {}.",
         manual.count,
-        epoch_text(manual.until),
+        utc_text(manual.until),
         manual.revert
     ))
     .why(format!("Manual override from chat by {}.", manual.by))
@@ -119,7 +121,7 @@ pub fn override_ended_alert(
         target.to_string(),
         format!("{target} override by {} ended; back to {to}", manual.by),
     )
-    .what(format!("The manual override (hold at {}) ended at {}; {target} went from {from} to {to} and alarms scale it again.", manual.count, epoch_text(manual.until)))
+    .what(format!("The manual override (hold at {}) ended at {}; {target} went from {from} to {to} and alarms scale it again.", manual.count, utc_text(manual.until)))
     .why("Overrides revert by themselves so a manual scale-up is never forgotten.")
     .change(capacity(target, from), capacity(target, to))
     .requested_by(&manual.by)

@@ -18,6 +18,7 @@
 
 use std::collections::BTreeMap;
 
+use ops_core::tags::{tag_word, MAX_TAG_VALUE};
 use serde::Serialize;
 
 /// Opt-in: the repository.
@@ -40,8 +41,6 @@ pub const TD_IMAGE_DIGEST: &str = "ops:image-digest";
 pub const TD_DERIVED_FROM: &str = "ops:derived-from";
 /// The pattern used when a service names none.
 pub const DEFAULT_PATTERN: &str = "latest";
-/// Longest AWS tag value.
-const MAX_TAG_VALUE: usize = 256;
 
 /// A service's opt-in, parsed from its tags.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -262,19 +261,6 @@ impl InFlight {
             to: fields.get("to")?.to_string(),
         })
     }
-}
-
-/// One word of a tag value: characters AWS does not allow in tags, and spaces, become `_`.
-pub fn tag_word(text: &str) -> String {
-    text.chars()
-        .map(|c| {
-            if c.is_alphanumeric() || matches!(c, '_' | '.' | ':' | '/' | '+' | '-' | '@') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
 }
 
 #[cfg(test)]

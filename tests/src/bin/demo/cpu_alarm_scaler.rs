@@ -8,6 +8,7 @@ use aws_config::SdkConfig;
 use aws_sdk_cloudwatch::types::StateValue;
 use ops_core::aws::autoscaling::AutoScalingGroups;
 use ops_core::aws::ecs::EcsServices;
+use ops_e2e::events::{alarm_state_change, scheduled};
 use ops_e2e::lambda::built_binary;
 use ops_e2e::{AlertInbox, Emulator, LocalLambda};
 use serde_json::{json, Value};
@@ -46,15 +47,15 @@ pub async fn chapter(emulator: &Emulator, config: &SdkConfig, topic: &str, inbox
     alarm(&cloudwatch, "workers-cpu-high", StateValue::Alarm, 95.0).await;
     show(
         &function
-            .invoke(state_change("workers-cpu-high", start))
+            .invoke(alarm_state_change("workers-cpu-high", "ALARM", start))
             .expect("alarm handled"),
     );
     show_alerts(inbox, 1).await;
 
     println!("\n2. The load stays. The schedule looks again each minute:");
-    show(&function.invoke(schedule(start + 60)).expect("tick"));
+    show(&function.invoke(scheduled(start + 60)).expect("tick"));
     println!("   minute 5, the scale-out cooldown is over:");
-    show(&function.invoke(schedule(start + 300)).expect("tick"));
+    show(&function.invoke(scheduled(start + 300)).expect("tick"));
     show_alerts(inbox, 1).await;
 
     println!("\n3. The load passes: CPU falls to 40%, workers-cpu-low goes to ALARM (minute 7):");
@@ -62,14 +63,14 @@ pub async fn chapter(emulator: &Emulator, config: &SdkConfig, topic: &str, inbox
     alarm(&cloudwatch, "workers-cpu-low", StateValue::Alarm, 40.0).await;
     show(
         &function
-            .invoke(state_change("workers-cpu-low", start + 420))
+            .invoke(alarm_state_change("workers-cpu-low", "ALARM", start + 420))
             .expect("alarm handled"),
     );
     show_alerts(inbox, 1).await;
     println!("   minute 8, still low, but the scale-in cooldown holds:");
-    show(&function.invoke(schedule(start + 480)).expect("tick"));
+    show(&function.invoke(scheduled(start + 480)).expect("tick"));
     println!("   minute 12, the scale-in cooldown is over:");
-    show(&function.invoke(schedule(start + 720)).expect("tick"));
+    show(&function.invoke(scheduled(start + 720)).expect("tick"));
     show_alerts(inbox, 1).await;
     alarm(&cloudwatch, "workers-cpu-low", StateValue::Ok, 75.0).await;
     println!("   workers runs {} again.", workers().await);
@@ -78,7 +79,7 @@ pub async fn chapter(emulator: &Emulator, config: &SdkConfig, topic: &str, inbox
     alarm(&cloudwatch, "worker-cpu-high", StateValue::Alarm, 97.0).await;
     show(
         &function
-            .invoke(state_change("worker-cpu-high", start + 780))
+            .invoke(alarm_state_change("worker-cpu-high", "ALARM", start + 780))
             .expect("alarm handled"),
     );
     show_alerts(inbox, 1).await;
@@ -104,7 +105,7 @@ pub async fn chapter(emulator: &Emulator, config: &SdkConfig, topic: &str, inbox
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or_default();
-    show(&function.invoke(schedule(now + 1800)).expect("tick"));
+    show(&function.invoke(scheduled(now + 1800)).expect("tick"));
     show_alerts(inbox, 1).await;
     println!("   workers runs {}.", workers().await);
 }
@@ -119,22 +120,6 @@ async fn alarm(cloudwatch: &aws_sdk_cloudwatch::Client, name: &str, state: State
         .send()
         .await
         .expect("set alarm state");
-}
-
-fn state_change(alarm: &str, at: u64) -> Value {
-    json!({"version": "0", "id": format!("{alarm}-{at}"), "detail-type": "CloudWatch Alarm State Change",
-           "source": "aws.cloudwatch", "account": "123456789012", "time": iso(at), "region": "us-east-1",
-           "resources": [], "detail": {"alarmName": alarm, "state": {"value": "ALARM", "timestamp": iso(at)}}})
-}
-
-fn schedule(at: u64) -> Value {
-    json!({"version": "0", "id": format!("tick-{at}"), "detail-type": "Scheduled Event", "source": "aws.events",
-           "account": "123456789012", "time": iso(at), "region": "us-east-1", "resources": [], "detail": {}})
-}
-
-fn iso(epoch: u64) -> String {
-    let text = cpu_alarm_scaler::decide::epoch_text(epoch);
-    format!("{}T{}Z", &text[..10], &text[11..19])
 }
 
 /// Print what the function answered: its notes (holds, cooldowns) and its changes.
