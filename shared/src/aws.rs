@@ -24,6 +24,8 @@ pub mod appscaling;
 pub mod autoscaling;
 #[cfg(feature = "cloudwatch")]
 pub mod cloudwatch;
+#[cfg(feature = "ec2")]
+pub mod ec2;
 #[cfg(feature = "ecr")]
 pub mod ecr;
 #[cfg(feature = "ecs")]

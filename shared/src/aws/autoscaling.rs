@@ -150,6 +150,42 @@ impl AutoScalingGroups {
         Ok(())
     }
 
+    /// Complete a lifecycle action with `CONTINUE` or `ABANDON`. `Ok(false)` when AWS no longer
+    /// has that action open (already completed, e.g. by a duplicate event, or timed out).
+    #[instrument(skip(self, token), err)]
+    pub async fn complete_lifecycle_action(
+        &self,
+        group: &str,
+        hook: &str,
+        token: &str,
+        instance_id: &str,
+        result: &str,
+    ) -> Result<bool> {
+        match self
+            .client
+            .complete_lifecycle_action()
+            .auto_scaling_group_name(group)
+            .lifecycle_hook_name(hook)
+            .lifecycle_action_token(token)
+            .instance_id(instance_id)
+            .lifecycle_action_result(result)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(error) => {
+                let error = aws_error("autoscaling", "CompleteLifecycleAction", error);
+                if error.code == "ValidationError"
+                    && error.message.contains("No active Lifecycle Action")
+                {
+                    Ok(false)
+                } else {
+                    Err(Error::Aws(error))
+                }
+            }
+        }
+    }
+
     /// Set tags on the group (not propagated to instances).
     #[instrument(skip(self, tags), err)]
     pub async fn tag(&self, name: &str, tags: &BTreeMap<String, String>) -> Result<()> {

@@ -1,0 +1,270 @@
+//! The handler: a launch held at the lifecycle hook, a standalone bastion starting, or the
+//! reconcile schedule, each ending with every bastion holding a pool address or ops told why not.
+
+use ops_core::alert::AlertSink;
+use ops_core::aws::autoscaling::AutoScalingGroups;
+use ops_core::aws::ec2::Ec2;
+use ops_core::events::{
+    classify, parse_event, EventError, Incoming, LifecycleAction, LAUNCH_LIFECYCLE_ACTION,
+    SCHEDULED_EVENT,
+};
+use ops_core::{Error, Result};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tracing::{debug, info, warn};
+
+use crate::associate::{secure, Secured};
+use crate::config::{AssociatorConfig, GROUP_TAG, POOL_TAG};
+use crate::report::{secured_alert, Whereabouts};
+
+/// `detail-type` of an EC2 instance state change.
+pub const INSTANCE_STATE_CHANGE: &str = "EC2 Instance State-change Notification";
+
+/// Detail of `EC2 Instance State-change Notification`.
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct InstanceStateChange {
+    /// The instance.
+    pub instance_id: String,
+    /// Its new state.
+    pub state: String,
+}
+
+/// What the handler works with, built once at start.
+pub struct Deps<A> {
+    /// EC2 adapter.
+    pub ec2: Ec2,
+    /// Auto Scaling adapter.
+    pub groups: AutoScalingGroups,
+    /// Where alerts go.
+    pub alerts: A,
+    /// Configuration.
+    pub config: AssociatorConfig,
+}
+
+/// Handle one invocation; the JSON says what was done.
+pub async fn function_handler<A: AlertSink>(payload: Value, deps: &Deps<A>) -> Result<Value> {
+    match classify(payload)? {
+        Incoming::Event { detail_type, raw, .. } if detail_type == LAUNCH_LIFECYCLE_ACTION => {
+            on_launch(parse_event::<LifecycleAction>(&raw)?.detail, deps).await
+        }
+        Incoming::Event { detail_type, raw, .. } if detail_type == INSTANCE_STATE_CHANGE => {
+            on_instance_running(parse_event::<InstanceStateChange>(&raw)?.detail, deps).await
+        }
+        Incoming::Event { detail_type, .. } if detail_type == SCHEDULED_EVENT => reconcile(deps).await,
+        Incoming::Event { detail_type, .. } => {
+            debug!(detail_type, "event type not handled");
+            Ok(json!({ "status": "ignored", "reason": format!("bastion-eip-associator does not handle `{detail_type}` events") }))
+        }
+        Incoming::Command(_) | Incoming::AlarmAction(_) => Err(EventError::Unrecognised(
+            "bastion-eip-associator takes lifecycle, instance state-change and schedule events only".into(),
+        )
+        .into()),
+    }
+}
+
+async fn on_launch<A: AlertSink>(action: LifecycleAction, deps: &Deps<A>) -> Result<Value> {
+    let malformed = |reason: String| {
+        Error::Event(EventError::Malformed {
+            detail_type: LAUNCH_LIFECYCLE_ACTION.into(),
+            reason,
+        })
+    };
+    if action.lifecycle_transition != "autoscaling:EC2_INSTANCE_LAUNCHING" {
+        return Err(malformed(format!(
+            "transition `{}` is not a launch",
+            action.lifecycle_transition
+        )));
+    }
+    if !action.ec2_instance_id.starts_with("i-") {
+        return Err(malformed(format!(
+            "`{}` is not an instance id",
+            action.ec2_instance_id
+        )));
+    }
+    let group_name = &action.auto_scaling_group_name;
+    if !deps.config.groups.iter().any(|g| g == group_name) {
+        return Err(Error::Refused(format!(
+            "group `{group_name}` is not in BASTION_GROUPS of this function"
+        )));
+    }
+    let group = deps.groups.describe(group_name).await?;
+    let pool = group.tags.get(POOL_TAG).cloned().ok_or_else(|| {
+        Error::Refused(format!(
+            "group `{group_name}` has no `{POOL_TAG}` tag naming its Elastic IP pool"
+        ))
+    })?;
+    let zone = deps
+        .ec2
+        .instances(std::slice::from_ref(&action.ec2_instance_id))
+        .await?
+        .into_iter()
+        .next()
+        .and_then(|i| i.zone);
+    let at = Whereabouts {
+        instance: action.ec2_instance_id.clone(),
+        group: Some(group_name.clone()),
+        zone,
+        pool,
+    };
+    let secured = secure(&deps.ec2, &deps.config, &at.pool, &at.instance).await?;
+    let result = if matches!(secured, Secured::Exhausted { .. }) {
+        "ABANDON"
+    } else {
+        "CONTINUE"
+    };
+    let completed = deps
+        .groups
+        .complete_lifecycle_action(
+            group_name,
+            &action.lifecycle_hook_name,
+            &action.lifecycle_action_token,
+            &at.instance,
+            result,
+        )
+        .await?;
+    if !completed {
+        // A duplicate of an event already handled: the action was completed before.
+        info!(instance = %at.instance, result, "lifecycle action was already completed");
+        return Ok(
+            json!({ "status": "already_completed", "instance": at.instance, "secured": secured }),
+        );
+    }
+    let why = format!(
+        "Launch of {} held at lifecycle hook {}; completed with {result}.",
+        at.instance, action.lifecycle_hook_name
+    );
+    if let Some(alert) = secured_alert(
+        &deps.config.common.function_name,
+        &at,
+        &secured,
+        &why,
+        false,
+    ) {
+        let alert = if result == "ABANDON" {
+            alert.next_step(format!("The group {group_name} replaces the abandoned instance; it will compete for the pool again."))
+        } else {
+            alert
+        };
+        deps.alerts.publish(&alert).await?;
+    }
+    Ok(
+        json!({ "status": "completed", "result": result, "instance": at.instance, "secured": secured }),
+    )
+}
+
+async fn on_instance_running<A: AlertSink>(
+    change: InstanceStateChange,
+    deps: &Deps<A>,
+) -> Result<Value> {
+    if change.state != "running" {
+        return Ok(
+            json!({ "status": "ignored", "reason": format!("state `{}` needs nothing", change.state) }),
+        );
+    }
+    let Some(instance) = deps
+        .ec2
+        .instances(std::slice::from_ref(&change.instance_id))
+        .await?
+        .into_iter()
+        .next()
+    else {
+        return Err(Error::NotFound {
+            kind: "EC2 instance",
+            name: change.instance_id,
+        });
+    };
+    if instance.tags.contains_key(GROUP_TAG) {
+        return Ok(
+            json!({ "status": "ignored", "reason": "instances of a group get their address at its lifecycle hook" }),
+        );
+    }
+    let Some(pool) = instance.tags.get(POOL_TAG).cloned() else {
+        return Ok(
+            json!({ "status": "ignored", "reason": format!("{} has no `{POOL_TAG}` tag", instance.id) }),
+        );
+    };
+    let at = Whereabouts {
+        instance: instance.id.clone(),
+        group: None,
+        zone: instance.zone.clone(),
+        pool,
+    };
+    let secured = secure(&deps.ec2, &deps.config, &at.pool, &at.instance).await?;
+    let why = format!("{} started running.", at.instance);
+    if let Some(alert) = secured_alert(
+        &deps.config.common.function_name,
+        &at,
+        &secured,
+        &why,
+        false,
+    ) {
+        deps.alerts.publish(&alert).await?;
+    }
+    Ok(json!({ "status": "done", "instance": at.instance, "secured": secured }))
+}
+
+/// Every running bastion (instances of the listed groups, and standalone tagged ones) without a
+/// pool address gets one if it can.
+async fn reconcile<A: AlertSink>(deps: &Deps<A>) -> Result<Value> {
+    let mut bastions: Vec<Whereabouts> = Vec::new();
+    for name in &deps.config.groups {
+        let group = match deps.groups.describe(name).await {
+            Ok(group) => group,
+            Err(error) if !error.retryable() => {
+                warn!(group = %name, %error, "group skipped by the reconcile");
+                continue;
+            }
+            Err(error) => return Err(error),
+        };
+        let Some(pool) = group.tags.get(POOL_TAG) else {
+            continue;
+        };
+        for (id, state) in &group.instances {
+            if state == "InService" {
+                bastions.push(Whereabouts {
+                    instance: id.clone(),
+                    group: Some(name.clone()),
+                    zone: None,
+                    pool: pool.clone(),
+                });
+            }
+        }
+    }
+    let mut pools: Vec<String> = deps
+        .ec2
+        .addresses_tagged(POOL_TAG, None)
+        .await?
+        .into_iter()
+        .filter_map(|a| a.tags.get(POOL_TAG).cloned())
+        .collect();
+    pools.sort();
+    pools.dedup();
+    for pool in &pools {
+        for instance in deps.ec2.running_tagged(POOL_TAG, pool).await? {
+            if !instance.tags.contains_key(GROUP_TAG) {
+                bastions.push(Whereabouts {
+                    instance: instance.id,
+                    group: None,
+                    zone: instance.zone,
+                    pool: pool.clone(),
+                });
+            }
+        }
+    }
+    let mut repaired = Vec::new();
+    for at in &bastions {
+        let secured = secure(&deps.ec2, &deps.config, &at.pool, &at.instance).await?;
+        if let Some(alert) = secured_alert(
+            &deps.config.common.function_name,
+            at,
+            &secured,
+            "The reconcile schedule found a bastion without its pool address.",
+            true,
+        ) {
+            deps.alerts.publish(&alert).await?;
+            repaired.push(json!({ "instance": at.instance, "secured": secured }));
+        }
+    }
+    Ok(json!({ "status": "reconciled", "bastions": bastions.len(), "repaired": repaired }))
+}

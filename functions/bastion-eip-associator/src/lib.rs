@@ -1,0 +1,8 @@
+//! bastion-eip-associator: a bastion gets its fixed Elastic IP from a tagged pool before it enters
+//! service, verified, never taken from a healthy bastion; a schedule repairs drift.
+
+pub mod associate;
+pub mod config;
+pub mod decide;
+pub mod handler;
+pub mod report;

@@ -1,0 +1,89 @@
+//! Report: the alerts ops read.
+
+use ops_core::alert::{Alert, Severity};
+
+use crate::associate::Secured;
+
+/// Where the instance is, for alerts.
+#[derive(Debug, Clone, Default)]
+pub struct Whereabouts {
+    /// The instance.
+    pub instance: String,
+    /// Its group, if it is in one.
+    pub group: Option<String>,
+    /// Its availability zone.
+    pub zone: Option<String>,
+    /// The pool.
+    pub pool: String,
+}
+
+impl Whereabouts {
+    fn describe(&self) -> String {
+        let group = self
+            .group
+            .as_deref()
+            .map(|g| format!(" of group {g}"))
+            .unwrap_or_default();
+        let zone = self
+            .zone
+            .as_deref()
+            .map(|z| format!(" in {z}"))
+            .unwrap_or_default();
+        format!("{}{group}{zone}", self.instance)
+    }
+
+    fn resource(&self) -> String {
+        self.group.clone().unwrap_or_else(|| self.instance.clone())
+    }
+}
+
+/// The alert for an outcome (none when the instance already held its address). `why` says what
+/// started it: a launch, a state change, or the reconcile.
+pub fn secured_alert(
+    function: &str,
+    at: &Whereabouts,
+    secured: &Secured,
+    why: &str,
+    drift: bool,
+) -> Option<Alert> {
+    let who = at.describe();
+    let alert = match secured {
+        Secured::AlreadyHeld { .. } => return None,
+        Secured::Associated { address, attempts } => {
+            let (event, title) = if drift {
+                ("eip.drift-repaired", format!("drift repaired: {} gets {}", at.instance, address.public_ip))
+            } else {
+                ("eip.associated", format!("{} got {} (pool {})", at.instance, address.public_ip, at.pool))
+            };
+            let race = if *attempts > 1 { format!(" It lost a race for another address first ({attempts} tries).") } else { String::new() };
+            Alert::new(Severity::Info, function, event, at.resource(), title)
+                .what(format!("Elastic IP {} ({}) of pool {} is now on {who}, verified with DescribeAddresses.{race}", address.public_ip, address.allocation_id, at.pool))
+                .change("no pool address".to_string(), address.public_ip.clone())
+        }
+        Secured::TookOver { address, from, from_state } => Alert::new(
+            Severity::Warning,
+            function,
+            "eip.taken-over",
+            at.resource(),
+            format!("{} took over {} from {from} ({from_state})", at.instance, address.public_ip),
+        )
+        .what(format!(
+            "Elastic IP {} of pool {} moved from {from}, which is {from_state}, to {who}; verified with DescribeAddresses.",
+            address.public_ip, at.pool
+        ))
+        .change(format!("{} on {from} ({from_state})", address.public_ip), format!("{} on {}", address.public_ip, at.instance)),
+        Secured::Exhausted { holders, lost_race } => {
+            let race = if *lost_race { " It lost the race for the last free address to another instance." } else { "" };
+            Alert::new(Severity::Critical, function, "eip.pool-exhausted", at.resource(), format!("pool {} exhausted: {} has no Elastic IP", at.pool, at.instance))
+                .what(format!("No address of pool {} could be had for {who}.{race} Held: {}.", at.pool, holders.join(", ")))
+                .next_step(format!("Allocate another Elastic IP and tag it {}={}, or free one.", crate::config::POOL_TAG, at.pool))
+        }
+    };
+    Some(
+        alert
+            .why(why.to_string())
+            .thread(format!("{function}:{}", at.pool))
+            .context("instance", &at.instance)
+            .context("pool", &at.pool),
+    )
+}

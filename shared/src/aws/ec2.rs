@@ -1,0 +1,246 @@
+//! EC2 adapter: Elastic IP pools and instances, and the one change the associator makes.
+
+use std::collections::BTreeMap;
+
+use aws_config::SdkConfig;
+use aws_sdk_ec2::types::{Address, Filter, Instance};
+use serde::Serialize;
+use tracing::instrument;
+
+use super::aws_error;
+use crate::error::{AwsError, Error, Result};
+
+/// An Elastic IP allocation at one moment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AddressState {
+    /// Allocation id, `eipalloc-...`.
+    pub allocation_id: String,
+    /// The public IP.
+    pub public_ip: String,
+    /// The instance holding it, if any.
+    pub instance_id: Option<String>,
+    /// Its tags.
+    pub tags: BTreeMap<String, String>,
+}
+
+/// An EC2 instance at one moment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InstanceState {
+    /// Instance id.
+    pub id: String,
+    /// `pending`, `running`, `stopping`, `stopped`, `shutting-down`, `terminated`.
+    pub state: String,
+    /// Availability zone.
+    pub zone: Option<String>,
+    /// Its tags.
+    pub tags: BTreeMap<String, String>,
+}
+
+/// Reads pools and instances and associates addresses through the SDK.
+#[derive(Debug, Clone)]
+pub struct Ec2 {
+    client: aws_sdk_ec2::Client,
+}
+
+impl Ec2 {
+    /// Build the adapter from the function's shared SDK config.
+    pub fn new(config: &SdkConfig) -> Self {
+        Ec2 {
+            client: aws_sdk_ec2::Client::new(config),
+        }
+    }
+
+    /// The underlying client, for operations the adapter does not wrap yet.
+    pub fn client(&self) -> &aws_sdk_ec2::Client {
+        &self.client
+    }
+
+    /// Addresses whose tag `key` is `value` (or that carry tag `key` at all, when `value` is `None`).
+    #[instrument(skip(self), err)]
+    pub async fn addresses_tagged(
+        &self,
+        key: &str,
+        value: Option<&str>,
+    ) -> Result<Vec<AddressState>> {
+        let filter = match value {
+            Some(value) => Filter::builder()
+                .name(format!("tag:{key}"))
+                .values(value)
+                .build(),
+            None => Filter::builder().name("tag-key").values(key).build(),
+        };
+        let answer = self
+            .client
+            .describe_addresses()
+            .filters(filter)
+            .send()
+            .await
+            .map_err(|e| aws_error("ec2", "DescribeAddresses", e))?;
+        let mut addresses: Vec<AddressState> =
+            answer.addresses().iter().map(address_state).collect();
+        addresses.sort_by(|a, b| a.allocation_id.cmp(&b.allocation_id));
+        Ok(addresses)
+    }
+
+    /// One address by allocation id.
+    #[instrument(skip(self), err)]
+    pub async fn address(&self, allocation_id: &str) -> Result<AddressState> {
+        let answer = self
+            .client
+            .describe_addresses()
+            .allocation_ids(allocation_id)
+            .send()
+            .await
+            .map_err(|e| aws_error("ec2", "DescribeAddresses", e))?;
+        answer
+            .addresses()
+            .first()
+            .map(address_state)
+            .ok_or_else(|| Error::NotFound {
+                kind: "Elastic IP allocation",
+                name: allocation_id.to_string(),
+            })
+    }
+
+    /// Instances by id; ids EC2 does not know are left out.
+    #[instrument(skip(self), err)]
+    pub async fn instances(&self, ids: &[String]) -> Result<Vec<InstanceState>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        match self
+            .client
+            .describe_instances()
+            .set_instance_ids(Some(ids.to_vec()))
+            .send()
+            .await
+        {
+            Ok(answer) => Ok(answer
+                .reservations()
+                .iter()
+                .flat_map(|r| r.instances())
+                .map(instance_state)
+                .collect()),
+            Err(error) => {
+                let error = aws_error("ec2", "DescribeInstances", error);
+                // One unknown id fails the whole call; ask one by one to keep the known ones.
+                if error.code == "InvalidInstanceID.NotFound" && ids.len() > 1 {
+                    let mut found = Vec::new();
+                    for id in ids {
+                        found.extend(Box::pin(self.instances(std::slice::from_ref(id))).await?);
+                    }
+                    Ok(found)
+                } else if error.code == "InvalidInstanceID.NotFound" {
+                    Ok(Vec::new())
+                } else {
+                    Err(Error::Aws(error))
+                }
+            }
+        }
+    }
+
+    /// Running instances whose tag `key` is `value`.
+    #[instrument(skip(self), err)]
+    pub async fn running_tagged(&self, key: &str, value: &str) -> Result<Vec<InstanceState>> {
+        let answer = self
+            .client
+            .describe_instances()
+            .filters(
+                Filter::builder()
+                    .name(format!("tag:{key}"))
+                    .values(value)
+                    .build(),
+            )
+            .filters(
+                Filter::builder()
+                    .name("instance-state-name")
+                    .values("running")
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| aws_error("ec2", "DescribeInstances", e))?;
+        Ok(answer
+            .reservations()
+            .iter()
+            .flat_map(|r| r.instances())
+            .map(instance_state)
+            .collect())
+    }
+
+    /// Associate an address with an instance. With `allow_reassociation` false, EC2 refuses an
+    /// address that is already associated: the answer is `Ok(false)`, never a silent theft.
+    #[instrument(skip(self), err)]
+    pub async fn associate(
+        &self,
+        allocation_id: &str,
+        instance_id: &str,
+        allow_reassociation: bool,
+    ) -> Result<bool> {
+        match self
+            .client
+            .associate_address()
+            .allocation_id(allocation_id)
+            .instance_id(instance_id)
+            .allow_reassociation(allow_reassociation)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(error) => {
+                let error: AwsError = aws_error("ec2", "AssociateAddress", error);
+                if error.code == "Resource.AlreadyAssociated" {
+                    Ok(false)
+                } else {
+                    Err(Error::Aws(error))
+                }
+            }
+        }
+    }
+}
+
+fn address_state(address: &Address) -> AddressState {
+    AddressState {
+        allocation_id: address.allocation_id().unwrap_or_default().to_string(),
+        public_ip: address.public_ip().unwrap_or_default().to_string(),
+        instance_id: address
+            .instance_id()
+            .filter(|id| !id.is_empty())
+            .map(String::from),
+        tags: address
+            .tags()
+            .iter()
+            .filter_map(|t| {
+                Some((
+                    t.key()?.to_string(),
+                    t.value().unwrap_or_default().to_string(),
+                ))
+            })
+            .collect(),
+    }
+}
+
+fn instance_state(instance: &Instance) -> InstanceState {
+    InstanceState {
+        id: instance.instance_id().unwrap_or_default().to_string(),
+        state: instance
+            .state()
+            .and_then(|s| s.name())
+            .map(|n| n.as_str().to_string())
+            .unwrap_or_default(),
+        zone: instance
+            .placement()
+            .and_then(|p| p.availability_zone())
+            .map(String::from),
+        tags: instance
+            .tags()
+            .iter()
+            .filter_map(|t| {
+                Some((
+                    t.key()?.to_string(),
+                    t.value().unwrap_or_default().to_string(),
+                ))
+            })
+            .collect(),
+    }
+}

@@ -1,0 +1,523 @@
+//! bastion-eip-associator end to end against the emulator: launches held at the lifecycle hook,
+//! races for the last address, takeovers, reconcile, duplicates, faults and bad input.
+
+use aws_sdk_ec2::types::{InstanceType, Tag};
+use bastion_eip_associator::config::AssociatorConfig;
+use bastion_eip_associator::handler::{function_handler, Deps};
+use ops_core::alert::{MemoryAlerts, Severity};
+use ops_core::aws::autoscaling::AutoScalingGroups;
+use ops_core::aws::ec2::Ec2;
+use ops_core::config::Env;
+use ops_core::Error;
+use ops_e2e::events::scheduled;
+use ops_e2e::Emulator;
+use serde_json::{json, Value};
+
+struct World {
+    emulator: Emulator,
+    deps: Deps<MemoryAlerts>,
+    /// The instance the group started with.
+    first: String,
+}
+
+impl World {
+    /// Group `bastion` (desired 1, max 3, pool tag `bastion`, launch hook `bastion-launch`) and
+    /// `addresses` Elastic IPs in pool `bastion`.
+    async fn new(addresses: usize) -> World {
+        let emulator = Emulator::start();
+        let sdk = emulator.sdk_config().await;
+        let env = Env::from_pairs([
+            (
+                "ALERT_TOPIC_ARN",
+                "arn:aws:sns:us-east-1:123456789012:ops-alerts",
+            ),
+            ("BASTION_GROUPS", "bastion"),
+            ("ASSOCIATE_RETRY_DELAY_MS", "0"),
+        ]);
+        let deps = Deps {
+            ec2: Ec2::new(&sdk),
+            groups: AutoScalingGroups::new(&sdk),
+            alerts: MemoryAlerts::default(),
+            config: AssociatorConfig::from_env(&env).expect("config"),
+        };
+        let asg = deps.groups.client();
+        asg.create_launch_configuration()
+            .launch_configuration_name("bastion")
+            .image_id("ami-12c6146b")
+            .instance_type("t3.micro")
+            .send()
+            .await
+            .unwrap();
+        asg.create_auto_scaling_group()
+            .auto_scaling_group_name("bastion")
+            .launch_configuration_name("bastion")
+            .min_size(1)
+            .max_size(3)
+            .desired_capacity(1)
+            .availability_zones("us-east-1a")
+            .tags(
+                aws_sdk_autoscaling::types::Tag::builder()
+                    .resource_id("bastion")
+                    .resource_type("auto-scaling-group")
+                    .key("ops:eip-pool")
+                    .value("bastion")
+                    .propagate_at_launch(false)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        asg.put_lifecycle_hook()
+            .auto_scaling_group_name("bastion")
+            .lifecycle_hook_name("bastion-launch")
+            .lifecycle_transition("autoscaling:EC2_INSTANCE_LAUNCHING")
+            .default_result("ABANDON")
+            .send()
+            .await
+            .unwrap();
+        for _ in 0..addresses {
+            let allocation = deps
+                .ec2
+                .client()
+                .allocate_address()
+                .domain(aws_sdk_ec2::types::DomainType::Vpc)
+                .send()
+                .await
+                .unwrap()
+                .allocation_id
+                .unwrap();
+            deps.ec2
+                .client()
+                .create_tags()
+                .resources(allocation)
+                .tags(Tag::builder().key("ops:eip-pool").value("bastion").build())
+                .send()
+                .await
+                .unwrap();
+        }
+        let first = deps
+            .groups
+            .describe("bastion")
+            .await
+            .unwrap()
+            .instances
+            .keys()
+            .next()
+            .unwrap()
+            .clone();
+        World {
+            emulator,
+            deps,
+            first,
+        }
+    }
+
+    /// Scale the group out by one; returns (instance, lifecycle event).
+    fn launch(&self) -> (String, Value) {
+        let launched = self
+            .emulator
+            .control(
+                "POST",
+                "/_ops/autoscaling/launch",
+                Some(json!({"group": "bastion"})),
+            )
+            .expect("launch");
+        (
+            launched["instance_id"].as_str().unwrap().to_string(),
+            launched["event"].clone(),
+        )
+    }
+
+    async fn handle(&self, payload: Value) -> Result<Value, Error> {
+        function_handler(payload, &self.deps).await
+    }
+
+    /// Who holds each pool address.
+    async fn holders(&self) -> Vec<Option<String>> {
+        self.deps
+            .ec2
+            .addresses_tagged("ops:eip-pool", Some("bastion"))
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|a| a.instance_id)
+            .collect()
+    }
+
+    async fn give(&self, instance: &str) {
+        let address = &self
+            .deps
+            .ec2
+            .addresses_tagged("ops:eip-pool", Some("bastion"))
+            .await
+            .unwrap()[0];
+        assert!(self
+            .deps
+            .ec2
+            .associate(&address.allocation_id, instance, false)
+            .await
+            .unwrap());
+    }
+
+    fn result_of(&self, instance: &str) -> Option<String> {
+        let actions = self
+            .emulator
+            .control("GET", "/_ops/autoscaling/lifecycle-actions", None)
+            .unwrap();
+        actions["actions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["instance_id"] == instance)
+            .and_then(|a| a["result"].as_str().map(String::from))
+    }
+
+    fn mutations(&self) -> u64 {
+        [
+            "AssociateAddress",
+            "DisassociateAddress",
+            "TerminateInstances",
+        ]
+        .iter()
+        .map(|op| self.emulator.calls("ec2", op))
+        .sum::<u64>()
+            + ["CompleteLifecycleAction", "SetDesiredCapacity"]
+                .iter()
+                .map(|op| self.emulator.calls("autoscaling", op))
+                .sum::<u64>()
+    }
+}
+
+#[tokio::test]
+async fn a_launch_gets_its_pool_address_verified_then_continues() {
+    let world = World::new(1).await;
+    let (instance, event) = world.launch();
+
+    let answer = world.handle(event).await.unwrap();
+
+    assert_eq!(answer["result"], "CONTINUE", "{answer:#}");
+    assert_eq!(world.holders().await, vec![Some(instance.clone())]);
+    assert_eq!(world.result_of(&instance).as_deref(), Some("CONTINUE"));
+    let alert = &world.deps.alerts.sent()[0];
+    assert_eq!(alert.event_type, "eip.associated");
+    assert!(
+        alert.title.starts_with(&format!("{instance} got ")),
+        "{}",
+        alert.title
+    );
+    assert!(
+        alert.what.contains(&format!(
+            "is now on {instance} of group bastion in us-east-1a, verified"
+        )),
+        "{}",
+        alert.what
+    );
+}
+
+#[tokio::test]
+async fn an_instance_already_holding_a_pool_address_is_a_no_op_and_continues() {
+    let world = World::new(2).await;
+    let (instance, event) = world.launch();
+    world.give(&instance).await;
+    let associations = world.emulator.calls("ec2", "AssociateAddress");
+
+    let answer = world.handle(event).await.unwrap();
+
+    assert_eq!(answer["result"], "CONTINUE");
+    assert_eq!(answer["secured"]["outcome"], "already_held");
+    assert_eq!(
+        world.emulator.calls("ec2", "AssociateAddress"),
+        associations
+    );
+    assert!(world.deps.alerts.sent().is_empty());
+}
+
+#[tokio::test]
+async fn two_launches_racing_for_the_last_address_give_one_winner_and_steal_nothing() {
+    let world = World::new(1).await;
+    let (a, event_a) = world.launch();
+    let (b, event_b) = world.launch();
+    // Hold the first association back so both launches read the address as free before either
+    // associates: a real race, which EC2's refusal to re-associate must settle.
+    world.emulator.add_fault(json!({"service": "ec2", "operation": "AssociateAddress", "kind": "latency", "latency_ms": 700, "on_calls": [1]}));
+
+    let (answer_a, answer_b) = tokio::join!(world.handle(event_a), world.handle(event_b));
+
+    let results = [
+        answer_a.unwrap()["result"].clone(),
+        answer_b.unwrap()["result"].clone(),
+    ];
+    assert_eq!(
+        results.iter().filter(|r| **r == "CONTINUE").count(),
+        1,
+        "{results:?}"
+    );
+    assert_eq!(
+        results.iter().filter(|r| **r == "ABANDON").count(),
+        1,
+        "{results:?}"
+    );
+    let winner = if results[0] == "CONTINUE" { &a } else { &b };
+    assert_eq!(
+        world.holders().await,
+        vec![Some(winner.clone())],
+        "the winner keeps it: nothing stolen"
+    );
+    let critical = world
+        .deps
+        .alerts
+        .sent()
+        .into_iter()
+        .find(|alert| alert.severity == Severity::Critical)
+        .expect("a critical alert");
+    assert_eq!(critical.event_type, "eip.pool-exhausted");
+    assert!(
+        critical
+            .what
+            .contains("It lost the race for the last free address to another instance."),
+        "{}",
+        critical.what
+    );
+}
+
+#[tokio::test]
+async fn an_exhausted_pool_abandons_the_launch_with_a_critical_alert() {
+    let world = World::new(1).await;
+    world.give(&world.first).await;
+    let (instance, event) = world.launch();
+
+    let answer = world.handle(event).await.unwrap();
+
+    assert_eq!(answer["result"], "ABANDON");
+    assert_eq!(world.result_of(&instance).as_deref(), Some("ABANDON"));
+    assert_eq!(
+        world.holders().await,
+        vec![Some(world.first.clone())],
+        "the healthy bastion keeps its address"
+    );
+    let alert = &world.deps.alerts.sent()[0];
+    assert_eq!(
+        (alert.severity, alert.event_type.as_str()),
+        (Severity::Critical, "eip.pool-exhausted")
+    );
+    assert_eq!(
+        alert.title,
+        format!("pool bastion exhausted: {instance} has no Elastic IP")
+    );
+    assert!(
+        alert.what.contains(&format!("({}, running)", world.first)),
+        "{}",
+        alert.what
+    );
+}
+
+#[tokio::test]
+async fn the_address_of_a_terminating_bastion_moves_to_its_replacement() {
+    let world = World::new(1).await;
+    world.give(&world.first).await;
+    world
+        .deps
+        .ec2
+        .client()
+        .terminate_instances()
+        .instance_ids(&world.first)
+        .send()
+        .await
+        .unwrap();
+    let (instance, event) = world.launch();
+
+    let answer = world.handle(event).await.unwrap();
+
+    assert_eq!(answer["result"], "CONTINUE", "{answer:#}");
+    assert_eq!(world.holders().await, vec![Some(instance.clone())]);
+    let alert = &world.deps.alerts.sent()[0];
+    assert_eq!(
+        (alert.severity, alert.event_type.as_str()),
+        (Severity::Warning, "eip.taken-over")
+    );
+    assert!(
+        alert
+            .title
+            .ends_with(&format!("from {} (terminated)", world.first)),
+        "{}",
+        alert.title
+    );
+}
+
+#[tokio::test]
+async fn the_reconcile_repairs_a_bastion_that_lost_its_address_once() {
+    let world = World::new(1).await;
+
+    let first = world.handle(scheduled(1_795_000_000)).await.unwrap();
+    let second = world.handle(scheduled(1_795_000_300)).await.unwrap();
+
+    assert_eq!(
+        first["repaired"][0]["instance"],
+        world.first.as_str(),
+        "{first:#}"
+    );
+    assert_eq!(second["repaired"], json!([]), "nothing left to repair");
+    assert_eq!(world.holders().await, vec![Some(world.first.clone())]);
+    let alerts = world.deps.alerts.sent();
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(alerts[0].event_type, "eip.drift-repaired");
+}
+
+#[tokio::test]
+async fn a_duplicated_launch_event_does_nothing_twice() {
+    let world = World::new(1).await;
+    let (instance, event) = world.launch();
+
+    world.handle(event.clone()).await.unwrap();
+    let again = world.handle(event).await.unwrap();
+
+    assert_eq!(again["status"], "already_completed");
+    assert_eq!(world.emulator.calls("ec2", "AssociateAddress"), 1);
+    assert_eq!(world.deps.alerts.sent().len(), 1);
+    assert_eq!(world.holders().await, vec![Some(instance)]);
+}
+
+#[tokio::test]
+async fn a_standalone_bastion_gets_its_address_when_it_starts_running() {
+    let world = World::new(1).await;
+    let image = world
+        .deps
+        .ec2
+        .client()
+        .describe_images()
+        .owners("amazon")
+        .send()
+        .await
+        .unwrap()
+        .images
+        .unwrap()[0]
+        .image_id
+        .clone()
+        .unwrap();
+    let run = world
+        .deps
+        .ec2
+        .client()
+        .run_instances()
+        .image_id(image)
+        .instance_type(InstanceType::T3Micro)
+        .min_count(1)
+        .max_count(1)
+        .tag_specifications(
+            aws_sdk_ec2::types::TagSpecification::builder()
+                .resource_type(aws_sdk_ec2::types::ResourceType::Instance)
+                .tags(Tag::builder().key("ops:eip-pool").value("bastion").build())
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let instance = run.instances.unwrap()[0].instance_id.clone().unwrap();
+    let event = json!({"version": "0", "id": "x", "detail-type": "EC2 Instance State-change Notification", "source": "aws.ec2",
+                       "account": "123456789012", "time": "2026-11-22T10:00:00Z", "region": "us-east-1", "resources": [],
+                       "detail": {"instance-id": instance, "state": "running"}});
+
+    let answer = world.handle(event).await.unwrap();
+
+    assert_eq!(answer["secured"]["outcome"], "associated", "{answer:#}");
+    assert_eq!(world.holders().await, vec![Some(instance)]);
+}
+
+#[tokio::test]
+async fn thirty_percent_throttling_still_converges() {
+    let world = World::new(1).await;
+    let (instance, event) = world.launch();
+    for service in ["ec2", "autoscaling"] {
+        world
+            .emulator
+            .add_fault(json!({"service": service, "kind": "throttle", "rate": 0.3}));
+    }
+
+    let mut outcome = Err(Error::Refused("not run".into()));
+    for _ in 0..10 {
+        outcome = world.handle(event.clone()).await;
+        match &outcome {
+            Err(error) if error.retryable() => continue,
+            _ => break,
+        }
+    }
+
+    outcome.expect("converged despite throttling");
+    let rules = world.emulator.control("GET", "/_ops/faults", None).unwrap();
+    let fired: u64 = rules["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["fired"].as_u64().unwrap())
+        .sum();
+    assert!(fired >= 2, "throttling happened ({fired})");
+    world
+        .emulator
+        .control("DELETE", "/_ops/faults", None)
+        .unwrap();
+    assert_eq!(world.holders().await, vec![Some(instance.clone())]);
+    assert_eq!(world.result_of(&instance).as_deref(), Some("CONTINUE"));
+}
+
+#[tokio::test]
+async fn malformed_events_get_specific_errors_and_change_nothing() {
+    let world = World::new(1).await;
+    let (_, launch) = world.launch();
+    let with = |key: &str, value: Value| {
+        let mut event = launch.clone();
+        event["detail"][key] = value;
+        event
+    };
+    let mutations = world.mutations();
+    let cases: Vec<(Value, &str)> = vec![
+        (
+            json!([]),
+            "unrecognised payload: the payload is not a JSON object",
+        ),
+        (
+            json!({"command": "associate"}),
+            "takes lifecycle, instance state-change and schedule events only",
+        ),
+        (
+            with("EC2InstanceId", json!(null)),
+            "malformed `EC2 Instance-launch Lifecycle Action` event: invalid type: null",
+        ),
+        (
+            with("EC2InstanceId", json!("not-an-instance")),
+            "`not-an-instance` is not an instance id",
+        ),
+        (
+            with(
+                "LifecycleTransition",
+                json!("autoscaling:EC2_INSTANCE_TERMINATING"),
+            ),
+            "transition `autoscaling:EC2_INSTANCE_TERMINATING` is not a launch",
+        ),
+        (
+            with("AutoScalingGroupName", json!("web")),
+            "refused: group `web` is not in BASTION_GROUPS",
+        ),
+        (
+            json!({"detail-type": "EC2 Instance State-change Notification", "source": "aws.ec2", "detail": {"state": "running"}}),
+            "missing field `instance-id`",
+        ),
+        (
+            json!({"detail-type": "EC2 Instance State-change Notification", "source": "aws.ec2", "detail": {"instance-id": "i-0000000000000dead", "state": "running"}}),
+            "EC2 instance `i-0000000000000dead` not found",
+        ),
+    ];
+    for (payload, expected) in &cases {
+        let error = world
+            .handle(payload.clone())
+            .await
+            .expect_err(&format!("{payload} should be rejected"));
+        let message = error.to_string();
+        assert!(
+            message.contains(expected),
+            "payload {payload}\n  got      {message}\n  expected {expected}"
+        );
+        assert!(!error.retryable(), "{message}");
+    }
+    assert_eq!(world.mutations(), mutations, "nothing changed");
+    assert!(world.deps.alerts.sent().is_empty());
+}
