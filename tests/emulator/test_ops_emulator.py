@@ -260,10 +260,20 @@ class EcrPush(unittest.TestCase):
 
 
 class DemoSeed(unittest.TestCase):
+    @staticmethod
+    def seeded_group(name: str) -> dict:
+        client = boto3.client(
+            "autoscaling", region_name="eu-west-1", endpoint_url=URL,
+            aws_access_key_id="testing", aws_secret_access_key="testing",
+        )
+        return client.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"][0]
+
     def test_the_demo_account_is_read_back_from_aws(self):
         inventory = control("POST", "/_ops/seed/demo", {"region": "eu-west-1"})
         self.assertEqual([s["name"] for s in inventory["services"]], ["shop-blue", "shop-green", "web", "worker"])
         self.assertEqual({g["name"] for g in inventory["auto_scaling_groups"]}, {"workers", "bastion"})
+        bastion = self.seeded_group("bastion")
+        self.assertIn({"Key": "ops:eip-pool", "Value": "bastion"}, [{"Key": t["Key"], "Value": t["Value"]} for t in bastion["Tags"]])
         self.assertEqual([a["pool"] for a in inventory["eip_pool"]], ["bastion", "bastion"])
         self.assertEqual(
             {a["name"] for a in inventory["alarms"]},

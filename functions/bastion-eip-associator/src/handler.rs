@@ -268,3 +268,31 @@ async fn reconcile<A: AlertSink>(deps: &Deps<A>) -> Result<Value> {
     }
     Ok(json!({ "status": "reconciled", "bastions": bastions.len(), "repaired": repaired }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_state_change_and_lifecycle_samples_in_events_parse() {
+        let read = |file: &str| -> Value {
+            let path = format!("{}/../../events/{file}", env!("CARGO_MANIFEST_DIR"));
+            serde_json::from_str(
+                &std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}")),
+            )
+            .unwrap()
+        };
+        let running =
+            parse_event::<InstanceStateChange>(&read("ec2-instance-running.json")).unwrap();
+        assert_eq!(
+            (
+                running.detail.instance_id.as_str(),
+                running.detail.state.as_str()
+            ),
+            ("i-0abcdef1234567890", "running")
+        );
+        let launch =
+            parse_event::<LifecycleAction>(&read("asg-launch-lifecycle-action.json")).unwrap();
+        assert_eq!(launch.detail.auto_scaling_group_name, "bastion");
+    }
+}

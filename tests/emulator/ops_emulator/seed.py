@@ -109,11 +109,17 @@ class DemoSeeder:
         template = ec2.create_launch_template(
             LaunchTemplateName="ops-demo", LaunchTemplateData={"ImageId": image_id, "InstanceType": "t4g.small"}
         )["LaunchTemplate"]["LaunchTemplateId"]
-        for name, (low, desired, high) in {"workers": (1, 2, 6), "bastion": (1, 1, 2)}.items():
+        groups = {"workers": (1, 2, 6, []), "bastion": (1, 1, 4, [("ops:eip-pool", "bastion")])}
+        for name, (low, desired, high, tags) in groups.items():
             autoscaling.create_auto_scaling_group(
                 AutoScalingGroupName=name, MinSize=low, MaxSize=high, DesiredCapacity=desired,
                 LaunchTemplate={"LaunchTemplateId": template, "Version": "$Latest"},
                 VPCZoneIdentifier=",".join(subnets),
+                Tags=[
+                    {"ResourceId": name, "ResourceType": "auto-scaling-group", "Key": k, "Value": v,
+                     "PropagateAtLaunch": False}
+                    for k, v in tags
+                ],
             )
         autoscaling.put_lifecycle_hook(
             AutoScalingGroupName="bastion", LifecycleHookName="bastion-launch",

@@ -5,6 +5,7 @@
 //! emulator. Each function adds its own chapter here, run through its real binary.
 
 mod alert_path;
+mod bastion_eip_associator;
 mod cpu_alarm_scaler;
 mod deploy_trigger;
 mod inventory;
@@ -33,6 +34,7 @@ async fn main() {
     alert_path::chapter_alert_path(&emulator, &config, &topic, &inbox).await;
     deploy_trigger::chapter(&emulator, &topic, &inbox).await;
     cpu_alarm_scaler::chapter(&emulator, &config, &topic, &inbox).await;
+    bastion_eip_associator::chapter(&emulator, &config, &topic, &inbox).await;
 
     drop(emulator);
     println!("\n== Done. The emulator is stopped; nothing was left running.");
