@@ -164,6 +164,17 @@ impl Emulator {
         calls["calls"][service][operation].as_u64().unwrap_or(0)
     }
 
+    /// How many calls the installed fault rules have failed or delayed so far.
+    pub fn faults_fired(&self) -> u64 {
+        let rules = self
+            .control("GET", "/_ops/faults", None)
+            .expect("read fault rules");
+        rules["rules"]
+            .as_array()
+            .map(|r| r.iter().filter_map(|r| r["fired"].as_u64()).sum())
+            .unwrap_or(0)
+    }
+
     /// Create the demo account (see `ops_emulator/seed.py`) and return its inventory.
     pub fn seed_demo(&self) -> Value {
         self.control("POST", "/_ops/seed/demo", Some(json!({})))

@@ -7,6 +7,7 @@ pub mod fixtures;
 pub mod http;
 pub mod inbox;
 pub mod lambda;
+pub mod redeliver;
 
 pub use emulator::Emulator;
 pub use inbox::{AlertInbox, ReceivedAlert};

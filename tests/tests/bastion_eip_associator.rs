@@ -10,6 +10,7 @@ use ops_core::aws::ec2::Ec2;
 use ops_core::config::Env;
 use ops_core::Error;
 use ops_e2e::events::scheduled;
+use ops_e2e::redeliver::until_settled;
 use ops_e2e::Emulator;
 use serde_json::{json, Value};
 
@@ -433,23 +434,11 @@ async fn thirty_percent_throttling_still_converges() {
             .add_fault(json!({"service": service, "kind": "throttle", "rate": 0.3}));
     }
 
-    let mut outcome = Err(Error::Refused("not run".into()));
-    for _ in 0..10 {
-        outcome = world.handle(event.clone()).await;
-        match &outcome {
-            Err(error) if error.retryable() => continue,
-            _ => break,
-        }
-    }
+    // Lambda redelivers an event whose invocation failed with a retryable error.
+    let outcome = until_settled(10, || world.handle(event.clone())).await;
 
     outcome.expect("converged despite throttling");
-    let rules = world.emulator.control("GET", "/_ops/faults", None).unwrap();
-    let fired: u64 = rules["rules"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["fired"].as_u64().unwrap())
-        .sum();
+    let fired = world.emulator.faults_fired();
     assert!(fired >= 2, "throttling happened ({fired})");
     world
         .emulator

@@ -16,6 +16,7 @@ use ops_core::time::iso8601;
 use ops_core::Error;
 use ops_e2e::events::{alarm_state_change, scheduled};
 use ops_e2e::lambda::built_binary;
+use ops_e2e::redeliver::until_settled;
 use ops_e2e::{fixtures, Emulator, LocalLambda};
 use serde_json::{json, Value};
 
@@ -575,23 +576,11 @@ async fn thirty_percent_throttling_still_reaches_the_right_capacity() {
             .add_fault(json!({"service": service, "kind": "throttle", "rate": 0.3}));
     }
 
-    let mut outcome = Err(Error::Refused("not run".into()));
-    for _ in 0..10 {
-        outcome = world.handle(event.clone()).await;
-        match &outcome {
-            Err(error) if error.retryable() => continue,
-            _ => break,
-        }
-    }
+    // Lambda redelivers an event whose invocation failed with a retryable error.
+    let outcome = until_settled(10, || world.handle(event.clone())).await;
 
     outcome.expect("scaled despite throttling");
-    let rules = world.emulator.control("GET", "/_ops/faults", None).unwrap();
-    let fired: u64 = rules["rules"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["fired"].as_u64().unwrap())
-        .sum();
+    let fired = world.emulator.faults_fired();
     assert!(fired >= 2, "throttling happened ({fired})");
     world
         .emulator

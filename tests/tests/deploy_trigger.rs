@@ -12,6 +12,7 @@ use ops_core::aws::ecs::EcsServices;
 use ops_core::config::Env;
 use ops_core::Error;
 use ops_e2e::fixtures::{self, ACCOUNT, MUTATING_ECS_OPERATIONS, REGISTRY};
+use ops_e2e::redeliver::until_settled;
 use ops_e2e::Emulator;
 use serde_json::{json, Value};
 
@@ -533,19 +534,11 @@ async fn thirty_percent_throttling_still_ends_with_one_revision_deployed() {
         .emulator
         .add_fault(json!({"service": "ecs", "kind": "throttle", "rate": 0.3}));
 
-    // Lambda re-delivers an event whose invocation failed with a retryable error.
-    let mut outcome = Err(Error::Refused("not run".into()));
-    for _ in 0..10 {
-        outcome = world.handle(event.clone()).await;
-        match &outcome {
-            Err(error) if error.retryable() => continue,
-            _ => break,
-        }
-    }
+    // Lambda redelivers an event whose invocation failed with a retryable error.
+    let outcome = until_settled(10, || world.handle(event.clone())).await;
 
     outcome.expect("the deploy went through despite throttling");
-    let rules = world.emulator.control("GET", "/_ops/faults", None).unwrap();
-    let fired = rules["rules"][0]["fired"].as_u64().unwrap();
+    let fired = world.emulator.faults_fired();
     assert!(
         fired >= 2,
         "throttling really happened ({fired} calls throttled)"
