@@ -5,7 +5,6 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use cpu_alarm_scaler::config::ScalerConfig;
 use cpu_alarm_scaler::handler::{function_handler, Deps, Invocation};
 use cpu_alarm_scaler::observe::Clients;
-use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
 use ops_core::aws::appscaling::ScalableTargets;
 use ops_core::aws::autoscaling::AutoScalingGroups;
 use ops_core::aws::cloudwatch::CloudWatchAlarms;
@@ -13,8 +12,7 @@ use ops_core::aws::ecs::EcsServices;
 use ops_core::aws::sns::SnsAlerts;
 use ops_core::aws::{sdk_config, AwsSettings};
 use ops_core::config::Env;
-use ops_core::{telemetry, Error};
-use serde_json::Value;
+use ops_core::{runtime, telemetry, Error};
 
 /// Configuration and clients, once per cold start.
 async fn build_deps(env: &Env) -> Result<Deps<SnsAlerts>, Error> {
@@ -36,20 +34,13 @@ async fn build_deps(env: &Env) -> Result<Deps<SnsAlerts>, Error> {
 async fn main() -> Result<(), lambda_runtime::Error> {
     let env = Env::from_process();
     telemetry::init(&env);
-    let deps = build_deps(&env).await.inspect_err(|error| {
-        // The runtime prints only the error's Debug form; this line is what on-call reads.
-        tracing::error!("cpu-alarm-scaler cannot start: {error}");
-    })?;
-    let deps = &deps;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+    runtime::serve("cpu-alarm-scaler", build_deps(&env).await, |event, deps| {
+        // Events carry their own time; chat commands use the clock.
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or_default();
-        // Boxed: the handler's future is deep enough to overflow the compiler's layout depth inline.
-        Box::pin(function_handler(event.payload, &Invocation { now }, deps))
-            .await
-            .map_err(Diagnostic::from)
-    }))
+        Box::pin(async move { function_handler(event.payload, &Invocation { now }, deps).await })
+    })
     .await
 }

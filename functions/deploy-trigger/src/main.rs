@@ -5,15 +5,13 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use deploy_trigger::config::DeployConfig;
 use deploy_trigger::handler::{function_handler, Deps, Invocation};
 use deploy_trigger::observe::Caller;
-use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
 use ops_core::aws::ecr::EcrImages;
 use ops_core::aws::ecs::EcsServices;
 use ops_core::aws::sns::SnsAlerts;
 use ops_core::aws::{sdk_config, AwsSettings};
 use ops_core::config::Env;
 use ops_core::events::EventError;
-use ops_core::{telemetry, Error};
-use serde_json::Value;
+use ops_core::{runtime, telemetry, Error};
 
 /// Configuration and clients, once per cold start.
 async fn build_deps(env: &Env) -> Result<Deps<SnsAlerts>, Error> {
@@ -31,31 +29,20 @@ async fn build_deps(env: &Env) -> Result<Deps<SnsAlerts>, Error> {
 async fn main() -> Result<(), lambda_runtime::Error> {
     let env = Env::from_process();
     telemetry::init(&env);
-    let deps = build_deps(&env).await.inspect_err(|error| {
-        // The runtime prints only the error's Debug form; this line is what on-call reads.
-        tracing::error!("deploy-trigger cannot start: {error}");
-    })?;
-    let deps = &deps;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        let caller =
-            Caller::from_function_arn(&event.context.invoked_function_arn).ok_or_else(|| {
-                Diagnostic::from(Error::Event(EventError::Unrecognised(format!(
-                    "the invoked function ARN `{}` has no account and region",
-                    event.context.invoked_function_arn
-                ))))
-            })?;
+    runtime::serve("deploy-trigger", build_deps(&env).await, |event, deps| {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or_default();
-        // Boxed: the handler's future is deep enough to overflow the compiler's layout depth inline.
-        Box::pin(function_handler(
-            event.payload,
-            &Invocation { caller, now },
-            deps,
-        ))
-        .await
-        .map_err(Diagnostic::from)
-    }))
+        Box::pin(async move {
+            let arn = &event.context.invoked_function_arn;
+            let caller = Caller::from_function_arn(arn).ok_or_else(|| {
+                Error::Event(EventError::Unrecognised(format!(
+                    "the invoked function ARN `{arn}` has no account and region"
+                )))
+            })?;
+            function_handler(event.payload, &Invocation { caller, now }, deps).await
+        })
+    })
     .await
 }
