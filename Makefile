@@ -58,7 +58,9 @@ lint: ## cargo fmt --check and clippy -D warnings (with and without the adapters
 	cargo clippy -p ops-core --all-targets --no-default-features --locked -- -D warnings
 
 demo: $(EMULATOR_READY) ## Walk through the functions against the local emulator
-	cargo run --quiet --locked -p ops-e2e --bin demo
+	@# Same features as `make test`, so a demo after the tests reuses their build.
+	cargo build --quiet --locked --workspace --all-features --bins
+	"$${CARGO_TARGET_DIR:-target}/debug/demo"
 
 build: $(TOOLS_READY) ## Build every function for Lambda (cargo lambda build --release --arm64)
 ifeq ($(strip $(FUNCTIONS)),)

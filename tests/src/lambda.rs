@@ -283,24 +283,31 @@ fn read_request(reader: &mut BufReader<TcpStream>) -> Option<(String, String, Ve
     Some((method, path, body))
 }
 
-/// Build a function's binary (a no-op when it is up to date, so a test never runs a stale one) and
-/// return its path. Runs cargo once per binary per process.
+/// Build the functions' binaries (a no-op when they are up to date, so a test never runs a stale
+/// one) and return the path of `name`'s. Runs cargo once per process, for the whole workspace with
+/// all features: the same feature set as `make test`'s build, so its compiled SDK crates are reused
+/// instead of being built again for one package's narrower features.
 pub fn built_binary(name: &str) -> PathBuf {
-    static BUILT: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    static BUILT: Mutex<bool> = Mutex::new(false);
     let mut built = BUILT.lock().unwrap_or_else(|p| p.into_inner());
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace_root().join("target"));
-    let path = target.join("debug").join(name);
-    if !built.iter().any(|b| b == name) {
+    if !*built {
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let status = Command::new(cargo)
-            .args(["build", "--quiet", "--package", name, "--bin", name])
+            .args([
+                "build",
+                "--quiet",
+                "--workspace",
+                "--all-features",
+                "--bins",
+            ])
             .current_dir(workspace_root())
             .status()
-            .unwrap_or_else(|e| panic!("could not run cargo to build {name}: {e}"));
-        assert!(status.success(), "building {name} failed");
-        built.push(name.to_string());
+            .unwrap_or_else(|e| panic!("could not run cargo to build the function binaries: {e}"));
+        assert!(status.success(), "building the function binaries failed");
+        *built = true;
     }
-    path
+    target.join("debug").join(name)
 }
