@@ -165,6 +165,24 @@ impl std::str::FromStr for ImageRef {
     }
 }
 
+/// The containers (name → current image) that run an image of `registry/repository`, whatever
+/// its tag or digest.
+pub fn containers_running(
+    images: &std::collections::BTreeMap<String, String>,
+    registry: &str,
+    repository: &str,
+) -> Vec<(String, String)> {
+    images
+        .iter()
+        .filter(|(_, current)| {
+            ImageRef::parse(current).is_ok_and(|r| {
+                r.registry.as_deref() == Some(registry) && r.repository == repository
+            })
+        })
+        .map(|(name, current)| (name.clone(), current.clone()))
+        .collect()
+}
+
 /// Check a digest: `sha256:` and 64 lowercase hex digits.
 pub fn parse_digest(digest: &str) -> Result<String, ImageRefError> {
     let (algorithm, hex) = digest

@@ -13,6 +13,7 @@ pub mod error;
 pub mod events;
 pub mod image;
 pub mod plan;
+pub mod registry;
 pub mod runtime;
 pub mod tags;
 pub mod telemetry;

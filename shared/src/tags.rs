@@ -18,6 +18,20 @@ pub fn tag_word(text: &str) -> String {
         .collect()
 }
 
+/// The `key=value` words of a tag value the functions wrote, e.g. `id=a1 phase=warm`; words
+/// without `=` are skipped.
+pub fn fields(value: &str) -> std::collections::BTreeMap<&str, &str> {
+    value
+        .split_whitespace()
+        .filter_map(|word| word.split_once('='))
+        .collect()
+}
+
+/// `text` cut to at most `max` characters (whole characters, never a split one).
+pub fn clip(text: &str, max: usize) -> String {
+    text.chars().take(max).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -29,5 +43,14 @@ mod tests {
             "Zoë_O_Neil__SRE_on-call"
         );
         assert_eq!(tag_word("ecs-svc/123:web@x"), "ecs-svc/123:web@x");
+    }
+
+    #[test]
+    fn fields_are_the_key_value_words() {
+        let parsed = fields("id=a1 phase=warm stray at=17");
+        assert_eq!(parsed.get("id"), Some(&"a1"));
+        assert_eq!(parsed.get("at"), Some(&"17"));
+        assert_eq!(parsed.len(), 3);
+        assert_eq!(clip("héllo", 2), "hé");
     }
 }

@@ -5,11 +5,11 @@
 use aws_sdk_ecs::Client as Ecs;
 use deploy_trigger::config::DeployConfig;
 use deploy_trigger::handler::{function_handler, Deps, Invocation};
-use deploy_trigger::observe::Caller;
 use ops_core::alert::{MemoryAlerts, Severity};
 use ops_core::aws::ecr::EcrImages;
 use ops_core::aws::ecs::EcsServices;
 use ops_core::config::Env;
+use ops_core::registry::Caller;
 use ops_core::Error;
 use ops_e2e::fixtures::{self, ACCOUNT, MUTATING_ECS_OPERATIONS, REGISTRY};
 use ops_e2e::redeliver::until_settled;

@@ -375,33 +375,9 @@ impl Memory {
     }
 }
 
-/// Parse `90s`, `30m`, `2h`, `1h30m` into seconds (1 minute to 24 hours).
+/// Parse a manual override's length, `30m`, `2h` or `1h30m`: 1 minute to 24 hours.
 pub fn parse_duration(text: &str) -> Result<u64, String> {
-    let invalid =
-        || format!("`{text}` is not a duration like 30m, 2h or 1h30m (1 minute to 24 hours)");
-    let mut total = 0u64;
-    let mut digits = String::new();
-    for c in text.trim().chars() {
-        if c.is_ascii_digit() {
-            digits.push(c);
-            continue;
-        }
-        let unit = match c {
-            's' => 1,
-            'm' => 60,
-            'h' => 3600,
-            _ => return Err(invalid()),
-        };
-        let n: u64 = digits.parse().map_err(|_| invalid())?;
-        total = total
-            .checked_add(n.checked_mul(unit).ok_or_else(invalid)?)
-            .ok_or_else(invalid)?;
-        digits.clear();
-    }
-    if !digits.is_empty() || !(60..=86_400).contains(&total) {
-        return Err(invalid());
-    }
-    Ok(total)
+    ops_core::time::parse_duration(text, 60, 86_400)
 }
 
 #[cfg(test)]

@@ -44,11 +44,12 @@ pub async fn apply(
                         .iter()
                         .map(|c| (c.container.clone(), c.to.clone()))
                         .collect();
-                    let mut tags = base.tags.clone();
-                    tags.insert(contract::TD_IMAGE_DIGEST.into(), spec.digest.clone());
-                    tags.insert(contract::TD_DERIVED_FROM.into(), spec.from.clone());
-                    ecs.register_revision(&base.definition, &images, &tags)
-                        .await?
+                    ecs.register_revision(
+                        &base.definition,
+                        &images,
+                        &base.derived_tags(&spec.digest),
+                    )
+                    .await?
                 }
             };
             start(

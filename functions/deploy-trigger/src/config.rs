@@ -1,6 +1,7 @@
 //! deploy-trigger's configuration, read once at start.
 
 use ops_core::config::{CommonConfig, ConfigError, Env};
+use ops_core::registry::RegistryPolicy;
 
 /// Everything the function is told by its environment.
 #[derive(Debug, Clone)]
@@ -9,9 +10,8 @@ pub struct DeployConfig {
     pub common: CommonConfig,
     /// ECS clusters it manages (`ECS_CLUSTERS`, comma-separated, required).
     pub clusters: Vec<String>,
-    /// Registry hosts images may come from (`ALLOWED_REGISTRIES`); empty means only the function's
-    /// own account's ECR registry in its own region.
-    pub allowed_registries: Vec<String>,
+    /// Registry hosts images may come from (`ALLOWED_REGISTRIES`).
+    pub registries: RegistryPolicy,
 }
 
 impl DeployConfig {
@@ -26,25 +26,9 @@ impl DeployConfig {
         Ok(DeployConfig {
             common: CommonConfig::from_env(env, "deploy-trigger")?,
             clusters,
-            allowed_registries: env.list("ALLOWED_REGISTRIES"),
+            registries: RegistryPolicy::from_env(env),
         })
     }
-
-    /// Whether images may come from `registry`, for a function running in `account` and `region`.
-    pub fn registry_allowed(&self, registry: &str, account: &str, region: &str) -> bool {
-        if self.allowed_registries.is_empty() {
-            registry == own_registry(account, region)
-        } else {
-            self.allowed_registries
-                .iter()
-                .any(|allowed| allowed == registry)
-        }
-    }
-}
-
-/// The private ECR registry host of an account in a region.
-pub fn own_registry(account: &str, region: &str) -> String {
-    format!("{account}.dkr.ecr.{region}.amazonaws.com")
 }
 
 #[cfg(test)]
@@ -70,40 +54,12 @@ mod tests {
     }
 
     #[test]
-    fn by_default_only_the_own_account_registry_is_allowed() {
-        let config = DeployConfig::from_env(&env(&[("ECS_CLUSTERS", "prod")])).unwrap();
-        assert!(config.registry_allowed(
-            "123456789012.dkr.ecr.us-east-1.amazonaws.com",
-            "123456789012",
-            "us-east-1"
-        ));
-        assert!(!config.registry_allowed(
-            "999999999999.dkr.ecr.us-east-1.amazonaws.com",
-            "123456789012",
-            "us-east-1"
-        ));
-        assert!(!config.registry_allowed("docker.io", "123456789012", "us-east-1"));
-    }
-
-    #[test]
-    fn an_explicit_list_replaces_the_default() {
+    fn allowed_registries_come_from_the_environment() {
         let config = DeployConfig::from_env(&env(&[
             ("ECS_CLUSTERS", "prod"),
-            (
-                "ALLOWED_REGISTRIES",
-                "999999999999.dkr.ecr.eu-west-1.amazonaws.com",
-            ),
+            ("ALLOWED_REGISTRIES", "a.example, b.example"),
         ]))
         .unwrap();
-        assert!(config.registry_allowed(
-            "999999999999.dkr.ecr.eu-west-1.amazonaws.com",
-            "123456789012",
-            "us-east-1"
-        ));
-        assert!(!config.registry_allowed(
-            "123456789012.dkr.ecr.us-east-1.amazonaws.com",
-            "123456789012",
-            "us-east-1"
-        ));
+        assert_eq!(config.registries.allowed, ["a.example", "b.example"]);
     }
 }

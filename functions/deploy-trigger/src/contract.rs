@@ -35,10 +35,6 @@ pub const LAST_COMPLETED: &str = "ops:deploy-last-completed";
 pub const PREVIOUS_COMPLETED: &str = "ops:deploy-previous-completed";
 /// State: the deployment whose outcome was last reported.
 pub const LAST_REPORTED: &str = "ops:deploy-last-reported";
-/// On a registered revision: the digest it pins.
-pub const TD_IMAGE_DIGEST: &str = "ops:image-digest";
-/// On a registered revision: the revision it was cloned from.
-pub const TD_DERIVED_FROM: &str = "ops:derived-from";
 /// The pattern used when a service names none.
 pub const DEFAULT_PATTERN: &str = "latest";
 

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use ops_core::aws::ecs::{short_task_definition, ServiceState, TaskDefinitionState};
-use ops_core::image::ImageRef;
+use ops_core::image::{containers_running, ImageRef};
 use ops_core::plan::Plan;
 use serde::Serialize;
 
@@ -227,15 +227,10 @@ pub fn decide_deploy(
             plan = plan.note(format!("{name}: already runs {}", image.label()));
             continue;
         }
-        let reuse = candidate.latest.as_ref().filter(|latest| {
-            latest.arn() != candidate.current.arn()
-                && latest
-                    .tags
-                    .get(contract::TD_DERIVED_FROM)
-                    .map(String::as_str)
-                    == Some(candidate.current.arn())
-                && latest.tags.get(contract::TD_IMAGE_DIGEST) == Some(&image.digest)
-        });
+        let reuse = candidate
+            .latest
+            .as_ref()
+            .filter(|latest| latest.is_derived(candidate.current.arn(), &image.digest));
         let spec = DeploySpec {
             target: ServiceRef::of(&candidate.service),
             from: candidate.current.arn().to_string(),
@@ -281,14 +276,7 @@ fn select_containers(
             })
             .collect(),
         None => {
-            let matching: Vec<(String, String)> = images
-                .into_iter()
-                .filter(|(_, current)| {
-                    ImageRef::parse(current).is_ok_and(|r| {
-                        r.registry.as_deref() == Some(image.registry.as_str()) && r.repository == image.repository
-                    })
-                })
-                .collect();
+            let matching = containers_running(&images, &image.registry, &image.repository);
             if matching.is_empty() {
                 Err(format!(
                     "no container of {revision} runs an image of {}/{}; name the containers to update in tag `ops:deploy-containers`",
@@ -528,6 +516,7 @@ mod tests {
                 running: 2,
                 failed: 0,
             }],
+            target_groups: vec![],
             tags: tags
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -591,8 +580,8 @@ mod tests {
             "web:2",
             &[("app", &format!("{REGISTRY}/web:v2@{DIGEST}"))],
             &[
-                (contract::TD_DERIVED_FROM, current.arn()),
-                (contract::TD_IMAGE_DIGEST, DIGEST),
+                (ops_core::aws::ecs::DERIVED_FROM_TAG, current.arn()),
+                (ops_core::aws::ecs::IMAGE_DIGEST_TAG, DIGEST),
             ],
         );
         let decision = decide_deploy(
@@ -616,8 +605,8 @@ mod tests {
             "web:2",
             &[("app", "x")],
             &[
-                (contract::TD_DERIVED_FROM, current.arn()),
-                (contract::TD_IMAGE_DIGEST, "sha256:other"),
+                (ops_core::aws::ecs::DERIVED_FROM_TAG, current.arn()),
+                (ops_core::aws::ecs::IMAGE_DIGEST_TAG, "sha256:other"),
             ],
         );
         let decision = decide_deploy(

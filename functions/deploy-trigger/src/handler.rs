@@ -13,18 +13,19 @@ use ops_core::events::{
 };
 use ops_core::image::{parse_digest, parse_tag, ImageRef};
 use ops_core::plan::{execute, Execution, Mode, Plan};
+use ops_core::registry::{own_registry, Caller};
 use ops_core::{Error, Result};
 use serde_json::{json, Value};
 use tracing::{debug, info, warn};
 
 use crate::act::{apply, Started};
 use crate::commands::{status_line, DeployArgs, ServiceArgs, COMMANDS};
-use crate::config::{own_registry, DeployConfig};
+use crate::config::DeployConfig;
 use crate::contract::{self, opt_in, OptIn, Trigger};
 use crate::decide::{
     decide_deploy, decide_outcome, decide_rollback, rollback_target, Action, NewImage,
 };
-use crate::observe::{self, Caller};
+use crate::observe;
 use crate::report::{failure_alert, outcome_alert, problem_alert};
 
 /// What the handler works with, built once at start.
@@ -113,7 +114,9 @@ async fn on_push<A: AlertSink>(
         .clone()
         .ok_or_else(|| malformed("the event has no `region`".into()))?;
     let registry = own_registry(&account, &region);
-    ensure_registry_allowed(&registry, invocation, &deps.config)?;
+    deps.config
+        .registries
+        .ensure(&registry, &invocation.caller)?;
     let image = NewImage {
         registry,
         repository,
@@ -250,7 +253,9 @@ async fn on_command<A: AlertSink>(
             let opt_in = opted_in(&service)?;
             let candidate = observe::candidate(&deps.ecs, service, opt_in).await?;
             let registry = registry_of(&candidate.current, &candidate.opt_in, &invocation.caller);
-            ensure_registry_allowed(&registry, invocation, &deps.config)?;
+            deps.config
+                .registries
+                .ensure(&registry, &invocation.caller)?;
             let registry_id =
                 ImageRef::parse(&format!("{registry}/{}", candidate.opt_in.repository))
                     .ok()
@@ -401,26 +406,6 @@ fn checked_repository(repository: &str) -> std::result::Result<String, String> {
     }
 }
 
-fn ensure_registry_allowed(
-    registry: &str,
-    invocation: &Invocation,
-    config: &DeployConfig,
-) -> Result<()> {
-    if config.registry_allowed(
-        registry,
-        &invocation.caller.account_id,
-        &invocation.caller.region,
-    ) {
-        return Ok(());
-    }
-    let allowed = if config.allowed_registries.is_empty() {
-        own_registry(&invocation.caller.account_id, &invocation.caller.region)
-    } else {
-        config.allowed_registries.join(", ")
-    };
-    Err(Error::Refused(format!("images from registry `{registry}` are not allowed; allowed: {allowed} (ALLOWED_REGISTRIES)")))
-}
-
 fn image_selector(command: &Command, args: &DeployArgs) -> Result<ImageSelector> {
     let invalid = |reason: &str| CommandError::InvalidArgs {
         command: command.name.clone(),
@@ -457,7 +442,7 @@ fn registry_of(current: &TaskDefinitionState, opt_in: &OptIn, caller: &Caller) -
         .filter_map(|image| ImageRef::parse(image).ok())
         .find(|image| image.repository == opt_in.repository && image.registry.is_some())
         .and_then(|image| image.registry)
-        .unwrap_or_else(|| own_registry(&caller.account_id, &caller.region))
+        .unwrap_or_else(|| caller.own_registry())
 }
 
 async fn rollback_revision(ecs: &EcsServices, arn: &str) -> Result<TaskDefinitionState> {

@@ -4,13 +4,13 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use deploy_trigger::config::DeployConfig;
 use deploy_trigger::handler::{function_handler, Deps, Invocation};
-use deploy_trigger::observe::Caller;
 use ops_core::aws::ecr::EcrImages;
 use ops_core::aws::ecs::EcsServices;
 use ops_core::aws::sns::SnsAlerts;
 use ops_core::aws::{sdk_config, AwsSettings};
 use ops_core::config::Env;
 use ops_core::events::EventError;
+use ops_core::registry::Caller;
 use ops_core::{runtime, telemetry, Error};
 
 /// Configuration and clients, once per cold start.

@@ -2,31 +2,11 @@
 
 use std::collections::BTreeMap;
 
-use ops_core::aws::ecs::{EcsServices, ServiceState, TaskDefinitionState};
+use ops_core::aws::ecs::{EcsServices, ServiceState};
 use ops_core::{Error, Result};
 
 use crate::contract::{self, opt_in};
 use crate::decide::{Candidate, Problem};
-
-/// Who runs the function: its account and region, from the invoked function's ARN.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Caller {
-    /// AWS account id.
-    pub account_id: String,
-    /// Region.
-    pub region: String,
-}
-
-impl Caller {
-    /// From `arn:aws:lambda:<region>:<account>:function:<name>[:alias]`.
-    pub fn from_function_arn(arn: &str) -> Option<Caller> {
-        let parts: Vec<&str> = arn.split(':').collect();
-        (parts.len() >= 7 && parts[2] == "lambda").then(|| Caller {
-            account_id: parts[4].to_string(),
-            region: parts[3].to_string(),
-        })
-    }
-}
 
 /// Every opted-in service for `repository` in `clusters`, with its current and latest revisions,
 /// and the services whose opt-in for it is broken.
@@ -120,30 +100,8 @@ pub async fn revision_images(
     let mut images = BTreeMap::new();
     for revision in revisions.iter().flatten() {
         if let Ok(state) = ecs.task_definition(revision).await {
-            let state: TaskDefinitionState = state;
             images.insert(state.short_name(), state.images());
         }
     }
     images
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_caller_comes_from_the_function_arn() {
-        let caller = Caller::from_function_arn(
-            "arn:aws:lambda:eu-west-1:123456789012:function:deploy-trigger:live",
-        )
-        .unwrap();
-        assert_eq!(
-            caller,
-            Caller {
-                account_id: "123456789012".into(),
-                region: "eu-west-1".into()
-            }
-        );
-        assert_eq!(Caller::from_function_arn("deploy-trigger"), None);
-    }
 }

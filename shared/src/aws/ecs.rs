@@ -53,6 +53,8 @@ pub struct ServiceState {
     pub task_definition: String,
     /// Deployments, newest first.
     pub deployments: Vec<DeploymentState>,
+    /// ARNs of the load balancer target groups its tasks are registered in.
+    pub target_groups: Vec<String>,
     /// The service's tags.
     pub tags: BTreeMap<String, String>,
 }
@@ -74,6 +76,11 @@ impl ServiceState {
     }
 }
 
+/// Tag on a revision a function registered: the image digest it pins.
+pub const IMAGE_DIGEST_TAG: &str = "ops:image-digest";
+/// Tag on a revision a function registered: the ARN of the revision it was cloned from.
+pub const DERIVED_FROM_TAG: &str = "ops:derived-from";
+
 /// A task definition revision with its tags.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TaskDefinitionState {
@@ -92,6 +99,23 @@ impl TaskDefinitionState {
     /// `family:revision`, how humans name a revision.
     pub fn short_name(&self) -> String {
         short_task_definition(self.arn())
+    }
+
+    /// The tags for a revision cloned from this one to pin `digest`: this one's own tags plus
+    /// where it came from, so a retry can find it (see [`TaskDefinitionState::is_derived`]).
+    pub fn derived_tags(&self, digest: &str) -> BTreeMap<String, String> {
+        let mut tags = self.tags.clone();
+        tags.insert(IMAGE_DIGEST_TAG.into(), digest.into());
+        tags.insert(DERIVED_FROM_TAG.into(), self.arn().into());
+        tags
+    }
+
+    /// Whether this revision was cloned from `base_arn` to pin `digest`: one an earlier,
+    /// interrupted run registered, to be reused rather than registered again.
+    pub fn is_derived(&self, base_arn: &str, digest: &str) -> bool {
+        self.arn() != base_arn
+            && self.tags.get(DERIVED_FROM_TAG).map(String::as_str) == Some(base_arn)
+            && self.tags.get(IMAGE_DIGEST_TAG).map(String::as_str) == Some(digest)
     }
 
     /// Container name to image.
@@ -323,6 +347,27 @@ impl EcsServices {
         Ok(deployment.to_string())
     }
 
+    /// Point a service at a task definition and set its desired count in one call.
+    #[instrument(skip(self), err)]
+    pub async fn deploy(
+        &self,
+        cluster: &str,
+        service: &str,
+        task_definition: &str,
+        desired: i32,
+    ) -> Result<()> {
+        self.client
+            .update_service()
+            .cluster(cluster)
+            .service(service)
+            .task_definition(task_definition)
+            .desired_count(desired)
+            .send()
+            .await
+            .map_err(|e| aws_error("ecs", "UpdateService", e))?;
+        Ok(())
+    }
+
     /// Set a service's desired count.
     #[instrument(skip(self), err)]
     pub async fn set_desired_count(
@@ -393,6 +438,11 @@ fn service_state(found: &aws_sdk_ecs::types::Service) -> ServiceState {
                 running: d.running_count(),
                 failed: d.failed_tasks(),
             })
+            .collect(),
+        target_groups: found
+            .load_balancers()
+            .iter()
+            .filter_map(|b| b.target_group_arn().map(String::from))
             .collect(),
         tags: from_tags(found.tags()),
     }
