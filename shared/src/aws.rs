@@ -30,6 +30,8 @@ pub mod ec2;
 pub mod ecr;
 #[cfg(feature = "ecs")]
 pub mod ecs;
+#[cfg(feature = "elbv2")]
+pub mod elbv2;
 #[cfg(feature = "sns")]
 pub mod sns;
 
