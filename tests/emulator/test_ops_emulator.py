@@ -211,6 +211,38 @@ class Faults(unittest.TestCase):
         self.assertGreaterEqual(time.monotonic() - started, 0.3)
 
 
+    def test_a_rule_for_every_service_counts_calls_of_any_service(self):
+        sqs, sns = client("sqs", attempts=1), client("sns", attempts=1)
+        control("POST", "/_ops/faults", {"service": "*", "kind": "error500", "on_calls": [2]})
+        sqs.list_queues()
+        with self.assertRaises(sns.exceptions.ClientError):
+            sns.list_topics()
+        sqs.list_queues()
+        rule = control("GET", "/_ops/faults")["rules"][0]
+        self.assertEqual((rule["matched"], rule["fired"]), (3, 1))
+
+
+class ElbTags(unittest.TestCase):
+    def test_a_listener_takes_more_than_ten_tags_as_in_aws(self):
+        ec2, elbv2 = client("ec2"), client("elbv2")
+        vpc = ec2.create_vpc(CidrBlock="10.8.0.0/16")["Vpc"]["VpcId"]
+        subnets = [
+            ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.8.{i}.0/24", AvailabilityZone=f"{REGION}{z}")["Subnet"]["SubnetId"]
+            for i, z in enumerate("ab", start=1)
+        ]
+        alb = elbv2.create_load_balancer(Name=unique("alb"), Subnets=subnets)["LoadBalancers"][0]["LoadBalancerArn"]
+        listener = elbv2.create_listener(
+            LoadBalancerArn=alb, Protocol="HTTP", Port=80,
+            DefaultActions=[{"Type": "fixed-response", "FixedResponseConfig": {"StatusCode": "404"}}],
+        )["Listeners"][0]["ListenerArn"]
+        elbv2.add_tags(ResourceArns=[listener], Tags=[{"Key": f"k{i}", "Value": "v"} for i in range(30)])
+        tags = elbv2.describe_tags(ResourceArns=[listener])["TagDescriptions"][0]["Tags"]
+        self.assertEqual(len(tags), 30)
+        with self.assertRaises(elbv2.exceptions.ClientError) as raised:
+            elbv2.add_tags(ResourceArns=[listener], Tags=[{"Key": f"x{i}", "Value": "v"} for i in range(21)])
+        self.assertEqual(raised.exception.response["Error"]["Code"], "TooManyTags")
+
+
 class SnsOutbox(unittest.TestCase):
     def test_each_protocol_body_and_attribute_is_kept(self):
         sns = client("sns")
@@ -242,6 +274,34 @@ class EcsControls(unittest.TestCase):
         self.assertEqual(len(ecs.list_tasks(cluster=cluster, serviceName="svc")["taskArns"]), 2)
         _, error = control_error("POST", "/_ops/ecs/finish-deployment", {"cluster": cluster, "service": "nope", "state": "COMPLETED"})
         self.assertEqual(error, f"no ECS service `nope` in cluster `{cluster}`")
+
+
+    def test_running_tasks_are_registered_in_the_service_target_group_and_leave_it_when_stopped(self):
+        app = control("POST", "/_ops/blue-green/app", {"app": unique("bg"), "desired": 2})
+        elbv2, ecs = client("elbv2"), client("ecs")
+        blue, green = app["colours"]["blue"], app["colours"]["green"]
+        health = elbv2.describe_target_health(TargetGroupArn=blue["target_group"])["TargetHealthDescriptions"]
+        self.assertEqual([h["TargetHealth"]["State"] for h in health], ["healthy", "healthy"])
+        self.assertEqual(elbv2.describe_target_health(TargetGroupArn=green["target_group"])["TargetHealthDescriptions"], [])
+        ecs.update_service(cluster=app["cluster"], service=blue["service"], desiredCount=1)
+        health = elbv2.describe_target_health(TargetGroupArn=blue["target_group"])["TargetHealthDescriptions"]
+        self.assertEqual(len(health), 1)
+        service = ecs.describe_services(cluster=app["cluster"], services=[blue["service"]])["services"][0]
+        self.assertEqual((service["desiredCount"], service["runningCount"]), (1, 1))
+
+    def test_a_blue_green_app_is_wired_as_the_swapper_expects(self):
+        name = unique("bg")
+        app = control("POST", "/_ops/blue-green/app", {"app": name, "test_listener": True, "use_rule": True, "alarms": [f"{name}-5xx"]})
+        elbv2 = client("elbv2")
+        rule = elbv2.describe_rules(RuleArns=[app["live_route"]])["Rules"][0]
+        self.assertEqual(rule["Actions"][0]["TargetGroupArn"], app["colours"]["blue"]["target_group"])
+        tags = {t["Key"]: t["Value"] for t in elbv2.describe_tags(ResourceArns=[app["live_route"]])["TagDescriptions"][0]["Tags"]}
+        self.assertEqual(tags["ops:swap-green"], f"prod/{name}-green")
+        self.assertEqual(tags["ops:swap-alarms"], f"{name}-5xx")
+        test = {t["Key"]: t["Value"] for t in elbv2.describe_tags(ResourceArns=[app["test_route"]])["TagDescriptions"][0]["Tags"]}
+        self.assertEqual(test, {"ops:swap-app": name, "ops:swap-role": "test"})
+        _, error = control_error("POST", "/_ops/blue-green/app", {"app": name, "colour": "red"})
+        self.assertEqual(error, "unknown field(s): colour")
 
 
 class EcrPush(unittest.TestCase):

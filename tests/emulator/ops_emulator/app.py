@@ -15,7 +15,7 @@ from urllib.parse import parse_qs
 
 from moto.core import DEFAULT_ACCOUNT_ID
 
-from . import ecr_push, ecs_controls, elbv2_health, lifecycle, sns_outbox
+from . import blue_green, ecr_push, ecs_controls, elbv2_health, elbv2_tags, lifecycle, sns_outbox
 from .cbor_bridge import serve_cbor
 from .faults import FaultInjector, FaultRuleError
 from .protocol import AwsCall, error_response, identify, throttle_code
@@ -26,6 +26,7 @@ CONTROL_ERRORS = (
     elbv2_health.HealthError,
     lifecycle.LifecycleError,
     ecr_push.PushError,
+    blue_green.BlueGreenError,
     KeyError,
 )
 
@@ -41,6 +42,7 @@ class OpsEmulator:
         self.seeder = seeder
         ecs_controls.install()
         elbv2_health.install()
+        elbv2_tags.install()
 
     def __call__(self, environ, start_response):
         body = _read_body(environ)
@@ -126,6 +128,9 @@ class OpsEmulator:
             },
             ("POST", "/_ops/ecr/push"): lambda: ecr_push.push(self.seeder.endpoint, account, region, spec),
             ("POST", "/_ops/seed/demo"): lambda: self.seeder(region),
+            ("POST", "/_ops/blue-green/app"): lambda: blue_green.create_app(
+                self.seeder.endpoint, account, region, spec
+            ),
         }
         handler = routes.get((method, path))
         return handler() if handler else None

@@ -6,11 +6,14 @@ a service's task definition does not start a new deployment. This module patches
 deployment and demotes the old one to ACTIVE, as ECS does, and gives tests controls to run tasks and
 to finish a deployment as COMPLETED or FAILED (optionally with the circuit breaker's rollback).
 Each control answers with the ``ECS Deployment State Change`` event ECS would send to EventBridge.
+As ECS does for a service with load balancers, tasks that start are registered in the service's
+target groups (by a private IP of their own) and tasks that stop are deregistered.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import uuid
 
 from moto.ecs.models import EC2ContainerServiceBackend, Task, ecs_backends
@@ -88,6 +91,11 @@ def install() -> None:
         else:
             primary = _primary(service)
             primary["desiredCount"] = service.desired_count
+            if len(service.deployments) == 1 and primary["runningCount"] > service.desired_count:
+                # Scaling in a settled service stops its surplus tasks at once, as ECS does.
+                primary["runningCount"] = service.desired_count
+                service.running_count = service.desired_count
+                _replace_tasks(self, service, primary, service.desired_count)
         return service
 
     update_service._ops_patched = True  # type: ignore[attr-defined]
@@ -112,22 +120,54 @@ def _primary(service) -> dict:
     raise ControlError(f"ECS service `{service.name}` has no primary deployment")
 
 
+def _task_ip(task) -> str:
+    """The private IP a task is registered with: its ENI's, or one derived from its id."""
+    for attachment in task.attachments:
+        for detail in attachment.get("details", []):
+            if detail.get("name") == "privateIPv4Address":
+                return detail["value"]
+    digest = hashlib.sha256(task.id.encode()).digest()
+    return f"10.{digest[0]}.{digest[1]}.{max(digest[2], 1)}"
+
+
+def _register_in_target_groups(backend, service, started: list, stopped: list) -> None:
+    """Register started tasks in the service's target groups and deregister stopped ones."""
+    from moto.elbv2.models import elbv2_backends
+
+    elbv2 = elbv2_backends[backend.account_id][backend.region_name]
+    for balancer in service.load_balancers or []:
+        group = elbv2.target_groups.get(balancer.get("targetGroupArn", ""))
+        if group is None:
+            continue
+        port = balancer.get("containerPort", group.port)
+        for task in started:
+            group.register([{"Id": _task_ip(task), "Port": port}])
+        for task in stopped:
+            if _task_ip(task) in group.targets:
+                group.deregister([{"Id": _task_ip(task)}])
+
+
+def _stop(task, reason: str) -> None:
+    task.last_status = "STOPPED"
+    task.desired_status = "STOPPED"
+    task.stopped_reason = reason
+
+
 def _replace_tasks(backend, service, deployment: dict, count: int) -> None:
     """Stop the service's tasks of other revisions and run ``count`` of the deployment's revision."""
     cluster = backend._get_cluster(service.cluster_name)
     tasks = backend.tasks.setdefault(cluster.name, {})
     group = f"service:{service.name}"
     mine = [t for t in tasks.values() if t.group == group and t.last_status == "RUNNING"]
-    for task in mine:
-        if task.task_definition_arn != deployment["taskDefinition"]:
-            task.last_status = "STOPPED"
-            task.desired_status = "STOPPED"
-            task.stopped_reason = f"replaced by deployment {deployment['id']}"
+    stopped = [t for t in mine if t.task_definition_arn != deployment["taskDefinition"]]
+    for task in stopped:
+        _stop(task, f"replaced by deployment {deployment['id']}")
     running = [t for t in mine if t.task_definition_arn == deployment["taskDefinition"]]
     definition = backend.describe_task_definition(deployment["taskDefinition"])
     network = service.network_configuration or None
     if definition.network_mode == "awsvpc" and not network:
         return
+    started = []
     for _ in range(max(count - len(running), 0)):
         task = Task(
             cluster,
@@ -141,10 +181,11 @@ def _replace_tasks(backend, service, deployment: dict, count: int) -> None:
             networking_configuration=network,
         )
         tasks[task.task_arn] = task
+        started.append(task)
     for task in running[count:]:
-        task.last_status = "STOPPED"
-        task.desired_status = "STOPPED"
-        task.stopped_reason = "scaled in"
+        _stop(task, "scaled in")
+        stopped.append(task)
+    _register_in_target_groups(backend, service, started, stopped)
 
 
 def _state_change_event(backend, service, deployment: dict, event_name: str, reason: str) -> dict:

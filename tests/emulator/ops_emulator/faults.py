@@ -3,7 +3,7 @@
 A rule matches a service (signing name or alias) and optionally one operation. It fires either on
 chosen call numbers (``on_calls``: the k-th matching call after the rule was added, counting from 1)
 or at a rate (``rate`` in [0, 1], drawn from a seeded generator so a run can be repeated). ``times``
-caps how often it fires. Kinds: ``throttle`` (the service's throttling error), ``error500`` (an
+caps how often it fires. Service ``*`` matches every call, whatever its service. Kinds: ``throttle`` (the service's throttling error), ``error500`` (an
 internal error), ``latency`` (``latency_ms`` added before the call proceeds) and ``drop`` (the
 connection is closed with no answer).
 """
@@ -17,6 +17,8 @@ from dataclasses import asdict, dataclass, field
 from .protocol import AwsCall, canonical_service
 
 KINDS = ("throttle", "error500", "latency", "drop")
+# A rule for this service matches every AWS call, so "the k-th call of an operation" can be any call.
+ANY_SERVICE = "*"
 
 
 class FaultRuleError(ValueError):
@@ -39,7 +41,7 @@ class FaultRule:
     fired: int = 0
 
     def applies_to(self, call: AwsCall) -> bool:
-        return self.service == call.service and self.operation in (None, call.operation)
+        return self.service in (ANY_SERVICE, call.service) and self.operation in (None, call.operation)
 
     def should_fire(self, draw: float) -> bool:
         if self.times is not None and self.fired >= self.times:
