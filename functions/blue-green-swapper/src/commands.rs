@@ -1,0 +1,158 @@
+//! The chat commands blue-green-swapper answers.
+
+use ops_core::command::{ArgSpec, CommandSet, CommandSpec};
+use serde::Deserialize;
+
+const APP: ArgSpec = ArgSpec {
+    name: "app",
+    required: true,
+    help: "the app's name (tag ops:swap-app on its listener)",
+};
+
+/// deploy, promote, abort, rollback, status (and help).
+pub const COMMANDS: CommandSet = CommandSet {
+    function: "blue-green-swapper",
+    commands: &[
+        CommandSpec {
+            name: "deploy",
+            usage: "{app, image | revision, strategy?}",
+            summary: "deploy to the idle colour, then move traffic to it as the strategy says",
+            args: &[
+                APP,
+                ArgSpec {
+                    name: "image",
+                    required: false,
+                    help: "an image: repo:tag, repo@sha256:..., or registry/repo:tag",
+                },
+                ArgSpec {
+                    name: "revision",
+                    required: false,
+                    help: "an existing task definition, family:revision, deployed unchanged",
+                },
+                ArgSpec {
+                    name: "strategy",
+                    required: false,
+                    help: "all-at-once, canary <percent> <bake> or linear <percent> <every>",
+                },
+            ],
+        },
+        CommandSpec {
+            name: "promote",
+            usage: "{app}",
+            summary: "skip the remaining waits: all traffic now, or end the termination wait",
+            args: &[APP],
+        },
+        CommandSpec {
+            name: "abort",
+            usage: "{app}",
+            summary: "stop the swap: traffic back to the old colour, the new one restored",
+            args: &[APP],
+        },
+        CommandSpec {
+            name: "rollback",
+            usage: "{app}",
+            summary: "the same as abort: traffic back to the old colour while it is warm",
+            args: &[APP],
+        },
+        CommandSpec {
+            name: "status",
+            usage: "{app?}",
+            summary: "weights, colours, health, the swap in flight and what happens next",
+            args: &[ArgSpec {
+                name: "app",
+                required: false,
+                help: "one app; all apps when omitted",
+            }],
+        },
+    ],
+};
+
+/// Arguments of `deploy`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeployArgs {
+    /// The app.
+    pub app: String,
+    /// An image reference.
+    pub image: Option<String>,
+    /// An existing revision.
+    pub revision: Option<String>,
+    /// A strategy for this swap.
+    pub strategy: Option<String>,
+}
+
+/// Arguments of `promote`, `abort` and `rollback`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppArgs {
+    /// The app.
+    pub app: String,
+}
+
+/// Arguments of `status`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatusArgs {
+    /// One app, or all.
+    pub app: Option<String>,
+}
+
+/// The chat line that aborts (or rolls back) an app's swap.
+pub fn abort_line(app: &str) -> String {
+    COMMANDS.chat_line("abort", serde_json::json!({ "app": app }))
+}
+
+/// The chat line that shows an app.
+pub fn status_line(app: &str) -> String {
+    COMMANDS.chat_line("status", serde_json::json!({ "app": app }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(file: &str) -> serde_json::Value {
+        let path = format!("{}/../../events/{file}", env!("CARGO_MANIFEST_DIR"));
+        serde_json::from_str(
+            &std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}")),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn every_swap_sample_in_events_is_a_valid_command() {
+        for (file, name) in [
+            ("chat-swap-deploy.json", "deploy"),
+            ("chat-swap-promote.json", "promote"),
+            ("chat-swap-abort.json", "abort"),
+            ("chat-swap-status.json", "status"),
+        ] {
+            let command = COMMANDS
+                .parse(&sample(file))
+                .unwrap_or_else(|e| panic!("{file}: {e}"));
+            assert_eq!(command.name, name);
+            assert_eq!(command.requested_by.as_deref(), Some("alice"));
+        }
+        let deploy: DeployArgs = COMMANDS
+            .parse(&sample("chat-swap-deploy.json"))
+            .unwrap()
+            .args_as()
+            .unwrap();
+        assert_eq!(
+            (
+                deploy.app.as_str(),
+                deploy.image.as_deref(),
+                deploy.strategy.as_deref()
+            ),
+            ("shop", Some("shop:v8"), Some("canary 10 5m"))
+        );
+    }
+
+    #[test]
+    fn the_abort_line_is_the_chat_command_alerts_print() {
+        assert_eq!(
+            abort_line("shop"),
+            r#"@aws lambda invoke --function-name blue-green-swapper --payload {"args":{"app":"shop"},"command":"abort"}"#
+        );
+    }
+}

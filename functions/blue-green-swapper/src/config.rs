@@ -1,0 +1,108 @@
+//! blue-green-swapper's configuration, read once at start.
+
+use ops_core::aws::elbv2::RouteKind;
+use ops_core::config::{CommonConfig, ConfigError, Env};
+use ops_core::registry::RegistryPolicy;
+
+/// Everything the function is told by its environment.
+#[derive(Debug, Clone)]
+pub struct SwapperConfig {
+    /// Function name and alert topic.
+    pub common: CommonConfig,
+    /// ECS clusters whose services it may change (`ECS_CLUSTERS`, comma-separated, required).
+    pub clusters: Vec<String>,
+    /// Listener and rule ARNs it may change (`SWAP_ROUTES`, comma-separated, required): the live
+    /// and test routes of every app. Apps are found by their tags among these only.
+    pub routes: Vec<String>,
+    /// Registry hosts images may come from (`ALLOWED_REGISTRIES`).
+    pub registries: RegistryPolicy,
+}
+
+impl SwapperConfig {
+    /// Read the configuration; every problem names its variable.
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let clusters = env.list("ECS_CLUSTERS");
+        if clusters.is_empty() {
+            return Err(ConfigError::Missing {
+                name: "ECS_CLUSTERS".into(),
+            });
+        }
+        let routes = env.list("SWAP_ROUTES");
+        if routes.is_empty() {
+            return Err(ConfigError::Missing {
+                name: "SWAP_ROUTES".into(),
+            });
+        }
+        if let Some(bad) = routes.iter().find(|arn| {
+            ops_core::config::check_arn(arn, "elasticloadbalancing").is_err()
+                || RouteKind::of(arn).is_none()
+        }) {
+            return Err(ConfigError::invalid(
+                "SWAP_ROUTES",
+                bad,
+                "each item must be an ALB listener or listener rule ARN",
+            ));
+        }
+        Ok(SwapperConfig {
+            common: CommonConfig::from_env(env, "blue-green-swapper")?,
+            clusters,
+            routes,
+            registries: RegistryPolicy::from_env(env),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LISTENER: &str =
+        "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/shop/50dc6c495c0c9188/f2f7dc8efc522ab2";
+
+    fn env(pairs: &[(&str, &str)]) -> Env {
+        let mut all = vec![(
+            "ALERT_TOPIC_ARN",
+            "arn:aws:sns:us-east-1:123456789012:ops-alerts",
+        )];
+        all.extend_from_slice(pairs);
+        Env::from_pairs(all.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+    }
+
+    #[test]
+    fn clusters_and_routes_are_required() {
+        assert_eq!(
+            SwapperConfig::from_env(&env(&[("SWAP_ROUTES", LISTENER)]))
+                .unwrap_err()
+                .to_string(),
+            "missing configuration: environment variable `ECS_CLUSTERS` is not set"
+        );
+        assert_eq!(
+            SwapperConfig::from_env(&env(&[("ECS_CLUSTERS", "prod")]))
+                .unwrap_err()
+                .to_string(),
+            "missing configuration: environment variable `SWAP_ROUTES` is not set"
+        );
+    }
+
+    #[test]
+    fn a_route_that_is_not_a_listener_or_rule_is_named() {
+        let error = SwapperConfig::from_env(&env(&[
+            ("ECS_CLUSTERS", "prod"),
+            (
+                "SWAP_ROUTES",
+                "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/blue/1",
+            ),
+        ]))
+        .unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .ends_with("must be an ALB listener or listener rule ARN"),
+            "{error}"
+        );
+        let config =
+            SwapperConfig::from_env(&env(&[("ECS_CLUSTERS", "prod"), ("SWAP_ROUTES", LISTENER)]))
+                .unwrap();
+        assert_eq!(config.routes, [LISTENER]);
+    }
+}

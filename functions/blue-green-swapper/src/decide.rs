@@ -1,0 +1,1290 @@
+//! Decide: pure functions from what was observed (and the time, an input) to a plan.
+//!
+//! A swap is a state machine whose state lives in the live route's tags. Each invocation first
+//! brings AWS to what the recorded state intends (converge), alerts the state if that was not
+//! done yet, and then takes at most one transition, with its own changes and alert. Because the
+//! intent is recorded before AWS is changed, an invocation that stops at any call leaves a state
+//! the next one converges from.
+
+use std::collections::BTreeMap;
+
+use ops_core::aws::ecs::{short_task_definition, TaskDefinitionState};
+use ops_core::aws::elbv2::Weighted;
+use ops_core::plan::Plan;
+use ops_core::time::{duration_text, utc_text};
+use serde::Serialize;
+
+use crate::contract::{self, Colour, Phase, Strategy, Swap, SwapPlan, SwapState};
+use crate::view::{AppView, ColourView};
+
+/// One change to AWS (or one alert).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Action {
+    /// Register the new revision (or reuse one an interrupted run registered), then record the
+    /// swap's plan, image and first state on the live route.
+    Begin(Box<BeginSpec>),
+    /// Write the swap's state on the live route.
+    Record {
+        /// The live route.
+        route: String,
+        /// The state to write.
+        state: SwapState,
+    },
+    /// Send a route's traffic to these weights (one ModifyListener or ModifyRule call).
+    Weights {
+        /// The listener or rule.
+        route: String,
+        /// Target groups and their weights (percentages).
+        weights: Vec<Weighted>,
+    },
+    /// Set a colour's revision and task count (one UpdateService call).
+    Service {
+        /// Which colour.
+        colour: Colour,
+        /// Its cluster.
+        cluster: String,
+        /// Its service ARN.
+        service: String,
+        /// `family:revision`.
+        task_definition: String,
+        /// Desired task count.
+        desired: i32,
+    },
+    /// Tag both services with `ops:swap-in-flight`.
+    Mark {
+        /// Service ARNs.
+        services: Vec<String>,
+        /// `<app>:<swap id>`.
+        value: String,
+    },
+    /// Remove `ops:swap-in-flight` from both services.
+    Unmark {
+        /// Service ARNs.
+        services: Vec<String>,
+    },
+    /// Publish the alert for a state, then mark it alerted.
+    Report(Box<Transition>),
+}
+
+/// How a swap begins.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BeginSpec {
+    /// The live route.
+    pub route: String,
+    /// The plan; its task definition is filled in by the registration when there is one.
+    pub plan: SwapPlan,
+    /// The image, pinned.
+    pub image: String,
+    /// The revision to register, when the swap deploys an image.
+    pub register: Option<Registration>,
+    /// The swap's first state.
+    pub state: SwapState,
+}
+
+/// A revision to clone from the live colour's.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Registration {
+    /// ARN of the revision cloned.
+    pub base: String,
+    /// Container name → the new image.
+    pub images: BTreeMap<String, String>,
+    /// The digest pinned.
+    pub digest: String,
+}
+
+/// What an alert about a swap says.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Transition {
+    /// The app.
+    pub app: String,
+    /// The swap.
+    pub plan: SwapPlan,
+    /// The image deployed.
+    pub image: String,
+    /// The state alerted.
+    pub state: SwapState,
+    /// The live route.
+    pub route: String,
+    /// The new colour's share of live traffic before and after.
+    pub percent: (u32, u32),
+    /// Each colour's service, revision and health as observed.
+    pub colours: Vec<ColourFacts>,
+    /// What happens next.
+    pub next: String,
+    /// Who asked for this transition (promote, abort), if a person did.
+    pub requested_by: Option<String>,
+}
+
+/// A colour in an alert.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ColourFacts {
+    /// Blue or green.
+    pub colour: Colour,
+    /// `cluster/service`.
+    pub service: String,
+    /// Service ARN.
+    pub arn: String,
+    /// `family:revision` it runs.
+    pub task_definition: String,
+    /// Desired tasks.
+    pub desired: i32,
+    /// The targets as last seen, e.g. `2 healthy targets`.
+    pub health: String,
+}
+
+/// What a chat command asks of a swap in flight.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Steer {
+    /// Skip the remaining waits: move the rest of the traffic now, or end the termination wait.
+    Promote {
+        /// Who asked.
+        by: String,
+    },
+    /// Stop: restore the new colour, and move traffic back if any moved.
+    Abort {
+        /// Who asked.
+        by: String,
+    },
+}
+
+/// What a swap should deploy.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Deploying {
+    /// A new image into the live colour's revision.
+    Image {
+        /// Registry host.
+        registry: String,
+        /// Repository.
+        repository: String,
+        /// The image, pinned by digest.
+        pinned: String,
+        /// Its digest.
+        digest: String,
+    },
+    /// An existing revision, unchanged.
+    Revision(Box<TaskDefinitionState>),
+}
+
+/// A request to start a swap.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StartRequest {
+    /// What to deploy.
+    pub deploying: Deploying,
+    /// A strategy for this swap instead of the app's.
+    pub strategy: Option<Strategy>,
+    /// Who asked.
+    pub requested_by: String,
+}
+
+/// Why a swap was not started.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// The reason, for the chat reply.
+    pub reason: String,
+    /// Whether ops should be alerted: AWS is not as the swapper expects (pre-flight), as opposed
+    /// to a request that simply does not fit.
+    pub pre_flight: bool,
+}
+
+impl Refusal {
+    fn request(reason: impl Into<String>) -> Refusal {
+        Refusal {
+            reason: reason.into(),
+            pre_flight: false,
+        }
+    }
+
+    fn pre_flight(reason: impl Into<String>) -> Refusal {
+        Refusal {
+            reason: reason.into(),
+            pre_flight: true,
+        }
+    }
+}
+
+/// The outcome of a start request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Start {
+    /// The same swap is already in flight: advance it instead.
+    AlreadyInFlight,
+    /// Begin a new swap.
+    Begin(Plan<Action>),
+}
+
+/// Check that traffic is where the swapper expects it, with healthy targets, before it moves any:
+/// the colour that is live, or why none can be trusted.
+pub fn pre_flight(view: &AppView) -> Result<Colour, String> {
+    let app = &view.spec.name;
+    if view.route.forwards().is_none() {
+        return Err(format!(
+            "{app}: the live route {} has no forward action",
+            view.route.arn
+        ));
+    }
+    let foreign = view.foreign_targets();
+    if !foreign.is_empty() {
+        return Err(format!(
+            "{app}: the live route also sends traffic to {}, which belongs to neither colour",
+            foreign.join(", ")
+        ));
+    }
+    let live = view.live().ok_or_else(|| {
+        format!(
+            "{app}: traffic is split (blue {}%, green {}%) with no swap in flight; set one colour to 100% first",
+            view.percent(Colour::Blue),
+            view.percent(Colour::Green)
+        )
+    })?;
+    if let Some(recorded) = view.recorded_live().filter(|r| *r != live) {
+        return Err(format!(
+            "{app}: the live route sends all traffic to {live}, but the last swap left {recorded} live; \
+             the route was changed outside the swapper: check it, then point it back at {recorded}"
+        ));
+    }
+    let colour = view.colour(live);
+    if colour.healthy() == 0 {
+        return Err(format!(
+            "{app}: the live colour {live} ({}) has no healthy targets in {}",
+            colour.service.qualified_name(),
+            colour.target_group
+        ));
+    }
+    if !view.missing_alarms.is_empty() {
+        return Err(format!(
+            "{app}: tag `{}` names alarms CloudWatch does not have: {}",
+            contract::ALARMS,
+            view.missing_alarms.join(", ")
+        ));
+    }
+    let firing = view.firing_alarms();
+    if !firing.is_empty() {
+        return Err(format!(
+            "{app}: alarms are in ALARM: {}; not starting a swap",
+            firing.join("; ")
+        ));
+    }
+    Ok(live)
+}
+
+/// Decide whether and how to start a swap. `base` is the live colour's revision (the one cloned
+/// for a new image); `latest` is its family's newest revision, reused if an interrupted run
+/// registered it for the same image.
+pub fn decide_start(
+    view: &AppView,
+    request: &StartRequest,
+    base: &TaskDefinitionState,
+    latest: Option<&TaskDefinitionState>,
+    now: u64,
+) -> Result<Start, Refusal> {
+    let app = &view.spec.name;
+    if let Some(swap) = view.in_flight() {
+        let same = match &request.deploying {
+            Deploying::Image { pinned, .. } => swap.image == *pinned,
+            Deploying::Revision(revision) => {
+                swap.plan.task_definition == revision.short_name()
+                    && swap.image == revision_label(revision)
+            }
+        };
+        if same {
+            return Ok(Start::AlreadyInFlight);
+        }
+        return Err(Refusal::request(format!(
+            "a swap of {app} is in flight: {} of {} to {}, {} since {}, asked by {}; abort it or wait for it to finish",
+            swap.plan.id,
+            swap.image,
+            swap.plan.to,
+            swap.state.phase,
+            utc_text(swap.state.since),
+            swap.plan.requested_by
+        )));
+    }
+    let live = pre_flight(view).map_err(Refusal::pre_flight)?;
+    let idle = view.colour(live.other());
+    let live_view = view.colour(live);
+    if live_view.service.desired < 1 {
+        return Err(Refusal::pre_flight(format!(
+            "{app}: the live colour {live} ({}) has a desired count of 0",
+            live_view.service.qualified_name()
+        )));
+    }
+    let (image, register, task_definition) = match &request.deploying {
+        Deploying::Image {
+            registry,
+            repository,
+            pinned,
+            digest,
+        } => {
+            let containers = chosen_containers(view, base, registry, repository)?;
+            if containers
+                .iter()
+                .all(|(_, current)| current.ends_with(digest.as_str()))
+            {
+                return Err(Refusal::request(format!(
+                    "{app}: the live colour {live} already runs {pinned}"
+                )));
+            }
+            let reuse = latest.filter(|l| l.is_derived(base.arn(), digest));
+            let register = match reuse {
+                Some(_) => None,
+                None => Some(Registration {
+                    base: base.arn().to_string(),
+                    images: containers
+                        .iter()
+                        .map(|(name, _)| (name.clone(), pinned.clone()))
+                        .collect(),
+                    digest: digest.clone(),
+                }),
+            };
+            let task_definition = reuse.map(|r| r.short_name()).unwrap_or_default();
+            (pinned.clone(), register, task_definition)
+        }
+        Deploying::Revision(revision) => {
+            if live_view.task_definition() == revision.short_name() {
+                return Err(Refusal::request(format!(
+                    "{app}: the live colour {live} already runs {}",
+                    revision.short_name()
+                )));
+            }
+            (revision_label(revision), None, revision.short_name())
+        }
+    };
+    let plan = SwapPlan {
+        id: contract::swap_id(now),
+        to: live.other(),
+        task_definition,
+        was_task_definition: idle.task_definition(),
+        was_desired: idle.service.desired,
+        requested_by: request.requested_by.clone(),
+        strategy: request.strategy.unwrap_or(view.spec.strategy),
+        started_at: now,
+    };
+    let reason = format!(
+        "{app}: deploy {image} to {} ({}) at {} tasks, then move traffic from {live} by {}; {}",
+        plan.to,
+        idle.service.qualified_name(),
+        live_view.service.desired,
+        plan.strategy,
+        match &register {
+            Some(r) => format!(
+                "a new revision of {} is registered",
+                short_task_definition(&r.base)
+            ),
+            None if matches!(request.deploying, Deploying::Image { .. }) => format!(
+                "revision {} registered for this image earlier is reused",
+                plan.task_definition
+            ),
+            None => format!("revision {} is deployed unchanged", plan.task_definition),
+        }
+    );
+    let state = SwapState {
+        id: plan.id.clone(),
+        version: 1,
+        reported: 0,
+        phase: Phase::Deploying,
+        step: 0,
+        since: now,
+        why: format!("deploy of {image} requested by {}", request.requested_by),
+    };
+    let begin = BeginSpec {
+        route: view.route.arn.clone(),
+        plan,
+        image,
+        register,
+        state,
+    };
+    Ok(Start::Begin(
+        Plan::new().change(Action::Begin(Box::new(begin)), reason),
+    ))
+}
+
+/// How a swap of an existing revision names its "image" in tags and alerts.
+pub fn revision_label(revision: &TaskDefinitionState) -> String {
+    format!("revision {}", revision.short_name())
+}
+
+fn chosen_containers(
+    view: &AppView,
+    base: &TaskDefinitionState,
+    registry: &str,
+    repository: &str,
+) -> Result<Vec<(String, String)>, Refusal> {
+    let images = base.images();
+    let revision = base.short_name();
+    match &view.spec.containers {
+        Some(names) => names
+            .iter()
+            .map(|name| {
+                images
+                    .get(name)
+                    .map(|image| (name.clone(), image.clone()))
+                    .ok_or_else(|| {
+                        Refusal::request(format!(
+                            "tag `{}` names `{name}`, but {revision} has no such container (it has {})",
+                            contract::CONTAINERS,
+                            images.keys().cloned().collect::<Vec<_>>().join(", ")
+                        ))
+                    })
+            })
+            .collect(),
+        None => {
+            let running = ops_core::image::containers_running(&images, registry, repository);
+            if running.is_empty() {
+                Err(Refusal::request(format!(
+                    "no container of {revision} runs an image of {registry}/{repository}; name the containers in tag `{}`",
+                    contract::CONTAINERS
+                )))
+            } else {
+                Ok(running)
+            }
+        }
+    }
+}
+
+/// Decide the next bounded step of the swap recorded on an app, if it needs one. Going back
+/// (an abort, an alarm, a failed or unhealthy new colour) comes first and skips whatever the
+/// current state still had to apply; otherwise AWS is brought to the recorded state, the state is
+/// alerted if that was not done yet, and at most one transition forward is taken. `steer` is a
+/// chat command's wish; it is refused (with the reason) when the swap cannot honour it.
+pub fn decide_advance(
+    view: &AppView,
+    now: u64,
+    steer: Option<&Steer>,
+) -> Result<Plan<Action>, String> {
+    let app = &view.spec.name;
+    let Some(swap) = view.swap.as_ref().filter(|s| s.needs_work()) else {
+        return match steer {
+            Some(_) => Err(match view.swap.as_ref() {
+                Some(last) => format!(
+                    "no swap of {app} is in flight; the last one ({} of {}) ended {} at {}",
+                    last.plan.id,
+                    last.image,
+                    last.state.phase,
+                    utc_text(last.state.since)
+                ),
+                None => format!("no swap of {app} is in flight"),
+            }),
+            None => Ok(Plan::new()),
+        };
+    };
+    let state = &swap.state;
+    let going_back = matches!(state.phase, Phase::RollingBack | Phase::Aborting);
+    if steer.is_some() && (state.phase.is_terminal() || going_back) {
+        return Err(format!(
+            "the swap {} of {app} is {} already",
+            swap.plan.id, state.phase
+        ));
+    }
+    if !state.phase.is_terminal() && !going_back {
+        if let Some((back, by)) = reason_to_go_back(view, swap, now, steer) {
+            return Ok(enter(Plan::new(), view, swap, back, by));
+        }
+    }
+    if !view.foreign_targets().is_empty() {
+        return Ok(Plan::new().note(format!(
+            "{app}: holding: the live route also sends traffic to {}, which belongs to neither colour; \
+             fix the route or abort the swap",
+            view.foreign_targets().join(", ")
+        )));
+    }
+    let mut plan = Plan::new();
+    let converging = converge(view, swap, state);
+    let converged = converging.is_empty();
+    for (action, reason) in converging {
+        plan = plan.change(action, reason);
+    }
+    if state.reported < state.version {
+        plan = report(plan, view, swap, state, None);
+    }
+    if state.phase.is_terminal() {
+        return Ok(plan);
+    }
+    if !converged {
+        if steer.is_some() {
+            return Err(format!(
+                "the swap of {app} is still applying its last step ({}); send the command again in a moment",
+                state.phase
+            ));
+        }
+        return Ok(plan.note(format!(
+            "{app}: {} applied; the next run (every minute) checks health and moves on",
+            state.phase
+        )));
+    }
+    if going_back {
+        let end = if state.phase == Phase::RollingBack {
+            Phase::RolledBack
+        } else {
+            Phase::Aborted
+        };
+        let finished = state.next(end, state.step, now, state.why.clone());
+        // The rollback or abort was alerted when it happened; its end only needs recording.
+        return Ok(plan.change(
+            Action::Record {
+                route: view.route.arn.clone(),
+                state: finished.alerted(),
+            },
+            format!("{app}: {} recorded", end),
+        ));
+    }
+    match forward(view, swap, now, steer)? {
+        Next::Hold(note) => Ok(plan.note(note)),
+        Next::To(next, by) => Ok(enter(plan, view, swap, next, by)),
+    }
+}
+
+/// Add entering `next` to `plan`: record it, make AWS match it, alert it.
+fn enter(
+    plan: Plan<Action>,
+    view: &AppView,
+    swap: &Swap,
+    next: SwapState,
+    requested_by: Option<String>,
+) -> Plan<Action> {
+    let app = &view.spec.name;
+    let mut plan = plan.change(
+        Action::Record {
+            route: view.route.arn.clone(),
+            state: next.clone(),
+        },
+        format!(
+            "{app}: {} -> {}: {}",
+            swap.state.phase, next.phase, next.why
+        ),
+    );
+    for (action, reason) in converge(view, swap, &next) {
+        plan = plan.change(action, reason);
+    }
+    report(plan, view, swap, &next, requested_by)
+}
+
+enum Next {
+    Hold(String),
+    To(SwapState, Option<String>),
+}
+
+/// Why the swap must go back now (and who asked, if a person did): an abort, an alarm, a failed
+/// rollout, no healthy new targets under live traffic, or health not reached in time.
+fn reason_to_go_back(
+    view: &AppView,
+    swap: &Swap,
+    now: u64,
+    steer: Option<&Steer>,
+) -> Option<(SwapState, Option<String>)> {
+    let plan = &swap.plan;
+    let state = &swap.state;
+    let new = view.colour(plan.to);
+    let carries = state.phase.carries_traffic();
+    let back = if carries {
+        Phase::RollingBack
+    } else {
+        Phase::Aborting
+    };
+    let go = |why: String, by: Option<String>| Some((state.next(back, state.step, now, why), by));
+    if let Some(Steer::Abort { by }) = steer {
+        let verb = if carries { "rollback" } else { "abort" };
+        return go(format!("{verb} requested by {by}"), Some(by.clone()));
+    }
+    let firing = view.firing_alarms();
+    if !firing.is_empty() {
+        return go(format!("alarm in ALARM: {}", firing.join("; ")), None);
+    }
+    if let Some(reason) = new.rollout_failure(&plan.task_definition) {
+        return go(
+            format!(
+                "the ECS rollout of {} on {} failed: {reason}",
+                plan.task_definition,
+                new.service.qualified_name()
+            ),
+            None,
+        );
+    }
+    let health = format!("{} {}", plan.to, new.health_text());
+    if carries && new.healthy() == 0 {
+        return go(
+            format!(
+                "{} carries live traffic but has no healthy targets ({health})",
+                plan.to
+            ),
+            None,
+        );
+    }
+    let elapsed = now.saturating_sub(state.since);
+    if !new.ready(&plan.task_definition) && elapsed >= view.spec.health_timeout {
+        return go(
+            format!(
+                "{} was not healthy within {} ({health}; rollout {})",
+                plan.to,
+                duration_text(view.spec.health_timeout),
+                new.rollout()
+            ),
+            None,
+        );
+    }
+    None
+}
+
+/// The transition forward the observations allow, or why the swap holds.
+fn forward(view: &AppView, swap: &Swap, now: u64, steer: Option<&Steer>) -> Result<Next, String> {
+    let app = &view.spec.name;
+    let plan = &swap.plan;
+    let state = &swap.state;
+    let new = view.colour(plan.to);
+    let steps = plan.strategy.steps();
+    let last = steps.len() - 1;
+    let first = if steps[0] == 100 {
+        (Phase::Warm, 0)
+    } else {
+        (Phase::Shifting, 0)
+    };
+    let to = |(phase, step): (Phase, usize), why: String| state.next(phase, step, now, why);
+    let elapsed = now.saturating_sub(state.since);
+    let health = format!("{} {}", plan.to, new.health_text());
+    if !view.missing_alarms.is_empty() {
+        return Ok(Next::Hold(format!(
+            "{app}: holding: alarms named in `{}` are missing: {}",
+            contract::ALARMS,
+            view.missing_alarms.join(", ")
+        )));
+    }
+    if !new.ready(&plan.task_definition) {
+        if let Some(Steer::Promote { .. }) = steer {
+            return Err(format!(
+                "{} is not healthy yet ({health}); promote once it is",
+                plan.to
+            ));
+        }
+        return Ok(Next::Hold(format!(
+            "{app}: waiting for {} to run {} with every task healthy ({health}; rollout {}); gives up at {}",
+            plan.to,
+            plan.task_definition,
+            new.rollout(),
+            utc_text(state.since + view.spec.health_timeout)
+        )));
+    }
+    let healthy = format!("{} is healthy ({health})", plan.to);
+    if let Some(Steer::Promote { by }) = steer {
+        let target = if state.phase == Phase::Warm {
+            (Phase::Done, state.step)
+        } else {
+            (Phase::Warm, last)
+        };
+        return Ok(Next::To(
+            to(target, format!("promoted by {by}; {healthy}")),
+            Some(by.clone()),
+        ));
+    }
+    match state.phase {
+        Phase::Deploying if view.test_route.is_some() && view.spec.test_wait > 0 => Ok(Next::To(
+            to(
+                (Phase::Testing, 0),
+                format!("{healthy}; the test route serves it"),
+            ),
+            None,
+        )),
+        Phase::Deploying => Ok(Next::To(to(first, healthy), None)),
+        Phase::Testing if elapsed < view.spec.test_wait => Ok(Next::Hold(format!(
+            "{app}: test traffic only until {}",
+            utc_text(state.since + view.spec.test_wait)
+        ))),
+        Phase::Testing => Ok(Next::To(
+            to(
+                first,
+                format!(
+                    "{healthy} after {} of test traffic",
+                    duration_text(view.spec.test_wait)
+                ),
+            ),
+            None,
+        )),
+        Phase::Shifting => {
+            let wait = plan.strategy.wait();
+            let at = steps[state.step.min(last)];
+            if elapsed < wait {
+                return Ok(Next::Hold(format!(
+                    "{app}: {at}% on {} until {}",
+                    plan.to,
+                    utc_text(state.since + wait)
+                )));
+            }
+            let step = (state.step + 1).min(last);
+            let phase = if steps[step] == 100 {
+                Phase::Warm
+            } else {
+                Phase::Shifting
+            };
+            Ok(Next::To(
+                to(
+                    (phase, step),
+                    format!("{healthy} after {} at {at}%", duration_text(wait)),
+                ),
+                None,
+            ))
+        }
+        Phase::Warm if elapsed < view.spec.termination_wait => Ok(Next::Hold(format!(
+            "{app}: {} kept warm until {}",
+            plan.from(),
+            utc_text(state.since + view.spec.termination_wait)
+        ))),
+        Phase::Warm => Ok(Next::To(
+            to(
+                (Phase::Done, state.step),
+                format!(
+                    "{healthy} through the {} termination wait",
+                    duration_text(view.spec.termination_wait)
+                ),
+            ),
+            None,
+        )),
+        phase => Ok(Next::Hold(format!("{app}: {phase} needs no transition"))),
+    }
+}
+
+/// What AWS looks like when a swap's state is fully applied.
+struct Target {
+    /// The new colour's share of live traffic.
+    percent: u32,
+    /// The colour the test route serves.
+    test_serves: Colour,
+    /// The new colour's revision and count, when the state sets them.
+    new: Option<(String, i32)>,
+    /// The old colour's count, when the state sets it.
+    old_desired: Option<i32>,
+    /// Whether both services carry `ops:swap-in-flight`.
+    marked: bool,
+}
+
+fn target(view: &AppView, swap: &Swap, state: &SwapState) -> Target {
+    let plan = &swap.plan;
+    let (new, old) = (view.colour(plan.to), view.colour(plan.from()));
+    let steps = plan.strategy.steps();
+    let forward = |percent: u32| Target {
+        percent,
+        test_serves: plan.to,
+        // As many tasks as the live colour (never fewer than one); never scaled below what
+        // the new colour already runs.
+        new: Some((
+            plan.task_definition.clone(),
+            old.service.desired.max(1).max(new.service.desired),
+        )),
+        old_desired: None,
+        marked: true,
+    };
+    match state.phase {
+        Phase::Deploying | Phase::Testing => forward(0),
+        Phase::Shifting => forward(steps[state.step.min(steps.len() - 1)]),
+        Phase::Warm => forward(100),
+        Phase::RollingBack | Phase::Aborting => Target {
+            percent: 0,
+            test_serves: plan.from(),
+            new: Some((plan.was_task_definition.clone(), plan.was_desired)),
+            old_desired: None,
+            marked: false,
+        },
+        Phase::Done => Target {
+            percent: 100,
+            test_serves: plan.to,
+            new: None,
+            old_desired: Some(0),
+            marked: false,
+        },
+        Phase::RolledBack | Phase::Aborted => Target {
+            percent: 0,
+            test_serves: plan.from(),
+            new: None,
+            old_desired: None,
+            marked: false,
+        },
+    }
+}
+
+/// The changes that make AWS match `state` (none when it already does), in the order that is
+/// safe to stop after: traffic first when going back, the new colour first when going forward.
+fn converge(view: &AppView, swap: &Swap, state: &SwapState) -> Vec<(Action, String)> {
+    if matches!(state.phase, Phase::RolledBack | Phase::Aborted) {
+        return Vec::new();
+    }
+    let plan = &swap.plan;
+    let (new, old) = (view.colour(plan.to), view.colour(plan.from()));
+    let app = &view.spec.name;
+    let want = target(view, swap, state);
+    let traffic = (view.percent(plan.to) != want.percent).then(|| {
+        (
+            Action::Weights {
+                route: view.route.arn.clone(),
+                weights: weights(old, 100 - want.percent, new, want.percent),
+            },
+            format!(
+                "{app}: live traffic {}% {} / {}% {} (was {}% on {})",
+                100 - want.percent,
+                old.colour,
+                want.percent,
+                new.colour,
+                view.percent(plan.to),
+                new.colour
+            ),
+        )
+    });
+    let serves = view.colour(want.test_serves);
+    let other = view.colour(want.test_serves.other());
+    let test = view.test_route.as_ref().and_then(|route| {
+        (route.percent_to(&serves.target_group) != 100).then(|| {
+            (
+                Action::Weights {
+                    route: route.arn.clone(),
+                    weights: weights(other, 0, serves, 100),
+                },
+                format!("{app}: the test route serves {}", serves.colour),
+            )
+        })
+    });
+    let service = |colour: &ColourView, task_definition: &str, desired: i32, why: String| {
+        let unchanged =
+            colour.task_definition() == task_definition && colour.service.desired == desired;
+        (!unchanged).then(|| {
+            (
+                Action::Service {
+                    colour: colour.colour,
+                    cluster: colour.service.cluster.clone(),
+                    service: colour.service.arn.clone(),
+                    task_definition: task_definition.to_string(),
+                    desired,
+                },
+                why,
+            )
+        })
+    };
+    let new_service = want.new.as_ref().and_then(|(task_definition, desired)| {
+        let why = if want.marked {
+            format!(
+                "{app}: {} ({}) runs {task_definition} at {desired} tasks, like the live colour",
+                new.colour,
+                new.service.qualified_name()
+            )
+        } else {
+            format!(
+                "{app}: {} ({}) back to {task_definition} at {desired} tasks, as the swap found it",
+                new.colour,
+                new.service.qualified_name()
+            )
+        };
+        service(new, task_definition, *desired, why)
+    });
+    let old_service = want.old_desired.and_then(|desired| {
+        service(
+            old,
+            &old.task_definition(),
+            desired,
+            format!(
+                "{app}: {} ({}) scaled to {desired} after the termination wait",
+                old.colour,
+                old.service.qualified_name()
+            ),
+        )
+    });
+    let services = vec![
+        view.blue.service.arn.clone(),
+        view.green.service.arn.clone(),
+    ];
+    let mark_value = format!("{app}:{}", plan.id);
+    let marks = [&view.blue, &view.green].map(|c| c.service.tag(contract::IN_FLIGHT));
+    let marking = if want.marked {
+        (!marks.iter().all(|m| *m == Some(mark_value.as_str()))).then(|| {
+            (
+                Action::Mark {
+                    services,
+                    value: mark_value,
+                },
+                format!(
+                    "{app}: mark both services `{}` while the swap is in flight",
+                    contract::IN_FLIGHT
+                ),
+            )
+        })
+    } else {
+        (!marks.iter().all(Option::is_none)).then(|| {
+            (
+                Action::Unmark { services },
+                format!("{app}: the swap is no longer in flight"),
+            )
+        })
+    };
+    let ordered = match state.phase {
+        Phase::RollingBack | Phase::Aborting => [traffic, test, new_service, old_service, marking],
+        Phase::Done => [traffic, test, old_service, new_service, marking],
+        _ => [new_service, test, marking, traffic, old_service],
+    };
+    ordered.into_iter().flatten().collect()
+}
+
+fn weights(a: &ColourView, a_percent: u32, b: &ColourView, b_percent: u32) -> Vec<Weighted> {
+    vec![
+        Weighted {
+            target_group_arn: a.target_group.clone(),
+            weight: a_percent as i32,
+        },
+        Weighted {
+            target_group_arn: b.target_group.clone(),
+            weight: b_percent as i32,
+        },
+    ]
+}
+
+/// Add the alert for `state` (and marking it alerted) to `plan`.
+fn report(
+    plan: Plan<Action>,
+    view: &AppView,
+    swap: &Swap,
+    state: &SwapState,
+    requested_by: Option<String>,
+) -> Plan<Action> {
+    let app = &view.spec.name;
+    let new = swap.plan.to;
+    let want = target(view, swap, state);
+    // Each colour as this state leaves it: the revision and count it sets, the health last seen.
+    let colours = [Colour::Blue, Colour::Green]
+        .into_iter()
+        .map(|c| {
+            let colour = view.colour(c);
+            let (task_definition, desired) = match (&want.new, want.old_desired) {
+                (Some((td, desired)), _) if c == new => (td.clone(), *desired),
+                (_, Some(desired)) if c != new => (colour.task_definition(), desired),
+                _ => (colour.task_definition(), colour.service.desired),
+            };
+            ColourFacts {
+                colour: c,
+                service: colour.service.qualified_name(),
+                arn: colour.service.arn.clone(),
+                task_definition,
+                desired,
+                health: colour.targets_text(),
+            }
+        })
+        .collect();
+    let percent_after = want.percent;
+    let transition = Transition {
+        app: app.clone(),
+        plan: swap.plan.clone(),
+        image: swap.image.clone(),
+        state: state.clone(),
+        route: view.route.arn.clone(),
+        percent: (view.percent(new), percent_after),
+        colours,
+        next: next_text(view, swap, state),
+        requested_by,
+    };
+    plan.change(
+        Action::Report(Box::new(transition)),
+        format!("{app}: ops alerted: {}", state.phase),
+    )
+    .change(
+        Action::Record {
+            route: view.route.arn.clone(),
+            state: state.alerted(),
+        },
+        format!("{app}: {} alerted", state.phase),
+    )
+}
+
+fn next_text(view: &AppView, swap: &Swap, state: &SwapState) -> String {
+    let plan = &swap.plan;
+    let steps = plan.strategy.steps();
+    match state.phase {
+        Phase::Deploying => format!(
+            "Traffic moves once {} runs {} with every task healthy; the swap is aborted if that takes past {}.",
+            plan.to,
+            if plan.task_definition.is_empty() { "the new revision" } else { &plan.task_definition },
+            utc_text(state.since + view.spec.health_timeout)
+        ),
+        Phase::Testing => format!(
+            "Only the test route reaches {} until {}; then live traffic moves ({}).",
+            plan.to,
+            utc_text(state.since + view.spec.test_wait),
+            plan.strategy
+        ),
+        Phase::Shifting => {
+            let next = steps.get(state.step + 1).copied().unwrap_or(100);
+            format!(
+                "Next: {next}% on {} at {}, if it stays healthy and no alarm fires.",
+                plan.to,
+                utc_text(state.since + plan.strategy.wait())
+            )
+        }
+        Phase::Warm => format!(
+            "{} stays warm for an instant rollback until {}, then is scaled to 0.",
+            plan.from(),
+            utc_text(state.since + view.spec.termination_wait)
+        ),
+        Phase::Done => format!("{} is live; {} is scaled to 0.", plan.to, plan.from()),
+        Phase::RollingBack | Phase::RolledBack => format!(
+            "All traffic is on {}; {} is back to {} at {} tasks.",
+            plan.from(),
+            plan.to,
+            plan.was_task_definition,
+            plan.was_desired
+        ),
+        Phase::Aborting | Phase::Aborted => format!(
+            "Live traffic never moved; {} is back to {} at {} tasks.",
+            plan.to, plan.was_task_definition, plan.was_desired
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use aws_sdk_elasticloadbalancingv2::types::{
+        Action as ElbAction, ActionTypeEnum, ForwardActionConfig, TargetGroupTuple,
+    };
+    use ops_core::aws::ecs::{DeploymentState, ServiceState};
+    use ops_core::aws::elbv2::{Route, RouteKind, TargetHealth};
+
+    use super::*;
+    use crate::contract::{app_spec, recorded_swap};
+    use crate::view::AlarmView;
+
+    const ROUTE: &str = "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/shop/1/2";
+    const NOW: u64 = 1_795_000_000;
+
+    fn group(colour: Colour) -> String {
+        format!("arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/shop-{colour}/1")
+    }
+
+    fn colour(colour: Colour, td: &str, desired: i32, healthy: usize) -> ColourView {
+        let arn = |r: &str| format!("arn:aws:ecs:us-east-1:123456789012:task-definition/{r}");
+        ColourView {
+            colour,
+            service: ServiceState {
+                arn: format!("arn:aws:ecs:us-east-1:123456789012:service/prod/shop-{colour}"),
+                name: format!("shop-{colour}"),
+                cluster_arn: "arn:aws:ecs:us-east-1:123456789012:cluster/prod".into(),
+                cluster: "prod".into(),
+                status: "ACTIVE".into(),
+                desired,
+                running: desired,
+                task_definition: arn(td),
+                deployments: vec![DeploymentState {
+                    id: "ecs-svc/1".into(),
+                    status: "PRIMARY".into(),
+                    rollout_state: Some("COMPLETED".into()),
+                    rollout_reason: None,
+                    task_definition: arn(td),
+                    desired,
+                    running: desired,
+                    failed: 0,
+                }],
+                target_groups: vec![group(colour)],
+                tags: BTreeMap::from([("ops:swap-app".to_string(), "shop".to_string())]),
+            },
+            target_group: group(colour),
+            targets: (0..healthy)
+                .map(|i| TargetHealth {
+                    id: format!("10.0.0.{i}"),
+                    port: Some(8080),
+                    state: "healthy".into(),
+                    reason: None,
+                })
+                .collect(),
+        }
+    }
+
+    fn view(green_percent: i32, swap_tags: &[(&str, &str)]) -> AppView {
+        let mut tags: BTreeMap<String, String> = [
+            ("ops:swap-app", "shop"),
+            ("ops:swap-blue", "prod/shop-blue"),
+            ("ops:swap-green", "prod/shop-green"),
+            ("ops:swap-alarms", "shop-5xx"),
+        ]
+        .iter()
+        .chain(swap_tags)
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        tags.insert("Name".into(), "shop".into());
+        let tuple = |c: Colour, w: i32| {
+            TargetGroupTuple::builder()
+                .target_group_arn(group(c))
+                .weight(w)
+                .build()
+        };
+        let forward = ElbAction::builder()
+            .r#type(ActionTypeEnum::Forward)
+            .forward_config(
+                ForwardActionConfig::builder()
+                    .target_groups(tuple(Colour::Blue, 100 - green_percent))
+                    .target_groups(tuple(Colour::Green, green_percent))
+                    .build(),
+            )
+            .build();
+        AppView {
+            spec: app_spec(&tags).unwrap().unwrap(),
+            swap: recorded_swap(&tags).map(|s| s.unwrap()),
+            route: Route {
+                arn: ROUTE.into(),
+                kind: RouteKind::Listener,
+                actions: vec![forward],
+                tags,
+            },
+            test_route: None,
+            blue: colour(Colour::Blue, "shop:1", 2, 2),
+            green: colour(Colour::Green, "shop:2", 2, 2),
+            alarms: vec![AlarmView {
+                name: "shop-5xx".into(),
+                state: "OK".into(),
+                reason: String::new(),
+            }],
+            missing_alarms: vec![],
+        }
+    }
+
+    const PLAN: &str =
+        "id=x to=green td=shop:2 was=shop:1/0 how=canary:10:300 at=1795000000 by=alice";
+
+    fn state(phase: &str, step: usize, reported: u32) -> String {
+        format!("id=x v=3 r={reported} phase={phase} step={step} at={NOW} why=test")
+    }
+
+    fn actions(plan: &Plan<Action>) -> Vec<&'static str> {
+        plan.changes
+            .iter()
+            .map(|c| match &c.action {
+                Action::Begin(_) => "begin",
+                Action::Record { state, .. } if state.reported == state.version => "alerted",
+                Action::Record { .. } => "record",
+                Action::Weights { .. } => "weights",
+                Action::Service { .. } => "service",
+                Action::Mark { .. } => "mark",
+                Action::Unmark { .. } => "unmark",
+                Action::Report(_) => "report",
+            })
+            .collect()
+    }
+
+    #[test]
+    fn pre_flight_names_split_traffic_and_an_unhealthy_live_colour() {
+        assert_eq!(pre_flight(&view(0, &[])), Ok(Colour::Blue));
+        let split = pre_flight(&view(30, &[])).unwrap_err();
+        assert!(
+            split.contains("traffic is split (blue 70%, green 30%)"),
+            "{split}"
+        );
+        let mut dead = view(0, &[]);
+        dead.blue.targets.clear();
+        assert!(pre_flight(&dead)
+            .unwrap_err()
+            .contains("has no healthy targets"));
+        let mut firing = view(0, &[]);
+        firing.alarms[0].state = "ALARM".into();
+        assert!(pre_flight(&firing)
+            .unwrap_err()
+            .contains("alarms are in ALARM: shop-5xx"));
+    }
+
+    #[test]
+    fn an_alarm_goes_back_at_once_even_when_the_last_step_was_not_applied() {
+        // The state says 10% on green, but the crash left the listener at 0%: going back must not
+        // first move traffic forward.
+        let state = state("shifting", 0, 3);
+        let mut app = view(
+            0,
+            &[
+                ("ops:swap-plan", PLAN),
+                ("ops:swap-state", &state),
+                ("ops:swap-image", "shop:v2"),
+            ],
+        );
+        app.alarms[0].state = "ALARM".into();
+        app.green
+            .service
+            .tags
+            .insert("ops:swap-in-flight".into(), "shop:x".into());
+        app.blue
+            .service
+            .tags
+            .insert("ops:swap-in-flight".into(), "shop:x".into());
+        let plan = decide_advance(&app, NOW + 10, None).unwrap();
+        assert_eq!(
+            actions(&plan),
+            ["record", "service", "unmark", "report", "alerted"]
+        );
+        let Action::Record { state, .. } = &plan.changes[0].action else {
+            panic!()
+        };
+        assert_eq!(state.phase, Phase::RollingBack);
+        assert!(state.why.starts_with("alarm in ALARM: shop-5xx"));
+    }
+
+    #[test]
+    fn a_step_moves_forward_only_after_its_bake_time_and_its_alert() {
+        let waiting = state("shifting", 0, 2);
+        let tags = [
+            ("ops:swap-plan", PLAN),
+            ("ops:swap-state", waiting.as_str()),
+            ("ops:swap-image", "shop:v2"),
+        ];
+        let mut app = view(10, &tags);
+        for c in [&mut app.blue, &mut app.green] {
+            c.service
+                .tags
+                .insert("ops:swap-in-flight".into(), "shop:x".into());
+        }
+        let unreported = decide_advance(&app, NOW + 60, None).unwrap();
+        assert_eq!(
+            actions(&unreported),
+            ["report", "alerted"],
+            "the step is alerted first, then it holds"
+        );
+        assert!(
+            unreported.notes[0].contains("10% on green until"),
+            "{:?}",
+            unreported.notes
+        );
+        let reported = state("shifting", 0, 3);
+        let tags = [
+            ("ops:swap-plan", PLAN),
+            ("ops:swap-state", reported.as_str()),
+            ("ops:swap-image", "shop:v2"),
+        ];
+        let mut app = view(10, &tags);
+        for c in [&mut app.blue, &mut app.green] {
+            c.service
+                .tags
+                .insert("ops:swap-in-flight".into(), "shop:x".into());
+        }
+        let after_bake = decide_advance(&app, NOW + 300, None).unwrap();
+        assert_eq!(
+            actions(&after_bake),
+            ["record", "weights", "report", "alerted"]
+        );
+        let Action::Weights { weights, .. } = &after_bake.changes[1].action else {
+            panic!()
+        };
+        assert_eq!(
+            weights.iter().map(|w| w.weight).collect::<Vec<_>>(),
+            [0, 100]
+        );
+    }
+
+    #[test]
+    fn promote_while_the_new_colour_is_unhealthy_is_refused() {
+        let deploying = state("deploying", 0, 3);
+        let tags = [
+            ("ops:swap-plan", PLAN),
+            ("ops:swap-state", deploying.as_str()),
+            ("ops:swap-image", "shop:v2"),
+        ];
+        let mut app = view(0, &tags);
+        for c in [&mut app.blue, &mut app.green] {
+            c.service
+                .tags
+                .insert("ops:swap-in-flight".into(), "shop:x".into());
+        }
+        app.green.targets.clear();
+        let refused =
+            decide_advance(&app, NOW + 60, Some(&Steer::Promote { by: "bob".into() })).unwrap_err();
+        assert_eq!(
+            refused,
+            "green is not healthy yet (green 0/2 healthy); promote once it is"
+        );
+    }
+}

@@ -1,0 +1,212 @@
+//! Observe: find the apps among the configured routes and read one into an [`AppView`].
+
+use std::collections::BTreeMap;
+
+use ops_core::aws::cloudwatch::CloudWatchAlarms;
+use ops_core::aws::ecr::EcrImages;
+use ops_core::aws::ecs::{EcsServices, ServiceState};
+use ops_core::aws::elbv2::LoadBalancers;
+use ops_core::{Error, Result};
+
+use crate::contract::{self, app_spec, is_test_route, recorded_swap, AppSpec, Colour};
+use crate::view::{AlarmView, AppView, ColourView};
+
+/// The AWS adapters the swapper reads and changes through.
+pub struct Clients {
+    /// Listeners, rules and target health.
+    pub lb: LoadBalancers,
+    /// ECS services and task definitions.
+    pub ecs: EcsServices,
+    /// ECR, to pin a tag to its digest.
+    pub ecr: EcrImages,
+    /// The alarms that gate swaps.
+    pub alarms: CloudWatchAlarms,
+}
+
+/// An app found among the configured routes.
+#[derive(Debug, Clone)]
+pub struct AppEntry {
+    /// The app's name.
+    pub name: String,
+    /// The live route's ARN.
+    pub live: String,
+    /// The live route's tags.
+    pub tags: BTreeMap<String, String>,
+    /// The test route's ARN and tags, if the app has one.
+    pub test: Option<(String, BTreeMap<String, String>)>,
+}
+
+impl AppEntry {
+    /// The app's contract, or why it cannot be used.
+    pub fn spec(&self) -> Result<AppSpec> {
+        app_spec(&self.tags)
+            .unwrap_or(Err(contract::ContractError::Missing(contract::APP)))
+            .map_err(|e| Error::Refused(format!("app {} ({}): {e}", self.name, self.live)))
+    }
+
+    /// Whether a swap recorded on it still has work to do (or its tags cannot be read, which a
+    /// closer look reports).
+    pub fn needs_work(&self) -> bool {
+        match recorded_swap(&self.tags) {
+            Some(Ok(swap)) => swap.needs_work(),
+            Some(Err(_)) => true,
+            None => false,
+        }
+    }
+}
+
+/// Every app among `routes` (one DescribeTags call per 20 routes). A route that names an app
+/// twice as live is an error for that app, reported when it is looked at.
+pub async fn apps(lb: &LoadBalancers, routes: &[String]) -> Result<Vec<AppEntry>> {
+    let tags = lb.tags(routes).await?;
+    let mut tests: BTreeMap<String, (String, BTreeMap<String, String>)> = BTreeMap::new();
+    let mut found: Vec<AppEntry> = Vec::new();
+    for arn in routes {
+        let Some(route_tags) = tags.get(arn) else {
+            continue;
+        };
+        let Some(name) = route_tags.get(contract::APP).map(|n| n.trim().to_string()) else {
+            continue;
+        };
+        if is_test_route(route_tags) {
+            tests.insert(name, (arn.clone(), route_tags.clone()));
+        } else {
+            found.push(AppEntry {
+                name,
+                live: arn.clone(),
+                tags: route_tags.clone(),
+                test: None,
+            });
+        }
+    }
+    for entry in &mut found {
+        entry.test = tests.remove(&entry.name);
+    }
+    Ok(found)
+}
+
+/// The app named `name`, or [`Error::NotFound`] listing the apps there are.
+pub fn find<'a>(entries: &'a [AppEntry], name: &str) -> Result<&'a AppEntry> {
+    let matching: Vec<&AppEntry> = entries.iter().filter(|e| e.name == name.trim()).collect();
+    match matching.as_slice() {
+        [one] => Ok(one),
+        [] => Err(Error::NotFound {
+            kind: "blue/green app",
+            name: format!(
+                "{name} (apps on the routes in SWAP_ROUTES: {})",
+                if entries.is_empty() {
+                    "none".to_string()
+                } else {
+                    entries
+                        .iter()
+                        .map(|e| e.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                }
+            ),
+        }),
+        several => Err(Error::Refused(format!(
+            "app {name} is tagged as live on {} routes ({}); one app has one live route",
+            several.len(),
+            several
+                .iter()
+                .map(|e| e.live.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+    }
+}
+
+/// Read an app: routes, both colours with their target health, its alarms and its swap.
+pub async fn app_view(clients: &Clients, entry: &AppEntry, clusters: &[String]) -> Result<AppView> {
+    let spec = entry.spec()?;
+    for colour in [Colour::Blue, Colour::Green] {
+        let cluster = &spec.service(colour).cluster;
+        if !clusters.iter().any(|c| c == cluster) {
+            return Err(Error::Refused(format!(
+                "app {}: {colour} is in cluster `{cluster}`, which is not in ECS_CLUSTERS ({})",
+                spec.name,
+                clusters.join(", ")
+            )));
+        }
+    }
+    let swap = recorded_swap(&entry.tags).transpose().map_err(|e| {
+        Error::Refused(format!(
+            "app {}: the swap recorded on {} cannot be read: {e}",
+            spec.name, entry.live
+        ))
+    })?;
+    let route = clients
+        .lb
+        .route_with_tags(&entry.live, entry.tags.clone())
+        .await?;
+    let test_route = match &entry.test {
+        Some((arn, tags)) => Some(clients.lb.route_with_tags(arn, tags.clone()).await?),
+        None => None,
+    };
+    let blue = colour_view(clients, &spec, Colour::Blue).await?;
+    let green = colour_view(clients, &spec, Colour::Green).await?;
+    if blue.target_group == green.target_group {
+        return Err(Error::Refused(format!(
+            "app {}: blue and green are registered in the same target group {}",
+            spec.name, blue.target_group
+        )));
+    }
+    let found = clients.alarms.states(&spec.alarms).await?;
+    let alarms: Vec<AlarmView> = found
+        .iter()
+        .map(|a| AlarmView {
+            name: a.name.clone(),
+            state: a.state.clone(),
+            reason: a.reason.clone(),
+        })
+        .collect();
+    let missing_alarms = spec
+        .alarms
+        .iter()
+        .filter(|name| !alarms.iter().any(|a| &a.name == *name))
+        .cloned()
+        .collect();
+    Ok(AppView {
+        spec,
+        route,
+        test_route,
+        blue,
+        green,
+        swap,
+        alarms,
+        missing_alarms,
+    })
+}
+
+async fn colour_view(clients: &Clients, spec: &AppSpec, colour: Colour) -> Result<ColourView> {
+    let name = spec.service(colour);
+    let service: ServiceState = clients.ecs.describe(&name.cluster, &name.service).await?;
+    // Both sides opt in: the route names the service, and the service names the app, which is
+    // also what the IAM policy checks before the swapper may update or tag it.
+    if service.tag(contract::APP) != Some(spec.name.as_str()) {
+        return Err(Error::Refused(format!(
+            "app {}: {colour} ({name}) does not carry tag `{}` = `{}`; tag both services of the app",
+            spec.name,
+            contract::APP,
+            spec.name
+        )));
+    }
+    let target_group = match service.target_groups.as_slice() {
+        [one] => one.clone(),
+        groups => {
+            return Err(Error::Refused(format!(
+                "app {}: {colour} ({name}) is registered in {} target groups; a colour needs exactly one",
+                spec.name,
+                groups.len()
+            )))
+        }
+    };
+    let targets = clients.lb.target_health(&target_group).await?;
+    Ok(ColourView {
+        colour,
+        service,
+        target_group,
+        targets,
+    })
+}

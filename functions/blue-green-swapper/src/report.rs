@@ -1,0 +1,320 @@
+//! Report: the alerts ops read about swaps, one per transition, threaded per app and swap.
+
+use ops_core::alert::{Alert, Severity};
+use ops_core::plan::FailedChange;
+use serde_json::json;
+
+use crate::commands::{abort_line, status_line, COMMANDS};
+use crate::contract::{Colour, Phase};
+use crate::decide::{Action, Transition};
+
+/// The alert for a swap entering a state.
+pub fn transition_alert(function: &str, t: &Transition) -> Alert {
+    let app = &t.app;
+    let (to, from) = (t.plan.to, t.plan.from());
+    let (before, after) = t.percent;
+    let automatic = t.requested_by.is_none();
+    let (severity, event_type, title) = match t.state.phase {
+        Phase::Deploying => (
+            Severity::Info,
+            "swap.started",
+            format!("{app}: deploying {} to {to}", short_image(&t.image)),
+        ),
+        Phase::Testing => (
+            Severity::Info,
+            "swap.testing",
+            format!("{app}: {to} is healthy; test traffic only"),
+        ),
+        Phase::Shifting => (
+            Severity::Info,
+            "swap.shifting",
+            format!("{app}: {after}% of live traffic on {to}"),
+        ),
+        Phase::Warm => (
+            Severity::Info,
+            "swap.traffic-moved",
+            format!("{app}: all live traffic on {to}; {from} kept warm"),
+        ),
+        Phase::Done => (
+            Severity::Info,
+            "swap.completed",
+            format!("{app}: swap to {to} complete"),
+        ),
+        Phase::RollingBack | Phase::RolledBack => (
+            if automatic {
+                Severity::Critical
+            } else {
+                Severity::Warning
+            },
+            "swap.rolled-back",
+            format!("{app}: rolled back to {from}"),
+        ),
+        Phase::Aborting | Phase::Aborted => (
+            if automatic {
+                Severity::Critical
+            } else {
+                Severity::Warning
+            },
+            "swap.aborted",
+            format!("{app}: swap to {to} aborted; live traffic untouched"),
+        ),
+    };
+    let facts = |colour: Colour| t.colours.iter().find(|c| c.colour == colour);
+    let describe = |colour: Colour| {
+        facts(colour)
+            .map(|c| {
+                format!(
+                    "{colour} {} runs {} x{} ({})",
+                    c.service, c.task_definition, c.desired, c.health
+                )
+            })
+            .unwrap_or_default()
+    };
+    let what = match t.state.phase {
+        Phase::Deploying => format!(
+            "Swap {} of {app} started: {} ({}) is deployed to the idle colour {to}, \
+             then live traffic moves from {from} by {}.",
+            t.plan.id, t.image, t.plan.task_definition, t.plan.strategy
+        ),
+        Phase::Testing => format!(
+            "{to} runs {} with every task healthy; the test route now serves it, live traffic does not.",
+            t.plan.task_definition
+        ),
+        Phase::Shifting | Phase::Warm => format!(
+            "Live traffic on {to} went from {before}% to {after}% in one change of {}.",
+            t.route
+        ),
+        Phase::Done => format!(
+            "{to} serves all live traffic with {}; {from} was scaled to 0 after the termination wait.",
+            t.plan.task_definition
+        ),
+        Phase::RollingBack | Phase::RolledBack => format!(
+            "All live traffic went back to {from} in one change of {} (it was {before}% on {to}); \
+             {to} was restored to {} x{}.",
+            t.route, t.plan.was_task_definition, t.plan.was_desired
+        ),
+        Phase::Aborting | Phase::Aborted => format!(
+            "The swap stopped before any live traffic moved; {to} was restored to {} x{}.",
+            t.plan.was_task_definition, t.plan.was_desired
+        ),
+    };
+    let old_revision = facts(from)
+        .map(|c| c.task_definition.clone())
+        .unwrap_or_default();
+    let undo = match t.state.phase {
+        Phase::Deploying | Phase::Testing => Some(abort_line(app)),
+        Phase::Shifting | Phase::Warm => {
+            Some(COMMANDS.chat_line("rollback", json!({ "app": app })))
+        }
+        Phase::Done if !old_revision.is_empty() => {
+            Some(COMMANDS.chat_line("deploy", json!({ "app": app, "revision": old_revision })))
+        }
+        _ => None,
+    };
+    let requested_by = t
+        .requested_by
+        .clone()
+        .unwrap_or_else(|| match t.state.phase {
+            Phase::Deploying => t.plan.requested_by.clone(),
+            _ => format!("the schedule (swap started by {})", t.plan.requested_by),
+        });
+    let mut alert = Alert::new(severity, function, event_type, app.as_str(), title)
+        .what(what)
+        .why(t.state.why.clone())
+        .change(
+            format!("{from} {}% / {to} {before}%", 100 - before),
+            format!(
+                "{from} {}% / {to} {after}%; {}; {}",
+                100 - after,
+                describe(Colour::Blue),
+                describe(Colour::Green)
+            ),
+        )
+        .requested_by(requested_by)
+        .next_step(t.next.clone())
+        .next_step(format!("Follow it: {}", status_line(app)))
+        .related(t.route.clone())
+        .thread(format!("{function}:{app}:{}", t.plan.id))
+        .context("swap_id", t.plan.id.clone())
+        .context("image", t.image.clone())
+        .context("task_definition", t.plan.task_definition.clone())
+        .context("strategy", t.plan.strategy.to_string())
+        .context("phase", t.state.phase.as_str())
+        .context("weights", format!("{from}={} {to}={after}", 100 - after));
+    for colour in &t.colours {
+        alert = alert
+            .related(colour.arn.clone())
+            .context(format!("{}_health", colour.colour), colour.health.clone());
+    }
+    if let Some(undo) = undo {
+        alert = alert.undo(undo);
+    }
+    alert
+}
+
+/// The alert when a swap is refused because AWS is not as it should be before traffic moves.
+pub fn refusal_alert(function: &str, app: &str, reason: &str, requested_by: &str) -> Alert {
+    Alert::new(
+        Severity::Warning,
+        function,
+        "swap.refused",
+        app,
+        format!("{app}: swap refused at pre-flight"),
+    )
+    .what(format!(
+        "A swap of {app} was asked for and not started; nothing was changed."
+    ))
+    .why(reason.to_string())
+    .requested_by(requested_by)
+    .next_step("Fix what the reason names, then send the deploy again.")
+    .next_step(format!("See the app: {}", status_line(app)))
+}
+
+/// The alert when AWS refused a change of a swap (one that retrying cannot fix).
+pub fn failure_alert(function: &str, app: &str, failed: &FailedChange<Action>) -> Alert {
+    Alert::new(
+        Severity::Critical,
+        function,
+        "swap.error",
+        app,
+        format!("{app}: a swap step failed"),
+    )
+    .what(format!(
+        "AWS refused a change of the swap of {app}: {}. Changes before it were made; none after it.",
+        failed.change.reason
+    ))
+    .why(failed.error.clone())
+    .next_step("The swap's state is unchanged past this step; the next run retries it. If AWS keeps refusing, abort the swap.")
+    .next_step(format!("Abort: {}", abort_line(app)))
+    .next_step(format!("See the app: {}", status_line(app)))
+}
+
+/// `repo:tag` of an image reference, for titles.
+fn short_image(image: &str) -> String {
+    let name = image.rsplit('/').next().unwrap_or(image);
+    name.split('@').next().unwrap_or(name).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::contract::{Strategy, SwapPlan, SwapState};
+    use crate::decide::ColourFacts;
+
+    fn transition(phase: Phase, percent: (u32, u32), by: Option<&str>) -> Transition {
+        Transition {
+            app: "shop".into(),
+            plan: SwapPlan {
+                id: "tk3x2a".into(),
+                to: Colour::Green,
+                task_definition: "shop-blue:8".into(),
+                was_task_definition: "shop-green:3".into(),
+                was_desired: 0,
+                requested_by: "alice".into(),
+                strategy: Strategy::DEFAULT,
+                started_at: 1_795_000_000,
+            },
+            image: "123456789012.dkr.ecr.us-east-1.amazonaws.com/shop:v8@sha256:ab".into(),
+            state: SwapState {
+                id: "tk3x2a".into(),
+                version: 3,
+                reported: 2,
+                phase,
+                step: 0,
+                since: 1_795_000_400,
+                why: "alarm in ALARM: shop-5xx (Threshold Crossed)".into(),
+            },
+            route: "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/shop/1/2"
+                .into(),
+            percent,
+            colours: vec![
+                ColourFacts {
+                    colour: Colour::Blue,
+                    service: "prod/shop-blue".into(),
+                    arn: "arn:aws:ecs:us-east-1:123456789012:service/prod/shop-blue".into(),
+                    task_definition: "shop-blue:7".into(),
+                    desired: 2,
+                    health: "2/2 healthy".into(),
+                },
+                ColourFacts {
+                    colour: Colour::Green,
+                    service: "prod/shop-green".into(),
+                    arn: "arn:aws:ecs:us-east-1:123456789012:service/prod/shop-green".into(),
+                    task_definition: "shop-blue:8".into(),
+                    desired: 2,
+                    health: "2/2 healthy".into(),
+                },
+            ],
+            next: "All traffic is on blue.".into(),
+            requested_by: by.map(String::from),
+        }
+    }
+
+    #[test]
+    fn an_automatic_rollback_is_critical_and_says_where_traffic_went() {
+        let alert = transition_alert(
+            "blue-green-swapper",
+            &transition(Phase::RollingBack, (10, 0), None),
+        );
+        assert_eq!(alert.severity, Severity::Critical);
+        assert_eq!(alert.event_type, "swap.rolled-back");
+        assert_eq!(alert.title, "shop: rolled back to blue");
+        assert!(
+            alert.what.contains("went back to blue in one change"),
+            "{}",
+            alert.what
+        );
+        assert_eq!(alert.before.as_deref(), Some("blue 90% / green 10%"));
+        assert!(alert
+            .after
+            .as_deref()
+            .unwrap()
+            .starts_with("blue 100% / green 0%"));
+        assert_eq!(alert.why, "alarm in ALARM: shop-5xx (Threshold Crossed)");
+        assert_eq!(
+            alert.thread_id.as_deref(),
+            Some("blue-green-swapper:shop:tk3x2a")
+        );
+        assert!(alert.undo.is_none());
+    }
+
+    #[test]
+    fn a_requested_rollback_is_a_warning_naming_who_asked() {
+        let alert = transition_alert(
+            "blue-green-swapper",
+            &transition(Phase::RollingBack, (10, 0), Some("bob")),
+        );
+        assert_eq!(alert.severity, Severity::Warning);
+        assert_eq!(alert.requested_by.as_deref(), Some("bob"));
+    }
+
+    #[test]
+    fn a_shift_offers_the_rollback_command_and_a_completed_swap_the_old_revision() {
+        let shift = transition_alert(
+            "blue-green-swapper",
+            &transition(Phase::Shifting, (0, 10), None),
+        );
+        assert_eq!(shift.title, "shop: 10% of live traffic on green");
+        assert_eq!(
+            shift.undo.as_deref(),
+            Some(
+                r#"@aws lambda invoke --function-name blue-green-swapper --payload {"args":{"app":"shop"},"command":"rollback"}"#
+            )
+        );
+        let done = transition_alert(
+            "blue-green-swapper",
+            &transition(Phase::Done, (100, 100), None),
+        );
+        assert!(done
+            .undo
+            .as_deref()
+            .unwrap()
+            .contains(r#""revision":"shop-blue:7""#));
+        let started = transition_alert(
+            "blue-green-swapper",
+            &transition(Phase::Deploying, (0, 0), None),
+        );
+        assert_eq!(started.title, "shop: deploying shop:v8 to green");
+        assert_eq!(started.requested_by.as_deref(), Some("alice"));
+    }
+}
