@@ -337,8 +337,11 @@ class DemoSeed(unittest.TestCase):
         self.assertEqual([a["pool"] for a in inventory["eip_pool"]], ["bastion", "bastion"])
         self.assertEqual(
             {a["name"] for a in inventory["alarms"]},
-            {"workers-cpu-high", "workers-cpu-low", "worker-cpu-high", "worker-cpu-low"},
+            {"workers-cpu-high", "workers-cpu-low", "worker-cpu-high", "worker-cpu-low", "shop-5xx"},
         )
+        shop = inventory["blue_green_apps"][0]
+        self.assertEqual(shop["app"], "shop")
+        self.assertEqual([l["forwards_to"] for l in inventory["listeners"]], [shop["colours"]["blue"]["target_group"]])
 
 
 if __name__ == "__main__":

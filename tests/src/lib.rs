@@ -1,6 +1,7 @@
 //! Harness for the end-to-end tests and the demo: the local AWS emulator, its controls, and the
 //! alert inbox that shows what ops would receive.
 
+pub mod blue_green;
 pub mod emulator;
 pub mod events;
 pub mod fixtures;

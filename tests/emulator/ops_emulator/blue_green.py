@@ -131,6 +131,7 @@ def create_app(endpoint: str, account: str, region: str, spec: dict) -> dict:
             cluster=cluster, serviceName=f"{app}-{colour}", taskDefinition=definition,
             desiredCount=desired if colour == "blue" else 0,
             loadBalancers=[{"targetGroupArn": groups[colour], "containerName": "app", "containerPort": 8080}],
+            tags=[{"key": "ops:swap-app", "value": app}],
         )["service"]["serviceArn"]
     ecs_controls.finish_deployment(account, region, {"cluster": cluster, "service": f"{app}-blue", "state": "COMPLETED"})
 

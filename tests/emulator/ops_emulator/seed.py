@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import boto3
 
+from . import blue_green
+
 ALERT_TOPIC = "ops-alerts"
 ALERT_QUEUE = "ops-alerts-inbox"
 CLUSTER = "prod"
@@ -45,8 +47,7 @@ class DemoSeeder:
 
         account = topic_arn.split(":")[4]
         registry = REGISTRY_HOST.format(account=account, region=region)
-        for repository in ("web", "shop"):
-            ecr.create_repository(repositoryName=repository)
+        ecr.create_repository(repositoryName="web")
 
         vpc = ec2.create_vpc(CidrBlock="10.20.0.0/16")["Vpc"]["VpcId"]
         subnets = [
@@ -67,8 +68,6 @@ class DemoSeeder:
             "worker": ("web", 1, "release-41", deploy_on_release + [
                 {"key": "ops:scale-min", "value": "1"}, {"key": "ops:scale-max", "value": "4"},
             ]),
-            "shop-blue": ("shop", 2, "v7", []),
-            "shop-green": ("shop", 0, "v7", []),
         }
         for service, (repository, desired, tag, tags) in services.items():
             family = ecs.register_task_definition(
@@ -89,21 +88,11 @@ class DemoSeeder:
                 cluster=CLUSTER, serviceName=service, taskDefinition=family, desiredCount=desired, tags=tags
             )
 
-        alb = elbv2.create_load_balancer(Name="shop-alb", Subnets=subnets, Type="application")["LoadBalancers"][0]
-        groups = {
-            colour: elbv2.create_target_group(
-                Name=f"shop-{colour}", Protocol="HTTP", Port=8080, VpcId=vpc, TargetType="ip"
-            )["TargetGroups"][0]["TargetGroupArn"]
-            for colour in ("blue", "green")
-        }
-        elbv2.create_listener(
-            LoadBalancerArn=alb["LoadBalancerArn"], Protocol="HTTP", Port=80,
-            DefaultActions=[{"Type": "forward", "TargetGroupArn": groups["blue"]}],
-        )
-        elbv2.create_listener(
-            LoadBalancerArn=alb["LoadBalancerArn"], Protocol="HTTP", Port=8080,
-            DefaultActions=[{"Type": "forward", "TargetGroupArn": groups["green"]}],
-        )
+        # The blue/green app `shop`: blue live behind shop-alb's port 80, green idle; canary swaps
+        # gated on the alarm shop-5xx (see blue_green.py).
+        shop = blue_green.create_app(self.endpoint, account, region, {
+            "app": "shop", "strategy": "canary 10 5m", "termination_wait": "5m", "alarms": ["shop-5xx"],
+        })
 
         image_id = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
         template = ec2.create_launch_template(
@@ -146,7 +135,9 @@ class DemoSeeder:
             allocation = ec2.allocate_address(Domain="vpc")["AllocationId"]
             ec2.create_tags(Resources=[allocation], Tags=[{"Key": "ops:eip-pool", "Value": "bastion"}])
 
-        return _inventory(ecs, elbv2, autoscaling, cloudwatch, ec2, topic_arn, queue_url)
+        inventory = _inventory(ecs, elbv2, autoscaling, cloudwatch, ec2, topic_arn, queue_url)
+        inventory["blue_green_apps"] = [shop]
+        return inventory
 
 
 def _inventory(ecs, elbv2, autoscaling, cloudwatch, ec2, topic_arn: str, queue_url: str) -> dict:

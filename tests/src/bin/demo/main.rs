@@ -6,6 +6,7 @@
 
 mod alert_path;
 mod bastion_eip_associator;
+mod blue_green_swapper;
 mod cpu_alarm_scaler;
 mod deploy_trigger;
 mod inventory;
@@ -33,6 +34,14 @@ async fn main() {
     let inbox = AlertInbox::new(&config, text(&inventory["alert_queue_url"]));
     alert_path::chapter_alert_path(&emulator, &config, &topic, &inbox).await;
     deploy_trigger::chapter(&emulator, &topic, &inbox).await;
+    blue_green_swapper::chapter(
+        &emulator,
+        &config,
+        &topic,
+        &inbox,
+        &inventory["blue_green_apps"][0],
+    )
+    .await;
     cpu_alarm_scaler::chapter(&emulator, &config, &topic, &inbox).await;
     bastion_eip_associator::chapter(&emulator, &config, &topic, &inbox).await;
 

@@ -1,0 +1,707 @@
+//! blue-green-swapper end to end against the emulator: strategies, health and alarm gates,
+//! rollback, pre-flight, chat steering and bad input. The handler is called in-process with the
+//! real SNS publisher; what ops receive is read from the emulator's SNS outbox.
+
+use blue_green_swapper::handler::Deps;
+use ops_core::aws::sns::SnsAlerts;
+use ops_e2e::blue_green::{
+    alerts, app_command, deliver, deploy_command, deps, elb, finish_rollout, handle, observe, push,
+    set_health, tick, topic, App, Published,
+};
+use ops_e2e::Emulator;
+use serde_json::{json, Value};
+
+const T0: u64 = 1_795_000_000;
+
+/// Mutating calls the swapper could make, counted at the emulator to prove nothing changed.
+const MUTATIONS: &[(&str, &str)] = &[
+    ("ecs", "RegisterTaskDefinition"),
+    ("ecs", "UpdateService"),
+    ("ecs", "TagResource"),
+    ("ecs", "UntagResource"),
+    ("elasticloadbalancing", "ModifyListener"),
+    ("elasticloadbalancing", "ModifyRule"),
+    ("elasticloadbalancing", "AddTags"),
+];
+
+fn mutations(emulator: &Emulator) -> u64 {
+    MUTATIONS
+        .iter()
+        .map(|(service, operation)| emulator.calls(service, operation))
+        .sum()
+}
+
+struct World {
+    emulator: Emulator,
+    topic: String,
+    app: App,
+    deps: Deps<SnsAlerts>,
+}
+
+impl World {
+    async fn new(spec: Value) -> World {
+        let emulator = Emulator::start();
+        let topic = topic(&emulator, "ops-alerts").await;
+        let app = App::create(&emulator, spec);
+        let deps = deps(&emulator, &topic, &app.routes(), 3).await;
+        World {
+            emulator,
+            topic,
+            app,
+            deps,
+        }
+    }
+
+    fn push(&self, tag: &str) -> String {
+        push(&self.emulator, &self.app, tag)
+    }
+
+    async fn deploy(&self, image: &str, at: u64) -> Value {
+        deliver(
+            &self.deps,
+            deploy_command(&self.app.name(), image, "alice"),
+            at,
+        )
+        .await
+        .expect("deploy accepted")
+    }
+
+    async fn command(&self, command: &str, at: u64) -> Result<Value, ops_core::Error> {
+        handle(
+            &self.deps,
+            app_command(command, &self.app.name(), "bob"),
+            at,
+        )
+        .await
+    }
+
+    fn alerts(&self) -> Vec<Published> {
+        alerts(&self.emulator, &self.topic)
+    }
+
+    fn event_types(&self) -> Vec<String> {
+        self.alerts().into_iter().map(|a| a.event_type).collect()
+    }
+
+    /// Tick every minute from `from` until the swap has ended (or `limit` ticks); the green share
+    /// each time it changed, and the time of the last tick.
+    async fn tick_until_ended(&self, from: u64, limit: u32) -> (Vec<u32>, u64) {
+        let mut shares = Vec::new();
+        let mut last = observe(&self.emulator, &self.app).await.percent.1;
+        let mut at = from;
+        for _ in 0..limit {
+            at += 60;
+            tick(&self.deps, at).await.expect("tick");
+            let seen = observe(&self.emulator, &self.app).await;
+            if seen.percent.1 != last {
+                last = seen.percent.1;
+                shares.push(last);
+            }
+            if matches!(
+                seen.phase().as_deref(),
+                Some("done" | "rolled-back" | "aborted")
+            ) {
+                break;
+            }
+        }
+        (shares, at)
+    }
+}
+
+fn text(value: &Value) -> String {
+    value.as_str().unwrap_or_default().to_string()
+}
+
+#[tokio::test]
+async fn each_strategy_completes_with_its_weight_sequence() {
+    let cases = [
+        ("all-at-once", vec![100]),
+        ("canary 10 5m", vec![10, 100]),
+        ("linear 25 1m", vec![25, 50, 75, 100]),
+    ];
+    for (strategy, expected) in cases {
+        let world =
+            World::new(json!({"app": "shop", "strategy": strategy, "termination_wait": "2m"}))
+                .await;
+        let image = world.push("v2");
+        let started = world.deploy(&image, T0).await;
+        assert_eq!(started["status"], "applied", "{started}");
+        let after_deploy = observe(&world.emulator, &world.app).await;
+        assert_eq!(
+            after_deploy.percent,
+            (100, 0),
+            "no traffic moves before green is healthy"
+        );
+        assert_eq!(
+            after_deploy.green,
+            ("shop:2".to_string(), 2),
+            "green scaled to blue's count with the new revision"
+        );
+        assert_eq!(
+            after_deploy.marks.0.as_deref(),
+            after_deploy.marks.1.as_deref()
+        );
+        assert!(after_deploy.marks.0.is_some_and(|m| m.starts_with("shop:")));
+
+        finish_rollout(&world.emulator, &world.app, "green", "COMPLETED");
+        let (shares, _) = world.tick_until_ended(T0, 30).await;
+        assert_eq!(shares, expected, "{strategy}");
+
+        let end = observe(&world.emulator, &world.app).await;
+        assert_eq!(end.phase().as_deref(), Some("done"), "{strategy}");
+        assert_eq!(end.percent, (0, 100));
+        assert_eq!(end.green, ("shop:2".to_string(), 2));
+        assert_eq!(
+            end.blue.1, 0,
+            "the old colour is scaled to zero after the termination wait"
+        );
+        assert_eq!(end.marks, (None, None));
+        let mut expected_alerts = vec!["swap.started"];
+        expected_alerts.extend(
+            expected[..expected.len() - 1]
+                .iter()
+                .map(|_| "swap.shifting"),
+        );
+        expected_alerts.extend(["swap.traffic-moved", "swap.completed"]);
+        assert_eq!(world.event_types(), expected_alerts, "{strategy}");
+        let completed = world.alerts().pop().unwrap();
+        assert_eq!(completed.subject, "[INFO] shop: swap to green complete");
+        let undo = text(&completed.chat["content"]["description"]);
+        assert!(
+            undo.contains(r#""revision":"shop:1""#),
+            "the undo redeploys the old revision: {undo}"
+        );
+        assert!(completed.chat["metadata"]["threadId"]
+            .as_str()
+            .unwrap()
+            .starts_with("blue-green-swapper:shop:"));
+    }
+}
+
+#[tokio::test]
+async fn new_tasks_that_never_become_healthy_abort_the_swap_with_live_traffic_untouched() {
+    let world = World::new(json!({"app": "shop", "health_timeout": "5m"})).await;
+    let image = world.push("v2");
+    world.deploy(&image, T0).await;
+    finish_rollout(&world.emulator, &world.app, "green", "COMPLETED");
+    set_health(&world.emulator, &world.app, "green", "unhealthy");
+    world
+        .emulator
+        .control("DELETE", "/_ops/calls", None)
+        .unwrap();
+
+    for minute in 1..5 {
+        let answer = tick(&world.deps, T0 + minute * 60).await.unwrap();
+        let holding = answer.to_string();
+        assert!(holding.contains("waiting for green"), "{holding}");
+        assert_eq!(observe(&world.emulator, &world.app).await.percent, (100, 0));
+    }
+    tick(&world.deps, T0 + 300).await.unwrap();
+    let end = observe(&world.emulator, &world.app).await;
+    assert_eq!(end.phase().as_deref(), Some("aborting"));
+    tick(&world.deps, T0 + 360).await.unwrap();
+    let end = observe(&world.emulator, &world.app).await;
+    assert_eq!(end.phase().as_deref(), Some("aborted"));
+    assert_eq!(end.percent, (100, 0));
+    assert_eq!(
+        world
+            .emulator
+            .calls("elasticloadbalancing", "ModifyListener"),
+        0,
+        "live traffic was never touched"
+    );
+    assert_eq!(
+        end.green,
+        ("shop:1".to_string(), 0),
+        "green is back as the swap found it"
+    );
+    assert_eq!(end.marks, (None, None));
+    let aborted = world.alerts().pop().unwrap();
+    assert_eq!(aborted.event_type, "swap.aborted");
+    assert_eq!(aborted.severity, "critical");
+    let why = text(&aborted.chat["content"]["description"]);
+    assert!(
+        why.contains("green was not healthy within 5 minutes (green 0/2 healthy, 2 unhealthy (Target.FailedHealthChecks); rollout COMPLETED)"),
+        "{why}"
+    );
+    assert_eq!(world.event_types(), ["swap.started", "swap.aborted"]);
+}
+
+#[tokio::test]
+async fn an_alarm_mid_canary_sends_all_traffic_back_to_the_old_colour_in_one_call() {
+    let world =
+        World::new(json!({"app": "shop", "strategy": "canary 10 5m", "alarms": ["shop-5xx"]}))
+            .await;
+    let image = world.push("v2");
+    world.deploy(&image, T0).await;
+    finish_rollout(&world.emulator, &world.app, "green", "COMPLETED");
+    tick(&world.deps, T0 + 60).await.unwrap();
+    assert_eq!(observe(&world.emulator, &world.app).await.percent, (90, 10));
+
+    let cloudwatch = aws_sdk_cloudwatch::Client::new(&world.emulator.sdk_config().await);
+    cloudwatch
+        .set_alarm_state()
+        .alarm_name("shop-5xx")
+        .state_value(aws_sdk_cloudwatch::types::StateValue::Alarm)
+        .state_reason("Threshold Crossed: 1 datapoint [42.0] was greater than the threshold (10.0)")
+        .send()
+        .await
+        .unwrap();
+    world
+        .emulator
+        .control("DELETE", "/_ops/calls", None)
+        .unwrap();
+    tick(&world.deps, T0 + 120).await.unwrap();
+
+    assert_eq!(
+        world
+            .emulator
+            .calls("elasticloadbalancing", "ModifyListener"),
+        1,
+        "one listener change"
+    );
+    let back = observe(&world.emulator, &world.app).await;
+    assert_eq!(back.percent, (100, 0));
+    assert_eq!(back.green, ("shop:1".to_string(), 0));
+    assert_eq!(back.blue, ("shop:1".to_string(), 2));
+    let rolled = world.alerts().pop().unwrap();
+    assert_eq!(
+        (rolled.event_type.as_str(), rolled.severity.as_str()),
+        ("swap.rolled-back", "critical")
+    );
+    assert_eq!(rolled.subject, "[CRITICAL] shop: rolled back to blue");
+    let description = text(&rolled.chat["content"]["description"]);
+    assert!(
+        description.contains("alarm in ALARM: shop-5xx (Threshold Crossed"),
+        "{description}"
+    );
+    assert!(
+        description.contains("*Before:* `blue 90% / green 10%`"),
+        "{description}"
+    );
+
+    tick(&world.deps, T0 + 180).await.unwrap();
+    assert_eq!(
+        observe(&world.emulator, &world.app)
+            .await
+            .phase()
+            .as_deref(),
+        Some("rolled-back")
+    );
+    assert_eq!(
+        world.event_types(),
+        ["swap.started", "swap.shifting", "swap.rolled-back"],
+        "the end is recorded, not alerted twice"
+    );
+}
+
+#[tokio::test]
+async fn a_failed_rollout_of_the_new_colour_aborts_at_once() {
+    let world = World::new(json!({"app": "shop"})).await;
+    let image = world.push("v2");
+    world.deploy(&image, T0).await;
+    world
+        .emulator
+        .control(
+            "POST",
+            "/_ops/ecs/finish-deployment",
+            Some(json!({"cluster": "prod", "service": "shop-green", "state": "FAILED", "reason": "ECS deployment circuit breaker: tasks failed to start."})),
+        )
+        .unwrap();
+    tick(&world.deps, T0 + 60).await.unwrap();
+    let end = observe(&world.emulator, &world.app).await;
+    assert_eq!(end.phase().as_deref(), Some("aborting"));
+    assert_eq!(end.green, ("shop:1".to_string(), 0));
+    let aborted = world.alerts().pop().unwrap();
+    assert!(text(&aborted.chat["content"]["description"]).contains(
+        "the ECS rollout of shop:2 on prod/shop-green failed: ECS deployment circuit breaker"
+    ));
+}
+
+#[tokio::test]
+async fn chat_promote_skips_the_waits_and_rollback_returns_traffic_while_the_old_colour_is_warm() {
+    let world = World::new(json!({"app": "shop", "strategy": "linear 10 10m", "test_listener": true, "test_wait": "5m"})).await;
+    let image = world.push("v2");
+    world.deploy(&image, T0).await;
+
+    let early = world.command("promote", T0 + 30).await.unwrap_err();
+    assert!(
+        early.to_string().contains("green is not healthy yet"),
+        "{early}"
+    );
+
+    finish_rollout(&world.emulator, &world.app, "green", "COMPLETED");
+    tick(&world.deps, T0 + 60).await.unwrap();
+    let testing = observe(&world.emulator, &world.app).await;
+    assert_eq!(testing.phase().as_deref(), Some("testing"));
+    assert_eq!(
+        testing.percent,
+        (100, 0),
+        "only the test route serves green"
+    );
+    let test_route = world.app.routes()[1].clone();
+    let lb = ops_core::aws::elbv2::LoadBalancers::new(&world.emulator.sdk_config().await);
+    let test = lb.route(&test_route).await.unwrap();
+    assert_eq!(test.percent_to(&world.app.target_group("green")), 100);
+
+    let dry = handle(
+        &world.deps,
+        json!({"command": "promote", "args": {"app": "shop"}, "dry_run": true, "requested_by": "bob"}),
+        T0 + 90,
+    )
+    .await
+    .unwrap();
+    assert_eq!(dry["status"], "planned");
+    assert_eq!(
+        observe(&world.emulator, &world.app)
+            .await
+            .phase()
+            .as_deref(),
+        Some("testing")
+    );
+
+    let promoted = world.command("promote", T0 + 90).await.unwrap();
+    assert_eq!(promoted["status"], "applied", "{promoted}");
+    let warm = observe(&world.emulator, &world.app).await;
+    assert_eq!(
+        (warm.phase().as_deref(), warm.percent),
+        (Some("warm"), (0, 100))
+    );
+
+    let rollback = world.command("rollback", T0 + 120).await.unwrap();
+    assert_eq!(rollback["status"], "applied");
+    let back = observe(&world.emulator, &world.app).await;
+    assert_eq!((back.percent, back.green.1, back.blue.1), ((100, 0), 0, 2));
+    let test = lb.route(&test_route).await.unwrap();
+    assert_eq!(
+        test.percent_to(&world.app.target_group("blue")),
+        100,
+        "the test route serves the live colour again"
+    );
+    let alerts = world.alerts();
+    let last = alerts.last().unwrap();
+    assert_eq!(
+        (last.event_type.as_str(), last.severity.as_str()),
+        ("swap.rolled-back", "warning")
+    );
+    assert!(text(&last.chat["content"]["description"]).contains("*Requested by:* bob"));
+    let again = world.command("abort", T0 + 150).await.unwrap_err();
+    assert!(
+        again.to_string().contains("is rolling-back already"),
+        "{again}"
+    );
+}
+
+#[tokio::test]
+async fn a_listener_rule_is_swapped_like_a_listener_and_the_next_swap_goes_back_to_blue() {
+    let world = World::new(json!({"app": "shop", "use_rule": true, "strategy": "all-at-once", "termination_wait": "0m"})).await;
+    let v2 = world.push("v2");
+    world.deploy(&v2, T0).await;
+    finish_rollout(&world.emulator, &world.app, "green", "COMPLETED");
+    world.tick_until_ended(T0, 5).await;
+    assert_eq!(
+        world.emulator.calls("elasticloadbalancing", "ModifyRule"),
+        1
+    );
+    assert_eq!(
+        world
+            .emulator
+            .calls("elasticloadbalancing", "ModifyListener"),
+        0
+    );
+    let first = observe(&world.emulator, &world.app).await;
+    assert_eq!((first.percent, first.blue.1), ((0, 100), 0));
+
+    let v3 = world.push("v3");
+    let second = world.deploy(&v3, T0 + 1000).await;
+    assert_eq!(second["status"], "applied", "{second}");
+    let deploying = observe(&world.emulator, &world.app).await;
+    assert_eq!(
+        deploying.blue,
+        ("shop:3".to_string(), 2),
+        "blue is the idle colour now"
+    );
+    finish_rollout(&world.emulator, &world.app, "blue", "COMPLETED");
+    world.tick_until_ended(T0 + 1000, 5).await;
+    let end = observe(&world.emulator, &world.app).await;
+    assert_eq!(
+        (end.percent, end.green.1, end.phase().as_deref()),
+        ((100, 0), 0, Some("done"))
+    );
+}
+
+#[tokio::test]
+async fn the_same_deploy_twice_is_one_swap_and_another_image_is_refused_while_it_runs() {
+    let world = World::new(json!({"app": "shop"})).await;
+    let v2 = world.push("v2");
+    world.deploy(&v2, T0).await;
+    let registered = world.emulator.calls("ecs", "RegisterTaskDefinition");
+    let again = world.deploy(&v2, T0 + 10).await;
+    assert_ne!(again["status"], "failed");
+    assert_eq!(
+        world.emulator.calls("ecs", "RegisterTaskDefinition"),
+        registered,
+        "no second revision"
+    );
+    let v3 = world.push("v3");
+    let refused = handle(&world.deps, deploy_command("shop", &v3, "carol"), T0 + 20)
+        .await
+        .unwrap_err();
+    assert!(
+        refused
+            .to_string()
+            .starts_with("refused: a swap of shop is in flight"),
+        "{refused}"
+    );
+    assert!(refused.to_string().contains("asked by alice"), "{refused}");
+    assert_eq!(world.event_types(), ["swap.started"]);
+}
+
+#[tokio::test]
+async fn pre_flight_refuses_a_route_that_is_not_where_the_swapper_left_it_and_alerts() {
+    let world =
+        World::new(json!({"app": "shop", "strategy": "all-at-once", "termination_wait": "0m"}))
+            .await;
+    let v2 = world.push("v2");
+    world.deploy(&v2, T0).await;
+    finish_rollout(&world.emulator, &world.app, "green", "COMPLETED");
+    world.tick_until_ended(T0, 5).await;
+    assert_eq!(observe(&world.emulator, &world.app).await.percent, (0, 100));
+
+    // Someone points the listener back at blue by hand.
+    elb(&world.emulator)
+        .await
+        .modify_listener()
+        .listener_arn(world.app.live_route())
+        .default_actions(
+            aws_sdk_elasticloadbalancingv2::types::Action::builder()
+                .r#type(aws_sdk_elasticloadbalancingv2::types::ActionTypeEnum::Forward)
+                .target_group_arn(world.app.target_group("blue"))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let before = mutations(&world.emulator);
+    let v3 = world.push("v3");
+    let refused = handle(&world.deps, deploy_command("shop", &v3, "alice"), T0 + 900)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        refused.to_string(),
+        "refused: shop: the live route sends all traffic to blue, but the last swap left green live; \
+         the route was changed outside the swapper: check it, then point it back at green"
+    );
+    assert_eq!(mutations(&world.emulator), before, "nothing changed");
+    let alert = world.alerts().pop().unwrap();
+    assert_eq!(
+        (alert.event_type.as_str(), alert.severity.as_str()),
+        ("swap.refused", "warning")
+    );
+}
+
+#[tokio::test]
+async fn pre_flight_refuses_a_live_colour_without_healthy_targets_or_split_traffic() {
+    let world = World::new(json!({"app": "shop"})).await;
+    let v2 = world.push("v2");
+    set_health(&world.emulator, &world.app, "blue", "unhealthy");
+    let before = mutations(&world.emulator);
+    let refused = handle(&world.deps, deploy_command("shop", &v2, "alice"), T0)
+        .await
+        .unwrap_err();
+    assert!(
+        refused
+            .to_string()
+            .contains("the live colour blue (prod/shop-blue) has no healthy targets"),
+        "{refused}"
+    );
+    set_health(&world.emulator, &world.app, "blue", "healthy");
+
+    let half = |arn: String| {
+        aws_sdk_elasticloadbalancingv2::types::TargetGroupTuple::builder()
+            .target_group_arn(arn)
+            .weight(50)
+            .build()
+    };
+    elb(&world.emulator)
+        .await
+        .modify_listener()
+        .listener_arn(world.app.live_route())
+        .default_actions(
+            aws_sdk_elasticloadbalancingv2::types::Action::builder()
+                .r#type(aws_sdk_elasticloadbalancingv2::types::ActionTypeEnum::Forward)
+                .forward_config(
+                    aws_sdk_elasticloadbalancingv2::types::ForwardActionConfig::builder()
+                        .target_groups(half(world.app.target_group("blue")))
+                        .target_groups(half(world.app.target_group("green")))
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let before_split = mutations(&world.emulator);
+    let refused = handle(&world.deps, deploy_command("shop", &v2, "alice"), T0)
+        .await
+        .unwrap_err();
+    assert!(
+        refused
+            .to_string()
+            .contains("traffic is split (blue 50%, green 50%) with no swap in flight"),
+        "{refused}"
+    );
+    assert_eq!(mutations(&world.emulator), before_split);
+    assert!(before <= before_split);
+    assert_eq!(world.event_types(), ["swap.refused", "swap.refused"]);
+}
+
+#[tokio::test]
+async fn malformed_commands_get_specific_errors_and_change_nothing() {
+    let world = World::new(json!({"app": "shop"})).await;
+    let v2 = world.push("v2");
+    let digest = v2.rsplit('@').next().unwrap().to_string();
+    let cases: Vec<(Value, &str)> = vec![
+        (
+            json!({"command": "swap", "args": {"app": "shop"}}),
+            "unknown command `swap`",
+        ),
+        (
+            json!({"command": "deploy", "args": {"image": "shop:v2"}}),
+            "command `deploy`: missing argument `app`",
+        ),
+        (
+            json!({"command": "deploy", "args": {"app": "shop"}}),
+            "command `deploy`: give the `image` to deploy",
+        ),
+        (
+            json!({"command": "deploy", "args": {"app": "shop", "image": "shop:v2", "revision": "shop:1"}}),
+            "give an `image` or a `revision`, not both",
+        ),
+        (
+            json!({"command": "deploy", "args": {"app": "shop", "image": "shop"}}),
+            "argument `image` = `shop` names no tag or digest",
+        ),
+        (
+            json!({"command": "deploy", "args": {"app": "shop", "image": "shop@sha256:abc"}}),
+            "sha256 digest has 3 hex digits; it must have 64",
+        ),
+        (
+            json!({"command": "deploy", "args": {"app": "shop", "image": "docker.io/library/nginx:1"}}),
+            "images from registry `docker.io` are not allowed",
+        ),
+        (
+            json!({"command": "deploy", "args": {"app": "shop", "image": "shop:v2", "strategy": "canary 200 5m"}}),
+            "argument `strategy`: `200` is not a percentage from 1 to 99",
+        ),
+        (
+            json!({"command": "deploy", "args": {"app": "shop", "image": "shop:v9"}}),
+            "ECR image `shop:v9` not found",
+        ),
+        (
+            json!({"command": "deploy", "args": {"app": "shop", "revision": "shop"}}),
+            "argument `revision` = `shop` is not a task definition family:revision",
+        ),
+        (
+            json!({"command": "deploy", "args": {"app": "nope", "image": format!("shop@{digest}")}}),
+            "blue/green app `nope (apps on the routes in SWAP_ROUTES: shop)` not found",
+        ),
+        (
+            json!({"command": "deploy", "args": {"app": "shop", "image": "shop:v2"}, "dryrun": true}),
+            "unknown field `dryrun`",
+        ),
+        (
+            json!({"command": "promote", "args": {"app": "shop"}}),
+            "no swap of shop is in flight",
+        ),
+        (
+            json!({"command": "abort", "args": {"app": "shop", "now": true}}),
+            "unknown argument `now`; it takes app",
+        ),
+        (
+            json!({"command": "status", "args": {"app": 7}}),
+            "invalid type: integer `7`, expected a string",
+        ),
+    ];
+    let before = mutations(&world.emulator);
+    for (payload, expected) in &cases {
+        let error = handle(&world.deps, payload.clone(), T0).await.unwrap_err();
+        assert!(error.to_string().contains(expected), "{payload}: {error}");
+        assert!(!error.retryable(), "{payload}: {error}");
+    }
+    let dry = handle(
+        &world.deps,
+        json!({"command": "deploy", "args": {"app": "shop", "image": "shop:v2"}, "dry_run": true, "requested_by": "alice"}),
+        T0,
+    )
+    .await
+    .unwrap();
+    assert_eq!(dry["status"], "planned");
+    assert!(
+        dry["planned"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("a new revision of shop:1 is registered"),
+        "{dry}"
+    );
+    assert_eq!(
+        mutations(&world.emulator),
+        before,
+        "bad input and a dry run changed nothing"
+    );
+    assert!(world.event_types().is_empty());
+}
+
+#[tokio::test]
+async fn status_shows_weights_health_and_what_the_next_run_would_do() {
+    let world = World::new(json!({"app": "shop", "strategy": "canary 20 5m"})).await;
+    let v2 = world.push("v2");
+    world.deploy(&v2, T0).await;
+    let status = handle(&world.deps, app_command("status", "shop", "bob"), T0 + 30)
+        .await
+        .unwrap();
+    let app = &status["apps"][0];
+    assert_eq!(app["blue"]["live_traffic_percent"], 100);
+    assert_eq!(app["green"]["task_definition"], "shop:2");
+    assert_eq!(app["swap"]["phase"], "deploying");
+    assert_eq!(app["strategy"], "canary 20% for 5 minutes");
+    assert!(
+        app["next_run_would"]["holding"][0]
+            .as_str()
+            .unwrap()
+            .contains("waiting for green to run shop:2"),
+        "{app}"
+    );
+}
+
+#[tokio::test]
+async fn a_service_that_does_not_name_the_app_is_never_changed() {
+    let world = World::new(json!({"app": "shop"})).await;
+    let v2 = world.push("v2");
+    let ecs = aws_sdk_ecs::Client::new(&world.emulator.sdk_config().await);
+    let green = ecs
+        .describe_services()
+        .cluster("prod")
+        .services("shop-green")
+        .send()
+        .await
+        .unwrap()
+        .services
+        .unwrap()
+        .remove(0);
+    ecs.untag_resource()
+        .resource_arn(green.service_arn.unwrap())
+        .tag_keys("ops:swap-app")
+        .send()
+        .await
+        .unwrap();
+    let before = mutations(&world.emulator);
+    let refused = handle(&world.deps, deploy_command("shop", &v2, "alice"), T0)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        refused.to_string(),
+        "refused: app shop: green (prod/shop-green) does not carry tag `ops:swap-app` = `shop`; tag both services of the app"
+    );
+    assert_eq!(mutations(&world.emulator), before);
+}

@@ -1,0 +1,92 @@
+//! blue-green-swapper's real binary under the local Lambda Runtime API: requests sent at the same
+//! moment start one swap, and the binary needs its configuration.
+
+use std::sync::Arc;
+
+use ops_e2e::blue_green::{observe, push, topic, App};
+use ops_e2e::lambda::built_binary;
+use ops_e2e::{Emulator, InvokeError, LocalLambda};
+use serde_json::json;
+
+#[tokio::test]
+async fn requests_sent_at_once_start_one_swap_and_the_others_are_told_what_is_in_flight() {
+    let emulator = Emulator::start();
+    let topic = topic(&emulator, "ops-alerts").await;
+    let app = App::create(&emulator, json!({"app": "shop"}));
+    let images: Vec<String> = ["v2", "v3", "v4"]
+        .iter()
+        .map(|tag| push(&emulator, &app, tag))
+        .collect();
+    let mut env = emulator.function_env();
+    env.push(("ALERT_TOPIC_ARN".into(), topic));
+    env.push(("ECS_CLUSTERS".into(), "prod".into()));
+    env.push(("SWAP_ROUTES".into(), app.routes().join(",")));
+    // One process: Lambda runs the function one invocation at a time (ReservedConcurrentExecutions: 1).
+    let function = Arc::new(LocalLambda::start(
+        &built_binary("blue-green-swapper"),
+        "blue-green-swapper",
+        &env,
+    ));
+
+    emulator.control("DELETE", "/_ops/calls", None).unwrap();
+    let senders: Vec<_> = images
+        .iter()
+        .enumerate()
+        .map(|(i, image)| {
+            let function = function.clone();
+            let payload = json!({"command": "deploy", "args": {"app": "shop", "image": image}, "requested_by": format!("engineer-{i}")});
+            std::thread::spawn(move || function.invoke(payload))
+        })
+        .collect();
+    let answers: Vec<_> = senders.into_iter().map(|s| s.join().unwrap()).collect();
+
+    let started: Vec<_> = answers.iter().filter(|a| a.is_ok()).collect();
+    assert_eq!(started.len(), 1, "{answers:?}");
+    for refused in answers.iter().filter_map(|a| a.as_ref().err()) {
+        let InvokeError::Function {
+            error_type,
+            error_message,
+        } = refused
+        else {
+            panic!("expected a function error, got {refused}");
+        };
+        assert_eq!(error_type, "NonRetryable.Refused");
+        assert!(
+            error_message.starts_with("refused: a swap of shop is in flight"),
+            "{error_message}"
+        );
+    }
+    let seen = observe(&emulator, &app).await;
+    assert_eq!(
+        seen.green,
+        ("shop:2".to_string(), 2),
+        "one revision, one swap"
+    );
+    assert_eq!(seen.phase().as_deref(), Some("deploying"));
+    assert_eq!(emulator.calls("ecs", "RegisterTaskDefinition"), 1);
+}
+
+#[test]
+fn the_binary_refuses_to_start_without_the_routes_it_may_change() {
+    let function = LocalLambda::start(
+        &built_binary("blue-green-swapper"),
+        "blue-green-swapper",
+        &[
+            (
+                "ALERT_TOPIC_ARN".into(),
+                "arn:aws:sns:us-east-1:123456789012:ops-alerts".into(),
+            ),
+            ("ECS_CLUSTERS".into(), "prod".into()),
+        ],
+    );
+
+    let InvokeError::NoAnswer(why, log) = function.invoke(json!({"command": "help"})).unwrap_err()
+    else {
+        panic!("expected no answer")
+    };
+    assert!(why.starts_with("the process exited"), "{why}");
+    assert!(
+        log.contains("missing configuration: environment variable `SWAP_ROUTES` is not set"),
+        "{log}"
+    );
+}
