@@ -24,6 +24,8 @@ pub mod appscaling;
 pub mod autoscaling;
 #[cfg(feature = "cloudwatch")]
 pub mod cloudwatch;
+#[cfg(feature = "dynamodb")]
+pub mod dynamodb;
 #[cfg(feature = "ec2")]
 pub mod ec2;
 #[cfg(feature = "ecr")]
@@ -34,6 +36,8 @@ pub mod ecs;
 pub mod elbv2;
 #[cfg(feature = "sns")]
 pub mod sns;
+#[cfg(feature = "ssm")]
+pub mod ssm;
 
 /// How to reach AWS: region, endpoint override, retries and timeouts.
 #[derive(Clone)]

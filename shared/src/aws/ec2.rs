@@ -32,6 +32,8 @@ pub struct InstanceState {
     pub state: String,
     /// Availability zone.
     pub zone: Option<String>,
+    /// Its primary private IPv4 address.
+    pub private_ip: Option<String>,
     /// Its tags.
     pub tags: BTreeMap<String, String>,
 }
@@ -168,6 +170,40 @@ impl Ec2 {
             .collect())
     }
 
+    /// Running instances that carry tag `key` (any value), every page.
+    #[instrument(skip(self), err)]
+    pub async fn running_with_tag(&self, key: &str) -> Result<Vec<InstanceState>> {
+        let mut found = Vec::new();
+        let mut next = None;
+        loop {
+            let answer = self
+                .client
+                .describe_instances()
+                .filters(Filter::builder().name("tag-key").values(key).build())
+                .filters(
+                    Filter::builder()
+                        .name("instance-state-name")
+                        .values("running")
+                        .build(),
+                )
+                .set_next_token(next)
+                .send()
+                .await
+                .map_err(|e| aws_error("ec2", "DescribeInstances", e))?;
+            found.extend(
+                answer
+                    .reservations()
+                    .iter()
+                    .flat_map(|r| r.instances())
+                    .map(instance_state),
+            );
+            next = answer.next_token().map(String::from);
+            if next.is_none() {
+                return Ok(found);
+            }
+        }
+    }
+
     /// Associate an address with an instance. With `allow_reassociation` false, EC2 refuses an
     /// address that is already associated: the answer is `Ok(false)`, never a silent theft.
     #[instrument(skip(self), err)]
@@ -232,6 +268,7 @@ fn instance_state(instance: &Instance) -> InstanceState {
             .placement()
             .and_then(|p| p.availability_zone())
             .map(String::from),
+        private_ip: instance.private_ip_address().map(String::from),
         tags: instance
             .tags()
             .iter()
