@@ -1,0 +1,323 @@
+//! Decide: each target's state across runs (pure, the time an input). Down after N failed runs in
+//! a row, up after M good ones, a reminder while it stays down, a warning when its certificate
+//! nears expiry. What must be alerted is kept in the state until the alert is out, so a run that
+//! dies after recording a change still gets it alerted by the next one.
+
+use serde::{Deserialize, Serialize};
+
+use crate::probe::{Failure, Outcome};
+use crate::targets::{Probe, Target};
+
+/// What the monitor believes about a target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Health {
+    /// Not yet enough checks in a row either way.
+    Unknown,
+    /// Up.
+    Up,
+    /// Down.
+    Down,
+}
+
+/// A failed check as an alert tells it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Seen {
+    /// Why it failed.
+    pub failure: Failure,
+    /// The address it resolved to, if it got that far.
+    pub address: Option<String>,
+    /// The HTTP status, if any.
+    pub status: Option<u16>,
+    /// How long the check took, in milliseconds.
+    pub latency_ms: u64,
+    /// Attempts made (2 after the quick retry).
+    pub attempts: u8,
+}
+
+impl Seen {
+    fn of(outcome: &Outcome) -> Option<Seen> {
+        Some(Seen {
+            failure: outcome.failure.clone()?,
+            address: outcome.address.clone(),
+            status: outcome.status,
+            latency_ms: outcome.latency_ms,
+            attempts: outcome.attempts,
+        })
+    }
+}
+
+/// Something ops must be told about a target.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Notice {
+    /// It went down.
+    Down {
+        /// The check that failed last.
+        seen: Seen,
+        /// Failed runs in a row.
+        failures: u32,
+    },
+    /// It is still down (a reminder).
+    StillDown {
+        /// The latest failed check.
+        seen: Seen,
+        /// Down since, epoch seconds.
+        since: u64,
+    },
+    /// It recovered.
+    Recovered {
+        /// Down since, epoch seconds.
+        since: u64,
+        /// Seconds it was down.
+        downtime: u64,
+        /// Good runs in a row.
+        successes: u32,
+    },
+    /// Its certificate expires soon.
+    CertExpiring {
+        /// Days left.
+        days: i64,
+    },
+}
+
+impl Notice {
+    /// Whether it is about a target being down.
+    pub fn is_down(&self) -> bool {
+        matches!(self, Notice::Down { .. } | Notice::StillDown { .. })
+    }
+}
+
+/// A target's state, stored between runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TargetState {
+    /// Up, down or not yet known.
+    pub health: Health,
+    /// Failed runs in a row (stops counting once down).
+    pub failures: u32,
+    /// Good runs in a row (stops counting once up).
+    pub successes: u32,
+    /// When the health last changed (or the target was first seen), epoch seconds.
+    pub since: u64,
+    /// When ops were last told it is down, epoch seconds.
+    pub last_alert: u64,
+    /// Whether its certificate's expiry was alerted (until it is renewed).
+    pub cert_warned: bool,
+    /// Alerts decided but not yet sent.
+    pub pending: Vec<Notice>,
+}
+
+impl TargetState {
+    /// A target seen for the first time.
+    pub fn new(now: u64) -> TargetState {
+        TargetState {
+            health: Health::Unknown,
+            failures: 0,
+            successes: 0,
+            since: now,
+            last_alert: 0,
+            cert_warned: false,
+            pending: Vec::new(),
+        }
+    }
+}
+
+/// The state after this run's `outcome` for `target`, with what to alert in `pending`.
+pub fn decide(target: &Target, previous: &TargetState, outcome: &Outcome, now: u64) -> TargetState {
+    let mut next = previous.clone();
+    match Seen::of(outcome) {
+        None => {
+            next.failures = 0;
+            if next.health != Health::Up {
+                next.successes = (next.successes + 1).min(target.up_after);
+                if next.successes >= target.up_after {
+                    if next.health == Health::Down {
+                        next.pending.push(Notice::Recovered {
+                            since: next.since,
+                            downtime: now.saturating_sub(next.since),
+                            successes: next.successes,
+                        });
+                    }
+                    next.health = Health::Up;
+                    next.since = now;
+                }
+            }
+        }
+        Some(seen) => {
+            next.successes = 0;
+            if next.health != Health::Down {
+                next.failures = (next.failures + 1).min(target.down_after);
+                if next.failures >= target.down_after {
+                    next.pending.push(Notice::Down {
+                        seen,
+                        failures: next.failures,
+                    });
+                    next.health = Health::Down;
+                    next.since = now;
+                    next.last_alert = now;
+                }
+            } else if let Some(every) = target.reminder {
+                if now.saturating_sub(next.last_alert) >= every {
+                    next.pending.push(Notice::StillDown {
+                        seen,
+                        since: next.since,
+                    });
+                    next.last_alert = now;
+                }
+            }
+        }
+    }
+    let warn_days = match &target.probe {
+        Probe::Http(http) => i64::from(http.cert_warn_days),
+        Probe::Tcp { .. } => 0,
+    };
+    match outcome.cert_days_left {
+        Some(days) if days < warn_days && !next.cert_warned => {
+            next.pending.push(Notice::CertExpiring { days });
+            next.cert_warned = true;
+        }
+        Some(days) if days >= warn_days => next.cert_warned = false,
+        _ => {}
+    }
+    next
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::probe::FailureKind;
+    use crate::targets::parse_document;
+
+    fn target() -> Target {
+        let (mut targets, _) = parse_document(
+            "env",
+            r#"{"targets": [{"name": "billing", "http": "https://billing/", "down_after": 3, "up_after": 2, "reminder": "30m", "cert_warn_days": 14}]}"#,
+        );
+        targets.remove(0)
+    }
+
+    fn ok() -> Outcome {
+        Outcome {
+            failure: None,
+            status: Some(200),
+            latency_ms: 12,
+            address: Some("10.0.0.5:443".into()),
+            cert_days_left: Some(90),
+            attempts: 1,
+        }
+    }
+
+    fn failed() -> Outcome {
+        Outcome {
+            failure: Some(Failure::new(
+                FailureKind::Refused,
+                "connection refused by 10.0.0.5:443",
+            )),
+            status: None,
+            latency_ms: 3,
+            address: Some("10.0.0.5:443".into()),
+            cert_days_left: None,
+            attempts: 2,
+        }
+    }
+
+    fn run(state: TargetState, outcomes: &[(Outcome, u64)]) -> TargetState {
+        outcomes.iter().fold(state, |s, (o, at)| {
+            let mut next = decide(&target(), &s, o, *at);
+            next.pending.clear();
+            next
+        })
+    }
+
+    #[test]
+    fn down_after_three_failures_in_a_row_and_only_once() {
+        let mut state = run(TargetState::new(0), &[(ok(), 0), (ok(), 60)]);
+        assert_eq!(state.health, Health::Up);
+        for (i, at) in [120, 180].iter().enumerate() {
+            state = decide(&target(), &state, &failed(), *at);
+            assert!(
+                state.pending.is_empty(),
+                "failure {} is not yet down",
+                i + 1
+            );
+        }
+        state = decide(&target(), &state, &failed(), 240);
+        assert_eq!(state.health, Health::Down);
+        assert!(
+            matches!(&state.pending[..], [Notice::Down { failures: 3, seen }] if seen.failure.kind == FailureKind::Refused && seen.attempts == 2)
+        );
+        state.pending.clear();
+        let again = decide(&target(), &state, &failed(), 300);
+        assert!(again.pending.is_empty());
+        assert_eq!(again, state, "a target that stays down writes nothing");
+    }
+
+    #[test]
+    fn one_good_check_between_failures_resets_the_count() {
+        let state = run(
+            TargetState::new(0),
+            &[
+                (ok(), 0),
+                (ok(), 60),
+                (failed(), 120),
+                (failed(), 180),
+                (ok(), 240),
+                (failed(), 300),
+            ],
+        );
+        assert_eq!((state.health, state.failures), (Health::Up, 1));
+    }
+
+    #[test]
+    fn recovery_after_two_good_checks_says_how_long_it_was_down() {
+        let down = run(
+            TargetState::new(0),
+            &[(failed(), 0), (failed(), 60), (failed(), 120)],
+        );
+        assert_eq!((down.health, down.since), (Health::Down, 120));
+        let half = decide(&target(), &down, &ok(), 540);
+        assert!(half.pending.is_empty() && half.health == Health::Down);
+        let up = decide(&target(), &half, &ok(), 600);
+        assert_eq!(up.health, Health::Up);
+        assert_eq!(
+            up.pending,
+            [Notice::Recovered {
+                since: 120,
+                downtime: 480,
+                successes: 2
+            }]
+        );
+    }
+
+    #[test]
+    fn a_reminder_comes_every_thirty_minutes_while_down() {
+        let down = run(
+            TargetState::new(0),
+            &[(failed(), 0), (failed(), 60), (failed(), 120)],
+        );
+        assert!(decide(&target(), &down, &failed(), 120 + 1799)
+            .pending
+            .is_empty());
+        let reminded = decide(&target(), &down, &failed(), 120 + 1800);
+        assert!(matches!(
+            &reminded.pending[..],
+            [Notice::StillDown { since: 120, .. }]
+        ));
+        assert_eq!(reminded.last_alert, 1920);
+    }
+
+    #[test]
+    fn a_certificate_near_expiry_is_alerted_once_until_renewed() {
+        let expiring = Outcome {
+            cert_days_left: Some(5),
+            ..ok()
+        };
+        let warned = decide(&target(), &TargetState::new(0), &expiring, 0);
+        assert_eq!(warned.pending, [Notice::CertExpiring { days: 5 }]);
+        let mut quiet = warned.clone();
+        quiet.pending.clear();
+        assert!(decide(&target(), &quiet, &expiring, 60).pending.is_empty());
+        let renewed = decide(&target(), &quiet, &ok(), 120);
+        assert!(!renewed.cert_warned);
+    }
+}

@@ -1,0 +1,305 @@
+//! Report: what ops read. One alert per change when a few targets change in a run; one collated
+//! alert when many do, so a network blip that takes down forty servers is one message, not forty.
+
+use ops_core::alert::{Alert, Severity};
+use ops_core::time::{duration_text, utc_text};
+
+use crate::decide::{Notice, Seen};
+
+/// Longest list of changes written into one collated alert; the rest are counted.
+const COLLATED_LINES: usize = 25;
+
+/// A notice about one target, with what people need to recognise it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    /// The target's name.
+    pub target: String,
+    /// What is checked (URL or `tcp host:port`; never headers).
+    pub check: String,
+    /// Where it is configured.
+    pub source: String,
+    /// The notice.
+    pub notice: Notice,
+}
+
+/// The alerts for this run's changes: one each up to `collate_above`, otherwise one for all.
+pub fn alerts(function: &str, changes: &[Change], collate_above: usize) -> Vec<Alert> {
+    if changes.len() <= collate_above {
+        changes.iter().map(|c| single(function, c)).collect()
+    } else {
+        vec![collated(function, changes)]
+    }
+}
+
+fn single(function: &str, change: &Change) -> Alert {
+    let target = &change.target;
+    let base = |severity, event: &str, title: String| {
+        Alert::new(severity, function, event, target.as_str(), title)
+            .context("check", change.check.clone())
+            .context("configured_in", change.source.clone())
+            .thread(format!("{function}:{target}"))
+    };
+    match &change.notice {
+        Notice::Down { seen, failures } => with_seen(
+            base(
+                Severity::Critical,
+                "health.down",
+                format!("{target} is DOWN ({})", seen.failure.kind.label()),
+            )
+            .what(format!(
+                "{target} failed {failures} checks in a row ({}), each retried once at once; it is now down.",
+                change.check
+            ))
+            .why(failure_line(seen))
+            .change("up (or not yet known)", "down")
+            .next_step("Look at the server: the reason, address and body start are below.")
+            .next_step("The monitor alerts again when it has passed its checks again."),
+            seen,
+        ),
+        Notice::StillDown { seen, since } => with_seen(
+            base(
+                Severity::Warning,
+                "health.still-down",
+                format!("{target} is still DOWN ({})", seen.failure.kind.label()),
+            )
+            .what(format!(
+                "{target} has been down since {} ({}).",
+                utc_text(*since),
+                change.check
+            ))
+            .why(failure_line(seen)),
+            seen,
+        ),
+        Notice::Recovered {
+            since,
+            downtime,
+            successes,
+        } => base(
+            Severity::Info,
+            "health.recovered",
+            format!("{target} recovered after {}", duration_text(*downtime)),
+        )
+        .what(format!(
+            "{target} passed {successes} checks in a row ({}) and is up again.",
+            change.check
+        ))
+        .why(format!(
+            "It was down for {}, since {}.",
+            duration_text(*downtime),
+            utc_text(*since)
+        ))
+        .change("down", "up")
+        .context("downtime_seconds", downtime.to_string()),
+        Notice::CertExpiring { days } => base(
+            Severity::Warning,
+            "health.cert-expiring",
+            if *days < 0 {
+                format!("{target}: TLS certificate expired {} days ago", -days)
+            } else {
+                format!("{target}: TLS certificate expires in {days} days")
+            },
+        )
+        .what(format!(
+            "The certificate {target} serves ({}) expires in {days} days.",
+            change.check
+        ))
+        .why("Its days left fell under the target's `cert_warn_days`.")
+        .next_step("Renew the certificate; this alert is not repeated until it is renewed.")
+        .context("cert_days_left", days.to_string()),
+    }
+}
+
+fn with_seen(alert: Alert, seen: &Seen) -> Alert {
+    let mut alert = alert
+        .context("failure", seen.failure.kind.label())
+        .context("latency_ms", seen.latency_ms.to_string())
+        .context("attempts", seen.attempts.to_string());
+    if let Some(address) = &seen.address {
+        alert = alert.context("address", address.clone());
+    }
+    if let Some(status) = seen.status {
+        alert = alert.context("http_status", status.to_string());
+    }
+    if let Some(snippet) = &seen.failure.snippet {
+        alert = alert.context("body_start", snippet.clone());
+    }
+    alert
+}
+
+/// `refused: connection refused by 10.0.0.5:443 (after 3 ms)`, plus the body start when there is one.
+fn failure_line(seen: &Seen) -> String {
+    let mut line = format!(
+        "{}: {} (after {} ms)",
+        seen.failure.kind.label(),
+        seen.failure.detail,
+        seen.latency_ms
+    );
+    if let Some(snippet) = seen.failure.snippet.as_deref().filter(|s| !s.is_empty()) {
+        line.push_str(&format!("; body starts: \"{snippet}\""));
+    }
+    line
+}
+
+fn collated(function: &str, changes: &[Change]) -> Alert {
+    let count = |pred: fn(&Notice) -> bool| changes.iter().filter(|c| pred(&c.notice)).count();
+    let down = count(|n| matches!(n, Notice::Down { .. }));
+    let still = count(|n| matches!(n, Notice::StillDown { .. }));
+    let recovered = count(|n| matches!(n, Notice::Recovered { .. }));
+    let certs = count(|n| matches!(n, Notice::CertExpiring { .. }));
+    let severity = if down + still > 0 {
+        Severity::Critical
+    } else if certs > 0 {
+        Severity::Warning
+    } else {
+        Severity::Info
+    };
+    let mut parts = Vec::new();
+    for (n, label) in [
+        (down, "down"),
+        (still, "still down"),
+        (recovered, "recovered"),
+        (certs, "certificates expiring"),
+    ] {
+        if n > 0 {
+            parts.push(format!("{n} {label}"));
+        }
+    }
+    let mut ordered: Vec<&Change> = changes.iter().collect();
+    ordered.sort_by_key(|c| (!c.notice.is_down(), c.target.clone()));
+    let mut lines: Vec<String> = ordered
+        .iter()
+        .take(COLLATED_LINES)
+        .map(|c| match &c.notice {
+            Notice::Down { seen, .. } => {
+                format!("DOWN {} ({}): {}", c.target, c.check, failure_line(seen))
+            }
+            Notice::StillDown { seen, since } => format!(
+                "STILL DOWN {} since {}: {}",
+                c.target,
+                utc_text(*since),
+                failure_line(seen)
+            ),
+            Notice::Recovered { downtime, .. } => {
+                format!("RECOVERED {} after {}", c.target, duration_text(*downtime))
+            }
+            Notice::CertExpiring { days } => {
+                format!("CERTIFICATE {} expires in {days} days", c.target)
+            }
+        })
+        .collect();
+    if changes.len() > COLLATED_LINES {
+        lines.push(format!(
+            "... and {} more: the function's log lists every one.",
+            changes.len() - COLLATED_LINES
+        ));
+    }
+    Alert::new(
+        severity,
+        function,
+        "health.collated",
+        "legacy servers",
+        format!("{} legacy targets changed: {}", changes.len(), parts.join(", ")),
+    )
+    .what(lines.join("\n"))
+    .why(format!(
+        "{} targets changed in the same run: one alert instead of {}. Many at once often means a shared cause (network, DNS, a load balancer).",
+        changes.len(),
+        changes.len()
+    ))
+    .next_step("Look for what the down targets share before looking at each.")
+    .context("down", down.to_string())
+    .context("still_down", still.to_string())
+    .context("recovered", recovered.to_string())
+    .context("certificates_expiring", certs.to_string())
+}
+
+/// The alert when the configured targets have problems: which entries, and why.
+pub fn config_alert(function: &str, errors: &[String]) -> Alert {
+    if errors.is_empty() {
+        return Alert::new(
+            Severity::Info,
+            function,
+            "health.config-valid",
+            "health config",
+            "legacy health config: every target entry is valid again",
+        )
+        .what("The target entries that were invalid are fixed or gone; every configured target is checked.");
+    }
+    Alert::new(
+        Severity::Warning,
+        function,
+        "health.config-invalid",
+        "health config",
+        format!("legacy health config: {} invalid target entries", errors.len()),
+    )
+    .what(errors.join("\n"))
+    .why("These entries are skipped; every other target is still checked.")
+    .next_step("Fix the named fields in the named documents (or instance tags); this alert repeats only when the list changes.")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::probe::{Failure, FailureKind};
+
+    fn down(target: &str) -> Change {
+        Change {
+            target: target.into(),
+            check: format!("GET http://{target}/health"),
+            source: "env".into(),
+            notice: Notice::Down {
+                seen: Seen {
+                    failure: Failure {
+                        kind: FailureKind::Status,
+                        detail: "HTTP 500 (expected 200-299)".into(),
+                        snippet: Some("database unavailable".into()),
+                    },
+                    address: Some("10.0.0.5:80".into()),
+                    status: Some(500),
+                    latency_ms: 42,
+                    attempts: 2,
+                },
+                failures: 3,
+            },
+        }
+    }
+
+    #[test]
+    fn a_down_alert_has_the_reason_address_and_body_start() {
+        let alert = &alerts("legacy-health-monitor", &[down("billing")], 3)[0];
+        assert_eq!(alert.title, "billing is DOWN (status)");
+        assert_eq!(alert.severity, Severity::Critical);
+        assert_eq!(
+            alert.why,
+            "status: HTTP 500 (expected 200-299) (after 42 ms); body starts: \"database unavailable\""
+        );
+        assert_eq!(alert.context["address"], "10.0.0.5:80");
+        assert_eq!(alert.context["body_start"], "database unavailable");
+    }
+
+    #[test]
+    fn many_changes_in_one_run_are_one_alert() {
+        let mut changes: Vec<Change> = (0..40).map(|i| down(&format!("app-{i:02}"))).collect();
+        changes.push(Change {
+            notice: Notice::Recovered {
+                since: 0,
+                downtime: 300,
+                successes: 2,
+            },
+            ..down("ldap")
+        });
+        let sent = alerts("legacy-health-monitor", &changes, 3);
+        assert_eq!(sent.len(), 1);
+        assert_eq!(
+            sent[0].title,
+            "41 legacy targets changed: 40 down, 1 recovered"
+        );
+        assert_eq!(sent[0].event_type, "health.collated");
+        assert!(sent[0]
+            .what
+            .starts_with("DOWN app-00 (GET http://app-00/health): status: HTTP 500"));
+        assert!(sent[0]
+            .what
+            .ends_with("... and 16 more: the function's log lists every one."));
+    }
+}
