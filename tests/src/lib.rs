@@ -5,10 +5,12 @@ pub mod blue_green;
 pub mod emulator;
 pub mod events;
 pub mod fixtures;
+pub mod health;
 pub mod http;
 pub mod inbox;
 pub mod lambda;
 pub mod redeliver;
+pub mod servers;
 
 pub use emulator::Emulator;
 pub use inbox::{AlertInbox, ReceivedAlert};

@@ -1,0 +1,460 @@
+//! legacy-health-monitor end to end: real servers on loopback (HTTP, HTTPS, TCP), state in the
+//! emulator's DynamoDB across separate invocations, alerts read from the emulator's SNS outbox.
+
+use std::time::Duration;
+
+use ops_e2e::blue_green::{alerts, topic, Published};
+use ops_e2e::health::{command, create_state_table, deps, run};
+use ops_e2e::servers::{closed_port, OpenPort, Reply, TestCert, TestServer};
+use ops_e2e::Emulator;
+use serde_json::{json, Value};
+
+const T0: u64 = 1_795_000_000;
+
+struct World {
+    emulator: Emulator,
+    topic: String,
+}
+
+impl World {
+    async fn new() -> World {
+        let emulator = Emulator::start();
+        create_state_table(&emulator, "health-state").await;
+        let topic = topic(&emulator, "ops-alerts").await;
+        World { emulator, topic }
+    }
+
+    async fn monitor(
+        &self,
+        targets: Value,
+    ) -> legacy_health_monitor::handler::Deps<
+        ops_core::aws::sns::SnsAlerts,
+        legacy_health_monitor::metrics::MemoryMetrics,
+    > {
+        let document = targets.to_string();
+        deps(
+            &self.emulator,
+            "health-state",
+            &self.topic,
+            &[("HEALTH_TARGETS", &document)],
+        )
+        .await
+    }
+
+    fn alerts(&self) -> Vec<Published> {
+        alerts(&self.emulator, &self.topic)
+    }
+}
+
+fn text(value: &Value) -> String {
+    value.as_str().unwrap_or_default().to_string()
+}
+
+#[tokio::test]
+async fn every_kind_of_failure_is_classified_with_its_reason() {
+    let world = World::new().await;
+    let healthy = TestServer::http(Reply::healthy()).await;
+    let broken = TestServer::http(Reply::error(500, "database unavailable")).await;
+    let wrong = TestServer::http(Reply::Answer {
+        status: 200,
+        body: "maintenance page".into(),
+    })
+    .await;
+    let slow = TestServer::http(Reply::Slow {
+        delay: Duration::from_millis(600),
+        status: 200,
+        body: "ok".into(),
+    })
+    .await;
+    let hanging = TestServer::http(Reply::Hang).await;
+    let redirecting = TestServer::http(Reply::Redirect {
+        location: "https://login.example.com/".into(),
+    })
+    .await;
+    let self_signed = TestServer::https(Reply::healthy(), &TestCert::self_signed(90)).await;
+    let expiring = TestServer::https(Reply::healthy(), &TestCert::self_signed(5)).await;
+    let open = OpenPort::start().await;
+    let closed = closed_port();
+    let monitor = world
+        .monitor(json!({"defaults": {"timeout": "1s"}, "targets": [
+            {"name": "healthy", "http": healthy.url("/health"), "body_contains": "ok"},
+            {"name": "error-500", "http": broken.url("/health")},
+            {"name": "wrong-body", "http": wrong.url("/health"), "body_contains": "ok"},
+            {"name": "slow", "http": slow.url("/health"), "max_latency": "300ms", "timeout": "2s"},
+            {"name": "hanging", "http": hanging.url("/health")},
+            {"name": "refused", "http": format!("http://127.0.0.1:{closed}/health")},
+            {"name": "off-host-redirect", "http": redirecting.url("/health")},
+            {"name": "self-signed", "http": self_signed.url("/health")},
+            {"name": "near-expiry", "http": expiring.url("/health"), "verify_tls": false, "cert_warn_days": 14},
+            {"name": "tcp-open", "tcp": format!("127.0.0.1:{}", open.port)},
+            {"name": "tcp-closed", "tcp": format!("127.0.0.1:{closed}")},
+            {"name": "dns", "http": "http://no-such-host.invalid/health"}
+        ]}))
+        .await;
+    let check = |name: &'static str| {
+        let monitor = &monitor;
+        async move {
+            command(
+                monitor,
+                json!({"command": "check", "args": {"target": name}}),
+                T0,
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"))
+        }
+    };
+    let failure = |answer: &Value| {
+        (
+            text(&answer["outcome"]["failure"]["kind"]),
+            text(&answer["outcome"]["failure"]["detail"]),
+        )
+    };
+
+    let ok = check("healthy").await;
+    assert_eq!(
+        (ok["healthy"].as_bool(), ok["outcome"]["status"].as_u64()),
+        (Some(true), Some(200))
+    );
+    assert_eq!(
+        text(&ok["outcome"]["address"]),
+        format!("127.0.0.1:{}", healthy.port)
+    );
+
+    let answer = check("error-500").await;
+    assert_eq!(
+        failure(&answer),
+        ("status".into(), "HTTP 500 (expected 200-299)".into())
+    );
+    assert_eq!(
+        text(&answer["outcome"]["failure"]["snippet"]),
+        "database unavailable"
+    );
+    assert_eq!(
+        answer["outcome"]["attempts"], 2,
+        "a quick retry before counting it"
+    );
+
+    assert_eq!(
+        failure(&check("wrong-body").await),
+        ("body".into(), "the body does not contain `ok`".into())
+    );
+
+    let (kind, detail) = failure(&check("slow").await);
+    assert_eq!(kind, "latency");
+    assert!(
+        detail.starts_with("answered in ") && detail.ends_with(" ms, over the 300 ms limit"),
+        "{detail}"
+    );
+
+    let answer = check("hanging").await;
+    assert_eq!(
+        failure(&answer),
+        (
+            "timeout".into(),
+            format!(
+                "no answer from 127.0.0.1:{} before the timeout",
+                hanging.port
+            )
+        )
+    );
+    assert_eq!(
+        answer["outcome"]["attempts"], 1,
+        "a timeout used the whole budget: no retry"
+    );
+
+    assert_eq!(
+        failure(&check("refused").await),
+        (
+            "refused".into(),
+            format!("connection refused by 127.0.0.1:{closed}")
+        )
+    );
+    assert_eq!(
+        failure(&check("off-host-redirect").await),
+        (
+            "redirect".into(),
+            "HTTP 302 redirect to https://login.example.com/, off the target's host: not followed"
+                .into()
+        )
+    );
+    let (kind, detail) = failure(&check("self-signed").await);
+    assert_eq!(kind, "tls");
+    assert!(
+        detail.contains("invalid peer certificate: UnknownIssuer"),
+        "{detail}"
+    );
+
+    let answer = check("near-expiry").await;
+    assert_eq!(answer["healthy"], true, "an opted-out target still answers");
+    assert_eq!(answer["outcome"]["cert_days_left"], 5);
+
+    assert_eq!(check("tcp-open").await["healthy"], true);
+    assert_eq!(failure(&check("tcp-closed").await).0, "refused");
+    let (kind, detail) = failure(&check("dns").await);
+    assert_eq!(kind, "dns");
+    assert!(
+        detail.starts_with("cannot resolve no-such-host.invalid"),
+        "{detail}"
+    );
+}
+
+#[tokio::test]
+async fn a_target_goes_down_after_three_failed_runs_and_recovers_after_two_good_ones() {
+    let world = World::new().await;
+    let server = TestServer::http(Reply::healthy()).await;
+    let targets = json!({"targets": [{"name": "billing", "http": server.url("/health"), "body_contains": "ok",
+                                       "headers": {"Authorization": "Bearer s3cret-token"}, "reminder": "30m"}]});
+    // Each run is its own invocation with its own dependencies: only DynamoDB remembers.
+    let run_at = |at: u64| {
+        let targets = targets.clone();
+        let world = &world;
+        async move { run(&world.monitor(targets).await, at).await.expect("run") }
+    };
+    run_at(T0).await;
+    run_at(T0 + 60).await;
+    server.set(Reply::error(503, "upstream billing-db unavailable"));
+    for minute in [2, 3] {
+        let answer = run_at(T0 + minute * 60).await;
+        assert_eq!(
+            answer["changes"],
+            json!([]),
+            "minute {minute}: not down yet"
+        );
+    }
+    let answer = run_at(T0 + 240).await;
+    assert_eq!(answer["down"], json!(["billing"]));
+    run_at(T0 + 300).await;
+    let sent = world.alerts();
+    assert_eq!(sent.len(), 1, "one alert for the outage so far");
+    let down = &sent[0];
+    assert_eq!(
+        (down.event_type.as_str(), down.severity.as_str()),
+        ("health.down", "critical")
+    );
+    assert_eq!(down.subject, "[CRITICAL] billing is DOWN (status)");
+    let description = text(&down.chat["content"]["description"]);
+    assert!(
+        description.contains("status: HTTP 503 (expected 200-299)"),
+        "{description}"
+    );
+    assert!(
+        description.contains("body starts: \"upstream billing-db unavailable\""),
+        "{description}"
+    );
+    assert_eq!(
+        down.chat["metadata"]["additionalContext"]["address"],
+        format!("127.0.0.1:{}", server.port)
+    );
+    assert!(
+        !down.chat.to_string().contains("s3cret-token"),
+        "header values are never alerted"
+    );
+
+    server.set(Reply::healthy());
+    assert_eq!(
+        run_at(T0 + 360).await["changes"],
+        json!([]),
+        "one good run is not a recovery"
+    );
+    let answer = run_at(T0 + 420).await;
+    assert_eq!(answer["changes"][0]["notice"]["kind"], "recovered");
+    let recovered = world.alerts().pop().unwrap();
+    assert_eq!(recovered.event_type, "health.recovered");
+    assert_eq!(
+        recovered.subject,
+        "[INFO] billing recovered after 3 minutes"
+    );
+    assert_eq!(world.alerts().len(), 2);
+}
+
+#[tokio::test]
+async fn a_mass_failure_is_one_collated_alert_and_metrics_are_emitted_per_target() {
+    let world = World::new().await;
+    let shared = TestServer::http(Reply::healthy()).await;
+    let targets: Vec<Value> = (0..30)
+        .map(|i| json!({"name": format!("app-{i:02}"), "http": shared.url(&format!("/app/{i}")), "down_after": 1}))
+        .collect();
+    let monitor = world.monitor(json!({ "targets": targets })).await;
+    run(&monitor, T0).await.unwrap();
+    shared.set(Reply::error(502, "bad gateway"));
+    let answer = run(&monitor, T0 + 60).await.unwrap();
+    assert_eq!(answer["down"].as_array().unwrap().len(), 30);
+    let sent = world.alerts();
+    assert_eq!(sent.len(), 1, "one alert for thirty targets");
+    assert_eq!(sent[0].event_type, "health.collated");
+    assert_eq!(
+        sent[0].subject,
+        "[CRITICAL] 30 legacy targets changed: 30 down"
+    );
+    let lines = monitor.metrics.lines();
+    let app_00: Vec<&Value> = lines.iter().filter(|l| l["Target"] == "app-00").collect();
+    assert_eq!(
+        app_00
+            .iter()
+            .map(|l| l["Up"].as_u64().unwrap())
+            .collect::<Vec<_>>(),
+        [1, 0]
+    );
+    assert_eq!(
+        app_00[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"],
+        "Ops/LegacyHealth"
+    );
+    let runs: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l.get("TargetsChecked").is_some())
+        .collect();
+    assert_eq!(runs.last().unwrap()["TargetsDown"], 30);
+}
+
+#[tokio::test]
+async fn malformed_entries_are_named_once_and_the_valid_targets_still_run() {
+    let world = World::new().await;
+    let server = TestServer::http(Reply::healthy()).await;
+    let document = json!({"targets": [
+        {"name": "good", "http": server.url("/")},
+        {"name": "no-port", "tcp": "127.0.0.1"},
+        {"name": "bad-latency", "http": server.url("/"), "max_latency": "fast"},
+        {"name": "also-good", "tcp": format!("127.0.0.1:{}", server.port)},
+        {"http": server.url("/")}
+    ]});
+    let monitor = world.monitor(document).await;
+    let answer = run(&monitor, T0).await.unwrap();
+    assert_eq!(answer["checked"], 2);
+    assert_eq!(
+        answer["invalid_entries"],
+        json!([
+            "HEALTH_TARGETS: targets[1] (no-port): field `tcp`: `127.0.0.1` has no port; write host:port",
+            "HEALTH_TARGETS: targets[2] (bad-latency): field `max_latency`: `fast` is not a duration from 1 ms to 30 s, like 5s or 800ms",
+            "HEALTH_TARGETS: targets[4]: field `name` is missing"
+        ])
+    );
+    run(&monitor, T0 + 60).await.unwrap();
+    let sent = world.alerts();
+    assert_eq!(
+        sent.iter()
+            .map(|a| a.event_type.as_str())
+            .collect::<Vec<_>>(),
+        ["health.config-invalid"],
+        "alerted once, not every minute"
+    );
+    assert!(text(&sent[0].chat["content"]["description"]).contains("targets[1] (no-port)"));
+}
+
+#[tokio::test]
+async fn two_runs_at_once_alert_a_target_going_down_once() {
+    let world = World::new().await;
+    let server = TestServer::http(Reply::error(500, "boom")).await;
+    let targets = json!({"targets": [{"name": "erp", "http": server.url("/"), "down_after": 2}]});
+    let first = world.monitor(targets.clone()).await;
+    run(&first, T0).await.unwrap();
+    let (a, b) = (
+        world.monitor(targets.clone()).await,
+        world.monitor(targets).await,
+    );
+    let (left, right) = tokio::join!(run(&a, T0 + 60), run(&b, T0 + 60));
+    let (left, right) = (left.unwrap(), right.unwrap());
+    let lost: Vec<Value> = [&left, &right]
+        .iter()
+        .flat_map(|r| {
+            r["left_to_another_run"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .collect();
+    let downs = world
+        .alerts()
+        .iter()
+        .filter(|a| a.event_type == "health.down")
+        .count();
+    assert_eq!(downs, 1, "left: {left}\nright: {right}");
+    assert!(lost.len() <= 1);
+}
+
+#[tokio::test]
+async fn targets_come_from_ssm_documents_and_tagged_instances() {
+    let world = World::new().await;
+    let sdk = world.emulator.sdk_config().await;
+    aws_sdk_ssm::Client::new(&sdk)
+        .put_parameter()
+        .name("/ops/health/erp")
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .value(json!({"targets": [{"name": "erp", "http": "https://erp.internal/health", "headers": {"X-Token": "t0ken"}}]}).to_string())
+        .send()
+        .await
+        .unwrap();
+    let ec2 = aws_sdk_ec2::Client::new(&sdk);
+    let image = ec2
+        .describe_images()
+        .owners("amazon")
+        .send()
+        .await
+        .unwrap()
+        .images
+        .unwrap()[0]
+        .image_id
+        .clone()
+        .unwrap();
+    let launched = ec2
+        .run_instances()
+        .image_id(image)
+        .min_count(1)
+        .max_count(1)
+        .tag_specifications(
+            aws_sdk_ec2::types::TagSpecification::builder()
+                .resource_type(aws_sdk_ec2::types::ResourceType::Instance)
+                .tags(
+                    aws_sdk_ec2::types::Tag::builder()
+                        .key("ops:health-check")
+                        .value("tcp://{ip}:22")
+                        .build(),
+                )
+                .tags(
+                    aws_sdk_ec2::types::Tag::builder()
+                        .key("Name")
+                        .value("ftp-01")
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let instance = launched.instances.unwrap().remove(0);
+    let monitor = deps(
+        &world.emulator,
+        "health-state",
+        &world.topic,
+        &[
+            ("HEALTH_CONFIG_PATH", "/ops/health/"),
+            ("HEALTH_DISCOVER_EC2", "true"),
+        ],
+    )
+    .await;
+    let status = command(&monitor, json!({"command": "status"}), T0)
+        .await
+        .unwrap();
+    let listed: Vec<(String, String, String)> = status["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (text(&t["target"]), text(&t["check"]), text(&t["health"])))
+        .collect();
+    let id = instance.instance_id.unwrap();
+    assert_eq!(
+        listed,
+        [
+            (
+                "erp".to_string(),
+                "GET https://erp.internal/health".to_string(),
+                "never checked".to_string()
+            ),
+            (
+                format!("ftp-01/{id}"),
+                format!("tcp {}:22", instance.private_ip_address.unwrap()),
+                "never checked".to_string()
+            ),
+        ]
+    );
+    assert!(!status.to_string().contains("t0ken"));
+}
