@@ -341,3 +341,33 @@ async fn on_command<A: AlertSink, M: MetricSink>(
         "invalid_entries": loaded.errors.iter().map(ToString::to_string).collect::<Vec<_>>(),
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_chat_samples_in_events_are_valid_commands() {
+        for (file, name) in [
+            ("chat-health-status.json", "status"),
+            ("chat-health-check.json", "check"),
+        ] {
+            let path = format!("{}/../../events/{file}", env!("CARGO_MANIFEST_DIR"));
+            let sample: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+            let command = COMMANDS.parse(&sample).unwrap_or_else(|e| panic!("{file}: {e}"));
+            assert_eq!(command.name, name);
+            let args: TargetArgs = command.args_as().unwrap();
+            assert_eq!(args.target.as_deref(), Some("billing"));
+        }
+    }
+
+    #[test]
+    fn check_needs_a_target_and_unknown_arguments_are_refused() {
+        let error = COMMANDS.parse(&json!({"command": "check"})).unwrap_err();
+        assert_eq!(error.to_string(), "command `check`: missing argument `target` (the target's name)");
+        let error = COMMANDS
+            .parse(&json!({"command": "status", "args": {"host": "x"}}))
+            .unwrap_err();
+        assert_eq!(error.to_string(), "command `status`: unknown argument `host`; it takes target");
+    }
+}

@@ -10,13 +10,16 @@ mod blue_green_swapper;
 mod cpu_alarm_scaler;
 mod deploy_trigger;
 mod inventory;
+mod legacy_health_monitor;
 mod show;
 
 use ops_e2e::{AlertInbox, Emulator};
 
 use crate::show::text;
 
-#[tokio::main(flavor = "current_thread")]
+// Two workers: the health chapter serves real HTTP from this process while the function under
+// test calls it.
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     println!("== Ops Lambdas demo: everything runs against a local AWS emulator; no AWS account is used.\n");
     let emulator = Emulator::start();
@@ -43,6 +46,7 @@ async fn main() {
     )
     .await;
     cpu_alarm_scaler::chapter(&emulator, &config, &topic, &inbox).await;
+    legacy_health_monitor::chapter(&emulator, &config, &topic, &inbox).await;
     bastion_eip_associator::chapter(&emulator, &config, &topic, &inbox).await;
 
     drop(emulator);
