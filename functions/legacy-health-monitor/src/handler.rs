@@ -353,8 +353,11 @@ mod tests {
             ("chat-health-check.json", "check"),
         ] {
             let path = format!("{}/../../events/{file}", env!("CARGO_MANIFEST_DIR"));
-            let sample: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-            let command = COMMANDS.parse(&sample).unwrap_or_else(|e| panic!("{file}: {e}"));
+            let sample: Value =
+                serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+            let command = COMMANDS
+                .parse(&sample)
+                .unwrap_or_else(|e| panic!("{file}: {e}"));
             assert_eq!(command.name, name);
             let args: TargetArgs = command.args_as().unwrap();
             assert_eq!(args.target.as_deref(), Some("billing"));
@@ -364,10 +367,16 @@ mod tests {
     #[test]
     fn check_needs_a_target_and_unknown_arguments_are_refused() {
         let error = COMMANDS.parse(&json!({"command": "check"})).unwrap_err();
-        assert_eq!(error.to_string(), "command `check`: missing argument `target` (the target's name)");
+        assert_eq!(
+            error.to_string(),
+            "command `check`: missing argument `target` (the target's name)"
+        );
         let error = COMMANDS
             .parse(&json!({"command": "status", "args": {"host": "x"}}))
             .unwrap_err();
-        assert_eq!(error.to_string(), "command `status`: unknown argument `host`; it takes target");
+        assert_eq!(
+            error.to_string(),
+            "command `status`: unknown argument `host`; it takes target"
+        );
     }
 }
