@@ -458,3 +458,25 @@ async fn targets_come_from_ssm_documents_and_tagged_instances() {
     );
     assert!(!status.to_string().contains("t0ken"));
 }
+
+#[tokio::test]
+async fn a_certificate_near_expiry_is_alerted_once() {
+    let world = World::new().await;
+    let server = TestServer::https(Reply::healthy(), &TestCert::self_signed(5)).await;
+    let monitor = world
+        .monitor(json!({"targets": [{"name": "intranet", "http": server.url("/"), "verify_tls": false, "cert_warn_days": 14}]}))
+        .await;
+    run(&monitor, T0).await.unwrap();
+    run(&monitor, T0 + 60).await.unwrap();
+    let sent = world.alerts();
+    assert_eq!(sent.len(), 1, "once, not every minute");
+    assert_eq!(sent[0].event_type, "health.cert-expiring");
+    assert_eq!(
+        sent[0].subject,
+        "[WARNING] intranet: TLS certificate expires in 5 days"
+    );
+    let lines = monitor.metrics.lines();
+    assert!(lines
+        .iter()
+        .all(|l| l.get("Target").is_none() || l["CertDaysLeft"] == 5));
+}

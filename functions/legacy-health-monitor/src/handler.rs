@@ -122,7 +122,9 @@ async fn run<A: AlertSink, M: MetricSink>(now: u64, deps: &Deps<A, M>) -> Result
     let mut keys: Vec<String> = loaded.targets.iter().map(|t| t.name.clone()).collect();
     keys.push(CONFIG_KEY.to_string());
     let stored = deps.clients.states.get_many(&keys).await?;
+    let checking = Instant::now();
     let outcomes = probe::check_all(&loaded.targets, deps.tls.clone(), config.concurrency).await;
+    let check_ms = checking.elapsed().as_millis() as u64;
 
     let mut states: BTreeMap<String, (TargetState, Option<u64>)> = BTreeMap::new();
     let mut writes = Vec::new();
@@ -268,6 +270,7 @@ async fn run<A: AlertSink, M: MetricSink>(now: u64, deps: &Deps<A, M>) -> Result
         "changes": changes.iter().map(|(c, _)| json!({"target": c.target, "notice": c.notice})).collect::<Vec<_>>(),
         "invalid_entries": invalid,
         "left_to_another_run": lost_races,
+        "check_ms": check_ms,
         "run_ms": counts.run_ms,
     }))
 }

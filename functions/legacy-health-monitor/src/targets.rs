@@ -435,6 +435,10 @@ fn http_probe(
     if url.host().is_none_or(str::is_empty) {
         return Err(format!("field `http`: `{text}` names no host"));
     }
+    if url.authority().is_some_and(|a| a.as_str().contains('@')) {
+        // The URL is shown in alerts and logs; credentials belong in `headers`, which never are.
+        return Err("field `http`: a URL must not carry credentials (user:password@); send them in `headers`".into());
+    }
     let method = match field(object, "method", string_field)? {
         None => Method::GET,
         Some(m) => match m.to_ascii_uppercase().as_str() {
@@ -648,7 +652,8 @@ mod tests {
                 {"name": "slow", "http": "http://a/", "timeout": "2m"},
                 {"name": "typo", "http": "http://a/", "body_contain": "ok"},
                 {"name": "regex", "http": "http://a/", "body_regex": "(unclosed"},
-                {"name": "tcp-method", "tcp": "a:1", "method": "GET"}]}"#,
+                {"name": "tcp-method", "tcp": "a:1", "method": "GET"},
+                {"name": "userinfo", "http": "https://ops:hunter2@a/"}]}"#,
         );
         assert_eq!(
             targets.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(),
@@ -670,6 +675,10 @@ mod tests {
         assert!(messages[6].ends_with("unknown field `body_contain`"));
         assert!(messages[7].contains("field `body_regex`: `(unclosed` is not a pattern"));
         assert!(messages[8].ends_with("field `method` applies to `http` checks only"));
+        assert!(messages[9].ends_with(
+            "a URL must not carry credentials (user:password@); send them in `headers`"
+        ));
+        assert!(!messages[9].contains("hunter2"));
     }
 
     #[test]
