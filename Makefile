@@ -16,6 +16,8 @@ EMULATOR_VENV := $(VENV)/emulator
 TOOLS_VENV := $(VENV)/tools
 EMULATOR_READY := $(EMULATOR_VENV)/.installed
 TOOLS_READY := $(TOOLS_VENV)/.installed
+BENCH_VENV := $(VENV)/bench
+BENCH_READY := $(BENCH_VENV)/.installed
 PIP_FLAGS := --quiet --disable-pip-version-check --no-input
 TOOLS := PATH="$(CURDIR)/$(TOOLS_VENV)/bin:$$PATH" SAM_CLI_TELEMETRY=0
 TEMPLATE := sam/template.yaml
@@ -42,15 +44,24 @@ $(TOOLS_READY): sam/tools-requirements.txt sam/tools-constraints.txt
 	@$(TOOLS_VENV)/bin/pip install $(PIP_FLAGS) -r $< -c sam/tools-constraints.txt
 	@touch $@
 
+$(BENCH_READY): bench/requirements.txt bench/constraints.txt
+	@echo "installing ecs-deploy (the benchmark's peer) into $(BENCH_VENV)"
+	@$(PYTHON) -m venv $(BENCH_VENV)
+	@$(BENCH_VENV)/bin/pip install $(PIP_FLAGS) -r $< -c bench/constraints.txt
+	@touch $@
+
 test: $(EMULATOR_READY) $(TOOLS_READY) lint ## Format and lint checks, every test, template validation
 	@mkdir -p target
 	cargo test --workspace --all-features --locked 2>&1 | tee target/test-rust.log
 	cd tests/emulator && ../../$(EMULATOR_VENV)/bin/python -m unittest discover --start-directory . 2>&1 \
 		| tee ../../target/test-emulator.log
 	@$(MAKE) validate
-	@# One closing tally over both suites (cargo prints one line per test binary).
+	$(TOOLS_VENV)/bin/python -m unittest discover --start-directory sam --pattern 'test_*.py' 2>&1 \
+		| tee target/test-template.log
+	@# One closing tally over every suite (cargo prints one line per test binary).
 	@awk '/^test result:/ {p += $$4; f += $$6} /^Ran [0-9]+ test/ {p += $$2} \
-		END {printf "tests: %d passed, %d failed\n", p, f}' target/test-rust.log target/test-emulator.log
+		END {printf "tests: %d passed, %d failed\n", p, f}' target/test-rust.log target/test-emulator.log \
+		target/test-template.log
 
 lint: ## cargo fmt --check and clippy -D warnings (with and without the adapters' features)
 	cargo fmt --all --check
@@ -73,9 +84,12 @@ validate: $(TOOLS_READY) ## sam validate --lint and cfn-lint on sam/template.yam
 	$(TOOLS) sam validate --lint --template $(TEMPLATE) --region us-east-1
 	$(TOOLS) cfn-lint $(TEMPLATE)
 
-bench: ## Benchmarks (cold start, memory, size, peers): not written yet
-	@echo "make bench: no benchmarks exist yet; the performance issue adds them (cold init, memory, package size, peers)." >&2
-	@exit 2
+bench: $(EMULATOR_READY) $(TOOLS_READY) $(BENCH_READY) ## Benchmarks (cold init, memory, API calls, size, peers, fan-out): writes BENCHMARKS.md
+	cargo build --release --locked $(addprefix -p ,$(FUNCTIONS)) -p hello-lambda
+	$(TOOLS) cargo lambda build --release --arm64 --locked --output-format zip $(addprefix -p ,$(FUNCTIONS))
+	cargo build --quiet --locked --workspace --all-features --bins
+	OPS_BENCH_RELEASE="$${CARGO_TARGET_DIR:-target}/release" OPS_BENCH_LAMBDA="$${CARGO_TARGET_DIR:-target}/lambda" \
+		OPS_BENCH_ECS_DEPLOY="$(CURDIR)/$(BENCH_VENV)/bin/ecs" "$${CARGO_TARGET_DIR:-target}/debug/bench"
 
 deploy: $(TOOLS_READY) ## sam build + sam deploy (needs AWS credentials; see README)
 	$(TOOLS) sam build --template $(TEMPLATE) --config-file $(CURDIR)/sam/samconfig.toml

@@ -1,0 +1,150 @@
+"""Least privilege, checked: every IAM statement in sam/template.yaml, read with cfn-lint's own
+template decoder (which understands !Sub, !If and the other intrinsic tags).
+
+Fails on an `Action` of `*` or `<service>:*`, and on `Resource: "*"` for any action that is not in
+STAR_ONLY below, the documented list of actions AWS lets be scoped to nothing narrower. Run by
+`make test` with the tools virtualenv's Python.
+"""
+
+from __future__ import annotations
+
+import pathlib
+import unittest
+
+from cfnlint.decode import decode
+
+TEMPLATE = pathlib.Path(__file__).with_name("template.yaml")
+
+# Actions that support no resource-level permission (Service Authorization Reference: their
+# "Resource types" column is empty), so `Resource: "*"` is the narrowest grant there is. Each is
+# still limited by a condition where one exists (ecs:ListServices by ecs:cluster).
+STAR_ONLY = {
+    "ecs:ListServices": "list operations have no resource type; scoped by the ecs:cluster condition",
+    "ecs:DescribeTaskDefinition": "task definition reads have no resource type",
+    "autoscaling:DescribeAutoScalingGroups": "Describe* calls have no resource type",
+    "autoscaling:DescribePolicies": "Describe* calls have no resource type",
+    "autoscaling:DescribeScheduledActions": "Describe* calls have no resource type",
+    "application-autoscaling:DescribeScalingPolicies": "Describe* calls have no resource type",
+    "application-autoscaling:DescribeScheduledActions": "Describe* calls have no resource type",
+    "ec2:DescribeAddresses": "EC2 Describe* calls have no resource type",
+    "ec2:DescribeInstances": "EC2 Describe* calls have no resource type",
+    "elasticloadbalancing:DescribeTags": "ELB Describe* calls have no resource type",
+    "elasticloadbalancing:DescribeListeners": "ELB Describe* calls have no resource type",
+    "elasticloadbalancing:DescribeRules": "ELB Describe* calls have no resource type",
+    "elasticloadbalancing:DescribeTargetHealth": "ELB Describe* calls have no resource type",
+    "ec2:CreateNetworkInterface": "Lambda's VPC attachment; only granted when the monitor runs in a VPC",
+    "ec2:DescribeNetworkInterfaces": "Lambda's VPC attachment; only granted when the monitor runs in a VPC",
+    "ec2:DeleteNetworkInterface": "Lambda's VPC attachment; only granted when the monitor runs in a VPC",
+    "ec2:AssignPrivateIpAddresses": "Lambda's VPC attachment; only granted when the monitor runs in a VPC",
+    "ec2:UnassignPrivateIpAddresses": "Lambda's VPC attachment; only granted when the monitor runs in a VPC",
+}
+
+
+def statements(template) -> list[tuple[str, dict]]:
+    """(resource, statement) for every statement of every function's inline policies and of every
+    managed policy."""
+    found = []
+    for name, resource in template["Resources"].items():
+        if resource.get("Type") == "AWS::Serverless::Function":
+            documents = resource["Properties"].get("Policies", [])
+        elif resource.get("Type") == "AWS::IAM::ManagedPolicy":
+            documents = [resource["Properties"]["PolicyDocument"]]
+        else:
+            continue
+        for document in documents:
+            for statement in document.get("Statement", []):
+                found.extend((name, s) for s in branches(statement))
+    return found
+
+
+def branches(statement) -> list[dict]:
+    """A statement, or both branches of an `Fn::If` around one (`AWS::NoValue` dropped)."""
+    if isinstance(statement, dict) and "Fn::If" in statement:
+        _, yes, no = statement["Fn::If"]
+        return [s for s in (yes, no) if not (isinstance(s, dict) and s.get("Ref") == "AWS::NoValue")]
+    return [statement]
+
+
+def as_list(value) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+def too_broad(found: list[tuple[str, dict]]) -> list[str]:
+    """Every wildcard action, and every action on `Resource: "*"` that is not in STAR_ONLY."""
+    problems = []
+    for function, statement in found:
+        sid = statement.get("Sid", "?")
+        for action in as_list(statement["Action"]):
+            if action == "*" or action.endswith(":*"):
+                problems.append(f"{function} {sid}: wildcard action {action}")
+            elif "*" in as_list(statement["Resource"]) and action not in STAR_ONLY:
+                problems.append(f'{function} {sid}: {action} on Resource "*"; scope it or document why it cannot be')
+    return problems
+
+
+class Policies(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.template, matches = decode(str(TEMPLATE))
+        assert not matches, matches
+        cls.statements = statements(cls.template)
+
+    def test_every_function_has_statements_and_each_has_a_sid(self):
+        functions = {n for n, r in self.template["Resources"].items() if r["Type"] == "AWS::Serverless::Function"}
+        self.assertLessEqual(functions, {name for name, _ in self.statements})
+        for function, statement in self.statements:
+            self.assertIn("Sid", statement, f"{function}: a statement without a Sid: {statement}")
+
+    def test_no_wildcard_action_and_resource_star_only_where_nothing_narrower_exists(self):
+        self.assertEqual(too_broad(self.statements), [])
+
+    def test_the_chat_channel_may_only_invoke_the_ops_functions(self):
+        resources = self.template["Resources"]
+        channel = resources["OpsSlackChannel"]["Properties"]
+        self.assertEqual(channel["GuardrailPolicies"], [{"Ref": "ChatOpsInvokeOnly"}])
+        self.assertFalse(channel["UserRoleRequired"])
+        self.assertEqual(resources["ChatbotChannelRole"]["Properties"]["ManagedPolicyArns"], [{"Ref": "ChatOpsInvokeOnly"}])
+        statements = resources["ChatOpsInvokeOnly"]["Properties"]["PolicyDocument"]["Statement"]
+        self.assertEqual([s["Action"] for s in statements], ["lambda:InvokeFunction"])
+        functions = sorted(n for n, r in resources.items() if r["Type"] == "AWS::Serverless::Function")
+        granted = sorted(
+            branch["Fn::GetAtt"][0]
+            for target in statements[0]["Resource"]
+            for branch in branches(target)
+            if isinstance(branch, dict) and "Fn::GetAtt" in branch
+        )
+        self.assertEqual(granted, functions)
+
+    def test_every_function_has_an_error_alarm_and_a_log_group(self):
+        resources = self.template["Resources"]
+        for name, resource in resources.items():
+            if resource["Type"] != "AWS::Serverless::Function":
+                continue
+            alarms = [
+                r for r in resources.values()
+                if r["Type"] == "AWS::CloudWatch::Alarm"
+                and {"Name": "FunctionName", "Value": {"Ref": name}} in r["Properties"].get("Dimensions", [])
+            ]
+            self.assertEqual(len(alarms), 1, f"{name} needs one Errors alarm")
+            log_group = resource["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
+            self.assertEqual(resources[log_group]["Type"], "AWS::Logs::LogGroup")
+
+    def test_the_check_catches_broad_grants(self):
+        broad = [
+            ("F", {"Sid": "A", "Action": "ecs:UpdateService", "Resource": "*"}),
+            ("F", {"Sid": "B", "Action": ["ecs:*"], "Resource": "arn:aws:ecs:::service/x"}),
+            ("F", {"Sid": "C", "Action": "*", "Resource": "arn:aws:ecs:::service/x"}),
+            ("F", {"Sid": "D", "Action": "ecs:ListServices", "Resource": "*"}),
+        ]
+        self.assertEqual(
+            too_broad(broad),
+            [
+                'F A: ecs:UpdateService on Resource "*"; scope it or document why it cannot be',
+                "F B: wildcard action ecs:*",
+                "F C: wildcard action *",
+            ],
+        )
+
+
+if __name__ == "__main__":
+    unittest.main()
