@@ -149,6 +149,11 @@ impl LocalLambda {
         }
     }
 
+    /// The function process's id.
+    pub fn pid(&self) -> u32 {
+        self.child.lock().unwrap_or_else(|p| p.into_inner()).id()
+    }
+
     fn no_answer(&self, why: &str) -> InvokeError {
         InvokeError::NoAnswer(
             why.to_string(),
