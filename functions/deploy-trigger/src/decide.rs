@@ -175,6 +175,7 @@ pub fn decide_deploy(
     candidates: &[Candidate],
     image: &NewImage,
     trigger: &Trigger,
+    now: u64,
 ) -> DeployDecision {
     let mut plan = Plan::new();
     let mut problems = Vec::new();
@@ -224,7 +225,20 @@ pub fn decide_deploy(
                 == Some(image.digest.as_str())
         });
         if already {
-            plan = plan.note(format!("{name}: already runs {}", image.label()));
+            match unrecorded_deployment(candidate, trigger, now) {
+                // An interrupted run started this deployment and stopped before recording it:
+                // record it, so its outcome is reported with who and what started it.
+                Some(record) => {
+                    plan = plan.change(
+                        Action::Record(record),
+                        format!(
+                            "{name}: record the rollout of {} an interrupted run started",
+                            image.label()
+                        ),
+                    )
+                }
+                None => plan = plan.note(format!("{name}: already runs {}", image.label())),
+            }
             continue;
         }
         let reuse = candidate
@@ -255,6 +269,39 @@ pub fn decide_deploy(
         plan = plan.change(Action::Deploy(spec), reason);
     }
     DeployDecision { plan, problems }
+}
+
+/// The in-flight record of the service's rollout in progress, when no run recorded it.
+fn unrecorded_deployment(candidate: &Candidate, trigger: &Trigger, now: u64) -> Option<RecordSpec> {
+    let service = &candidate.service;
+    let primary = service.primary().filter(|p| {
+        p.rollout_state.as_deref() == Some("IN_PROGRESS")
+            && short_task_definition(&p.task_definition) == candidate.current.short_name()
+    })?;
+    let recorded = service
+        .tag(contract::IN_FLIGHT)
+        .and_then(InFlight::decode)
+        .is_some_and(|f| f.deployment_id == primary.id);
+    if recorded {
+        return None;
+    }
+    let from = candidate
+        .current
+        .tags
+        .get(ops_core::aws::ecs::DERIVED_FROM_TAG)
+        .map(|arn| short_task_definition(arn))
+        .unwrap_or_else(|| "unknown".into());
+    let in_flight = InFlight {
+        deployment_id: primary.id.clone(),
+        trigger: trigger.clone(),
+        started_at: now,
+        from,
+        to: candidate.current.short_name(),
+    };
+    Some(RecordSpec {
+        target: ServiceRef::of(service),
+        tags: BTreeMap::from([(contract::IN_FLIGHT.to_string(), in_flight.encode())]),
+    })
 }
 
 /// The containers to update and their current images.
@@ -557,7 +604,7 @@ mod tests {
             None,
             "+",
         );
-        let push = decide_deploy(std::slice::from_ref(&c), &image(None), &Trigger::EcrPush);
+        let push = decide_deploy(std::slice::from_ref(&c), &image(None), &Trigger::EcrPush, 0);
         assert!(push.plan.is_empty());
         assert_eq!(
             push.plan.notes,
@@ -569,6 +616,7 @@ mod tests {
             &Trigger::ChatDeploy {
                 requested_by: "alice".into(),
             },
+            0,
         );
         assert_eq!(chat.plan.changes.len(), 1);
     }
@@ -588,6 +636,7 @@ mod tests {
             &[candidate(current, Some(orphan), "v+")],
             &image(Some("v2")),
             &Trigger::EcrPush,
+            0,
         );
         let Action::Deploy(spec) = &decision.plan.changes[0].action else {
             panic!("a deploy")
@@ -613,6 +662,7 @@ mod tests {
             &[candidate(current, Some(other), "v+")],
             &image(Some("v2")),
             &Trigger::EcrPush,
+            0,
         );
         let Action::Deploy(spec) = &decision.plan.changes[0].action else {
             panic!("a deploy")
@@ -623,7 +673,7 @@ mod tests {
     #[test]
     fn no_container_of_the_repository_is_a_problem_not_a_guess() {
         let c = candidate(revision("web:1", &[("app", "nginx:1.27")], &[]), None, "+");
-        let decision = decide_deploy(&[c], &image(Some("v2")), &Trigger::EcrPush);
+        let decision = decide_deploy(&[c], &image(Some("v2")), &Trigger::EcrPush, 0);
         assert!(decision.plan.is_empty());
         assert!(
             decision.problems[0]

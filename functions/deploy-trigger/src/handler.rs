@@ -126,7 +126,7 @@ async fn on_push<A: AlertSink>(
 
     let (candidates, mut problems) =
         observe::candidates(&deps.ecs, &deps.config.clusters, &image.repository).await?;
-    let decision = decide_deploy(&candidates, &image, &Trigger::EcrPush);
+    let decision = decide_deploy(&candidates, &image, &Trigger::EcrPush, invocation.now);
     problems.extend(decision.problems);
     let revisions = candidates
         .iter()
@@ -282,6 +282,7 @@ async fn on_command<A: AlertSink>(
                 std::slice::from_ref(&candidate),
                 &image,
                 &Trigger::ChatDeploy { requested_by },
+                invocation.now,
             );
             if let Some(problem) = decision.problems.first() {
                 return Err(Error::Refused(format!(
