@@ -292,22 +292,31 @@ pub struct LastAction {
     pub from: i32,
     /// Capacity set.
     pub to: i32,
+    /// Whether the scaling was alerted (a run that stops before alerting leaves it to the next).
+    pub alerted: bool,
 }
 
 impl LastAction {
-    /// The tag value: `<key> from=<n> to=<n>`.
+    /// The tag value: `<key> from=<n> to=<n>`, then ` alerted` once the alert is out.
     pub fn encode(&self) -> String {
-        format!("{} from={} to={}", self.key, self.from, self.to)
+        let alerted = if self.alerted { " alerted" } else { "" };
+        format!("{} from={} to={}{alerted}", self.key, self.from, self.to)
     }
 
     /// Read the tag value back.
     pub fn decode(value: &str) -> Option<Self> {
-        let (rest, to) = value.trim().rsplit_once(" to=")?;
+        let value = value.trim();
+        let (value, alerted) = match value.strip_suffix(" alerted") {
+            Some(rest) => (rest, true),
+            None => (value, false),
+        };
+        let (rest, to) = value.rsplit_once(" to=")?;
         let (key, from) = rest.rsplit_once(" from=")?;
         Some(LastAction {
             key: key.to_string(),
             from: from.parse().ok()?,
             to: to.parse().ok()?,
+            alerted,
         })
     }
 }
@@ -475,6 +484,7 @@ mod tests {
             key: "workers-cpu-high@1795000000123".into(),
             from: 2,
             to: 3,
+            alerted: true,
         };
         let manual = Override {
             count: 6,

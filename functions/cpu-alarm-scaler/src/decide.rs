@@ -147,6 +147,9 @@ pub struct Decision {
     pub scaling: Option<Scaling>,
     /// Something ops must hear about even if nothing changes (native scaling on the target).
     pub warning: Option<String>,
+    /// Once the scaling's alert is out, this records that it is (so a run that stopped before
+    /// alerting leaves the alert to the next, and one that alerted never alerts again).
+    pub alerted: Option<Action>,
 }
 
 impl Decision {
@@ -155,6 +158,7 @@ impl Decision {
             plan: Plan::new().note(note),
             scaling: None,
             warning: None,
+            alerted: None,
         }
     }
 }
@@ -196,6 +200,7 @@ pub fn decide_scaling(
                     warning: Some(format!(
                         "{found}. cpu-alarm-scaler does not fight it and left {who} alone."
                     )),
+                    alerted: None,
                 }
             }
             Coexistence::Warn => {
@@ -209,7 +214,38 @@ pub fn decide_scaling(
         Trigger::StateChange => format!("{}@{}", alarm.name, alarm.state_millis),
         Trigger::Reevaluation => format!("{}@{}+{}", alarm.name, alarm.state_millis, now),
     };
+    let mark_alerted = |last: &LastAction| Action::Remember {
+        target: who.clone(),
+        tag_resource: target.tag_resource.clone(),
+        tags: BTreeMap::from([(
+            contract::LAST.to_string(),
+            LastAction {
+                alerted: true,
+                ..last.clone()
+            }
+            .encode(),
+        )]),
+    };
+    // The scaling recorded for this trigger, for an alert that has yet to go out.
+    let recorded = |last: &LastAction| Scaling {
+        from: last.from,
+        to: last.to,
+        ..compute(alarm, target)
+    };
     if let Some(last) = target.memory.last.as_ref().filter(|l| l.key == key) {
+        let finished = target.desired == last.to && last.from != last.to;
+        if finished && !last.alerted {
+            // A run scaled and stopped before alerting: alert now.
+            return Decision {
+                plan: Plan::new().note(format!(
+                    "{who}: {key} scaled to {} before; alerting it",
+                    last.to
+                )),
+                scaling: Some(recorded(last)),
+                warning,
+                alerted: Some(mark_alerted(last)),
+            };
+        }
         if target.desired != last.from || last.from == last.to {
             return Decision {
                 warning,
@@ -231,8 +267,9 @@ pub fn decide_scaling(
         );
         return Decision {
             plan,
-            scaling: None,
+            scaling: Some(recorded(last)),
             warning,
+            alerted: Some(mark_alerted(last)),
         };
     }
     let scaling = compute(alarm, target);
@@ -279,16 +316,14 @@ pub fn decide_scaling(
             ..Decision::hold(format!("{who}: instances are still warming up"))
         };
     }
+    let last = LastAction {
+        key: key.clone(),
+        from: target.desired,
+        to: scaling.to,
+        alerted: false,
+    };
     let tags = BTreeMap::from([
-        (
-            contract::LAST.to_string(),
-            LastAction {
-                key: key.clone(),
-                from: target.desired,
-                to: scaling.to,
-            }
-            .encode(),
-        ),
+        (contract::LAST.to_string(), last.encode()),
         (state_tag.to_string(), now.to_string()),
     ]);
     let reason = format!(
@@ -325,6 +360,7 @@ pub fn decide_scaling(
         plan,
         scaling: Some(scaling),
         warning,
+        alerted: Some(mark_alerted(&last)),
     }
 }
 
@@ -701,6 +737,7 @@ mod tests {
             key: key.clone(),
             from: 2,
             to: 3,
+            alerted: true,
         });
         target.memory.out_at = Some(NOW - 5);
         let again = decide_scaling(

@@ -147,11 +147,14 @@ async fn scale_for<A: AlertSink>(
     if let Some(scaling) = decision
         .scaling
         .as_ref()
-        .filter(|_| execution.failed.is_none() && execution.changed_anything())
+        .filter(|_| execution.failed.is_none())
     {
         deps.alerts
             .publish(&scaling_alert(function, target, scaling))
             .await?;
+        if let Some(mark) = &decision.alerted {
+            apply(&deps.clients, mark).await?;
+        }
     }
     Ok(answer(
         &execution,
