@@ -1,0 +1,388 @@
+//! Crash-point convergence of the functions that change AWS (blue-green-swapper has its own suite):
+//! for every k, the k-th AWS call of an operation fails and is not retried by the SDK (as if the
+//! function died there), Lambda delivers the event again until it settles, and the end state must
+//! be the one a clean run gives: one revision and one deployment per push, one scaling step per
+//! alarm (alerted, at least once), one address and one CONTINUE per launch.
+
+use std::future::Future;
+
+use aws_sdk_cloudwatch::types::{ComparisonOperator, StateValue, Statistic};
+use ops_core::alert::MemoryAlerts;
+use ops_core::aws::{sdk_config, AwsSettings};
+use ops_core::config::Env;
+use ops_core::registry::Caller;
+use ops_e2e::events::alarm_state_change;
+use ops_e2e::fixtures::{self, ACCOUNT, REGISTRY};
+use ops_e2e::redeliver::until_settled;
+use ops_e2e::Emulator;
+use serde_json::{json, Value};
+
+const T0: u64 = 1_795_000_000;
+
+/// Settings that try each AWS call once: a failed call fails the invocation.
+async fn one_attempt(emulator: &Emulator) -> aws_config::SdkConfig {
+    sdk_config(&AwsSettings {
+        max_attempts: 1,
+        ..emulator.settings()
+    })
+    .await
+}
+
+fn calls(emulator: &Emulator) -> u64 {
+    let calls = emulator.control("GET", "/_ops/calls", None).unwrap();
+    calls["calls"]
+        .as_object()
+        .map(|s| {
+            s.values()
+                .flat_map(|ops| ops.as_object().cloned().unwrap_or_default())
+                .filter_map(|(_, n)| n.as_u64())
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+/// Run `scenario` clean to count its calls, then once more for every k failing the k-th call,
+/// each on a fresh emulator; every outcome must equal the clean one. The matrix row is printed.
+async fn matrix<S, F>(function: &str, scenario: S)
+where
+    S: Fn(Option<u64>) -> F,
+    F: Future<Output = (String, u64)>,
+{
+    let (clean, total) = scenario(None).await;
+    assert!(total > 0);
+    let mut row = Vec::new();
+    for k in 1..=total {
+        let (outcome, _) = scenario(Some(k)).await;
+        assert_eq!(
+            outcome, clean,
+            "{function}: a failure at call {k} of {total} did not converge"
+        );
+        row.push(k);
+    }
+    println!(
+        "crash-point matrix: {function}, {total} AWS calls, k = 1..={total}: all {} converged to: {clean}",
+        row.len()
+    );
+}
+
+/// Arm the fault after the setup's own calls: the k-th call from now fails once.
+fn arm(emulator: &Emulator, fault_at: Option<u64>) {
+    emulator.control("DELETE", "/_ops/calls", None).unwrap();
+    if let Some(k) = fault_at {
+        emulator
+            .add_fault(json!({"service": "*", "kind": "error500", "on_calls": [k], "times": 1}));
+    }
+}
+
+/// Check the armed fault fired (when there was one) and stop it before reading the end state.
+fn disarm(emulator: &Emulator, fault_at: Option<u64>) -> u64 {
+    let made = calls(emulator);
+    if fault_at.is_some() {
+        assert_eq!(
+            emulator.faults_fired(),
+            1,
+            "the fault at call {fault_at:?} fired"
+        );
+        emulator.control("DELETE", "/_ops/faults", None).unwrap();
+    }
+    made
+}
+
+#[tokio::test]
+async fn deploy_trigger_converges_from_a_failure_at_any_call_of_a_push() {
+    use deploy_trigger::config::DeployConfig;
+    use deploy_trigger::handler::{function_handler, Deps, Invocation};
+    use ops_core::aws::ecr::EcrImages;
+    use ops_core::aws::ecs::EcsServices;
+
+    matrix("deploy-trigger (ECR push to an opted-in service)", |fault_at| async move {
+        let emulator = Emulator::start();
+        let setup = emulator.sdk_config().await;
+        let ecs = aws_sdk_ecs::Client::new(&setup);
+        ecs.create_cluster().cluster_name("prod").send().await.unwrap();
+        EcrImages::new(&setup).client().create_repository().repository_name("web").send().await.unwrap();
+        let first = fixtures::register(&ecs, "web", &[("app", &format!("{REGISTRY}/web:release-41"))]).await;
+        fixtures::service(&ecs, "prod", "web", &first, &[("ops:deploy-repository", "web"), ("ops:deploy-tag-pattern", "release-+")]).await;
+        let pushed = emulator.control("POST", "/_ops/ecr/push", Some(json!({"repository": "web", "tag": "release-42"}))).unwrap();
+        let sdk = one_attempt(&emulator).await;
+        let env = Env::from_pairs([("ALERT_TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:ops-alerts"), ("ECS_CLUSTERS", "prod")]);
+        let deps = Deps { ecs: EcsServices::new(&sdk), ecr: EcrImages::new(&sdk), alerts: MemoryAlerts::default(), config: DeployConfig::from_env(&env).unwrap() };
+        let invocation = Invocation { caller: Caller { account_id: ACCOUNT.into(), region: "us-east-1".into() }, now: T0 };
+        arm(&emulator, fault_at);
+        until_settled(20, || function_handler(pushed["event"].clone(), &invocation, &deps)).await.expect("the push settles");
+        let made = disarm(&emulator, fault_at);
+        let service = ecs.describe_services().cluster("prod").services("web").include(aws_sdk_ecs::types::ServiceField::Tags).send().await.unwrap().services.unwrap().remove(0);
+        let runs = service.task_definition.clone().unwrap();
+        let image = fixtures::images(&ecs, &runs).await["app"].clone();
+        let deployments = service.deployments.unwrap_or_default().len();
+        let in_flight = service.tags.unwrap_or_default().iter().any(|t| t.key() == Some("ops:deploy-in-flight"));
+        let revisions = fixtures::revisions(&ecs, "web").await.len();
+        let outcome = format!(
+            "runs {}, image {image}, {deployments} deployments, in-flight recorded: {in_flight}, {revisions} revisions",
+            runs.rsplit('/').next().unwrap()
+        );
+        (outcome.replace(pushed["digest"].as_str().unwrap(), "<pushed digest>"), made)
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn cpu_alarm_scaler_converges_from_a_failure_at_any_call_of_a_scale_out() {
+    use cpu_alarm_scaler::config::ScalerConfig;
+    use cpu_alarm_scaler::handler::{function_handler, Deps, Invocation};
+    use cpu_alarm_scaler::observe::Clients;
+    use ops_core::aws::appscaling::ScalableTargets;
+    use ops_core::aws::autoscaling::AutoScalingGroups;
+    use ops_core::aws::cloudwatch::CloudWatchAlarms;
+    use ops_core::aws::ecs::EcsServices;
+
+    matrix(
+        "cpu-alarm-scaler (alarm to ALARM, one step out)",
+        |fault_at| async move {
+            let emulator = Emulator::start();
+            let setup = emulator.sdk_config().await;
+            let asg = aws_sdk_autoscaling::Client::new(&setup);
+            asg.create_launch_configuration()
+                .launch_configuration_name("workers")
+                .image_id("ami-12c6146b")
+                .instance_type("t3.micro")
+                .send()
+                .await
+                .unwrap();
+            asg.create_auto_scaling_group()
+                .auto_scaling_group_name("workers")
+                .launch_configuration_name("workers")
+                .min_size(1)
+                .max_size(6)
+                .desired_capacity(2)
+                .availability_zones("us-east-1a")
+                .send()
+                .await
+                .unwrap();
+            let cloudwatch = aws_sdk_cloudwatch::Client::new(&setup);
+            cloudwatch
+                .put_metric_alarm()
+                .alarm_name("workers-cpu-high")
+                .namespace("AWS/EC2")
+                .metric_name("CPUUtilization")
+                .statistic(Statistic::Average)
+                .period(60)
+                .evaluation_periods(5)
+                .threshold(90.0)
+                .comparison_operator(ComparisonOperator::GreaterThanThreshold)
+                .tags(
+                    aws_sdk_cloudwatch::types::Tag::builder()
+                        .key("ops:scale-target")
+                        .value("asg:workers")
+                        .build(),
+                )
+                .send()
+                .await
+                .unwrap();
+            cloudwatch
+                .set_alarm_state()
+                .alarm_name("workers-cpu-high")
+                .state_value(StateValue::Alarm)
+                .state_reason("95%")
+                .state_reason_data(
+                    json!({"version": "1.0", "recentDatapoints": [95.0]}).to_string(),
+                )
+                .send()
+                .await
+                .unwrap();
+            let sdk = one_attempt(&emulator).await;
+            let env = Env::from_pairs([
+                (
+                    "ALERT_TOPIC_ARN",
+                    "arn:aws:sns:us-east-1:123456789012:ops-alerts",
+                ),
+                ("AUTOSCALING_GROUPS", "workers"),
+            ]);
+            let deps = Deps {
+                clients: Clients {
+                    alarms: CloudWatchAlarms::new(&sdk),
+                    groups: AutoScalingGroups::new(&sdk),
+                    ecs: EcsServices::new(&sdk),
+                    scalable: ScalableTargets::new(&sdk),
+                },
+                alerts: MemoryAlerts::default(),
+                config: ScalerConfig::from_env(&env).unwrap(),
+            };
+            let event = alarm_state_change("workers-cpu-high", "ALARM", T0);
+            arm(&emulator, fault_at);
+            until_settled(20, || {
+                function_handler(event.clone(), &Invocation { now: T0 }, &deps)
+            })
+            .await
+            .expect("the alarm settles");
+            let made = disarm(&emulator, fault_at);
+            let group = asg
+                .describe_auto_scaling_groups()
+                .auto_scaling_group_names("workers")
+                .send()
+                .await
+                .unwrap()
+                .auto_scaling_groups
+                .unwrap()
+                .remove(0);
+            let mut tags: Vec<String> = group
+                .tags()
+                .iter()
+                .filter_map(|t| {
+                    t.key()
+                        .filter(|k| k.starts_with("ops:scale"))
+                        .map(String::from)
+                })
+                .collect();
+            tags.sort();
+            // At least once: a run that dies between alerting and recording it alerts again.
+            let scalings = deps.alerts.sent().len();
+            assert!(
+                scalings <= 2,
+                "a failure at call {fault_at:?} sent {scalings} alerts"
+            );
+            (
+                format!(
+                    "desired {}, tags {tags:?}, scaling alerted: {}",
+                    group.desired_capacity.unwrap(),
+                    scalings >= 1
+                ),
+                made,
+            )
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn bastion_eip_associator_converges_from_a_failure_at_any_call_of_a_launch() {
+    use bastion_eip_associator::config::AssociatorConfig;
+    use bastion_eip_associator::handler::{function_handler, Deps};
+    use ops_core::aws::autoscaling::AutoScalingGroups;
+    use ops_core::aws::ec2::Ec2;
+
+    matrix(
+        "bastion-eip-associator (a launch held at its hook)",
+        |fault_at| async move {
+            let emulator = Emulator::start();
+            let setup = emulator.sdk_config().await;
+            let asg = aws_sdk_autoscaling::Client::new(&setup);
+            asg.create_launch_configuration()
+                .launch_configuration_name("bastion")
+                .image_id("ami-12c6146b")
+                .instance_type("t3.micro")
+                .send()
+                .await
+                .unwrap();
+            asg.create_auto_scaling_group()
+                .auto_scaling_group_name("bastion")
+                .launch_configuration_name("bastion")
+                .min_size(0)
+                .max_size(2)
+                .desired_capacity(0)
+                .availability_zones("us-east-1a")
+                .tags(
+                    aws_sdk_autoscaling::types::Tag::builder()
+                        .resource_id("bastion")
+                        .resource_type("auto-scaling-group")
+                        .key("ops:eip-pool")
+                        .value("bastion")
+                        .propagate_at_launch(false)
+                        .build(),
+                )
+                .send()
+                .await
+                .unwrap();
+            asg.put_lifecycle_hook()
+                .auto_scaling_group_name("bastion")
+                .lifecycle_hook_name("bastion-launch")
+                .lifecycle_transition("autoscaling:EC2_INSTANCE_LAUNCHING")
+                .default_result("ABANDON")
+                .send()
+                .await
+                .unwrap();
+            let ec2 = aws_sdk_ec2::Client::new(&setup);
+            for _ in 0..2 {
+                let allocation = ec2
+                    .allocate_address()
+                    .domain(aws_sdk_ec2::types::DomainType::Vpc)
+                    .send()
+                    .await
+                    .unwrap()
+                    .allocation_id
+                    .unwrap();
+                ec2.create_tags()
+                    .resources(allocation)
+                    .tags(
+                        aws_sdk_ec2::types::Tag::builder()
+                            .key("ops:eip-pool")
+                            .value("bastion")
+                            .build(),
+                    )
+                    .send()
+                    .await
+                    .unwrap();
+            }
+            let launched = emulator
+                .control(
+                    "POST",
+                    "/_ops/autoscaling/launch",
+                    Some(json!({"group": "bastion"})),
+                )
+                .unwrap();
+            let instance = launched["instance_id"].as_str().unwrap().to_string();
+            let sdk = one_attempt(&emulator).await;
+            let env = Env::from_pairs([
+                (
+                    "ALERT_TOPIC_ARN",
+                    "arn:aws:sns:us-east-1:123456789012:ops-alerts",
+                ),
+                ("BASTION_GROUPS", "bastion"),
+                ("ASSOCIATE_RETRY_DELAY_MS", "0"),
+            ]);
+            let deps = Deps {
+                ec2: Ec2::new(&sdk),
+                groups: AutoScalingGroups::new(&sdk),
+                alerts: MemoryAlerts::default(),
+                config: AssociatorConfig::from_env(&env).unwrap(),
+            };
+            arm(&emulator, fault_at);
+            until_settled(20, || function_handler(launched["event"].clone(), &deps))
+                .await
+                .expect("the launch settles");
+            let made = disarm(&emulator, fault_at);
+            let held: Vec<String> = ec2
+                .describe_addresses()
+                .send()
+                .await
+                .unwrap()
+                .addresses
+                .unwrap_or_default()
+                .into_iter()
+                .map(|a| {
+                    if a.instance_id.as_deref() == Some(instance.as_str()) {
+                        "the new bastion".to_string()
+                    } else {
+                        a.instance_id.unwrap_or_else(|| "free".into())
+                    }
+                })
+                .collect();
+            let actions = emulator
+                .control("GET", "/_ops/autoscaling/lifecycle-actions", None)
+                .unwrap();
+            let results: Vec<Value> = actions["actions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a["result"].clone())
+                .collect();
+            let mut held = held;
+            held.sort();
+            (
+                format!("addresses {held:?}, lifecycle results {results:?}"),
+                made,
+            )
+        },
+    )
+    .await;
+}
