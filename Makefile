@@ -18,6 +18,10 @@ EMULATOR_READY := $(EMULATOR_VENV)/.installed
 TOOLS_READY := $(TOOLS_VENV)/.installed
 CHECKOV_VENV := $(VENV)/checkov
 CHECKOV_READY := $(CHECKOV_VENV)/.installed
+CARGO_TOOLS := $(VENV)/cargo
+CARGO_FUZZ := $(CARGO_TOOLS)/bin/cargo-fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := image_ref command events
 BENCH_VENV := $(VENV)/bench
 BENCH_READY := $(BENCH_VENV)/.installed
 PIP_FLAGS := --quiet --disable-pip-version-check --no-input
@@ -25,7 +29,7 @@ TOOLS := PATH="$(CURDIR)/$(TOOLS_VENV)/bin:$$PATH" SAM_CLI_TELEMETRY=0
 TEMPLATE := sam/template.yaml
 FUNCTIONS := $(patsubst functions/%/Cargo.toml,%,$(wildcard functions/*/Cargo.toml))
 
-.PHONY: help setup test demo build validate bench deploy lint clean
+.PHONY: help setup test demo build validate bench fuzz deploy lint clean
 
 help: ## List the targets
 	@echo "Ops Lambdas. Run 'make demo' to see them work, 'make test' to check everything."
@@ -101,6 +105,22 @@ bench: $(EMULATOR_READY) $(TOOLS_READY) $(BENCH_READY) ## Benchmarks (cold init,
 	cargo build --quiet --locked --workspace --all-features --bins
 	OPS_BENCH_RELEASE="$${CARGO_TARGET_DIR:-target}/release" OPS_BENCH_LAMBDA="$${CARGO_TARGET_DIR:-target}/lambda" \
 		OPS_BENCH_ECS_DEPLOY="$(CURDIR)/$(BENCH_VENV)/bin/ecs" "$${CARGO_TARGET_DIR:-target}/debug/bench"
+
+$(CARGO_FUZZ):
+	@echo "installing cargo-fuzz into $(CARGO_TOOLS) (crates.io, pinned)"
+	cargo install cargo-fuzz --version 0.13.2 --locked --root $(CARGO_TOOLS)
+
+fuzz: $(CARGO_FUZZ) ## Fuzz the parsers of outside input for FUZZ_SECONDS (default 60) per target
+	@mkdir -p target
+	@# libFuzzer needs nightly flags; the stable toolchain accepts them under RUSTC_BOOTSTRAP.
+	@for fuzz_target in $(FUZZ_TARGETS); do \
+		mkdir -p target/fuzz-corpus/$$fuzz_target; \
+		echo "fuzzing $$fuzz_target for $(FUZZ_SECONDS) s (seeds: tests/fuzz/corpus/$$fuzz_target)"; \
+		RUSTC_BOOTSTRAP=1 PATH="$(CURDIR)/$(CARGO_TOOLS)/bin:$$PATH" cargo fuzz run --fuzz-dir tests/fuzz $$fuzz_target \
+			target/fuzz-corpus/$$fuzz_target tests/fuzz/corpus/$$fuzz_target -- -max_total_time=$(FUZZ_SECONDS) \
+			> target/fuzz-$$fuzz_target.log 2>&1 || { tail -40 target/fuzz-$$fuzz_target.log; exit 1; }; \
+		grep -E "^Done [0-9]+ runs" target/fuzz-$$fuzz_target.log; \
+	done
 
 deploy: $(TOOLS_READY) ## sam build + sam deploy (needs AWS credentials; see README)
 	$(TOOLS) sam build --template $(TEMPLATE) --config-file $(CURDIR)/sam/samconfig.toml
