@@ -299,6 +299,14 @@ pub fn decide_start(
             swap.plan.requested_by
         )));
     }
+    if let Some(last) = view.swap.as_ref().filter(|s| s.needs_work()) {
+        // Ended but not yet alerted: a new swap would overwrite what the alert needs.
+        return Err(Refusal::request(format!(
+            "the last swap of {app} ({}) ended {} but its alert has not gone out yet; the next run, \
+             within a minute, sends it: deploy again after that",
+            last.plan.id, last.state.phase
+        )));
+    }
     let live = pre_flight(view).map_err(Refusal::pre_flight)?;
     let idle = view.colour(live.other());
     let live_view = view.colour(live);
@@ -1262,6 +1270,37 @@ mod tests {
         assert_eq!(
             weights.iter().map(|w| w.weight).collect::<Vec<_>>(),
             [0, 100]
+        );
+    }
+
+    #[test]
+    fn a_new_swap_waits_until_the_last_one_is_alerted() {
+        let ended = "id=x v=4 r=3 phase=done step=1 at=1795000000 why=done".to_string();
+        let tags = [
+            ("ops:swap-plan", PLAN),
+            ("ops:swap-state", ended.as_str()),
+            ("ops:swap-image", "shop:v2"),
+        ];
+        let app = view(100, &tags);
+        let base = TaskDefinitionState {
+            definition: aws_sdk_ecs::types::TaskDefinition::builder()
+                .task_definition_arn("arn:aws:ecs:us-east-1:123456789012:task-definition/shop:2")
+                .build(),
+            tags: BTreeMap::new(),
+        };
+        let request = StartRequest {
+            deploying: Deploying::Revision(Box::new(base.clone())),
+            strategy: None,
+            requested_by: "alice".into(),
+        };
+        let refused = decide_start(&app, &request, &base, None, NOW + 60).unwrap_err();
+        assert!(!refused.pre_flight);
+        assert!(
+            refused
+                .reason
+                .contains("ended done but its alert has not gone out yet"),
+            "{}",
+            refused.reason
         );
     }
 
