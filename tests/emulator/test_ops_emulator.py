@@ -288,6 +288,12 @@ class EcsControls(unittest.TestCase):
         self.assertEqual(len(health), 1)
         service = ecs.describe_services(cluster=app["cluster"], services=[blue["service"]])["services"][0]
         self.assertEqual((service["desiredCount"], service["runningCount"]), (1, 1))
+        tasks = ecs.list_tasks(cluster=app["cluster"], serviceName=blue["service"])["taskArns"]
+        for _ in range(3):
+            described = ecs.describe_tasks(cluster=app["cluster"], tasks=tasks)["tasks"]
+        # moto's ListTasks does not filter by service name: keep this service's tasks.
+        mine = [t["lastStatus"] for t in described if t.get("group") == f"service:{blue['service']}"]
+        self.assertEqual(sorted(mine), ["RUNNING", "STOPPED"], "described thrice, the kept task still runs")
 
     def test_a_blue_green_app_is_wired_as_the_swapper_expects(self):
         name = unique("bg")

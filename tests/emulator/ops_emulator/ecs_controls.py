@@ -65,7 +65,12 @@ def _start_deployment(service, task_definition: str) -> dict:
 
 
 def install() -> None:
-    """Patch moto's ECS backend so a new task definition starts a new deployment."""
+    """Patch moto's ECS backend so a new task definition starts a new deployment, and keep tasks
+    RUNNING until a control stops them (moto moves a task one step towards STOPPED each time it is
+    described, so a tool that polls DescribeTasks, as ecs-deploy does, never sees it running)."""
+    from moto.moto_api import state_manager
+
+    state_manager.set_transition("ecs::task", {"progression": "manual", "times": 10**9})
     original = EC2ContainerServiceBackend.update_service
     if getattr(original, "_ops_patched", False):
         return
