@@ -10,6 +10,7 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::Credentials;
+use aws_smithy_http_client::tls;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::display::DisplayErrorContext;
@@ -150,7 +151,14 @@ pub async fn sdk_config(settings: &AwsSettings) -> SdkConfig {
         .connect_timeout(Duration::from_secs(3))
         .operation_attempt_timeout(settings.attempt_timeout)
         .build();
+    // One HTTPS client for every SDK client of the function: rustls with ring.
+    let http_client = aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(
+            tls::rustls_provider::CryptoMode::Ring,
+        ))
+        .build_https();
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .http_client(http_client)
         .retry_config(retry)
         .timeout_config(timeouts);
     if let Some(region) = &settings.region {

@@ -113,7 +113,7 @@ impl TestServer {
     /// An HTTPS server with `cert`, answering `reply`.
     pub async fn https(reply: Reply, cert: &TestCert) -> TestServer {
         let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-            rustls::crypto::aws_lc_rs::default_provider(),
+            rustls::crypto::ring::default_provider(),
         ))
         .with_safe_default_protocol_versions()
         .expect("default versions")
