@@ -105,6 +105,15 @@ impl Env {
         Ok(raw.to_string())
     }
 
+    /// A comma-separated list that must name at least one item, or [`ConfigError::Missing`].
+    pub fn required_list(&self, name: &str) -> Result<Vec<String>, ConfigError> {
+        let items = self.list(name);
+        if items.is_empty() {
+            return Err(ConfigError::Missing { name: name.into() });
+        }
+        Ok(items)
+    }
+
     /// A comma-separated list; unset gives an empty list, blank items are dropped.
     pub fn list(&self, name: &str) -> Vec<String> {
         self.optional(name)

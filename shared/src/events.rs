@@ -93,6 +93,24 @@ where
     })
 }
 
+/// When an EventBridge event happened (its `time`), or `fallback` when it carries none. Decisions
+/// use the event's own time, so a redelivered event decides as the first delivery did.
+pub fn event_time(raw: &Value, fallback: u64) -> Result<u64, EventError> {
+    let event = parse_event::<Value>(raw)?;
+    Ok(event
+        .time
+        .map(|t| t.timestamp().max(0) as u64)
+        .unwrap_or(fallback))
+}
+
+/// The answer to an EventBridge event a function does not handle.
+pub fn ignored_event(function: &str, detail_type: &str) -> Value {
+    serde_json::json!({
+        "status": "ignored",
+        "reason": format!("{function} does not handle `{detail_type}` events"),
+    })
+}
+
 /// Detail of `ECR Image Action` (source `aws.ecr`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]

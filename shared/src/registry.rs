@@ -5,6 +5,7 @@
 
 use crate::config::Env;
 use crate::error::Error;
+use crate::events::EventError;
 
 /// Who runs the function: its account and region, from the invoked function's ARN.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,6 +23,16 @@ impl Caller {
         (parts.len() >= 7 && parts[2] == "lambda").then(|| Caller {
             account_id: parts[4].to_string(),
             region: parts[3].to_string(),
+        })
+    }
+
+    /// From the invoked function's ARN, or the error Lambda never gives (the runtime always
+    /// passes one).
+    pub fn of_invocation(arn: &str) -> Result<Caller, Error> {
+        Caller::from_function_arn(arn).ok_or_else(|| {
+            Error::Event(EventError::Unrecognised(format!(
+                "the invoked function ARN `{arn}` has no account and region"
+            )))
         })
     }
 

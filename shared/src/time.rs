@@ -1,6 +1,15 @@
 //! Epoch seconds as text people and AWS read, and durations as people write them (`30m`, `2h`),
 //! without a date-time dependency.
 
+/// The clock, in epoch seconds. Read only at a function's edge (its `main`, per invocation) and
+/// passed in, so decisions stay pure.
+pub fn now_epoch() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
+}
+
 /// `YYYY-MM-DD HH:MM:SS UTC`, for alerts and chat.
 pub fn utc_text(epoch: u64) -> String {
     let (date, time) = civil(epoch);

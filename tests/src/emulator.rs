@@ -164,6 +164,23 @@ impl Emulator {
         calls["calls"][service][operation].as_u64().unwrap_or(0)
     }
 
+    /// Every AWS call it answered since the counts were last reset (`DELETE /_ops/calls`).
+    pub fn total_calls(&self) -> u64 {
+        let calls = self
+            .control("GET", "/_ops/calls", None)
+            .expect("read call counts");
+        calls["calls"]
+            .as_object()
+            .map(|services| {
+                services
+                    .values()
+                    .flat_map(|ops| ops.as_object().cloned().unwrap_or_default())
+                    .filter_map(|(_, n)| n.as_u64())
+                    .sum()
+            })
+            .unwrap_or(0)
+    }
+
     /// How many calls the installed fault rules have failed or delayed so far.
     pub fn faults_fired(&self) -> u64 {
         let rules = self

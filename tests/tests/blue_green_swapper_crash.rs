@@ -50,7 +50,7 @@ async fn swap(emulator: &Emulator, name: &str, fault_at: Option<u64>) -> (Outcom
     for minute in 1..=5 {
         tick(&deps, T0 + minute * 60).await.expect("tick settles");
     }
-    let calls = calls_so_far(emulator);
+    let calls = emulator.total_calls();
     if fault_at.is_some() {
         assert_eq!(
             emulator.faults_fired(),
@@ -75,20 +75,6 @@ async fn swap(emulator: &Emulator, name: &str, fault_at: Option<u64>) -> (Outcom
         alert_types: published.iter().map(|a| a.event_type.clone()).collect(),
     };
     (outcome, published.len(), calls)
-}
-
-fn calls_so_far(emulator: &Emulator) -> u64 {
-    let calls = emulator.control("GET", "/_ops/calls", None).unwrap();
-    calls["calls"]
-        .as_object()
-        .map(|services| {
-            services
-                .values()
-                .flat_map(|ops| ops.as_object().cloned().unwrap_or_default())
-                .filter_map(|(_, n)| n.as_u64())
-                .sum()
-        })
-        .unwrap_or(0)
 }
 
 #[tokio::test]

@@ -28,19 +28,6 @@ async fn one_attempt(emulator: &Emulator) -> aws_config::SdkConfig {
     .await
 }
 
-fn calls(emulator: &Emulator) -> u64 {
-    let calls = emulator.control("GET", "/_ops/calls", None).unwrap();
-    calls["calls"]
-        .as_object()
-        .map(|s| {
-            s.values()
-                .flat_map(|ops| ops.as_object().cloned().unwrap_or_default())
-                .filter_map(|(_, n)| n.as_u64())
-                .sum()
-        })
-        .unwrap_or(0)
-}
-
 /// Run `scenario` clean to count its calls, then once more for every k failing the k-th call,
 /// each on a fresh emulator; every outcome must equal the clean one. The matrix row is printed.
 async fn matrix<S, F>(function: &str, scenario: S)
@@ -76,7 +63,7 @@ fn arm(emulator: &Emulator, fault_at: Option<u64>) {
 
 /// Check the armed fault fired (when there was one) and stop it before reading the end state.
 fn disarm(emulator: &Emulator, fault_at: Option<u64>) -> u64 {
-    let made = calls(emulator);
+    let made = emulator.total_calls();
     if fault_at.is_some() {
         assert_eq!(
             emulator.faults_fired(),

@@ -21,18 +21,8 @@ pub struct SwapperConfig {
 impl SwapperConfig {
     /// Read the configuration; every problem names its variable.
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        let clusters = env.list("ECS_CLUSTERS");
-        if clusters.is_empty() {
-            return Err(ConfigError::Missing {
-                name: "ECS_CLUSTERS".into(),
-            });
-        }
-        let routes = env.list("SWAP_ROUTES");
-        if routes.is_empty() {
-            return Err(ConfigError::Missing {
-                name: "SWAP_ROUTES".into(),
-            });
-        }
+        let clusters = env.required_list("ECS_CLUSTERS")?;
+        let routes = env.required_list("SWAP_ROUTES")?;
         if let Some(bad) = routes.iter().find(|arn| {
             ops_core::config::check_arn(arn, "elasticloadbalancing").is_err()
                 || RouteKind::of(arn).is_none()

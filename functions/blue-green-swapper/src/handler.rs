@@ -6,7 +6,9 @@ use ops_core::alert::AlertSink;
 use ops_core::aws::ecr::ImageSelector;
 use ops_core::aws::ecs::TaskDefinitionState;
 use ops_core::command::{Command, CommandError};
-use ops_core::events::{classify, parse_event, EventError, Incoming, SCHEDULED_EVENT};
+use ops_core::events::{
+    classify, event_time, ignored_event, EventError, Incoming, SCHEDULED_EVENT,
+};
 use ops_core::image::ImageRef;
 use ops_core::plan::{execute, Execution, Mode, Plan, Status};
 use ops_core::registry::Caller;
@@ -55,19 +57,12 @@ pub async fn function_handler<A: AlertSink>(
         Incoming::Event {
             detail_type, raw, ..
         } if detail_type == SCHEDULED_EVENT => {
-            let event = parse_event::<Value>(&raw)?;
-            let now = event
-                .time
-                .map(|t| t.timestamp().max(0) as u64)
-                .unwrap_or(invocation.now);
+            let now = event_time(&raw, invocation.now)?;
             on_schedule(now, deps).await
         }
         Incoming::Event { detail_type, .. } => {
             debug!(detail_type, "event type not handled");
-            Ok(json!({
-                "status": "ignored",
-                "reason": format!("blue-green-swapper does not handle `{detail_type}` events"),
-            }))
+            Ok(ignored_event("blue-green-swapper", &detail_type))
         }
         Incoming::Command(raw) => on_command(COMMANDS.parse(&raw)?, invocation, deps).await,
         Incoming::AlarmAction(_) => Err(EventError::Unrecognised(

@@ -1,7 +1,5 @@
 //! The Lambda entry point: logging, configuration and clients once, then the runtime loop.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use blue_green_swapper::config::SwapperConfig;
 use blue_green_swapper::handler::{function_handler, Deps, Invocation};
 use blue_green_swapper::observe::Clients;
@@ -12,7 +10,6 @@ use ops_core::aws::elbv2::LoadBalancers;
 use ops_core::aws::sns::SnsAlerts;
 use ops_core::aws::{sdk_config, AwsSettings};
 use ops_core::config::Env;
-use ops_core::events::EventError;
 use ops_core::registry::Caller;
 use ops_core::{runtime, telemetry, Error};
 
@@ -41,17 +38,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         build_deps(&env).await,
         |event, deps| {
             // Schedules carry their own time; chat commands use the clock.
-            let now = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or_default();
+            let now = ops_core::time::now_epoch();
             Box::pin(async move {
                 let arn = &event.context.invoked_function_arn;
-                let caller = Caller::from_function_arn(arn).ok_or_else(|| {
-                    Error::Event(EventError::Unrecognised(format!(
-                        "the invoked function ARN `{arn}` has no account and region"
-                    )))
-                })?;
+                let caller = Caller::of_invocation(arn)?;
                 function_handler(event.payload, &Invocation { caller, now }, deps).await
             })
         },

@@ -7,8 +7,8 @@ use ops_core::alert::AlertSink;
 use ops_core::aws::cloudwatch::AlarmState;
 use ops_core::command::{Command, CommandError};
 use ops_core::events::{
-    classify, parse_alarm_action, parse_event, AlarmStateChange, EventError, Incoming,
-    ALARM_STATE_CHANGE, SCHEDULED_EVENT,
+    classify, event_time, ignored_event, parse_alarm_action, parse_event, AlarmStateChange,
+    EventError, Incoming, ALARM_STATE_CHANGE, SCHEDULED_EVENT,
 };
 use ops_core::plan::{execute, Execution, Mode, Plan};
 use ops_core::{Error, Result};
@@ -73,18 +73,12 @@ pub async fn function_handler<A: AlertSink>(
         Incoming::Event {
             detail_type, raw, ..
         } if detail_type == SCHEDULED_EVENT => {
-            let event = parse_event::<Value>(&raw)?;
-            let now = event
-                .time
-                .map(|t| t.timestamp().max(0) as u64)
-                .unwrap_or(invocation.now);
+            let now = event_time(&raw, invocation.now)?;
             on_schedule(now, deps).await
         }
         Incoming::Event { detail_type, .. } => {
             debug!(detail_type, "event type not handled");
-            Ok(
-                json!({ "status": "ignored", "reason": format!("cpu-alarm-scaler does not handle `{detail_type}` events") }),
-            )
+            Ok(ignored_event("cpu-alarm-scaler", &detail_type))
         }
         Incoming::Command(raw) => on_command(COMMANDS.parse(&raw)?, invocation.now, deps).await,
     }

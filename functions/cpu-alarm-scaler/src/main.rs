@@ -1,7 +1,5 @@
 //! The Lambda entry point: logging, configuration and clients once, then the runtime loop.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use cpu_alarm_scaler::config::ScalerConfig;
 use cpu_alarm_scaler::handler::{function_handler, Deps, Invocation};
 use cpu_alarm_scaler::observe::Clients;
@@ -36,10 +34,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     telemetry::init(&env);
     runtime::serve("cpu-alarm-scaler", build_deps(&env).await, |event, deps| {
         // Events carry their own time; chat commands use the clock.
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or_default();
+        let now = ops_core::time::now_epoch();
         Box::pin(async move { function_handler(event.payload, &Invocation { now }, deps).await })
     })
     .await

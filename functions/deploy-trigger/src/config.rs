@@ -17,12 +17,7 @@ pub struct DeployConfig {
 impl DeployConfig {
     /// Read the configuration; every problem names its variable.
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        let clusters = env.list("ECS_CLUSTERS");
-        if clusters.is_empty() {
-            return Err(ConfigError::Missing {
-                name: "ECS_CLUSTERS".into(),
-            });
-        }
+        let clusters = env.required_list("ECS_CLUSTERS")?;
         Ok(DeployConfig {
             common: CommonConfig::from_env(env, "deploy-trigger")?,
             clusters,

@@ -7,7 +7,9 @@ use std::time::Instant;
 
 use ops_core::alert::AlertSink;
 use ops_core::command::{ArgSpec, Command, CommandSet, CommandSpec};
-use ops_core::events::{classify, parse_event, EventError, Incoming, SCHEDULED_EVENT};
+use ops_core::events::{
+    classify, event_time, ignored_event, EventError, Incoming, SCHEDULED_EVENT,
+};
 use ops_core::time::utc_text;
 use ops_core::{Error, Result};
 use serde::Deserialize;
@@ -88,19 +90,12 @@ pub async fn function_handler<A: AlertSink, M: MetricSink>(
         Incoming::Event {
             detail_type, raw, ..
         } if detail_type == SCHEDULED_EVENT => {
-            let event = parse_event::<Value>(&raw)?;
-            let now = event
-                .time
-                .map(|t| t.timestamp().max(0) as u64)
-                .unwrap_or(invocation.now);
+            let now = event_time(&raw, invocation.now)?;
             run(now, deps).await
         }
         Incoming::Event { detail_type, .. } => {
             debug!(detail_type, "event type not handled");
-            Ok(json!({
-                "status": "ignored",
-                "reason": format!("legacy-health-monitor does not handle `{detail_type}` events"),
-            }))
+            Ok(ignored_event("legacy-health-monitor", &detail_type))
         }
         Incoming::Command(raw) => on_command(COMMANDS.parse(&raw)?, invocation.now, deps).await,
         Incoming::AlarmAction(_) => Err(EventError::Unrecognised(

@@ -1,8 +1,5 @@
 //! The Lambda entry point: logging, configuration, clients and TLS setups once, then the runtime loop.
 
-use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use legacy_health_monitor::config::MonitorConfig;
 use legacy_health_monitor::handler::{function_handler, Deps, Invocation};
 use legacy_health_monitor::metrics::Stdout;
@@ -15,6 +12,7 @@ use ops_core::aws::ssm::Parameters;
 use ops_core::aws::{sdk_config, AwsSettings};
 use ops_core::config::Env;
 use ops_core::{runtime, telemetry, Error};
+use std::sync::Arc;
 
 /// Configuration, clients and TLS setups, once per cold start.
 async fn build_deps(env: &Env) -> Result<Deps<SnsAlerts, Stdout>, Error> {
@@ -41,10 +39,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         "legacy-health-monitor",
         build_deps(&env).await,
         |event, deps| {
-            let now = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or_default();
+            let now = ops_core::time::now_epoch();
             Box::pin(
                 async move { function_handler(event.payload, &Invocation { now }, deps).await },
             )

@@ -29,23 +29,6 @@ pub struct Measured {
     pub peak_kib: u64,
 }
 
-/// Every AWS call the emulator answered since the last reset.
-pub fn total_calls(emulator: &Emulator) -> u64 {
-    let calls = emulator
-        .control("GET", "/_ops/calls", None)
-        .expect("read the call counts");
-    calls["calls"]
-        .as_object()
-        .map(|services| {
-            services
-                .values()
-                .flat_map(|ops| ops.as_object().cloned().unwrap_or_default())
-                .filter_map(|(_, n)| n.as_u64())
-                .sum()
-        })
-        .unwrap_or(0)
-}
-
 /// Start `binary` as `label` with `env`, invoke it `1 + warm` times with the events `event` makes
 /// (called before the calls are counted, so what it does at the emulator is not counted).
 pub fn measure(
@@ -72,7 +55,7 @@ pub fn measure(
             eprintln!("{label}: invocation {i} failed: {error}");
         }
         timings.push(elapsed);
-        calls.push(total_calls(emulator));
+        calls.push(emulator.total_calls());
     }
     let peak = peak_kib(function.pid()).unwrap_or(0);
     Measured {

@@ -11,7 +11,6 @@ use ops_e2e::fixtures::REGISTRY;
 use ops_e2e::{Emulator, LocalLambda};
 use serde_json::json;
 
-use crate::invoke::total_calls;
 use crate::stats::median;
 
 /// How long the emulated rollout takes in the verified comparison.
@@ -76,7 +75,7 @@ fn ecs_deploy(ecs: &Path, emulator: &Emulator, tag: &str, wait: bool) -> (f64, u
     if !status.success() {
         eprintln!("ecs-deploy exited with {status}");
     }
-    (elapsed, total_calls(emulator))
+    (elapsed, emulator.total_calls())
 }
 
 /// Finish prod/web's rollout after [`ROLLOUT`], in the background; the state-change event.
@@ -150,7 +149,7 @@ pub fn compare(
         figures[1]
             .wall_ms
             .push(started.elapsed().as_secs_f64() * 1000.0);
-        figures[1].calls.push(total_calls(emulator));
+        figures[1].calls.push(emulator.total_calls());
 
         let finisher = finish_later(emulator);
         let (wall, calls) = ecs_deploy(ecs, emulator, &format!("peer-cli-wait-{i}"), true);
@@ -169,7 +168,7 @@ pub fn compare(
         figures[3]
             .wall_ms
             .push(started.elapsed().as_secs_f64() * 1000.0);
-        figures[3].calls.push(total_calls(emulator));
+        figures[3].calls.push(emulator.total_calls());
     }
     figures
 }

@@ -2,7 +2,7 @@
 //! pool address from the reconcile, a new bastion gets one before it is InService, a replacement
 //! takes over the address of a terminated bastion, and a launch with no address left is abandoned.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use aws_config::SdkConfig;
 use ops_core::aws::autoscaling::AutoScalingGroups;
@@ -49,10 +49,7 @@ pub async fn chapter(emulator: &Emulator, config: &SdkConfig, topic: &str, inbox
             })
             .unwrap_or_default()
     };
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or_default();
+    let now = ops_core::time::now_epoch();
     println!("Pool bastion: {}", pool().await);
 
     println!("\n1. The reconcile (every 5 minutes) finds the running bastion without its address:");

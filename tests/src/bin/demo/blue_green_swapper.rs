@@ -2,7 +2,7 @@
 //! second swap whose new tasks never become healthy is aborted with live traffic untouched; a third
 //! is rolled back when an alarm fires mid-canary.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use aws_config::SdkConfig;
 use aws_sdk_cloudwatch::types::StateValue;
@@ -56,7 +56,7 @@ pub async fn chapter(
 
     println!("\n1. CI pushes shop:v2. In chat, alice deploys it:");
     let v2 = push(emulator, &app, "v2");
-    let start = now();
+    let start = ops_core::time::now_epoch();
     let deploy = json!({"command": "deploy", "args": {"app": "shop", "image": "shop:v2"}, "requested_by": "alice"});
     println!("   @aws lambda invoke --function-name blue-green-swapper --payload {deploy}");
     show(&function.invoke(deploy).expect("deploy"));
@@ -80,7 +80,7 @@ pub async fn chapter(
 
     println!("\n2. shop:v3 is deployed to blue (now the idle colour), but its tasks fail their health checks:");
     push(emulator, &app, "v3");
-    let start = now();
+    let start = ops_core::time::now_epoch();
     show(
         &function
             .invoke(json!({"command": "deploy", "args": {"app": "shop", "image": "shop:v3"}, "requested_by": "bob"}))
@@ -101,7 +101,7 @@ pub async fn chapter(
     );
     set_health(emulator, &app, "blue", "healthy");
     push(emulator, &app, "v4");
-    let start = now();
+    let start = ops_core::time::now_epoch();
     function
         .invoke(json!({"command": "deploy", "args": {"app": "shop", "image": "shop:v4"}, "requested_by": "alice"}))
         .expect("deploy");
@@ -128,13 +128,6 @@ pub async fn chapter(
         .invoke(json!({"command": "deploy", "args": {"app": "shop", "image": "shop:v5", "strategy": "canary 150 5m"}}))
         .unwrap_err();
     println!("   deploy with strategy \"canary 150 5m\" -> {error}");
-}
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or_default()
 }
 
 /// Print what the function did and why it holds.

@@ -2,7 +2,7 @@
 //! to 3, sustained load to 4, recovery back down after the cooldowns, the ECS service `worker`
 //! the same way, and a manual override from chat that reverts by itself.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use aws_config::SdkConfig;
 use aws_sdk_cloudwatch::types::StateValue;
@@ -30,10 +30,7 @@ pub async fn chapter(emulator: &Emulator, config: &SdkConfig, topic: &str, inbox
     let cloudwatch = aws_sdk_cloudwatch::Client::new(config);
     let groups = AutoScalingGroups::new(config);
     let ecs = EcsServices::new(config);
-    let start = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or_default();
+    let start = ops_core::time::now_epoch();
     let workers = || async {
         groups
             .describe("workers")
@@ -101,10 +98,7 @@ pub async fn chapter(emulator: &Emulator, config: &SdkConfig, topic: &str, inbox
         "   workers runs {}. Half an hour later the override ends by itself:",
         workers().await
     );
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or_default();
+    let now = ops_core::time::now_epoch();
     show(&function.invoke(scheduled(now + 1800)).expect("tick"));
     show_alerts(inbox, 1).await;
     println!("   workers runs {}.", workers().await);

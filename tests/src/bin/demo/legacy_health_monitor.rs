@@ -2,7 +2,7 @@
 //! server stays healthy; one starts failing and is alerted once after three failed runs; then it
 //! recovers and the alert says how long it was down.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use aws_config::SdkConfig;
 use ops_e2e::events::scheduled;
@@ -54,10 +54,7 @@ pub async fn chapter(emulator: &Emulator, config: &SdkConfig, topic: &str, inbox
         "legacy-health-monitor",
         &env,
     );
-    let start = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or_default();
+    let start = ops_core::time::now_epoch();
     // The function connects back to servers in this process: wait for it off the runtime's threads.
     let tick = |minute: u64| {
         let answer =
