@@ -126,3 +126,109 @@ pub const MUTATING_ECS_OPERATIONS: &[&str] = &[
     "CreateService",
     "DeleteService",
 ];
+
+/// An Auto Scaling group in `us-east-1a` with its own launch configuration; with `pool`, tagged
+/// `ops:eip-pool` = `pool` and held at a launch lifecycle hook `launch` (a bastion group).
+pub async fn group(
+    asg: &aws_sdk_autoscaling::Client,
+    name: &str,
+    (min, desired, max): (i32, i32, i32),
+    pool: Option<&str>,
+) {
+    asg.create_launch_configuration()
+        .launch_configuration_name(name)
+        .image_id("ami-12c6146b")
+        .instance_type("t3.micro")
+        .send()
+        .await
+        .expect("launch configuration");
+    let tags = pool.map(|pool| {
+        aws_sdk_autoscaling::types::Tag::builder()
+            .resource_id(name)
+            .resource_type("auto-scaling-group")
+            .key("ops:eip-pool")
+            .value(pool)
+            .propagate_at_launch(false)
+            .build()
+    });
+    asg.create_auto_scaling_group()
+        .auto_scaling_group_name(name)
+        .launch_configuration_name(name)
+        .min_size(min)
+        .max_size(max)
+        .desired_capacity(desired)
+        .availability_zones("us-east-1a")
+        .set_tags(tags.map(|t| vec![t]))
+        .send()
+        .await
+        .expect("group");
+    if pool.is_some() {
+        asg.put_lifecycle_hook()
+            .auto_scaling_group_name(name)
+            .lifecycle_hook_name("launch")
+            .lifecycle_transition("autoscaling:EC2_INSTANCE_LAUNCHING")
+            .default_result("ABANDON")
+            .send()
+            .await
+            .expect("lifecycle hook");
+    }
+}
+
+/// `count` Elastic IPs in pool `pool`.
+pub async fn pool_addresses(ec2: &aws_sdk_ec2::Client, pool: &str, count: usize) {
+    for _ in 0..count {
+        let allocation = ec2
+            .allocate_address()
+            .domain(aws_sdk_ec2::types::DomainType::Vpc)
+            .send()
+            .await
+            .expect("allocate")
+            .allocation_id
+            .expect("allocation id");
+        ec2.create_tags()
+            .resources(allocation)
+            .tags(
+                aws_sdk_ec2::types::Tag::builder()
+                    .key("ops:eip-pool")
+                    .value(pool)
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("tag the address");
+    }
+}
+
+/// A CPU alarm (greater than 90) that scales `target` (`asg:<group>`), put in ALARM at 95%.
+pub async fn cpu_alarm_in_alarm(cloudwatch: &aws_sdk_cloudwatch::Client, name: &str, target: &str) {
+    cloudwatch
+        .put_metric_alarm()
+        .alarm_name(name)
+        .namespace("AWS/EC2")
+        .metric_name("CPUUtilization")
+        .statistic(aws_sdk_cloudwatch::types::Statistic::Average)
+        .period(60)
+        .evaluation_periods(5)
+        .threshold(90.0)
+        .comparison_operator(aws_sdk_cloudwatch::types::ComparisonOperator::GreaterThanThreshold)
+        .tags(
+            aws_sdk_cloudwatch::types::Tag::builder()
+                .key("ops:scale-target")
+                .value(target)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("put the alarm");
+    cloudwatch
+        .set_alarm_state()
+        .alarm_name(name)
+        .state_value(aws_sdk_cloudwatch::types::StateValue::Alarm)
+        .state_reason("95%")
+        .state_reason_data(
+            serde_json::json!({"version": "1.0", "recentDatapoints": [95.0]}).to_string(),
+        )
+        .send()
+        .await
+        .expect("set the alarm state");
+}

@@ -6,7 +6,6 @@
 
 use std::future::Future;
 
-use aws_sdk_cloudwatch::types::{ComparisonOperator, StateValue, Statistic};
 use ops_core::alert::MemoryAlerts;
 use ops_core::aws::{sdk_config, AwsSettings};
 use ops_core::config::Env;
@@ -129,54 +128,9 @@ async fn cpu_alarm_scaler_converges_from_a_failure_at_any_call_of_a_scale_out() 
             let emulator = Emulator::start();
             let setup = emulator.sdk_config().await;
             let asg = aws_sdk_autoscaling::Client::new(&setup);
-            asg.create_launch_configuration()
-                .launch_configuration_name("workers")
-                .image_id("ami-12c6146b")
-                .instance_type("t3.micro")
-                .send()
-                .await
-                .unwrap();
-            asg.create_auto_scaling_group()
-                .auto_scaling_group_name("workers")
-                .launch_configuration_name("workers")
-                .min_size(1)
-                .max_size(6)
-                .desired_capacity(2)
-                .availability_zones("us-east-1a")
-                .send()
-                .await
-                .unwrap();
+            fixtures::group(&asg, "workers", (1, 2, 6), None).await;
             let cloudwatch = aws_sdk_cloudwatch::Client::new(&setup);
-            cloudwatch
-                .put_metric_alarm()
-                .alarm_name("workers-cpu-high")
-                .namespace("AWS/EC2")
-                .metric_name("CPUUtilization")
-                .statistic(Statistic::Average)
-                .period(60)
-                .evaluation_periods(5)
-                .threshold(90.0)
-                .comparison_operator(ComparisonOperator::GreaterThanThreshold)
-                .tags(
-                    aws_sdk_cloudwatch::types::Tag::builder()
-                        .key("ops:scale-target")
-                        .value("asg:workers")
-                        .build(),
-                )
-                .send()
-                .await
-                .unwrap();
-            cloudwatch
-                .set_alarm_state()
-                .alarm_name("workers-cpu-high")
-                .state_value(StateValue::Alarm)
-                .state_reason("95%")
-                .state_reason_data(
-                    json!({"version": "1.0", "recentDatapoints": [95.0]}).to_string(),
-                )
-                .send()
-                .await
-                .unwrap();
+            fixtures::cpu_alarm_in_alarm(&cloudwatch, "workers-cpu-high", "asg:workers").await;
             let sdk = one_attempt(&emulator).await;
             let env = Env::from_pairs([
                 (
@@ -254,62 +208,9 @@ async fn bastion_eip_associator_converges_from_a_failure_at_any_call_of_a_launch
             let emulator = Emulator::start();
             let setup = emulator.sdk_config().await;
             let asg = aws_sdk_autoscaling::Client::new(&setup);
-            asg.create_launch_configuration()
-                .launch_configuration_name("bastion")
-                .image_id("ami-12c6146b")
-                .instance_type("t3.micro")
-                .send()
-                .await
-                .unwrap();
-            asg.create_auto_scaling_group()
-                .auto_scaling_group_name("bastion")
-                .launch_configuration_name("bastion")
-                .min_size(0)
-                .max_size(2)
-                .desired_capacity(0)
-                .availability_zones("us-east-1a")
-                .tags(
-                    aws_sdk_autoscaling::types::Tag::builder()
-                        .resource_id("bastion")
-                        .resource_type("auto-scaling-group")
-                        .key("ops:eip-pool")
-                        .value("bastion")
-                        .propagate_at_launch(false)
-                        .build(),
-                )
-                .send()
-                .await
-                .unwrap();
-            asg.put_lifecycle_hook()
-                .auto_scaling_group_name("bastion")
-                .lifecycle_hook_name("bastion-launch")
-                .lifecycle_transition("autoscaling:EC2_INSTANCE_LAUNCHING")
-                .default_result("ABANDON")
-                .send()
-                .await
-                .unwrap();
+            fixtures::group(&asg, "bastion", (0, 0, 2), Some("bastion")).await;
             let ec2 = aws_sdk_ec2::Client::new(&setup);
-            for _ in 0..2 {
-                let allocation = ec2
-                    .allocate_address()
-                    .domain(aws_sdk_ec2::types::DomainType::Vpc)
-                    .send()
-                    .await
-                    .unwrap()
-                    .allocation_id
-                    .unwrap();
-                ec2.create_tags()
-                    .resources(allocation)
-                    .tags(
-                        aws_sdk_ec2::types::Tag::builder()
-                            .key("ops:eip-pool")
-                            .value("bastion")
-                            .build(),
-                    )
-                    .send()
-                    .await
-                    .unwrap();
-            }
+            fixtures::pool_addresses(&ec2, "bastion", 2).await;
             let launched = emulator
                 .control(
                     "POST",

@@ -8,7 +8,6 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use aws_sdk_cloudwatch::types::{ComparisonOperator, StateValue, Statistic};
 use ops_e2e::events::{alarm_state_change, scheduled};
 use ops_e2e::fixtures::{self, REGISTRY};
 use ops_e2e::lambda::built_binary;
@@ -131,55 +130,12 @@ async fn a_storm_of_mixed_and_duplicated_events_acts_exactly_once_per_event() {
     // change each), then the schedule re-evaluates them every 400 s while they stay there.
     let asg = aws_sdk_autoscaling::Client::new(&sdk);
     let cloudwatch = aws_sdk_cloudwatch::Client::new(&sdk);
-    asg.create_launch_configuration()
-        .launch_configuration_name("lc")
-        .image_id("ami-12c6146b")
-        .instance_type("t3.micro")
-        .send()
-        .await
-        .unwrap();
     let mut state_changes = Vec::new();
     for g in 0..GROUPS {
         let group = format!("workers{g}");
-        asg.create_auto_scaling_group()
-            .auto_scaling_group_name(&group)
-            .launch_configuration_name("lc")
-            .min_size(1)
-            .max_size(30)
-            .desired_capacity(1)
-            .availability_zones("us-east-1a")
-            .send()
-            .await
-            .unwrap();
+        fixtures::group(&asg, &group, (1, 1, 30), None).await;
         let alarm = format!("{group}-cpu");
-        cloudwatch
-            .put_metric_alarm()
-            .alarm_name(&alarm)
-            .namespace("AWS/EC2")
-            .metric_name("CPUUtilization")
-            .statistic(Statistic::Average)
-            .period(60)
-            .evaluation_periods(5)
-            .threshold(90.0)
-            .comparison_operator(ComparisonOperator::GreaterThanThreshold)
-            .tags(
-                aws_sdk_cloudwatch::types::Tag::builder()
-                    .key("ops:scale-target")
-                    .value(format!("asg:{group}"))
-                    .build(),
-            )
-            .send()
-            .await
-            .unwrap();
-        cloudwatch
-            .set_alarm_state()
-            .alarm_name(&alarm)
-            .state_value(StateValue::Alarm)
-            .state_reason("95%")
-            .state_reason_data(json!({"version": "1.0", "recentDatapoints": [95.0]}).to_string())
-            .send()
-            .await
-            .unwrap();
+        fixtures::cpu_alarm_in_alarm(&cloudwatch, &alarm, &format!("asg:{group}")).await;
         state_changes.push(alarm_state_change(&alarm, "ALARM", T0));
     }
     let ticks: Vec<Value> = (1..=TICKS)
@@ -197,54 +153,8 @@ async fn a_storm_of_mixed_and_duplicated_events_acts_exactly_once_per_event() {
     let mut launch_streams = Vec::new();
     for b in 0..BASTION_GROUPS {
         let group = format!("bastion{b}");
-        asg.create_auto_scaling_group()
-            .auto_scaling_group_name(&group)
-            .launch_configuration_name("lc")
-            .min_size(0)
-            .max_size(20)
-            .desired_capacity(0)
-            .availability_zones("us-east-1a")
-            .tags(
-                aws_sdk_autoscaling::types::Tag::builder()
-                    .resource_id(&group)
-                    .resource_type("auto-scaling-group")
-                    .key("ops:eip-pool")
-                    .value(&group)
-                    .propagate_at_launch(false)
-                    .build(),
-            )
-            .send()
-            .await
-            .unwrap();
-        asg.put_lifecycle_hook()
-            .auto_scaling_group_name(&group)
-            .lifecycle_hook_name("launch")
-            .lifecycle_transition("autoscaling:EC2_INSTANCE_LAUNCHING")
-            .default_result("ABANDON")
-            .send()
-            .await
-            .unwrap();
-        for _ in 0..LAUNCHES_EACH {
-            let allocation = ec2
-                .allocate_address()
-                .domain(aws_sdk_ec2::types::DomainType::Vpc)
-                .send()
-                .await
-                .unwrap()
-                .allocation_id
-                .unwrap();
-            ec2.create_tags()
-                .resources(allocation)
-                .tags(
-                    aws_sdk_ec2::types::Tag::builder()
-                        .key("ops:eip-pool")
-                        .value(&group)
-                        .build(),
-                )
-                .send()
-                .await
-                .unwrap();
-        }
+        fixtures::group(&asg, &group, (0, 0, 20), Some(&group)).await;
+        fixtures::pool_addresses(&ec2, &group, LAUNCHES_EACH).await;
         let launches = (0..LAUNCHES_EACH)
             .map(|_| {
                 emulator
