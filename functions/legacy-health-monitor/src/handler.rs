@@ -116,10 +116,15 @@ async fn run<A: AlertSink, M: MetricSink>(now: u64, deps: &Deps<A, M>) -> Result
     }
     let mut keys: Vec<String> = loaded.targets.iter().map(|t| t.name.clone()).collect();
     keys.push(CONFIG_KEY.to_string());
-    let stored = deps.clients.states.get_many(&keys).await?;
-    let checking = Instant::now();
-    let outcomes = probe::check_all(&loaded.targets, deps.tls.clone(), config.concurrency).await;
-    let check_ms = checking.elapsed().as_millis() as u64;
+    // The stored states are read while the checks run: neither needs the other.
+    let checks = async {
+        let checking = Instant::now();
+        let outcomes =
+            probe::check_all(&loaded.targets, deps.tls.clone(), config.concurrency).await;
+        (outcomes, checking.elapsed().as_millis() as u64)
+    };
+    let (stored, (outcomes, check_ms)) = tokio::join!(deps.clients.states.get_many(&keys), checks);
+    let stored = stored?;
 
     let mut states: BTreeMap<String, (TargetState, Option<u64>)> = BTreeMap::new();
     let mut writes = Vec::new();

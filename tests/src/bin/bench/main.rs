@@ -223,7 +223,7 @@ async fn main() {
 
     eprintln!("bench: health monitor fan-out, {} targets", fanout::TARGETS);
     let (fanout_runs, fanout_peak) =
-        fanout::measure(&emulator, &release.join("legacy-health-monitor"), &topic, 3).await;
+        fanout::measure(&emulator, &release.join("legacy-health-monitor"), &topic, 5).await;
 
     let sizes: Vec<(String, Option<u64>)> = FUNCTIONS
         .iter()
