@@ -213,9 +213,9 @@ pub fn render(inputs: &Inputs) -> String {
     );
     let _ = writeln!(
         md,
-        "| run | checks (s) | x timeout | whole invocation (s) | healthy | budget |"
+        "| run | checks, s (x timeout) | whole invocation, s (x timeout) | healthy | budget |"
     );
-    let _ = writeln!(md, "|---:|---:|---:|---:|---:|---|");
+    let _ = writeln!(md, "|---:|---:|---:|---:|---|");
     for (i, run) in inputs.fanout.iter().enumerate() {
         let timeout_ms = TIMEOUT_S as f64 * 1000.0;
         let _ = writeln!(
