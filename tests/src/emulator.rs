@@ -164,7 +164,13 @@ impl Emulator {
         calls["calls"][service][operation].as_u64().unwrap_or(0)
     }
 
-    /// Every AWS call it answered since the counts were last reset (`DELETE /_ops/calls`).
+    /// Start counting AWS calls from zero.
+    pub fn reset_calls(&self) {
+        self.control("DELETE", "/_ops/calls", None)
+            .expect("reset the call counts");
+    }
+
+    /// Every AWS call it answered since the counts were last reset ([`Emulator::reset_calls`]).
     pub fn total_calls(&self) -> u64 {
         let calls = self
             .control("GET", "/_ops/calls", None)

@@ -185,10 +185,7 @@ async fn new_tasks_that_never_become_healthy_abort_the_swap_with_live_traffic_un
     world.deploy(&image, T0).await;
     finish_rollout(&world.emulator, &world.app, "green", "COMPLETED");
     set_health(&world.emulator, &world.app, "green", "unhealthy");
-    world
-        .emulator
-        .control("DELETE", "/_ops/calls", None)
-        .unwrap();
+    world.emulator.reset_calls();
 
     for minute in 1..5 {
         let answer = tick(&world.deps, T0 + minute * 60).await.unwrap();
@@ -247,10 +244,7 @@ async fn an_alarm_mid_canary_sends_all_traffic_back_to_the_old_colour_in_one_cal
         .send()
         .await
         .unwrap();
-    world
-        .emulator
-        .control("DELETE", "/_ops/calls", None)
-        .unwrap();
+    world.emulator.reset_calls();
     tick(&world.deps, T0 + 120).await.unwrap();
 
     assert_eq!(

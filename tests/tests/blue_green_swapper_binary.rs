@@ -28,7 +28,7 @@ async fn requests_sent_at_once_start_one_swap_and_the_others_are_told_what_is_in
         &env,
     ));
 
-    emulator.control("DELETE", "/_ops/calls", None).unwrap();
+    emulator.reset_calls();
     let senders: Vec<_> = images
         .iter()
         .enumerate()

@@ -38,7 +38,7 @@ async fn swap(emulator: &Emulator, name: &str, fault_at: Option<u64>) -> (Outcom
     );
     let deps = deps(emulator, &topic, &app.routes(), 1).await;
     let image = push(emulator, &app, "v2");
-    emulator.control("DELETE", "/_ops/calls", None).unwrap();
+    emulator.reset_calls();
     if let Some(k) = fault_at {
         emulator
             .add_fault(json!({"service": "*", "kind": "error500", "on_calls": [k], "times": 1}));

@@ -53,7 +53,7 @@ where
 
 /// Arm the fault after the setup's own calls: the k-th call from now fails once.
 fn arm(emulator: &Emulator, fault_at: Option<u64>) {
-    emulator.control("DELETE", "/_ops/calls", None).unwrap();
+    emulator.reset_calls();
     if let Some(k) = fault_at {
         emulator
             .add_fault(json!({"service": "*", "kind": "error500", "on_calls": [k], "times": 1}));

@@ -206,7 +206,7 @@ async fn a_storm_of_mixed_and_duplicated_events_acts_exactly_once_per_event() {
         &bastion_env,
     ));
 
-    emulator.control("DELETE", "/_ops/calls", None).unwrap();
+    emulator.reset_calls();
     let started = Instant::now();
     let latencies = tokio::task::spawn_blocking(move || {
         let threads = [

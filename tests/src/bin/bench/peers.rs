@@ -51,9 +51,7 @@ fn push(emulator: &Emulator, tag: &str) -> serde_json::Value {
 
 fn ecs_deploy(ecs: &Path, emulator: &Emulator, tag: &str, wait: bool) -> (f64, u64) {
     let image = format!("{REGISTRY}/web:{tag}");
-    emulator
-        .control("DELETE", "/_ops/calls", None)
-        .expect("reset calls");
+    emulator.reset_calls();
     let started = Instant::now();
     let status = Command::new(ecs)
         .args(["deploy", "prod", "web", "--image", "app", &image])
@@ -141,9 +139,7 @@ pub fn compare(
         figures[0].calls.push(calls);
 
         let pushed = push(emulator, &format!("peer-fn-{i}"));
-        emulator
-            .control("DELETE", "/_ops/calls", None)
-            .expect("reset calls");
+        emulator.reset_calls();
         let started = Instant::now();
         let _ = tokio::task::block_in_place(|| function.invoke(pushed["event"].clone()));
         figures[1]
@@ -158,9 +154,7 @@ pub fn compare(
         figures[2].calls.push(calls);
 
         let pushed = push(emulator, &format!("peer-fn-wait-{i}"));
-        emulator
-            .control("DELETE", "/_ops/calls", None)
-            .expect("reset calls");
+        emulator.reset_calls();
         let started = Instant::now();
         let _ = tokio::task::block_in_place(|| function.invoke(pushed["event"].clone()));
         let event = finish_later(emulator).join().expect("finisher");
