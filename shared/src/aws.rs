@@ -55,6 +55,10 @@ pub struct AwsSettings {
     pub attempt_timeout: Duration,
     /// Fixed credentials (the emulator's); `None` uses the SDK's default chain.
     pub static_credentials: Option<(String, String)>,
+    /// Trust the system's root certificates for AWS endpoints instead of only Amazon Trust
+    /// Services' five roots (for a TLS-inspecting proxy, or a partition whose endpoints use
+    /// another CA).
+    pub trust_system_roots: bool,
 }
 
 impl std::fmt::Debug for AwsSettings {
@@ -70,6 +74,7 @@ impl std::fmt::Debug for AwsSettings {
                 "static_credentials",
                 &self.static_credentials.as_ref().map(|_| "<redacted>"),
             )
+            .field("trust_system_roots", &self.trust_system_roots)
             .finish()
     }
 }
@@ -83,14 +88,15 @@ impl Default for AwsSettings {
             initial_backoff: Duration::from_secs(1),
             attempt_timeout: Duration::from_secs(10),
             static_credentials: None,
+            trust_system_roots: false,
         }
     }
 }
 
 impl AwsSettings {
     /// Read `AWS_REGION` (or `AWS_DEFAULT_REGION`), `AWS_ENDPOINT_URL`, `AWS_MAX_ATTEMPTS`,
-    /// `OPS_AWS_INITIAL_BACKOFF_MS` and `OPS_AWS_ATTEMPT_TIMEOUT_MS`. Credentials always come from
-    /// the SDK's default chain here.
+    /// `OPS_AWS_INITIAL_BACKOFF_MS`, `OPS_AWS_ATTEMPT_TIMEOUT_MS` and
+    /// `OPS_AWS_TRUST_SYSTEM_ROOTS`. Credentials always come from the SDK's default chain here.
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         let defaults = AwsSettings::default();
         let max_attempts = env.parsed_or("AWS_MAX_ATTEMPTS", defaults.max_attempts)?;
@@ -127,6 +133,8 @@ impl AwsSettings {
                 defaults.attempt_timeout.as_millis() as u64,
             )?),
             static_credentials: None,
+            trust_system_roots: env
+                .parsed_or("OPS_AWS_TRUST_SYSTEM_ROOTS", defaults.trust_system_roots)?,
         })
     }
 
@@ -142,6 +150,9 @@ impl AwsSettings {
     }
 }
 
+/// Amazon Trust Services' five root certificates (PEM), with a comment naming each.
+pub const AMAZON_TRUST_ROOTS: &[u8] = include_bytes!("aws/amazon_trust_roots.pem");
+
 /// The SDK configuration every client of a function is built from, once, at init.
 pub async fn sdk_config(settings: &AwsSettings) -> SdkConfig {
     let retry = RetryConfig::standard()
@@ -151,11 +162,24 @@ pub async fn sdk_config(settings: &AwsSettings) -> SdkConfig {
         .connect_timeout(Duration::from_secs(3))
         .operation_attempt_timeout(settings.attempt_timeout)
         .build();
-    // One HTTPS client for every SDK client of the function: rustls with ring.
+    // One HTTPS client for every SDK client of the function: rustls with ring, trusting Amazon
+    // Trust Services' roots (what AWS endpoints present). Reading and parsing the system's whole
+    // trust store instead was most of a cold start's cost above a bare runtime (BENCHMARKS.md).
+    let trust = if settings.trust_system_roots {
+        tls::TrustStore::default()
+    } else {
+        tls::TrustStore::empty().with_pem_certificate(AMAZON_TRUST_ROOTS)
+    };
     let http_client = aws_smithy_http_client::Builder::new()
         .tls_provider(tls::Provider::Rustls(
             tls::rustls_provider::CryptoMode::Ring,
         ))
+        .tls_context(
+            tls::TlsContext::builder()
+                .with_trust_store(trust)
+                .build()
+                .expect("a TLS context from a trust store always builds"),
+        )
         .build_https();
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .http_client(http_client)
@@ -229,6 +253,43 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("`AWS_MAX_ATTEMPTS` = `0`: must be at least 1"));
+    }
+
+    #[test]
+    fn aws_endpoints_are_trusted_through_amazon_roots_unless_told_otherwise() {
+        let env = Env::from_pairs([("AWS_REGION", "us-east-1")]);
+        assert!(!AwsSettings::from_env(&env).unwrap().trust_system_roots);
+        let env = Env::from_pairs([("OPS_AWS_TRUST_SYSTEM_ROOTS", "true")]);
+        assert!(AwsSettings::from_env(&env).unwrap().trust_system_roots);
+        let env = Env::from_pairs([("OPS_AWS_TRUST_SYSTEM_ROOTS", "yes")]);
+        assert!(AwsSettings::from_env(&env)
+            .unwrap_err()
+            .to_string()
+            .contains("`OPS_AWS_TRUST_SYSTEM_ROOTS` = `yes`"));
+    }
+
+    #[test]
+    fn the_pinned_roots_are_amazon_trust_services_five_valid_anchors() {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::CertificateDer;
+        let certificates = CertificateDer::pem_slice_iter(AMAZON_TRUST_ROOTS)
+            .collect::<Result<Vec<_>, _>>()
+            .expect("every PEM block parses");
+        let mut store = rustls::RootCertStore::empty();
+        for certificate in certificates {
+            store.add(certificate).expect("a valid trust anchor");
+        }
+        assert_eq!(store.len(), 5);
+        let names = String::from_utf8_lossy(AMAZON_TRUST_ROOTS);
+        for root in [
+            "Amazon Root CA 1",
+            "Amazon Root CA 2",
+            "Amazon Root CA 3",
+            "Amazon Root CA 4",
+            "Starfield Services Root Certificate Authority - G2",
+        ] {
+            assert!(names.contains(root), "{root} is missing");
+        }
     }
 
     #[test]
