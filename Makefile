@@ -21,7 +21,7 @@ CHECKOV_READY := $(CHECKOV_VENV)/.installed
 CARGO_TOOLS := $(VENV)/cargo
 CARGO_FUZZ := $(CARGO_TOOLS)/bin/cargo-fuzz
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := image_ref command events
+FUZZ_TARGETS := image_ref command events health_targets certificate
 BENCH_VENV := $(VENV)/bench
 BENCH_READY := $(BENCH_VENV)/.installed
 PIP_FLAGS := --quiet --disable-pip-version-check --no-input
@@ -29,12 +29,12 @@ TOOLS := PATH="$(CURDIR)/$(TOOLS_VENV)/bin:$$PATH" SAM_CLI_TELEMETRY=0
 TEMPLATE := sam/template.yaml
 FUNCTIONS := $(patsubst functions/%/Cargo.toml,%,$(wildcard functions/*/Cargo.toml))
 
-.PHONY: help setup test demo build validate bench fuzz deploy lint clean
+.PHONY: help setup test demo build validate bench bench-profiles fuzz deploy lint clean
 
 help: ## List the targets
 	@echo "Ops Lambdas. Run 'make demo' to see them work, 'make test' to check everything."
 	@echo
-	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-9s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-15s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 setup: $(EMULATOR_READY) $(TOOLS_READY) $(CHECKOV_READY) ## Install the emulator and the build tools into .venv/ (pinned)
 
@@ -105,6 +105,9 @@ bench: $(EMULATOR_READY) $(TOOLS_READY) $(BENCH_READY) ## Benchmarks (cold init,
 	cargo build --quiet --locked --workspace --all-features --bins
 	OPS_BENCH_RELEASE="$${CARGO_TARGET_DIR:-target}/release" OPS_BENCH_LAMBDA="$${CARGO_TARGET_DIR:-target}/lambda" \
 		OPS_BENCH_ECS_DEPLOY="$(CURDIR)/$(BENCH_VENV)/bin/ecs" "$${CARGO_TARGET_DIR:-target}/debug/bench"
+
+bench-profiles: $(TOOLS_READY) ## Release-profile variants (opt-level, LTO, codegen units) by zip size: writes bench/PROFILES.md (slow)
+	$(TOOLS) bench/profiles.sh
 
 $(CARGO_FUZZ):
 	@echo "installing cargo-fuzz into $(CARGO_TOOLS) (crates.io, pinned)"

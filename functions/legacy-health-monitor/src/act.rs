@@ -8,7 +8,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 /// State writes at once.
-const WRITES_AT_ONCE: usize = 32;
+pub const WRITES_AT_ONCE: usize = 32;
 
 /// A state to store: key, document, and the version it was read at (`None`: new).
 #[derive(Debug, Clone)]

@@ -28,6 +28,8 @@ pub struct FanoutRun {
     pub check_ms: f64,
     /// Targets healthy in this run.
     pub healthy: u64,
+    /// AWS calls the run made (state reads and writes, alerts), counted at the emulator.
+    pub calls: u64,
 }
 
 /// `runs` scheduled runs of 1,000 targets; the runs and the process's peak memory (KiB).
@@ -61,6 +63,7 @@ pub async fn measure(
     let start = 1_795_000_000u64;
     let mut measured = Vec::new();
     for i in 0..runs {
+        emulator.reset_calls();
         let began = Instant::now();
         let answer =
             tokio::task::block_in_place(|| function.invoke(scheduled(start + i as u64 * 60)))
@@ -69,6 +72,7 @@ pub async fn measure(
             wall_ms: began.elapsed().as_secs_f64() * 1000.0,
             check_ms: answer["check_ms"].as_f64().unwrap_or(0.0),
             healthy: answer["healthy_now"].as_u64().unwrap_or(0),
+            calls: emulator.total_calls(),
         });
     }
     let peak = peak_kib(function.pid()).unwrap_or(0);
