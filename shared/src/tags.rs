@@ -3,6 +3,14 @@
 /// Longest AWS tag value.
 pub const MAX_TAG_VALUE: usize = 256;
 
+/// On an ECS service: it is a colour of this blue/green app, deployed only by blue-green-swapper
+/// (deploy-trigger refuses to deploy it in place).
+pub const SWAP_APP: &str = "ops:swap-app";
+
+/// On both colours of a blue/green app while a swap is in flight, set by blue-green-swapper
+/// (cpu-alarm-scaler holds scale-in meanwhile).
+pub const SWAP_IN_FLIGHT: &str = "ops:swap-in-flight";
+
 /// One word of a tag value: characters AWS does not allow in tag values (and spaces, which
 /// separate words) become `_`. AWS allows letters, digits, spaces and `_ . : / = + - @`; `=` is
 /// kept out too, since the functions write `key=value` words.

@@ -695,3 +695,37 @@ async fn an_opted_in_service_whose_tags_do_not_fit_gets_a_warning_and_the_others
         alerts[0].what
     );
 }
+
+#[tokio::test]
+async fn a_colour_of_a_blue_green_app_is_not_deployed_in_place_and_ops_are_told_why() {
+    let world = World::new().await;
+    world.release_service("prod", "web").await;
+    let colour_before = world
+        .service(
+            "prod",
+            "shop-blue",
+            &[("app", &web("release-41"))],
+            &[
+                ("ops:deploy-repository", "web"),
+                ("ops:deploy-tag-pattern", "release-+"),
+                ("ops:swap-app", "shop"),
+            ],
+        )
+        .await;
+    let (_, event) = world.push("web", "release-42");
+
+    let answer = world.handle(event).await.expect("push handled");
+
+    assert_eq!(answer["started"][0]["service"], "prod/web");
+    assert_eq!(world.running("prod", "shop-blue").await, colour_before);
+    let alerts = world.deps.alerts.sent();
+    assert_eq!(alerts.len(), 1, "{alerts:#?}");
+    assert_eq!(alerts[0].event_type, "deployment.not-started");
+    assert!(
+        alerts[0]
+            .what
+            .contains("it is a colour of blue/green app `shop` (tag `ops:swap-app`), so it is never deployed in place"),
+        "{}",
+        alerts[0].what
+    );
+}

@@ -29,7 +29,7 @@ use ops_core::time::{duration_text, parse_duration};
 use serde::Serialize;
 
 /// The app's name.
-pub const APP: &str = "ops:swap-app";
+pub const APP: &str = ops_core::tags::SWAP_APP;
 /// The blue colour's service.
 pub const BLUE: &str = "ops:swap-blue";
 /// The green colour's service.
@@ -55,7 +55,7 @@ pub const IMAGE: &str = "ops:swap-image";
 /// The swap's state (set by the function).
 pub const STATE: &str = "ops:swap-state";
 /// On both services while a swap is in flight (set by the function).
-pub const IN_FLIGHT: &str = "ops:swap-in-flight";
+pub const IN_FLIGHT: &str = ops_core::tags::SWAP_IN_FLIGHT;
 
 /// Longest a wait or timeout may be.
 const MAX_WAIT: u64 = 86_400;

@@ -120,7 +120,7 @@ pub async fn target_view(clients: &Clients, target: &TargetRef) -> Result<Target
                     )
                 });
             let swapping = state
-                .tag("ops:swap-in-flight")
+                .tag(ops_core::tags::SWAP_IN_FLIGHT)
                 .map(|swap| format!("a blue/green swap is in flight ({swap})"));
             Ok(TargetView {
                 target: target.clone(),

@@ -13,6 +13,9 @@
 //! | `ops:deploy-previous-completed` | deploy-trigger | the one before it: where a rollback from the last goes |
 //! | `ops:deploy-last-reported` | deploy-trigger | the deployment whose outcome was last alerted (so a duplicate event alerts once) |
 //!
+//! A service that also carries `ops:swap-app` is a colour of a blue/green app: its opt-in is an
+//! error (alerted on push, refused in chat), since deploying it in place would bypass the swap.
+//!
 //! Task definition revisions it registers carry `ops:image-digest` and `ops:derived-from`, so a
 //! retried event reuses a revision registered by an interrupted run instead of adding another.
 
@@ -61,11 +64,17 @@ pub enum ContractError {
     /// A pattern that can never match a tag.
     #[error("tag `ops:deploy-tag-pattern` has `{0}`, which can never match an image tag (use letters, digits, `_ . -` and `+` as the wildcard)")]
     Pattern(String),
+    /// The service is a colour of a blue/green app: deploying it in place would bypass the swap.
+    #[error("it is a colour of blue/green app `{0}` (tag `ops:swap-app`), so it is never deployed in place: deploy the app with blue-green-swapper (`deploy {{app, image}}`), and remove `ops:deploy-repository` from this service")]
+    SwapColour(String),
 }
 
 /// Read a service's opt-in; `None` when it has not opted in.
 pub fn opt_in(tags: &BTreeMap<String, String>) -> Option<Result<OptIn, ContractError>> {
     let repository = tags.get(REPOSITORY)?.trim().to_string();
+    if let Some(app) = tags.get(ops_core::tags::SWAP_APP) {
+        return Some(Err(ContractError::SwapColour(app.clone())));
+    }
     Some(parse_opt_in(repository, tags))
 }
 
@@ -318,6 +327,25 @@ mod tests {
         assert_eq!(
             error.to_string(),
             "tag `ops:deploy-containers` names `app,worker`, which is not a container name"
+        );
+    }
+
+    #[test]
+    fn a_colour_of_a_blue_green_app_is_never_deployed_in_place() {
+        let error = opt_in(&tags(&[(REPOSITORY, "shop"), ("ops:swap-app", "shop")]))
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(error, ContractError::SwapColour("shop".into()));
+        assert!(
+            error
+                .to_string()
+                .starts_with("it is a colour of blue/green app `shop` (tag `ops:swap-app`), so it is never deployed in place"),
+            "{error}"
+        );
+        assert_eq!(
+            opt_in(&tags(&[("ops:swap-app", "shop")])),
+            None,
+            "a colour that never opted in is simply not deploy-trigger's"
         );
     }
 
