@@ -27,6 +27,7 @@ variants=(
 )
 selected="${PROFILE_VARIANTS:-$(printf '%s\n' "${variants[@]}" | cut -d'|' -f1 | tr '\n' ' ')}"
 
+mkdir -p "$root/target/profiles"
 rows=()
 for variant in "${variants[@]}"; do
   IFS='|' read -r name assignment description <<<"$variant"
@@ -36,8 +37,8 @@ for variant in "${variants[@]}"; do
   echo "bench-profiles: $name ($description)" >&2
   started=$(date +%s)
   # shellcheck disable=SC2086 # the assignment is one word or none
-  env $assignment cargo lambda build --release --arm64 --locked --output-format zip \
-    --target-dir "$target_dir" --lambda-dir "$target_dir/lambda" -p "$function" >"$target_dir.log" 2>&1 \
+  env $assignment CARGO_TARGET_DIR="$target_dir" cargo lambda build --release --arm64 --locked \
+    --output-format zip --lambda-dir "$target_dir/lambda" -p "$function" >"$target_dir.log" 2>&1 \
     || { tail -30 "$target_dir.log" >&2; exit 1; }
   seconds=$(($(date +%s) - started))
   zip="$target_dir/lambda/$function/bootstrap.zip"
