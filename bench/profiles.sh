@@ -9,7 +9,8 @@
 #
 # Inputs: PROFILE_FUNCTION (the package), PROFILE_VARIANTS (names from the list below, space-separated;
 # default all), PROFILE_OUT (default bench/PROFILES.md). Each variant is a clean build of every
-# dependency: about ten minutes on two cores.
+# dependency: about ten minutes on two cores. Rows of variants not built in this run are kept from
+# the existing file when it measured the same function; each row says when and at which commit.
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -43,9 +44,19 @@ for variant in "${variants[@]}"; do
   seconds=$(($(date +%s) - started))
   zip="$target_dir/lambda/$function/bootstrap.zip"
   bytes=$(stat -c %s "$zip")
-  rows+=("$name|$description|$bytes|$seconds")
+  rows+=("$name|$description|$bytes|$seconds|$(date -u '+%Y-%m-%d %H:%M') at $(git -C "$root" rev-parse --short HEAD)")
   rm -rf "$target_dir" # several GB each; the size is all that is kept
 done
+
+# Keep the other variants' rows of an earlier run for the same function.
+trim() { local text="$1"; text="${text#"${text%%[![:space:]]*}"}"; printf '%s' "${text%"${text##*[![:space:]]}"}"; }
+if [[ -f $out ]] && grep -q "^\`$function\` built" "$out"; then
+  while IFS='|' read -r _ name description bytes _ seconds measured _; do
+    name=$(trim "$name")
+    [[ " $selected " == *" $name "* ]] && continue
+    rows+=("$name|$(trim "$description")|$(trim "$bytes")|$(trim "$seconds")|$(trim "$measured")")
+  done < <(grep -E '^\| [a-z0-9-]+ \|' "$out" | grep -v '^| variant |')
+fi
 
 shipped_bytes=""
 for row in "${rows[@]}"; do
@@ -56,20 +67,22 @@ done
 {
   echo "# Release profile: what each setting buys"
   echo
-  echo "Written by \`make bench-profiles\` on $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git -C "$root" rev-parse --short HEAD),"
-  echo "$(nproc) cores. \`$function\` built with \`cargo lambda build --release --arm64 --output-format zip\`, each"
-  echo "variant a clean build in its own target directory. Budget: a zip under 3 MB."
+  echo "Written by \`make bench-profiles\` on this machine ($(nproc) cores)."
+  echo "\`$function\` built with \`cargo lambda build --release --arm64 --output-format zip\`, each"
+  echo "variant a clean build in its own target directory. Budget: a zip under 3 MB. Build times are"
+  echo "context only: they depend on what else the machine was doing."
   echo
-  echo "| variant | change | zip bytes | vs shipped | clean build s |"
-  echo "|---|---|---:|---:|---:|"
-  for row in "${rows[@]}"; do
-    IFS='|' read -r name description bytes seconds <<<"$row"
+  echo "| variant | change | zip bytes | vs shipped | clean build s | measured (UTC) |"
+  echo "|---|---|---:|---:|---:|---|"
+  for variant in "${variants[@]}"; do
+    row=$(printf '%s\n' "${rows[@]}" | grep "^${variant%%|*}|") || continue
+    IFS='|' read -r name description bytes seconds measured <<<"$row"
     if [[ -n $shipped_bytes ]]; then
       delta=$(awk -v a="$bytes" -v b="$shipped_bytes" 'BEGIN {printf "%+.1f%%", (a - b) * 100 / b}')
     else
       delta="-"
     fi
-    echo "| $name | $description | $bytes | $delta | $seconds |"
+    echo "| $name | $description | $bytes | $delta | $seconds | $measured |"
   done
 } >"$out"
 echo "bench-profiles: wrote $out" >&2
