@@ -128,7 +128,7 @@ pub const MUTATING_ECS_OPERATIONS: &[&str] = &[
 ];
 
 /// An Auto Scaling group in `us-east-1a` with its own launch configuration; with `pool`, tagged
-/// `ops:eip-pool` = `pool` and held at a launch lifecycle hook `launch` (a bastion group).
+/// `ops:eip-pool` = `pool` and held at a launch lifecycle hook `<name>-launch` (a bastion group).
 pub async fn group(
     asg: &aws_sdk_autoscaling::Client,
     name: &str,
@@ -165,13 +165,30 @@ pub async fn group(
     if pool.is_some() {
         asg.put_lifecycle_hook()
             .auto_scaling_group_name(name)
-            .lifecycle_hook_name("launch")
+            .lifecycle_hook_name(format!("{name}-launch"))
             .lifecycle_transition("autoscaling:EC2_INSTANCE_LAUNCHING")
             .default_result("ABANDON")
             .send()
             .await
             .expect("lifecycle hook");
     }
+}
+
+/// Group `name` as Auto Scaling describes it now.
+pub async fn described_group(
+    asg: &aws_sdk_autoscaling::Client,
+    name: &str,
+) -> aws_sdk_autoscaling::types::AutoScalingGroup {
+    asg.describe_auto_scaling_groups()
+        .auto_scaling_group_names(name)
+        .send()
+        .await
+        .expect("describe the group")
+        .auto_scaling_groups
+        .unwrap_or_default()
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| panic!("group {name} does not exist"))
 }
 
 /// `count` Elastic IPs in pool `pool`.

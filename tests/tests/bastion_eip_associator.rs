@@ -10,6 +10,7 @@ use ops_core::aws::ec2::Ec2;
 use ops_core::config::Env;
 use ops_core::Error;
 use ops_e2e::events::scheduled;
+use ops_e2e::fixtures;
 use ops_e2e::redeliver::until_settled;
 use ops_e2e::Emulator;
 use serde_json::{json, Value};
@@ -41,61 +42,8 @@ impl World {
             alerts: MemoryAlerts::default(),
             config: AssociatorConfig::from_env(&env).expect("config"),
         };
-        let asg = deps.groups.client();
-        asg.create_launch_configuration()
-            .launch_configuration_name("bastion")
-            .image_id("ami-12c6146b")
-            .instance_type("t3.micro")
-            .send()
-            .await
-            .unwrap();
-        asg.create_auto_scaling_group()
-            .auto_scaling_group_name("bastion")
-            .launch_configuration_name("bastion")
-            .min_size(1)
-            .max_size(3)
-            .desired_capacity(1)
-            .availability_zones("us-east-1a")
-            .tags(
-                aws_sdk_autoscaling::types::Tag::builder()
-                    .resource_id("bastion")
-                    .resource_type("auto-scaling-group")
-                    .key("ops:eip-pool")
-                    .value("bastion")
-                    .propagate_at_launch(false)
-                    .build(),
-            )
-            .send()
-            .await
-            .unwrap();
-        asg.put_lifecycle_hook()
-            .auto_scaling_group_name("bastion")
-            .lifecycle_hook_name("bastion-launch")
-            .lifecycle_transition("autoscaling:EC2_INSTANCE_LAUNCHING")
-            .default_result("ABANDON")
-            .send()
-            .await
-            .unwrap();
-        for _ in 0..addresses {
-            let allocation = deps
-                .ec2
-                .client()
-                .allocate_address()
-                .domain(aws_sdk_ec2::types::DomainType::Vpc)
-                .send()
-                .await
-                .unwrap()
-                .allocation_id
-                .unwrap();
-            deps.ec2
-                .client()
-                .create_tags()
-                .resources(allocation)
-                .tags(Tag::builder().key("ops:eip-pool").value("bastion").build())
-                .send()
-                .await
-                .unwrap();
-        }
+        fixtures::group(deps.groups.client(), "bastion", (1, 1, 3), Some("bastion")).await;
+        fixtures::pool_addresses(deps.ec2.client(), "bastion", addresses).await;
         let first = deps
             .groups
             .describe("bastion")

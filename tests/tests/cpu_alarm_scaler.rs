@@ -50,24 +50,7 @@ impl World {
             alerts: MemoryAlerts::default(),
             config: ScalerConfig::from_env(&env).expect("config"),
         };
-        let asg = deps.clients.groups.client();
-        asg.create_launch_configuration()
-            .launch_configuration_name("workers")
-            .image_id("ami-12c6146b")
-            .instance_type("t3.micro")
-            .send()
-            .await
-            .unwrap();
-        asg.create_auto_scaling_group()
-            .auto_scaling_group_name("workers")
-            .launch_configuration_name("workers")
-            .min_size(1)
-            .max_size(6)
-            .desired_capacity(2)
-            .availability_zones("us-east-1a")
-            .send()
-            .await
-            .unwrap();
+        fixtures::group(deps.clients.groups.client(), "workers", (1, 2, 6), None).await;
         deps.clients
             .ecs
             .client()

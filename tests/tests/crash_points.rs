@@ -157,15 +157,7 @@ async fn cpu_alarm_scaler_converges_from_a_failure_at_any_call_of_a_scale_out() 
             .await
             .expect("the alarm settles");
             let made = disarm(&emulator, fault_at);
-            let group = asg
-                .describe_auto_scaling_groups()
-                .auto_scaling_group_names("workers")
-                .send()
-                .await
-                .unwrap()
-                .auto_scaling_groups
-                .unwrap()
-                .remove(0);
+            let group = fixtures::described_group(&asg, "workers").await;
             let mut tags: Vec<String> = group
                 .tags()
                 .iter()

@@ -247,15 +247,7 @@ async fn a_storm_of_mixed_and_duplicated_events_acts_exactly_once_per_event() {
         "one step per alarm state change and per tick"
     );
     for group in &groups {
-        let found = asg
-            .describe_auto_scaling_groups()
-            .auto_scaling_group_names(group)
-            .send()
-            .await
-            .unwrap()
-            .auto_scaling_groups
-            .unwrap()
-            .remove(0);
+        let found = fixtures::described_group(&asg, group).await;
         assert_eq!(found.desired_capacity, Some(2 + TICKS as i32), "{group}");
     }
     let actions = emulator
