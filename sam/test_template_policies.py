@@ -1,9 +1,9 @@
 """Least privilege, checked: every IAM statement in sam/template.yaml, read with cfn-lint's own
 template decoder (which understands !Sub, !If and the other intrinsic tags).
 
-Fails on an `Action` of `*` or `<service>:*`, and on `Resource: "*"` for any action that is not in
-STAR_ONLY below, the documented list of actions AWS lets be scoped to nothing narrower. Run by
-`make test` with the tools virtualenv's Python.
+Fails on an `Action` of `*` or `<service>:*`, and on `Resource: "*"` for any action that supports a
+resource type in AWS's Service Authorization Reference (the data that test_template_iam_reference.py
+reads; justified exceptions are listed there). Run by `make test` with the tools virtualenv's Python.
 """
 
 from __future__ import annotations
@@ -13,31 +13,9 @@ import unittest
 
 from cfnlint.decode import decode
 
-TEMPLATE = pathlib.Path(__file__).with_name("template.yaml")
+from test_template_iam_reference import star_is_the_narrowest
 
-# Actions that support no resource-level permission (Service Authorization Reference: their
-# "Resource types" column is empty), so `Resource: "*"` is the narrowest grant there is. Each is
-# still limited by a condition where one exists (ecs:ListServices by ecs:cluster).
-STAR_ONLY = {
-    "ecs:ListServices": "list operations have no resource type; scoped by the ecs:cluster condition",
-    "ecs:DescribeTaskDefinition": "task definition reads have no resource type",
-    "autoscaling:DescribeAutoScalingGroups": "Describe* calls have no resource type",
-    "autoscaling:DescribePolicies": "Describe* calls have no resource type",
-    "autoscaling:DescribeScheduledActions": "Describe* calls have no resource type",
-    "application-autoscaling:DescribeScalingPolicies": "Describe* calls have no resource type",
-    "application-autoscaling:DescribeScheduledActions": "Describe* calls have no resource type",
-    "ec2:DescribeAddresses": "EC2 Describe* calls have no resource type",
-    "ec2:DescribeInstances": "EC2 Describe* calls have no resource type",
-    "elasticloadbalancing:DescribeTags": "ELB Describe* calls have no resource type",
-    "elasticloadbalancing:DescribeListeners": "ELB Describe* calls have no resource type",
-    "elasticloadbalancing:DescribeRules": "ELB Describe* calls have no resource type",
-    "elasticloadbalancing:DescribeTargetHealth": "ELB Describe* calls have no resource type",
-    "ec2:CreateNetworkInterface": "Lambda's VPC attachment; only granted when the monitor runs in a VPC",
-    "ec2:DescribeNetworkInterfaces": "Lambda's VPC attachment; only granted when the monitor runs in a VPC",
-    "ec2:DeleteNetworkInterface": "Lambda's VPC attachment; only granted when the monitor runs in a VPC",
-    "ec2:AssignPrivateIpAddresses": "Lambda's VPC attachment; only granted when the monitor runs in a VPC",
-    "ec2:UnassignPrivateIpAddresses": "Lambda's VPC attachment; only granted when the monitor runs in a VPC",
-}
+TEMPLATE = pathlib.Path(__file__).with_name("template.yaml")
 
 
 def statements(template) -> list[tuple[str, dict]]:
@@ -47,7 +25,7 @@ def statements(template) -> list[tuple[str, dict]]:
     for name, resource in template["Resources"].items():
         if resource.get("Type") == "AWS::Serverless::Function":
             documents = resource["Properties"].get("Policies", [])
-        elif resource.get("Type") == "AWS::IAM::ManagedPolicy":
+        elif resource.get("Type") in ("AWS::IAM::ManagedPolicy", "AWS::IAM::RolePolicy"):
             documents = [resource["Properties"]["PolicyDocument"]]
         else:
             continue
@@ -70,14 +48,14 @@ def as_list(value) -> list:
 
 
 def too_broad(found: list[tuple[str, dict]]) -> list[str]:
-    """Every wildcard action, and every action on `Resource: "*"` that is not in STAR_ONLY."""
+    """Every wildcard action, and every action on `Resource: "*"` that supports something narrower."""
     problems = []
     for function, statement in found:
         sid = statement.get("Sid", "?")
         for action in as_list(statement["Action"]):
             if action == "*" or action.endswith(":*"):
                 problems.append(f"{function} {sid}: wildcard action {action}")
-            elif "*" in as_list(statement["Resource"]) and action not in STAR_ONLY:
+            elif "*" in as_list(statement["Resource"]) and not star_is_the_narrowest(action, sid):
                 problems.append(f'{function} {sid}: {action} on Resource "*"; scope it or document why it cannot be')
     return problems
 
@@ -128,6 +106,29 @@ class Policies(unittest.TestCase):
             self.assertEqual(len(alarms), 1, f"{name} needs one Errors alarm")
             log_group = resource["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
             self.assertEqual(resources[log_group]["Type"], "AWS::Logs::LogGroup")
+
+    def test_each_function_knows_its_role_and_may_simulate_only_that_role(self):
+        """`doctor` asks IAM about the function's own role (OPS_ROLE_ARN) and nothing else."""
+        resources = self.template["Resources"]
+        functions = [n for n, r in resources.items() if r["Type"] == "AWS::Serverless::Function"]
+        simulations = {
+            name: resource for name, resource in resources.items()
+            if resource["Type"] == "AWS::IAM::RolePolicy"
+            and any("iam:SimulatePrincipalPolicy" in as_list(s["Action"]) for s in resource["Properties"]["PolicyDocument"]["Statement"])
+        }
+        for function in functions:
+            role = f"{function}Role"
+            variables = resources[function]["Properties"]["Environment"]["Variables"]
+            self.assertEqual(variables["OPS_ROLE_ARN"], {"Fn::GetAtt": [role, "Arn"]}, function)
+            mine = [r for r in simulations.values() if r["Properties"]["RoleName"] == {"Ref": role}]
+            self.assertEqual(len(mine), 1, f"{function}: one doctor policy on its own role")
+            for statement in mine[0]["Properties"]["PolicyDocument"]["Statement"]:
+                self.assertEqual(statement["Resource"], {"Fn::GetAtt": [role, "Arn"]}, function)
+            self.assertEqual(mine[0].get("Condition"), resources[function].get("Condition"), function)
+        self.assertEqual(len(simulations), len(functions))
+        self.assertFalse(
+            [s for _, s in self.statements if "iam:SimulatePrincipalPolicy" in as_list(s["Action"]) and s["Resource"] == "*"]
+        )
 
     def test_the_check_catches_broad_grants(self):
         broad = [
