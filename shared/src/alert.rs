@@ -12,6 +12,7 @@ use std::sync::Mutex;
 use serde::Serialize;
 use serde_json::{json, Value};
 
+use crate::echo::truncate;
 use crate::error::Result;
 
 /// Longest free-text field kept in an alert; longer text is cut and marked, so one runaway body
@@ -292,18 +293,6 @@ fn clip(text: &str) -> String {
     truncate(text, MAX_FIELD_CHARS)
 }
 
-fn truncate(text: &str, max_chars: usize) -> String {
-    if text.chars().count() <= max_chars {
-        return text.to_string();
-    }
-    const MARK: &str = "... (truncated)";
-    let kept: String = text
-        .chars()
-        .take(max_chars.saturating_sub(MARK.len()))
-        .collect();
-    format!("{kept}{MARK}")
-}
-
 /// The port through which a function sends its alerts.
 pub trait AlertSink: Send + Sync {
     /// Send one alert.
@@ -346,7 +335,7 @@ mod tests {
             .why("ECS deployment circuit breaker: tasks failed to start.")
             .change("web:7 (release-41)", "web:7 (release-41), rollout of web:8 failed")
             .requested_by("alice")
-            .undo("@aws lambda invoke --function-name deploy-trigger --payload {\"command\":\"rollback\"}")
+            .undo("@Amazon Q lambda invoke --function-name deploy-trigger --payload {\"command\":\"rollback\"}")
             .next_step("Read the stopped tasks' reasons in the ECS console.")
             .related("arn:aws:ecs:us-east-1:123456789012:service/prod/web")
             .context("deployment_id", "ecs-svc/123")
@@ -376,7 +365,7 @@ mod tests {
             "{description}"
         );
         assert!(
-            description.contains("*To undo:* `@aws lambda invoke"),
+            description.contains("*To undo:* `@Amazon Q lambda invoke"),
             "{description}"
         );
         assert_eq!(
@@ -411,7 +400,9 @@ mod tests {
         assert!(text.contains(
             "\nBefore: web:7 (release-41)\nAfter: web:7 (release-41), rollout of web:8 failed\n"
         ));
-        assert!(text.contains("To undo, send this in the ops chat channel:\n  @aws lambda invoke"));
+        assert!(
+            text.contains("To undo, send this in the ops chat channel:\n  @Amazon Q lambda invoke")
+        );
         assert!(text.contains("  - Read the stopped tasks' reasons"));
         assert!(!text.contains('*') && !text.contains('`'), "{text}");
     }

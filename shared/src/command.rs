@@ -1,7 +1,12 @@
 //! The envelope for chat invocations, checked against each function's command set.
 //!
-//! From AWS Chatbot an engineer sends
-//! `@aws lambda invoke --function-name deploy-trigger --payload {"command": "status", "args": {"service": "web"}}`.
+//! From Amazon Q Developer in chat applications (formerly AWS Chatbot) an engineer sends
+//! `@Amazon Q lambda invoke --function-name opsstack-deploy-trigger --payload {"command":"status","args":{"service":"web"}}`:
+//! the prefix and the terminal-like syntax are those of "AWS CLI command syntax in Amazon Q Developer
+//! in chat applications" (docs.aws.amazon.com/chatbot/latest/adminguide/intro-to-the-aws-cli-in-slack.html),
+//! the payload is written as plain JSON, and the function name is the one Lambda knows the function
+//! by (`AWS_LAMBDA_FUNCTION_NAME`: a stack named `opsstack` deploys `opsstack-deploy-trigger`), so
+//! every line this module prints works when pasted into the ops channel.
 //! The payload is `{"command", "args", "dry_run", "requested_by"}`. Every mistake gets a specific
 //! answer; an unknown field is an error, never ignored, because a mistyped `"dryrun": true` that
 //! was silently dropped would make a real change where a rehearsal was meant.
@@ -10,10 +15,17 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use crate::echo::{quoted, truncate, MAX_ANSWER_STRING_CHARS};
+
 /// The fields an envelope may have.
 const ENVELOPE_FIELDS: &[&str] = &["command", "args", "dry_run", "requested_by"];
 /// Longest `requested_by` accepted; it is echoed into every alert.
 const MAX_REQUESTED_BY: usize = 128;
+/// How a chat line starts: the app's mention in Amazon Q Developer in chat applications.
+pub const CHAT_PREFIX: &str = "@Amazon Q";
+/// Longest piece of a caller's input that an answer or error repeats; the rest is cut, and the
+/// answer says so (a 1 MB argument must not come back as a 1 MB chat message).
+pub const MAX_ECHO_CHARS: usize = 200;
 
 /// Why a chat command cannot be run as sent.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -65,11 +77,20 @@ pub struct CommandSpec {
     pub args: &'static [ArgSpec],
 }
 
-/// The commands of one function.
+/// `doctor`, which every function answers: configuration, resources and IAM permissions checked,
+/// one alert to prove the alert path, nothing changed (see [`crate::doctor`]).
+pub const DOCTOR: CommandSpec = CommandSpec {
+    name: "doctor",
+    usage: "{}",
+    summary:
+        "check configuration, resources and IAM permissions for this deployment; changes nothing",
+    args: &[],
+};
+
+/// The commands of one function. The lines it prints name the function as deployed, which only
+/// the running function knows, so each takes `function_name` (the `AWS_LAMBDA_FUNCTION_NAME`).
 #[derive(Debug, Clone, Copy)]
 pub struct CommandSet {
-    /// The function's name, used in help and in the chat command lines it prints.
-    pub function: &'static str,
     /// Its commands; `help` is always added.
     pub commands: &'static [CommandSpec],
 }
@@ -88,11 +109,10 @@ pub struct Command {
 }
 
 impl CommandSet {
-    /// The help text: every command with its usage and summary, and the envelope's shape.
-    pub fn help(&self) -> String {
+    /// The help text: every command with its usage and summary, and a line to paste.
+    pub fn help(&self, function_name: &str) -> String {
         let mut text = format!(
-            "{} commands; send {{\"command\": \"<name>\", \"args\": {{...}}, \"dry_run\": true|false, \"requested_by\": \"<you>\"}}:\n",
-            self.function
+            "{function_name} commands; the payload is {{\"command\": \"<name>\", \"args\": {{...}}, \"dry_run\": true|false, \"requested_by\": \"<you>\"}}:\n"
         );
         for spec in self.commands {
             text.push_str(&format!(
@@ -101,11 +121,15 @@ impl CommandSet {
             ));
         }
         text.push_str("  help - this list\n");
+        text.push_str(&format!(
+            "In the ops channel: {}\n",
+            self.chat_line(function_name, "help", Value::Object(Map::new()))
+        ));
         text
     }
 
-    /// Parse and check a chat payload.
-    pub fn parse(&self, payload: &Value) -> Result<Command, CommandError> {
+    /// Parse and check a chat payload sent to `function_name`.
+    pub fn parse(&self, function_name: &str, payload: &Value) -> Result<Command, CommandError> {
         let object = payload.as_object().ok_or_else(|| {
             CommandError::Malformed(format!(
                 "a command must be a JSON object like {{\"command\": \"help\"}}, got {}",
@@ -117,7 +141,8 @@ impl CommandSet {
             .find(|k| !ENVELOPE_FIELDS.contains(&k.as_str()))
         {
             return Err(CommandError::Malformed(format!(
-                "unknown field `{unknown}`; the fields are {}",
+                "unknown field `{}`; the fields are {}",
+                quoted(unknown),
                 ENVELOPE_FIELDS.join(", ")
             )));
         }
@@ -149,7 +174,8 @@ impl CommandSet {
             Some(Value::Bool(flag)) => *flag,
             Some(other) => {
                 return Err(CommandError::Malformed(format!(
-                    "field `dry_run` must be true or false, got {other}"
+                    "field `dry_run` must be true or false, got {}",
+                    quoted(&other.to_string())
                 )))
             }
         };
@@ -177,8 +203,8 @@ impl CommandSet {
             .find(|c| c.name == name)
             .ok_or_else(|| CommandError::Unknown {
                 suggestion: self.closest(&name),
-                given: name.clone(),
-                help: self.help(),
+                given: quoted(&name),
+                help: self.help(function_name),
             })?;
         check_args(spec, &args)?;
         Ok(Command {
@@ -199,13 +225,15 @@ impl CommandSet {
             .map(|(_, name)| name.to_string())
     }
 
-    /// The exact chat line that sends `command` to this function, for alerts' undo hints.
-    pub fn chat_line(&self, command: &str, args: Value) -> String {
-        let payload = serde_json::json!({ "command": command, "args": args });
-        format!(
-            "@aws lambda invoke --function-name {} --payload {payload}",
-            self.function
-        )
+    /// The exact chat line that sends `command` to the function deployed as `function_name`, for
+    /// alerts' undo hints and answers' follow-ups. The payload is compact JSON: no spaces for a
+    /// chat client to reflow, and `args` left out when there are none.
+    pub fn chat_line(&self, function_name: &str, command: &str, args: Value) -> String {
+        let payload = match args {
+            Value::Object(args) if args.is_empty() => serde_json::json!({ "command": command }),
+            args => serde_json::json!({ "command": command, "args": args }),
+        };
+        format!("{CHAT_PREFIX} lambda invoke --function-name {function_name} --payload {payload}")
     }
 }
 
@@ -215,7 +243,7 @@ impl Command {
         serde_json::from_value(Value::Object(self.args.clone())).map_err(|e| {
             CommandError::InvalidArgs {
                 command: self.name.clone(),
-                reason: e.to_string(),
+                reason: truncate(&e.to_string(), MAX_ANSWER_STRING_CHARS),
             }
         })
     }
@@ -232,10 +260,11 @@ fn check_args(spec: &CommandSpec, args: &Map<String, Value>) -> Result<(), Comma
     {
         let known: Vec<&str> = spec.args.iter().map(|a| a.name).collect();
         return Err(invalid(if known.is_empty() {
-            format!("takes no arguments, got `{unknown}`")
+            format!("takes no arguments, got `{}`", quoted(unknown))
         } else {
             format!(
-                "unknown argument `{unknown}`; it takes {}",
+                "unknown argument `{}`; it takes {}",
+                quoted(unknown),
                 known.join(", ")
             )
         }));
@@ -305,8 +334,10 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// The function as a stack named `opsstack` deploys it.
+    const NAME: &str = "opsstack-deploy-trigger";
+
     const SET: CommandSet = CommandSet {
-        function: "deploy-trigger",
         commands: &[
             CommandSpec {
                 name: "deploy",
@@ -346,7 +377,7 @@ mod tests {
     #[test]
     fn a_well_formed_command_parses_with_its_flags() {
         let command = SET
-            .parse(&json!({"command": "deploy", "args": {"service": "web", "tag": "release-42"}, "dry_run": true, "requested_by": "alice"}))
+            .parse(NAME, &json!({"command": "deploy", "args": {"service": "web", "tag": "release-42"}, "dry_run": true, "requested_by": "alice"}))
             .unwrap();
         assert_eq!(command.name, "deploy");
         assert!(command.dry_run);
@@ -356,34 +387,38 @@ mod tests {
 
     #[test]
     fn dry_run_defaults_to_false_and_help_needs_no_args() {
-        let command = SET.parse(&json!({"command": "help"})).unwrap();
+        let command = SET.parse(NAME, &json!({"command": "help"})).unwrap();
         assert_eq!(command.name, "help");
         assert!(!command.dry_run);
     }
 
     #[test]
     fn help_lists_every_command_with_usage() {
-        let help = SET.help();
+        let help = SET.help(NAME);
         assert!(
             help.contains("  deploy {service, tag | digest} - deploy an image to a service\n"),
             "{help}"
         );
         assert!(help.contains("  status {service} - show a service\n"));
         assert!(help.contains("  help - this list\n"));
+        assert!(
+            help.ends_with("In the ops channel: @Amazon Q lambda invoke --function-name opsstack-deploy-trigger --payload {\"command\":\"help\"}\n"),
+            "{help}"
+        );
     }
 
     #[test]
     fn unknown_command_suggests_the_closest_and_carries_help() {
-        let error = SET.parse(&json!({"command": "deplyo"})).unwrap_err();
+        let error = SET.parse(NAME, &json!({"command": "deplyo"})).unwrap_err();
         let text = error.to_string();
         assert!(
             text.starts_with(
-                "unknown command `deplyo` (did you mean `deploy`?)\ndeploy-trigger commands"
+                "unknown command `deplyo` (did you mean `deploy`?)\nopsstack-deploy-trigger commands"
             ),
             "{text}"
         );
         let error = SET
-            .parse(&json!({"command": "launch-missiles"}))
+            .parse(NAME, &json!({"command": "launch-missiles"}))
             .unwrap_err();
         assert!(
             error
@@ -394,12 +429,52 @@ mod tests {
     }
 
     #[test]
-    fn chat_line_is_the_exact_invocation() {
-        let line = SET.chat_line("rollback", json!({"service": "web"}));
+    fn chat_line_is_the_exact_invocation_of_the_function_as_deployed() {
+        let line = SET.chat_line(NAME, "rollback", json!({"service": "web"}));
         assert_eq!(
             line,
-            r#"@aws lambda invoke --function-name deploy-trigger --payload {"args":{"service":"web"},"command":"rollback"}"#
+            r#"@Amazon Q lambda invoke --function-name opsstack-deploy-trigger --payload {"args":{"service":"web"},"command":"rollback"}"#
         );
+        assert_eq!(
+            SET.chat_line(NAME, "help", json!({})),
+            r#"@Amazon Q lambda invoke --function-name opsstack-deploy-trigger --payload {"command":"help"}"#
+        );
+    }
+
+    #[test]
+    fn a_chat_line_parses_back_to_the_command_it_names() {
+        let line = SET.chat_line(NAME, "status", json!({"service": "prod/web"}));
+        let payload = line
+            .split_once(" --payload ")
+            .map(|(_, payload)| payload)
+            .unwrap();
+        let command = SET
+            .parse(NAME, &serde_json::from_str(payload).unwrap())
+            .unwrap();
+        assert_eq!(command.name, "status");
+        assert_eq!(command.args["service"], "prod/web");
+    }
+
+    #[test]
+    fn errors_quote_a_huge_input_cut_and_say_so() {
+        let huge = "x".repeat(1_000_000);
+        let errors = [
+            SET.parse(NAME, &json!({ "command": huge })).unwrap_err(),
+            SET.parse(NAME, &json!({ "command": "status", huge.clone(): 1 }))
+                .unwrap_err(),
+            SET.parse(
+                NAME,
+                &json!({ "command": "status", "args": { huge.clone(): 1 } }),
+            )
+            .unwrap_err(),
+            SET.parse(NAME, &json!({ "command": "status", "dry_run": huge }))
+                .unwrap_err(),
+        ];
+        for error in errors {
+            let text = error.to_string();
+            assert!(text.len() < 2_000, "{} bytes", text.len());
+            assert!(text.contains(crate::echo::CUT_MARK), "{text}");
+        }
     }
 
     #[test]
@@ -410,7 +485,7 @@ mod tests {
             service: String,
         }
         let command = SET
-            .parse(&json!({"command": "status", "args": {"service": 7}}))
+            .parse(NAME, &json!({"command": "status", "args": {"service": 7}}))
             .unwrap();
         let error = command.args_as::<StatusArgs>().unwrap_err();
         assert_eq!(

@@ -54,7 +54,6 @@ fn each_malformed_image_reference_gets_its_specific_error() {
 }
 
 const DEPLOY_TRIGGER: CommandSet = CommandSet {
-    function: "deploy-trigger",
     commands: &[
         CommandSpec {
             name: "deploy",
@@ -133,7 +132,7 @@ fn each_malformed_command_payload_gets_its_specific_error() {
     assert!(cases.len() >= 20);
     for (payload, expected) in &cases {
         let error = DEPLOY_TRIGGER
-            .parse(payload)
+            .parse("deploy-trigger", payload)
             .expect_err(&format!("{payload} should be rejected"));
         let error = Error::from(error);
         assert!(!error.retryable(), "bad input is never retried: {payload}");
@@ -148,7 +147,7 @@ fn each_malformed_command_payload_gets_its_specific_error() {
 #[test]
 fn the_unknown_command_answer_carries_the_whole_help() {
     let error = DEPLOY_TRIGGER
-        .parse(&json!({"command": "deplyo"}))
+        .parse("deploy-trigger", &json!({"command": "deplyo"}))
         .unwrap_err()
         .to_string();
     for line in [

@@ -12,7 +12,6 @@ use proptest::prelude::*;
 use serde_json::{json, Value};
 
 const SET: CommandSet = CommandSet {
-    function: "f",
     commands: &[CommandSpec {
         name: "deploy",
         usage: "{service, tag}",
@@ -93,7 +92,7 @@ proptest! {
     #[test]
     fn any_payload_is_classified_or_refused_and_any_command_parsed_or_refused(payload in any_json()) {
         if let Ok(Incoming::Command(raw)) = classify(payload.clone()) {
-            if let Err(error) = SET.parse(&raw) {
+            if let Err(error) = SET.parse("ops-fn", &raw) {
                 prop_assert!(!error.to_string().is_empty());
             }
         }
@@ -106,7 +105,7 @@ proptest! {
     #[test]
     fn a_well_formed_envelope_with_any_args_is_parsed_or_refused_by_name(args in any_json(), dry_run in any::<bool>(), who in ".{0,200}") {
         let payload = json!({"command": "deploy", "args": args, "dry_run": dry_run, "requested_by": who});
-        match SET.parse(&payload) {
+        match SET.parse("ops-fn", &payload) {
             Ok(command) => {
                 prop_assert_eq!(command.dry_run, dry_run);
                 prop_assert!(command.args.contains_key("service"));

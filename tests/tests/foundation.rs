@@ -262,7 +262,9 @@ async fn an_alert_reaches_the_queue_as_chat_json_and_the_email_body_is_plain_tex
     .why("ECS deployment circuit breaker: tasks failed to start.")
     .change("web:7", "web:7 (web:8 failed)")
     .requested_by("alice")
-    .undo("@aws lambda invoke --function-name deploy-trigger --payload {\"command\":\"status\"}");
+    .undo(
+        "@Amazon Q lambda invoke --function-name deploy-trigger --payload {\"command\":\"status\"}",
+    );
 
     SnsAlerts::new(&config, &topic_arn)
         .publish(&alert)

@@ -5,7 +5,6 @@ use libfuzzer_sys::fuzz_target;
 use ops_core::command::{ArgSpec, CommandSet, CommandSpec};
 
 const SET: CommandSet = CommandSet {
-    function: "fuzz",
     commands: &[CommandSpec {
         name: "deploy",
         usage: "{service, tag | digest}",
@@ -20,7 +19,7 @@ const SET: CommandSet = CommandSet {
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(payload) = serde_json::from_slice::<serde_json::Value>(data) {
-        if let Err(error) = SET.parse(&payload) {
+        if let Err(error) = SET.parse("ops-fn", &payload) {
             assert!(!error.to_string().is_empty());
         }
     }
