@@ -350,5 +350,259 @@ class DemoSeed(unittest.TestCase):
         self.assertEqual([l["forwards_to"] for l in inventory["listeners"]], [shop["colours"]["blue"]["target_group"]])
 
 
+ACCOUNT = "123456789012"
+SERVICE_ARN = f"arn:aws:ecs:{REGION}:{ACCOUNT}:service/prod/web"
+OTHER_SERVICE_ARN = f"arn:aws:ecs:{REGION}:{ACCOUNT}:service/prod/api"
+LAMBDA_TRUST = json.dumps({"Version": "2012-10-17", "Statement": [{
+    "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
+
+
+def policy(*statements: dict) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)}, indent=2)
+
+
+def allow(action, resource, **extra) -> dict:
+    return {"Effect": "Allow", "Action": action, "Resource": resource, **extra}
+
+
+def outcome(result: dict) -> tuple[str, list[str]]:
+    """A ResourceSpecificResult's decision and missing context values."""
+    return result["EvalResourceDecision"], result["MissingContextValues"]
+
+
+PASSED_TO_ECS = {"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}}
+
+
+def context(keys: dict[str, list[str]]) -> list[dict]:
+    """ContextEntries from {key: values}."""
+    return [{"ContextKeyName": name, "ContextKeyValues": values, "ContextKeyType": "stringList"}
+            for name, values in keys.items()]
+
+
+class IamSimulatePrincipalPolicy(unittest.TestCase):
+    """IAM API Reference, SimulatePrincipalPolicy (moto 5.2.5 has none): one EvaluationResult per
+    action, its decision the most restrictive across the resources, each resource's decision in
+    ResourceSpecificResults (EvaluationResult, ResourceSpecificResult)."""
+
+    def setUp(self):
+        self.iam = client("iam")
+
+    def role(self, *statements: dict, name: str | None = None) -> str:
+        name = name or unique("fn-role")
+        arn = self.iam.create_role(RoleName=name, AssumeRolePolicyDocument=LAMBDA_TRUST)["Role"]["Arn"]
+        if statements:
+            self.iam.put_role_policy(RoleName=name, PolicyName="ops", PolicyDocument=policy(*statements))
+        return arn
+
+    def simulate(self, role: str, actions: list[str], resources: list[str] | None = None, entries=None) -> list[dict]:
+        request = {"PolicySourceArn": role, "ActionNames": actions}
+        if resources:
+            request["ResourceArns"] = resources
+        if entries:
+            request["ContextEntries"] = entries
+        return self.iam.simulate_principal_policy(**request)["EvaluationResults"]
+
+    def decide(self, role: str, action: str, resource: str, entries=None) -> dict:
+        """The one ResourceSpecificResult for one action on one resource."""
+        [result] = self.simulate(role, [action], [resource], entries)
+        [specific] = result["ResourceSpecificResults"]
+        self.assertEqual((result["EvalActionName"], specific["EvalResourceName"]), (action, resource))
+        self.assertEqual(result["EvalDecision"], specific["EvalResourceDecision"])
+        return specific
+
+    def test_an_inline_policy_on_the_exact_arn_allows_and_is_the_matched_statement(self):
+        # SimulatePrincipalPolicy; Statement (SourcePolicyId, positions). IAM names an inline role
+        # policy role_<role>_<policy>, type "IAM Policy". GetRole works for the function's own role.
+        name = unique("fn-role")
+        role = self.role(allow("ecs:UpdateService", SERVICE_ARN), name=name)
+        self.assertEqual(self.iam.get_role(RoleName=name)["Role"]["Arn"], role)
+        result = self.decide(role, "ecs:UpdateService", SERVICE_ARN)
+        self.assertEqual(result["EvalResourceDecision"], "allowed")
+        self.assertEqual(result["MissingContextValues"], [])
+        [statement] = result["MatchedStatements"]
+        self.assertEqual((statement["SourcePolicyId"], statement["SourcePolicyType"]), (f"role_{name}_ops", "IAM Policy"))
+        # From just after the "[" to just after the "}", as IAM reports positions (a captured IAM
+        # answer for AdministratorAccess, laid out like this, reads 3:17 to 8:6 too).
+        self.assertEqual((statement["StartPosition"], statement["EndPosition"]),
+                         ({"Line": 3, "Column": 17}, {"Line": 8, "Column": 6}))
+
+    def test_a_wildcard_resource_allows_and_another_arn_is_implicitly_denied(self):
+        # IAM JSON policy elements: Resource (wildcards * and ? within the ARN); Policy evaluation
+        # logic (no Allow: implicit deny). Top level: the most restrictive decision (EvaluationResult).
+        role = self.role(allow("ecs:DescribeServices", f"arn:aws:ecs:{REGION}:{ACCOUNT}:service/prod/w?b*"))
+        [result] = self.simulate(role, ["ecs:DescribeServices"], [SERVICE_ARN, OTHER_SERVICE_ARN])
+        decisions = {r["EvalResourceName"]: r["EvalResourceDecision"] for r in result["ResourceSpecificResults"]}
+        self.assertEqual(decisions, {SERVICE_ARN: "allowed", OTHER_SERVICE_ARN: "implicitDeny"})
+        self.assertEqual(result["EvalDecision"], "implicitDeny")
+        self.assertEqual(result["MatchedStatements"], [])
+
+    def test_an_explicit_deny_wins_over_an_allow(self):
+        # Policy evaluation logic: an explicit Deny overrides any Allow; ResourceSpecificResult:
+        # the deny statement is the only entry in MatchedStatements.
+        role = self.role(allow("ecs:*", "*"), {"Effect": "Deny", "Action": "ecs:DeleteService", "Resource": SERVICE_ARN})
+        result = self.decide(role, "ecs:DeleteService", SERVICE_ARN)
+        self.assertEqual(result["EvalResourceDecision"], "explicitDeny")
+        # Only the Deny, the second statement, which starts after the "}," on line 8.
+        self.assertEqual([s["StartPosition"]["Line"] for s in result["MatchedStatements"]], [8])
+        self.assertEqual(self.decide(role, "ecs:DeleteService", OTHER_SERVICE_ARN)["EvalResourceDecision"], "allowed")
+
+    def test_a_string_equals_condition_met_by_a_context_entry_allows(self):
+        # IAM JSON policy elements: Condition operators (StringEquals); ContextEntry; condition key
+        # names are case-insensitive.
+        role = self.role(allow("iam:PassRole", "*", Condition=PASSED_TO_ECS))
+        result = self.decide(role, "iam:PassRole", "*", context({"iam:passedtoservice": ["ecs-tasks.amazonaws.com"]}))
+        self.assertEqual(outcome(result), ("allowed", []))
+        result = self.decide(role, "iam:PassRole", "*", context({"iam:PassedToService": ["lambda.amazonaws.com"]}))
+        self.assertEqual(outcome(result), ("implicitDeny", []))
+
+    def test_without_the_context_entry_the_condition_fails_and_the_key_is_missing(self):
+        # Condition operators: a key absent from the request context does not match; a negated
+        # operator (StringNotEquals) then does match. ResourceSpecificResult: MissingContextValues.
+        role = self.role(allow("iam:PassRole", "*", Condition=PASSED_TO_ECS),
+                         {"Effect": "Deny", "Action": "ecs:TagResource", "Resource": "*",
+                          "Condition": {"StringNotEquals": {"aws:ResourceTag/team": "ops"}}})
+        result = self.decide(role, "iam:PassRole", "*")
+        self.assertEqual(outcome(result), ("implicitDeny", ["iam:PassedToService"]))
+        result = self.decide(role, "ecs:TagResource", SERVICE_ARN)
+        self.assertEqual(outcome(result), ("explicitDeny", ["aws:ResourceTag/team"]))
+
+    def test_for_all_values_string_like_on_tag_keys_as_the_template_writes_it(self):
+        # Single-valued vs. multivalued context keys: ForAllValues matches when every value in the
+        # request matches one in the policy, and when the key is absent.
+        role = self.role(allow("ecs:TagResource", f"arn:aws:ecs:{REGION}:{ACCOUNT}:service/*",
+                               Condition={"ForAllValues:StringLike": {"aws:TagKeys": ["ops:deploy-*"]}}))
+
+        def tags(*keys: str) -> dict:
+            return self.decide(role, "ecs:TagResource", SERVICE_ARN, context({"aws:TagKeys": list(keys)}))
+
+        self.assertEqual(tags("ops:deploy-state", "ops:deploy-at")["EvalResourceDecision"], "allowed")
+        self.assertEqual(tags("ops:deploy-state", "owner")["EvalResourceDecision"], "implicitDeny")
+        absent = self.decide(role, "ecs:TagResource", SERVICE_ARN)
+        self.assertEqual(outcome(absent), ("allowed", ["aws:TagKeys"]))
+
+    def test_an_operator_the_emulator_cannot_evaluate_never_allows_and_is_named(self):
+        # Condition operators (IpAddress, DateGreaterThan): not evaluated by the emulator. The
+        # statement does not count; MissingContextValues names the key as emulator-cannot-evaluate:
+        # where it could change the decision (README, "IAM policy simulation").
+        from_vpc = {"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}}
+        role = self.role(allow("sns:Publish", "*", Condition=from_vpc))
+        result = self.decide(role, "sns:Publish", "*", context({"aws:SourceIp": ["10.1.2.3"]}))
+        self.assertEqual(result["EvalResourceDecision"], "implicitDeny")
+        self.assertEqual(result["MissingContextValues"], ["emulator-cannot-evaluate:aws:SourceIp"])
+
+        denied_later = self.role(allow("sns:Publish", "*"), {"Effect": "Deny", "Action": "sns:*", "Resource": "*",
+                                 "Condition": {"DateGreaterThan": {"aws:CurrentTime": "2030-01-01T00:00:00Z"}}})
+        result = self.decide(denied_later, "sns:Publish", "*", context({"aws:CurrentTime": ["2026-06-01T00:00:00Z"]}))
+        self.assertEqual(result["EvalResourceDecision"], "allowed")
+        self.assertEqual(result["MissingContextValues"], ["emulator-cannot-evaluate:aws:CurrentTime"])
+
+        also_allowed = self.role(allow("sns:Publish", "*"), allow("sns:Publish", "*", Condition=from_vpc))
+        result = self.decide(also_allowed, "sns:Publish", "*", context({"aws:SourceIp": ["10.1.2.3"]}))
+        self.assertEqual(outcome(result), ("allowed", []))
+
+        # IAM policy elements: Variables and tags (not resolved by the emulator).
+        per_user = self.role(allow("s3:GetObject", "arn:aws:s3:::home/${aws:username}/*"))
+        result = self.decide(per_user, "s3:GetObject", "arn:aws:s3:::home/ana/notes", context({"aws:username": ["ana"]}))
+        self.assertEqual(result["EvalResourceDecision"], "implicitDeny")
+        self.assertEqual(result["MissingContextValues"], ["emulator-cannot-evaluate:aws:username"])
+
+    def test_not_action_and_not_resource(self):
+        # IAM JSON policy elements: NotAction, NotResource (the statement applies to everything
+        # not listed).
+        role = self.role({"Effect": "Allow", "NotAction": "iam:*", "NotResource": OTHER_SERVICE_ARN})
+        self.assertEqual(self.decide(role, "ecs:UpdateService", SERVICE_ARN)["EvalResourceDecision"], "allowed")
+        self.assertEqual(self.decide(role, "ecs:UpdateService", OTHER_SERVICE_ARN)["EvalResourceDecision"], "implicitDeny")
+        self.assertEqual(self.decide(role, "IAM:PassRole", SERVICE_ARN)["EvalResourceDecision"], "implicitDeny")
+
+    def test_an_attached_managed_policy_counts(self):
+        # SimulatePrincipalPolicy: all policies associated with the entity; a managed policy is
+        # named by its policy name, its default version is the one in force.
+        role = self.role()
+        name = unique("ops-managed")
+        arn = self.iam.create_policy(PolicyName=name, PolicyDocument=policy(allow("sns:Publish", "*")))["Policy"]["Arn"]
+        self.iam.attach_role_policy(RoleName=role.rsplit("/", 1)[1], PolicyArn=arn)
+        result = self.decide(role, "sns:Publish", f"arn:aws:sns:{REGION}:{ACCOUNT}:alerts")
+        self.assertEqual(result["EvalResourceDecision"], "allowed")
+        self.assertEqual([s["SourcePolicyId"] for s in result["MatchedStatements"]], [name])
+
+    def test_policy_input_list_adds_policies_and_a_permissions_boundary_caps_them(self):
+        # SimulatePrincipalPolicy: PolicyInputList, PermissionsBoundaryPolicyInputList;
+        # Policy evaluation logic: a permissions boundary must allow as well.
+        role = self.role()
+        request = {"PolicySourceArn": role, "ActionNames": ["sqs:SendMessage", "sns:Publish"],
+                   "PolicyInputList": [policy(allow(["sqs:SendMessage", "sns:Publish"], "*"))]}
+        results = self.iam.simulate_principal_policy(**request)["EvaluationResults"]
+        self.assertEqual([(r["EvalResourceName"], r["EvalDecision"]) for r in results], [("*", "allowed"), ("*", "allowed")])
+        self.assertEqual(results[0]["MatchedStatements"][0]["SourcePolicyId"], "PolicyInputList.1")
+        request["PermissionsBoundaryPolicyInputList"] = [policy(allow("sns:*", "*"))]
+        results = self.iam.simulate_principal_policy(**request)["EvaluationResults"]
+        self.assertEqual([r["EvalDecision"] for r in results], ["implicitDeny", "allowed"])
+        self.assertEqual(results[0]["PermissionsBoundaryDecisionDetail"], {"AllowedByPermissionsBoundary": False})
+
+    def test_max_items_and_marker_page_the_results(self):
+        # SimulatePrincipalPolicy: MaxItems, Marker; the answer's IsTruncated and Marker.
+        role = self.role(allow("sns:Publish", "*"))
+        actions = ["sns:Publish", "sqs:SendMessage", "ecs:ListServices"]
+        request = {"PolicySourceArn": role, "ActionNames": actions, "MaxItems": 2}
+        first = self.iam.simulate_principal_policy(**request)
+        self.assertEqual([r["EvalDecision"] for r in first["EvaluationResults"]], ["allowed", "implicitDeny"])
+        self.assertTrue(first["IsTruncated"])
+        rest = self.iam.simulate_principal_policy(Marker=first["Marker"], **request)
+        self.assertEqual([r["EvalActionName"] for r in rest["EvaluationResults"]], ["ecs:ListServices"])
+        self.assertFalse(rest["IsTruncated"])
+
+    def test_an_unknown_role_is_no_such_entity(self):
+        # SimulatePrincipalPolicy, Errors: NoSuchEntity, HTTP 404.
+        with self.assertRaises(self.iam.exceptions.NoSuchEntityException) as raised:
+            self.simulate(f"arn:aws:iam::{ACCOUNT}:role/{unique('missing')}", ["sns:Publish"])
+        self.assertEqual(raised.exception.response["ResponseMetadata"]["HTTPStatusCode"], 404)
+
+
+def cloudwatch_cbor(operation: str, request: dict) -> dict:
+    """One CloudWatch call in Smithy RPC v2 CBOR, as `aws-sdk-cloudwatch` sends it (boto3 speaks
+    JSON here, which moto answers without the bridge)."""
+    import cbor2
+
+    call = urllib.request.Request(
+        f"{URL}/service/GraniteServiceVersion20100801/operation/{operation}",
+        data=cbor2.dumps(request), method="POST",
+        headers={
+            "Content-Type": "application/cbor", "Accept": "application/cbor", "smithy-protocol": "rpc-v2-cbor",
+            # The credential scope names the service, as a signed SDK request does.
+            "Authorization": "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/monitoring/aws4_request, "
+            "SignedHeaders=host, Signature=0",
+        },
+    )
+    with urllib.request.urlopen(call) as answer:
+        body = answer.read()
+    return cbor2.loads(body) if body else {}
+
+
+class CompositeAlarms(unittest.TestCase):
+    def test_a_composite_alarm_is_put_and_described_only_when_asked_for_as_in_aws(self):
+        # PutCompositeAlarm: https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_PutCompositeAlarm.html
+        # DescribeAlarms without AlarmTypes returns metric alarms only:
+        # https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_DescribeAlarms.html
+        child, name = unique("cpu-high"), unique("service-down")
+        cloudwatch_cbor("PutMetricAlarm", {
+            "AlarmName": child, "Namespace": "AWS/EC2", "MetricName": "CPUUtilization", "Statistic": "Average",
+            "Period": 60, "EvaluationPeriods": 1, "Threshold": 90.0, "ComparisonOperator": "GreaterThanThreshold",
+        })
+        cloudwatch_cbor("PutCompositeAlarm", {
+            "AlarmName": name, "AlarmRule": f"ALARM({child})", "Tags": [{"Key": "team", "Value": "ops"}],
+        })
+        names = {"AlarmNames": [child, name]}
+        default = cloudwatch_cbor("DescribeAlarms", names)
+        self.assertEqual([a["AlarmName"] for a in default["MetricAlarms"]], [child])
+        self.assertEqual(default.get("CompositeAlarms", []), [])
+        both = cloudwatch_cbor("DescribeAlarms", {**names, "AlarmTypes": ["MetricAlarm", "CompositeAlarm"]})
+        self.assertEqual([a["AlarmName"] for a in both["MetricAlarms"]], [child])
+        composite = both["CompositeAlarms"][0]
+        self.assertEqual((composite["AlarmName"], composite["AlarmRule"]), (name, f"ALARM({child})"))
+        only = cloudwatch_cbor("DescribeAlarms", {**names, "AlarmTypes": ["CompositeAlarm"]})
+        self.assertEqual((only.get("MetricAlarms", []), len(only["CompositeAlarms"])), ([], 1))
+        tags = client("cloudwatch").list_tags_for_resource(ResourceARN=composite["AlarmArn"])["Tags"]
+        self.assertEqual(tags, [{"Key": "team", "Value": "ops"}])
+
 if __name__ == "__main__":
     unittest.main()

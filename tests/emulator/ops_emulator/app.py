@@ -2,7 +2,8 @@
 
 Order of work for each request: a ``/_ops/...`` control is answered here; an AWS call is counted and
 may get an injected fault; CloudWatch CBOR goes through the bridge; lifecycle-action completion is
-answered here; everything else is moto's, with SNS publishes copied to the outbox.
+answered here, and so is IAM's SimulatePrincipalPolicy; everything else is moto's, with SNS publishes
+copied to the outbox.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from urllib.parse import parse_qs
 
 from moto.core import DEFAULT_ACCOUNT_ID
 
-from . import blue_green, ecr_push, ecs_controls, elbv2_health, elbv2_tags, lifecycle, sns_outbox
+from . import blue_green, ecr_push, ecs_controls, elbv2_health, elbv2_tags, iam_simulate, lifecycle, sns_outbox
 from .cbor_bridge import serve_cbor
 from .faults import FaultInjector, FaultRuleError
 from .protocol import AwsCall, error_response, identify, throttle_code
@@ -63,6 +64,8 @@ class OpsEmulator:
             return _respond(start_response, *serve_cbor(self.moto_app, environ, body, call))
         if call.service == "autoscaling" and lifecycle.handles(call.operation):
             return self._lifecycle(call, environ, body, start_response)
+        if call.service == "iam" and call.operation == "SimulatePrincipalPolicy":
+            return self._simulate(call, environ, body, start_response)
         if call.service == "sns" and call.operation == "Publish":
             return self._publish(environ, body, start_response)
         return self.moto_app(environ, start_response)
@@ -74,8 +77,14 @@ class OpsEmulator:
             )
         except lifecycle.LifecycleError as error:
             return _respond(start_response, *error_response(call, 400, "ValidationError", str(error)))
-        headers = [("Content-Type", "text/xml"), ("Content-Length", str(len(answer)))]
-        return _respond(start_response, "200 OK", headers, answer)
+        return _xml(start_response, answer)
+
+    def _simulate(self, call: AwsCall, environ, body: bytes, start_response):
+        try:
+            answer = iam_simulate.answer(body, environ.get("QUERY_STRING", ""))
+        except iam_simulate.SimulationError as error:
+            return _respond(start_response, *error_response(call, error.status, error.code, error.message))
+        return _xml(start_response, answer)
 
     def _publish(self, environ, body: bytes, start_response):
         captured = {}
@@ -163,6 +172,10 @@ def _drop_connection(environ, start_response):
 def _respond(start_response, status: str, headers: list, body: bytes):
     start_response(status, headers)
     return [body]
+
+
+def _xml(start_response, body: bytes) -> list:
+    return _respond(start_response, "200 OK", [("Content-Type", "text/xml"), ("Content-Length", str(len(body)))], body)
 
 
 def _json(start_response, status: str, payload) -> list:

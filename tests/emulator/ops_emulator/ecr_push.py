@@ -48,7 +48,9 @@ def push(endpoint: str, account: str, region: str, spec: dict) -> dict:
         "account": account,
         "time": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "region": region,
-        "resources": [f"arn:aws:ecr:{region}:{account}:repository/{repository}"],
+        # As ECR prints it: an image action names no resource (the scan event names the repository).
+        # https://docs.aws.amazon.com/AmazonECR/latest/userguide/ecr-eventbridge.html
+        "resources": [],
         "detail": {
             "result": "SUCCESS",
             "repository-name": repository,

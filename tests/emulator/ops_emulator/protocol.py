@@ -11,7 +11,9 @@ import json
 import re
 import uuid
 from dataclasses import dataclass
+from http import HTTPStatus
 from urllib.parse import parse_qs
+from xml.sax.saxutils import escape
 
 import cbor2
 
@@ -79,7 +81,7 @@ def _query_action(environ: dict, body: bytes) -> str:
 def error_response(call: AwsCall, status: int, code: str, message: str) -> tuple[str, list, bytes]:
     """A WSGI (status line, headers, body) error in the protocol the caller speaks."""
     request_id = str(uuid.uuid4())
-    status_line = f"{status} {'Bad Request' if status < 500 else 'Internal Server Error'}"
+    status_line = f"{status} {HTTPStatus(status).phrase}"
     headers = [("x-amzn-RequestId", request_id)]
     if call.protocol == "cbor":
         body = cbor2.dumps({"__type": code, "message": message})
@@ -90,13 +92,13 @@ def error_response(call: AwsCall, status: int, code: str, message: str) -> tuple
     elif call.protocol == "ec2":
         body = (
             f"<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Errors><Error><Code>{code}</Code>"
-            f"<Message>{message}</Message></Error></Errors><RequestID>{request_id}</RequestID></Response>"
+            f"<Message>{escape(message)}</Message></Error></Errors><RequestID>{request_id}</RequestID></Response>"
         ).encode()
         headers += [("Content-Type", "text/xml")]
     else:
         kind = "Sender" if status < 500 else "Receiver"
         body = (
-            f"<ErrorResponse><Error><Type>{kind}</Type><Code>{code}</Code><Message>{message}</Message>"
+            f"<ErrorResponse><Error><Type>{kind}</Type><Code>{code}</Code><Message>{escape(message)}</Message>"
             f"</Error><RequestId>{request_id}</RequestId></ErrorResponse>"
         ).encode()
         headers += [("Content-Type", "text/xml")]
