@@ -192,6 +192,11 @@ pub struct AlarmStateChange {
     /// The state before, if given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous_state: Option<AlarmStateDetail>,
+    /// The alarm's configuration as the event states it: `metrics` for a metric alarm,
+    /// `alarmRule` for a composite alarm. Kept for the round trip, not trusted: the alarm is read
+    /// back from CloudWatch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub configuration: Option<Value>,
 }
 
 /// One state of an alarm in an `AlarmStateChange`.

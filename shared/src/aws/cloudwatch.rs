@@ -1,9 +1,14 @@
 //! CloudWatch adapter: read alarms with their tags (the scaler's trigger, the swapper's gate).
+//!
+//! `DescribeAlarms` returns only metric alarms unless it is asked for composite alarms too
+//! (`AlarmTypes`, <https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_DescribeAlarms.html>),
+//! so [`CloudWatchAlarms::describe_any`] asks for both kinds: a composite alarm is then reported as
+//! one, not as "not found".
 
 use std::collections::BTreeMap;
 
 use aws_config::SdkConfig;
-use aws_sdk_cloudwatch::types::{MetricAlarm, StateValue};
+use aws_sdk_cloudwatch::types::{AlarmType, CompositeAlarm, MetricAlarm, StateValue};
 use serde::Serialize;
 use tracing::instrument;
 
@@ -47,6 +52,32 @@ impl AlarmState {
     }
 }
 
+/// A composite alarm at one moment: a rule over other alarms, with no metric, threshold or
+/// datapoints of its own.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CompositeAlarmState {
+    /// Alarm name.
+    pub name: String,
+    /// Alarm ARN.
+    pub arn: String,
+    /// `OK`, `ALARM` or `INSUFFICIENT_DATA`.
+    pub state: String,
+    /// The alarm rule, e.g. `ALARM(cpu-high) OR ALARM(latency-high)`.
+    pub rule: String,
+    /// The alarm's tags.
+    pub tags: BTreeMap<String, String>,
+}
+
+/// A CloudWatch alarm of either kind.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Alarm {
+    /// A metric alarm (one metric or a math expression against a threshold, or an anomaly band).
+    Metric(AlarmState),
+    /// A composite alarm.
+    Composite(CompositeAlarmState),
+}
+
 /// Reads CloudWatch alarms through the SDK.
 #[derive(Debug, Clone)]
 pub struct CloudWatchAlarms {
@@ -86,6 +117,36 @@ impl CloudWatchAlarms {
         let mut state = alarm_state(alarm);
         state.tags = self.tags(&state.arn).await?;
         Ok(state)
+    }
+
+    /// Describe one alarm of either kind by name, with its tags; [`Error::NotFound`] if there is
+    /// neither a metric nor a composite alarm of that name.
+    #[instrument(skip(self), err)]
+    pub async fn describe_any(&self, name: &str) -> Result<Alarm> {
+        let answer = self
+            .client
+            .describe_alarms()
+            .alarm_names(name)
+            .alarm_types(AlarmType::MetricAlarm)
+            .alarm_types(AlarmType::CompositeAlarm)
+            .send()
+            .await
+            .map_err(|e| aws_error("cloudwatch", "DescribeAlarms", e))?;
+        if let Some(alarm) = answer.metric_alarms().first() {
+            let mut state = alarm_state(alarm);
+            state.tags = self.tags(&state.arn).await?;
+            return Ok(Alarm::Metric(state));
+        }
+        let alarm = answer
+            .composite_alarms()
+            .first()
+            .ok_or_else(|| Error::NotFound {
+                kind: "CloudWatch alarm",
+                name: name.to_string(),
+            })?;
+        let mut state = composite_state(alarm);
+        state.tags = self.tags(&state.arn).await?;
+        Ok(Alarm::Composite(state))
     }
 
     /// The current state of each named metric alarm (up to 100 names, one call), without tags;
@@ -174,6 +235,19 @@ fn alarm_state(alarm: &MetricAlarm) -> AlarmState {
             .comparison_operator()
             .map(|c| c.as_str().to_string())
             .unwrap_or_default(),
+        tags: BTreeMap::new(),
+    }
+}
+
+fn composite_state(alarm: &CompositeAlarm) -> CompositeAlarmState {
+    CompositeAlarmState {
+        name: alarm.alarm_name().unwrap_or_default().to_string(),
+        arn: alarm.alarm_arn().unwrap_or_default().to_string(),
+        state: alarm
+            .state_value()
+            .map(|s| s.as_str().to_string())
+            .unwrap_or_default(),
+        rule: alarm.alarm_rule().unwrap_or_default().to_string(),
         tags: BTreeMap::new(),
     }
 }
