@@ -29,7 +29,7 @@ TOOLS := PATH="$(CURDIR)/$(TOOLS_VENV)/bin:$$PATH" SAM_CLI_TELEMETRY=0
 TEMPLATE := sam/template.yaml
 FUNCTIONS := $(patsubst functions/%/Cargo.toml,%,$(wildcard functions/*/Cargo.toml))
 
-.PHONY: help setup test demo build validate bench bench-profiles fuzz deploy lint clean
+.PHONY: help setup test demo doctor build validate bench bench-profiles fuzz deploy lint clean
 
 help: ## List the targets
 	@echo "Ops Lambdas. Run 'make demo' to see them work, 'make test' to check everything."
@@ -64,6 +64,9 @@ $(BENCH_READY): bench/requirements.txt bench/constraints.txt
 
 test: $(EMULATOR_READY) $(TOOLS_READY) $(CHECKOV_READY) lint ## Format and lint checks, licences and sources, every test, template validation
 	@mkdir -p target
+	@# cargo deny reads the metadata of every platform's crates (windows-sys too), which a build for
+	@# this machine never downloads: fetch them all first, so an empty cargo cache passes as a warm one.
+	cargo fetch --locked --quiet
 	$(TOOLS) cargo deny --offline check licenses bans sources
 	cargo test --workspace --all-features --locked 2>&1 | tee target/test-rust.log
 	cd tests/emulator && ../../$(EMULATOR_VENV)/bin/python -m unittest discover --start-directory . 2>&1 \
@@ -128,6 +131,15 @@ fuzz: $(CARGO_FUZZ) ## Fuzz the parsers of outside input for FUZZ_SECONDS (defau
 deploy: $(TOOLS_READY) ## sam build + sam deploy (needs AWS credentials; see README)
 	$(TOOLS) sam build --template $(TEMPLATE) --config-file $(CURDIR)/sam/samconfig.toml
 	$(TOOLS) sam deploy --config-file $(CURDIR)/sam/samconfig.toml
+
+doctor: $(TOOLS_READY) ## Ask every deployed function whether it can do its job (changes nothing; STACK=..., REGION=...)
+ifeq ($(LOCAL),1)
+	@# Against the local emulator: the demo's doctor chapter, through the real binaries.
+	cargo build --quiet --locked --workspace --all-features --bins
+	"$${CARGO_TARGET_DIR:-target}/debug/demo" doctor
+else
+	$(TOOLS_VENV)/bin/python sam/doctor.py $(if $(STACK),--stack $(STACK)) $(if $(REGION),--region $(REGION))
+endif
 
 clean: ## Remove build outputs and the project-local tools
 	cargo clean

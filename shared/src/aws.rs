@@ -35,6 +35,8 @@ pub mod ecr;
 pub mod ecs;
 #[cfg(feature = "elbv2")]
 pub mod elbv2;
+#[cfg(feature = "iam")]
+pub mod iam;
 #[cfg(feature = "sns")]
 pub mod sns;
 #[cfg(feature = "ssm")]

@@ -153,6 +153,9 @@ pub struct CommonConfig {
     pub function_name: String,
     /// The SNS topic that ops subscribe to.
     pub alert_topic_arn: String,
+    /// The function's own execution role (`OPS_ROLE_ARN`, set by the template), which `doctor`
+    /// asks IAM about; `None` where it is not set, and `doctor` then says IAM was not asked.
+    pub role_arn: Option<String>,
 }
 
 impl CommonConfig {
@@ -164,6 +167,10 @@ impl CommonConfig {
                 .unwrap_or(fallback_name)
                 .to_string(),
             alert_topic_arn: env.required_arn("ALERT_TOPIC_ARN", "sns")?,
+            role_arn: env
+                .optional("OPS_ROLE_ARN")
+                .map(|_| env.required_arn("OPS_ROLE_ARN", "iam"))
+                .transpose()?,
         })
     }
 }

@@ -9,6 +9,8 @@ pub mod alert;
 pub mod aws;
 pub mod command;
 pub mod config;
+pub mod doctor;
+pub mod echo;
 pub mod error;
 pub mod events;
 pub mod image;

@@ -9,6 +9,7 @@ use ops_core::aws::cloudwatch::CloudWatchAlarms;
 use ops_core::aws::ecr::EcrImages;
 use ops_core::aws::ecs::{short_task_definition, EcsServices};
 use ops_core::aws::elbv2::{LoadBalancers, Route, RouteKind};
+use ops_core::aws::iam::IamSimulator;
 use ops_core::aws::sdk_config;
 use ops_core::aws::sns::SnsAlerts;
 use ops_core::config::Env;
@@ -106,6 +107,7 @@ pub async fn deps(
             ecr: EcrImages::new(&sdk),
             alarms: CloudWatchAlarms::new(&sdk),
         },
+        iam: IamSimulator::new(&sdk),
         alerts: SnsAlerts::new(&sdk, topic),
         config: SwapperConfig::from_env(&env).expect("swapper config"),
     }

@@ -249,3 +249,82 @@ pub async fn cpu_alarm_in_alarm(cloudwatch: &aws_sdk_cloudwatch::Client, name: &
         .await
         .expect("set the alarm state");
 }
+
+/// The role a function runs as, made in the emulator with one inline policy (`document`, an IAM
+/// policy JSON): what `doctor` asks IAM about. Returns the role's ARN.
+pub async fn function_role(
+    iam: &aws_sdk_iam::Client,
+    name: &str,
+    document: &serde_json::Value,
+) -> String {
+    let trust = serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]
+    });
+    let role = iam
+        .create_role()
+        .role_name(name)
+        .assume_role_policy_document(trust.to_string())
+        .send()
+        .await
+        .expect("create the function's role");
+    put_function_policy(iam, name, document).await;
+    role.role.expect("role").arn
+}
+
+/// Replace the inline policy of a role [`function_role`] made (to take a grant away, say).
+pub async fn put_function_policy(
+    iam: &aws_sdk_iam::Client,
+    name: &str,
+    document: &serde_json::Value,
+) {
+    iam.put_role_policy()
+        .role_name(name)
+        .policy_name("function")
+        .policy_document(document.to_string())
+        .send()
+        .await
+        .expect("put the role's policy");
+}
+
+/// `document` without the statement whose `Sid` is `sid` (which must be there).
+pub fn without_statement(document: &serde_json::Value, sid: &str) -> serde_json::Value {
+    let mut document = document.clone();
+    let statements = document["Statement"]
+        .as_array_mut()
+        .expect("Statement is a list");
+    let before = statements.len();
+    statements.retain(|statement| statement["Sid"] != sid);
+    assert_eq!(statements.len(), before - 1, "no statement {sid}");
+    document
+}
+
+/// deploy-trigger's policy as sam/template.yaml grants it, for a stack managing `cluster` and
+/// alerting to `topic` in the emulator's account (TaskRoleNamePattern left at its default `*`): the role `doctor` checks.
+pub fn deploy_trigger_policy(cluster: &str, topic: &str) -> serde_json::Value {
+    serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Sid": "FindServicesInManagedClusters", "Effect": "Allow", "Action": "ecs:ListServices", "Resource": "*",
+             "Condition": {"StringLike": {"ecs:cluster": [format!("*:cluster/{cluster}")]}}},
+            {"Sid": "ReadAndDeployServicesInManagedClusters", "Effect": "Allow",
+             "Action": ["ecs:DescribeServices", "ecs:UpdateService"], "Resource": [format!("arn:aws:ecs:*:*:service/{cluster}/*")]},
+            {"Sid": "RecordDeploymentStateInItsOwnServiceTags", "Effect": "Allow", "Action": "ecs:TagResource",
+             "Resource": [format!("arn:aws:ecs:*:*:service/{cluster}/*")],
+             "Condition": {"ForAllValues:StringLike": {"aws:TagKeys": ["ops:deploy-*"]}}},
+            {"Sid": "TagRevisionsOnlyWhileRegisteringThem", "Effect": "Allow", "Action": "ecs:TagResource",
+             "Resource": format!("arn:aws:ecs:us-east-1:{ACCOUNT}:task-definition/*"),
+             "Condition": {"StringEquals": {"ecs:CreateAction": "RegisterTaskDefinition"}}},
+            {"Sid": "ReadTaskDefinitions", "Effect": "Allow", "Action": "ecs:DescribeTaskDefinition", "Resource": "*"},
+            {"Sid": "RegisterRevisions", "Effect": "Allow", "Action": "ecs:RegisterTaskDefinition",
+             "Resource": format!("arn:aws:ecs:us-east-1:{ACCOUNT}:task-definition/*")},
+            {"Sid": "PassTaskRolesToEcsOnly", "Effect": "Allow", "Action": "iam:PassRole",
+             "Resource": format!("arn:aws:iam::{ACCOUNT}:role/*"),
+             "Condition": {"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}}},
+            {"Sid": "ResolveImagesInOwnRegistry", "Effect": "Allow", "Action": "ecr:DescribeImages",
+             "Resource": format!("arn:aws:ecr:us-east-1:{ACCOUNT}:repository/*")},
+            {"Sid": "Alert", "Effect": "Allow", "Action": "sns:Publish",
+             "Resource": topic},
+        ]
+    })
+}

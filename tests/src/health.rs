@@ -12,6 +12,7 @@ use legacy_health_monitor::observe::Clients;
 use legacy_health_monitor::probe::tls::TlsConfigs;
 use ops_core::aws::dynamodb::VersionedDocuments;
 use ops_core::aws::ec2::Ec2;
+use ops_core::aws::iam::IamSimulator;
 use ops_core::aws::sns::SnsAlerts;
 use ops_core::aws::ssm::Parameters;
 use ops_core::config::Env;
@@ -66,6 +67,7 @@ pub async fn deps(
             ec2: Ec2::new(&sdk),
             states: VersionedDocuments::new(&sdk, table),
         },
+        iam: IamSimulator::new(&sdk),
         alerts: SnsAlerts::new(&sdk, topic),
         metrics: MemoryMetrics::default(),
         tls: Arc::new(TlsConfigs::new(&[])),

@@ -1,5 +1,5 @@
 //! bastion-eip-associator end to end against the emulator: launches held at the lifecycle hook,
-//! races for the last address, takeovers, reconcile, duplicates, faults and bad input.
+//! races for the last address, takeovers, reconcile, duplicates, faults, bad input and `doctor`.
 
 use aws_sdk_ec2::types::{InstanceType, Tag};
 use bastion_eip_associator::config::AssociatorConfig;
@@ -7,6 +7,7 @@ use bastion_eip_associator::handler::{function_handler, Deps};
 use ops_core::alert::{MemoryAlerts, Severity};
 use ops_core::aws::autoscaling::AutoScalingGroups;
 use ops_core::aws::ec2::Ec2;
+use ops_core::aws::iam::IamSimulator;
 use ops_core::config::Env;
 use ops_core::Error;
 use ops_e2e::events::scheduled;
@@ -39,6 +40,7 @@ impl World {
         let deps = Deps {
             ec2: Ec2::new(&sdk),
             groups: AutoScalingGroups::new(&sdk),
+            iam: IamSimulator::new(&sdk),
             alerts: MemoryAlerts::default(),
             config: AssociatorConfig::from_env(&env).expect("config"),
         };
@@ -413,7 +415,7 @@ async fn malformed_events_get_specific_errors_and_change_nothing() {
         ),
         (
             json!({"command": "associate"}),
-            "takes lifecycle, instance state-change and schedule events only",
+            "unknown command `associate`",
         ),
         (
             with("EC2InstanceId", json!(null)),
@@ -457,4 +459,190 @@ async fn malformed_events_get_specific_errors_and_change_nothing() {
     }
     assert_eq!(world.mutations(), mutations, "nothing changed");
     assert!(world.deps.alerts.sent().is_empty());
+}
+
+/// The statements bastion-eip-associator's role needs for group `bastion` and its pool (as
+/// sam/template.yaml grants them, plus the read of lifecycle hooks that `doctor` makes), by `Sid`.
+fn associator_statements() -> Vec<Value> {
+    vec![
+        json!({"Sid": "ReadPoolsInstancesAndGroups", "Effect": "Allow",
+               "Action": ["ec2:DescribeAddresses", "ec2:DescribeInstances",
+                          "autoscaling:DescribeAutoScalingGroups", "autoscaling:DescribeLifecycleHooks"],
+               "Resource": "*"}),
+        json!({"Sid": "AssociateOnlyPoolAddresses", "Effect": "Allow",
+               "Action": "ec2:AssociateAddress",
+               "Resource": "arn:aws:ec2:us-east-1:123456789012:elastic-ip/*",
+               "Condition": {"Null": {"aws:ResourceTag/ops:eip-pool": "false"}}}),
+        json!({"Sid": "AssociateToInstancesOfThisAccount", "Effect": "Allow",
+               "Action": "ec2:AssociateAddress",
+               "Resource": "arn:aws:ec2:us-east-1:123456789012:instance/*"}),
+        json!({"Sid": "CompleteLaunchesOfListedGroups", "Effect": "Allow",
+               "Action": "autoscaling:CompleteLifecycleAction",
+               "Resource": "arn:aws:autoscaling:*:*:autoScalingGroup:*:autoScalingGroupName/bastion"}),
+        json!({"Sid": "Alert", "Effect": "Allow", "Action": "sns:Publish",
+               "Resource": "arn:aws:sns:us-east-1:123456789012:ops-alerts"}),
+    ]
+}
+
+/// Give `role` (created if need be) one inline policy made of `statements`; the role's ARN.
+async fn grant(emulator: &Emulator, role: &str, statements: &[Value]) -> String {
+    let iam = aws_sdk_iam::Client::new(&emulator.sdk_config().await);
+    let arn = match iam.get_role().role_name(role).send().await {
+        Ok(found) => found.role.map(|r| r.arn).expect("role"),
+        Err(_) => iam
+            .create_role()
+            .role_name(role)
+            .assume_role_policy_document(
+                json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+                       "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
+                .to_string(),
+            )
+            .send()
+            .await
+            .expect("create the role")
+            .role
+            .map(|r| r.arn)
+            .expect("role"),
+    };
+    iam.put_role_policy()
+        .role_name(role)
+        .policy_name("associator")
+        .policy_document(json!({"Version": "2012-10-17", "Statement": statements}).to_string())
+        .send()
+        .await
+        .expect("put the inline policy");
+    arn
+}
+
+/// The permission rows of a doctor answer: (subject, verdict).
+fn permissions(answer: &Value) -> Vec<(String, String)> {
+    answer["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter(|f| f["area"] == "permission")
+        .map(|f| {
+            (
+                f["subject"].as_str().unwrap_or_default().to_string(),
+                f["verdict"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn doctor_proves_every_duty_with_iam_and_the_alert_path_and_names_a_missing_grant() {
+    let mut world = World::new(1).await;
+    let statements = associator_statements();
+    let role = grant(
+        &world.emulator,
+        "opsstack-bastion-eip-associator",
+        &statements,
+    )
+    .await;
+    world.deps.config = AssociatorConfig::from_env(&Env::from_pairs([
+        (
+            "ALERT_TOPIC_ARN",
+            "arn:aws:sns:us-east-1:123456789012:ops-alerts".to_string(),
+        ),
+        ("BASTION_GROUPS", "bastion".to_string()),
+        ("ASSOCIATE_RETRY_DELAY_MS", "0".to_string()),
+        ("OPS_ROLE_ARN", role),
+    ]))
+    .expect("config");
+    let address = world
+        .deps
+        .ec2
+        .addresses_tagged("ops:eip-pool", Some("bastion"))
+        .await
+        .unwrap()
+        .remove(0);
+    let mutations = world.mutations();
+    let help = world.handle(json!({"command": "help"})).await.unwrap();
+    assert!(
+        help["help"].as_str().unwrap().contains("  doctor {} - "),
+        "{help}"
+    );
+
+    let answer = world
+        .handle(json!({"command": "doctor"}))
+        .await
+        .expect("doctor answers");
+
+    assert_eq!(answer["ok"], true, "{:#}", answer["table"]);
+    let rows = permissions(&answer);
+    assert!(rows.iter().all(|(_, verdict)| verdict == "ok"), "{rows:#?}");
+    let group = world.deps.groups.describe("bastion").await.unwrap();
+    let pool_address = format!(
+        "ec2:AssociateAddress on arn:aws:ec2:us-east-1:123456789012:elastic-ip/{}",
+        address.allocation_id
+    );
+    for expected in [
+        pool_address.clone(),
+        format!(
+            "ec2:AssociateAddress on arn:aws:ec2:us-east-1:123456789012:instance/{}",
+            world.first
+        ),
+        format!("autoscaling:CompleteLifecycleAction on {}", group.arn),
+        "autoscaling:DescribeLifecycleHooks on *".to_string(),
+        "sns:Publish on arn:aws:sns:us-east-1:123456789012:ops-alerts".to_string(),
+    ] {
+        assert!(
+            rows.iter().any(|(subject, _)| *subject == expected),
+            "no duty {expected}: {rows:#?}"
+        );
+    }
+    let found: Vec<&str> = answer["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["area"] == "resource")
+        .map(|f| f["subject"].as_str().unwrap())
+        .collect();
+    for expected in [
+        "Auto Scaling group bastion",
+        "launch lifecycle hook bastion-launch of bastion",
+        "Elastic IP pool bastion",
+        &format!(
+            "Elastic IP {} ({})",
+            address.public_ip, address.allocation_id
+        ),
+    ] {
+        assert!(
+            found.contains(&expected),
+            "no resource {expected}: {found:#?}"
+        );
+    }
+    let sent = world.deps.alerts.sent();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(
+        (sent[0].event_type.as_str(), sent[0].severity),
+        ("doctor", Severity::Info),
+        "the doctor alert proves the alert path"
+    );
+    assert_eq!(world.mutations(), mutations, "doctor changes nothing");
+
+    // Without the statement that lets pool addresses move, no bastion would get one.
+    let fewer: Vec<Value> = statements
+        .into_iter()
+        .filter(|s| s["Sid"] != "AssociateOnlyPoolAddresses")
+        .collect();
+    grant(&world.emulator, "opsstack-bastion-eip-associator", &fewer).await;
+
+    let answer = world
+        .handle(json!({"command": "doctor"}))
+        .await
+        .expect("doctor answers");
+
+    assert_eq!(answer["ok"], false);
+    assert!(
+        permissions(&answer).contains(&(pool_address.clone(), "denied".to_string())),
+        "{:#}",
+        answer["table"]
+    );
+    let first = answer["table"][0].as_str().unwrap();
+    assert!(
+        first.starts_with("DENIED") && first.contains(&pool_address),
+        "the denied duty leads the table: {first}"
+    );
 }

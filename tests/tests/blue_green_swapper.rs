@@ -699,3 +699,183 @@ async fn a_service_that_does_not_name_the_app_is_never_changed() {
     );
     assert_eq!(mutations(&world.emulator), before);
 }
+
+/// The statements blue-green-swapper's role needs for one app (as sam/template.yaml grants them,
+/// on the app's own resources), by `Sid`.
+fn swapper_statements(world: &World) -> Vec<Value> {
+    let routes = world.app.routes();
+    let account = "arn:aws:ecs:us-east-1:123456789012";
+    // The services of the managed cluster `prod`, as the template names them.
+    let services = "arn:aws:ecs:*:*:service/prod/*";
+    vec![
+        json!({"Sid": "ReadRoutesAndTargetHealth", "Effect": "Allow",
+               "Action": ["elasticloadbalancing:DescribeTags", "elasticloadbalancing:DescribeListeners",
+                          "elasticloadbalancing:DescribeRules", "elasticloadbalancing:DescribeTargetHealth"],
+               "Resource": "*"}),
+        json!({"Sid": "MoveTrafficOnTheListedRoutesOnly", "Effect": "Allow",
+               "Action": ["elasticloadbalancing:ModifyListener", "elasticloadbalancing:ModifyRule"],
+               "Resource": routes}),
+        json!({"Sid": "KeepSwapStateInTheListedRoutesTags", "Effect": "Allow",
+               "Action": "elasticloadbalancing:AddTags", "Resource": routes,
+               "Condition": {"ForAllValues:StringLike": {"aws:TagKeys": ["ops:swap-*"]}}}),
+        json!({"Sid": "FindServicesInManagedClusters", "Effect": "Allow",
+               "Action": "ecs:DescribeServices", "Resource": services}),
+        json!({"Sid": "UpdateOnlyServicesThatNameAnApp", "Effect": "Allow",
+               "Action": "ecs:UpdateService", "Resource": services,
+               "Condition": {"Null": {"aws:ResourceTag/ops:swap-app": "false"}}}),
+        json!({"Sid": "MarkServicesWhileASwapIsInFlight", "Effect": "Allow",
+               "Action": ["ecs:TagResource", "ecs:UntagResource"], "Resource": services,
+               "Condition": {"ForAllValues:StringEquals": {"aws:TagKeys": ["ops:swap-in-flight"]},
+                             "Null": {"aws:ResourceTag/ops:swap-app": "false"}}}),
+        json!({"Sid": "ReadTaskDefinitions", "Effect": "Allow",
+               "Action": "ecs:DescribeTaskDefinition", "Resource": "*"}),
+        json!({"Sid": "RegisterRevisions", "Effect": "Allow",
+               "Action": "ecs:RegisterTaskDefinition", "Resource": format!("{account}:task-definition/shop:*")}),
+        json!({"Sid": "TagRevisionsOnlyWhileRegisteringThem", "Effect": "Allow",
+               "Action": "ecs:TagResource", "Resource": format!("{account}:task-definition/shop:*"),
+               "Condition": {"StringEquals": {"ecs:CreateAction": "RegisterTaskDefinition"}}}),
+        json!({"Sid": "PinImagesInOwnRegistry", "Effect": "Allow",
+               "Action": "ecr:DescribeImages", "Resource": "arn:aws:ecr:us-east-1:123456789012:repository/shop"}),
+        json!({"Sid": "ReadGateAlarms", "Effect": "Allow",
+               "Action": "cloudwatch:DescribeAlarms", "Resource": "arn:aws:cloudwatch:us-east-1:123456789012:alarm:shop-5xx"}),
+        json!({"Sid": "Alert", "Effect": "Allow", "Action": "sns:Publish", "Resource": world.topic}),
+    ]
+}
+
+/// Give `role` (created if need be) one inline policy made of `statements`; the role's ARN.
+async fn grant(emulator: &Emulator, role: &str, statements: &[Value]) -> String {
+    let iam = aws_sdk_iam::Client::new(&emulator.sdk_config().await);
+    let arn = match iam.get_role().role_name(role).send().await {
+        Ok(found) => found.role.map(|r| r.arn).expect("role"),
+        Err(_) => iam
+            .create_role()
+            .role_name(role)
+            .assume_role_policy_document(
+                json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+                       "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
+                .to_string(),
+            )
+            .send()
+            .await
+            .expect("create the role")
+            .role
+            .map(|r| r.arn)
+            .expect("role"),
+    };
+    iam.put_role_policy()
+        .role_name(role)
+        .policy_name("swapper")
+        .policy_document(json!({"Version": "2012-10-17", "Statement": statements}).to_string())
+        .send()
+        .await
+        .expect("put the inline policy");
+    arn
+}
+
+/// The permission rows of a doctor answer: (subject, verdict).
+fn permissions(answer: &Value) -> Vec<(String, String)> {
+    answer["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter(|f| f["area"] == "permission")
+        .map(|f| (text(&f["subject"]), text(&f["verdict"])))
+        .collect()
+}
+
+#[tokio::test]
+async fn doctor_proves_every_duty_with_iam_and_the_alert_path_and_names_a_missing_grant() {
+    let mut world =
+        World::new(json!({"app": "shop", "test_listener": true, "alarms": ["shop-5xx"]})).await;
+    let statements = swapper_statements(&world);
+    let role = grant(&world.emulator, "opsstack-blue-green-swapper", &statements).await;
+    world.deps.config =
+        blue_green_swapper::config::SwapperConfig::from_env(&ops_core::config::Env::from_pairs([
+            ("ALERT_TOPIC_ARN", world.topic.clone()),
+            ("ECS_CLUSTERS", "prod".to_string()),
+            ("SWAP_ROUTES", world.app.routes().join(",")),
+            ("OPS_ROLE_ARN", role.clone()),
+        ]))
+        .expect("config");
+    let before = mutations(&world.emulator);
+
+    let answer = handle(&world.deps, json!({"command": "doctor"}), T0)
+        .await
+        .expect("doctor answers");
+
+    assert_eq!(answer["ok"], true, "{:#}", answer["table"]);
+    let rows = permissions(&answer);
+    assert!(rows.iter().all(|(_, verdict)| verdict == "ok"), "{rows:#?}");
+    let live = world.app.live_route();
+    let blue = world.app.0["colours"]["blue"]["service_arn"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for expected in [
+        format!("elasticloadbalancing:ModifyListener on {live}"),
+        format!("elasticloadbalancing:AddTags on {live}"),
+        format!("ecs:UpdateService on {blue}"),
+        format!("ecs:TagResource on {blue}"),
+        "ecr:DescribeImages on arn:aws:ecr:us-east-1:123456789012:repository/shop".to_string(),
+        "cloudwatch:DescribeAlarms on arn:aws:cloudwatch:us-east-1:123456789012:alarm:shop-5xx"
+            .to_string(),
+        format!("sns:Publish on {}", world.topic),
+    ] {
+        assert!(
+            rows.iter().any(|(subject, _)| *subject == expected),
+            "no duty {expected}: {rows:#?}"
+        );
+    }
+    let found: Vec<String> = answer["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["area"] == "resource")
+        .map(|f| text(&f["subject"]))
+        .collect();
+    for expected in [
+        format!("listener {live}"),
+        "service prod/shop-blue (blue of shop)".to_string(),
+        "service prod/shop-green (green of shop)".to_string(),
+        format!(
+            "target group {} (green of shop)",
+            world.app.target_group("green")
+        ),
+        "alarm shop-5xx".to_string(),
+    ] {
+        assert!(
+            found.contains(&expected),
+            "no resource {expected}: {found:#?}"
+        );
+    }
+    assert_eq!(
+        world.event_types(),
+        ["doctor"],
+        "the doctor alert proves the alert path"
+    );
+    assert_eq!(mutations(&world.emulator), before, "doctor changes nothing");
+
+    // Without the statement that lets it move traffic, the swap's first shift would fail.
+    let fewer: Vec<Value> = statements
+        .into_iter()
+        .filter(|s| s["Sid"] != "MoveTrafficOnTheListedRoutesOnly")
+        .collect();
+    grant(&world.emulator, "opsstack-blue-green-swapper", &fewer).await;
+
+    let answer = handle(&world.deps, json!({"command": "doctor"}), T0 + 60)
+        .await
+        .expect("doctor answers");
+
+    assert_eq!(answer["ok"], false);
+    let subject = format!("elasticloadbalancing:ModifyListener on {live}");
+    assert!(
+        permissions(&answer).contains(&(subject.clone(), "denied".to_string())),
+        "{:#}",
+        answer["table"]
+    );
+    let first = text(&answer["table"][0]);
+    assert!(
+        first.starts_with("DENIED") && first.contains(&subject),
+        "the denied duty leads the table: {first}"
+    );
+}

@@ -11,6 +11,7 @@ use ops_core::aws::appscaling::ScalableTargets;
 use ops_core::aws::autoscaling::AutoScalingGroups;
 use ops_core::aws::cloudwatch::CloudWatchAlarms;
 use ops_core::aws::ecs::EcsServices;
+use ops_core::aws::iam::IamSimulator;
 use ops_core::config::Env;
 use ops_core::time::iso8601;
 use ops_core::Error;
@@ -32,14 +33,7 @@ impl World {
     async fn new() -> World {
         let emulator = Emulator::start();
         let sdk = emulator.sdk_config().await;
-        let env = Env::from_pairs([
-            (
-                "ALERT_TOPIC_ARN",
-                "arn:aws:sns:us-east-1:123456789012:ops-alerts",
-            ),
-            ("AUTOSCALING_GROUPS", "workers"),
-            ("ECS_CLUSTERS", "prod"),
-        ]);
+        let env = scaler_env(&[]);
         let deps = Deps {
             clients: Clients {
                 alarms: CloudWatchAlarms::new(&sdk),
@@ -47,6 +41,7 @@ impl World {
                 ecs: EcsServices::new(&sdk),
                 scalable: ScalableTargets::new(&sdk),
             },
+            iam: IamSimulator::new(&sdk),
             alerts: MemoryAlerts::default(),
             config: ScalerConfig::from_env(&env).expect("config"),
         };
@@ -142,6 +137,20 @@ impl World {
             ],
         ) + count("ecs", fixtures::MUTATING_ECS_OPERATIONS)
     }
+}
+
+/// The alert topic the scaler is configured with (alerts stay in memory in these tests).
+const TOPIC: &str = "arn:aws:sns:us-east-1:123456789012:ops-alerts";
+
+/// The scaler's environment: group `workers`, cluster `prod`, the alert topic, and `extra`.
+fn scaler_env(extra: &[(&str, &str)]) -> Env {
+    let mut pairs = vec![
+        ("ALERT_TOPIC_ARN", TOPIC),
+        ("AUTOSCALING_GROUPS", "workers"),
+        ("ECS_CLUSTERS", "prod"),
+    ];
+    pairs.extend_from_slice(extra);
+    Env::from_pairs(pairs)
 }
 
 const HIGH: &[(&str, &str)] = &[("ops:scale-target", "asg:workers")];
@@ -779,5 +788,199 @@ async fn status_shows_alarms_cooldowns_and_what_it_would_do_now() {
         world.emulator.calls("autoscaling", "SetDesiredCapacity"),
         1,
         "status changes nothing"
+    );
+}
+
+/// cpu-alarm-scaler's policy as sam/template.yaml grants it, for a stack scaling group `workers`
+/// and the services of cluster `prod`, alerting to [`TOPIC`] in the emulator's account.
+fn scaler_policy() -> Value {
+    let account = fixtures::ACCOUNT;
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Sid": "ReadAlarmsAndNativeScaling", "Effect": "Allow",
+             "Action": ["autoscaling:DescribeAutoScalingGroups", "autoscaling:DescribePolicies",
+                        "autoscaling:DescribeScheduledActions",
+                        "application-autoscaling:DescribeScalingPolicies",
+                        "application-autoscaling:DescribeScheduledActions"],
+             "Resource": "*"},
+            {"Sid": "ReadAlarmsAndTheirTags", "Effect": "Allow",
+             "Action": ["cloudwatch:DescribeAlarms", "cloudwatch:ListTagsForResource"],
+             "Resource": format!("arn:aws:cloudwatch:us-east-1:{account}:alarm:*")},
+            {"Sid": "ResizeListedGroupsAndKeepItsOwnTags", "Effect": "Allow",
+             "Action": ["autoscaling:SetDesiredCapacity", "autoscaling:CreateOrUpdateTags",
+                        "autoscaling:DeleteTags"],
+             "Resource": ["arn:aws:autoscaling:*:*:autoScalingGroup:*:autoScalingGroupName/workers"]},
+            {"Sid": "FindServicesInManagedClusters", "Effect": "Allow", "Action": "ecs:ListServices",
+             "Resource": "*", "Condition": {"StringLike": {"ecs:cluster": ["*:cluster/prod"]}}},
+            {"Sid": "ResizeServicesInManagedClusters", "Effect": "Allow",
+             "Action": ["ecs:DescribeServices", "ecs:UpdateService"],
+             "Resource": ["arn:aws:ecs:*:*:service/prod/*"]},
+            {"Sid": "KeepItsOwnServiceTags", "Effect": "Allow",
+             "Action": ["ecs:TagResource", "ecs:UntagResource"],
+             "Resource": ["arn:aws:ecs:*:*:service/prod/*"],
+             "Condition": {"ForAllValues:StringLike": {"aws:TagKeys": ["ops:scale-*"]}}},
+            {"Sid": "Alert", "Effect": "Allow", "Action": "sns:Publish", "Resource": TOPIC},
+        ]
+    })
+}
+
+fn table(answer: &Value) -> Vec<String> {
+    answer["table"]
+        .as_array()
+        .expect("a table")
+        .iter()
+        .map(|row| row.as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn doctor_proves_every_duty_on_the_group_the_service_and_the_alarms_then_names_a_removed_grant(
+) {
+    // Given group `workers`, service prod/web with bounds, an alarm on each, and the role the
+    // template grants.
+    let mut world = World::new().await;
+    world.alarm("workers-cpu-high", true, 90.0, HIGH).await;
+    let ecs = world.deps.clients.ecs.client();
+    let definition = fixtures::register(ecs, "web", &[("app", "nginx:1.27")]).await;
+    let web = fixtures::service(
+        ecs,
+        "prod",
+        "web",
+        &definition,
+        &[("ops:scale-min", "1"), ("ops:scale-max", "8")],
+    )
+    .await;
+    fixtures::service(ecs, "prod", "cron", &definition, &[]).await;
+    world
+        .alarm(
+            "web-cpu-high",
+            true,
+            80.0,
+            &[("ops:scale-target", "ecs:prod/web")],
+        )
+        .await;
+    let iam = aws_sdk_iam::Client::new(&world.emulator.sdk_config().await);
+    let name = "opsstack-cpu-alarm-scaler-role";
+    let role = fixtures::function_role(&iam, name, &scaler_policy()).await;
+    world.deps.config = ScalerConfig::from_env(&scaler_env(&[("OPS_ROLE_ARN", &role)]))
+        .expect("config with the role");
+    let group = world
+        .deps
+        .clients
+        .groups
+        .describe("workers")
+        .await
+        .unwrap()
+        .arn;
+    let before = world.mutations();
+
+    // When doctor is asked.
+    let answer = world
+        .handle(json!({"command": "doctor"}))
+        .await
+        .expect("doctor answers");
+
+    // Then every row is ok, each duty on each resource among them.
+    let rows = table(&answer);
+    eprintln!("TABLE\n{}", rows.join("\n"));
+    assert_eq!(answer["ok"], true, "{rows:#?}");
+    let alarm = |name: &str| {
+        format!(
+            "arn:aws:cloudwatch:us-east-1:{}:alarm:{name}",
+            fixtures::ACCOUNT
+        )
+    };
+    let every_alarm = alarm("*");
+    let cron = web.replace("/web", "/cron");
+    for duty in [
+        format!("cloudwatch:DescribeAlarms on {every_alarm}"),
+        format!("cloudwatch:ListTagsForResource on {every_alarm}"),
+        format!("cloudwatch:DescribeAlarms on {}", alarm("workers-cpu-high")),
+        format!(
+            "cloudwatch:ListTagsForResource on {}",
+            alarm("web-cpu-high")
+        ),
+        "autoscaling:DescribeAutoScalingGroups on *".to_string(),
+        "autoscaling:DescribePolicies on *".to_string(),
+        "autoscaling:DescribeScheduledActions on *".to_string(),
+        format!("autoscaling:SetDesiredCapacity on {group}"),
+        format!("autoscaling:CreateOrUpdateTags on {group}"),
+        format!("autoscaling:DeleteTags on {group}"),
+        "ecs:ListServices on *".to_string(),
+        format!("ecs:DescribeServices on {web}"),
+        format!("ecs:DescribeServices on {cron}"),
+        format!("ecs:UpdateService on {web}"),
+        format!("ecs:TagResource on {web}"),
+        format!("ecs:UntagResource on {web}"),
+        "application-autoscaling:DescribeScalingPolicies on *".to_string(),
+        "application-autoscaling:DescribeScheduledActions on *".to_string(),
+        format!("sns:Publish on {TOPIC}"),
+    ] {
+        assert!(
+            rows.iter().any(|row| row.starts_with("ok")
+                && row.contains(&format!("permission  {duty} - allowed by"))),
+            "no allowed row for {duty}: {rows:#?}"
+        );
+    }
+    assert!(
+        !rows
+            .iter()
+            .any(|row| row.contains(&format!("ecs:UpdateService on {cron}"))),
+        "a service without the scaler's tags is never scaled: {rows:#?}"
+    );
+    for resource in [
+        "resource    alarm workers-cpu-high - AWS/EC2/CPUUtilization > 90, scales asg:workers",
+        "resource    alarm web-cpu-high - AWS/EC2/CPUUtilization > 80, scales ecs:prod/web",
+        "resource    Auto Scaling group workers - desired 2 (min 1, max 6)",
+        "resource    ECS cluster prod - 2 service(s), 1 of them scaled by the scaler",
+        "resource    service ecs:prod/web - desired 2 (min 1, max 8)",
+        "resource    native scaling of asg:workers - none",
+        "resource    native scaling of ecs:prod/web - none",
+    ] {
+        assert!(
+            rows.iter().any(|row| row.contains(resource)),
+            "no row for {resource}: {rows:#?}"
+        );
+    }
+    assert_eq!(world.mutations(), before, "doctor changes nothing");
+    let sent = world.deps.alerts.sent();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(
+        (sent[0].event_type.as_str(), sent[0].severity),
+        ("doctor", Severity::Info)
+    );
+
+    // When the grant to resize the group is taken away, doctor names each action it denies.
+    let without =
+        fixtures::without_statement(&scaler_policy(), "ResizeListedGroupsAndKeepItsOwnTags");
+    fixtures::put_function_policy(&iam, name, &without).await;
+    let answer = world
+        .handle(json!({"command": "doctor"}))
+        .await
+        .expect("doctor answers");
+
+    let rows = table(&answer);
+    eprintln!("TABLE\n{}", rows.join("\n"));
+    assert_eq!(answer["ok"], false);
+    assert_eq!(answer["summary"]["denied"], 3, "{rows:#?}");
+    for (row, (action, why)) in rows.iter().zip([
+        ("autoscaling:SetDesiredCapacity", "scales asg:workers"),
+        (
+            "autoscaling:CreateOrUpdateTags",
+            "remembers cooldowns and overrides on asg:workers",
+        ),
+        ("autoscaling:DeleteTags", "ends overrides on asg:workers"),
+    ]) {
+        assert_eq!(
+            row,
+            &format!("DENIED       permission  {action} on {group} - no statement of the role allows it: implicitly denied ({why})")
+        );
+    }
+    let sent = world.deps.alerts.sent();
+    assert_eq!(sent.len(), 2);
+    assert_eq!(
+        sent[1].title,
+        "cpu-alarm-scaler: doctor found 3 thing(s) to look at"
     );
 }

@@ -80,6 +80,7 @@ async fn deploy_trigger_converges_from_a_failure_at_any_call_of_a_push() {
     use deploy_trigger::handler::{function_handler, Deps, Invocation};
     use ops_core::aws::ecr::EcrImages;
     use ops_core::aws::ecs::EcsServices;
+    use ops_core::aws::iam::IamSimulator;
 
     matrix("deploy-trigger (ECR push to an opted-in service)", |fault_at| async move {
         let emulator = Emulator::start();
@@ -92,7 +93,7 @@ async fn deploy_trigger_converges_from_a_failure_at_any_call_of_a_push() {
         let pushed = emulator.control("POST", "/_ops/ecr/push", Some(json!({"repository": "web", "tag": "release-42"}))).unwrap();
         let sdk = one_attempt(&emulator).await;
         let env = Env::from_pairs([("ALERT_TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:ops-alerts"), ("ECS_CLUSTERS", "prod")]);
-        let deps = Deps { ecs: EcsServices::new(&sdk), ecr: EcrImages::new(&sdk), alerts: MemoryAlerts::default(), config: DeployConfig::from_env(&env).unwrap() };
+        let deps = Deps { ecs: EcsServices::new(&sdk), iam: IamSimulator::new(&sdk), ecr: EcrImages::new(&sdk), alerts: MemoryAlerts::default(), config: DeployConfig::from_env(&env).unwrap() };
         let invocation = Invocation { caller: Caller { account_id: ACCOUNT.into(), region: "us-east-1".into() }, now: T0 };
         arm(&emulator, fault_at);
         until_settled(20, || function_handler(pushed["event"].clone(), &invocation, &deps)).await.expect("the push settles");
@@ -146,6 +147,7 @@ async fn cpu_alarm_scaler_converges_from_a_failure_at_any_call_of_a_scale_out() 
                     ecs: EcsServices::new(&sdk),
                     scalable: ScalableTargets::new(&sdk),
                 },
+                iam: ops_core::aws::iam::IamSimulator::new(&sdk),
                 alerts: MemoryAlerts::default(),
                 config: ScalerConfig::from_env(&env).unwrap(),
             };
@@ -223,6 +225,7 @@ async fn bastion_eip_associator_converges_from_a_failure_at_any_call_of_a_launch
             let deps = Deps {
                 ec2: Ec2::new(&sdk),
                 groups: AutoScalingGroups::new(&sdk),
+                iam: ops_core::aws::iam::IamSimulator::new(&sdk),
                 alerts: MemoryAlerts::default(),
                 config: AssociatorConfig::from_env(&env).unwrap(),
             };

@@ -8,6 +8,7 @@ use deploy_trigger::handler::{function_handler, Deps, Invocation};
 use ops_core::alert::{MemoryAlerts, Severity};
 use ops_core::aws::ecr::EcrImages;
 use ops_core::aws::ecs::EcsServices;
+use ops_core::aws::iam::IamSimulator;
 use ops_core::config::Env;
 use ops_core::registry::Caller;
 use ops_core::Error;
@@ -17,6 +18,7 @@ use ops_e2e::Emulator;
 use serde_json::{json, Value};
 
 const NOW: u64 = 1_795_000_000;
+const TOPIC: &str = "arn:aws:sns:us-east-1:123456789012:ops-alerts";
 
 struct World {
     emulator: Emulator,
@@ -39,6 +41,7 @@ impl World {
         ]);
         let deps = Deps {
             ecs: EcsServices::new(&sdk),
+            iam: IamSimulator::new(&sdk),
             ecr: EcrImages::new(&sdk),
             alerts: MemoryAlerts::default(),
             config: DeployConfig::from_env(&env).expect("config"),
@@ -383,11 +386,24 @@ async fn a_completed_rollout_is_reported_once_with_everything_ops_need() {
         alert.why
     );
     assert_eq!(alert.context["duration"], "0m00s");
-    assert!(alert
-        .undo
-        .as_deref()
-        .unwrap()
-        .contains(r#""command":"rollback""#));
+    // web:1 was never verified, so a rollback would be refused: the alert offers none (issue
+    // "First day": a line that cannot work is not printed) and says how to replace the release.
+    assert_eq!(alert.undo, None);
+    assert!(
+        alert.next_steps[0].starts_with("This is the first verified deployment of prod/web, so there is no earlier one to roll back to; to replace it, deploy another image: @Amazon Q lambda invoke --function-name deploy-trigger --payload "),
+        "{:?}",
+        alert.next_steps
+    );
+    let refused = world
+        .handle(json!({"command": "rollback", "args": {"service": "prod/web"}}))
+        .await
+        .expect_err("nothing to roll back to");
+    assert!(
+        refused
+            .to_string()
+            .contains("there is no earlier one to roll back to"),
+        "{refused}"
+    );
     let service = world.deps.ecs.describe("prod", "web").await.unwrap();
     assert_eq!(
         service.tag("ops:deploy-last-completed"),
@@ -441,6 +457,18 @@ async fn rollback_lands_on_the_last_completed_revision_not_the_previous_number()
         .await
         .unwrap();
     world.finish("web", "COMPLETED", false).await; // web:2 verified
+    let verified = world.deps.alerts.sent();
+    assert_eq!(
+        verified[0].undo, None,
+        "web:1 is the first verified: nothing to undo to"
+    );
+    assert_eq!(
+        verified[1].undo.as_deref(),
+        Some(
+            r#"@Amazon Q lambda invoke --function-name deploy-trigger --payload {"args":{"service":"prod/web"},"command":"rollback"}"#
+        ),
+        "web:2 can be undone to web:1"
+    );
     let good = world.running("prod", "web").await;
     world
         .handle(world.push("web", "release-43").1)
@@ -727,5 +755,131 @@ async fn a_colour_of_a_blue_green_app_is_not_deployed_in_place_and_ops_are_told_
             .contains("it is a colour of blue/green app `shop` (tag `ops:swap-app`), so it is never deployed in place"),
         "{}",
         alerts[0].what
+    );
+}
+
+fn table(answer: &Value) -> Vec<String> {
+    answer["table"]
+        .as_array()
+        .expect("a table")
+        .iter()
+        .map(|row| row.as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn doctor_proves_each_duty_on_each_opted_in_service_and_changes_nothing() {
+    let mut world = World::new().await;
+    world.release_service("prod", "web").await;
+    world
+        .service("staging", "other", &[("app", &web("release-41"))], &[])
+        .await;
+    let iam = aws_sdk_iam::Client::new(&world.emulator.sdk_config().await);
+    let role = fixtures::function_role(
+        &iam,
+        "opsstack-deploy-trigger-role",
+        &fixtures::deploy_trigger_policy("prod", TOPIC),
+    )
+    .await;
+    world.deps.config.common.role_arn = Some(role);
+    let before = world.mutations();
+
+    let answer = world
+        .handle(json!({"command": "doctor"}))
+        .await
+        .expect("doctor answers");
+
+    let rows = table(&answer);
+    assert_eq!(answer["ok"], true, "{rows:#?}");
+    let service = format!("arn:aws:ecs:us-east-1:{ACCOUNT}:service/prod/web");
+    for duty in [
+        format!("ecs:UpdateService on {service}"),
+        format!("ecs:DescribeServices on {service}"),
+        format!("ecs:TagResource on {service}"),
+        "ecs:ListServices on *".to_string(),
+        format!("iam:PassRole on arn:aws:iam::{ACCOUNT}:role/web-task"),
+        format!("ecr:DescribeImages on arn:aws:ecr:us-east-1:{ACCOUNT}:repository/web"),
+        "sns:Publish on arn:aws:sns:us-east-1:123456789012:ops-alerts".to_string(),
+    ] {
+        assert!(
+            rows.iter().any(|row| row.starts_with("ok")
+                && row.contains(&format!("permission  {duty} - allowed by"))),
+            "no allowed row for {duty}: {rows:#?}"
+        );
+    }
+    assert!(
+        rows.iter().any(|row| row
+            .contains("resource    service prod/web - opted in to pushes of repository `web`")),
+        "{rows:#?}"
+    );
+    assert!(
+        rows.iter().all(|row| !row.contains("staging")),
+        "only managed clusters: {rows:#?}"
+    );
+    assert_eq!(world.mutations(), before, "doctor changes nothing in ECS");
+    let sent = world.deps.alerts.sent();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(
+        (sent[0].event_type.as_str(), sent[0].severity),
+        ("doctor", Severity::Info)
+    );
+}
+
+#[tokio::test]
+async fn doctor_names_the_action_and_resource_a_removed_grant_denies() {
+    let mut world = World::new().await;
+    world.release_service("prod", "web").await;
+    let iam = aws_sdk_iam::Client::new(&world.emulator.sdk_config().await);
+    let name = "opsstack-deploy-trigger-role";
+    let role =
+        fixtures::function_role(&iam, name, &fixtures::deploy_trigger_policy("prod", TOPIC)).await;
+    let without = fixtures::without_statement(
+        &fixtures::deploy_trigger_policy("prod", TOPIC),
+        "ReadAndDeployServicesInManagedClusters",
+    );
+    fixtures::put_function_policy(&iam, name, &without).await;
+    world.deps.config.common.role_arn = Some(role);
+
+    let answer = world
+        .handle(json!({"command": "doctor"}))
+        .await
+        .expect("doctor answers");
+
+    let rows = table(&answer);
+    assert_eq!(answer["ok"], false);
+    assert_eq!(answer["summary"]["denied"], 2, "{rows:#?}");
+    assert_eq!(
+        rows[0],
+        format!("DENIED       permission  ecs:DescribeServices on arn:aws:ecs:us-east-1:{ACCOUNT}:service/prod/web - no statement of the role allows it: implicitly denied (reads prod/web)")
+    );
+    assert_eq!(
+        rows[1],
+        format!("DENIED       permission  ecs:UpdateService on arn:aws:ecs:us-east-1:{ACCOUNT}:service/prod/web - no statement of the role allows it: implicitly denied (deploys to prod/web)")
+    );
+    let alert = &world.deps.alerts.sent()[0];
+    assert_eq!(
+        alert.title,
+        "deploy-trigger: doctor found 2 thing(s) to look at"
+    );
+    assert!(
+        alert.next_steps[1].starts_with("DENIED: ecs:UpdateService on"),
+        "{:?}",
+        alert.next_steps
+    );
+}
+
+#[tokio::test]
+async fn doctor_without_its_role_says_iam_was_not_asked() {
+    let world = World::new().await;
+    world.release_service("prod", "web").await;
+    let answer = world
+        .handle(json!({"command": "doctor"}))
+        .await
+        .expect("doctor answers");
+    assert_eq!(answer["ok"], false);
+    assert!(
+        table(&answer)[0].starts_with("undetermined permission  "),
+        "{:#?}",
+        table(&answer)
     );
 }

@@ -46,6 +46,52 @@ impl World {
     }
 }
 
+/// A running EC2 instance named `name` whose `ops:health-check` tag is `check`.
+async fn tagged_instance(
+    sdk: &aws_config::SdkConfig,
+    name: &str,
+    check: &str,
+) -> aws_sdk_ec2::types::Instance {
+    let ec2 = aws_sdk_ec2::Client::new(sdk);
+    let image = ec2
+        .describe_images()
+        .owners("amazon")
+        .send()
+        .await
+        .unwrap()
+        .images
+        .unwrap()[0]
+        .image_id
+        .clone()
+        .unwrap();
+    let launched = ec2
+        .run_instances()
+        .image_id(image)
+        .min_count(1)
+        .max_count(1)
+        .tag_specifications(
+            aws_sdk_ec2::types::TagSpecification::builder()
+                .resource_type(aws_sdk_ec2::types::ResourceType::Instance)
+                .tags(
+                    aws_sdk_ec2::types::Tag::builder()
+                        .key("ops:health-check")
+                        .value(check)
+                        .build(),
+                )
+                .tags(
+                    aws_sdk_ec2::types::Tag::builder()
+                        .key("Name")
+                        .value(name)
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    launched.instances.unwrap().remove(0)
+}
+
 fn text(value: &Value) -> String {
     value.as_str().unwrap_or_default().to_string()
 }
@@ -383,44 +429,7 @@ async fn targets_come_from_ssm_documents_and_tagged_instances() {
         .send()
         .await
         .unwrap();
-    let ec2 = aws_sdk_ec2::Client::new(&sdk);
-    let image = ec2
-        .describe_images()
-        .owners("amazon")
-        .send()
-        .await
-        .unwrap()
-        .images
-        .unwrap()[0]
-        .image_id
-        .clone()
-        .unwrap();
-    let launched = ec2
-        .run_instances()
-        .image_id(image)
-        .min_count(1)
-        .max_count(1)
-        .tag_specifications(
-            aws_sdk_ec2::types::TagSpecification::builder()
-                .resource_type(aws_sdk_ec2::types::ResourceType::Instance)
-                .tags(
-                    aws_sdk_ec2::types::Tag::builder()
-                        .key("ops:health-check")
-                        .value("tcp://{ip}:22")
-                        .build(),
-                )
-                .tags(
-                    aws_sdk_ec2::types::Tag::builder()
-                        .key("Name")
-                        .value("ftp-01")
-                        .build(),
-                )
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-    let instance = launched.instances.unwrap().remove(0);
+    let instance = tagged_instance(&sdk, "ftp-01", "tcp://{ip}:22").await;
     let monitor = deps(
         &world.emulator,
         "health-state",
@@ -479,4 +488,204 @@ async fn a_certificate_near_expiry_is_alerted_once() {
     assert!(lines
         .iter()
         .all(|l| l.get("Target").is_none() || l["CertDaysLeft"] == 5));
+}
+
+/// legacy-health-monitor's policy as sam/template.yaml grants it (no VPC), for table
+/// `health-state`, the documents under `/ops/health/` and the alert topic `topic`.
+fn monitor_policy(topic: &str) -> Value {
+    let account = ops_e2e::fixtures::ACCOUNT;
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Sid": "KeepTargetStates", "Effect": "Allow",
+             "Action": ["dynamodb:BatchGetItem", "dynamodb:PutItem"],
+             "Resource": format!("arn:aws:dynamodb:us-east-1:{account}:table/health-state")},
+            {"Sid": "ReadTargetDocuments", "Effect": "Allow", "Action": "ssm:GetParametersByPath",
+             "Resource": format!("arn:aws:ssm:us-east-1:{account}:parameter/ops/health/*")},
+            {"Sid": "DiscoverTaggedInstances", "Effect": "Allow", "Action": "ec2:DescribeInstances",
+             "Resource": "*"},
+            {"Sid": "Alert", "Effect": "Allow", "Action": "sns:Publish", "Resource": topic},
+        ]
+    })
+}
+
+fn table(answer: &Value) -> Vec<String> {
+    answer["table"]
+        .as_array()
+        .expect("a table")
+        .iter()
+        .map(|row| row.as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn doctor_proves_every_duty_on_the_table_the_documents_and_the_instances_then_names_a_removed_grant(
+) {
+    // Given targets from all three sources, and the role the template grants.
+    let world = World::new().await;
+    let sdk = world.emulator.sdk_config().await;
+    aws_sdk_ssm::Client::new(&sdk)
+        .put_parameter()
+        .name("/ops/health/erp")
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .value(json!({"targets": [
+            {"name": "erp", "http": "https://erp.internal/health", "headers": {"X-Token": "t0ken"}}
+        ]}).to_string())
+        .send()
+        .await
+        .unwrap();
+    let instance = tagged_instance(&sdk, "ftp-01", "tcp://{ip}:22").await;
+    let iam = aws_sdk_iam::Client::new(&sdk);
+    let name = "opsstack-legacy-health-monitor-role";
+    let role = ops_e2e::fixtures::function_role(&iam, name, &monitor_policy(&world.topic)).await;
+    let inline = json!({"targets": [{"name": "ldap", "tcp": "10.0.0.5:389"}]}).to_string();
+    let monitor = deps(
+        &world.emulator,
+        "health-state",
+        &world.topic,
+        &[
+            ("HEALTH_TARGETS", &inline),
+            ("HEALTH_CONFIG_PATH", "/ops/health/"),
+            ("HEALTH_DISCOVER_EC2", "true"),
+            ("OPS_ROLE_ARN", &role),
+        ],
+    )
+    .await;
+
+    // When doctor is asked.
+    let answer = command(&monitor, json!({"command": "doctor"}), T0)
+        .await
+        .expect("doctor answers");
+
+    // Then every row is ok, each duty on each resource among them.
+    let rows = table(&answer);
+    eprintln!("TABLE\n{}", rows.join("\n"));
+    assert_eq!(answer["ok"], true, "{rows:#?}");
+    let id = instance.instance_id.unwrap();
+    let account = ops_e2e::fixtures::ACCOUNT;
+    let state_table = format!("arn:aws:dynamodb:us-east-1:{account}:table/health-state");
+    for duty in [
+        format!("dynamodb:BatchGetItem on {state_table}"),
+        format!("dynamodb:PutItem on {state_table}"),
+        format!("ssm:GetParametersByPath on arn:aws:ssm:us-east-1:{account}:parameter/ops/health/"),
+        "ec2:DescribeInstances on *".to_string(),
+        format!("sns:Publish on {}", world.topic),
+    ] {
+        assert!(
+            rows.iter().any(|row| row.starts_with("ok")
+                && row.contains(&format!("permission  {duty} - allowed by"))),
+            "no allowed row for {duty}: {rows:#?}"
+        );
+    }
+    assert!(
+        rows.iter()
+            .filter(|row| row.contains("permission  "))
+            .all(|row| row.starts_with("ok")),
+        "{rows:#?}"
+    );
+    for resource in [
+        "resource    inline targets document (HEALTH_TARGETS) - 1 target(s): ldap".to_string(),
+        "resource    SSM path /ops/health/ - 1 document(s)".to_string(),
+        "resource    SSM document /ops/health/erp - 1 target(s): erp".to_string(),
+        "resource    EC2 instances tagged ops:health-check - 1 running".to_string(),
+        format!("resource    instance {id} - target ftp-01/{id}: tcp "),
+        "resource    DynamoDB table health-state - readable; 0 of 3 target(s) have a stored state"
+            .to_string(),
+    ] {
+        assert!(
+            rows.iter().any(|row| row.contains(&resource)),
+            "no row for {resource}: {rows:#?}"
+        );
+    }
+    assert!(
+        !answer.to_string().contains("t0ken"),
+        "no secret in the answer"
+    );
+    let doctor: Vec<Published> = world
+        .alerts()
+        .into_iter()
+        .filter(|a| a.event_type == "doctor")
+        .collect();
+    assert_eq!(doctor.len(), 1, "the doctor alert went out through SNS");
+    assert_eq!(doctor[0].severity, "info");
+
+    // When the grant on the state table is taken away, doctor names each action it denies.
+    let without =
+        ops_e2e::fixtures::without_statement(&monitor_policy(&world.topic), "KeepTargetStates");
+    ops_e2e::fixtures::put_function_policy(&iam, name, &without).await;
+    let answer = command(&monitor, json!({"command": "doctor"}), T0)
+        .await
+        .expect("doctor answers");
+
+    let rows = table(&answer);
+    eprintln!("TABLE\n{}", rows.join("\n"));
+    assert_eq!(answer["ok"], false);
+    assert_eq!(answer["summary"]["denied"], 2, "{rows:#?}");
+    assert_eq!(
+        rows[0],
+        format!("DENIED       permission  dynamodb:BatchGetItem on {state_table} - no statement of the role allows it: implicitly denied (reads the targets' states, in each run and for status)")
+    );
+    assert_eq!(
+        rows[1],
+        format!("DENIED       permission  dynamodb:PutItem on {state_table} - no statement of the role allows it: implicitly denied (stores each target's state, only if no other run wrote it since)")
+    );
+}
+
+#[tokio::test]
+async fn doctor_names_a_missing_state_table_and_an_unusable_entry_and_says_iam_was_not_asked() {
+    let world = World::new().await;
+    let inline = json!({"targets": [
+        {"name": "ldap", "tcp": "10.0.0.5:389"},
+        {"name": "broken", "tcp": "no-port"}
+    ]})
+    .to_string();
+    let monitor = deps(
+        &world.emulator,
+        "no-such-table",
+        &world.topic,
+        &[("HEALTH_TARGETS", &inline)],
+    )
+    .await;
+
+    let answer = command(&monitor, json!({"command": "doctor"}), T0)
+        .await
+        .expect("doctor answers");
+
+    let rows = table(&answer);
+    eprintln!("TABLE\n{}", rows.join("\n"));
+    assert_eq!(answer["ok"], false);
+    assert_eq!(
+        (
+            answer["summary"]["problem"].as_u64(),
+            answer["summary"]["undetermined"].as_u64()
+        ),
+        (Some(2), Some(1)),
+        "{rows:#?}"
+    );
+    assert!(
+        rows.iter().any(|row| row.starts_with(
+            "PROBLEM      config      HEALTH_TARGETS - HEALTH_TARGETS: targets[1] (broken): "
+        )),
+        "{rows:#?}"
+    );
+    assert!(
+        rows.iter()
+            .any(|row| row.starts_with("PROBLEM      resource    DynamoDB table no-such-table - ")),
+        "{rows:#?}"
+    );
+    assert!(
+        rows.iter()
+            .any(|row| row
+                .starts_with("undetermined permission  3 duties - OPS_ROLE_ARN is not set")),
+        "{rows:#?}"
+    );
+    assert_eq!(
+        world
+            .alerts()
+            .iter()
+            .filter(|a| a.event_type == "doctor")
+            .count(),
+        1,
+        "the alert path is proved even so"
+    );
 }

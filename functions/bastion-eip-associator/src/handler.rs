@@ -1,9 +1,13 @@
 //! The handler: a launch held at the lifecycle hook, a standalone bastion starting, or the
-//! reconcile schedule, each ending with every bastion holding a pool address or ops told why not.
+//! reconcile schedule, each ending with every bastion holding a pool address or ops told why not;
+//! and the chat commands (`doctor`, `help`).
 
 use ops_core::alert::AlertSink;
 use ops_core::aws::autoscaling::AutoScalingGroups;
 use ops_core::aws::ec2::Ec2;
+use ops_core::aws::iam::IamSimulator;
+use ops_core::command::Command;
+use ops_core::doctor;
 use ops_core::events::{
     classify, parse_event, EventError, Incoming, LifecycleAction, LAUNCH_LIFECYCLE_ACTION,
     SCHEDULED_EVENT,
@@ -14,6 +18,7 @@ use serde_json::{json, Value};
 use tracing::{debug, info, warn};
 
 use crate::associate::{secure, Secured};
+use crate::commands::COMMANDS;
 use crate::config::{AssociatorConfig, GROUP_TAG, POOL_TAG};
 use crate::report::{secured_alert, Whereabouts};
 
@@ -36,6 +41,8 @@ pub struct Deps<A> {
     pub ec2: Ec2,
     /// Auto Scaling adapter.
     pub groups: AutoScalingGroups,
+    /// IAM's policy simulator, for `doctor`.
+    pub iam: IamSimulator,
     /// Where alerts go.
     pub alerts: A,
     /// Configuration.
@@ -56,10 +63,29 @@ pub async fn function_handler<A: AlertSink>(payload: Value, deps: &Deps<A>) -> R
             debug!(detail_type, "event type not handled");
             Ok(json!({ "status": "ignored", "reason": format!("bastion-eip-associator does not handle `{detail_type}` events") }))
         }
-        Incoming::Command(_) | Incoming::AlarmAction(_) => Err(EventError::Unrecognised(
-            "bastion-eip-associator takes lifecycle, instance state-change and schedule events only".into(),
+        Incoming::Command(raw) => {
+            on_command(COMMANDS.parse(&deps.config.common.function_name, &raw)?, deps).await
+        }
+        Incoming::AlarmAction(_) => Err(EventError::Unrecognised(
+            "bastion-eip-associator takes lifecycle, instance state-change and schedule events and chat commands only".into(),
         )
         .into()),
+    }
+}
+
+async fn on_command<A: AlertSink>(command: Command, deps: &Deps<A>) -> Result<Value> {
+    match command.name.as_str() {
+        "doctor" => Ok(doctor::conclude(
+            &deps.config.common.function_name,
+            deps.config.common.role_arn.as_deref(),
+            crate::doctor::examine(&deps.config, &deps.ec2, &deps.groups).await,
+            &deps.iam,
+            &deps.alerts,
+        )
+        .await),
+        _ => Ok(
+            json!({ "status": "help", "help": COMMANDS.help(&deps.config.common.function_name) }),
+        ),
     }
 }
 

@@ -4,6 +4,7 @@ use bastion_eip_associator::config::AssociatorConfig;
 use bastion_eip_associator::handler::{function_handler, Deps};
 use ops_core::aws::autoscaling::AutoScalingGroups;
 use ops_core::aws::ec2::Ec2;
+use ops_core::aws::iam::IamSimulator;
 use ops_core::aws::sns::SnsAlerts;
 use ops_core::aws::{sdk_config, AwsSettings};
 use ops_core::config::Env;
@@ -16,6 +17,7 @@ async fn build_deps(env: &Env) -> Result<Deps<SnsAlerts>, Error> {
     Ok(Deps {
         ec2: Ec2::new(&sdk),
         groups: AutoScalingGroups::new(&sdk),
+        iam: IamSimulator::new(&sdk),
         alerts: SnsAlerts::new(&sdk, &config.common.alert_topic_arn),
         config,
     })

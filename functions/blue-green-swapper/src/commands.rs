@@ -1,6 +1,6 @@
 //! The chat commands blue-green-swapper answers.
 
-use ops_core::command::{ArgSpec, CommandSet, CommandSpec};
+use ops_core::command::{ArgSpec, CommandSet, CommandSpec, DOCTOR};
 use serde::Deserialize;
 
 const APP: ArgSpec = ArgSpec {
@@ -9,9 +9,8 @@ const APP: ArgSpec = ArgSpec {
     help: "the app's name (tag ops:swap-app on its listener)",
 };
 
-/// deploy, promote, abort, rollback, status (and help).
+/// deploy, promote, abort, rollback, status, doctor (and help).
 pub const COMMANDS: CommandSet = CommandSet {
-    function: "blue-green-swapper",
     commands: &[
         CommandSpec {
             name: "deploy",
@@ -64,6 +63,7 @@ pub const COMMANDS: CommandSet = CommandSet {
                 help: "one app; all apps when omitted",
             }],
         },
+        DOCTOR,
     ],
 };
 
@@ -97,14 +97,15 @@ pub struct StatusArgs {
     pub app: Option<String>,
 }
 
-/// The chat line that aborts (or rolls back) an app's swap.
-pub fn abort_line(app: &str) -> String {
-    COMMANDS.chat_line("abort", serde_json::json!({ "app": app }))
+/// The chat line that aborts (or rolls back) an app's swap, sent to the function deployed as
+/// `function`.
+pub fn abort_line(function: &str, app: &str) -> String {
+    COMMANDS.chat_line(function, "abort", serde_json::json!({ "app": app }))
 }
 
-/// The chat line that shows an app.
-pub fn status_line(app: &str) -> String {
-    COMMANDS.chat_line("status", serde_json::json!({ "app": app }))
+/// The chat line that shows an app, sent to the function deployed as `function`.
+pub fn status_line(function: &str, app: &str) -> String {
+    COMMANDS.chat_line(function, "status", serde_json::json!({ "app": app }))
 }
 
 #[cfg(test)]
@@ -128,13 +129,13 @@ mod tests {
             ("chat-swap-status.json", "status"),
         ] {
             let command = COMMANDS
-                .parse(&sample(file))
+                .parse("blue-green-swapper", &sample(file))
                 .unwrap_or_else(|e| panic!("{file}: {e}"));
             assert_eq!(command.name, name);
             assert_eq!(command.requested_by.as_deref(), Some("alice"));
         }
         let deploy: DeployArgs = COMMANDS
-            .parse(&sample("chat-swap-deploy.json"))
+            .parse("blue-green-swapper", &sample("chat-swap-deploy.json"))
             .unwrap()
             .args_as()
             .unwrap();
@@ -149,10 +150,24 @@ mod tests {
     }
 
     #[test]
+    fn doctor_is_a_command_and_help_lists_it() {
+        let command = COMMANDS
+            .parse(
+                "blue-green-swapper",
+                &serde_json::json!({"command": "doctor"}),
+            )
+            .unwrap();
+        assert_eq!(command.name, "doctor");
+        assert!(COMMANDS
+            .help("blue-green-swapper")
+            .contains("  doctor {} - check configuration, resources and IAM permissions"));
+    }
+
+    #[test]
     fn the_abort_line_is_the_chat_command_alerts_print() {
         assert_eq!(
-            abort_line("shop"),
-            r#"@aws lambda invoke --function-name blue-green-swapper --payload {"args":{"app":"shop"},"command":"abort"}"#
+            abort_line("opsstack-blue-green-swapper", "shop"),
+            r#"@Amazon Q lambda invoke --function-name opsstack-blue-green-swapper --payload {"args":{"app":"shop"},"command":"abort"}"#
         );
     }
 }

@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 use ops_core::alert::AlertSink;
 use ops_core::aws::ecr::ImageSelector;
 use ops_core::aws::ecs::TaskDefinitionState;
+use ops_core::aws::iam::IamSimulator;
 use ops_core::command::{Command, CommandError};
+use ops_core::doctor;
 use ops_core::events::{
     classify, event_time, ignored_event, EventError, Incoming, SCHEDULED_EVENT,
 };
@@ -32,6 +34,8 @@ use crate::view::AppView;
 pub struct Deps<A> {
     /// AWS adapters.
     pub clients: Clients,
+    /// IAM's policy simulator, for `doctor`.
+    pub iam: IamSimulator,
     /// Where alerts go.
     pub alerts: A,
     /// Configuration.
@@ -64,7 +68,14 @@ pub async fn function_handler<A: AlertSink>(
             debug!(detail_type, "event type not handled");
             Ok(ignored_event("blue-green-swapper", &detail_type))
         }
-        Incoming::Command(raw) => on_command(COMMANDS.parse(&raw)?, invocation, deps).await,
+        Incoming::Command(raw) => {
+            on_command(
+                COMMANDS.parse(&deps.config.common.function_name, &raw)?,
+                invocation,
+                deps,
+            )
+            .await
+        }
         Incoming::AlarmAction(_) => Err(EventError::Unrecognised(
             "blue-green-swapper does not handle CloudWatch alarm actions".into(),
         )
@@ -149,7 +160,17 @@ async fn on_command<A: AlertSink>(
             }
             Ok(json!({ "status": "ok", "apps": apps }))
         }
-        _ => Ok(json!({ "status": "help", "help": COMMANDS.help() })),
+        "doctor" => Ok(doctor::conclude(
+            &deps.config.common.function_name,
+            deps.config.common.role_arn.as_deref(),
+            crate::doctor::examine(&deps.config, &deps.clients).await,
+            &deps.iam,
+            &deps.alerts,
+        )
+        .await),
+        _ => Ok(
+            json!({ "status": "help", "help": COMMANDS.help(&deps.config.common.function_name) }),
+        ),
     }
 }
 

@@ -7,6 +7,7 @@ use ops_core::aws::cloudwatch::CloudWatchAlarms;
 use ops_core::aws::ecr::EcrImages;
 use ops_core::aws::ecs::EcsServices;
 use ops_core::aws::elbv2::LoadBalancers;
+use ops_core::aws::iam::IamSimulator;
 use ops_core::aws::sns::SnsAlerts;
 use ops_core::aws::{sdk_config, AwsSettings};
 use ops_core::config::Env;
@@ -24,6 +25,7 @@ async fn build_deps(env: &Env) -> Result<Deps<SnsAlerts>, Error> {
             ecr: EcrImages::new(&sdk),
             alarms: CloudWatchAlarms::new(&sdk),
         },
+        iam: IamSimulator::new(&sdk),
         alerts: SnsAlerts::new(&sdk, &config.common.alert_topic_arn),
         config,
     })

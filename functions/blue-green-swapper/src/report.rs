@@ -102,13 +102,15 @@ pub fn transition_alert(function: &str, t: &Transition) -> Alert {
         .map(|c| c.task_definition.clone())
         .unwrap_or_default();
     let undo = match t.state.phase {
-        Phase::Deploying | Phase::Testing => Some(abort_line(app)),
+        Phase::Deploying | Phase::Testing => Some(abort_line(function, app)),
         Phase::Shifting | Phase::Warm => {
-            Some(COMMANDS.chat_line("rollback", json!({ "app": app })))
+            Some(COMMANDS.chat_line(function, "rollback", json!({ "app": app })))
         }
-        Phase::Done if !old_revision.is_empty() => {
-            Some(COMMANDS.chat_line("deploy", json!({ "app": app, "revision": old_revision })))
-        }
+        Phase::Done if !old_revision.is_empty() => Some(COMMANDS.chat_line(
+            function,
+            "deploy",
+            json!({ "app": app, "revision": old_revision }),
+        )),
         _ => None,
     };
     let requested_by = t
@@ -132,7 +134,7 @@ pub fn transition_alert(function: &str, t: &Transition) -> Alert {
         )
         .requested_by(requested_by)
         .next_step(t.next.clone())
-        .next_step(format!("Follow it: {}", status_line(app)))
+        .next_step(format!("Follow it: {}", status_line(function, app)))
         .related(t.route.clone())
         .thread(format!("{function}:{app}:{}", t.plan.id))
         .context("swap_id", t.plan.id.clone())
@@ -167,7 +169,7 @@ pub fn refusal_alert(function: &str, app: &str, reason: &str, requested_by: &str
     .why(reason.to_string())
     .requested_by(requested_by)
     .next_step("Fix what the reason names, then send the deploy again.")
-    .next_step(format!("See the app: {}", status_line(app)))
+    .next_step(format!("See the app: {}", status_line(function, app)))
 }
 
 /// The alert when AWS refused a change of a swap (one that retrying cannot fix).
@@ -185,8 +187,8 @@ pub fn failure_alert(function: &str, app: &str, failed: &FailedChange<Action>) -
     ))
     .why(failed.error.clone())
     .next_step("The swap's state is unchanged past this step; the next run retries it. If AWS keeps refusing, abort the swap.")
-    .next_step(format!("Abort: {}", abort_line(app)))
-    .next_step(format!("See the app: {}", status_line(app)))
+    .next_step(format!("Abort: {}", abort_line(function, app)))
+    .next_step(format!("See the app: {}", status_line(function, app)))
 }
 
 /// `repo:tag` of an image reference, for titles.
@@ -291,14 +293,14 @@ mod tests {
     #[test]
     fn a_shift_offers_the_rollback_command_and_a_completed_swap_the_old_revision() {
         let shift = transition_alert(
-            "blue-green-swapper",
+            "opsstack-blue-green-swapper",
             &transition(Phase::Shifting, (0, 10), None),
         );
         assert_eq!(shift.title, "shop: 10% of live traffic on green");
         assert_eq!(
             shift.undo.as_deref(),
             Some(
-                r#"@aws lambda invoke --function-name blue-green-swapper --payload {"args":{"app":"shop"},"command":"rollback"}"#
+                r#"@Amazon Q lambda invoke --function-name opsstack-blue-green-swapper --payload {"args":{"app":"shop"},"command":"rollback"}"#
             )
         );
         let done = transition_alert(

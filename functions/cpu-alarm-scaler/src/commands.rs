@@ -1,11 +1,10 @@
 //! The chat commands cpu-alarm-scaler answers.
 
-use ops_core::command::{ArgSpec, CommandSet, CommandSpec};
+use ops_core::command::{ArgSpec, CommandSet, CommandSpec, DOCTOR};
 use serde::Deserialize;
 
-/// scale, status (and help).
+/// scale, status, doctor (and help).
 pub const COMMANDS: CommandSet = CommandSet {
-    function: "cpu-alarm-scaler",
     commands: &[
         CommandSpec {
             name: "scale",
@@ -40,6 +39,7 @@ pub const COMMANDS: CommandSet = CommandSet {
                 help: "asg:<group> or ecs:<cluster>/<service>",
             }],
         },
+        DOCTOR,
     ],
 };
 
@@ -64,9 +64,11 @@ pub struct StatusArgs {
     pub target: Option<String>,
 }
 
-/// The chat line that holds `target` at `count` for `duration`.
-pub fn scale_line(target: &str, count: i32, duration: &str) -> String {
+/// The chat line that holds `target` at `count` for `duration`, sent to the function deployed as
+/// `function`.
+pub fn scale_line(function: &str, target: &str, count: i32, duration: &str) -> String {
     COMMANDS.chat_line(
+        function,
         "scale",
         serde_json::json!({ "target": target, "count": count, "for": duration }),
     )
@@ -87,7 +89,7 @@ mod tests {
     #[test]
     fn the_chat_samples_in_events_are_valid_commands() {
         let scale: ScaleArgs = COMMANDS
-            .parse(&sample("chat-scale.json"))
+            .parse("cpu-alarm-scaler", &sample("chat-scale.json"))
             .unwrap()
             .args_as()
             .unwrap();
@@ -96,7 +98,7 @@ mod tests {
             ("asg:workers", 5, "30m")
         );
         let status: StatusArgs = COMMANDS
-            .parse(&sample("chat-scale-status.json"))
+            .parse("cpu-alarm-scaler", &sample("chat-scale-status.json"))
             .unwrap()
             .args_as()
             .unwrap();

@@ -10,6 +10,13 @@
 //! | `ops:scale-min-step` | 1 | for `percent`: the least change in capacity |
 //! | `ops:scale-cooldown` | 300 | seconds after a change in this direction before the next (60 to 86400) |
 //!
+//! Only a metric alarm can opt in. A composite alarm has no metric, threshold or datapoint, so there
+//! is no breach to pick a step from (nor a comparison to pick the step's sign): one that carries
+//! `ops:scale-target` is refused with a non-retryable error that says to tag the metric alarm it
+//! combines instead, and one without the tag is ignored like any alarm that did not opt in (the
+//! EventBridge rule delivers every alarm of the account that enters ALARM, and an error for each of
+//! those would page on-call for alarms that are not the scaler's business). See [`composite`].
+//!
 //! An ECS service states its bounds with `ops:scale-min` and `ops:scale-max` (a group has its own).
 //! On the target the scaler keeps `ops:scale-out-at` and `ops:scale-in-at` (when it last scaled each
 //! way: separate cooldowns, kept in AWS), `ops:scale-last` (the last trigger it acted on and the
@@ -283,6 +290,29 @@ pub fn parse_steps(value: &str) -> Result<Vec<Step>, ContractError> {
     Ok(steps)
 }
 
+/// What the scaler does with a composite alarm (see the module docs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CompositeAnswer {
+    /// Not opted in: nothing to do, with the reason.
+    Ignored(String),
+    /// Opted in: refused, saying why and what to do instead.
+    Refused(String),
+}
+
+/// Decide for composite alarm `name` with rule `rule` and its tags.
+pub fn composite(name: &str, rule: &str, tags: &BTreeMap<String, String>) -> CompositeAnswer {
+    match tags.get(TARGET) {
+        None => CompositeAnswer::Ignored(format!(
+            "alarm {name} is a composite alarm and has no `{TARGET}` tag"
+        )),
+        Some(target) => CompositeAnswer::Refused(format!(
+            "alarm {name} is a composite alarm (rule `{rule}`): it has no metric, threshold or \
+             datapoint to choose a step from, so its `{TARGET}` = `{target}` is not acted on; \
+             put the scaling tags on the metric alarm it combines instead"
+        )),
+    }
+}
+
 /// The last trigger acted on: a key and the capacity change made for it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct LastAction {
@@ -475,6 +505,33 @@ mod tests {
         assert_eq!(
             error.to_string(),
             "tag `ops:scale-adjustment` = `double`: must be change, percent or exact"
+        );
+    }
+
+    #[test]
+    fn a_composite_alarm_is_refused_if_it_opted_in_and_ignored_if_not() {
+        let rule = "ALARM(CompositeDemo.FirstChild) OR ALARM(CompositeDemo.SecondChild)";
+        assert_eq!(
+            composite("CompositeDemo.Main", rule, &tags(&[(TARGET, "asg:workers")])),
+            CompositeAnswer::Refused(
+                "alarm CompositeDemo.Main is a composite alarm (rule `ALARM(CompositeDemo.FirstChild) \
+                 OR ALARM(CompositeDemo.SecondChild)`): it has no metric, threshold or datapoint to \
+                 choose a step from, so its `ops:scale-target` = `asg:workers` is not acted on; put \
+                 the scaling tags on the metric alarm it combines instead"
+                    .into()
+            )
+        );
+        // A malformed target changes nothing: the alarm's kind is the problem, not the tag.
+        assert!(matches!(
+            composite("c", rule, &tags(&[(TARGET, "workers"), (STEPS, "0::+2")])),
+            CompositeAnswer::Refused(reason) if reason.contains("`ops:scale-target` = `workers`")
+        ));
+        assert_eq!(
+            composite("ServiceAggregatedAlarm", rule, &tags(&[("team", "payments")])),
+            CompositeAnswer::Ignored(
+                "alarm ServiceAggregatedAlarm is a composite alarm and has no `ops:scale-target` tag"
+                    .into()
+            )
         );
     }
 

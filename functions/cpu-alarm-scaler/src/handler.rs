@@ -4,8 +4,10 @@
 use std::collections::BTreeMap;
 
 use ops_core::alert::AlertSink;
-use ops_core::aws::cloudwatch::AlarmState;
+use ops_core::aws::cloudwatch::{Alarm, AlarmState};
+use ops_core::aws::iam::IamSimulator;
 use ops_core::command::{Command, CommandError};
+use ops_core::doctor;
 use ops_core::events::{
     classify, event_time, ignored_event, parse_alarm_action, parse_event, AlarmStateChange,
     EventError, Incoming, ALARM_STATE_CHANGE, SCHEDULED_EVENT,
@@ -18,7 +20,7 @@ use tracing::{debug, info, warn};
 use crate::act::apply;
 use crate::commands::{ScaleArgs, StatusArgs, COMMANDS};
 use crate::config::ScalerConfig;
-use crate::contract::{self, parse_duration, TargetRef};
+use crate::contract::{self, parse_duration, CompositeAnswer, TargetRef};
 use crate::decide::{decide_override, decide_override_expiry, decide_scaling, Action, Trigger};
 use crate::observe::{alarm_view, target_view, Clients};
 use crate::report::{
@@ -29,6 +31,8 @@ use crate::report::{
 pub struct Deps<A> {
     /// AWS adapters.
     pub clients: Clients,
+    /// IAM's policy simulator, for `doctor`.
+    pub iam: IamSimulator,
     /// Where alerts go.
     pub alerts: A,
     /// Configuration.
@@ -53,7 +57,7 @@ pub async fn function_handler<A: AlertSink>(
         Incoming::Event {
             detail_type, raw, ..
         } if detail_type == ALARM_STATE_CHANGE => {
-            let event = parse_event::<AlarmStateChange>(&raw)?;
+            let event = parse_event::<AlarmStateChange>(&detail_from_alarm_data(raw))?;
             let now = event
                 .time
                 .map(|t| t.timestamp().max(0) as u64)
@@ -80,8 +84,30 @@ pub async fn function_handler<A: AlertSink>(
             debug!(detail_type, "event type not handled");
             Ok(ignored_event("cpu-alarm-scaler", &detail_type))
         }
-        Incoming::Command(raw) => on_command(COMMANDS.parse(&raw)?, invocation.now, deps).await,
+        Incoming::Command(raw) => {
+            on_command(
+                COMMANDS.parse(&deps.config.common.function_name, &raw)?,
+                invocation.now,
+                deps,
+            )
+            .await
+        }
     }
+}
+
+/// EventBridge delivers the alarm in `detail`; the `aws_lambda_events` crate's composite alarm
+/// sample (`example-cloudwatch-alarm-composite-with-suppressor-alarm.json`) has the same envelope
+/// with the alarm in `alarmData`, the field of the alarm's own action payload. The alarm is only
+/// named there and read back from CloudWatch, so either place is accepted.
+fn detail_from_alarm_data(mut raw: Value) -> Value {
+    if let Some(event) = raw.as_object_mut() {
+        if !event.contains_key("detail") {
+            if let Some(data) = event.remove("alarmData") {
+                event.insert("detail".into(), data);
+            }
+        }
+    }
+    raw
 }
 
 async fn on_alarm<A: AlertSink>(
@@ -97,7 +123,18 @@ async fn on_alarm<A: AlertSink>(
         }
         .into());
     }
-    let alarm = deps.clients.alarms.describe(name).await?;
+    let alarm = match deps.clients.alarms.describe_any(name).await? {
+        Alarm::Metric(alarm) => alarm,
+        Alarm::Composite(alarm) => {
+            return match contract::composite(&alarm.name, &alarm.rule, &alarm.tags) {
+                CompositeAnswer::Ignored(reason) => {
+                    debug!(alarm = name, "{reason}");
+                    Ok(json!({ "status": "ignored", "reason": reason }))
+                }
+                CompositeAnswer::Refused(reason) => Err(Error::Refused(reason)),
+            };
+        }
+    };
     if !alarm.tags.contains_key(contract::TARGET) {
         debug!(alarm = name, "alarm does not scale anything");
         return Ok(
@@ -316,7 +353,17 @@ async fn on_command<A: AlertSink>(command: Command, now: u64, deps: &Deps<A>) ->
                 })?;
             status(only, now, deps).await
         }
-        _ => Ok(json!({ "status": "help", "help": COMMANDS.help() })),
+        "doctor" => Ok(doctor::conclude(
+            &deps.config.common.function_name,
+            deps.config.common.role_arn.as_deref(),
+            crate::doctor::examine(&deps.config, &deps.clients).await,
+            &deps.iam,
+            &deps.alerts,
+        )
+        .await),
+        _ => Ok(
+            json!({ "status": "help", "help": COMMANDS.help(&deps.config.common.function_name) }),
+        ),
     }
 }
 

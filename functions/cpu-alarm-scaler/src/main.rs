@@ -7,6 +7,7 @@ use ops_core::aws::appscaling::ScalableTargets;
 use ops_core::aws::autoscaling::AutoScalingGroups;
 use ops_core::aws::cloudwatch::CloudWatchAlarms;
 use ops_core::aws::ecs::EcsServices;
+use ops_core::aws::iam::IamSimulator;
 use ops_core::aws::sns::SnsAlerts;
 use ops_core::aws::{sdk_config, AwsSettings};
 use ops_core::config::Env;
@@ -23,6 +24,7 @@ async fn build_deps(env: &Env) -> Result<Deps<SnsAlerts>, Error> {
             ecs: EcsServices::new(&sdk),
             scalable: ScalableTargets::new(&sdk),
         },
+        iam: IamSimulator::new(&sdk),
         alerts: SnsAlerts::new(&sdk, &config.common.alert_topic_arn),
         config,
     })

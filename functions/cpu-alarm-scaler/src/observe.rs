@@ -3,7 +3,7 @@
 use ops_core::aws::appscaling::ScalableTargets;
 use ops_core::aws::autoscaling::AutoScalingGroups;
 use ops_core::aws::cloudwatch::{AlarmState, CloudWatchAlarms};
-use ops_core::aws::ecs::EcsServices;
+use ops_core::aws::ecs::{EcsServices, ServiceState};
 use ops_core::{Error, Result};
 
 use crate::contract::{self, policy, Memory, TargetRef};
@@ -90,22 +90,7 @@ pub async fn target_view(clients: &Clients, target: &TargetRef) -> Result<Target
         }
         TargetRef::Service { cluster, service } => {
             let state = clients.ecs.describe(cluster, service).await?;
-            let bound = |tag: &'static str| -> Result<i32> {
-                let raw = state.tag(tag).ok_or_else(|| {
-                    Error::Refused(format!("{target} has no `{tag}` tag: an ECS service must state its bounds to be scaled"))
-                })?;
-                raw.trim().parse().map_err(|_| {
-                    Error::Refused(format!(
-                        "{target}: tag `{tag}` = `{raw}` is not a whole number"
-                    ))
-                })
-            };
-            let (min, max) = (bound(contract::SERVICE_MIN)?, bound(contract::SERVICE_MAX)?);
-            if min < 0 || max < min {
-                return Err(Error::Refused(format!(
-                    "{target}: bounds {min}..{max} are not a range"
-                )));
-            }
+            let (min, max) = service_bounds(target, &state)?;
             let rolling = state
                 .deployments
                 .iter()
@@ -138,4 +123,28 @@ pub async fn target_view(clients: &Clients, target: &TargetRef) -> Result<Target
             })
         }
     }
+}
+
+/// An ECS service's bounds from its `ops:scale-min` and `ops:scale-max` tags, or why it cannot be
+/// scaled (`target` names it in the error).
+pub fn service_bounds(target: &TargetRef, state: &ServiceState) -> Result<(i32, i32)> {
+    let bound = |tag: &'static str| -> Result<i32> {
+        let raw = state.tag(tag).ok_or_else(|| {
+            Error::Refused(format!(
+                "{target} has no `{tag}` tag: an ECS service must state its bounds to be scaled"
+            ))
+        })?;
+        raw.trim().parse().map_err(|_| {
+            Error::Refused(format!(
+                "{target}: tag `{tag}` = `{raw}` is not a whole number"
+            ))
+        })
+    };
+    let (min, max) = (bound(contract::SERVICE_MIN)?, bound(contract::SERVICE_MAX)?);
+    if min < 0 || max < min {
+        return Err(Error::Refused(format!(
+            "{target}: bounds {min}..{max} are not a range"
+        )));
+    }
+    Ok((min, max))
 }

@@ -62,7 +62,12 @@ pub fn scaling_alert(function: &str, target: &TargetRef, scaling: &Scaling) -> A
         scaling.alarm, scaling.metric, scaling.operator, scaling.threshold
     ))
     .change(capacity(target, scaling.from), capacity(target, scaling.to))
-    .undo(scale_line(&target.to_string(), scaling.from, UNDO_HOLD))
+    .undo(scale_line(
+        function,
+        &target.to_string(),
+        scaling.from,
+        UNDO_HOLD,
+    ))
     .thread(format!("{function}:{target}"))
     .context("alarm", &scaling.alarm)
     .context("breach", format!("{:.1}", scaling.breach))
@@ -102,7 +107,7 @@ pub fn override_alert(function: &str, target: &TargetRef, manual: &Override, fro
     .why(format!("Manual override from chat by {}.", manual.by))
     .change(capacity(target, from), capacity(target, manual.count))
     .requested_by(&manual.by)
-    .undo(scale_line(&target.to_string(), manual.revert, "1m"))
+    .undo(scale_line(function, &target.to_string(), manual.revert, "1m"))
     .thread(format!("{function}:{target}"))
 }
 
@@ -178,7 +183,7 @@ mod tests {
             to: 6,
             clamped_by: Some("clamped to its maximum 6 (asked for 7)".into()),
         };
-        let alert = scaling_alert("cpu-alarm-scaler", &target, &scaling);
+        let alert = scaling_alert("opsstack-cpu-alarm-scaler", &target, &scaling);
         assert_eq!(alert.title, "asg:workers scaled out from 5 to 6");
         assert_eq!(
             alert.what,
@@ -191,7 +196,7 @@ mod tests {
         assert_eq!(
             alert.undo.as_deref(),
             Some(
-                r#"@aws lambda invoke --function-name cpu-alarm-scaler --payload {"args":{"count":5,"for":"1h","target":"asg:workers"},"command":"scale"}"#
+                r#"@Amazon Q lambda invoke --function-name opsstack-cpu-alarm-scaler --payload {"args":{"count":5,"for":"1h","target":"asg:workers"},"command":"scale"}"#
             )
         );
     }

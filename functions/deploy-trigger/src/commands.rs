@@ -1,6 +1,6 @@
 //! The chat commands deploy-trigger answers.
 
-use ops_core::command::{ArgSpec, CommandSet, CommandSpec};
+use ops_core::command::{ArgSpec, CommandSet, CommandSpec, DOCTOR};
 use serde::Deserialize;
 
 const SERVICE: ArgSpec = ArgSpec {
@@ -9,9 +9,8 @@ const SERVICE: ArgSpec = ArgSpec {
     help: "the ECS service, as cluster/service or service",
 };
 
-/// deploy, rollback, status (and help).
+/// deploy, rollback, status, doctor (and help).
 pub const COMMANDS: CommandSet = CommandSet {
-    function: "deploy-trigger",
     commands: &[
         CommandSpec {
             name: "deploy",
@@ -43,6 +42,7 @@ pub const COMMANDS: CommandSet = CommandSet {
             summary: "what runs, the rollout in progress, and where a rollback would go",
             args: &[SERVICE],
         },
+        DOCTOR,
     ],
 };
 
@@ -66,14 +66,31 @@ pub struct ServiceArgs {
     pub service: String,
 }
 
-/// The chat line that shows a service's status.
-pub fn status_line(service: &str) -> String {
-    COMMANDS.chat_line("status", serde_json::json!({ "service": service }))
+/// The chat line that shows a service's status, sent to the function deployed as `function`.
+pub fn status_line(function: &str, service: &str) -> String {
+    COMMANDS.chat_line(
+        function,
+        "status",
+        serde_json::json!({ "service": service }),
+    )
 }
 
-/// The chat line that rolls a service back.
-pub fn rollback_line(service: &str) -> String {
-    COMMANDS.chat_line("rollback", serde_json::json!({ "service": service }))
+/// The chat line that deploys a tag to a service (the tag left for the engineer to fill in).
+pub fn deploy_line(function: &str, service: &str) -> String {
+    COMMANDS.chat_line(
+        function,
+        "deploy",
+        serde_json::json!({ "service": service, "tag": "<tag>" }),
+    )
+}
+
+/// The chat line that rolls a service back, sent to the function deployed as `function`.
+pub fn rollback_line(function: &str, service: &str) -> String {
+    COMMANDS.chat_line(
+        function,
+        "rollback",
+        serde_json::json!({ "service": service }),
+    )
 }
 
 #[cfg(test)]
@@ -96,13 +113,13 @@ mod tests {
             ("chat-status.json", "status"),
         ] {
             let command = COMMANDS
-                .parse(&sample(file))
+                .parse("deploy-trigger", &sample(file))
                 .unwrap_or_else(|e| panic!("{file}: {e}"));
             assert_eq!(command.name, name);
             assert_eq!(command.requested_by.as_deref(), Some("alice"));
         }
         let deploy: DeployArgs = COMMANDS
-            .parse(&sample("chat-deploy.json"))
+            .parse("deploy-trigger", &sample("chat-deploy.json"))
             .unwrap()
             .args_as()
             .unwrap();
@@ -115,8 +132,8 @@ mod tests {
     #[test]
     fn rollback_line_is_the_chat_command_alerts_print() {
         assert_eq!(
-            rollback_line("prod/web"),
-            r#"@aws lambda invoke --function-name deploy-trigger --payload {"args":{"service":"prod/web"},"command":"rollback"}"#
+            rollback_line("opsstack-deploy-trigger", "prod/web"),
+            r#"@Amazon Q lambda invoke --function-name opsstack-deploy-trigger --payload {"args":{"service":"prod/web"},"command":"rollback"}"#
         );
     }
 }

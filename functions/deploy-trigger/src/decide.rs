@@ -407,6 +407,9 @@ pub struct Outcome {
     pub previous: Option<String>,
     /// For a failure: the revision ECS's circuit breaker went back to.
     pub rolled_back_to: Option<String>,
+    /// Where a chat `rollback` would go once this outcome is recorded (see [`rollback_target`]):
+    /// `None` when there is no earlier verified deployment, so no undo may be offered.
+    pub rollback_to: Option<String>,
     /// What deploy-trigger recorded when it started it, if it did.
     pub in_flight: Option<InFlight>,
     /// Seconds from start to this outcome, if the start is known.
@@ -470,17 +473,26 @@ pub fn decide_outcome(
         deployment_id.to_string(),
     )]);
     let mut rolled_back_to = None;
+    let last_completed = service.tag(contract::LAST_COMPLETED).map(String::from);
+    let rollback_to;
     if succeeded {
         let deployed_arn = deployed.clone().unwrap_or_default();
-        if let Some(last) = service
-            .tag(contract::LAST_COMPLETED)
-            .filter(|last| *last != deployed_arn)
+        if let Some(last) = last_completed
+            .as_ref()
+            .filter(|last| **last != deployed_arn)
         {
-            tags.insert(contract::PREVIOUS_COMPLETED.to_string(), last.to_string());
+            tags.insert(contract::PREVIOUS_COMPLETED.to_string(), last.clone());
+            rollback_to = Some(last.clone());
+        } else {
+            // The same revision verified again: a rollback still goes where it went before.
+            rollback_to = service.tag(contract::PREVIOUS_COMPLETED).map(String::from);
         }
         tags.insert(contract::LAST_COMPLETED.to_string(), deployed_arn);
-    } else if let Some(primary) = service.primary().filter(|p| p.id != deployment_id) {
-        rolled_back_to = Some(primary.task_definition.clone());
+    } else {
+        if let Some(primary) = service.primary().filter(|p| p.id != deployment_id) {
+            rolled_back_to = Some(primary.task_definition.clone());
+        }
+        rollback_to = last_completed;
     }
     let outcome = Outcome {
         service: name.clone(),
@@ -490,6 +502,7 @@ pub fn decide_outcome(
         deployed,
         previous,
         rolled_back_to,
+        rollback_to,
         duration_seconds: in_flight.as_ref().map(|f| now.saturating_sub(f.started_at)),
         in_flight,
     };

@@ -6,7 +6,9 @@ use std::sync::Mutex;
 use ops_core::alert::AlertSink;
 use ops_core::aws::ecr::{EcrImages, ImageSelector};
 use ops_core::aws::ecs::{EcsServices, ServiceState, TaskDefinitionState};
+use ops_core::aws::iam::IamSimulator;
 use ops_core::command::{Command, CommandError};
+use ops_core::doctor;
 use ops_core::events::{
     classify, parse_event, EcrImageAction, EcsDeploymentStateChange, EventError, Incoming,
     ECR_IMAGE_ACTION, ECS_DEPLOYMENT_STATE_CHANGE,
@@ -32,6 +34,8 @@ use crate::report::{failure_alert, outcome_alert, problem_alert};
 pub struct Deps<A> {
     /// ECS adapter.
     pub ecs: EcsServices,
+    /// IAM's policy simulator, for `doctor`.
+    pub iam: IamSimulator,
     /// ECR adapter.
     pub ecr: EcrImages,
     /// Where alerts go.
@@ -70,7 +74,14 @@ pub async fn function_handler<A: AlertSink>(
                 "deploy-trigger does not handle `{detail_type}` events"
             )))
         }
-        Incoming::Command(raw) => on_command(COMMANDS.parse(&raw)?, invocation, deps).await,
+        Incoming::Command(raw) => {
+            on_command(
+                COMMANDS.parse(&deps.config.common.function_name, &raw)?,
+                invocation,
+                deps,
+            )
+            .await
+        }
         Incoming::AlarmAction(_) => Err(EventError::Unrecognised(
             "deploy-trigger does not handle CloudWatch alarm actions".into(),
         )
@@ -146,6 +157,7 @@ async fn on_push<A: AlertSink>(
             .await?;
     }
     Ok(answer(
+        &deps.config.common.function_name,
         &execution,
         &started,
         json!({ "image": image.reference(), "problems": problems }),
@@ -228,6 +240,7 @@ async fn on_deployment_state_change<A: AlertSink>(
     )
     .await?;
     Ok(answer(
+        &deps.config.common.function_name,
         &execution,
         &started,
         json!({ "outcome": decision.outcome }),
@@ -297,6 +310,7 @@ async fn on_command<A: AlertSink>(
             let (execution, started) =
                 run(decision.plan, mode, &revisions, invocation, deps).await?;
             Ok(answer(
+                &deps.config.common.function_name,
                 &execution,
                 &started,
                 json!({ "image": image.reference() }),
@@ -312,6 +326,7 @@ async fn on_command<A: AlertSink>(
             let plan = decide_rollback(&service, &target, &requested_by);
             let (execution, started) = run(plan, mode, &BTreeMap::new(), invocation, deps).await?;
             Ok(answer(
+                &deps.config.common.function_name,
                 &execution,
                 &started,
                 json!({ "rollback_to": target.short_name() }),
@@ -323,7 +338,17 @@ async fn on_command<A: AlertSink>(
                 observe::find_service(&deps.ecs, &deps.config.clusters, &args.service).await?;
             status(&deps.ecs, &service).await
         }
-        _ => Ok(json!({ "status": "help", "help": COMMANDS.help() })),
+        "doctor" => Ok(doctor::conclude(
+            &deps.config.common.function_name,
+            deps.config.common.role_arn.as_deref(),
+            crate::doctor::examine(&deps.config, &deps.ecs).await,
+            &deps.iam,
+            &deps.alerts,
+        )
+        .await),
+        _ => Ok(
+            json!({ "status": "help", "help": COMMANDS.help(&deps.config.common.function_name) }),
+        ),
     }
 }
 
@@ -365,7 +390,12 @@ async fn run<A: AlertSink>(
     ))
 }
 
-fn answer(execution: &Execution<Action>, started: &[Started], extra: Value) -> Value {
+fn answer(
+    function: &str,
+    execution: &Execution<Action>,
+    started: &[Started],
+    extra: Value,
+) -> Value {
     let status = match (
         execution.dry_run,
         execution.failed.is_some(),
@@ -378,7 +408,10 @@ fn answer(execution: &Execution<Action>, started: &[Started], extra: Value) -> V
         (_, _, true, true) => "recorded",
         _ => "no_change",
     };
-    let follow: Vec<String> = started.iter().map(|s| status_line(&s.service)).collect();
+    let follow: Vec<String> = started
+        .iter()
+        .map(|s| status_line(function, &s.service))
+        .collect();
     let mut body = json!({
         "status": status,
         "dry_run": execution.dry_run,

@@ -7,6 +7,7 @@ pub mod commands;
 pub mod config;
 pub mod contract;
 pub mod decide;
+pub mod doctor;
 pub mod handler;
 pub mod observe;
 pub mod report;

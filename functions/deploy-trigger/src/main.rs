@@ -4,6 +4,7 @@ use deploy_trigger::config::DeployConfig;
 use deploy_trigger::handler::{function_handler, Deps, Invocation};
 use ops_core::aws::ecr::EcrImages;
 use ops_core::aws::ecs::EcsServices;
+use ops_core::aws::iam::IamSimulator;
 use ops_core::aws::sns::SnsAlerts;
 use ops_core::aws::{sdk_config, AwsSettings};
 use ops_core::config::Env;
@@ -16,6 +17,7 @@ async fn build_deps(env: &Env) -> Result<Deps<SnsAlerts>, Error> {
     let sdk = sdk_config(&AwsSettings::from_env(env)?).await;
     Ok(Deps {
         ecs: EcsServices::new(&sdk),
+        iam: IamSimulator::new(&sdk),
         ecr: EcrImages::new(&sdk),
         alerts: SnsAlerts::new(&sdk, &config.common.alert_topic_arn),
         config,

@@ -6,7 +6,7 @@ use ops_core::alert::{Alert, Severity};
 use ops_core::aws::ecs::short_task_definition;
 use ops_core::plan::FailedChange;
 
-use crate::commands::{rollback_line, status_line};
+use crate::commands::{deploy_line, rollback_line, status_line};
 use crate::decide::{short_digest, Action, NewImage, Outcome, Problem};
 
 /// Images by revision (`family:revision` → container → image), as observed for the report.
@@ -32,7 +32,7 @@ pub fn outcome_alert(function: &str, outcome: &Outcome, images: &RevisionImages)
         None => "unknown".into(),
     };
     let mut alert = if outcome.succeeded {
-        Alert::new(
+        let succeeded = Alert::new(
             Severity::Info,
             function,
             "deployment.succeeded",
@@ -42,8 +42,16 @@ pub fn outcome_alert(function: &str, outcome: &Outcome, images: &RevisionImages)
         .what(format!(
             "Deployment {} of {deployed_name} is COMPLETED: ECS verified every desired task of {} running it.",
             outcome.deployment_id, outcome.service
-        ))
-        .undo(rollback_line(&outcome.service))
+        ));
+        // Offer only an undo that works: the first verified deployment has nothing to go back to.
+        match outcome.rollback_to.as_deref() {
+            Some(_) => succeeded.undo(rollback_line(function, &outcome.service)),
+            None => succeeded.next_step(format!(
+                "This is the first verified deployment of {}, so there is no earlier one to roll back to; to replace it, deploy another image: {}",
+                outcome.service,
+                deploy_line(function, &outcome.service)
+            )),
+        }
     } else {
         let title = match outcome.rolled_back_to.as_deref().map(short_task_definition) {
             Some(back) => format!(
@@ -61,11 +69,12 @@ pub fn outcome_alert(function: &str, outcome: &Outcome, images: &RevisionImages)
                 "Read why the new tasks stopped: ECS console > {} > Tasks (stopped), or `aws ecs list-tasks --desired-status STOPPED`.",
                 outcome.service
             ))
-            .next_step(format!("Check what runs now: {}", status_line(&outcome.service)));
-        if outcome.rolled_back_to.is_none() {
+            .next_step(format!("Check what runs now: {}", status_line(function, &outcome.service)));
+        if let (None, Some(target)) = (&outcome.rolled_back_to, &outcome.rollback_to) {
             failed = failed.next_step(format!(
-                "Go back to the last verified deployment: {}",
-                rollback_line(&outcome.service)
+                "Go back to the last verified deployment ({}): {}",
+                short_task_definition(target),
+                rollback_line(function, &outcome.service)
             ));
         }
         failed
@@ -160,7 +169,10 @@ pub fn failure_alert(function: &str, failed: &FailedChange<Action>) -> Alert {
     ))
     .why(failed.change.reason.clone())
     .next_step(retry)
-    .next_step(format!("Check what runs now: {}", status_line(&service)))
+    .next_step(format!(
+        "Check what runs now: {}",
+        status_line(function, &service)
+    ))
 }
 
 /// `app: web:release-42@sha256:7f5b2640fe6f, log-router: ...` for one revision.
@@ -236,6 +248,7 @@ mod tests {
             previous: Some("web:7".into()),
             rolled_back_to: (!succeeded)
                 .then(|| "arn:aws:ecs:us-east-1:123456789012:task-definition/web:7".into()),
+            rollback_to: Some("arn:aws:ecs:us-east-1:123456789012:task-definition/web:7".into()),
             in_flight: Some(InFlight {
                 deployment_id: "ecs-svc/42".into(),
                 trigger: Trigger::ChatDeploy {
@@ -251,7 +264,7 @@ mod tests {
 
     #[test]
     fn a_success_alert_names_images_revisions_trigger_duration_and_the_rollback_command() {
-        let alert = outcome_alert("deploy-trigger", &outcome(true), &images());
+        let alert = outcome_alert("opsstack-deploy-trigger", &outcome(true), &images());
         assert_eq!(alert.severity, Severity::Info);
         assert_eq!(
             alert.title,
@@ -268,8 +281,52 @@ mod tests {
         assert_eq!(
             alert.undo.as_deref(),
             Some(
-                r#"@aws lambda invoke --function-name deploy-trigger --payload {"args":{"service":"prod/web"},"command":"rollback"}"#
+                r#"@Amazon Q lambda invoke --function-name opsstack-deploy-trigger --payload {"args":{"service":"prod/web"},"command":"rollback"}"#
             )
+        );
+    }
+
+    #[test]
+    fn the_first_verified_deployment_offers_no_undo_but_says_how_to_replace_it() {
+        let first = Outcome {
+            previous: None,
+            rollback_to: None,
+            ..outcome(true)
+        };
+        let alert = outcome_alert("opsstack-deploy-trigger", &first, &images());
+        assert_eq!(
+            alert.undo, None,
+            "a rollback would be refused: nothing to go back to"
+        );
+        assert_eq!(
+            alert.next_steps,
+            [
+                r#"This is the first verified deployment of prod/web, so there is no earlier one to roll back to; to replace it, deploy another image: @Amazon Q lambda invoke --function-name opsstack-deploy-trigger --payload {"args":{"service":"prod/web","tag":"<tag>"},"command":"deploy"}"#
+            ]
+        );
+    }
+
+    #[test]
+    fn a_failure_ecs_did_not_roll_back_offers_the_rollback_only_when_there_is_somewhere_to_go() {
+        let stuck = Outcome {
+            rolled_back_to: None,
+            ..outcome(false)
+        };
+        let alert = outcome_alert("opsstack-deploy-trigger", &stuck, &images());
+        assert!(alert.next_steps.iter().any(|step| step
+            == r#"Go back to the last verified deployment (web:7): @Amazon Q lambda invoke --function-name opsstack-deploy-trigger --payload {"args":{"service":"prod/web"},"command":"rollback"}"#));
+        let never_verified = Outcome {
+            rollback_to: None,
+            ..stuck
+        };
+        let alert = outcome_alert("opsstack-deploy-trigger", &never_verified, &images());
+        assert!(
+            alert
+                .next_steps
+                .iter()
+                .all(|step| !step.contains(r#""command":"rollback""#)),
+            "{:?}",
+            alert.next_steps
         );
     }
 

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use ops_core::alert::AlertSink;
-use ops_core::command::{ArgSpec, Command, CommandSet, CommandSpec};
+use ops_core::aws::iam::IamSimulator;
+use ops_core::command::{ArgSpec, Command, CommandSet, CommandSpec, DOCTOR};
+use ops_core::doctor;
 use ops_core::events::{
     classify, event_time, ignored_event, EventError, Incoming, SCHEDULED_EVENT,
 };
@@ -25,9 +27,8 @@ use crate::probe::{self, tls::TlsConfigs};
 use crate::report::{alerts, config_alert, Change};
 use crate::targets::Target;
 
-/// status, check (and help).
+/// status, check, doctor (and help).
 pub const COMMANDS: CommandSet = CommandSet {
-    function: "legacy-health-monitor",
     commands: &[
         CommandSpec {
             name: "status",
@@ -50,6 +51,7 @@ pub const COMMANDS: CommandSet = CommandSet {
                 help: "the target's name",
             }],
         },
+        DOCTOR,
     ],
 };
 
@@ -63,6 +65,8 @@ struct TargetArgs {
 pub struct Deps<A, M> {
     /// AWS adapters.
     pub clients: Clients,
+    /// IAM's policy simulator, for `doctor`.
+    pub iam: IamSimulator,
     /// Where alerts go.
     pub alerts: A,
     /// Where metric lines go.
@@ -97,7 +101,14 @@ pub async fn function_handler<A: AlertSink, M: MetricSink>(
             debug!(detail_type, "event type not handled");
             Ok(ignored_event("legacy-health-monitor", &detail_type))
         }
-        Incoming::Command(raw) => on_command(COMMANDS.parse(&raw)?, invocation.now, deps).await,
+        Incoming::Command(raw) => {
+            on_command(
+                COMMANDS.parse(&deps.config.common.function_name, &raw)?,
+                invocation.now,
+                deps,
+            )
+            .await
+        }
         Incoming::AlarmAction(_) => Err(EventError::Unrecognised(
             "legacy-health-monitor does not handle CloudWatch alarm actions".into(),
         )
@@ -294,7 +305,19 @@ async fn on_command<A: AlertSink, M: MetricSink>(
     deps: &Deps<A, M>,
 ) -> Result<Value> {
     if command.name == "help" {
-        return Ok(json!({ "status": "help", "help": COMMANDS.help() }));
+        return Ok(
+            json!({ "status": "help", "help": COMMANDS.help(&deps.config.common.function_name) }),
+        );
+    }
+    if command.name == "doctor" {
+        return Ok(doctor::conclude(
+            &deps.config.common.function_name,
+            deps.config.common.role_arn.as_deref(),
+            crate::doctor::examine(&deps.config, &deps.clients).await,
+            &deps.iam,
+            &deps.alerts,
+        )
+        .await);
     }
     let args: TargetArgs = command.args_as()?;
     let loaded = observe::targets(&deps.config, &deps.clients).await?;
@@ -359,7 +382,7 @@ mod tests {
             let sample: Value =
                 serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
             let command = COMMANDS
-                .parse(&sample)
+                .parse("legacy-health-monitor", &sample)
                 .unwrap_or_else(|e| panic!("{file}: {e}"));
             assert_eq!(command.name, name);
             let args: TargetArgs = command.args_as().unwrap();
@@ -369,13 +392,18 @@ mod tests {
 
     #[test]
     fn check_needs_a_target_and_unknown_arguments_are_refused() {
-        let error = COMMANDS.parse(&json!({"command": "check"})).unwrap_err();
+        let error = COMMANDS
+            .parse("legacy-health-monitor", &json!({"command": "check"}))
+            .unwrap_err();
         assert_eq!(
             error.to_string(),
             "command `check`: missing argument `target` (the target's name)"
         );
         let error = COMMANDS
-            .parse(&json!({"command": "status", "args": {"host": "x"}}))
+            .parse(
+                "legacy-health-monitor",
+                &json!({"command": "status", "args": {"host": "x"}}),
+            )
             .unwrap_err();
         assert_eq!(
             error.to_string(),

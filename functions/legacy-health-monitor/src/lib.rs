@@ -7,6 +7,7 @@ pub mod act;
 pub mod cert;
 pub mod config;
 pub mod decide;
+pub mod doctor;
 pub mod handler;
 pub mod metrics;
 pub mod observe;

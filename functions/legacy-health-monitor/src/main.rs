@@ -7,6 +7,7 @@ use legacy_health_monitor::observe::Clients;
 use legacy_health_monitor::probe::tls::TlsConfigs;
 use ops_core::aws::dynamodb::VersionedDocuments;
 use ops_core::aws::ec2::Ec2;
+use ops_core::aws::iam::IamSimulator;
 use ops_core::aws::sns::SnsAlerts;
 use ops_core::aws::ssm::Parameters;
 use ops_core::aws::{sdk_config, AwsSettings};
@@ -24,6 +25,7 @@ async fn build_deps(env: &Env) -> Result<Deps<SnsAlerts, Stdout>, Error> {
             ec2: Ec2::new(&sdk),
             states: VersionedDocuments::new(&sdk, &config.state_table),
         },
+        iam: IamSimulator::new(&sdk),
         alerts: SnsAlerts::new(&sdk, &config.common.alert_topic_arn),
         metrics: Stdout,
         tls: Arc::new(TlsConfigs::new(&[])),

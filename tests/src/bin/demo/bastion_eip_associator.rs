@@ -12,7 +12,7 @@ use ops_e2e::lambda::built_binary;
 use ops_e2e::{AlertInbox, Emulator, LocalLambda};
 use serde_json::{json, Value};
 
-use crate::show::text;
+use crate::show::{deployed, text};
 
 /// Run the chapter against the seeded account (group `bastion` tagged `ops:eip-pool=bastion` with a
 /// launch hook, two Elastic IPs in pool `bastion`).
@@ -26,7 +26,7 @@ pub async fn chapter(emulator: &Emulator, config: &SdkConfig, topic: &str, inbox
     ]);
     let function = LocalLambda::start(
         &built_binary("bastion-eip-associator"),
-        "bastion-eip-associator",
+        &deployed("bastion-eip-associator"),
         &env,
     );
     let ec2 = Ec2::new(config);

@@ -13,7 +13,7 @@ use ops_e2e::lambda::built_binary;
 use ops_e2e::{AlertInbox, Emulator, LocalLambda};
 use serde_json::{json, Value};
 
-use crate::show::{list, print_alert, text};
+use crate::show::{deployed, list, print_alert, print_chat_line, text};
 
 /// Run the chapter against the seeded app `shop` (canary 10% for 5 minutes, blue kept warm for 5
 /// minutes, gated on alarm shop-5xx).
@@ -36,7 +36,7 @@ pub async fn chapter(
     ]);
     let function = LocalLambda::start(
         &built_binary("blue-green-swapper"),
-        "blue-green-swapper",
+        &deployed("blue-green-swapper"),
         &env,
     );
     let lb = LoadBalancers::new(config);
@@ -58,7 +58,7 @@ pub async fn chapter(
     let v2 = push(emulator, &app, "v2");
     let start = ops_core::time::now_epoch();
     let deploy = json!({"command": "deploy", "args": {"app": "shop", "image": "shop:v2"}, "requested_by": "alice"});
-    println!("   @aws lambda invoke --function-name blue-green-swapper --payload {deploy}");
+    print_chat_line("blue-green-swapper", &deploy);
     show(&function.invoke(deploy).expect("deploy"));
     println!("   (pinned as {v2})");
     show_alerts(inbox, 1).await;

@@ -13,7 +13,7 @@ use ops_e2e::lambda::built_binary;
 use ops_e2e::{AlertInbox, Emulator, LocalLambda};
 use serde_json::{json, Value};
 
-use crate::show::{list, text};
+use crate::show::{deployed, list, print_chat_line, text};
 
 /// Run the chapter against the seeded account (alarms tagged `ops:scale-target`, cooldown 300 s).
 pub async fn chapter(emulator: &Emulator, config: &SdkConfig, topic: &str, inbox: &AlertInbox) {
@@ -26,7 +26,11 @@ pub async fn chapter(emulator: &Emulator, config: &SdkConfig, topic: &str, inbox
         ("AUTOSCALING_GROUPS".to_string(), "workers".to_string()),
         ("ECS_CLUSTERS".to_string(), "prod".to_string()),
     ]);
-    let function = LocalLambda::start(&built_binary("cpu-alarm-scaler"), "cpu-alarm-scaler", &env);
+    let function = LocalLambda::start(
+        &built_binary("cpu-alarm-scaler"),
+        &deployed("cpu-alarm-scaler"),
+        &env,
+    );
     let cloudwatch = aws_sdk_cloudwatch::Client::new(config);
     let groups = AutoScalingGroups::new(config);
     let ecs = EcsServices::new(config);
@@ -91,7 +95,7 @@ pub async fn chapter(emulator: &Emulator, config: &SdkConfig, topic: &str, inbox
 
     println!("\n5. Before a launch, alice holds workers at 5 for 30 minutes from chat:");
     let scale = json!({"command": "scale", "args": {"target": "asg:workers", "count": 5, "for": "30m"}, "requested_by": "alice"});
-    println!("   @aws lambda invoke --function-name cpu-alarm-scaler --payload {scale}");
+    print_chat_line("cpu-alarm-scaler", &scale);
     function.invoke(scale).expect("override set");
     show_alerts(inbox, 1).await;
     println!(

@@ -7,7 +7,7 @@ use ops_e2e::lambda::built_binary;
 use ops_e2e::{AlertInbox, Emulator, LocalLambda, ReceivedAlert};
 use serde_json::{json, Value};
 
-use crate::show::{list, print_alert, text};
+use crate::show::{deployed, list, print_alert, print_chat_line, text};
 
 /// Run the chapter against the seeded account (services prod/web and prod/worker opted in for
 /// repository `web`, tag pattern `release-+`).
@@ -16,7 +16,11 @@ pub async fn chapter(emulator: &Emulator, topic: &str, inbox: &AlertInbox) {
     let mut env = emulator.function_env();
     env.push(("ALERT_TOPIC_ARN".into(), topic.to_string()));
     env.push(("ECS_CLUSTERS".into(), "prod".into()));
-    let function = LocalLambda::start(&built_binary("deploy-trigger"), "deploy-trigger", &env);
+    let function = LocalLambda::start(
+        &built_binary("deploy-trigger"),
+        &deployed("deploy-trigger"),
+        &env,
+    );
     println!("prod/web and prod/worker carry ops:deploy-repository=web, ops:deploy-tag-pattern=release-+.");
 
     println!("\n1. ECS finishes the services' first rollouts; deploy-trigger records them as known-good.");
@@ -50,7 +54,7 @@ pub async fn chapter(emulator: &Emulator, topic: &str, inbox: &AlertInbox) {
     println!("\n4. In chat, alice rolls prod/web back:");
     let rollback =
         json!({"command": "rollback", "args": {"service": "prod/web"}, "requested_by": "alice"});
-    println!("   @aws lambda invoke --function-name deploy-trigger --payload {rollback}");
+    print_chat_line("deploy-trigger", &rollback);
     let answer = function.invoke(rollback).expect("rollback handled");
     println!(
         "   answer: {} to {} (deployment {})",

@@ -12,7 +12,7 @@ use ops_e2e::servers::{OpenPort, Reply, TestServer};
 use ops_e2e::{AlertInbox, Emulator, LocalLambda};
 use serde_json::{json, Value};
 
-use crate::show::{list, print_alert, text};
+use crate::show::{deployed, list, print_alert, text};
 
 /// Run the chapter: targets in an SSM document, state in a DynamoDB table, both in the emulator.
 pub async fn chapter(emulator: &Emulator, config: &SdkConfig, topic: &str, inbox: &AlertInbox) {
@@ -51,7 +51,7 @@ pub async fn chapter(emulator: &Emulator, config: &SdkConfig, topic: &str, inbox
     ]);
     let function = LocalLambda::start(
         &built_binary("legacy-health-monitor"),
-        "legacy-health-monitor",
+        &deployed("legacy-health-monitor"),
         &env,
     );
     let start = ops_core::time::now_epoch();

@@ -9,6 +9,7 @@ mod bastion_eip_associator;
 mod blue_green_swapper;
 mod cpu_alarm_scaler;
 mod deploy_trigger;
+mod doctor;
 mod inventory;
 mod legacy_health_monitor;
 mod show;
@@ -35,6 +36,13 @@ async fn main() {
     let config = emulator.sdk_config().await;
     let topic = text(&inventory["alert_topic_arn"]);
     let inbox = AlertInbox::new(&config, text(&inventory["alert_queue_url"]));
+    // `make doctor LOCAL=1`: only the doctor chapter.
+    if std::env::args().nth(1).as_deref() == Some("doctor") {
+        doctor::chapter(&emulator, &topic, &inbox).await;
+        drop(emulator);
+        println!("\n== Done. The emulator is stopped; nothing was left running.");
+        return;
+    }
     alert_path::chapter_alert_path(&emulator, &config, &topic, &inbox).await;
     deploy_trigger::chapter(&emulator, &topic, &inbox).await;
     blue_green_swapper::chapter(
@@ -48,6 +56,7 @@ async fn main() {
     cpu_alarm_scaler::chapter(&emulator, &config, &topic, &inbox).await;
     legacy_health_monitor::chapter(&emulator, &config, &topic, &inbox).await;
     bastion_eip_associator::chapter(&emulator, &config, &topic, &inbox).await;
+    doctor::chapter(&emulator, &topic, &inbox).await;
 
     drop(emulator);
     println!("\n== Done. The emulator is stopped; nothing was left running.");

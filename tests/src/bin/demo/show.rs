@@ -26,3 +26,21 @@ pub fn print_alert(alert: &ReceivedAlert) {
         println!("  |   next: {}", text(&step));
     }
 }
+
+/// The stack name the demo deploys under, as `sam deploy --stack-name opsstack` would: every
+/// function runs as `opsstack-<function>`, so the chat lines it prints are the ones to paste.
+pub const STACK: &str = "opsstack";
+
+/// A function's name as the demo stack deploys it.
+pub fn deployed(function: &str) -> String {
+    format!("{STACK}-{function}")
+}
+
+/// Print the chat line an engineer sends in the ops channel.
+pub fn print_chat_line(function: &str, payload: &Value) {
+    println!(
+        "   {} lambda invoke --function-name {} --payload {payload}",
+        ops_core::command::CHAT_PREFIX,
+        deployed(function)
+    );
+}

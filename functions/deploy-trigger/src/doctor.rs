@@ -1,0 +1,164 @@
+//! `doctor`: what deploy-trigger will be asked to do in this account, and whether it can.
+//!
+//! It reads its managed clusters and every service in them that opted in to deploys, and lists the
+//! duties a push or a chat command brings for each: find and describe the service, register a
+//! revision of its family (tagging it as it registers it), pass the revision's roles to ECS, update
+//! the service, record its state in the service's own `ops:deploy-*` tags, resolve images in the
+//! repository, and alert. Nothing is changed.
+
+use ops_core::aws::ecs::EcsServices;
+use ops_core::doctor::{arn_beside, Area, Duty, Examination};
+
+use crate::config::DeployConfig;
+use crate::contract::{self, opt_in};
+
+/// The tags deploy-trigger writes on a service, which its `ecs:TagResource` grant must allow.
+const RECORDED_TAGS: &[&str] = &[
+    contract::IN_FLIGHT,
+    contract::LAST_COMPLETED,
+    contract::PREVIOUS_COMPLETED,
+    contract::LAST_REPORTED,
+];
+
+/// Everything `doctor` checks before IAM and the alert path are asked.
+pub async fn examine(config: &DeployConfig, ecs: &EcsServices) -> Examination {
+    let topic = &config.common.alert_topic_arn;
+    let mut exam = Examination::default();
+    exam.setting("ECS_CLUSTERS", config.clusters.join(", "));
+    exam.setting(
+        "ALLOWED_REGISTRIES",
+        if config.registries.allowed.is_empty() {
+            "(the account's own registry only)".to_string()
+        } else {
+            config.registries.allowed.join(", ")
+        },
+    );
+    exam.setting("ALERT_TOPIC_ARN", topic.clone());
+    exam.duty(Duty::new(
+        "sns:Publish",
+        topic.clone(),
+        "alerts every outcome",
+    ));
+    exam.duty(Duty::new(
+        "ecs:DescribeTaskDefinition",
+        "*",
+        "reads revisions to clone and to report",
+    ));
+    let mut opted_in = 0;
+    for cluster in &config.clusters {
+        let cluster_arn = arn_beside(topic, "ecs", &format!("cluster/{cluster}"));
+        exam.duty(
+            Duty::new(
+                "ecs:ListServices",
+                "*",
+                format!("finds opted-in services in {cluster}"),
+            )
+            .with_context("ecs:cluster", cluster_arn.clone()),
+        );
+        let services = match ecs.list_services(cluster).await {
+            Ok(arns) => ecs.describe_many(cluster, &arns).await,
+            Err(error) => Err(error),
+        };
+        let services = match services {
+            Ok(services) => services,
+            Err(error) => {
+                exam.missing(format!("ECS cluster {cluster}"), error.to_string());
+                continue;
+            }
+        };
+        exam.found(
+            format!("ECS cluster {cluster}"),
+            format!("{} service(s)", services.len()),
+        );
+        for service in services {
+            let name = service.qualified_name();
+            let opt_in = match opt_in(&service.tags) {
+                None => continue,
+                Some(Err(error)) => {
+                    exam.missing(
+                        format!("service {name}"),
+                        format!("opt-in tags unusable: {error}"),
+                    );
+                    continue;
+                }
+                Some(Ok(opt_in)) => opt_in,
+            };
+            opted_in += 1;
+            exam.found(
+                format!("service {name}"),
+                format!("opted in to pushes of repository `{}`", opt_in.repository),
+            );
+            let why = |what: &str| format!("{what} {name}");
+            exam.duty(
+                Duty::new("ecs:DescribeServices", &service.arn, why("reads"))
+                    .with_context("ecs:cluster", service.cluster_arn.clone()),
+            );
+            exam.duty(
+                Duty::new("ecs:UpdateService", &service.arn, why("deploys to"))
+                    .with_context("ecs:cluster", service.cluster_arn.clone())
+                    .with_resource_tags(&service.tags),
+            );
+            exam.duty(
+                Duty::new(
+                    "ecs:TagResource",
+                    &service.arn,
+                    why("records deployments on"),
+                )
+                .with_context_list("aws:TagKeys", RECORDED_TAGS),
+            );
+            exam.duty(Duty::new(
+                "ecr:DescribeImages",
+                arn_beside(topic, "ecr", &format!("repository/{}", opt_in.repository)),
+                why("resolves pushed images for"),
+            ));
+            match ecs.task_definition(&service.task_definition).await {
+                Ok(revision) => {
+                    let arn = revision.arn().to_string();
+                    exam.duty(Duty::new(
+                        "ecs:RegisterTaskDefinition",
+                        &arn,
+                        why("registers revisions of"),
+                    ));
+                    exam.duty(
+                        Duty::new(
+                            "ecs:TagResource",
+                            &arn,
+                            why("tags the revisions it registers for"),
+                        )
+                        .with_context("ecs:CreateAction", "RegisterTaskDefinition"),
+                    );
+                    let roles = [
+                        revision.definition.task_role_arn(),
+                        revision.definition.execution_role_arn(),
+                    ];
+                    for role in roles.into_iter().flatten() {
+                        exam.duty(
+                            Duty::new(
+                                "iam:PassRole",
+                                role,
+                                why("passes the revision's role to ECS for"),
+                            )
+                            .with_context("iam:PassedToService", "ecs-tasks.amazonaws.com"),
+                        );
+                    }
+                }
+                Err(error) => exam.missing(
+                    format!("revision {} of {name}", service.task_definition),
+                    error.to_string(),
+                ),
+            }
+        }
+    }
+    if opted_in == 0 {
+        exam.undetermined(
+            Area::Resource,
+            "opted-in services",
+            format!(
+                "no service in {} carries `{}`, so a push deploys nowhere yet",
+                config.clusters.join(", "),
+                contract::REPOSITORY
+            ),
+        );
+    }
+    exam
+}
