@@ -16,6 +16,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::alert::{Alert, AlertSink, Severity};
+use crate::config::CommonConfig;
 
 /// What part of the deployment a finding is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -173,6 +174,26 @@ pub struct Examination {
 }
 
 impl Examination {
+    /// An examination that starts with what every function has: its alert topic and its role
+    /// (settings), and publishing to the topic (a duty), `alerting` saying what it alerts.
+    pub fn of(common: &CommonConfig, alerting: &str) -> Self {
+        let mut exam = Examination::default();
+        exam.setting("ALERT_TOPIC_ARN", common.alert_topic_arn.clone());
+        match &common.role_arn {
+            Some(role) => exam.setting("OPS_ROLE_ARN", role.clone()),
+            None => exam.config_problem(
+                "OPS_ROLE_ARN",
+                "not set: the function does not know its role, so IAM cannot be asked about it",
+            ),
+        }
+        exam.duty(Duty::new(
+            "sns:Publish",
+            common.alert_topic_arn.clone(),
+            alerting,
+        ));
+        exam
+    }
+
     /// A configuration setting as parsed.
     pub fn setting(&mut self, name: &str, value: impl Into<String>) {
         self.findings
@@ -226,20 +247,20 @@ pub fn arn_beside(known: &str, service: &str, resource: &str) -> String {
     format!("arn:{}:{service}:{region}:{}:{resource}", part(1), part(4))
 }
 
-/// Finish an examination: ask IAM about every duty for `role_arn` (when the function knows its
-/// role), publish the doctor alert, and return the answer with the whole table.
+/// Finish an examination: ask IAM about every duty for the function's own role (when it knows
+/// it), publish the doctor alert, and return the answer with the whole table.
 pub async fn conclude<P: PermissionCheck, A: AlertSink>(
-    function: &str,
-    role_arn: Option<&str>,
+    common: &CommonConfig,
     examination: Examination,
     permissions: &P,
     alerts: &A,
 ) -> Value {
+    let function = common.function_name.as_str();
     let Examination {
         mut findings,
         duties,
     } = examination;
-    match role_arn {
+    match common.role_arn.as_deref() {
         Some(role) => findings.extend(permissions.check(role, &duties).await),
         None => findings.push(Finding::new(
             Area::Permission,
@@ -345,6 +366,14 @@ mod tests {
         }
     }
 
+    fn common(function: &str, role_arn: Option<&str>) -> CommonConfig {
+        CommonConfig {
+            function_name: function.into(),
+            alert_topic_arn: "arn:aws:sns:us-east-1:123456789012:ops-alerts".into(),
+            role_arn: role_arn.map(String::from),
+        }
+    }
+
     fn examination() -> Examination {
         let mut exam = Examination::default();
         exam.setting("ECS_CLUSTERS", "prod");
@@ -361,8 +390,10 @@ mod tests {
     async fn everything_proved_is_ok_and_the_alert_path_is_proved_by_the_doctor_alert() {
         let alerts = MemoryAlerts::default();
         let answer = conclude(
-            "opsstack-deploy-trigger",
-            Some("arn:aws:iam::123456789012:role/r"),
+            &common(
+                "opsstack-deploy-trigger",
+                Some("arn:aws:iam::123456789012:role/r"),
+            ),
             examination(),
             &Allow(Verdict::Ok),
             &alerts,
@@ -379,8 +410,7 @@ mod tests {
     async fn a_denied_duty_makes_the_answer_not_ok_and_leads_the_table() {
         let alerts = MemoryAlerts::default();
         let answer = conclude(
-            "f",
-            Some("arn:aws:iam::123456789012:role/r"),
+            &common("f", Some("arn:aws:iam::123456789012:role/r")),
             examination(),
             &Allow(Verdict::Denied),
             &alerts,
@@ -398,7 +428,13 @@ mod tests {
     #[tokio::test]
     async fn without_its_role_the_function_says_iam_was_not_asked_instead_of_claiming_ok() {
         let alerts = MemoryAlerts::default();
-        let answer = conclude("f", None, examination(), &Allow(Verdict::Ok), &alerts).await;
+        let answer = conclude(
+            &common("f", None),
+            examination(),
+            &Allow(Verdict::Ok),
+            &alerts,
+        )
+        .await;
         assert_eq!(answer["ok"], false);
         assert_eq!(answer["summary"]["undetermined"], 1);
         assert!(answer["table"][0]

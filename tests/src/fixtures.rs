@@ -250,26 +250,33 @@ pub async fn cpu_alarm_in_alarm(cloudwatch: &aws_sdk_cloudwatch::Client, name: &
         .expect("set the alarm state");
 }
 
-/// The role a function runs as, made in the emulator with one inline policy (`document`, an IAM
-/// policy JSON): what `doctor` asks IAM about. Returns the role's ARN.
+/// The role a function runs as, in the emulator (made if need be), with one inline policy
+/// (`document`, an IAM policy JSON): what `doctor` asks IAM about. Returns the role's ARN.
 pub async fn function_role(
     iam: &aws_sdk_iam::Client,
     name: &str,
     document: &serde_json::Value,
 ) -> String {
-    let trust = serde_json::json!({
-        "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]
-    });
-    let role = iam
-        .create_role()
-        .role_name(name)
-        .assume_role_policy_document(trust.to_string())
-        .send()
-        .await
-        .expect("create the function's role");
+    let arn = match iam.get_role().role_name(name).send().await {
+        Ok(found) => found.role.expect("role").arn,
+        Err(_) => {
+            let trust = serde_json::json!({
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]
+            });
+            iam.create_role()
+                .role_name(name)
+                .assume_role_policy_document(trust.to_string())
+                .send()
+                .await
+                .expect("create the function's role")
+                .role
+                .expect("role")
+                .arn
+        }
+    };
     put_function_policy(iam, name, document).await;
-    role.role.expect("role").arn
+    arn
 }
 
 /// Replace the inline policy of a role [`function_role`] made (to take a grant away, say).
@@ -285,6 +292,30 @@ pub async fn put_function_policy(
         .send()
         .await
         .expect("put the role's policy");
+}
+
+/// The rows of a `doctor` answer's table, worst first, as the function prints them.
+pub fn doctor_table(answer: &serde_json::Value) -> Vec<String> {
+    answer["table"]
+        .as_array()
+        .expect("a doctor answer has a table")
+        .iter()
+        .map(|row| row.as_str().expect("a row is text").to_string())
+        .collect()
+}
+
+/// The permission findings of a `doctor` answer: (subject, verdict).
+pub fn doctor_permissions(answer: &serde_json::Value) -> Vec<(String, String)> {
+    answer["findings"]
+        .as_array()
+        .expect("a doctor answer has findings")
+        .iter()
+        .filter(|f| f["area"] == "permission")
+        .map(|f| {
+            let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
+            (text(&f["subject"]), text(&f["verdict"]))
+        })
+        .collect()
 }
 
 /// `document` without the statement whose `Sid` is `sid` (which must be there).

@@ -484,52 +484,6 @@ fn associator_statements() -> Vec<Value> {
     ]
 }
 
-/// Give `role` (created if need be) one inline policy made of `statements`; the role's ARN.
-async fn grant(emulator: &Emulator, role: &str, statements: &[Value]) -> String {
-    let iam = aws_sdk_iam::Client::new(&emulator.sdk_config().await);
-    let arn = match iam.get_role().role_name(role).send().await {
-        Ok(found) => found.role.map(|r| r.arn).expect("role"),
-        Err(_) => iam
-            .create_role()
-            .role_name(role)
-            .assume_role_policy_document(
-                json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
-                       "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
-                .to_string(),
-            )
-            .send()
-            .await
-            .expect("create the role")
-            .role
-            .map(|r| r.arn)
-            .expect("role"),
-    };
-    iam.put_role_policy()
-        .role_name(role)
-        .policy_name("associator")
-        .policy_document(json!({"Version": "2012-10-17", "Statement": statements}).to_string())
-        .send()
-        .await
-        .expect("put the inline policy");
-    arn
-}
-
-/// The permission rows of a doctor answer: (subject, verdict).
-fn permissions(answer: &Value) -> Vec<(String, String)> {
-    answer["findings"]
-        .as_array()
-        .expect("findings")
-        .iter()
-        .filter(|f| f["area"] == "permission")
-        .map(|f| {
-            (
-                f["subject"].as_str().unwrap_or_default().to_string(),
-                f["verdict"].as_str().unwrap_or_default().to_string(),
-            )
-        })
-        .collect()
-}
-
 #[tokio::test]
 async fn doctor_proves_every_duty_with_iam_and_the_alert_path_and_names_a_missing_grant() {
     let mut world = World::new(1).await;
@@ -570,7 +524,7 @@ async fn doctor_proves_every_duty_with_iam_and_the_alert_path_and_names_a_missin
         .expect("doctor answers");
 
     assert_eq!(answer["ok"], true, "{:#}", answer["table"]);
-    let rows = permissions(&answer);
+    let rows = fixtures::doctor_permissions(&answer);
     assert!(rows.iter().all(|(_, verdict)| verdict == "ok"), "{rows:#?}");
     let group = world.deps.groups.describe("bastion").await.unwrap();
     let pool_address = format!(
@@ -636,7 +590,8 @@ async fn doctor_proves_every_duty_with_iam_and_the_alert_path_and_names_a_missin
 
     assert_eq!(answer["ok"], false);
     assert!(
-        permissions(&answer).contains(&(pool_address.clone(), "denied".to_string())),
+        fixtures::doctor_permissions(&answer)
+            .contains(&(pool_address.clone(), "denied".to_string())),
         "{:#}",
         answer["table"]
     );
@@ -645,4 +600,11 @@ async fn doctor_proves_every_duty_with_iam_and_the_alert_path_and_names_a_missin
         first.starts_with("DENIED") && first.contains(&pool_address),
         "the denied duty leads the table: {first}"
     );
+}
+
+/// Give `role` (made if need be) one inline policy made of `statements`; the role's ARN.
+async fn grant(emulator: &Emulator, role: &str, statements: &[Value]) -> String {
+    let iam = aws_sdk_iam::Client::new(&emulator.sdk_config().await);
+    let document = json!({"Version": "2012-10-17", "Statement": statements});
+    fixtures::function_role(&iam, role, &document).await
 }

@@ -8,7 +8,7 @@ use ops_e2e::blue_green::{
     alerts, app_command, deliver, deploy_command, deps, elb, finish_rollout, handle, observe, push,
     set_health, tick, topic, App, Published,
 };
-use ops_e2e::Emulator;
+use ops_e2e::{fixtures, Emulator};
 use serde_json::{json, Value};
 
 const T0: u64 = 1_795_000_000;
@@ -742,47 +742,6 @@ fn swapper_statements(world: &World) -> Vec<Value> {
     ]
 }
 
-/// Give `role` (created if need be) one inline policy made of `statements`; the role's ARN.
-async fn grant(emulator: &Emulator, role: &str, statements: &[Value]) -> String {
-    let iam = aws_sdk_iam::Client::new(&emulator.sdk_config().await);
-    let arn = match iam.get_role().role_name(role).send().await {
-        Ok(found) => found.role.map(|r| r.arn).expect("role"),
-        Err(_) => iam
-            .create_role()
-            .role_name(role)
-            .assume_role_policy_document(
-                json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
-                       "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
-                .to_string(),
-            )
-            .send()
-            .await
-            .expect("create the role")
-            .role
-            .map(|r| r.arn)
-            .expect("role"),
-    };
-    iam.put_role_policy()
-        .role_name(role)
-        .policy_name("swapper")
-        .policy_document(json!({"Version": "2012-10-17", "Statement": statements}).to_string())
-        .send()
-        .await
-        .expect("put the inline policy");
-    arn
-}
-
-/// The permission rows of a doctor answer: (subject, verdict).
-fn permissions(answer: &Value) -> Vec<(String, String)> {
-    answer["findings"]
-        .as_array()
-        .expect("findings")
-        .iter()
-        .filter(|f| f["area"] == "permission")
-        .map(|f| (text(&f["subject"]), text(&f["verdict"])))
-        .collect()
-}
-
 #[tokio::test]
 async fn doctor_proves_every_duty_with_iam_and_the_alert_path_and_names_a_missing_grant() {
     let mut world =
@@ -804,7 +763,7 @@ async fn doctor_proves_every_duty_with_iam_and_the_alert_path_and_names_a_missin
         .expect("doctor answers");
 
     assert_eq!(answer["ok"], true, "{:#}", answer["table"]);
-    let rows = permissions(&answer);
+    let rows = fixtures::doctor_permissions(&answer);
     assert!(rows.iter().all(|(_, verdict)| verdict == "ok"), "{rows:#?}");
     let live = world.app.live_route();
     let blue = world.app.0["colours"]["blue"]["service_arn"]
@@ -869,7 +828,7 @@ async fn doctor_proves_every_duty_with_iam_and_the_alert_path_and_names_a_missin
     assert_eq!(answer["ok"], false);
     let subject = format!("elasticloadbalancing:ModifyListener on {live}");
     assert!(
-        permissions(&answer).contains(&(subject.clone(), "denied".to_string())),
+        fixtures::doctor_permissions(&answer).contains(&(subject.clone(), "denied".to_string())),
         "{:#}",
         answer["table"]
     );
@@ -878,4 +837,11 @@ async fn doctor_proves_every_duty_with_iam_and_the_alert_path_and_names_a_missin
         first.starts_with("DENIED") && first.contains(&subject),
         "the denied duty leads the table: {first}"
     );
+}
+
+/// Give `role` (made if need be) one inline policy made of `statements`; the role's ARN.
+async fn grant(emulator: &Emulator, role: &str, statements: &[Value]) -> String {
+    let iam = aws_sdk_iam::Client::new(&emulator.sdk_config().await);
+    let document = json!({"Version": "2012-10-17", "Statement": statements});
+    fixtures::function_role(&iam, role, &document).await
 }

@@ -825,15 +825,6 @@ fn scaler_policy() -> Value {
     })
 }
 
-fn table(answer: &Value) -> Vec<String> {
-    answer["table"]
-        .as_array()
-        .expect("a table")
-        .iter()
-        .map(|row| row.as_str().unwrap().to_string())
-        .collect()
-}
-
 #[tokio::test]
 async fn doctor_proves_every_duty_on_the_group_the_service_and_the_alarms_then_names_a_removed_grant(
 ) {
@@ -882,7 +873,7 @@ async fn doctor_proves_every_duty_on_the_group_the_service_and_the_alarms_then_n
         .expect("doctor answers");
 
     // Then every row is ok, each duty on each resource among them.
-    let rows = table(&answer);
+    let rows = fixtures::doctor_table(&answer);
     eprintln!("TABLE\n{}", rows.join("\n"));
     assert_eq!(answer["ok"], true, "{rows:#?}");
     let alarm = |name: &str| {
@@ -960,7 +951,7 @@ async fn doctor_proves_every_duty_on_the_group_the_service_and_the_alarms_then_n
         .await
         .expect("doctor answers");
 
-    let rows = table(&answer);
+    let rows = fixtures::doctor_table(&answer);
     eprintln!("TABLE\n{}", rows.join("\n"));
     assert_eq!(answer["ok"], false);
     assert_eq!(answer["summary"]["denied"], 3, "{rows:#?}");

@@ -758,15 +758,6 @@ async fn a_colour_of_a_blue_green_app_is_not_deployed_in_place_and_ops_are_told_
     );
 }
 
-fn table(answer: &Value) -> Vec<String> {
-    answer["table"]
-        .as_array()
-        .expect("a table")
-        .iter()
-        .map(|row| row.as_str().unwrap().to_string())
-        .collect()
-}
-
 #[tokio::test]
 async fn doctor_proves_each_duty_on_each_opted_in_service_and_changes_nothing() {
     let mut world = World::new().await;
@@ -789,7 +780,7 @@ async fn doctor_proves_each_duty_on_each_opted_in_service_and_changes_nothing() 
         .await
         .expect("doctor answers");
 
-    let rows = table(&answer);
+    let rows = fixtures::doctor_table(&answer);
     assert_eq!(answer["ok"], true, "{rows:#?}");
     let service = format!("arn:aws:ecs:us-east-1:{ACCOUNT}:service/prod/web");
     for duty in [
@@ -845,7 +836,7 @@ async fn doctor_names_the_action_and_resource_a_removed_grant_denies() {
         .await
         .expect("doctor answers");
 
-    let rows = table(&answer);
+    let rows = fixtures::doctor_table(&answer);
     assert_eq!(answer["ok"], false);
     assert_eq!(answer["summary"]["denied"], 2, "{rows:#?}");
     assert_eq!(
@@ -877,9 +868,14 @@ async fn doctor_without_its_role_says_iam_was_not_asked() {
         .await
         .expect("doctor answers");
     assert_eq!(answer["ok"], false);
+    let rows = fixtures::doctor_table(&answer);
+    assert_eq!(
+        rows[0],
+        "PROBLEM      config      OPS_ROLE_ARN - not set: the function does not know its role, so IAM cannot be asked about it"
+    );
     assert!(
-        table(&answer)[0].starts_with("undetermined permission  "),
-        "{:#?}",
-        table(&answer)
+        rows[1].starts_with("undetermined permission  ")
+            && rows[1].ends_with("OPS_ROLE_ARN is not set, so the function does not know its role and IAM was not asked"),
+        "{rows:#?}"
     );
 }

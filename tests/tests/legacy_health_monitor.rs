@@ -6,7 +6,7 @@ use std::time::Duration;
 use ops_e2e::blue_green::{alerts, topic, Published};
 use ops_e2e::health::{command, create_state_table, deps, run};
 use ops_e2e::servers::{closed_port, OpenPort, Reply, TestCert, TestServer};
-use ops_e2e::Emulator;
+use ops_e2e::{fixtures, Emulator};
 use serde_json::{json, Value};
 
 const T0: u64 = 1_795_000_000;
@@ -509,15 +509,6 @@ fn monitor_policy(topic: &str) -> Value {
     })
 }
 
-fn table(answer: &Value) -> Vec<String> {
-    answer["table"]
-        .as_array()
-        .expect("a table")
-        .iter()
-        .map(|row| row.as_str().unwrap().to_string())
-        .collect()
-}
-
 #[tokio::test]
 async fn doctor_proves_every_duty_on_the_table_the_documents_and_the_instances_then_names_a_removed_grant(
 ) {
@@ -537,7 +528,7 @@ async fn doctor_proves_every_duty_on_the_table_the_documents_and_the_instances_t
     let instance = tagged_instance(&sdk, "ftp-01", "tcp://{ip}:22").await;
     let iam = aws_sdk_iam::Client::new(&sdk);
     let name = "opsstack-legacy-health-monitor-role";
-    let role = ops_e2e::fixtures::function_role(&iam, name, &monitor_policy(&world.topic)).await;
+    let role = fixtures::function_role(&iam, name, &monitor_policy(&world.topic)).await;
     let inline = json!({"targets": [{"name": "ldap", "tcp": "10.0.0.5:389"}]}).to_string();
     let monitor = deps(
         &world.emulator,
@@ -558,8 +549,7 @@ async fn doctor_proves_every_duty_on_the_table_the_documents_and_the_instances_t
         .expect("doctor answers");
 
     // Then every row is ok, each duty on each resource among them.
-    let rows = table(&answer);
-    eprintln!("TABLE\n{}", rows.join("\n"));
+    let rows = fixtures::doctor_table(&answer);
     assert_eq!(answer["ok"], true, "{rows:#?}");
     let id = instance.instance_id.unwrap();
     let account = ops_e2e::fixtures::ACCOUNT;
@@ -610,15 +600,13 @@ async fn doctor_proves_every_duty_on_the_table_the_documents_and_the_instances_t
     assert_eq!(doctor[0].severity, "info");
 
     // When the grant on the state table is taken away, doctor names each action it denies.
-    let without =
-        ops_e2e::fixtures::without_statement(&monitor_policy(&world.topic), "KeepTargetStates");
-    ops_e2e::fixtures::put_function_policy(&iam, name, &without).await;
+    let without = fixtures::without_statement(&monitor_policy(&world.topic), "KeepTargetStates");
+    fixtures::put_function_policy(&iam, name, &without).await;
     let answer = command(&monitor, json!({"command": "doctor"}), T0)
         .await
         .expect("doctor answers");
 
-    let rows = table(&answer);
-    eprintln!("TABLE\n{}", rows.join("\n"));
+    let rows = fixtures::doctor_table(&answer);
     assert_eq!(answer["ok"], false);
     assert_eq!(answer["summary"]["denied"], 2, "{rows:#?}");
     assert_eq!(
@@ -651,15 +639,19 @@ async fn doctor_names_a_missing_state_table_and_an_unusable_entry_and_says_iam_w
         .await
         .expect("doctor answers");
 
-    let rows = table(&answer);
-    eprintln!("TABLE\n{}", rows.join("\n"));
+    let rows = fixtures::doctor_table(&answer);
     assert_eq!(answer["ok"], false);
     assert_eq!(
         (
             answer["summary"]["problem"].as_u64(),
             answer["summary"]["undetermined"].as_u64()
         ),
-        (Some(2), Some(1)),
+        (Some(3), Some(1)),
+        "{rows:#?}"
+    );
+    assert!(
+        rows.iter()
+            .any(|row| row.starts_with("PROBLEM      config      OPS_ROLE_ARN - not set")),
         "{rows:#?}"
     );
     assert!(

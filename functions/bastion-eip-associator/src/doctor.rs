@@ -26,13 +26,11 @@ pub async fn examine(
     groups: &AutoScalingGroups,
 ) -> Examination {
     let topic = &config.common.alert_topic_arn;
-    let mut exam = Examination::default();
-    settings(config, &mut exam);
-    exam.duty(Duty::new(
-        "sns:Publish",
-        topic.clone(),
+    let mut exam = Examination::of(
+        &config.common,
         "alerts every address given, taken over or not to be had",
-    ));
+    );
+    settings(config, &mut exam);
     exam.duty(Duty::new(
         "ec2:DescribeAddresses",
         "*",
@@ -157,10 +155,6 @@ fn settings(config: &AssociatorConfig, exam: &mut Examination) {
         "AWS_LAMBDA_FUNCTION_NAME",
         config.common.function_name.clone(),
     );
-    exam.setting("ALERT_TOPIC_ARN", config.common.alert_topic_arn.clone());
-    if let Some(role) = &config.common.role_arn {
-        exam.setting("OPS_ROLE_ARN", role.clone());
-    }
     exam.setting(
         "BASTION_GROUPS",
         if config.groups.is_empty() {

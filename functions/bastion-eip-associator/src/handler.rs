@@ -76,8 +76,7 @@ pub async fn function_handler<A: AlertSink>(payload: Value, deps: &Deps<A>) -> R
 async fn on_command<A: AlertSink>(command: Command, deps: &Deps<A>) -> Result<Value> {
     match command.name.as_str() {
         "doctor" => Ok(doctor::conclude(
-            &deps.config.common.function_name,
-            deps.config.common.role_arn.as_deref(),
+            &deps.config.common,
             crate::doctor::examine(&deps.config, &deps.ec2, &deps.groups).await,
             &deps.iam,
             &deps.alerts,

@@ -11,7 +11,7 @@
 
 use std::collections::BTreeMap;
 
-use ops_core::aws::ecs::{short_task_definition, ServiceState, TaskDefinitionState};
+use ops_core::aws::ecs::{clone_duties, short_task_definition, ServiceState, TaskDefinitionState};
 use ops_core::aws::elbv2::{Route, RouteKind};
 use ops_core::doctor::{arn_beside, Area, Duty, Examination};
 use ops_core::image::ImageRef;
@@ -29,14 +29,11 @@ const SERVICE_TAGS: &[&str] = &[contract::IN_FLIGHT];
 
 /// Everything `doctor` checks before IAM and the alert path are asked.
 pub async fn examine(config: &SwapperConfig, clients: &Clients) -> Examination {
-    let topic = &config.common.alert_topic_arn;
-    let mut exam = Examination::default();
-    settings(config, &mut exam);
-    exam.duty(Duty::new(
-        "sns:Publish",
-        topic.clone(),
+    let mut exam = Examination::of(
+        &config.common,
         "alerts every swap step, refusal and failure",
-    ));
+    );
+    settings(config, &mut exam);
     exam.duty(Duty::new(
         "elasticloadbalancing:DescribeTags",
         "*",
@@ -144,10 +141,6 @@ fn settings(config: &SwapperConfig, exam: &mut Examination) {
         "AWS_LAMBDA_FUNCTION_NAME",
         config.common.function_name.clone(),
     );
-    exam.setting("ALERT_TOPIC_ARN", topic.clone());
-    if let Some(role) = &config.common.role_arn {
-        exam.setting("OPS_ROLE_ARN", role.clone());
-    }
     exam.setting("ECS_CLUSTERS", config.clusters.join(", "));
     exam.setting(
         "SWAP_ROUTES",
@@ -625,35 +618,7 @@ pub fn revision_duties(
     revision: &TaskDefinitionState,
     containers: Option<&[String]>,
 ) -> Vec<Duty> {
-    let arn = revision.arn().to_string();
-    let base = revision.short_name();
-    let mut duties = vec![
-        Duty::new(
-            "ecs:RegisterTaskDefinition",
-            &arn,
-            format!("registers revisions of {app} cloned from {base}"),
-        ),
-        Duty::new(
-            "ecs:TagResource",
-            &arn,
-            format!("tags the revisions of {app} it clones from {base} as it registers them"),
-        )
-        .with_context("ecs:CreateAction", "RegisterTaskDefinition"),
-    ];
-    let roles = [
-        revision.definition.task_role_arn(),
-        revision.definition.execution_role_arn(),
-    ];
-    for role in roles.into_iter().flatten() {
-        duties.push(
-            Duty::new(
-                "iam:PassRole",
-                role,
-                format!("passes the role of {base} to the ECS tasks of {app}"),
-            )
-            .with_context("iam:PassedToService", "ecs-tasks.amazonaws.com"),
-        );
-    }
+    let mut duties = clone_duties(revision, app);
     for (name, image) in revision.images() {
         if containers.is_some_and(|chosen| !chosen.contains(&name)) {
             continue;

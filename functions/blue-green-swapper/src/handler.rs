@@ -161,8 +161,7 @@ async fn on_command<A: AlertSink>(
             Ok(json!({ "status": "ok", "apps": apps }))
         }
         "doctor" => Ok(doctor::conclude(
-            &deps.config.common.function_name,
-            deps.config.common.role_arn.as_deref(),
+            &deps.config.common,
             crate::doctor::examine(&deps.config, &deps.clients).await,
             &deps.iam,
             &deps.alerts,

@@ -32,8 +32,7 @@ pub const FORGOTTEN_TAGS: &[&str] = &[contract::OVERRIDE];
 
 /// Everything `doctor` checks before IAM and the alert path are asked.
 pub async fn examine(config: &ScalerConfig, clients: &Clients) -> Examination {
-    let topic = &config.common.alert_topic_arn;
-    let mut exam = Examination::default();
+    let mut exam = Examination::of(&config.common, "alerts every scaling and problem");
     let listed = |names: &[String]| {
         if names.is_empty() {
             "(none)".to_string()
@@ -52,15 +51,6 @@ pub async fn examine(config: &ScalerConfig, clients: &Clients) -> Examination {
             }
         },
     );
-    exam.setting("ALERT_TOPIC_ARN", topic.clone());
-    if let Some(role) = &config.common.role_arn {
-        exam.setting("OPS_ROLE_ARN", role.clone());
-    }
-    exam.duty(Duty::new(
-        "sns:Publish",
-        topic.clone(),
-        "alerts every scaling and problem",
-    ));
 
     let targets = examine_alarms(config, clients, &mut exam).await;
     for name in &config.groups {

@@ -354,8 +354,7 @@ async fn on_command<A: AlertSink>(command: Command, now: u64, deps: &Deps<A>) ->
             status(only, now, deps).await
         }
         "doctor" => Ok(doctor::conclude(
-            &deps.config.common.function_name,
-            deps.config.common.role_arn.as_deref(),
+            &deps.config.common,
             crate::doctor::examine(&deps.config, &deps.clients).await,
             &deps.iam,
             &deps.alerts,

@@ -6,7 +6,7 @@
 //! the service, record its state in the service's own `ops:deploy-*` tags, resolve images in the
 //! repository, and alert. Nothing is changed.
 
-use ops_core::aws::ecs::EcsServices;
+use ops_core::aws::ecs::{clone_duties, EcsServices};
 use ops_core::doctor::{arn_beside, Area, Duty, Examination};
 
 use crate::config::DeployConfig;
@@ -23,7 +23,7 @@ const RECORDED_TAGS: &[&str] = &[
 /// Everything `doctor` checks before IAM and the alert path are asked.
 pub async fn examine(config: &DeployConfig, ecs: &EcsServices) -> Examination {
     let topic = &config.common.alert_topic_arn;
-    let mut exam = Examination::default();
+    let mut exam = Examination::of(&config.common, "alerts every outcome");
     exam.setting("ECS_CLUSTERS", config.clusters.join(", "));
     exam.setting(
         "ALLOWED_REGISTRIES",
@@ -33,12 +33,6 @@ pub async fn examine(config: &DeployConfig, ecs: &EcsServices) -> Examination {
             config.registries.allowed.join(", ")
         },
     );
-    exam.setting("ALERT_TOPIC_ARN", topic.clone());
-    exam.duty(Duty::new(
-        "sns:Publish",
-        topic.clone(),
-        "alerts every outcome",
-    ));
     exam.duty(Duty::new(
         "ecs:DescribeTaskDefinition",
         "*",
@@ -113,33 +107,8 @@ pub async fn examine(config: &DeployConfig, ecs: &EcsServices) -> Examination {
             ));
             match ecs.task_definition(&service.task_definition).await {
                 Ok(revision) => {
-                    let arn = revision.arn().to_string();
-                    exam.duty(Duty::new(
-                        "ecs:RegisterTaskDefinition",
-                        &arn,
-                        why("registers revisions of"),
-                    ));
-                    exam.duty(
-                        Duty::new(
-                            "ecs:TagResource",
-                            &arn,
-                            why("tags the revisions it registers for"),
-                        )
-                        .with_context("ecs:CreateAction", "RegisterTaskDefinition"),
-                    );
-                    let roles = [
-                        revision.definition.task_role_arn(),
-                        revision.definition.execution_role_arn(),
-                    ];
-                    for role in roles.into_iter().flatten() {
-                        exam.duty(
-                            Duty::new(
-                                "iam:PassRole",
-                                role,
-                                why("passes the revision's role to ECS for"),
-                            )
-                            .with_context("iam:PassedToService", "ecs-tasks.amazonaws.com"),
-                        );
+                    for duty in clone_duties(&revision, &name) {
+                        exam.duty(duty);
                     }
                 }
                 Err(error) => exam.missing(

@@ -339,8 +339,7 @@ async fn on_command<A: AlertSink>(
             status(&deps.ecs, &service).await
         }
         "doctor" => Ok(doctor::conclude(
-            &deps.config.common.function_name,
-            deps.config.common.role_arn.as_deref(),
+            &deps.config.common,
             crate::doctor::examine(&deps.config, &deps.ecs).await,
             &deps.iam,
             &deps.alerts,

@@ -22,7 +22,10 @@ const ITEM_ATTRIBUTES: &[&str] = &["key", "version", "document"];
 /// Everything `doctor` checks before IAM and the alert path are asked.
 pub async fn examine(config: &MonitorConfig, clients: &Clients) -> Examination {
     let topic = &config.common.alert_topic_arn;
-    let mut exam = Examination::default();
+    let mut exam = Examination::of(
+        &config.common,
+        "alerts targets going down and recovering, and unusable entries",
+    );
     let or_unset = |value: Option<&str>| value.unwrap_or("(not set)").to_string();
     exam.setting("HEALTH_STATE_TABLE", config.state_table.clone());
     exam.setting(
@@ -46,15 +49,6 @@ pub async fn examine(config: &MonitorConfig, clients: &Clients) -> Examination {
             config.namespace
         ),
     );
-    exam.setting("ALERT_TOPIC_ARN", topic.clone());
-    if let Some(role) = &config.common.role_arn {
-        exam.setting("OPS_ROLE_ARN", role.clone());
-    }
-    exam.duty(Duty::new(
-        "sns:Publish",
-        topic.clone(),
-        "alerts targets going down and recovering, and unusable entries",
-    ));
 
     let mut all: Vec<Target> = Vec::new();
     if let Some(text) = &config.inline {

@@ -311,8 +311,7 @@ async fn on_command<A: AlertSink, M: MetricSink>(
     }
     if command.name == "doctor" {
         return Ok(doctor::conclude(
-            &deps.config.common.function_name,
-            deps.config.common.role_arn.as_deref(),
+            &deps.config.common,
             crate::doctor::examine(&deps.config, &deps.clients).await,
             &deps.iam,
             &deps.alerts,

@@ -9,6 +9,7 @@ use serde::Serialize;
 use tracing::instrument;
 
 use super::aws_error;
+use crate::doctor::Duty;
 use crate::error::{Error, Result};
 
 /// One ECS deployment of a service, as ECS reports it.
@@ -126,6 +127,43 @@ impl TaskDefinitionState {
             .filter_map(|c| Some((c.name()?.to_string(), c.image()?.to_string())))
             .collect()
     }
+}
+
+/// What cloning `revision` takes, for `doctor`: register a revision of its family (tagged as it is
+/// registered, so `ecs:CreateAction` is in the request) and pass its task and execution roles to
+/// ECS tasks. `of` says for what, e.g. `prod/web`. The new revision's number is not known before
+/// it exists, so the base revision's ARN stands for it: both fit the same `task-definition/*` grant.
+pub fn clone_duties(revision: &TaskDefinitionState, of: &str) -> Vec<Duty> {
+    let arn = revision.arn().to_string();
+    let base = revision.short_name();
+    let mut duties = vec![
+        Duty::new(
+            "ecs:RegisterTaskDefinition",
+            &arn,
+            format!("registers revisions of {of} cloned from {base}"),
+        ),
+        Duty::new(
+            "ecs:TagResource",
+            &arn,
+            format!("tags the revisions of {of} it clones from {base} as it registers them"),
+        )
+        .with_context("ecs:CreateAction", "RegisterTaskDefinition"),
+    ];
+    let roles = [
+        revision.definition.task_role_arn(),
+        revision.definition.execution_role_arn(),
+    ];
+    for role in roles.into_iter().flatten() {
+        duties.push(
+            Duty::new(
+                "iam:PassRole",
+                role,
+                format!("passes the role of {base} to the ECS tasks of {of}"),
+            )
+            .with_context("iam:PassedToService", "ecs-tasks.amazonaws.com"),
+        );
+    }
+    duties
 }
 
 /// `family:revision` from a task definition ARN (or the input, if it is not an ARN).
