@@ -32,6 +32,18 @@ pub enum Area {
     AlertPath,
 }
 
+impl Area {
+    /// The word in the table, as the answer's JSON spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Area::Config => "config",
+            Area::Resource => "resource",
+            Area::Permission => "permission",
+            Area::AlertPath => "alert-path",
+        }
+    }
+}
+
 /// How a finding came out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -314,7 +326,7 @@ pub fn table(findings: &[Finding]) -> Vec<String> {
             format!(
                 "{:<12} {:<11} {} - {}",
                 f.verdict.as_str(),
-                format!("{:?}", f.area).to_lowercase(),
+                f.area.as_str(),
                 f.subject,
                 f.detail
             )
