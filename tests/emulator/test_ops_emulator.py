@@ -13,12 +13,14 @@ import unittest
 import urllib.error
 import urllib.request
 import uuid
+from pathlib import Path
 
 import boto3
 from botocore.config import Config
 from werkzeug.serving import make_server
 
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+from ops_emulator import template_grants
 from ops_emulator.app import OpsEmulator
 from ops_emulator.seed import DemoSeeder
 
@@ -603,6 +605,61 @@ class CompositeAlarms(unittest.TestCase):
         self.assertEqual((only.get("MetricAlarms", []), len(only["CompositeAlarms"])), ([], 1))
         tags = client("cloudwatch").list_tags_for_resource(ResourceARN=composite["AlarmArn"])["Tags"]
         self.assertEqual(tags, [{"Key": "team", "Value": "ops"}])
+
+
+class TemplateGrants(unittest.TestCase):
+    """ops_emulator.template_grants resolves sam/template.yaml's policies for one deployment, as
+    CloudFormation's intrinsic function reference defines Fn::Sub, Fn::Join, Fn::Split, Fn::If and
+    the condition functions."""
+
+    TEMPLATE = str(Path(__file__).resolve().parents[2] / "sam" / "template.yaml")
+
+    def grants(self, parameters):
+        request = {
+            "region": "eu-west-1", "account": "111122223333", "stack": "opsstack", "parameters": parameters,
+            "refs": {"AlertTopic": "arn:aws:sns:eu-west-1:111122223333:alerts", "HealthStateTable": "state",
+                     **{f"{f}Role": f"{f}-role" for f in FUNCTIONS}},
+            "arns": {"HealthStateTable.Arn": "arn:aws:dynamodb:eu-west-1:111122223333:table/state",
+                     **{f"{f}Role.Arn": f"arn:aws:iam::111122223333:role/{f}-role" for f in FUNCTIONS}},
+        }
+        return template_grants.grants(self.TEMPLATE, request)
+
+    def statement(self, document, sid):
+        return next(s for s in document["Statement"] if s["Sid"] == sid)
+
+    def test_a_list_parameter_becomes_one_service_arn_per_cluster_and_sub_fills_the_pseudo_parameters(self):
+        grants = self.grants({"EcsClusterNames": "prod,staging"})
+        deploy = grants["DeployTriggerFunction"]
+        self.assertEqual(
+            self.statement(deploy, "ReadAndDeployServicesInManagedClusters")["Resource"],
+            ["arn:aws:ecs:*:*:service/prod/*", "arn:aws:ecs:*:*:service/staging/*"],
+        )
+        self.assertEqual(self.statement(deploy, "RegisterRevisions")["Resource"],
+                         "arn:aws:ecs:eu-west-1:111122223333:task-definition/*")
+        self.assertEqual(self.statement(deploy, "Alert")["Resource"], "arn:aws:sns:eu-west-1:111122223333:alerts")
+
+    def test_each_role_gets_its_own_doctor_grant_and_a_conditional_function_only_when_deployed(self):
+        without = self.grants({})
+        self.assertNotIn("BlueGreenSwapperFunction", without, "HasBlueGreenRoutes is false without routes")
+        self.assertEqual(
+            self.statement(without["DeployTriggerFunction"], "SimulateItsOwnRole")["Resource"],
+            "arn:aws:iam::111122223333:role/DeployTriggerFunction-role",
+        )
+        route = "arn:aws:elasticloadbalancing:eu-west-1:111122223333:listener/app/shop/1/2"
+        withroutes = self.grants({"BlueGreenRouteArns": route})
+        self.assertEqual(
+            self.statement(withroutes["BlueGreenSwapperFunction"], "SimulateItsOwnRole")["Resource"],
+            "arn:aws:iam::111122223333:role/BlueGreenSwapperFunction-role",
+        )
+
+    def test_an_unresolvable_reference_is_an_error_not_a_guess(self):
+        with self.assertRaises(template_grants.Unsupported):
+            template_grants.grants(self.TEMPLATE, {"region": "eu-west-1", "account": "1", "stack": "s"})
+
+
+FUNCTIONS = ["DeployTriggerFunction", "CpuAlarmScalerFunction", "BlueGreenSwapperFunction",
+             "LegacyHealthMonitorFunction", "BastionEipAssociatorFunction"]
+
 
 if __name__ == "__main__":
     unittest.main()

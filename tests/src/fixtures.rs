@@ -359,3 +359,88 @@ pub fn deploy_trigger_policy(cluster: &str, topic: &str) -> serde_json::Value {
         ]
     })
 }
+
+/// Where a deployment of sam/template.yaml is, for [`template_roles`]: the parameter values, and
+/// the values of the template's own resources that its policies name (`Ref` and `Fn::GetAtt`).
+#[derive(Debug, Clone, Default)]
+pub struct Deployment {
+    /// Template parameters (defaults fill the rest), e.g. `EcsClusterNames` = `prod`.
+    pub parameters: BTreeMap<String, String>,
+    /// `Ref` of the template's resources, e.g. `AlertTopic` = its ARN.
+    pub refs: BTreeMap<String, String>,
+    /// `Fn::GetAtt` of the template's resources, as `Logical.Attribute`, e.g. `HealthStateTable.Arn`.
+    pub arns: BTreeMap<String, String>,
+}
+
+/// A function's role as [`template_roles`] made it.
+#[derive(Debug, Clone)]
+pub struct TemplateRole {
+    /// The role's name.
+    pub name: String,
+    /// Its ARN, the function's `OPS_ROLE_ARN`.
+    pub arn: String,
+    /// The one inline policy it holds: every statement the template grants the function.
+    pub document: serde_json::Value,
+}
+
+/// The stack name [`template_roles`] deploys under.
+pub const STACK: &str = "opsstack";
+
+/// Make, in the emulator, the role of every function `sam/template.yaml` deploys for `deployment`
+/// (stack [`STACK`]), holding exactly the statements the template grants it, resolved by the
+/// emulator's `template_grants` module. Returns function logical id → its role: what `doctor` asks
+/// IAM about, so its answer proves the template grants what the code calls.
+pub async fn template_roles(
+    iam: &aws_sdk_iam::Client,
+    deployment: &Deployment,
+) -> BTreeMap<String, TemplateRole> {
+    const FUNCTIONS: &[&str] = &[
+        "DeployTriggerFunction",
+        "CpuAlarmScalerFunction",
+        "BlueGreenSwapperFunction",
+        "LegacyHealthMonitorFunction",
+        "BastionEipAssociatorFunction",
+    ];
+    let mut refs: BTreeMap<String, String> = deployment.refs.clone();
+    let mut arns: BTreeMap<String, String> = deployment.arns.clone();
+    for function in FUNCTIONS {
+        let role = format!("{STACK}-{function}Role");
+        refs.entry(format!("{function}Role"))
+            .or_insert(role.clone());
+        arns.entry(format!("{function}Role.Arn"))
+            .or_insert(format!("arn:aws:iam::{ACCOUNT}:role/{role}"));
+    }
+    let request = serde_json::json!({
+        "region": "us-east-1", "account": ACCOUNT, "stack": STACK,
+        "parameters": deployment.parameters, "refs": refs, "arns": arns,
+    });
+    let root = crate::emulator::workspace_root();
+    let output = std::process::Command::new(crate::emulator::emulator_python())
+        .args(["-m", "ops_emulator.template_grants"])
+        .arg(root.join("sam/template.yaml"))
+        .arg(request.to_string())
+        .current_dir(root.join("tests/emulator"))
+        .output()
+        .expect("run the emulator's template_grants");
+    assert!(
+        output.status.success(),
+        "template_grants failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let documents: BTreeMap<String, serde_json::Value> =
+        serde_json::from_slice(&output.stdout).expect("template_grants prints JSON");
+    let mut roles = BTreeMap::new();
+    for (function, document) in documents {
+        let name = refs[&format!("{function}Role")].clone();
+        let arn = function_role(iam, &name, &document).await;
+        roles.insert(
+            function,
+            TemplateRole {
+                name,
+                arn,
+                document,
+            },
+        );
+    }
+    roles
+}

@@ -1,72 +1,71 @@
-//! Chapter: `doctor`, what `make doctor` asks each deployed function, here through deploy-trigger's
-//! real binary with a role in the emulator that holds the template's grants: every duty allowed,
-//! then one grant taken away and the table naming what is now denied.
+//! Chapter: `doctor`, what `make doctor` asks each deployed function, here through the five real
+//! binaries. Each runs as a role made from sam/template.yaml's own grants for this account (the
+//! emulator's `template_grants`), so an `ok` proves the template grants what the code calls. Then
+//! one grant is taken away and the table names what is now denied.
 
-use std::time::Duration;
-
+use ops_e2e::doctor::{doctor_all, doctor_command, named_rows};
 use ops_e2e::fixtures;
-use ops_e2e::lambda::built_binary;
-use ops_e2e::{AlertInbox, Emulator, LocalLambda};
-use serde_json::{json, Value};
+use ops_e2e::{AlertInbox, Emulator};
+use serde_json::Value;
 
-use crate::show::{deployed, list, print_chat_line, text};
+use crate::show::print_chat_line;
 
-/// The role's name, as CloudFormation would make it for the stack.
-const ROLE: &str = "opsstack-DeployTriggerFunctionRole";
-
-/// Run the chapter against the seeded account.
-pub async fn chapter(emulator: &Emulator, topic: &str, inbox: &AlertInbox) {
+/// Run the chapter against the seeded account; `shop` is the seeded blue/green app.
+pub async fn chapter(emulator: &Emulator, topic: &str, inbox: &AlertInbox, shop: &Value) {
     println!("\n-- Chapter: doctor (can each function do its job here? it changes nothing)");
+    println!("Each function runs as a role holding exactly what sam/template.yaml grants it for this account.");
+    print_chat_line("deploy-trigger", &doctor_command());
+    let (examined, roles) = doctor_all(emulator, topic, shop).await;
+    let rows: Vec<(String, String)> = examined
+        .iter()
+        .flat_map(|e| named_rows(&e.name, &e.answer))
+        .collect();
+    print_rows(&rows);
+    let alerts = inbox.receive(5, std::time::Duration::from_secs(10)).await;
+    let doctors = alerts
+        .iter()
+        .filter(|a| a.attributes.get("event_type").map(String::as_str) == Some("doctor"))
+        .count();
+    println!("   {doctors} doctor alert(s) reached the ops queue: the alert path works.");
+
+    println!("\nNow a grant is taken away from deploy-trigger's role (statement ReadAndDeployServicesInManagedClusters):");
     let iam = aws_sdk_iam::Client::new(&emulator.sdk_config().await);
-    let policy = fixtures::deploy_trigger_policy("prod", topic);
-    let role = fixtures::function_role(&iam, ROLE, &policy).await;
-    let mut env = emulator.function_env();
-    env.push(("ALERT_TOPIC_ARN".into(), topic.to_string()));
-    env.push(("ECS_CLUSTERS".into(), "prod".into()));
-    env.push(("OPS_ROLE_ARN".into(), role.clone()));
-    let function = LocalLambda::start(
-        &built_binary("deploy-trigger"),
-        &deployed("deploy-trigger"),
-        &env,
-    );
-    println!("deploy-trigger runs as {role}, which holds the template's grants.");
-
-    let doctor = json!({"command": "doctor", "requested_by": "make doctor"});
-    print_chat_line("deploy-trigger", &doctor);
-    let answer = function.invoke(doctor.clone()).expect("doctor answers");
-    print_table(&answer);
-    let mut doctor_alert = None;
-    for _ in 0..5 {
-        let alerts = inbox.receive(1, Duration::from_secs(5)).await;
-        doctor_alert = alerts
-            .into_iter()
-            .find(|a| a.attributes.get("event_type").map(String::as_str) == Some("doctor"));
-        if doctor_alert.is_some() {
-            break;
-        }
-    }
-    match &doctor_alert {
-        Some(alert) => println!(
-            "   the alert path works: {}",
-            text(&alert.chat["content"]["title"])
-        ),
-        None => println!("   no doctor alert arrived on the ops queue"),
-    }
-
-    println!("\nNow a grant is taken away from the role (statement ReadAndDeployServicesInManagedClusters):");
-    let without = fixtures::without_statement(&policy, "ReadAndDeployServicesInManagedClusters");
-    fixtures::put_function_policy(&iam, ROLE, &without).await;
-    let answer = function.invoke(doctor).expect("doctor answers");
-    print_table(&answer);
+    let role = &roles["DeployTriggerFunction"];
+    let without =
+        fixtures::without_statement(&role.document, "ReadAndDeployServicesInManagedClusters");
+    fixtures::put_function_policy(&iam, &role.name, &without).await;
+    let deploy_trigger = &examined[0];
+    let answer = deploy_trigger
+        .function
+        .invoke(doctor_command())
+        .expect("doctor answers");
+    let denied: Vec<_> = named_rows(&deploy_trigger.name, &answer)
+        .into_iter()
+        .filter(|(_, row)| row.starts_with("DENIED"))
+        .collect();
+    print_rows(&denied);
 }
 
-fn print_table(answer: &Value) {
-    let summary = &answer["summary"];
+/// One table over every function, worst first, as `make doctor` prints it.
+fn print_rows(rows: &[(String, String)]) {
+    let rank = |row: &str| {
+        ["DENIED", "PROBLEM", "undetermined", "ok"]
+            .iter()
+            .position(|v| row.starts_with(v))
+            .unwrap_or(0)
+    };
+    let mut sorted: Vec<&(String, String)> = rows.iter().collect();
+    sorted.sort_by_key(|(function, row)| (rank(row), function.clone()));
+    let not_ok = rows
+        .iter()
+        .filter(|(_, row)| !row.starts_with("ok"))
+        .count();
     println!(
-        "   ok: {} ({} ok, {} undetermined, {} problems, {} denied)",
-        answer["ok"], summary["ok"], summary["undetermined"], summary["problem"], summary["denied"]
+        "   {} checks, {} ok, {not_ok} to look at",
+        rows.len(),
+        rows.len() - not_ok
     );
-    for row in list(&answer["table"]) {
-        println!("   | {}", text(&row));
+    for (function, row) in sorted {
+        println!("   | {function:<30} {row}");
     }
 }

@@ -38,7 +38,7 @@ async fn main() {
     let inbox = AlertInbox::new(&config, text(&inventory["alert_queue_url"]));
     // `make doctor LOCAL=1`: only the doctor chapter.
     if std::env::args().nth(1).as_deref() == Some("doctor") {
-        doctor::chapter(&emulator, &topic, &inbox).await;
+        doctor::chapter(&emulator, &topic, &inbox, &inventory["blue_green_apps"][0]).await;
         drop(emulator);
         println!("\n== Done. The emulator is stopped; nothing was left running.");
         return;
@@ -56,7 +56,7 @@ async fn main() {
     cpu_alarm_scaler::chapter(&emulator, &config, &topic, &inbox).await;
     legacy_health_monitor::chapter(&emulator, &config, &topic, &inbox).await;
     bastion_eip_associator::chapter(&emulator, &config, &topic, &inbox).await;
-    doctor::chapter(&emulator, &topic, &inbox).await;
+    doctor::chapter(&emulator, &topic, &inbox, &inventory["blue_green_apps"][0]).await;
 
     drop(emulator);
     println!("\n== Done. The emulator is stopped; nothing was left running.");
