@@ -25,6 +25,8 @@ FUNCTIONS = [
     "legacy-health-monitor",
     "bastion-eip-associator",
 ]
+# The one function a stack may leave out (sam/template.yaml: only with BlueGreenRouteArns).
+OPTIONAL = "blue-green-swapper"
 SAMCONFIG = Path(__file__).with_name("samconfig.toml")
 # The order rows are shown in: what needs a human first.
 SEVERITY = {"DENIED": 0, "PROBLEM": 1, "ERROR": 1, "undetermined": 2, "absent": 3, "ok": 4}
@@ -43,15 +45,21 @@ def ask(lambda_client, function_name: str) -> list[tuple[str, str, str]]:
             Payload=json.dumps({"command": "doctor", "requested_by": "make doctor"}).encode(),
         )
     except lambda_client.exceptions.ResourceNotFoundException:
-        return [("absent", "function", f"{function_name} is not deployed (the blue-green-swapper is only with BlueGreenRouteArns)")]
+        if function_name.endswith(f"-{OPTIONAL}"):
+            return [("absent", "function", f"{function_name} is not deployed (it is only with BlueGreenRouteArns)")]
+        return [("ERROR", "function", f"{function_name} is not deployed here: check STACK and REGION")]
     except Exception as error:  # noqa: BLE001 - any failure to invoke is a row of the table
         return [("ERROR", "function", f"{function_name} could not be invoked: {error}")]
     body = json.loads(answer["Payload"].read() or b"null")
-    if answer.get("FunctionError") or not isinstance(body, dict) or body.get("status") != "doctor":
+    findings = body.get("findings") if isinstance(body, dict) else None
+    well_formed = isinstance(findings, list) and findings and all(
+        isinstance(f, dict) and {"area", "subject", "verdict", "detail"} <= f.keys() for f in findings
+    )
+    if answer.get("FunctionError") or body.get("status") != "doctor" or not well_formed:
         return [("ERROR", "function", f"{function_name} answered {json.dumps(body)[:500]}")]
     return [
         (row_verdict(finding), finding["area"], f"{finding['subject']} - {finding['detail']}")
-        for finding in body["findings"]
+        for finding in findings
     ]
 
 

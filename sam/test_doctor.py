@@ -73,7 +73,22 @@ class Doctor(unittest.TestCase):
         lines = out.splitlines()
         self.assertRegex(lines[1], r"^opsstack-deploy-trigger\s+DENIED\s+permission\s+ecs:UpdateService on arn:aws:ecs:us-east-1:1:service/prod/web - no statement")
         self.assertRegex(lines[2], r"^opsstack-cpu-alarm-scaler\s+ERROR\s+function\s+opsstack-cpu-alarm-scaler answered")
-        self.assertIn("opsstack-blue-green-swapper is not deployed", out)
+        self.assertIn("opsstack-blue-green-swapper is not deployed (it is only with BlueGreenRouteArns)", out)
+
+    def test_a_wrong_stack_or_region_is_an_error_not_a_clean_bill(self):
+        status, out, _ = self.run_doctor({})
+        self.assertEqual(status, 1)
+        self.assertIn("opsstack-deploy-trigger is not deployed here: check STACK and REGION", out)
+        self.assertIn("opsstack-blue-green-swapper is not deployed (it is only with BlueGreenRouteArns)", out)
+
+    def test_an_answer_without_findings_or_with_a_malformed_one_is_an_error(self):
+        answers = {f"opsstack-{f}": findings(("alert-path", "alert topic", "ok", "published")) for f in doctor.FUNCTIONS}
+        answers["opsstack-deploy-trigger"] = {"status": "doctor", "findings": []}
+        answers["opsstack-cpu-alarm-scaler"] = {"status": "doctor", "findings": [{"verdict": "ok"}]}
+        status, out, _ = self.run_doctor(answers)
+        self.assertEqual(status, 1)
+        self.assertRegex(out, r"opsstack-deploy-trigger\s+ERROR\s+function\s+opsstack-deploy-trigger answered")
+        self.assertRegex(out, r"opsstack-cpu-alarm-scaler\s+ERROR\s+function\s+opsstack-cpu-alarm-scaler answered")
 
 
 if __name__ == "__main__":

@@ -15,8 +15,9 @@ Every statement of every policy is read, with cfn-lint's template decoder: each 
   key IAM never puts in the request context makes a `StringLike` or `Null: false` never match (the
   grant silently never applies) and makes an `...IfExists`, a `ForAllValues:` or a `Null: true`
   always match (the condition silently restricts nothing); both are mistakes. Templated keys (`aws:ResourceTag/${TagKey}`) match with any tag key. `aws:` keys are
-  global and accepted, except the ones the reference lists per action (today `aws:RequestTag/...`,
-  `aws:ResourceTag/...`, `aws:TagKeys`), which only some actions support;
+  accepted when they are AWS's global keys (GLOBAL_KEYS, from the IAM User Guide), except the ones
+  the reference lists per action (today `aws:RequestTag/...`, `aws:ResourceTag/...`, `aws:TagKeys`),
+  which only some actions support; any other `aws:` key (a typo, an invented key) fails;
 - a resource ARN that fits none of the action's resource types, a narrow ARN on an action that
   supports only `*`, and `Resource: "*"` on an action that supports something narrower (unless
   STAR_JUSTIFIED below says why it must stay `*`).
@@ -116,8 +117,40 @@ class Reference:
     def supports_key(self, action: str, resource_types: set[str], key: str) -> bool:
         if any(key_pattern(k).fullmatch(key) for k in self.condition_keys(action, resource_types)):
             return True
-        is_global = key.lower().startswith("aws:")
-        return is_global and not any(p.fullmatch(key) for p in self.listed_global_keys)
+        # aws:RequestTag, aws:ResourceTag and aws:TagKeys are listed per action by the reference:
+        # only the actions that list them have them (aws:TagKeys is not in GLOBAL_KEYS for that).
+        if any(p.fullmatch(key) for p in self.listed_global_keys):
+            return False
+        return is_global_key(key)
+
+
+# AWS global condition context keys, as the IAM User Guide lists them ("AWS global condition
+# context keys", docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html).
+# The Service Authorization Reference does not list them per action; a key outside this list (a
+# typo such as aws:SoruceIp, or an invented one) is in no request context, so it fails the check.
+# `/` marks a key that takes a tag key or other suffix.
+GLOBAL_KEYS = {
+    key.lower() for key in (
+        "aws:CalledVia", "aws:CalledViaFirst", "aws:CalledViaLast", "aws:CurrentTime",
+        "aws:Ec2InstanceSourcePrivateIPv4", "aws:Ec2InstanceSourceVpc", "aws:EpochTime",
+        "aws:FederatedProvider", "aws:MultiFactorAuthAge", "aws:MultiFactorAuthPresent",
+        "aws:PrincipalAccount", "aws:PrincipalArn", "aws:PrincipalIsAWSService", "aws:PrincipalOrgID",
+        "aws:PrincipalOrgPaths", "aws:PrincipalServiceName", "aws:PrincipalServiceNamesList",
+        "aws:PrincipalType", "aws:Referer", "aws:RequestedRegion", "aws:ResourceAccount",
+        "aws:ResourceOrgID", "aws:ResourceOrgPaths", "aws:SecureTransport", "aws:SourceAccount",
+        "aws:SourceArn", "aws:SourceIdentity", "aws:SourceIp", "aws:SourceOrgID", "aws:SourceOrgPaths",
+        "aws:SourceVpc", "aws:SourceVpce", "aws:TokenIssueTime", "aws:UserAgent",
+        "aws:userid", "aws:username", "aws:ViaAWSService", "aws:VpcSourceIp", "aws:VpceAccount",
+        "aws:VpceOrgID", "aws:VpceOrgPaths", "aws:AssumedRoot",
+    )
+}
+GLOBAL_KEY_PREFIXES = ("aws:principaltag/", "aws:requesttag/", "aws:resourcetag/")
+
+
+def is_global_key(key: str) -> bool:
+    """Whether `key` is one of AWS's global condition keys (any action's request may carry it)."""
+    lower = key.lower()
+    return lower in GLOBAL_KEYS or (lower.startswith(GLOBAL_KEY_PREFIXES) and "/" != lower[-1])
 
 
 @lru_cache(maxsize=1)
@@ -569,6 +602,10 @@ class IamReference(unittest.TestCase):
             }),
             Statement("F", {"Sid": "StarWhereNarrowerExists", "Action": "ecs:UpdateService", "Resource": "*"}),
             Statement("F", {"Sid": "WildcardAction", "Action": ["ecs:*", "ecs:Describe*"], "Resource": "*"}),
+            Statement("F", {
+                "Sid": "GlobalKeyTypo", "Action": "sns:Publish", "Resource": "arn:aws:sns:us-east-1:111122223333:t",
+                "Condition": {"IpAddress": {"aws:SoruceIp": "10.0.0.0/8"}, "StringEquals": {"aws:FunctionName": "f"}},
+            }),
         ]
         self.assertEqual(
             check(wrong).problems,
@@ -590,6 +627,10 @@ class IamReference(unittest.TestCase):
                 "(or, if it must stay *, justify it in STAR_JUSTIFIED)",
                 "F WildcardAction: wildcard action ecs:*",
                 "F WildcardAction: wildcard action ecs:Describe*",
+                "F GlobalKeyTypo: sns:Publish does not support condition key aws:SoruceIp (IpAddress): IAM never puts "
+                "it in the request context, so the condition does not do what it says",
+                "F GlobalKeyTypo: sns:Publish does not support condition key aws:FunctionName (StringEquals): IAM never "
+                "puts it in the request context, so the condition does not do what it says",
             ],
         )
 
@@ -608,6 +649,8 @@ class IamReference(unittest.TestCase):
                     "ArnLike": {"ecs:cluster": "arn:aws:ecs:*:*:cluster/prod"},
                     "Null": {"aws:ResourceTag/ops:swap-app": "false", "ecs:ResourceTag/ops:swap-app": "false"},
                     "ForAnyValue:StringEquals": {"aws:PrincipalOrgID": "o-1"},
+                    "IpAddress": {"aws:SourceIp": "10.0.0.0/8"},
+                    "StringEquals": {"aws:PrincipalTag/team": "ops", "aws:RequestedRegion": "us-east-1"},
                 },
             }),
             Statement("F", {

@@ -47,6 +47,27 @@ def as_list(value) -> list:
     return value if isinstance(value, list) else [value]
 
 
+def simulation_outside_own_role(template, found: list[tuple[str, dict]]) -> list[str]:
+    """Every grant of iam:SimulatePrincipalPolicy that is not a role policy's, on the very role it is
+    attached to: `doctor` may ask IAM about its own role only."""
+    problems = []
+    resources = template["Resources"]
+    for owner, statement in found:
+        if "iam:SimulatePrincipalPolicy" not in as_list(statement["Action"]):
+            continue
+        sid = statement.get("Sid", "?")
+        resource = resources[owner]
+        if resource["Type"] != "AWS::IAM::RolePolicy":
+            problems.append(f"{owner} {sid}: iam:SimulatePrincipalPolicy only in a role policy on the function's own role")
+            continue
+        role = resource["Properties"]["RoleName"].get("Ref")
+        if statement["Resource"] != {"Fn::GetAtt": [role, "Arn"]}:
+            problems.append(
+                f"{owner} {sid}: iam:SimulatePrincipalPolicy on {statement['Resource']}, not the role {role} it is attached to"
+            )
+    return problems
+
+
 def too_broad(found: list[tuple[str, dict]]) -> list[str]:
     """Every wildcard action, and every action on `Resource: "*"` that supports something narrower."""
     problems = []
@@ -126,9 +147,24 @@ class Policies(unittest.TestCase):
                 self.assertEqual(statement["Resource"], {"Fn::GetAtt": [role, "Arn"]}, function)
             self.assertEqual(mine[0].get("Condition"), resources[function].get("Condition"), function)
         self.assertEqual(len(simulations), len(functions))
-        self.assertFalse(
-            [s for _, s in self.statements if "iam:SimulatePrincipalPolicy" in as_list(s["Action"]) and s["Resource"] == "*"]
-        )
+        self.assertEqual(simulation_outside_own_role(self.template, self.statements), [])
+
+    def test_the_own_role_check_catches_a_simulate_grant_anywhere_else(self):
+        template = {"Resources": {
+            "F": {"Type": "AWS::Serverless::Function", "Properties": {}},
+            "FDoctor": {"Type": "AWS::IAM::RolePolicy", "Properties": {"RoleName": {"Ref": "FRole"}}},
+            "GDoctor": {"Type": "AWS::IAM::RolePolicy", "Properties": {"RoleName": {"Ref": "FRole"}}},
+        }}
+        simulate = "iam:SimulatePrincipalPolicy"
+        found = [
+            ("FDoctor", {"Sid": "Own", "Action": simulate, "Resource": {"Fn::GetAtt": ["FRole", "Arn"]}}),
+            ("F", {"Sid": "Inline", "Action": [simulate], "Resource": "arn:aws:iam::*:role/*"}),
+            ("GDoctor", {"Sid": "Wide", "Action": simulate, "Resource": "arn:aws:iam::*:role/*"}),
+        ]
+        self.assertEqual(simulation_outside_own_role(template, found), [
+            "F Inline: iam:SimulatePrincipalPolicy only in a role policy on the function's own role",
+            "GDoctor Wide: iam:SimulatePrincipalPolicy on arn:aws:iam::*:role/*, not the role FRole it is attached to",
+        ])
 
     def test_the_check_catches_broad_grants(self):
         broad = [

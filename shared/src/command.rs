@@ -219,7 +219,9 @@ impl CommandSet {
         let given = given.to_lowercase();
         self.commands
             .iter()
-            .map(|c| (edit_distance(&given, c.name), c.name))
+            .map(|c| c.name)
+            .chain(["help"])
+            .map(|name| (edit_distance(&given, name), name))
             .filter(|(distance, name)| *distance <= 2.max(name.len() / 3))
             .min()
             .map(|(_, name)| name.to_string())
@@ -416,6 +418,13 @@ mod tests {
                 "unknown command `deplyo` (did you mean `deploy`?)\nopsstack-deploy-trigger commands"
             ),
             "{text}"
+        );
+        let error = SET.parse(NAME, &json!({"command": "hepl"})).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .starts_with("unknown command `hepl` (did you mean `help`?)"),
+            "{error}"
         );
         let error = SET
             .parse(NAME, &json!({"command": "launch-missiles"}))

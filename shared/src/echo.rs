@@ -15,6 +15,10 @@ pub const MAX_ANSWER_STRING_CHARS: usize = 1_000;
 pub const MAX_ERROR_CHARS: usize = 2_000;
 /// Longest piece of input quoted inside a message, such as an unknown command's name.
 pub const MAX_QUOTED_CHARS: usize = 200;
+/// Longest run of characters without white space that an answer or error keeps: longer than any
+/// name or ARN AWS allows inside a chat line, far shorter than a runaway input. A message that
+/// quotes a megabyte keeps its words before and after the quote.
+pub const MAX_RUN_CHARS: usize = 600;
 
 /// `text`, or its first characters and [`CUT_MARK`] so that the whole is `max_chars` long.
 pub fn truncate(text: &str, max_chars: usize) -> String {
@@ -28,6 +32,24 @@ pub fn truncate(text: &str, max_chars: usize) -> String {
     format!("{kept}{CUT_MARK}")
 }
 
+/// `text` with every run of non-white-space characters longer than [`MAX_RUN_CHARS`] cut (and
+/// marked), then the whole cut to `max_chars`.
+pub fn cut_runs(text: &str, max_chars: usize) -> String {
+    let mut out = String::with_capacity(text.len().min(max_chars * 4));
+    let mut run = String::new();
+    for c in text.chars() {
+        if c.is_whitespace() {
+            out.push_str(&truncate(&run, MAX_RUN_CHARS));
+            run.clear();
+            out.push(c);
+        } else {
+            run.push(c);
+        }
+    }
+    out.push_str(&truncate(&run, MAX_RUN_CHARS));
+    truncate(&out, max_chars)
+}
+
 /// A piece of the caller's input, cut for quoting inside a message.
 pub fn quoted(text: &str) -> String {
     truncate(text, MAX_QUOTED_CHARS)
@@ -36,7 +58,7 @@ pub fn quoted(text: &str) -> String {
 /// An answer with every string (and object key) longer than [`MAX_ANSWER_STRING_CHARS`] cut.
 pub fn cap_answer(value: Value) -> Value {
     match value {
-        Value::String(text) => Value::String(truncate(&text, MAX_ANSWER_STRING_CHARS)),
+        Value::String(text) => Value::String(cut_runs(&text, MAX_ANSWER_STRING_CHARS)),
         Value::Array(items) => Value::Array(items.into_iter().map(cap_answer).collect()),
         Value::Object(fields) => Value::Object(
             fields
@@ -74,8 +96,27 @@ mod tests {
         let text = answer.to_string();
         assert!(text.len() < 3_000, "{} bytes", text.len());
         assert_eq!(answer["status"], "refused");
-        assert!(answer["reason"].as_str().unwrap().ends_with(CUT_MARK));
+        assert!(answer["reason"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("{CUT_MARK} not found")));
         assert!(answer["items"][0].as_str().unwrap().ends_with(CUT_MARK));
+    }
+
+    #[test]
+    fn a_message_quoting_a_megabyte_keeps_its_words_before_and_after_the_quote() {
+        let message = format!("ECS service `{}` not found", "x".repeat(1_000_000));
+        let cut = cut_runs(&message, MAX_ERROR_CHARS);
+        assert!(cut.starts_with("ECS service `xxx"), "{cut}");
+        assert!(cut.ends_with(&format!("{CUT_MARK} not found")), "{cut}");
+        assert!(
+            cut.chars().count() <= MAX_RUN_CHARS + 30,
+            "{} chars",
+            cut.chars().count()
+        );
+        let arn = "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener-rule/app/shop/50dc6c495c0c9188/f2f7dc8efc522ab2/9683b2d02a6cabee";
+        let kept = format!("routes {arn} and {arn}");
+        assert_eq!(cut_runs(&kept, 1_000), kept);
     }
 
     #[test]

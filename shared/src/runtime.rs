@@ -34,7 +34,7 @@ where
             Err(error) => {
                 let mut diagnostic = Diagnostic::from(error);
                 diagnostic.error_message =
-                    echo::truncate(&diagnostic.error_message, echo::MAX_ERROR_CHARS);
+                    echo::cut_runs(&diagnostic.error_message, echo::MAX_ERROR_CHARS);
                 Err(diagnostic)
             }
         }

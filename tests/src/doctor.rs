@@ -44,6 +44,25 @@ pub async fn doctor_all(
     {
         crate::health::create_state_table(emulator, HEALTH_TABLE).await;
     }
+    // The health monitor's targets, as its demo chapter writes them, if that chapter did not run:
+    // doctor does not probe them, it only reads them.
+    let ssm = aws_sdk_ssm::Client::new(&emulator.sdk_config().await);
+    let documents = ssm
+        .get_parameters_by_path()
+        .path("/ops/health/")
+        .recursive(true)
+        .send()
+        .await
+        .expect("read the health targets path");
+    if documents.parameters().is_empty() {
+        ssm.put_parameter()
+            .name("/ops/health/legacy")
+            .r#type(aws_sdk_ssm::types::ParameterType::String)
+            .value(json!({"targets": [{"name": "ldap", "tcp": "127.0.0.1:636"}]}).to_string())
+            .send()
+            .await
+            .expect("put a targets document");
+    }
     let iam = aws_sdk_iam::Client::new(&emulator.sdk_config().await);
     let deployment = Deployment {
         parameters: BTreeMap::from([

@@ -390,7 +390,7 @@ async fn a_completed_rollout_is_reported_once_with_everything_ops_need() {
     // "First day": a line that cannot work is not printed) and says how to replace the release.
     assert_eq!(alert.undo, None);
     assert!(
-        alert.next_steps[0].starts_with("This is the first verified deployment of prod/web, so there is no earlier one to roll back to; to replace it, deploy another image: @Amazon Q lambda invoke --function-name deploy-trigger --payload "),
+        alert.next_steps[0].ends_with(r#"to replace it, push or deploy another image (the deploy command: @Amazon Q lambda invoke --function-name deploy-trigger --payload {"command":"help"})"#),
         "{:?}",
         alert.next_steps
     );
@@ -878,4 +878,95 @@ async fn doctor_without_its_role_says_iam_was_not_asked() {
             && rows[1].ends_with("OPS_ROLE_ARN is not set, so the function does not know its role and IAM was not asked"),
         "{rows:#?}"
     );
+}
+
+#[tokio::test]
+async fn doctor_never_calls_ok_what_a_deny_it_could_not_evaluate_may_forbid() {
+    let mut world = World::new().await;
+    world.release_service("prod", "web").await;
+    let iam = aws_sdk_iam::Client::new(&world.emulator.sdk_config().await);
+    let mut policy = fixtures::deploy_trigger_policy("prod", TOPIC);
+    // A guardrail an account may carry: no deploys after a date. The simulator is given no
+    // aws:CurrentTime, so it cannot know whether the Deny applies to the real call.
+    policy["Statement"].as_array_mut().unwrap().push(json!({
+        "Sid": "FreezeDeploys", "Effect": "Deny", "Action": "ecs:UpdateService", "Resource": "*",
+        "Condition": {"DateGreaterThan": {"aws:CurrentTime": "2020-01-01T00:00:00Z"}}
+    }));
+    let role = fixtures::function_role(&iam, "opsstack-deploy-trigger-frozen", &policy).await;
+    world.deps.config.common.role_arn = Some(role);
+
+    let answer = world
+        .handle(json!({"command": "doctor"}))
+        .await
+        .expect("doctor answers");
+
+    let rows = fixtures::doctor_table(&answer);
+    assert_eq!(answer["ok"], false, "{rows:#?}");
+    let update = rows
+        .iter()
+        .find(|row| {
+            row.contains(&format!(
+                "ecs:UpdateService on arn:aws:ecs:us-east-1:{ACCOUNT}:service/prod/web"
+            ))
+        })
+        .expect("an UpdateService row");
+    assert!(update.starts_with("undetermined permission  "), "{update}");
+    assert!(update.contains("aws:CurrentTime"), "{update}");
+}
+
+#[tokio::test]
+async fn doctor_names_a_role_iam_does_not_know_once() {
+    let mut world = World::new().await;
+    world.release_service("prod", "web").await;
+    world.deps.config.common.role_arn = Some(format!("arn:aws:iam::{ACCOUNT}:role/no-such-role"));
+
+    let answer = world
+        .handle(json!({"command": "doctor"}))
+        .await
+        .expect("doctor answers");
+
+    let rows = fixtures::doctor_table(&answer);
+    assert_eq!(answer["summary"]["problem"], 1, "{rows:#?}");
+    assert!(
+        rows[0].starts_with(&format!("PROBLEM      config      OPS_ROLE_ARN - IAM knows no role arn:aws:iam::{ACCOUNT}:role/no-such-role: ")),
+        "{rows:#?}"
+    );
+    assert!(
+        rows.iter().all(|row| !row.contains(" permission  ")),
+        "{rows:#?}"
+    );
+}
+
+#[tokio::test]
+async fn doctor_names_a_registry_policy_and_a_container_tag_that_would_refuse_every_push() {
+    let mut world = World::new().await;
+    world
+        .service(
+            "prod",
+            "web",
+            &[("app", &web("release-41"))],
+            &[
+                ("ops:deploy-repository", "web"),
+                ("ops:deploy-containers", "ghost"),
+            ],
+        )
+        .await;
+    world.deps.config.registries.allowed = vec!["registry.example.com".into()];
+
+    let answer = world
+        .handle(json!({"command": "doctor"}))
+        .await
+        .expect("doctor answers");
+
+    let rows = fixtures::doctor_table(&answer);
+    assert!(rows.contains(&format!(
+        "PROBLEM      config      ALLOWED_REGISTRIES - every push to this account's ECR ({REGISTRY}) would be refused: it is not in the list"
+    )), "{rows:#?}");
+    assert!(rows.contains(&"PROBLEM      resource    service prod/web - a push could not deploy here: tag `ops:deploy-containers` names `ghost`, but web:1 has no such container (it has app)".to_string()), "{rows:#?}");
+    let (_, event) = world.push("web", "release-42");
+    let refused = world
+        .handle(event)
+        .await
+        .expect_err("the push is refused as doctor said");
+    assert!(refused.to_string().contains("are not allowed"), "{refused}");
 }

@@ -6,7 +6,6 @@
 
 use ops_e2e::doctor::{doctor_all, named_rows};
 use ops_e2e::Emulator;
-use serde_json::json;
 
 #[tokio::test]
 async fn the_template_grants_every_function_every_duty_its_doctor_names() {
@@ -16,15 +15,6 @@ async fn the_template_grants_every_function_every_duty_its_doctor_names() {
         .as_str()
         .expect("topic")
         .to_string();
-    // One targets document, so the health monitor has something to check (doctor does not probe).
-    aws_sdk_ssm::Client::new(&emulator.sdk_config().await)
-        .put_parameter()
-        .name("/ops/health/legacy")
-        .r#type(aws_sdk_ssm::types::ParameterType::String)
-        .value(json!({"targets": [{"name": "ldap", "tcp": "127.0.0.1:636"}]}).to_string())
-        .send()
-        .await
-        .expect("put a targets document");
 
     let (examined, roles) = doctor_all(&emulator, &topic, &inventory["blue_green_apps"][0]).await;
 

@@ -75,13 +75,9 @@ pub fn status_line(function: &str, service: &str) -> String {
     )
 }
 
-/// The chat line that deploys a tag to a service (the tag left for the engineer to fill in).
-pub fn deploy_line(function: &str, service: &str) -> String {
-    COMMANDS.chat_line(
-        function,
-        "deploy",
-        serde_json::json!({ "service": service, "tag": "<tag>" }),
-    )
+/// The chat line that lists the commands, with how to send each.
+pub fn help_line(function: &str) -> String {
+    COMMANDS.chat_line(function, "help", serde_json::json!({}))
 }
 
 /// The chat line that rolls a service back, sent to the function deployed as `function`.

@@ -205,7 +205,12 @@ pub fn decide_deploy(
                 continue;
             }
         }
-        let containers = match select_containers(candidate, image) {
+        let containers = match select_containers(
+            &candidate.opt_in,
+            &candidate.current,
+            &image.registry,
+            &image.repository,
+        ) {
             Ok(containers) => containers,
             Err(problem) => {
                 problems.push(Problem {
@@ -304,14 +309,18 @@ fn unrecorded_deployment(candidate: &Candidate, trigger: &Trigger, now: u64) -> 
     })
 }
 
-/// The containers to update and their current images.
-fn select_containers(
-    candidate: &Candidate,
-    image: &NewImage,
+/// The containers of `current` that an image of `registry/repository` replaces, with their current
+/// images: those `ops:deploy-containers` names, or those running an image of the repository. The
+/// error says why none can be, in the words the push's warning and `doctor` use.
+pub fn select_containers(
+    opt_in: &OptIn,
+    current: &TaskDefinitionState,
+    registry: &str,
+    repository: &str,
 ) -> Result<Vec<(String, String)>, String> {
-    let images = candidate.current.images();
-    let revision = candidate.current.short_name();
-    match &candidate.opt_in.containers {
+    let images = current.images();
+    let revision = current.short_name();
+    match &opt_in.containers {
         Some(names) => names
             .iter()
             .map(|name| match images.get(name) {
@@ -323,11 +332,10 @@ fn select_containers(
             })
             .collect(),
         None => {
-            let matching = containers_running(&images, &image.registry, &image.repository);
+            let matching = containers_running(&images, registry, repository);
             if matching.is_empty() {
                 Err(format!(
-                    "no container of {revision} runs an image of {}/{}; name the containers to update in tag `ops:deploy-containers`",
-                    image.registry, image.repository
+                    "no container of {revision} runs an image of {registry}/{repository}; name the containers to update in tag `ops:deploy-containers`"
                 ))
             } else {
                 Ok(matching)

@@ -8,9 +8,11 @@
 
 use ops_core::aws::ecs::{clone_duties, EcsServices};
 use ops_core::doctor::{arn_beside, Area, Duty, Examination};
+use ops_core::registry::Caller;
 
 use crate::config::DeployConfig;
 use crate::contract::{self, opt_in};
+use crate::decide::select_containers;
 
 /// The tags deploy-trigger writes on a service, which its `ecs:TagResource` grant must allow.
 const RECORDED_TAGS: &[&str] = &[
@@ -20,9 +22,11 @@ const RECORDED_TAGS: &[&str] = &[
     contract::LAST_REPORTED,
 ];
 
-/// Everything `doctor` checks before IAM and the alert path are asked.
-pub async fn examine(config: &DeployConfig, ecs: &EcsServices) -> Examination {
+/// Everything `doctor` checks before IAM and the alert path are asked; `caller` is the account and
+/// region the function runs in, whose ECR registry pushes come from.
+pub async fn examine(config: &DeployConfig, caller: &Caller, ecs: &EcsServices) -> Examination {
     let topic = &config.common.alert_topic_arn;
+    let registry = caller.own_registry();
     let mut exam = Examination::of(&config.common, "alerts every outcome");
     exam.setting("ECS_CLUSTERS", config.clusters.join(", "));
     exam.setting(
@@ -33,6 +37,12 @@ pub async fn examine(config: &DeployConfig, ecs: &EcsServices) -> Examination {
             config.registries.allowed.join(", ")
         },
     );
+    if !config.registries.allows(&registry, caller) {
+        exam.config_problem(
+            "ALLOWED_REGISTRIES",
+            format!("every push to this account's ECR ({registry}) would be refused: it is not in the list"),
+        );
+    }
     exam.duty(Duty::new(
         "ecs:DescribeTaskDefinition",
         "*",
@@ -107,6 +117,14 @@ pub async fn examine(config: &DeployConfig, ecs: &EcsServices) -> Examination {
             ));
             match ecs.task_definition(&service.task_definition).await {
                 Ok(revision) => {
+                    if let Err(problem) =
+                        select_containers(&opt_in, &revision, &registry, &opt_in.repository)
+                    {
+                        exam.missing(
+                            format!("service {name}"),
+                            format!("a push could not deploy here: {problem}"),
+                        );
+                    }
                     for duty in clone_duties(&revision, &name) {
                         exam.duty(duty);
                     }

@@ -340,7 +340,7 @@ async fn on_command<A: AlertSink>(
         }
         "doctor" => Ok(doctor::conclude(
             &deps.config.common,
-            crate::doctor::examine(&deps.config, &deps.ecs).await,
+            crate::doctor::examine(&deps.config, &invocation.caller, &deps.ecs).await,
             &deps.iam,
             &deps.alerts,
         )

@@ -6,7 +6,7 @@ use ops_core::alert::{Alert, Severity};
 use ops_core::aws::ecs::short_task_definition;
 use ops_core::plan::FailedChange;
 
-use crate::commands::{deploy_line, rollback_line, status_line};
+use crate::commands::{help_line, rollback_line, status_line};
 use crate::decide::{short_digest, Action, NewImage, Outcome, Problem};
 
 /// Images by revision (`family:revision` → container → image), as observed for the report.
@@ -47,9 +47,9 @@ pub fn outcome_alert(function: &str, outcome: &Outcome, images: &RevisionImages)
         match outcome.rollback_to.as_deref() {
             Some(_) => succeeded.undo(rollback_line(function, &outcome.service)),
             None => succeeded.next_step(format!(
-                "This is the first verified deployment of {}, so there is no earlier one to roll back to; to replace it, deploy another image: {}",
+                "This is the first verified deployment of {}, so there is no earlier one to roll back to; to replace it, push or deploy another image (the deploy command: {})",
                 outcome.service,
-                deploy_line(function, &outcome.service)
+                help_line(function)
             )),
         }
     } else {
@@ -301,7 +301,7 @@ mod tests {
         assert_eq!(
             alert.next_steps,
             [
-                r#"This is the first verified deployment of prod/web, so there is no earlier one to roll back to; to replace it, deploy another image: @Amazon Q lambda invoke --function-name opsstack-deploy-trigger --payload {"args":{"service":"prod/web","tag":"<tag>"},"command":"deploy"}"#
+                r#"This is the first verified deployment of prod/web, so there is no earlier one to roll back to; to replace it, push or deploy another image (the deploy command: @Amazon Q lambda invoke --function-name opsstack-deploy-trigger --payload {"command":"help"})"#
             ]
         );
     }

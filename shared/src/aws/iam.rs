@@ -17,7 +17,8 @@ use tracing::instrument;
 use super::aws_error;
 use crate::doctor::{Area, Duty, Finding, PermissionCheck, Verdict};
 
-/// The prefix the emulator gives a condition key it cannot evaluate.
+/// The prefix the emulator gives a condition key it cannot evaluate; any missing context value
+/// makes the verdict undetermined, whatever IAM decided without it.
 const EMULATOR_CANNOT_EVALUATE: &str = "emulator-cannot-evaluate:";
 
 /// Asks IAM about a role's permissions.
@@ -83,11 +84,24 @@ impl PermissionCheck for IamSimulator {
     async fn check(&self, role_arn: &str, duties: &[Duty]) -> Vec<Finding> {
         let mut findings = Vec::with_capacity(duties.len());
         for duty in duties {
-            findings.push(self.simulate(role_arn, duty).await);
+            let finding = self.simulate(role_arn, duty).await;
+            if finding.detail.contains(NO_SUCH_ROLE) {
+                // Every other duty would say the same: one row that names the cause.
+                return vec![Finding::new(
+                    Area::Config,
+                    "OPS_ROLE_ARN",
+                    Verdict::Problem,
+                    format!("IAM knows no role {role_arn}: {}", finding.detail),
+                )];
+            }
+            findings.push(finding);
         }
         findings
     }
 }
+
+/// IAM's error code for a principal that does not exist.
+const NO_SUCH_ROLE: &str = "NoSuchEntity";
 
 /// The finding for one evaluation result.
 fn judge(subject: String, why: &str, result: &EvaluationResult) -> Finding {
@@ -112,10 +126,6 @@ fn judge(subject: String, why: &str, result: &EvaluationResult) -> Finding {
         .map(String::as_str)
         .partition(|key| key.starts_with(EMULATOR_CANNOT_EVALUATE));
     let (verdict, detail) = match decision {
-        PolicyEvaluationDecisionType::Allowed => (
-            Verdict::Ok,
-            format!("allowed by {} ({why})", deciding.join(", ")),
-        ),
         PolicyEvaluationDecisionType::ExplicitDeny => (
             Verdict::Denied,
             format!(
@@ -127,10 +137,12 @@ fn judge(subject: String, why: &str, result: &EvaluationResult) -> Finding {
                 }
             ),
         ),
+        // An allow is only proved when IAM evaluated every condition: a key it had no value for,
+        // or one the emulator cannot evaluate, may sit in a Deny that would apply to the real call.
         _ if !cannot_evaluate.is_empty() => (
             Verdict::Undetermined,
             format!(
-                "the local emulator cannot evaluate the condition on {}, so it does not claim this is allowed ({why})",
+                "the local emulator cannot evaluate the condition on {}, so it does not claim this is allowed or denied ({why})",
                 cannot_evaluate
                     .iter()
                     .map(|k| k.trim_start_matches(EMULATOR_CANNOT_EVALUATE))
@@ -145,10 +157,89 @@ fn judge(subject: String, why: &str, result: &EvaluationResult) -> Finding {
                 not_given.join(", ")
             ),
         ),
+        PolicyEvaluationDecisionType::Allowed => (
+            Verdict::Ok,
+            format!("allowed by {} ({why})", deciding.join(", ")),
+        ),
         _ => (
             Verdict::Denied,
             format!("no statement of the role allows it: implicitly denied ({why})"),
         ),
     };
     Finding::new(Area::Permission, subject, verdict, detail)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_iam::types::Statement;
+
+    fn result(decision: PolicyEvaluationDecisionType, missing: &[&str]) -> EvaluationResult {
+        EvaluationResult::builder()
+            .eval_action_name("ecs:UpdateService")
+            .eval_decision(decision)
+            .matched_statements(
+                Statement::builder()
+                    .source_policy_id("role_r_function")
+                    .build(),
+            )
+            .set_missing_context_values(Some(missing.iter().map(|k| k.to_string()).collect()))
+            .build()
+            .expect("action and decision are set")
+    }
+
+    fn verdict(decision: PolicyEvaluationDecisionType, missing: &[&str]) -> (Verdict, String) {
+        let finding = judge(
+            "ecs:UpdateService on arn".into(),
+            "deploys",
+            &result(decision, missing),
+        );
+        (finding.verdict, finding.detail)
+    }
+
+    #[test]
+    fn an_allow_with_every_condition_evaluated_is_ok_and_names_the_policy() {
+        assert_eq!(
+            verdict(PolicyEvaluationDecisionType::Allowed, &[]),
+            (Verdict::Ok, "allowed by role_r_function (deploys)".into())
+        );
+    }
+
+    #[test]
+    fn an_allow_beside_a_condition_that_was_not_evaluated_is_never_ok() {
+        // A Deny on aws:CurrentTime or one the emulator cannot evaluate may apply to the real call.
+        let (unevaluated, detail) = verdict(
+            PolicyEvaluationDecisionType::Allowed,
+            &["emulator-cannot-evaluate:aws:SourceIp"],
+        );
+        assert_eq!(unevaluated, Verdict::Undetermined);
+        assert!(
+            detail.contains("cannot evaluate the condition on aws:SourceIp"),
+            "{detail}"
+        );
+        let (missing, detail) =
+            verdict(PolicyEvaluationDecisionType::Allowed, &["aws:CurrentTime"]);
+        assert_eq!(missing, Verdict::Undetermined);
+        assert!(detail.contains("aws:CurrentTime"), "{detail}");
+    }
+
+    #[test]
+    fn an_explicit_deny_stands_and_an_implicit_one_is_denied_unless_context_was_missing() {
+        assert_eq!(
+            verdict(
+                PolicyEvaluationDecisionType::ExplicitDeny,
+                &["aws:CurrentTime"]
+            )
+            .0,
+            Verdict::Denied
+        );
+        assert_eq!(
+            verdict(PolicyEvaluationDecisionType::ImplicitDeny, &[]).0,
+            Verdict::Denied
+        );
+        assert_eq!(
+            verdict(PolicyEvaluationDecisionType::ImplicitDeny, &["ecs:cluster"]).0,
+            Verdict::Undetermined
+        );
+    }
 }

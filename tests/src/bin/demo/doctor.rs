@@ -10,8 +10,8 @@ use serde_json::Value;
 
 use crate::show::print_chat_line;
 
-/// Run the chapter against the seeded account; `shop` is the seeded blue/green app.
-pub async fn chapter(emulator: &Emulator, topic: &str, inbox: &AlertInbox, shop: &Value) {
+/// Run the chapter against the seeded account; whether every row of the first table was ok; `shop` is the seeded blue/green app.
+pub async fn chapter(emulator: &Emulator, topic: &str, inbox: &AlertInbox, shop: &Value) -> bool {
     println!("\n-- Chapter: doctor (can each function do its job here? it changes nothing)");
     println!("Each function runs as a role holding exactly what sam/template.yaml grants it for this account.");
     print_chat_line("deploy-trigger", &doctor_command());
@@ -21,6 +21,7 @@ pub async fn chapter(emulator: &Emulator, topic: &str, inbox: &AlertInbox, shop:
         .flat_map(|e| named_rows(&e.name, &e.answer))
         .collect();
     print_rows(&rows);
+    let all_ok = rows.iter().all(|(_, row)| row.starts_with("ok"));
     let alerts = inbox.receive(5, std::time::Duration::from_secs(10)).await;
     let doctors = alerts
         .iter()
@@ -44,6 +45,7 @@ pub async fn chapter(emulator: &Emulator, topic: &str, inbox: &AlertInbox, shop:
         .filter(|(_, row)| row.starts_with("DENIED"))
         .collect();
     print_rows(&denied);
+    all_ok
 }
 
 /// One table over every function, worst first, as `make doctor` prints it.

@@ -38,10 +38,12 @@ async fn main() {
     let inbox = AlertInbox::new(&config, text(&inventory["alert_queue_url"]));
     // `make doctor LOCAL=1`: only the doctor chapter.
     if std::env::args().nth(1).as_deref() == Some("doctor") {
-        doctor::chapter(&emulator, &topic, &inbox, &inventory["blue_green_apps"][0]).await;
+        let all_ok =
+            doctor::chapter(&emulator, &topic, &inbox, &inventory["blue_green_apps"][0]).await;
         drop(emulator);
         println!("\n== Done. The emulator is stopped; nothing was left running.");
-        return;
+        // As `make doctor` against a real account: exit 1 unless every row was ok.
+        std::process::exit(if all_ok { 0 } else { 1 });
     }
     alert_path::chapter_alert_path(&emulator, &config, &topic, &inbox).await;
     deploy_trigger::chapter(&emulator, &topic, &inbox).await;
