@@ -1,8 +1,8 @@
 //! The alert model: what ops read in chat and email after a function acted.
 //!
 //! Every alert says what happened, to what, why, the state before and after, who asked, and the
-//! exact chat command that undoes it where one exists. It renders three ways: the AWS Chatbot
-//! custom-notification JSON (the default SNS body), a plain-text body for email subscribers, and a
+//! exact chat command that undoes it where one exists. It renders three ways: the custom-notification
+//! JSON of Amazon Q Developer in chat applications (the default SNS body), a plain-text body for email subscribers, and a
 //! short ASCII subject. [`AlertSink`] is the port that sends it; `aws::sns` has the SNS adapter.
 
 use std::collections::BTreeMap;
@@ -195,7 +195,7 @@ impl Alert {
         truncate(&ascii, MAX_SUBJECT_CHARS)
     }
 
-    /// The AWS Chatbot custom-notification JSON.
+    /// The custom-notification JSON of Amazon Q Developer in chat applications (formerly AWS Chatbot).
     pub fn chatbot_json(&self) -> Value {
         let mut lines = vec![format!("*What happened:* {}", clip(&self.what))];
         if !self.why.is_empty() {

@@ -1,8 +1,9 @@
 //! SNS adapter: publish an [`Alert`] to the ops topic.
 //!
-//! One message with `MessageStructure=json`: the `default` body is the AWS Chatbot JSON (what chat
-//! and SQS subscribers get), the `email` body is plain text. Message attributes `severity`,
-//! `function`, `resource` and `event_type` let ops filter subscriptions.
+//! One message with `MessageStructure=json`: the `default` body is the custom-notification JSON of
+//! Amazon Q Developer in chat applications (what chat and SQS subscribers get), the `email` body is
+//! plain text. Message attributes `severity`, `function`, `resource` and `event_type` let ops filter
+//! subscriptions.
 
 use aws_config::SdkConfig;
 use aws_sdk_sns::types::MessageAttributeValue;

@@ -26,7 +26,7 @@ pub async fn chapter_alert_path(
     .what("ops-core published this alert to the ops topic; it arrived on the subscribed queue.")
     .why("make demo checks that alerts reach ops before any function runs.")
     .requested_by("make demo")
-    .next_step("Subscribe AWS Chatbot and an email address to the topic in a real account.");
+    .next_step("Subscribe Amazon Q Developer in chat applications and an email address to the topic in a real account.");
     SnsAlerts::new(config, topic)
         .publish(&alert)
         .await
@@ -35,7 +35,7 @@ pub async fn chapter_alert_path(
     let Some(first) = received.first() else {
         panic!("the demo alert did not arrive on the queue within 10 s");
     };
-    println!("Chat (AWS Chatbot) shows:");
+    println!("Chat (Amazon Q Developer in chat applications) shows:");
     println!("  {}", text(&first.chat["content"]["title"]));
     for line in text(&first.chat["content"]["description"]).lines() {
         println!("  {line}");
