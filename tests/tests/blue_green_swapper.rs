@@ -540,14 +540,211 @@ async fn pre_flight_refuses_a_live_colour_without_healthy_targets_or_split_traff
         .await
         .unwrap_err();
     assert!(
-        refused
-            .to_string()
-            .contains("traffic is split (blue 50%, green 50%) with no swap in flight"),
+        refused.to_string().contains(
+            "green has weight 50 of 100 (50% of traffic): traffic is split (blue 50% / green 50%; \
+             weights blue=50 green=50) with no swap in flight"
+        ),
         "{refused}"
     );
     assert_eq!(mutations(&world.emulator), before_split);
     assert!(before <= before_split);
     assert_eq!(world.event_types(), ["swap.refused", "swap.refused"]);
+}
+
+/// Point the live listener at blue and green with these raw weights, as a person might by hand
+/// (a dark launch: a weight of 1 against 999).
+async fn set_live_weights(world: &World, blue: i32, green: i32) {
+    use aws_sdk_elasticloadbalancingv2::types::{
+        Action, ActionTypeEnum, ForwardActionConfig, TargetGroupTuple,
+    };
+    let tuple = |colour: &str, weight: i32| {
+        TargetGroupTuple::builder()
+            .target_group_arn(world.app.target_group(colour))
+            .weight(weight)
+            .build()
+    };
+    elb(&world.emulator)
+        .await
+        .modify_listener()
+        .listener_arn(world.app.live_route())
+        .default_actions(
+            Action::builder()
+                .r#type(ActionTypeEnum::Forward)
+                .forward_config(
+                    ForwardActionConfig::builder()
+                        .target_groups(tuple("blue", blue))
+                        .target_groups(tuple("green", green))
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+}
+
+/// The live listener's raw weights on blue and green, as ELB stores them.
+async fn live_weights(world: &World) -> (i32, i32) {
+    let lb = ops_core::aws::elbv2::LoadBalancers::new(&world.emulator.sdk_config().await);
+    let route = lb.route(&world.app.live_route()).await.unwrap();
+    let forwards = route.forwards().unwrap_or_default();
+    let weight = |colour: &str| {
+        let group = world.app.target_group(colour);
+        forwards
+            .iter()
+            .filter(|w| w.target_group_arn == group)
+            .map(|w| w.weight)
+            .sum::<i32>()
+    };
+    (weight("blue"), weight("green"))
+}
+
+#[tokio::test]
+async fn a_dark_launch_weight_on_the_idle_colour_refuses_the_deploy_and_status_shows_the_real_share(
+) {
+    // (blue weight, green weight, green's share as the refusal says it, shares as status shows them)
+    let cases = [
+        (999, 1, "weight 1 of 1000 (0.1% of traffic)", (99.9, 0.1)),
+        (199, 1, "weight 1 of 200 (0.5% of traffic)", (99.5, 0.5)),
+    ];
+    for (blue, green, share, (blue_percent, green_percent)) in cases {
+        let world = World::new(json!({"app": "shop"})).await;
+        let v2 = world.push("v2");
+        set_live_weights(&world, blue, green).await;
+        let before = mutations(&world.emulator);
+
+        let refused = handle(&world.deps, deploy_command("shop", &v2, "alice"), T0)
+            .await
+            .unwrap_err();
+
+        let reason = refused.to_string();
+        assert!(
+            reason.starts_with(&format!(
+                "refused: shop: green has {share}: traffic is split"
+            )),
+            "{blue}/{green}: {reason}"
+        );
+        assert!(
+            reason.contains(&format!("weights blue={blue} green={green}")),
+            "{reason}"
+        );
+        assert!(
+            reason.contains("set green's weight to 0 so that all traffic is on blue"),
+            "{reason}"
+        );
+        assert!(!refused.retryable());
+        assert_eq!(
+            mutations(&world.emulator),
+            before,
+            "{blue}/{green}: nothing changed"
+        );
+        assert_eq!(live_weights(&world).await, (blue, green));
+        let alerts = world.alerts();
+        assert_eq!(
+            alerts
+                .iter()
+                .map(|a| a.event_type.as_str())
+                .collect::<Vec<_>>(),
+            ["swap.refused"]
+        );
+        let description = text(&alerts[0].chat["content"]["description"]);
+        assert!(
+            description.contains(&format!("green has {share}")),
+            "{description}"
+        );
+
+        let status = handle(&world.deps, app_command("status", "shop", "bob"), T0 + 30)
+            .await
+            .unwrap();
+        let app = &status["apps"][0];
+        assert_eq!(
+            app["live"],
+            Value::Null,
+            "no colour has all the traffic: {app}"
+        );
+        assert_eq!(app["blue"]["live_traffic_percent"], json!(blue_percent));
+        assert_eq!(app["green"]["live_traffic_percent"], json!(green_percent));
+        assert_eq!(
+            (
+                app["blue"]["weight"].clone(),
+                app["green"]["weight"].clone()
+            ),
+            (json!(blue), json!(green))
+        );
+        assert_eq!(
+            app["traffic"],
+            format!(
+                "blue {blue_percent}% / green {green_percent}% (weights blue={blue} green={green} of {})",
+                blue + green
+            )
+        );
+        let pre_flight = app["pre_flight"].to_string();
+        assert!(
+            !pre_flight.contains("ok:") && pre_flight.contains(&format!("green has {share}")),
+            "status must not call blue live: {pre_flight}"
+        );
+        assert_eq!(mutations(&world.emulator), before, "status changed nothing");
+        assert_eq!(world.event_types(), ["swap.refused"]);
+    }
+}
+
+#[tokio::test]
+async fn with_all_weight_on_one_colour_status_says_it_is_live_and_a_deploy_starts() {
+    let world = World::new(json!({"app": "shop", "strategy": "canary 10 5m"})).await;
+    set_live_weights(&world, 999, 0).await;
+    let status = handle(&world.deps, app_command("status", "shop", "bob"), T0)
+        .await
+        .unwrap();
+    let app = &status["apps"][0];
+    assert_eq!(app["pre_flight"], "ok: blue is live and healthy");
+    assert_eq!(app["live"], "blue");
+    assert_eq!(app["blue"]["live_traffic_percent"], json!(100));
+    assert_eq!(app["green"]["live_traffic_percent"], json!(0));
+    assert_eq!(
+        app["traffic"],
+        "blue 100% / green 0% (weights blue=999 green=0 of 999)"
+    );
+    let v2 = world.push("v2");
+    let started = world.deploy(&v2, T0).await;
+    assert_eq!(started["status"], "applied", "{started}");
+    finish_rollout(&world.emulator, &world.app, "green", "COMPLETED");
+    tick(&world.deps, T0 + 60).await.unwrap();
+    assert_eq!(
+        live_weights(&world).await,
+        (90, 10),
+        "the canary step is written as exact weights"
+    );
+}
+
+#[tokio::test]
+async fn a_weight_put_on_the_new_colour_before_its_turn_is_taken_back_by_the_next_run() {
+    let world = World::new(json!({"app": "shop", "strategy": "canary 10 5m"})).await;
+    let v2 = world.push("v2");
+    world.deploy(&v2, T0).await;
+    // While green is still deploying, someone gives it weight 1 of 1000: rounded, that is "0%".
+    set_live_weights(&world, 999, 1).await;
+    world.emulator.reset_calls();
+
+    tick(&world.deps, T0 + 60).await.unwrap();
+
+    assert_eq!(
+        live_weights(&world).await,
+        (100, 0),
+        "no live traffic on green before it is healthy"
+    );
+    assert_eq!(
+        world
+            .emulator
+            .calls("elasticloadbalancing", "ModifyListener"),
+        1
+    );
+    assert_eq!(
+        observe(&world.emulator, &world.app)
+            .await
+            .phase()
+            .as_deref(),
+        Some("deploying")
+    );
 }
 
 #[tokio::test]

@@ -15,6 +15,7 @@ use ops_core::time::{duration_text, utc_text};
 use serde::Serialize;
 
 use crate::contract::{self, Colour, Phase, Strategy, Swap, SwapPlan, SwapState};
+use crate::traffic::Split;
 use crate::view::{AppView, ColourView};
 
 /// One change to AWS (or one alert).
@@ -106,8 +107,10 @@ pub struct Transition {
     pub state: SwapState,
     /// The live route.
     pub route: String,
-    /// The new colour's share of live traffic before and after.
-    pub percent: (u32, u32),
+    /// Live traffic as observed before this state, by weight.
+    pub before: Split,
+    /// Live traffic as this state leaves it.
+    pub after: Split,
     /// Each colour's service, revision and health as observed.
     pub colours: Vec<ColourFacts>,
     /// What happens next.
@@ -229,13 +232,7 @@ pub fn pre_flight(view: &AppView) -> Result<Colour, String> {
             foreign.join(", ")
         ));
     }
-    let live = view.live().ok_or_else(|| {
-        format!(
-            "{app}: traffic is split (blue {}%, green {}%) with no swap in flight; set one colour to 100% first",
-            view.percent(Colour::Blue),
-            view.percent(Colour::Green)
-        )
-    })?;
+    let live = view.live().ok_or_else(|| not_on_one_colour(view))?;
     if let Some(recorded) = view.recorded_live().filter(|r| *r != live) {
         return Err(format!(
             "{app}: the live route sends all traffic to {live}, but the last swap left {recorded} live; \
@@ -265,6 +262,35 @@ pub fn pre_flight(view: &AppView) -> Result<Colour, String> {
         ));
     }
     Ok(live)
+}
+
+/// Why a route that does not send all its traffic to one colour is refused, with its real weights:
+/// any weight on the idle colour is live traffic, however small its share.
+fn not_on_one_colour(view: &AppView) -> String {
+    let app = &view.spec.name;
+    let split = view.split();
+    if split.total == 0 {
+        return format!(
+            "{app}: the live route gives every target group weight 0, so no colour is live; \
+             give the live colour a weight above 0 first"
+        );
+    }
+    // The idle colour is the one the last swap did not leave live; without a swap on record, the
+    // one with less weight.
+    let idle = match view.recorded_live() {
+        Some(live) => live.other(),
+        None if split.green > split.blue => Colour::Blue,
+        None => Colour::Green,
+    };
+    let live = idle.other();
+    format!(
+        "{app}: {idle} has {}: traffic is split ({}; weights {}) with no swap in flight, and any weight \
+         on the idle colour is live traffic; set {idle}'s weight to 0 so that all traffic is on {live}, \
+         then deploy again",
+        split.share(idle).describe(),
+        split.text(Colour::Blue),
+        split.weights_text(Colour::Blue),
+    )
 }
 
 /// Decide whether and how to start a swap. `base` is the live colour's revision (the one cloned
@@ -816,27 +842,27 @@ fn converge(view: &AppView, swap: &Swap, state: &SwapState) -> Vec<(Action, Stri
     let (new, old) = (view.colour(plan.to), view.colour(plan.from()));
     let app = &view.spec.name;
     let want = target(view, swap, state);
-    let traffic = (view.percent(plan.to) != want.percent).then(|| {
+    // Exact weights: 999/1 is not "0% on the new colour", and 901/99 is not a 10% step.
+    let split = view.split();
+    let traffic = (!split.is_at(plan.to, want.percent)).then(|| {
         (
             Action::Weights {
                 route: view.route.arn.clone(),
                 weights: weights(old, 100 - want.percent, new, want.percent),
             },
             format!(
-                "{app}: live traffic {}% {} / {}% {} (was {}% on {})",
-                100 - want.percent,
-                old.colour,
-                want.percent,
-                new.colour,
-                view.percent(plan.to),
-                new.colour
+                "{app}: live traffic {} (was {}; weights {})",
+                Split::at_percent(plan.to, want.percent).text(old.colour),
+                split.text(old.colour),
+                split.weights_text(old.colour)
             ),
         )
     });
     let serves = view.colour(want.test_serves);
     let other = view.colour(want.test_serves.other());
     let test = view.test_route.as_ref().and_then(|route| {
-        (route.percent_to(&serves.target_group) != 100).then(|| {
+        let split = Split::of_route(route, &view.blue.target_group, &view.green.target_group);
+        (!split.share(want.test_serves).is_all()).then(|| {
             (
                 Action::Weights {
                     route: route.arn.clone(),
@@ -969,14 +995,14 @@ fn report(
             }
         })
         .collect();
-    let percent_after = want.percent;
     let transition = Transition {
         app: app.clone(),
         plan: swap.plan.clone(),
         image: swap.image.clone(),
         state: state.clone(),
         route: view.route.arn.clone(),
-        percent: (view.percent(new), percent_after),
+        before: view.split(),
+        after: Split::at_percent(new, want.percent),
         colours,
         next: next_text(view, swap, state),
         requested_by,
@@ -1097,6 +1123,26 @@ mod tests {
         }
     }
 
+    /// The app's live route forwarding with these raw weights (as a person may have set them).
+    fn weighted(mut app: AppView, blue: i32, green: i32) -> AppView {
+        let tuple = |c: Colour, w: i32| {
+            TargetGroupTuple::builder()
+                .target_group_arn(group(c))
+                .weight(w)
+                .build()
+        };
+        app.route.actions = vec![ElbAction::builder()
+            .r#type(ActionTypeEnum::Forward)
+            .forward_config(
+                ForwardActionConfig::builder()
+                    .target_groups(tuple(Colour::Blue, blue))
+                    .target_groups(tuple(Colour::Green, green))
+                    .build(),
+            )
+            .build()];
+        app
+    }
+
     fn view(green_percent: i32, swap_tags: &[(&str, &str)]) -> AppView {
         let mut tags: BTreeMap<String, String> = [
             ("ops:swap-app", "shop"),
@@ -1173,7 +1219,7 @@ mod tests {
         assert_eq!(pre_flight(&view(0, &[])), Ok(Colour::Blue));
         let split = pre_flight(&view(30, &[])).unwrap_err();
         assert!(
-            split.contains("traffic is split (blue 70%, green 30%)"),
+            split.contains("traffic is split (blue 70% / green 30%; weights blue=70 green=30)"),
             "{split}"
         );
         let mut dead = view(0, &[]);
@@ -1186,6 +1232,154 @@ mod tests {
         assert!(pre_flight(&firing)
             .unwrap_err()
             .contains("alarms are in ALARM: shop-5xx"));
+    }
+
+    #[test]
+    fn pre_flight_refuses_any_weight_on_the_idle_colour_and_names_the_real_weights() {
+        assert_eq!(
+            pre_flight(&weighted(view(0, &[]), 999, 0)),
+            Ok(Colour::Blue)
+        );
+        assert_eq!(pre_flight(&weighted(view(0, &[]), 0, 1)), Ok(Colour::Green));
+        let dark = weighted(view(0, &[]), 999, 1);
+        assert_eq!(dark.live(), None);
+        assert_eq!(
+            pre_flight(&dark).unwrap_err(),
+            "shop: green has weight 1 of 1000 (0.1% of traffic): traffic is split \
+             (blue 99.9% / green 0.1%; weights blue=999 green=1) with no swap in flight, and any \
+             weight on the idle colour is live traffic; set green's weight to 0 so that all traffic \
+             is on blue, then deploy again"
+        );
+        let small = pre_flight(&weighted(view(0, &[]), 199, 1)).unwrap_err();
+        assert!(
+            small.starts_with("shop: green has weight 1 of 200 (0.5% of traffic): traffic is split (blue 99.5% / green 0.5%"),
+            "{small}"
+        );
+        // After a swap to green, blue is the idle colour, whatever its weight.
+        let done = "id=x v=4 r=4 phase=done step=1 at=1795000000 why=done".to_string();
+        let tags = [
+            ("ops:swap-plan", PLAN),
+            ("ops:swap-state", done.as_str()),
+            ("ops:swap-image", "shop:v2"),
+        ];
+        let back = pre_flight(&weighted(view(100, &tags), 1, 999)).unwrap_err();
+        assert!(
+            back.starts_with("shop: blue has weight 1 of 1000 (0.1% of traffic)"),
+            "{back}"
+        );
+        let none = pre_flight(&weighted(view(0, &[]), 0, 0)).unwrap_err();
+        assert!(none.contains("every target group weight 0"), "{none}");
+    }
+
+    #[test]
+    fn a_deploy_over_a_dark_launch_weight_is_refused_at_pre_flight() {
+        let base = TaskDefinitionState {
+            definition: aws_sdk_ecs::types::TaskDefinition::builder()
+                .task_definition_arn("arn:aws:ecs:us-east-1:123456789012:task-definition/shop:3")
+                .status(aws_sdk_ecs::types::TaskDefinitionStatus::Active)
+                .build(),
+            tags: BTreeMap::new(),
+        };
+        let request = StartRequest {
+            deploying: Deploying::Revision(Box::new(base.clone())),
+            strategy: None,
+            requested_by: "alice".into(),
+        };
+        for (blue, green, share) in [
+            (999, 1, "weight 1 of 1000 (0.1% of traffic)"),
+            (199, 1, "weight 1 of 200 (0.5% of traffic)"),
+        ] {
+            let refused = decide_start(
+                &weighted(view(0, &[]), blue, green),
+                &request,
+                &base,
+                None,
+                NOW,
+            )
+            .unwrap_err();
+            assert!(refused.pre_flight, "{blue}/{green}: ops are alerted");
+            assert!(
+                refused
+                    .reason
+                    .starts_with(&format!("shop: green has {share}")),
+                "{}",
+                refused.reason
+            );
+        }
+        assert!(matches!(
+            decide_start(&weighted(view(0, &[]), 999, 0), &request, &base, None, NOW),
+            Ok(Start::Begin(_))
+        ));
+    }
+
+    #[test]
+    fn the_swap_converges_on_exact_weights_not_rounded_ones() {
+        let in_flight = |app: AppView| {
+            let mut app = app;
+            for c in [&mut app.blue, &mut app.green] {
+                c.service
+                    .tags
+                    .insert("ops:swap-in-flight".into(), "shop:x".into());
+            }
+            app
+        };
+        let deploying = state("deploying", 0, 3);
+        let tags = [
+            ("ops:swap-plan", PLAN),
+            ("ops:swap-state", deploying.as_str()),
+            ("ops:swap-image", "shop:v2"),
+        ];
+        // Deploying means no live traffic on green: 999/1 is not that, so it is put right.
+        let mut dark = in_flight(weighted(view(0, &tags), 999, 1));
+        dark.green.service.task_definition =
+            "arn:aws:ecs:us-east-1:123456789012:task-definition/shop:2".into();
+        dark.green.targets.clear();
+        let plan = decide_advance(&dark, NOW + 10, None).unwrap();
+        let Some(Action::Weights { weights, .. }) = plan
+            .changes
+            .iter()
+            .map(|c| &c.action)
+            .find(|a| matches!(a, Action::Weights { .. }))
+        else {
+            panic!("{:?}", plan.changes)
+        };
+        assert_eq!(
+            weights.iter().map(|w| w.weight).collect::<Vec<_>>(),
+            [100, 0]
+        );
+        assert!(
+            plan.changes.iter().any(|c| c.reason
+                == "shop: live traffic blue 100% / green 0% (was blue 99.9% / green 0.1%; weights blue=999 green=1)"),
+            "{:?}",
+            plan.changes
+        );
+
+        // The canary's 10% step at another scale is the same step: nothing to change.
+        let shifting = state("shifting", 0, 3);
+        let tags = [
+            ("ops:swap-plan", PLAN),
+            ("ops:swap-state", shifting.as_str()),
+            ("ops:swap-image", "shop:v2"),
+        ];
+        let scaled = in_flight(weighted(view(10, &tags), 900, 100));
+        let holding = decide_advance(&scaled, NOW + 60, None).unwrap();
+        assert!(holding.changes.is_empty(), "{:?}", holding.changes);
+        assert!(
+            holding.notes[0].contains("10% on green until"),
+            "{:?}",
+            holding.notes
+        );
+        // 901/99 rounds to 10% but is not the step: the weights are written again.
+        let near = in_flight(weighted(view(10, &tags), 901, 99));
+        let fixed = decide_advance(&near, NOW + 60, None).unwrap();
+        assert_eq!(actions(&fixed), ["weights"]);
+        let Action::Weights { weights, .. } = &fixed.changes[0].action else {
+            panic!()
+        };
+        assert_eq!(
+            weights.iter().map(|w| w.weight).collect::<Vec<_>>(),
+            [90, 10]
+        );
     }
 
     #[test]

@@ -433,8 +433,11 @@ async fn image_to_deploy<A: AlertSink>(
 
 /// What chat sees about an app: weights, colours, the swap and what happens next.
 fn status(view: &AppView, now: u64) -> Value {
+    // Shares from the exact weights: a colour at weight 1 of 1000 shows 0.1%, never 0%.
+    let split = view.split();
     let colour = |c: Colour| {
         let colour = view.colour(c);
+        let share = split.share(c);
         json!({
             "service": colour.service.qualified_name(),
             "task_definition": colour.task_definition(),
@@ -442,7 +445,8 @@ fn status(view: &AppView, now: u64) -> Value {
             "running": colour.service.running,
             "rollout": colour.rollout(),
             "health": colour.health_text(),
-            "live_traffic_percent": view.percent(c),
+            "live_traffic_percent": share.percent_number(),
+            "weight": share.weight,
             "target_group": colour.target_group,
         })
     };
@@ -471,6 +475,12 @@ fn status(view: &AppView, now: u64) -> Value {
     json!({
         "app": view.spec.name,
         "live": view.live(),
+        "traffic": format!(
+            "{} (weights {} of {})",
+            split.text(Colour::Blue),
+            split.weights_text(Colour::Blue),
+            split.total
+        ),
         "pre_flight": match view.in_flight() {
             Some(_) => json!("a swap is in flight"),
             None => match pre_flight(view) {

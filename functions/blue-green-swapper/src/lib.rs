@@ -13,4 +13,5 @@ pub mod doctor;
 pub mod handler;
 pub mod observe;
 pub mod report;
+pub mod traffic;
 pub mod view;

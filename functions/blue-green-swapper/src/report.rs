@@ -12,7 +12,8 @@ use crate::decide::{Action, Transition};
 pub fn transition_alert(function: &str, t: &Transition) -> Alert {
     let app = &t.app;
     let (to, from) = (t.plan.to, t.plan.from());
-    let (before, after) = t.percent;
+    // Shares as the weights give them: never a rounded 0% or 100% for a colour with traffic.
+    let (before, after) = (t.before.share(to), t.after.share(to));
     let automatic = t.requested_by.is_none();
     let (severity, event_type, title) = match t.state.phase {
         Phase::Deploying => (
@@ -28,7 +29,7 @@ pub fn transition_alert(function: &str, t: &Transition) -> Alert {
         Phase::Shifting => (
             Severity::Info,
             "swap.shifting",
-            format!("{app}: {after}% of live traffic on {to}"),
+            format!("{app}: {after} of live traffic on {to}"),
         ),
         Phase::Warm => (
             Severity::Info,
@@ -81,7 +82,7 @@ pub fn transition_alert(function: &str, t: &Transition) -> Alert {
             t.plan.task_definition
         ),
         Phase::Shifting | Phase::Warm => format!(
-            "Live traffic on {to} went from {before}% to {after}% in one change of {}.",
+            "Live traffic on {to} went from {before} to {after} in one change of {}.",
             t.route
         ),
         Phase::Done => format!(
@@ -89,7 +90,7 @@ pub fn transition_alert(function: &str, t: &Transition) -> Alert {
             t.plan.task_definition
         ),
         Phase::RollingBack | Phase::RolledBack => format!(
-            "All live traffic went back to {from} in one change of {} (it was {before}% on {to}); \
+            "All live traffic went back to {from} in one change of {} (it was {before} on {to}); \
              {to} was restored to {} x{}.",
             t.route, t.plan.was_task_definition, t.plan.was_desired
         ),
@@ -124,10 +125,10 @@ pub fn transition_alert(function: &str, t: &Transition) -> Alert {
         .what(what)
         .why(t.state.why.clone())
         .change(
-            format!("{from} {}% / {to} {before}%", 100 - before),
+            t.before.text(from),
             format!(
-                "{from} {}% / {to} {after}%; {}; {}",
-                100 - after,
+                "{}; {}; {}",
+                t.after.text(from),
                 describe(Colour::Blue),
                 describe(Colour::Green)
             ),
@@ -142,7 +143,8 @@ pub fn transition_alert(function: &str, t: &Transition) -> Alert {
         .context("task_definition", t.plan.task_definition.clone())
         .context("strategy", t.plan.strategy.to_string())
         .context("phase", t.state.phase.as_str())
-        .context("weights", format!("{from}={} {to}={after}", 100 - after));
+        .context("weights", t.after.weights_text(from))
+        .context("weights_before", t.before.weights_text(from));
     for colour in &t.colours {
         alert = alert
             .related(colour.arn.clone())
@@ -202,6 +204,7 @@ mod tests {
     use super::*;
     use crate::contract::{Strategy, SwapPlan, SwapState};
     use crate::decide::ColourFacts;
+    use crate::traffic::Split;
 
     fn transition(phase: Phase, percent: (u32, u32), by: Option<&str>) -> Transition {
         Transition {
@@ -228,7 +231,8 @@ mod tests {
             },
             route: "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/shop/1/2"
                 .into(),
-            percent,
+            before: Split::at_percent(Colour::Green, percent.0),
+            after: Split::at_percent(Colour::Green, percent.1),
             colours: vec![
                 ColourFacts {
                     colour: Colour::Blue,
@@ -278,6 +282,52 @@ mod tests {
             Some("blue-green-swapper:shop:tk3x2a")
         );
         assert!(alert.undo.is_none());
+    }
+
+    #[test]
+    fn an_alert_shows_the_real_weights_never_a_rounded_0_or_100_percent() {
+        // Someone left green at weight 1 against blue's 999: that is 0.1% of live traffic.
+        let dark = Split {
+            blue: 999,
+            green: 1,
+            total: 1000,
+        };
+        let rollback = transition_alert(
+            "blue-green-swapper",
+            &Transition {
+                before: dark,
+                ..transition(Phase::RollingBack, (0, 0), None)
+            },
+        );
+        assert_eq!(rollback.before.as_deref(), Some("blue 99.9% / green 0.1%"));
+        assert!(
+            rollback.what.contains("(it was 0.1% on green)"),
+            "{}",
+            rollback.what
+        );
+        assert!(rollback
+            .after
+            .as_deref()
+            .unwrap()
+            .starts_with("blue 100% / green 0%;"));
+        let shift = transition_alert(
+            "blue-green-swapper",
+            &Transition {
+                before: Split {
+                    blue: 199,
+                    green: 1,
+                    total: 200,
+                },
+                ..transition(Phase::Shifting, (0, 10), None)
+            },
+        );
+        assert_eq!(shift.before.as_deref(), Some("blue 99.5% / green 0.5%"));
+        assert!(
+            shift.what.contains("went from 0.5% to 10% in one change"),
+            "{}",
+            shift.what
+        );
+        assert_eq!(shift.title, "shop: 10% of live traffic on green");
     }
 
     #[test]

@@ -5,6 +5,7 @@ use ops_core::aws::elbv2::{Route, TargetHealth};
 use serde::Serialize;
 
 use crate::contract::{AppSpec, Colour, Phase, Swap};
+use crate::traffic::Split;
 
 /// One colour: its service, its target group and the health of the targets in it.
 #[derive(Debug, Clone, PartialEq)]
@@ -151,9 +152,13 @@ impl AppView {
         }
     }
 
-    /// The share of live traffic (0 to 100) on a colour.
-    pub fn percent(&self, colour: Colour) -> u32 {
-        self.route.percent_to(&self.colour(colour).target_group)
+    /// How the live route splits traffic between the colours, by weight.
+    pub fn split(&self) -> Split {
+        Split::of_route(
+            &self.route,
+            &self.blue.target_group,
+            &self.green.target_group,
+        )
     }
 
     /// Target groups the live route sends traffic to that belong to neither colour.
@@ -171,11 +176,10 @@ impl AppView {
             .collect()
     }
 
-    /// The colour all live traffic goes to, if all of it goes to one.
+    /// The colour all live traffic goes to, if all of it goes to one: the other colour (and any
+    /// other target group) has weight 0. A weight of 1 against 999 is still traffic.
     pub fn live(&self) -> Option<Colour> {
-        [Colour::Blue, Colour::Green]
-            .into_iter()
-            .find(|c| self.percent(*c) == 100)
+        self.split().only()
     }
 
     /// The colour the last finished swap left live, if a swap was ever recorded and is over.

@@ -1,11 +1,13 @@
 //! Properties of the swapper's contract: any tag value is parsed or refused by name, never a
-//! panic; the state it writes reads back as it was.
+//! panic; the state it writes reads back as it was; any weights ELB can store are shown and
+//! decided on exactly.
 
 use std::collections::BTreeMap;
 
 use blue_green_swapper::contract::{
     app_spec, recorded_swap, swap_id, Colour, Phase, Strategy, SwapPlan, SwapState,
 };
+use blue_green_swapper::traffic::{Share, Split};
 use proptest::prelude::*;
 
 fn phase() -> impl proptest::strategy::Strategy<Value = Phase> {
@@ -51,6 +53,36 @@ proptest! {
             let steps = strategy.steps();
             prop_assert_eq!(*steps.last().unwrap(), 100);
             prop_assert!(steps.windows(2).all(|w| w[0] < w[1]));
+        }
+    }
+
+    #[test]
+    fn any_weights_show_no_false_0_or_100_percent_and_only_a_zero_weight_leaves_one_colour_live(
+        blue in 0u64..=999,
+        green in 0u64..=999,
+        others in prop::collection::vec(0u64..=999, 0..4),
+    ) {
+        let split = Split { blue, green, total: blue + green + others.iter().sum::<u64>() };
+        for colour in [Colour::Blue, Colour::Green] {
+            let share: Share = split.share(colour);
+            let text = share.percent_text();
+            let shown: f64 = text.trim_end_matches('%').parse().unwrap();
+            prop_assert_eq!(shown == 0.0, share.weight == 0, "{}", text);
+            prop_assert_eq!(shown == 100.0, share.is_all(), "{}", text);
+            let exact = share.weight as f64 * 100.0 / split.total.max(1) as f64;
+            prop_assert!((shown - exact).abs() <= 0.05 + 1e-9, "{} for {}", text, exact);
+        }
+        let live = split.only();
+        prop_assert_eq!(live.is_some(), split.total > 0 && (blue == split.total || green == split.total));
+        if let Some(colour) = live {
+            prop_assert_eq!(split.share(colour.other()).weight, 0);
+            prop_assert!(split.is_at(colour, 100));
+        }
+        for percent in [0u32, 10, 25, 50, 100] {
+            let exact = split.total > 0
+                && blue * 100 == u64::from(100 - percent) * split.total
+                && green * 100 == u64::from(percent) * split.total;
+            prop_assert_eq!(split.is_at(Colour::Green, percent), exact);
         }
     }
 
