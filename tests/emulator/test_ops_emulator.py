@@ -607,6 +607,20 @@ class CompositeAlarms(unittest.TestCase):
         self.assertEqual(tags, [{"Key": "team", "Value": "ops"}])
 
 
+class EcrPushTimes(unittest.TestCase):
+    def test_each_push_is_recorded_at_its_own_millisecond_later_than_the_one_before(self):
+        # ECR's ImageDetail.imagePushedAt is a timestamp to the millisecond:
+        # https://docs.aws.amazon.com/AmazonECR/latest/APIReference/API_ImageDetail.html
+        repository = unique("times")
+        client("ecr").create_repository(repositoryName=repository)
+        digests = [control("POST", "/_ops/ecr/push", {"repository": repository, "tag": f"v{i}"})["digest"] for i in range(3)]
+        images = client("ecr").describe_images(repositoryName=repository, imageIds=[{"imageDigest": d} for d in digests])
+        pushed = {image["imageDigest"]: image["imagePushedAt"] for image in images["imageDetails"]}
+        times = [pushed[d] for d in digests]
+        self.assertEqual(times, sorted(times))
+        self.assertEqual(len(set(times)), 3, times)
+
+
 class TemplateGrants(unittest.TestCase):
     """ops_emulator.template_grants resolves sam/template.yaml's policies for one deployment, as
     CloudFormation's intrinsic function reference defines Fn::Sub, Fn::Join, Fn::Split, Fn::If and

@@ -7,13 +7,33 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import threading
+import time
 import uuid
 
 import boto3
+from moto.ecr.models import ecr_backends
 
 
 class PushError(ValueError):
     """A push control request with a missing field or an unknown repository."""
+
+
+_clock = threading.Lock()
+_last_pushed_ms = 0
+
+
+def _record_push_time(account: str, region: str, repository: str, digest: str) -> None:
+    """ECR records when each image was pushed (`imagePushedAt`, a timestamp, ECR API Reference:
+    ImageDetail) to the millisecond; moto keeps whole seconds, so two pushes in one second would
+    look simultaneous. Record each push at its own millisecond, later than the one before."""
+    global _last_pushed_ms
+    with _clock:
+        _last_pushed_ms = max(int(time.time() * 1000), _last_pushed_ms + 1)
+        pushed = dt.datetime.fromtimestamp(_last_pushed_ms / 1000, tz=dt.timezone.utc)
+    for stored in ecr_backends[account][region].repositories[repository].images:
+        if stored.image_digest == digest:
+            stored.image_pushed_at = pushed
 
 
 def push(endpoint: str, account: str, region: str, spec: dict) -> dict:
@@ -40,6 +60,7 @@ def push(endpoint: str, account: str, region: str, spec: dict) -> dict:
     }
     image = ecr.put_image(repositoryName=repository, imageManifest=json.dumps(manifest), imageTag=tag)["image"]
     digest = image["imageId"]["imageDigest"]
+    _record_push_time(account, region, repository, digest)
     event = {
         "version": "0",
         "id": str(uuid.uuid4()),
