@@ -970,3 +970,195 @@ async fn doctor_names_a_registry_policy_and_a_container_tag_that_would_refuse_ev
         .expect_err("the push is refused as doctor said");
     assert!(refused.to_string().contains("are not allowed"), "{refused}");
 }
+
+#[tokio::test]
+async fn a_late_redelivered_push_never_moves_production_back_and_says_why() {
+    let world = World::new().await;
+    world.release_service("prod", "web").await;
+    let (release_1, push_1) = world.push("web", "release-1");
+    world
+        .handle(push_1.clone())
+        .await
+        .expect("release-1 deploys");
+    world.finish("web", "COMPLETED", false).await;
+    let (release_2, push_2) = world.push("web", "release-2");
+    world
+        .handle(push_2.clone())
+        .await
+        .expect("release-2 deploys");
+    world.finish("web", "COMPLETED", false).await;
+    let runs = world.running("prod", "web").await;
+    let registered = world.emulator.calls("ecs", "RegisterTaskDefinition");
+    let updated = world.emulator.calls("ecs", "UpdateService");
+    let alerts_before = world.deps.alerts.sent().len();
+
+    // EventBridge redelivers the release-1 push.
+    let answer = world.handle(push_1).await.expect("a late push is answered");
+
+    assert_eq!(
+        world.emulator.calls("ecs", "RegisterTaskDefinition"),
+        registered,
+        "no revision registered"
+    );
+    assert_eq!(
+        world.emulator.calls("ecs", "UpdateService"),
+        updated,
+        "no UpdateService"
+    );
+    assert_eq!(world.running("prod", "web").await, runs);
+    assert!(
+        fixtures::images(&world.ecs, &runs).await["app"].ends_with(&release_2),
+        "still runs release-2"
+    );
+    assert_eq!(answer["status"], "no_change", "{answer:#}");
+    let refused = &answer["refused"][0];
+    assert_eq!(refused["service"], "prod/web", "{answer:#}");
+    assert_eq!(refused["refused"], "web:release-1");
+    let reason = refused["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("a late or redelivered push never moves a service back")
+            && reason.contains(&format!("web:release-2@{}", &release_2[..19])),
+        "{reason}"
+    );
+    let alerts = world.deps.alerts.sent();
+    assert_eq!(alerts.len(), alerts_before + 1, "{alerts:#?}");
+    let alert = alerts.last().unwrap();
+    assert_eq!(alert.severity, Severity::Info);
+    assert_eq!(alert.event_type, "deployment.refused");
+    assert_eq!(
+        alert.title,
+        format!(
+            "prod/web: late push of web:release-1 refused; it keeps running app: web:release-2@{}",
+            &release_2[..19]
+        )
+    );
+    assert!(!alert.title.contains("now runs"));
+    assert_ne!(release_1, release_2);
+
+    // The newest push redelivered is still "already deployed", with no alert, as before.
+    let again = world.handle(push_2).await.expect("duplicate handled");
+    assert_eq!(again["status"], "no_change", "{again:#}");
+    assert_eq!(again["refused"], json!([]));
+    assert_eq!(world.deps.alerts.sent().len(), alerts_before + 1);
+    assert_eq!(world.emulator.calls("ecs", "UpdateService"), updated);
+}
+
+#[tokio::test]
+async fn a_person_may_deploy_an_older_image_and_a_late_push_still_cannot_undo_it() {
+    let world = World::new().await;
+    world.release_service("prod", "web").await;
+    let (release_1, push_1) = world.push("web", "release-1");
+    world.handle(push_1.clone()).await.unwrap();
+    let (_, push_2) = world.push("web", "release-2");
+    world.handle(push_2.clone()).await.unwrap();
+
+    let answer = world
+        .handle(chat(
+            "deploy",
+            json!({"service": "prod/web", "tag": "release-1"}),
+        ))
+        .await
+        .expect("a person's deploy of an older image is not refused");
+    assert_eq!(answer["status"], "started", "{answer:#}");
+    let runs = world.running("prod", "web").await;
+    assert!(fixtures::images(&world.ecs, &runs).await["app"].ends_with(&release_1));
+
+    // Neither push, redelivered, moves the service away from what the person chose.
+    for push in [push_1, push_2] {
+        world.handle(push).await.unwrap();
+    }
+    assert_eq!(world.running("prod", "web").await, runs);
+}
+
+#[tokio::test]
+async fn a_forged_push_of_a_digest_not_in_ecr_is_refused_and_changes_nothing() {
+    let world = World::new().await;
+    world
+        .service(
+            "prod",
+            "api",
+            &[("app", &format!("{REGISTRY}/api:v1"))],
+            &[
+                ("ops:deploy-repository", "api"),
+                ("ops:deploy-tag-pattern", "release-+"),
+            ],
+        )
+        .await;
+    let (_, real) = world.push("api", "release-76");
+    let forged_digest = format!("sha256:{}", "7".repeat(64));
+    let mut forged = real.clone();
+    forged["detail"]["image-digest"] = json!(forged_digest);
+    forged["detail"]["image-tag"] = json!("release-77");
+    let mutations = world.mutations();
+
+    let error = world
+        .handle(forged)
+        .await
+        .expect_err("a forged push is refused");
+
+    let message = error.to_string();
+    assert!(
+        message.starts_with("refused: ")
+            && message.contains(&format!(
+                "ECR repository `api` (registry {ACCOUNT}) has no image {forged_digest}"
+            ))
+            && message.contains("forged or stale"),
+        "{message}"
+    );
+    assert!(!error.retryable(), "{message}");
+    assert_eq!(world.mutations(), mutations, "no AWS change");
+    assert_eq!(
+        world.emulator.calls("ecs", "RegisterTaskDefinition"),
+        1,
+        "the fixture's only"
+    );
+    let alerts = world.deps.alerts.sent();
+    assert_eq!(alerts.len(), 1, "{alerts:#?}");
+    assert_eq!(alerts[0].severity, Severity::Warning);
+    assert_eq!(alerts[0].event_type, "deployment.refused");
+    assert_eq!(
+        alerts[0].title,
+        "push of api:release-77@sha256:777777777777 refused: the image is not in ECR"
+    );
+}
+
+#[tokio::test]
+async fn a_state_change_of_a_deployment_the_service_does_not_have_pages_nobody() {
+    let world = World::new().await;
+    world.release_service("prod", "web").await;
+    let (_, push) = world.push("web", "release-42");
+    world.handle(push).await.unwrap();
+    let tags_before = world.deps.ecs.describe("prod", "web").await.unwrap().tags;
+    let tagged = world.emulator.calls("ecs", "TagResource");
+
+    for id in ["", "ecs-svc/0000000000000000000"] {
+        let event = json!({
+            "version": "0", "id": "e1", "detail-type": "ECS Deployment State Change",
+            "source": "aws.ecs", "account": ACCOUNT, "time": "2026-11-18T09:00:00Z",
+            "region": "us-east-1",
+            "resources": [format!("arn:aws:ecs:us-east-1:{ACCOUNT}:service/prod/web")],
+            "detail": {"eventType": "ERROR", "eventName": "SERVICE_DEPLOYMENT_FAILED",
+                       "deploymentId": id, "updatedAt": "2026-11-18T09:00:00Z",
+                       "reason": "ECS deployment circuit breaker: tasks failed to start."}
+        });
+
+        let answer = world.handle(event).await.expect("answered");
+
+        let shown = if id.is_empty() { "(empty id)" } else { id };
+        assert_eq!(answer["status"], "ignored", "{answer:#}");
+        assert_eq!(
+            answer["reason"],
+            format!("deployment {shown} is not one of prod/web's")
+        );
+    }
+    assert!(world.deps.alerts.sent().is_empty(), "no page");
+    assert_eq!(
+        world.emulator.calls("ecs", "TagResource"),
+        tagged,
+        "no tag change"
+    );
+    assert_eq!(
+        world.deps.ecs.describe("prod", "web").await.unwrap().tags,
+        tags_before
+    );
+}

@@ -52,6 +52,14 @@ pub async fn apply(
                     .await?
                 }
             };
+            // The newest image is recorded in the same TagResource as the in-flight record: a
+            // crash before it leaves a service that runs the image, and the retried push records
+            // both (see `decide_deploy`).
+            let extra = spec
+                .newest
+                .iter()
+                .map(|n| (contract::NEWEST_PUSHED.to_string(), n.encode()))
+                .collect();
             start(
                 ecs,
                 &spec.target,
@@ -59,6 +67,7 @@ pub async fn apply(
                 &target,
                 spec.trigger.clone(),
                 now,
+                extra,
             )
             .await
             .map(Some)
@@ -70,6 +79,7 @@ pub async fn apply(
             &spec.to,
             spec.trigger.clone(),
             now,
+            BTreeMap::new(),
         )
         .await
         .map(Some),
@@ -87,6 +97,7 @@ async fn start(
     to: &str,
     trigger: contract::Trigger,
     now: u64,
+    mut tags: BTreeMap<String, String>,
 ) -> Result<Started> {
     let deployment_id = ecs
         .update_task_definition(&target.cluster, &target.service_arn, to)
@@ -98,11 +109,8 @@ async fn start(
         from: short_task_definition(from),
         to: short_task_definition(to),
     };
-    ecs.tag(
-        &target.service_arn,
-        &BTreeMap::from([(contract::IN_FLIGHT.to_string(), in_flight.encode())]),
-    )
-    .await?;
+    tags.insert(contract::IN_FLIGHT.to_string(), in_flight.encode());
+    ecs.tag(&target.service_arn, &tags).await?;
     info!(service = %target.service, deployment_id, from = %in_flight.from, to = %in_flight.to, "deployment started");
     Ok(Started {
         service: target.service.clone(),

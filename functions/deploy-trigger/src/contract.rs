@@ -12,6 +12,7 @@
 //! | `ops:deploy-last-completed` | deploy-trigger | task definition of the last deployment verified COMPLETED |
 //! | `ops:deploy-previous-completed` | deploy-trigger | the one before it: where a rollback from the last goes |
 //! | `ops:deploy-last-reported` | deploy-trigger | the deployment whose outcome was last alerted (so a duplicate event alerts once) |
+//! | `ops:deploy-newest-pushed` | deploy-trigger | ECR's `imagePushedAt` and digest of the newest image it has deployed here: a push of an older image, or this image's push again once the service moved on, is refused |
 //!
 //! A service that also carries `ops:swap-app` is a colour of a blue/green app: its opt-in is an
 //! error (alerted on push, refused in chat), since deploying it in place would bypass the swap.
@@ -38,6 +39,8 @@ pub const LAST_COMPLETED: &str = "ops:deploy-last-completed";
 pub const PREVIOUS_COMPLETED: &str = "ops:deploy-previous-completed";
 /// State: the deployment whose outcome was last reported.
 pub const LAST_REPORTED: &str = "ops:deploy-last-reported";
+/// State: the newest image (by ECR's push time) deployed to the service, see [`NewestPushed`].
+pub const NEWEST_PUSHED: &str = "ops:deploy-newest-pushed";
 /// The pattern used when a service names none.
 pub const DEFAULT_PATTERN: &str = "latest";
 
@@ -264,6 +267,44 @@ impl InFlight {
             started_at: fields.get("at")?.parse().ok()?,
             from: fields.get("from")?.to_string(),
             to: fields.get("to")?.to_string(),
+        })
+    }
+}
+
+/// The newest image deploy-trigger has deployed to a service, by the time ECR records for its push
+/// (`imagePushedAt`, never the event's claim), kept in its `ops:deploy-newest-pushed` tag.
+///
+/// A push deploys and a chat `deploy` of a newer image raise it; a chat `deploy` of an older image
+/// (a person's decision) and a rollback leave it, so a late or redelivered push still cannot undo
+/// what the person chose.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NewestPushed {
+    /// ECR's `imagePushedAt`, in epoch milliseconds.
+    pub pushed_at_ms: i64,
+    /// The image's digest.
+    pub digest: String,
+}
+
+impl NewestPushed {
+    /// The tag value: `pushed-at=<epoch ms> digest=sha256:<hex>`.
+    pub fn encode(&self) -> String {
+        let value = format!(
+            "pushed-at={} digest={}",
+            self.pushed_at_ms,
+            tag_word(&self.digest)
+        );
+        value.chars().take(MAX_TAG_VALUE).collect()
+    }
+
+    /// Read the tag value back; `None` if it is not one this function wrote.
+    pub fn decode(value: &str) -> Option<Self> {
+        let fields: BTreeMap<&str, &str> = value
+            .split_whitespace()
+            .filter_map(|pair| pair.split_once('='))
+            .collect();
+        Some(NewestPushed {
+            pushed_at_ms: fields.get("pushed-at")?.parse().ok()?,
+            digest: fields.get("digest")?.to_string(),
         })
     }
 }

@@ -1,5 +1,18 @@
 //! Pure decisions: what to deploy, where to roll back to, what a deployment's outcome means.
 //! No I/O and no clock: the time is an input.
+//!
+//! Invariants (DESIGN.md, "Event order"):
+//! - A push never moves a service to an image ECR records as pushed before the newest image
+//!   deploy-trigger has deployed there (`ops:deploy-newest-pushed`); nor, once the service has
+//!   moved on (a chat deploy, a rollback, ECS's circuit breaker), back to that same newest image
+//!   again: a redelivered push acts once. Both are refused with a note and an alert naming the
+//!   refused image and the newer one. A push of the image the service already runs is
+//!   "already runs", with no alert. Equal push times with different digests cannot be ordered
+//!   and deploy (real ECR records milliseconds).
+//! - A chat `deploy` is a person's decision and may go to an older image; it only ever raises the
+//!   recorded newest image, never lowers it, so late pushes stay refused after it.
+//! - An outcome event is reported only for a deployment the service has, or had per its in-flight
+//!   record; any other id (empty, unknown, another service's) is ignored: no alert, no tag.
 
 use std::collections::BTreeMap;
 
@@ -8,7 +21,7 @@ use ops_core::image::{containers_running, ImageRef};
 use ops_core::plan::Plan;
 use serde::Serialize;
 
-use crate::contract::{self, InFlight, OptIn, Trigger};
+use crate::contract::{self, InFlight, NewestPushed, OptIn, Trigger};
 
 /// An opted-in service and its current revision, as observed.
 #[derive(Debug, Clone)]
@@ -34,6 +47,8 @@ pub struct NewImage {
     pub tag: Option<String>,
     /// Digest, what actually pins it.
     pub digest: String,
+    /// When ECR records it was pushed (epoch milliseconds), read from ECR, never from the event.
+    pub pushed_at_ms: Option<i64>,
 }
 
 impl NewImage {
@@ -111,6 +126,8 @@ pub struct DeploySpec {
     pub reuse: Option<String>,
     /// What started it.
     pub trigger: Trigger,
+    /// The service's new newest image, recorded with the in-flight record when it is newer.
+    pub newest: Option<NewestPushed>,
 }
 
 /// Point a service back at an earlier revision.
@@ -160,6 +177,21 @@ pub struct Problem {
     pub problem: String,
 }
 
+/// A push refused because the service already got a newer image (or this one) from deploy-trigger.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Refusal {
+    /// `cluster/service`.
+    pub service: String,
+    /// Service ARN.
+    pub service_arn: String,
+    /// The refused image, `repository:tag@sha256:abcdef123456`.
+    pub refused: String,
+    /// What the service's containers of the repository run now.
+    pub runs: String,
+    /// Why, in full.
+    pub reason: String,
+}
+
 /// A deploy decision: the plan, and the opted-in services it could not serve.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeployDecision {
@@ -167,6 +199,53 @@ pub struct DeployDecision {
     pub plan: Plan<Action>,
     /// What to alert about.
     pub problems: Vec<Problem>,
+    /// Late or repeated pushes refused, to alert about.
+    pub refused: Vec<Refusal>,
+}
+
+/// Why a push is too late to deploy, judged against the service's recorded newest image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Late {
+    /// ECR records the pushed image as pushed before the newest image deployed here.
+    Older(NewestPushed),
+    /// The push of the newest image deployed here, again, after the service moved away from it.
+    Repeated(NewestPushed),
+}
+
+/// Judge a push of `image` against the service's recorded newest image; `None`: it may deploy.
+/// Without ECR's push time nothing can be compared, and equal times cannot be ordered.
+pub fn late_push(newest: Option<&NewestPushed>, image: &NewImage) -> Option<Late> {
+    let newest = newest?;
+    if newest.digest == image.digest {
+        return Some(Late::Repeated(newest.clone()));
+    }
+    match image.pushed_at_ms {
+        Some(pushed) if pushed < newest.pushed_at_ms => Some(Late::Older(newest.clone())),
+        _ => None,
+    }
+}
+
+/// The newest-image record after deploying `image`: `Some` only when it raises the recorded one
+/// (a newer push time, or an equal one with another digest), so nothing ever lowers it.
+pub fn raised_newest(newest: Option<&NewestPushed>, image: &NewImage) -> Option<NewestPushed> {
+    let pushed = image.pushed_at_ms?;
+    let raises = match newest {
+        None => true,
+        Some(n) => {
+            pushed > n.pushed_at_ms || (pushed == n.pushed_at_ms && n.digest != image.digest)
+        }
+    };
+    raises.then(|| NewestPushed {
+        pushed_at_ms: pushed,
+        digest: image.digest.clone(),
+    })
+}
+
+/// `2026-11-18T09:06:40Z` for an epoch-millisecond time, for humans.
+pub fn pushed_time(ms: i64) -> String {
+    aws_sdk_ecs::primitives::DateTime::from_millis(ms)
+        .fmt(aws_sdk_ecs::primitives::DateTimeFormat::DateTime)
+        .unwrap_or_else(|_| format!("{ms} ms after the epoch"))
 }
 
 /// Decide how `image` reaches `candidates`. A push (`Trigger::EcrPush`) deploys only where the
@@ -179,6 +258,7 @@ pub fn decide_deploy(
 ) -> DeployDecision {
     let mut plan = Plan::new();
     let mut problems = Vec::new();
+    let mut refused = Vec::new();
     for candidate in candidates
         .iter()
         .filter(|c| c.opt_in.repository == image.repository)
@@ -229,10 +309,26 @@ pub fn decide_deploy(
                 .as_deref()
                 == Some(image.digest.as_str())
         });
+        let newest = candidate
+            .service
+            .tag(contract::NEWEST_PUSHED)
+            .and_then(NewestPushed::decode);
+        let raised = raised_newest(newest.as_ref(), image);
         if already {
-            match unrecorded_deployment(candidate, trigger, now) {
-                // An interrupted run started this deployment and stopped before recording it:
-                // record it, so its outcome is reported with who and what started it.
+            // An interrupted run started this deployment and stopped before recording it (or
+            // before recording the image as the newest): record it, so its outcome is reported
+            // with who and what started it, and late pushes compare against it.
+            let mut record = unrecorded_deployment(candidate, trigger, now);
+            if let Some(raised) = &raised {
+                record
+                    .get_or_insert_with(|| RecordSpec {
+                        target: ServiceRef::of(&candidate.service),
+                        tags: BTreeMap::new(),
+                    })
+                    .tags
+                    .insert(contract::NEWEST_PUSHED.to_string(), raised.encode());
+            }
+            match record {
                 Some(record) => {
                     plan = plan.change(
                         Action::Record(record),
@@ -245,6 +341,40 @@ pub fn decide_deploy(
                 None => plan = plan.note(format!("{name}: already runs {}", image.label())),
             }
             continue;
+        }
+        if *trigger == Trigger::EcrPush {
+            if let Some(late) = late_push(newest.as_ref(), image) {
+                let runs = containers
+                    .iter()
+                    .map(|(container, current)| format!("{container}: {}", shorten(current)))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let pushed = image
+                    .pushed_at_ms
+                    .map(|ms| format!(" (pushed to ECR {})", pushed_time(ms)))
+                    .unwrap_or_default();
+                let reason = match &late {
+                    Late::Older(newest) => format!(
+                        "{name}: refused the push of {}{pushed}: it is older than {} (pushed to ECR {}), which {name} already got from deploy-trigger and runs {runs}; a late or redelivered push never moves a service back",
+                        image.label(),
+                        short_digest(&newest.digest),
+                        pushed_time(newest.pushed_at_ms)
+                    ),
+                    Late::Repeated(_) => format!(
+                        "{name}: refused the push of {}{pushed}: it was already deployed here once and the service has moved on since (it runs {runs}); a redelivered push acts once",
+                        image.label()
+                    ),
+                };
+                plan = plan.note(reason.clone());
+                refused.push(Refusal {
+                    service: name,
+                    service_arn: candidate.service.arn.clone(),
+                    refused: image.label(),
+                    runs,
+                    reason,
+                });
+                continue;
+            }
         }
         let reuse = candidate
             .latest
@@ -264,6 +394,7 @@ pub fn decide_deploy(
             digest: image.digest.clone(),
             reuse: reuse.map(|r| r.arn().to_string()),
             trigger: trigger.clone(),
+            newest: raised,
         };
         let reason = format!(
             "{name} runs {}; {} asks for {}",
@@ -273,7 +404,28 @@ pub fn decide_deploy(
         );
         plan = plan.change(Action::Deploy(spec), reason);
     }
-    DeployDecision { plan, problems }
+    DeployDecision {
+        plan,
+        problems,
+        refused,
+    }
+}
+
+/// `repo:tag@sha256:abcdef123456` for an image reference, without the registry.
+fn shorten(image: &str) -> String {
+    match ImageRef::parse(image) {
+        Ok(parsed) => {
+            let mut shown = parsed.repository.clone();
+            if let Some(tag) = &parsed.tag {
+                shown.push_str(&format!(":{tag}"));
+            }
+            if let Some(digest) = &parsed.digest {
+                shown.push_str(&format!("@{}", short_digest(digest)));
+            }
+            shown
+        }
+        Err(_) => image.to_string(),
+    }
 }
 
 /// The in-flight record of the service's rollout in progress, when no run recorded it.
@@ -433,6 +585,31 @@ pub struct OutcomeDecision {
     pub outcome: Option<Outcome>,
 }
 
+/// Whether `deployment_id` is one of `service`'s deployments: one DescribeServices shows, or the
+/// one its in-flight record names. An event about any other (empty, unknown, another service's)
+/// was not caused by this service's rollouts and is never reported.
+pub fn is_own_deployment(service: &ServiceState, deployment_id: &str) -> bool {
+    !deployment_id.trim().is_empty()
+        && (service.deployments.iter().any(|d| d.id == deployment_id)
+            || service
+                .tag(contract::IN_FLIGHT)
+                .and_then(InFlight::decode)
+                .is_some_and(|f| f.deployment_id == deployment_id))
+}
+
+/// The answer to a state change about a deployment that is not the service's.
+pub fn foreign_deployment(service: &ServiceState, deployment_id: &str) -> String {
+    format!(
+        "deployment {} is not one of {}'s",
+        if deployment_id.trim().is_empty() {
+            "(empty id)"
+        } else {
+            deployment_id
+        },
+        service.qualified_name()
+    )
+}
+
 /// Judge an `ECS Deployment State Change` from what the service shows now, not from the event alone.
 pub fn decide_outcome(
     service: &ServiceState,
@@ -446,6 +623,12 @@ pub fn decide_outcome(
         plan: Plan::new().note(note),
         outcome: None,
     };
+    if !is_own_deployment(service, deployment_id) {
+        return quiet(format!(
+            "ignored: {}",
+            foreign_deployment(service, deployment_id)
+        ));
+    }
     if service.tag(contract::LAST_REPORTED) == Some(deployment_id) {
         return quiet(format!(
             "{name}: deployment {deployment_id} was already reported"
@@ -615,7 +798,174 @@ mod tests {
             repository: "web".into(),
             tag: tag.map(String::from),
             digest: DIGEST.into(),
+            pushed_at_ms: Some(1_000),
         }
+    }
+
+    const NEWER: &str = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
+
+    /// A candidate running `web:release-2@NEWER`, whose newest recorded image is NEWER pushed at 2 s.
+    fn after_release_2() -> Candidate {
+        let mut c = candidate(
+            revision(
+                "web:3",
+                &[("app", &format!("{REGISTRY}/web:release-2@{NEWER}"))],
+                &[],
+            ),
+            None,
+            "release-+",
+        );
+        let newest = NewestPushed {
+            pushed_at_ms: 2_000,
+            digest: NEWER.into(),
+        };
+        c.service
+            .tags
+            .insert(contract::NEWEST_PUSHED.into(), newest.encode());
+        c
+    }
+
+    #[test]
+    fn a_late_push_of_an_older_image_is_refused_and_says_what_runs() {
+        let c = after_release_2();
+        let decision = decide_deploy(
+            std::slice::from_ref(&c),
+            &image(Some("release-1")),
+            &Trigger::EcrPush,
+            0,
+        );
+        assert!(decision.plan.is_empty(), "{:?}", decision.plan);
+        assert_eq!(decision.refused.len(), 1);
+        let refusal = &decision.refused[0];
+        assert_eq!(refusal.refused, "web:release-1");
+        assert_eq!(
+            refusal.runs,
+            format!("app: web:release-2@{}", short_digest(NEWER))
+        );
+        assert!(
+            refusal
+                .reason
+                .contains("it is older than sha256:222222222222"),
+            "{}",
+            refusal.reason
+        );
+        assert_eq!(decision.plan.notes.len(), 1);
+        assert_eq!(decision.plan.notes[0], refusal.reason);
+    }
+
+    #[test]
+    fn a_newer_push_deploys_and_raises_the_newest_image() {
+        let c = after_release_2();
+        let mut newer = image(Some("release-3"));
+        newer.pushed_at_ms = Some(3_000);
+        let decision = decide_deploy(&[c], &newer, &Trigger::EcrPush, 0);
+        assert!(decision.refused.is_empty());
+        let Action::Deploy(spec) = &decision.plan.changes[0].action else {
+            panic!("a deploy")
+        };
+        assert_eq!(
+            spec.newest,
+            Some(NewestPushed {
+                pushed_at_ms: 3_000,
+                digest: DIGEST.into()
+            })
+        );
+    }
+
+    #[test]
+    fn a_person_may_deploy_an_older_image_and_the_newest_record_stays() {
+        let c = after_release_2();
+        let chat = decide_deploy(
+            &[c],
+            &image(Some("release-1")),
+            &Trigger::ChatDeploy {
+                requested_by: "alice".into(),
+            },
+            0,
+        );
+        assert!(chat.refused.is_empty());
+        let Action::Deploy(spec) = &chat.plan.changes[0].action else {
+            panic!("a deploy")
+        };
+        assert_eq!(spec.newest, None, "never lowered");
+    }
+
+    #[test]
+    fn the_newest_push_again_is_already_deployed_or_refused_once_the_service_moved_on() {
+        let c = after_release_2();
+        let mut again = image(Some("release-2"));
+        again.digest = NEWER.into();
+        again.pushed_at_ms = Some(2_000);
+        let same = decide_deploy(std::slice::from_ref(&c), &again, &Trigger::EcrPush, 0);
+        assert!(same.plan.is_empty() && same.refused.is_empty());
+        assert_eq!(same.plan.notes, ["prod/web: already runs web:release-2"]);
+
+        let mut moved = c;
+        moved.current = revision(
+            "web:4",
+            &[("app", &format!("{REGISTRY}/web:release-1@{DIGEST}"))],
+            &[],
+        );
+        let repeated = decide_deploy(&[moved], &again, &Trigger::EcrPush, 0);
+        assert!(repeated.plan.is_empty());
+        assert!(
+            repeated.refused[0]
+                .reason
+                .contains("already deployed here once"),
+            "{:?}",
+            repeated.refused
+        );
+    }
+
+    #[test]
+    fn late_push_compares_ecr_push_times_and_cannot_order_equal_ones() {
+        let newest = NewestPushed {
+            pushed_at_ms: 2_000,
+            digest: NEWER.into(),
+        };
+        let mut pushed = image(Some("x"));
+        assert!(matches!(
+            late_push(Some(&newest), &pushed),
+            Some(Late::Older(_))
+        ));
+        pushed.pushed_at_ms = Some(2_000);
+        assert_eq!(late_push(Some(&newest), &pushed), None);
+        pushed.pushed_at_ms = None;
+        assert_eq!(late_push(Some(&newest), &pushed), None);
+        assert_eq!(late_push(None, &image(Some("x"))), None);
+    }
+
+    #[test]
+    fn a_state_change_of_a_deployment_the_service_does_not_have_is_ignored() {
+        let done = service("web:6", "FAILED", &[]);
+        for id in ["", "  ", "ecs-svc/999"] {
+            let decision = decide_outcome(&done, "SERVICE_DEPLOYMENT_FAILED", id, "", 0);
+            assert!(decision.outcome.is_none(), "{id:?}");
+            assert!(decision.plan.is_empty(), "{id:?}");
+            assert!(
+                decision.plan.notes[0].contains("is not one of prod/web's"),
+                "{:?}",
+                decision.plan.notes
+            );
+        }
+        let in_flight = InFlight {
+            deployment_id: "ecs-svc/7".into(),
+            trigger: Trigger::EcrPush,
+            started_at: 0,
+            from: "web:5".into(),
+            to: "web:6".into(),
+        };
+        let had = service(
+            "web:5",
+            "COMPLETED",
+            &[(contract::IN_FLIGHT, &in_flight.encode())],
+        );
+        assert!(
+            is_own_deployment(&had, "ecs-svc/7"),
+            "the in-flight record counts"
+        );
+        let failed = decide_outcome(&had, "SERVICE_DEPLOYMENT_FAILED", "ecs-svc/7", "", 0);
+        assert!(failed.outcome.is_some());
     }
 
     #[test]

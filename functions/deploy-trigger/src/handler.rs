@@ -25,10 +25,13 @@ use crate::commands::{status_line, DeployArgs, ServiceArgs, COMMANDS};
 use crate::config::DeployConfig;
 use crate::contract::{self, opt_in, OptIn, Trigger};
 use crate::decide::{
-    decide_deploy, decide_outcome, decide_rollback, rollback_target, Action, NewImage,
+    decide_deploy, decide_outcome, decide_rollback, foreign_deployment, is_own_deployment,
+    rollback_target, Action, NewImage,
 };
 use crate::observe;
-use crate::report::{failure_alert, outcome_alert, problem_alert};
+use crate::report::{
+    failure_alert, forged_push_alert, outcome_alert, problem_alert, refusal_alert,
+};
 
 /// What the handler works with, built once at start.
 pub struct Deps<A> {
@@ -128,17 +131,50 @@ async fn on_push<A: AlertSink>(
     deps.config
         .registries
         .ensure(&registry, &invocation.caller)?;
+    // Verify the event's claim against ECR before acting (anyone who may invoke the function can
+    // send a push event): the digest must be in the repository, and ECR's `imagePushedAt`, not the
+    // event, says when it was pushed.
+    let pushed = match deps
+        .ecr
+        .resolve(
+            &account,
+            &repository,
+            &ImageSelector::Digest(digest.clone()),
+        )
+        .await
+    {
+        Ok(pushed) => pushed,
+        Err(Error::NotFound { .. }) => {
+            let message = format!(
+                "ECR repository `{repository}` (registry {account}) has no image {digest}: the push event claims an image ECR does not have, so it is forged or stale (the image was deleted); nothing was deployed"
+            );
+            warn!(repository = %repository, digest = %digest, "push of an image not in ECR refused");
+            deps.alerts
+                .publish(&forged_push_alert(
+                    &deps.config.common.function_name,
+                    &repository,
+                    &digest,
+                    tag.as_deref(),
+                    &message,
+                ))
+                .await?;
+            return Err(Error::Refused(message));
+        }
+        Err(other) => return Err(other),
+    };
     let image = NewImage {
         registry,
         repository,
         tag,
         digest,
+        pushed_at_ms: pushed.pushed_at_ms,
     };
 
     let (candidates, mut problems) =
         observe::candidates(&deps.ecs, &deps.config.clusters, &image.repository).await?;
     let decision = decide_deploy(&candidates, &image, &Trigger::EcrPush, invocation.now);
     problems.extend(decision.problems);
+    let refused = decision.refused;
     let revisions = candidates
         .iter()
         .map(|c| (c.current.arn().to_string(), c.current.clone()))
@@ -156,11 +192,21 @@ async fn on_push<A: AlertSink>(
             ))
             .await?;
     }
+    for refusal in &refused {
+        info!(service = %refusal.service, refused = %refusal.refused, runs = %refusal.runs, "late or repeated push refused");
+        deps.alerts
+            .publish(&refusal_alert(
+                &deps.config.common.function_name,
+                refusal,
+                &image,
+            ))
+            .await?;
+    }
     Ok(answer(
         &deps.config.common.function_name,
         &execution,
         &started,
-        json!({ "image": image.reference(), "problems": problems }),
+        json!({ "image": image.reference(), "problems": problems, "refused": refused }),
     ))
 }
 
@@ -206,6 +252,12 @@ async fn on_deployment_state_change<A: AlertSink>(
         )));
     }
     let detail = &event.detail;
+    if !is_own_deployment(&service, &detail.deployment_id) {
+        // Not caused by this service's rollouts (or forged): never page, never tag.
+        let reason = foreign_deployment(&service, &detail.deployment_id);
+        info!(service = %service.qualified_name(), deployment = %detail.deployment_id, event = %detail.event_name, "state change of a deployment the service does not have ignored");
+        return Ok(ignored(reason));
+    }
     let reason = detail.reason.clone().unwrap_or_default();
     let decision = decide_outcome(
         &service,
@@ -290,6 +342,7 @@ async fn on_command<A: AlertSink>(
                 repository: candidate.opt_in.repository.clone(),
                 tag,
                 digest: resolved.digest,
+                pushed_at_ms: resolved.pushed_at_ms,
             };
             let decision = decide_deploy(
                 std::slice::from_ref(&candidate),

@@ -6,8 +6,8 @@ use ops_core::alert::{Alert, Severity};
 use ops_core::aws::ecs::short_task_definition;
 use ops_core::plan::FailedChange;
 
-use crate::commands::{help_line, rollback_line, status_line};
-use crate::decide::{short_digest, Action, NewImage, Outcome, Problem};
+use crate::commands::{help_line, rollback_line, status_line, COMMANDS};
+use crate::decide::{short_digest, Action, NewImage, Outcome, Problem, Refusal};
 
 /// Images by revision (`family:revision` → container → image), as observed for the report.
 pub type RevisionImages = BTreeMap<String, BTreeMap<String, String>>;
@@ -139,6 +139,58 @@ pub fn problem_alert(function: &str, problem: &Problem, image: &NewImage) -> Ale
     .why("Its opt-in tags do not fit its task definition.")
     .next_step("Fix the service's ops:deploy-* tags (see the deploy-trigger tag contract in the README), then deploy from chat.")
     .related(&problem.service_arn)
+}
+
+/// The note that a late or repeated push was refused for one service (info: redelivery is normal).
+pub fn refusal_alert(function: &str, refusal: &Refusal, image: &NewImage) -> Alert {
+    let deploy = COMMANDS.chat_line(
+        function,
+        "deploy",
+        serde_json::json!({ "service": refusal.service, "digest": image.digest }),
+    );
+    Alert::new(
+        Severity::Info,
+        function,
+        "deployment.refused",
+        &refusal.service,
+        format!(
+            "{}: late push of {} refused; it keeps running {}",
+            refusal.service, refusal.refused, refusal.runs
+        ),
+    )
+    .what(refusal.reason.clone())
+    .why("EventBridge delivers at least once and retries for 24 hours, so an old push can arrive after newer ones; ECR's push time (imagePushedAt), not the event, orders them.")
+    .next_step(format!(
+        "Nothing to do unless you want that image: a person may deploy it on purpose with {deploy}"
+    ))
+    .next_step(format!("Check what runs now: {}", status_line(function, &refusal.service)))
+    .context("refused", image.reference())
+    .related(&refusal.service_arn)
+}
+
+/// The warning for a push event naming an image ECR does not have: forged, or stale.
+pub fn forged_push_alert(
+    function: &str,
+    repository: &str,
+    digest: &str,
+    tag: Option<&str>,
+    message: &str,
+) -> Alert {
+    let claimed = match tag {
+        Some(tag) => format!("{repository}:{tag}@{}", short_digest(digest)),
+        None => format!("{repository}@{}", short_digest(digest)),
+    };
+    Alert::new(
+        Severity::Warning,
+        function,
+        "deployment.refused",
+        repository,
+        format!("push of {claimed} refused: the image is not in ECR"),
+    )
+    .what(message.to_string())
+    .why("deploy-trigger verifies a push event against ECR (DescribeImages by digest) before deploying; ECR has no such image in the repository.")
+    .next_step("If nobody deleted that image, find who invoked the function with this event (CloudTrail: lambda Invoke), since EventBridge only sends pushes ECR made.")
+    .context("digest", digest)
 }
 
 /// The alert for a change that could not be made.

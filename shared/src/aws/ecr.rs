@@ -1,4 +1,5 @@
-//! ECR adapter: resolve a tag to its digest, or check that a digest exists, in one repository.
+//! ECR adapter: resolve a tag to its digest, or check that a digest exists, in one repository,
+//! with the time ECR records for its push.
 
 use aws_config::SdkConfig;
 use aws_sdk_ecr::types::ImageIdentifier;
@@ -24,6 +25,9 @@ pub struct ResolvedImage {
     pub digest: String,
     /// Every tag it carries now.
     pub tags: Vec<String>,
+    /// When ECR says it was pushed, in epoch milliseconds (`imagePushedAt`): AWS's own record of
+    /// the push, which an event's claim cannot change. `None` if ECR did not say.
+    pub pushed_at_ms: Option<i64>,
 }
 
 /// Reads ECR repositories through the SDK.
@@ -91,6 +95,7 @@ impl EcrImages {
         Ok(ResolvedImage {
             digest: image.image_digest().ok_or_else(not_found)?.to_string(),
             tags: image.image_tags().to_vec(),
+            pushed_at_ms: image.image_pushed_at().and_then(|t| t.to_millis().ok()),
         })
     }
 }
