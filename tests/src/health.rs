@@ -6,7 +6,7 @@ use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
 };
 use legacy_health_monitor::config::MonitorConfig;
-use legacy_health_monitor::handler::{function_handler, Deps, Invocation};
+use legacy_health_monitor::handler::{function_handler, function_handler_within, Deps, Invocation};
 use legacy_health_monitor::metrics::MemoryMetrics;
 use legacy_health_monitor::observe::Clients;
 use legacy_health_monitor::probe::tls::TlsConfigs;
@@ -78,6 +78,22 @@ pub async fn deps(
 /// One scheduled run at `at`.
 pub async fn run(deps: &Deps<SnsAlerts, MemoryMetrics>, at: u64) -> Result<Value, Error> {
     function_handler(scheduled(at), &Invocation { now: at }, deps).await
+}
+
+/// One scheduled run at `at` that must end by `deadline_ms` (epoch milliseconds, as Lambda's
+/// `Context.deadline`).
+pub async fn run_within(
+    deps: &Deps<SnsAlerts, MemoryMetrics>,
+    at: u64,
+    deadline_ms: u64,
+) -> Result<Value, Error> {
+    function_handler_within(
+        scheduled(at),
+        &Invocation { now: at },
+        Some(deadline_ms),
+        deps,
+    )
+    .await
 }
 
 /// A chat command.

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use ops_e2e::blue_green::{alerts, topic, Published};
-use ops_e2e::health::{command, create_state_table, deps, run};
+use ops_e2e::health::{command, create_state_table, deps, run, run_within};
 use ops_e2e::servers::{closed_port, OpenPort, Reply, TestCert, TestServer};
 use ops_e2e::{fixtures, Emulator};
 use serde_json::{json, Value};
@@ -384,6 +384,156 @@ async fn malformed_entries_are_named_once_and_the_valid_targets_still_run() {
         "alerted once, not every minute"
     );
     assert!(text(&sent[0].chat["content"]["description"]).contains("targets[1] (no-port)"));
+}
+
+#[tokio::test]
+async fn targets_named_like_the_bookkeeping_item_are_checked_stored_and_alerted_like_any_other() {
+    let world = World::new().await;
+    let down = TestServer::http(Reply::error(503, "down")).await;
+    let up = TestServer::http(Reply::healthy()).await;
+    let monitor = world
+        .monitor(json!({"targets": [
+            {"name": "#config", "http": down.url("/"), "down_after": 1},
+            {"name": "meta#config", "http": down.url("/"), "down_after": 1},
+            {"name": "target#config", "http": up.url("/")},
+            {"http": up.url("/")}
+        ]}))
+        .await;
+    let answer = run(&monitor, T0).await.unwrap();
+    assert_eq!(answer["checked"], 3);
+    assert_eq!(answer["down"], json!(["#config", "meta#config"]));
+    let sent = world.alerts();
+    let mut kinds: Vec<(&str, &str)> = sent
+        .iter()
+        .map(|a| (a.event_type.as_str(), a.subject.as_str()))
+        .collect();
+    kinds.sort();
+    assert_eq!(kinds.len(), 3, "{kinds:?}");
+    assert_eq!(kinds[0].0, "health.config-invalid");
+    assert!(kinds[1].1.contains("#config is DOWN"), "{kinds:?}");
+    assert!(kinds[2].1.contains("meta#config is DOWN"), "{kinds:?}");
+    // Stored like any other: the next run reads them back (no second down alert, no duplicate
+    // keys), and the invalid entry recorded in the bookkeeping item is not alerted again.
+    let again = run(&monitor, T0 + 60).await.unwrap();
+    assert_eq!(again["down"], json!(["#config", "meta#config"]));
+    assert_eq!(world.alerts().len(), 3);
+    let status = command(&monitor, json!({"command": "status"}), T0 + 61)
+        .await
+        .unwrap();
+    let health: Vec<(String, String)> = status["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["target"].as_str().unwrap().into(),
+                t["health"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        health,
+        [
+            ("#config".to_string(), "down".to_string()),
+            ("meta#config".into(), "down".into()),
+            ("target#config".into(), "up".into())
+        ]
+    );
+}
+
+#[tokio::test]
+async fn states_in_the_old_key_layout_are_carried_over_once() {
+    let world = World::new().await;
+    let server = TestServer::http(Reply::error(500, "boom")).await;
+    let states = ops_core::aws::dynamodb::VersionedDocuments::new(
+        &world.emulator.sdk_config().await,
+        "health-state",
+    );
+    // Given the old layout: `erp` down since T0 (alerted), the invalid entries list empty.
+    let old = json!({"health": "down", "failures": 3, "successes": 0, "since": T0,
+        "last_alert": T0, "cert_warned": false, "pending": []});
+    assert!(states.put("erp", &old.to_string(), None).await.unwrap());
+    assert!(states
+        .put("#config", &json!({"errors": []}).to_string(), None)
+        .await
+        .unwrap());
+    let monitor = world
+        .monitor(json!({"targets": [{"name": "erp", "http": server.url("/")}]}))
+        .await;
+    // When a run reads it: erp is still down, and nothing is alerted again.
+    let answer = run(&monitor, T0 + 60).await.unwrap();
+    assert_eq!(answer["down"], json!(["erp"]));
+    assert_eq!(world.alerts().len(), 0, "{answer}");
+    // Then it is stored under the new keys, and a recovery is told with the original downtime.
+    let stored = states
+        .get_many(&["target#erp".to_string(), "meta#config".to_string()])
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), 2, "{stored:?}");
+    server.set(Reply::healthy());
+    run(&monitor, T0 + 120).await.unwrap();
+    run(&monitor, T0 + 180).await.unwrap();
+    let sent = world.alerts();
+    assert_eq!(
+        sent.iter()
+            .map(|a| a.event_type.as_str())
+            .collect::<Vec<_>>(),
+        ["health.recovered"]
+    );
+}
+
+#[tokio::test]
+async fn a_big_outage_ends_inside_the_deadline_alerts_what_it_found_and_names_what_it_did_not_check(
+) {
+    let world = World::new().await;
+    let hanging = TestServer::http(Reply::Hang).await;
+    let targets: Vec<Value> = (0..8)
+        .map(|i| {
+            json!({"name": format!("old-{i}"), "http": hanging.url(&format!("/{i}")),
+            "timeout": "1s", "down_after": 1})
+        })
+        .collect();
+    let document = json!({ "targets": targets }).to_string();
+    let monitor = deps(
+        &world.emulator,
+        "health-state",
+        &world.topic,
+        &[("HEALTH_TARGETS", &document), ("HEALTH_CONCURRENCY", "2")],
+    )
+    .await;
+    let epoch_ms = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64
+    };
+    // Given four waves of two 1 s checks (4 s) and a deadline 3.3 s away (2.8 s for checks after
+    // the margin): two waves fit, a third would not finish in time.
+    let answer = run_within(&monitor, T0, epoch_ms() + 3300).await.unwrap();
+    assert_eq!(answer["checked"], 4, "{answer}");
+    let skipped: Vec<String> =
+        serde_json::from_value(answer["not_checked_in_time"].clone()).unwrap();
+    assert_eq!(skipped.len(), 4, "{answer}");
+    assert_eq!(answer["down"].as_array().unwrap().len(), 4, "{answer}");
+    let sent = world.alerts();
+    let kinds: Vec<&str> = sent.iter().map(|a| a.event_type.as_str()).collect();
+    assert_eq!(kinds, ["health.collated", "health.not-checked"]);
+    assert_eq!(
+        sent[1].subject,
+        "[WARNING] 4 of 8 legacy targets not checked in time"
+    );
+    let told = text(&sent[1].chat["content"]["description"]);
+    for name in &skipped {
+        assert!(told.contains(name.as_str()), "{name} in {told}");
+    }
+    // When the next run is as short: the targets skipped are checked first, so all are now down.
+    let next = run_within(&monitor, T0 + 60, epoch_ms() + 3300)
+        .await
+        .unwrap();
+    assert_eq!(next["down"].as_array().unwrap().len(), 8, "{next}");
+    let skipped_again: Vec<String> =
+        serde_json::from_value(next["not_checked_in_time"].clone()).unwrap();
+    assert!(skipped_again.iter().all(|n| !skipped.contains(n)), "{next}");
 }
 
 #[tokio::test]

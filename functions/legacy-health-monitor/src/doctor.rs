@@ -13,7 +13,7 @@
 use ops_core::doctor::{arn_beside, Area, Duty, Examination};
 
 use crate::config::MonitorConfig;
-use crate::observe::{Clients, CONFIG_KEY};
+use crate::observe::{self, keys_read, legacy_keys_read, Clients};
 use crate::targets::{self, Target, TargetError, CHECK_TAG};
 
 /// The attributes of every item the monitor writes (see `ops_core::aws::dynamodb`).
@@ -77,21 +77,33 @@ pub async fn examine(config: &MonitorConfig, clients: &Clients) -> Examination {
         );
     }
 
-    let mut keys: Vec<String> = all.iter().map(|t| t.name.clone()).collect();
-    keys.push(CONFIG_KEY.to_string());
+    let names: Vec<String> = all.iter().map(|t| t.name.clone()).collect();
+    let written = keys_read(&names);
+    let mut read = written.clone();
     let table = format!("DynamoDB table {}", config.state_table);
-    match clients.states.get_many(&keys).await {
-        Ok(stored) => exam.found(
-            table,
-            format!(
-                "readable; {} of {} target(s) have a stored state",
-                all.iter().filter(|t| stored.contains_key(&t.name)).count(),
-                all.len()
-            ),
-        ),
+    match observe::read_states(&clients.states, &names).await {
+        Ok(stored) => {
+            if stored.migrating {
+                // Until `meta#config` exists, a run also reads the old layout's keys.
+                read.extend(legacy_keys_read(&names));
+            }
+            exam.found(
+                table,
+                format!(
+                    "readable; {} of {} target(s) have a stored state{}",
+                    stored.targets.len(),
+                    all.len(),
+                    if stored.migrating {
+                        " (in the old key layout: the next run moves them)"
+                    } else {
+                        ""
+                    }
+                ),
+            )
+        }
         Err(error) => exam.missing(table, error.to_string()),
     }
-    for duty in state_duties(topic, &config.state_table, &keys) {
+    for duty in state_duties(topic, &config.state_table, &read, &written) {
         exam.duty(duty);
     }
     exam
@@ -175,24 +187,26 @@ async fn examine_instances(clients: &Clients, exam: &mut Examination) -> Vec<Tar
     all
 }
 
-/// The monitor's duties on its state table: read the states of `keys` (the targets and the record
-/// of alerted entries) and write them back, one item per key.
-pub fn state_duties(topic: &str, table: &str, keys: &[String]) -> Vec<Duty> {
+/// The monitor's duties on its state table: read the items under `read` (the targets'
+/// `target#<name>`, the bookkeeping `meta#config`, and the old layout's keys while it is still
+/// read) and write those under `written`, one item per key.
+pub fn state_duties(topic: &str, table: &str, read: &[String], written: &[String]) -> Vec<Duty> {
     let arn = table_arn(topic, table);
-    let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+    let read: Vec<&str> = read.iter().map(String::as_str).collect();
+    let written: Vec<&str> = written.iter().map(String::as_str).collect();
     vec![
         Duty::new(
             "dynamodb:BatchGetItem",
             &arn,
             "reads the targets' states, in each run and for status",
         )
-        .with_context_list("dynamodb:LeadingKeys", &keys),
+        .with_context_list("dynamodb:LeadingKeys", &read),
         Duty::new(
             "dynamodb:PutItem",
             &arn,
             "stores each target's state, only if no other run wrote it since",
         )
-        .with_context_list("dynamodb:LeadingKeys", &keys)
+        .with_context_list("dynamodb:LeadingKeys", &written)
         .with_context_list("dynamodb:Attributes", ITEM_ATTRIBUTES),
     ]
 }
@@ -244,14 +258,30 @@ mod tests {
 
     #[test]
     fn the_state_duties_carry_every_key_a_run_reads_and_writes() {
-        let keys = vec!["billing".to_string(), CONFIG_KEY.to_string()];
-        let duties = state_duties(TOPIC, "health-state", &keys);
+        let names = vec!["billing".to_string(), "#config".to_string()];
+        let written = keys_read(&names);
+        let mut read = written.clone();
+        read.extend(legacy_keys_read(&names));
+        let duties = state_duties(TOPIC, "health-state", &read, &written);
         let actions: Vec<&str> = duties.iter().map(|d| d.action.as_str()).collect();
         assert_eq!(actions, ["dynamodb:BatchGetItem", "dynamodb:PutItem"]);
         for duty in &duties {
             assert_eq!(duty.context[0].key, "dynamodb:LeadingKeys");
-            assert_eq!(duty.context[0].values, ["billing", "#config"]);
         }
+        assert_eq!(
+            duties[0].context[0].values,
+            [
+                "target#billing",
+                "target##config",
+                "meta#config",
+                "billing",
+                "#config"
+            ]
+        );
+        assert_eq!(
+            duties[1].context[0].values,
+            ["target#billing", "target##config", "meta#config"]
+        );
         assert_eq!(duties[1].context[1].values, ["key", "version", "document"]);
     }
 

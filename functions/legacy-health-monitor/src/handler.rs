@@ -1,9 +1,20 @@
 //! The handler: each scheduled run observes (targets, states), checks, decides, stores, emits
 //! metrics and alerts; chat can ask for the status or for one check now.
+//!
+//! **Deadline.** A run ends inside its invocation's deadline (Lambda's `Context.deadline`, given
+//! to [`function_handler_within`]) whatever the outage size. N targets with timeout T at
+//! concurrency C need up to ceil(N/C)×T; the run keeps a margin for storing and alerting (a tenth
+//! of the time left, [`MIN_MARGIN`] to [`MAX_MARGIN`]) and starts a check only if its whole
+//! timeout fits before that. Timeouts are never shortened (a failure always means the target had
+//! its full timeout, so hysteresis keeps its meaning); the targets left over are "not checked in
+//! time": their stored state stands, and one `health.not-checked` alert names how many and which
+//! (the first 25). The order makes that fair and useful: those the last run skipped first (kept
+//! in `meta#config`), then those down or failing, then the rest. Concurrency is the operator's
+//! `HEALTH_CONCURRENCY`, not raised here: it may be set low on purpose (sockets, fragile servers).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ops_core::alert::AlertSink;
 use ops_core::aws::iam::IamSimulator;
@@ -14,7 +25,7 @@ use ops_core::events::{
 };
 use ops_core::time::utc_text;
 use ops_core::{Error, Result};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tracing::{debug, info, warn};
 
@@ -22,9 +33,9 @@ use crate::act::{store, Write};
 use crate::config::MonitorConfig;
 use crate::decide::{decide, Health, TargetState};
 use crate::metrics::{run_line, target_line, MetricSink, RunCounts};
-use crate::observe::{self, state_of, Clients, CONFIG_KEY};
+use crate::observe::{self, state_key, state_of, Clients, Stored, META_KEY, TARGET_PREFIX};
 use crate::probe::{self, tls::TlsConfigs};
-use crate::report::{alerts, config_alert, Change};
+use crate::report::{alerts, config_alert, not_checked_alert, Change};
 use crate::targets::Target;
 
 /// status, check, doctor (and help).
@@ -84,18 +95,31 @@ pub struct Invocation {
     pub now: u64,
 }
 
-/// Handle one invocation; the JSON is what the caller sees.
+/// Handle one invocation with no deadline known: every target is checked.
 pub async fn function_handler<A: AlertSink, M: MetricSink>(
     payload: Value,
     invocation: &Invocation,
     deps: &Deps<A, M>,
 ) -> Result<Value> {
+    function_handler_within(payload, invocation, None, deps).await
+}
+
+/// Handle one invocation that must end by `deadline_ms` (epoch milliseconds, Lambda's
+/// `Context.deadline`); the JSON is what the caller sees. A scheduled run starts a check only
+/// while it can finish before the deadline less a margin (see [`checks_until`]).
+pub async fn function_handler_within<A: AlertSink, M: MetricSink>(
+    payload: Value,
+    invocation: &Invocation,
+    deadline_ms: Option<u64>,
+    deps: &Deps<A, M>,
+) -> Result<Value> {
+    let until = checks_until(deadline_ms).map(tokio::time::Instant::from_std);
     match classify(payload)? {
         Incoming::Event {
             detail_type, raw, ..
         } if detail_type == SCHEDULED_EVENT => {
             let now = event_time(&raw, invocation.now)?;
-            run(now, deps).await
+            run(now, until, deps).await
         }
         Incoming::Event { detail_type, .. } => {
             debug!(detail_type, "event type not handled");
@@ -116,8 +140,67 @@ pub async fn function_handler<A: AlertSink, M: MetricSink>(
     }
 }
 
-/// One scheduled run.
-async fn run<A: AlertSink, M: MetricSink>(now: u64, deps: &Deps<A, M>) -> Result<Value> {
+/// The bookkeeping document (item `meta#config`).
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Meta {
+    /// The invalid entries last alerted.
+    #[serde(default)]
+    errors: Vec<String>,
+    /// The targets the last run could not check in time: the next run checks them first.
+    #[serde(default)]
+    not_checked: Vec<String>,
+}
+
+/// The time left for checks: the invocation's deadline less a margin for what follows them
+/// (state writes, alerts): a tenth of the time left, at least [`MIN_MARGIN`], at most
+/// [`MAX_MARGIN`]. `None`: no deadline known (tests, local runs), every target is checked.
+pub fn checks_until(deadline_ms: Option<u64>) -> Option<Instant> {
+    let deadline_ms = deadline_ms?;
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or_default();
+    let left = Duration::from_millis(deadline_ms.saturating_sub(now_ms));
+    let margin = (left / 10).clamp(MIN_MARGIN, MAX_MARGIN);
+    Some(Instant::now() + left.saturating_sub(margin))
+}
+
+/// The least time kept after the checks for state writes and alerts.
+pub const MIN_MARGIN: Duration = Duration::from_millis(500);
+/// The most time kept after the checks for state writes and alerts.
+pub const MAX_MARGIN: Duration = Duration::from_secs(3);
+/// How many names an alert about targets not checked lists; the rest are counted.
+const NOT_CHECKED_LISTED: usize = 25;
+
+/// The order targets are checked in when time may run short: first those the last run could not
+/// check (so no target is skipped twice in a row while others are checked twice), then those down
+/// or failing (an outage in progress, or a recovery), then the rest, each in configuration order.
+fn check_order(targets: &[Target], stored: &Stored, meta: &Meta, now: u64) -> Vec<usize> {
+    let mut order: Vec<(u8, usize)> = targets
+        .iter()
+        .enumerate()
+        .map(|(index, target)| {
+            let (state, _) = state_of(stored, &target.name, now);
+            let class = if meta.not_checked.contains(&target.name) {
+                0
+            } else if state.health == Health::Down || state.failures > 0 {
+                1
+            } else {
+                2
+            };
+            (class, index)
+        })
+        .collect();
+    order.sort();
+    order.into_iter().map(|(_, index)| index).collect()
+}
+
+/// One scheduled run; checks start only while they can finish by `until`.
+async fn run<A: AlertSink, M: MetricSink>(
+    now: u64,
+    until: Option<tokio::time::Instant>,
+    deps: &Deps<A, M>,
+) -> Result<Value> {
     let started = Instant::now();
     let config = &deps.config;
     let loaded = observe::targets(config, &deps.clients).await?;
@@ -125,63 +208,89 @@ async fn run<A: AlertSink, M: MetricSink>(now: u64, deps: &Deps<A, M>) -> Result
     for error in &invalid {
         warn!(error = %error, "target entry skipped");
     }
-    let mut keys: Vec<String> = loaded.targets.iter().map(|t| t.name.clone()).collect();
-    keys.push(CONFIG_KEY.to_string());
-    // The stored states are read while the checks run: neither needs the other.
-    let checks = async {
-        let checking = Instant::now();
-        let outcomes =
-            probe::check_all(&loaded.targets, deps.tls.clone(), config.concurrency).await;
-        (outcomes, checking.elapsed().as_millis() as u64)
-    };
-    let (stored, (outcomes, check_ms)) = tokio::join!(deps.clients.states.get_many(&keys), checks);
-    let stored = stored?;
+    let names: Vec<String> = loaded.targets.iter().map(|t| t.name.clone()).collect();
+    // The states come first: they decide which targets are checked first if time runs short.
+    let stored = observe::read_states(&deps.clients.states, &names).await?;
+    let meta: Meta = stored
+        .meta
+        .as_ref()
+        .and_then(|m| serde_json::from_str(&m.document).ok())
+        .unwrap_or_default();
+    let order = check_order(&loaded.targets, &stored, &meta, now);
+    let checking = Instant::now();
+    let outcomes = probe::check_within(
+        &loaded.targets,
+        &order,
+        deps.tls.clone(),
+        config.concurrency,
+        until,
+    )
+    .await;
+    let check_ms = checking.elapsed().as_millis() as u64;
 
     let mut states: BTreeMap<String, (TargetState, Option<u64>)> = BTreeMap::new();
     let mut writes = Vec::new();
+    let mut not_checked = Vec::new();
     let at_millis = now * 1000;
     for (target, outcome) in loaded.targets.iter().zip(&outcomes) {
+        let (previous, version) = state_of(&stored, &target.name, now);
+        let Some(outcome) = outcome else {
+            // Not checked in time: its state stands as stored (unsent alerts are still sent).
+            not_checked.push(target.name.clone());
+            if version.is_some() {
+                states.insert(target.name.clone(), (previous, version));
+            }
+            continue;
+        };
         deps.metrics.emit(target_line(
             &config.namespace,
             &target.name,
             outcome,
             at_millis,
         ));
-        let (previous, version) = state_of(&stored, &target.name, now);
         let next = decide(target, &previous, outcome, now);
         if next != previous || version.is_none() {
             writes.push(Write {
-                key: target.name.clone(),
+                key: state_key(&target.name),
                 document: serde_json::to_string(&next).expect("a state serializes"),
                 expected: version,
             });
         }
         states.insert(target.name.clone(), (next, version));
     }
+    if !not_checked.is_empty() {
+        warn!(
+            not_checked = not_checked.len(),
+            of = loaded.targets.len(),
+            "targets not checked: the invocation's deadline left no room for their timeouts"
+        );
+    }
+    let name_of = |key: &str| key.strip_prefix(TARGET_PREFIX).unwrap_or(key).to_string();
     let mut retry = None;
     let mut lost_races = Vec::new();
     for (key, result) in store(&deps.clients.states, writes).await {
+        let name = name_of(&key);
         match result {
             Ok(Some(version)) => {
-                if let Some(entry) = states.get_mut(&key) {
+                if let Some(entry) = states.get_mut(&name) {
                     entry.1 = Some(version);
                 }
             }
             Ok(None) => {
                 // Another run stored this target first: its view stands, and it alerts.
-                info!(target = %key, "another run updated this target first; leaving it to that run");
-                states.remove(&key);
-                lost_races.push(key);
+                info!(target = %name, "another run updated this target first; leaving it to that run");
+                states.remove(&name);
+                lost_races.push(name);
             }
             Err(error) => {
-                warn!(target = %key, %error, "state not stored");
-                states.remove(&key);
+                warn!(target = %name, %error, "state not stored");
+                states.remove(&name);
                 retry = Some(error);
             }
         }
     }
 
-    let config_changed = config_errors_changed(&stored, &invalid);
+    let config_changed = meta.errors != invalid;
     let changes: Vec<(Change, String)> = loaded
         .targets
         .iter()
@@ -208,13 +317,21 @@ async fn run<A: AlertSink, M: MetricSink>(now: u64, deps: &Deps<A, M>) -> Result
         }
     }
     let to_send: Vec<Change> = changes.iter().map(|(c, _)| c.clone()).collect();
-    for alert in alerts(&config.common.function_name, &to_send, config.collate_above) {
-        deps.alerts.publish(&alert).await?;
-    }
+    let function = &config.common.function_name;
+    let mut outgoing = alerts(function, &to_send, config.collate_above);
     if config_changed {
-        deps.alerts
-            .publish(&config_alert(&config.common.function_name, &invalid))
-            .await?;
+        outgoing.push(config_alert(function, &invalid));
+    }
+    if !not_checked.is_empty() {
+        outgoing.push(not_checked_alert(
+            function,
+            &not_checked,
+            loaded.targets.len(),
+            NOT_CHECKED_LISTED,
+        ));
+    }
+    for alert in &outgoing {
+        deps.alerts.publish(alert).await?;
     }
     // Everything alerted: clear what was pending, and remember the invalid entries alerted.
     let mut cleared: Vec<Write> = changes
@@ -229,23 +346,35 @@ async fn run<A: AlertSink, M: MetricSink>(now: u64, deps: &Deps<A, M>) -> Result
                 ..state.clone()
             };
             Some(Write {
-                key: name,
+                key: state_key(&name),
                 document: serde_json::to_string(&done).expect("a state serializes"),
                 expected: *version,
             })
         })
         .collect();
-    if config_changed {
+    let next_meta = Meta {
+        errors: invalid.clone(),
+        not_checked: not_checked.clone(),
+    };
+    // While migrating, `meta#config` marks the move done: only once every state is stored.
+    let migrated = stored.migrating && retry.is_none();
+    if next_meta != meta || migrated {
         cleared.push(Write {
-            key: CONFIG_KEY.into(),
-            document: json!({ "errors": invalid }).to_string(),
-            expected: stored.get(CONFIG_KEY).map(|v| v.version),
+            key: META_KEY.into(),
+            document: serde_json::to_string(&next_meta).expect("bookkeeping serializes"),
+            expected: stored.meta.as_ref().and_then(|m| m.version),
         });
     }
     for (key, result) in store(&deps.clients.states, cleared).await {
-        if let Err(error) = result {
-            warn!(target = %key, %error, "alert sent but not marked as sent; it may be sent again");
-            retry = Some(error);
+        match result {
+            Err(error) => {
+                warn!(key = %key, %error, "alert sent but not marked as sent; it may be sent again");
+                retry = Some(error);
+            }
+            Ok(None) if key == META_KEY => {
+                info!("another run updated the bookkeeping first");
+            }
+            _ => {}
         }
     }
 
@@ -255,7 +384,7 @@ async fn run<A: AlertSink, M: MetricSink>(now: u64, deps: &Deps<A, M>) -> Result
         .map(|(name, _)| name.clone())
         .collect();
     let counts = RunCounts {
-        checked: loaded.targets.len(),
+        checked: outcomes.iter().filter(|o| o.is_some()).count(),
         down: down.len(),
         invalid: invalid.len(),
         run_ms: started.elapsed().as_millis() as u64,
@@ -264,6 +393,7 @@ async fn run<A: AlertSink, M: MetricSink>(now: u64, deps: &Deps<A, M>) -> Result
         .emit(run_line(&config.namespace, &counts, at_millis));
     info!(
         checked = counts.checked,
+        not_checked = not_checked.len(),
         down = counts.down,
         invalid = counts.invalid,
         changes = changes.len(),
@@ -276,7 +406,8 @@ async fn run<A: AlertSink, M: MetricSink>(now: u64, deps: &Deps<A, M>) -> Result
     Ok(json!({
         "status": "checked",
         "checked": counts.checked,
-        "healthy_now": outcomes.iter().filter(|o| o.healthy()).count(),
+        "not_checked_in_time": not_checked,
+        "healthy_now": outcomes.iter().flatten().filter(|o| o.healthy()).count(),
         "down": down,
         "changes": changes.iter().map(|(c, _)| json!({"target": c.target, "notice": c.notice})).collect::<Vec<_>>(),
         "invalid_entries": invalid,
@@ -284,19 +415,6 @@ async fn run<A: AlertSink, M: MetricSink>(now: u64, deps: &Deps<A, M>) -> Result
         "check_ms": check_ms,
         "run_ms": counts.run_ms,
     }))
-}
-
-/// Whether the invalid entries differ from those last alerted.
-fn config_errors_changed(
-    stored: &BTreeMap<String, ops_core::aws::dynamodb::Versioned>,
-    invalid: &[String],
-) -> bool {
-    let last: Vec<String> = stored
-        .get(CONFIG_KEY)
-        .and_then(|v| serde_json::from_str::<Value>(&v.document).ok())
-        .and_then(|d| serde_json::from_value(d["errors"].clone()).ok())
-        .unwrap_or_default();
-    last != invalid
 }
 
 async fn on_command<A: AlertSink, M: MetricSink>(
@@ -343,8 +461,8 @@ async fn on_command<A: AlertSink, M: MetricSink>(
             "note": "a check from chat changes no state and sends no alert",
         }));
     }
-    let keys: Vec<String> = chosen.iter().map(|t| t.name.clone()).collect();
-    let stored = deps.clients.states.get_many(&keys).await?;
+    let names: Vec<String> = chosen.iter().map(|t| t.name.clone()).collect();
+    let stored = observe::read_states(&deps.clients.states, &names).await?;
     let targets: Vec<Value> = chosen
         .iter()
         .map(|target| {

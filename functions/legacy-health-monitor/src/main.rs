@@ -1,7 +1,7 @@
 //! The Lambda entry point: logging, configuration, clients and TLS setups once, then the runtime loop.
 
 use legacy_health_monitor::config::MonitorConfig;
-use legacy_health_monitor::handler::{function_handler, Deps, Invocation};
+use legacy_health_monitor::handler::{function_handler_within, Deps, Invocation};
 use legacy_health_monitor::metrics::Stdout;
 use legacy_health_monitor::observe::Clients;
 use legacy_health_monitor::probe::tls::TlsConfigs;
@@ -42,9 +42,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         build_deps(&env).await,
         |event, deps| {
             let now = ops_core::time::now_epoch();
-            Box::pin(
-                async move { function_handler(event.payload, &Invocation { now }, deps).await },
-            )
+            let deadline = Some(event.context.deadline);
+            Box::pin(async move {
+                function_handler_within(event.payload, &Invocation { now }, deadline, deps).await
+            })
         },
     )
     .await

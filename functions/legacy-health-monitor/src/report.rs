@@ -237,6 +237,33 @@ pub fn config_alert(function: &str, errors: &[String]) -> Alert {
     .next_step("Fix the named fields in the named documents (or instance tags); this alert repeats only when the list changes.")
 }
 
+/// One alert for the targets a run could not check before its invocation's deadline: how many of
+/// `total`, and which (the first `listed`).
+pub fn not_checked_alert(function: &str, names: &[String], total: usize, listed: usize) -> Alert {
+    let mut list = names
+        .iter()
+        .take(listed)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if names.len() > listed {
+        list.push_str(&format!(" and {} more", names.len() - listed));
+    }
+    Alert::new(
+        Severity::Warning,
+        function,
+        "health.not-checked",
+        "health run",
+        format!(
+            "{} of {total} legacy targets not checked in time",
+            names.len()
+        ),
+    )
+    .what(format!("Not checked in this run: {list}."))
+    .why("The invocation's deadline left no room for their timeouts (many targets hanging, or long timeouts). What the checked targets showed is stored and alerted; these keep their last state and are checked first in the next run.")
+    .next_step("Raise HEALTH_CONCURRENCY (Lambda allows 1,024 open sockets), shorten the targets' timeouts, or raise the function's timeout.")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

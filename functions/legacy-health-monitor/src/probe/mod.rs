@@ -1,5 +1,6 @@
 //! Checking targets: each check within its own timeout (a quick retry included), all of them
-//! concurrently up to a limit, so a run takes about one timeout however many targets hang.
+//! concurrently up to a limit, so a run takes about one timeout however many targets hang; with a
+//! deadline ([`check_within`]), only checks that can finish before it are started.
 
 pub mod http;
 mod net;
@@ -166,16 +167,49 @@ pub async fn check_all(
     tls: Arc<TlsConfigs>,
     concurrency: usize,
 ) -> Vec<Outcome> {
+    let order: Vec<usize> = (0..targets.len()).collect();
+    check_within(targets, &order, tls, concurrency, None)
+        .await
+        .into_iter()
+        .map(|o| o.expect("with no deadline every target is checked"))
+        .collect()
+}
+
+/// Check the targets in the order of the indexes in `order`, at most `concurrency` at a time,
+/// and only those that can finish by `until`: a check starts only if its whole timeout fits
+/// before `until` (so a failure always means the target had its full timeout), and a check still
+/// running at `until` is abandoned. Outcomes in the targets' order; `None`: not checked in time.
+pub async fn check_within(
+    targets: &[Target],
+    order: &[usize],
+    tls: Arc<TlsConfigs>,
+    concurrency: usize,
+    until: Option<Instant>,
+) -> Vec<Option<Outcome>> {
     let permits = Arc::new(Semaphore::new(concurrency.max(1)));
     let mut running = JoinSet::new();
-    for (index, target) in targets.iter().cloned().enumerate() {
-        let (permits, tls) = (permits.clone(), tls.clone());
+    // Per target: `None` until known, `Some(None)` not checked in time, `Some(Some(_))` checked.
+    let mut outcomes: Vec<Option<Option<Outcome>>> = vec![None; targets.len()];
+    // Permits are taken here, in priority order, so the most important targets start first.
+    for &index in order {
+        let target = targets[index].clone();
+        let permit = permits.clone().acquire_owned().await.expect("never closed");
+        if until.is_some_and(|until| Instant::now() + target.timeout > until) {
+            outcomes[index] = Some(None);
+            continue;
+        }
+        let tls = tls.clone();
         running.spawn(async move {
-            let _permit = permits.acquire_owned().await;
-            (index, check(&target, &tls).await)
+            let _permit = permit;
+            let outcome = match until {
+                Some(until) => tokio::time::timeout_at(until, check(&target, &tls))
+                    .await
+                    .ok(),
+                None => Some(check(&target, &tls).await),
+            };
+            (index, outcome)
         });
     }
-    let mut outcomes: Vec<Option<Outcome>> = vec![None; targets.len()];
     while let Some(done) = running.join_next().await {
         match done {
             Ok((index, outcome)) => outcomes[index] = Some(outcome),
@@ -184,8 +218,10 @@ pub async fn check_all(
     }
     outcomes
         .into_iter()
-        .map(|o| {
-            o.unwrap_or(Outcome {
+        .map(|o| match o {
+            Some(outcome) => outcome,
+            // Its task failed: that counts as a failure.
+            None => Some(Outcome {
                 failure: Some(Failure::new(
                     FailureKind::Network,
                     "the check did not complete (its task failed)",
@@ -195,7 +231,7 @@ pub async fn check_all(
                 address: None,
                 cert_days_left: None,
                 attempts: 1,
-            })
+            }),
         })
         .collect()
 }
