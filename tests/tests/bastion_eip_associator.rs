@@ -1,5 +1,6 @@
 //! bastion-eip-associator end to end against the emulator: launches held at the lifecycle hook,
-//! races for the last address, takeovers, reconcile, duplicates, faults, bad input and `doctor`.
+//! races for the last address and for a takeover, takeovers, launches whose instance or lifecycle
+//! action is already over, reconcile, duplicates, faults, bad input and `doctor`.
 
 use aws_sdk_ec2::types::{InstanceType, Tag};
 use bastion_eip_associator::config::AssociatorConfig;
@@ -110,6 +111,39 @@ impl World {
             .unwrap());
     }
 
+    /// Stop an instance (it keeps its address: a stopped bastion's address may be taken over).
+    async fn stop(&self, instance: &str) {
+        self.deps
+            .ec2
+            .client()
+            .stop_instances()
+            .instance_ids(instance)
+            .send()
+            .await
+            .unwrap();
+    }
+
+    async fn terminate(&self, instance: &str) {
+        self.deps
+            .ec2
+            .client()
+            .terminate_instances()
+            .instance_ids(instance)
+            .send()
+            .await
+            .unwrap();
+    }
+
+    /// Calls answered by the emulator, per operation, since the counts were last reset.
+    fn calls(&self, operation: &str) -> u64 {
+        let service = if operation == "CompleteLifecycleAction" {
+            "autoscaling"
+        } else {
+            "ec2"
+        };
+        self.emulator.calls(service, operation)
+    }
+
     fn result_of(&self, instance: &str) -> Option<String> {
         let actions = self
             .emulator
@@ -214,6 +248,14 @@ async fn two_launches_racing_for_the_last_address_give_one_winner_and_steal_noth
         vec![Some(winner.clone())],
         "the winner keeps it: nothing stolen"
     );
+    let ip = world
+        .deps
+        .ec2
+        .addresses_tagged("ops:eip-pool", Some("bastion"))
+        .await
+        .unwrap()[0]
+        .public_ip
+        .clone();
     let critical = world
         .deps
         .alerts
@@ -223,9 +265,9 @@ async fn two_launches_racing_for_the_last_address_give_one_winner_and_steal_noth
         .expect("a critical alert");
     assert_eq!(critical.event_type, "eip.pool-exhausted");
     assert!(
-        critical
-            .what
-            .contains("It lost the race for the last free address to another instance."),
+        critical.what.contains(&format!(
+            "It lost the race for {ip} (free when read: another instance associated it first)"
+        )),
         "{}",
         critical.what
     );
@@ -292,6 +334,330 @@ async fn the_address_of_a_terminating_bastion_moves_to_its_replacement() {
             .ends_with(&format!("from {} (terminated)", world.first)),
         "{}",
         alert.title
+    );
+}
+
+#[tokio::test]
+async fn two_launches_racing_to_take_over_the_only_address_from_a_stopped_bastion_give_one_winner_and_the_loser_abandons(
+) {
+    // Given: the pool's only address is held by the first bastion, which is stopped, and two
+    // bastions launch at once.
+    let world = World::new(1).await;
+    world.give(&world.first).await;
+    world.stop(&world.first).await;
+    let ip = world
+        .deps
+        .ec2
+        .addresses_tagged("ops:eip-pool", Some("bastion"))
+        .await
+        .unwrap()[0]
+        .public_ip
+        .clone();
+    let (a, event_a) = world.launch();
+    let (b, event_b) = world.launch();
+    world.emulator.reset_calls();
+    // Hold the first attempt to free the address back, so that both launches read it as held by
+    // the stopped bastion before either moves it: a real race, which EC2 must settle. A second
+    // association, should one be tried, lands after the first one was verified (as in the
+    // incident: the second takeover moved the address off a bastion that had already verified it).
+    world.emulator.add_fault(json!({"service": "ec2", "operation": "DisassociateAddress", "kind": "latency", "latency_ms": 1000, "on_calls": [1]}));
+    world.emulator.add_fault(json!({"service": "ec2", "operation": "AssociateAddress", "kind": "latency", "latency_ms": 1000, "on_calls": [2]}));
+
+    // When: both are handled at once.
+    let (answer_a, answer_b) = tokio::join!(world.handle(event_a), world.handle(event_b));
+
+    // Then: exactly one CONTINUE, with the address verified on it; the other ABANDONs.
+    let (answer_a, answer_b) = (answer_a.unwrap(), answer_b.unwrap());
+    let (winner, loser) = match (answer_a["result"].as_str(), answer_b["result"].as_str()) {
+        (Some("CONTINUE"), Some("ABANDON")) => (&a, &b),
+        (Some("ABANDON"), Some("CONTINUE")) => (&b, &a),
+        other => panic!(
+            "exactly one CONTINUE and one ABANDON, got {other:?}:\n{answer_a:#}\n{answer_b:#}"
+        ),
+    };
+    assert_eq!(
+        world.holders().await,
+        vec![Some(winner.clone())],
+        "the address is on the winner"
+    );
+    assert_eq!(world.result_of(winner).as_deref(), Some("CONTINUE"));
+    assert_eq!(world.result_of(loser).as_deref(), Some("ABANDON"));
+    assert_eq!(
+        world.calls("AssociateAddress"),
+        1,
+        "one association, and nothing moved the address off the winner afterwards"
+    );
+    assert_eq!(
+        world.calls("DisassociateAddress"),
+        2,
+        "both tried to free the address from the stopped bastion by its association id; EC2 let one"
+    );
+    let alerts = world.deps.alerts.sent();
+    let taken: Vec<_> = alerts
+        .iter()
+        .filter(|alert| alert.event_type == "eip.taken-over")
+        .collect();
+    assert_eq!(taken.len(), 1, "one takeover alert: {alerts:#?}");
+    assert_eq!(
+        taken[0].title,
+        format!("{winner} took over {ip} from {} (stopped)", world.first)
+    );
+    assert!(
+        taken[0].what.contains("verified with DescribeAddresses"),
+        "{}",
+        taken[0].what
+    );
+    let critical: Vec<_> = alerts
+        .iter()
+        .filter(|alert| alert.severity == Severity::Critical)
+        .collect();
+    assert_eq!(critical.len(), 1, "{alerts:#?}");
+    assert_eq!(critical[0].event_type, "eip.pool-exhausted");
+    assert_eq!(
+        critical[0].title,
+        format!("pool bastion exhausted: {loser} has no Elastic IP")
+    );
+    assert!(
+        critical[0].what.contains(&format!(
+            "It lost the race for {ip} (taking it over from {}, stopped: another instance freed it first)",
+            world.first
+        )),
+        "{}",
+        critical[0].what
+    );
+    assert!(
+        critical[0]
+            .what
+            .contains(&format!("Held: {ip} ({winner}, ")),
+        "{}",
+        critical[0].what
+    );
+}
+
+#[tokio::test]
+async fn a_launch_whose_instance_is_already_terminated_gets_no_address() {
+    // Given: a launch held at the hook whose instance was terminated before the event arrived
+    // (the group then lets go of it, as Auto Scaling does), and a free address in the pool.
+    let world = World::new(1).await;
+    let (instance, event) = world.launch();
+    world.terminate(&instance).await;
+    world.emulator.reset_calls();
+
+    // When
+    let answer = world.handle(event).await.unwrap();
+
+    // Then: no AssociateAddress call, no CONTINUE, and the answer says why.
+    assert_eq!(world.calls("AssociateAddress"), 0, "{answer:#}");
+    assert_eq!(world.calls("DisassociateAddress"), 0);
+    assert_eq!(world.calls("CompleteLifecycleAction"), 0);
+    assert_eq!(answer["status"], "already_completed", "{answer:#}");
+    assert_eq!(
+        answer["reason"],
+        format!("{instance} is terminated and no longer in group bastion")
+    );
+    assert_ne!(world.result_of(&instance).as_deref(), Some("CONTINUE"));
+    assert_eq!(world.holders().await, vec![None], "the address stays free");
+    assert!(world.deps.alerts.sent().is_empty());
+}
+
+#[tokio::test]
+async fn a_launch_whose_instance_stopped_while_held_at_the_hook_gets_no_address_and_is_abandoned() {
+    // Given: the group still holds the launch at its hook, but EC2 has the instance stopped (no
+    // longer pending or running), and a free address in the pool.
+    let world = World::new(1).await;
+    let (instance, event) = world.launch();
+    world.stop(&instance).await;
+    world.emulator.reset_calls();
+
+    // When
+    let answer = world.handle(event).await.unwrap();
+
+    // Then: no AssociateAddress call; the launch is completed with ABANDON, never CONTINUE.
+    assert_eq!(world.calls("AssociateAddress"), 0, "{answer:#}");
+    assert_eq!(world.calls("DisassociateAddress"), 0);
+    assert_eq!(answer["result"], "ABANDON", "{answer:#}");
+    assert_eq!(answer["secured"]["outcome"], "instance_gone");
+    assert_eq!(answer["secured"]["state"], "stopped");
+    assert_eq!(world.result_of(&instance).as_deref(), Some("ABANDON"));
+    assert_eq!(world.holders().await, vec![None], "the address stays free");
+    let alerts = world.deps.alerts.sent();
+    assert_eq!(alerts.len(), 1, "{alerts:#?}");
+    assert_eq!(
+        (alerts[0].severity, alerts[0].event_type.as_str()),
+        (Severity::Warning, "eip.launch-abandoned")
+    );
+    assert_eq!(
+        alerts[0].title,
+        format!("launch of {instance} abandoned: the instance is stopped")
+    );
+    assert!(
+        alerts[0].what.contains("no address was associated"),
+        "{}",
+        alerts[0].what
+    );
+}
+
+#[tokio::test]
+async fn a_launch_event_redelivered_after_its_abandon_touches_no_address() {
+    // Given: a launch abandoned for want of an address (the first bastion held the only one),
+    // and the address freed afterwards.
+    let world = World::new(1).await;
+    world.give(&world.first).await;
+    let (instance, event) = world.launch();
+    let first = world.handle(event.clone()).await.unwrap();
+    assert_eq!(first["result"], "ABANDON", "{first:#}");
+    let association = world
+        .deps
+        .ec2
+        .addresses_tagged("ops:eip-pool", Some("bastion"))
+        .await
+        .unwrap()[0]
+        .association_id
+        .clone()
+        .expect("associated with the first bastion");
+    assert!(world.deps.ec2.disassociate(&association).await.unwrap());
+    world.emulator.reset_calls();
+
+    // When: EventBridge delivers the launch event again.
+    let again = world.handle(event).await.unwrap();
+
+    // Then: the action is over; no address is touched and nothing is completed again.
+    assert_eq!(again["status"], "already_completed", "{again:#}");
+    assert_eq!(world.calls("AssociateAddress"), 0);
+    assert_eq!(world.calls("DisassociateAddress"), 0);
+    assert_eq!(world.calls("CompleteLifecycleAction"), 0);
+    assert_eq!(
+        world.holders().await,
+        vec![None],
+        "the freed address stays free"
+    );
+    assert_eq!(world.result_of(&instance).as_deref(), Some("ABANDON"));
+    assert_eq!(
+        world.deps.alerts.sent().len(),
+        1,
+        "only the first delivery alerted"
+    );
+}
+
+#[tokio::test]
+async fn a_launch_whose_action_ends_while_it_associates_gives_the_address_back() {
+    // Given: a launch held at the hook, and its first AssociateAddress held back.
+    let world = World::new(1).await;
+    let (instance, event) = world.launch();
+    let token = event["detail"]["LifecycleActionToken"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    world.emulator.reset_calls();
+    world.emulator.add_fault(json!({"service": "ec2", "operation": "AssociateAddress", "kind": "latency", "latency_ms": 1000, "on_calls": [1]}));
+
+    // When: the hook's action ends with ABANDON (its timeout, or anyone completing it) while the
+    // association is on its way.
+    let abandon = async {
+        for waited in 0.. {
+            if world.calls("AssociateAddress") > 0 {
+                break;
+            }
+            assert!(waited < 500, "no AssociateAddress within 10 s");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert!(world
+            .deps
+            .groups
+            .complete_lifecycle_action("bastion", "bastion-launch", &token, &instance, "ABANDON")
+            .await
+            .unwrap());
+    };
+    let (answer, ()) = tokio::join!(world.handle(event), abandon);
+
+    // Then: the run notices the action is over, and gives back the address it had just associated.
+    let answer = answer.unwrap();
+    assert_eq!(answer["status"], "already_completed", "{answer:#}");
+    assert_eq!(answer["released"], true, "{answer:#}");
+    assert_eq!(world.result_of(&instance).as_deref(), Some("ABANDON"));
+    assert_eq!(
+        world.holders().await,
+        vec![None],
+        "the address is back in the pool"
+    );
+    assert!(world.deps.alerts.sent().is_empty());
+}
+
+/// One takeover launch (the pool's only address on a stopped bastion) whose `fault_at`-th AWS call
+/// fails once, as if the function died there, redelivered until it settles: the end state, and how
+/// many calls were made.
+async fn takeover_with_a_failure_at(fault_at: Option<u64>) -> (String, u64) {
+    let mut world = World::new(1).await;
+    world.give(&world.first).await;
+    world.stop(&world.first).await;
+    let (instance, event) = world.launch();
+    // Each AWS call tried once: a failed call fails the invocation.
+    let sdk = ops_core::aws::sdk_config(&ops_core::aws::AwsSettings {
+        max_attempts: 1,
+        ..world.emulator.settings()
+    })
+    .await;
+    world.deps.ec2 = Ec2::new(&sdk);
+    world.deps.groups = AutoScalingGroups::new(&sdk);
+    world.emulator.reset_calls();
+    if let Some(k) = fault_at {
+        world
+            .emulator
+            .add_fault(json!({"service": "*", "kind": "error500", "on_calls": [k], "times": 1}));
+    }
+
+    until_settled(20, || world.handle(event.clone()))
+        .await
+        .expect("the launch settles");
+
+    let made = world.emulator.total_calls();
+    if fault_at.is_some() {
+        assert_eq!(
+            world.emulator.faults_fired(),
+            1,
+            "the fault at call {fault_at:?} fired"
+        );
+        world
+            .emulator
+            .control("DELETE", "/_ops/faults", None)
+            .unwrap();
+    }
+    let holders: Vec<String> = world
+        .holders()
+        .await
+        .into_iter()
+        .map(|holder| match holder {
+            Some(holder) if holder == instance => "the new bastion".to_string(),
+            Some(holder) if holder == world.first => "the stopped bastion".to_string(),
+            other => format!("{other:?}"),
+        })
+        .collect();
+    (
+        format!(
+            "addresses {holders:?}, lifecycle result {:?}",
+            world.result_of(&instance)
+        ),
+        made,
+    )
+}
+
+#[tokio::test]
+async fn a_takeover_converges_from_a_failure_at_any_call() {
+    let (clean, total) = takeover_with_a_failure_at(None).await;
+    assert_eq!(
+        clean,
+        r#"addresses ["the new bastion"], lifecycle result Some("CONTINUE")"#
+    );
+
+    for k in 1..=total {
+        let (outcome, _) = takeover_with_a_failure_at(Some(k)).await;
+        assert_eq!(
+            outcome, clean,
+            "a failure at call {k} of {total} did not converge"
+        );
+    }
+    println!(
+        "takeover crash points: {total} AWS calls, k = 1..={total}: all converged to: {clean}"
     );
 }
 
@@ -462,7 +828,8 @@ async fn malformed_events_get_specific_errors_and_change_nothing() {
 }
 
 /// The statements bastion-eip-associator's role needs for group `bastion` and its pool (as
-/// sam/template.yaml grants them, plus the read of lifecycle hooks that `doctor` makes), by `Sid`.
+/// sam/template.yaml grants them, plus the read of lifecycle hooks that `doctor` makes and the
+/// DisassociateAddress on pool addresses that a takeover makes), by `Sid`.
 fn associator_statements() -> Vec<Value> {
     vec![
         json!({"Sid": "ReadPoolsInstancesAndGroups", "Effect": "Allow",
@@ -471,6 +838,10 @@ fn associator_statements() -> Vec<Value> {
                "Resource": "*"}),
         json!({"Sid": "AssociateOnlyPoolAddresses", "Effect": "Allow",
                "Action": "ec2:AssociateAddress",
+               "Resource": "arn:aws:ec2:us-east-1:123456789012:elastic-ip/*",
+               "Condition": {"Null": {"aws:ResourceTag/ops:eip-pool": "false"}}}),
+        json!({"Sid": "TakeOverOnlyPoolAddresses", "Effect": "Allow",
+               "Action": "ec2:DisassociateAddress",
                "Resource": "arn:aws:ec2:us-east-1:123456789012:elastic-ip/*",
                "Condition": {"Null": {"aws:ResourceTag/ops:eip-pool": "false"}}}),
         json!({"Sid": "AssociateToInstancesOfThisAccount", "Effect": "Allow",
@@ -533,6 +904,10 @@ async fn doctor_proves_every_duty_with_iam_and_the_alert_path_and_names_a_missin
     );
     for expected in [
         pool_address.clone(),
+        format!(
+            "ec2:DisassociateAddress on arn:aws:ec2:us-east-1:123456789012:elastic-ip/{}",
+            address.allocation_id
+        ),
         format!(
             "ec2:AssociateAddress on arn:aws:ec2:us-east-1:123456789012:instance/{}",
             world.first

@@ -4,8 +4,10 @@
 //! Elastic IP pool each names, every pool of tagged addresses with the addresses in it, and the
 //! standalone bastions of those pools, and lists the duties a launch, a standalone bastion starting
 //! and the reconcile bring: read groups, addresses and instances; associate a pool address with a
-//! bastion (the address's side, scoped by its `ops:eip-pool` tag, and the instance's side);
-//! complete the group's lifecycle action; and alert. Nothing is changed.
+//! bastion (the address's side, scoped by its `ops:eip-pool` tag, and the instance's side); end a
+//! departed bastion's association with a pool address, to take the address over (the address's
+//! side, scoped by the same tag); complete the group's lifecycle action; and alert. Nothing is
+//! changed.
 
 use std::collections::BTreeMap;
 
@@ -257,6 +259,7 @@ async fn examine_pool(
             ),
         );
         exam.duty(address_duty(topic, address));
+        exam.duty(takeover_duty(topic, address));
     }
     match ec2.running_tagged(POOL_TAG, pool).await {
         Ok(instances) => {
@@ -295,6 +298,25 @@ pub fn address_duty(topic: &str, address: &AddressState) -> Duty {
     .with_resource_tags(&address.tags)
 }
 
+/// `DisassociateAddress` on a pool address: a takeover first ends the departed holder's association
+/// by its id (and a launch whose action ended meanwhile gives its address back the same way). The
+/// policy lets only addresses of a pool be freed.
+pub fn takeover_duty(topic: &str, address: &AddressState) -> Duty {
+    Duty::new(
+        "ec2:DisassociateAddress",
+        arn_beside(
+            topic,
+            "ec2",
+            &format!("elastic-ip/{}", address.allocation_id),
+        ),
+        format!(
+            "frees {} from a stopped or terminated bastion to take it over",
+            address.public_ip
+        ),
+    )
+    .with_resource_tags(&address.tags)
+}
+
 /// The instance side of `AssociateAddress` (`*`: any instance, before a bastion runs).
 pub fn instance_duty(topic: &str, instance: &str) -> Duty {
     Duty::new(
@@ -325,16 +347,21 @@ mod tests {
             allocation_id: "eipalloc-0123456789abcdef0".into(),
             public_ip: "203.0.113.10".into(),
             instance_id: None,
+            association_id: None,
             tags: BTreeMap::from([(POOL_TAG.to_string(), "bastion".to_string())]),
         };
-        let duty = address_duty(TOPIC, &address);
-        assert_eq!(duty.action, "ec2:AssociateAddress");
-        assert_eq!(
-            duty.resource,
-            "arn:aws:ec2:us-east-1:123456789012:elastic-ip/eipalloc-0123456789abcdef0"
-        );
-        assert_eq!(duty.context[0].key, "aws:ResourceTag/ops:eip-pool");
-        assert_eq!(duty.context[0].values, ["bastion"]);
+        for (duty, action) in [
+            (address_duty(TOPIC, &address), "ec2:AssociateAddress"),
+            (takeover_duty(TOPIC, &address), "ec2:DisassociateAddress"),
+        ] {
+            assert_eq!(duty.action, action);
+            assert_eq!(
+                duty.resource,
+                "arn:aws:ec2:us-east-1:123456789012:elastic-ip/eipalloc-0123456789abcdef0"
+            );
+            assert_eq!(duty.context[0].key, "aws:ResourceTag/ops:eip-pool");
+            assert_eq!(duty.context[0].values, ["bastion"]);
+        }
     }
 
     #[test]

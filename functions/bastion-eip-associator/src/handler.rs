@@ -1,6 +1,14 @@
 //! The handler: a launch held at the lifecycle hook, a standalone bastion starting, or the
 //! reconcile schedule, each ending with every bastion holding a pool address or ops told why not;
 //! and the chat commands (`doctor`, `help`).
+//!
+//! A launch event is acted on only while AWS says the launch is still waiting: the group holds the
+//! instance at its hook (`Pending:Wait`) and EC2 has it pending or running. A duplicate or late
+//! event (the action already completed with CONTINUE or ABANDON) touches no address and completes
+//! nothing; an instance already going away gets no address and its launch is abandoned. If the
+//! action ends while this run associates (a concurrent duplicate, the hook's timeout), the answer
+//! of CompleteLifecycleAction says so, and an address this run gave to an instance whose launch did
+//! not go on is given back.
 
 use ops_core::alert::AlertSink;
 use ops_core::aws::autoscaling::AutoScalingGroups;
@@ -17,10 +25,11 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use tracing::{debug, info, warn};
 
-use crate::associate::{secure, Secured};
+use crate::associate::{secure, Hold, Secured};
 use crate::commands::COMMANDS;
 use crate::config::{AssociatorConfig, GROUP_TAG, POOL_TAG};
-use crate::report::{secured_alert, Whereabouts};
+use crate::decide::{launch_stand, LaunchStand, UNKNOWN_TO_EC2};
+use crate::report::{abandoned_alert, secured_alert, Whereabouts};
 
 /// `detail-type` of an EC2 instance state change.
 pub const INSTANCE_STATE_CHANGE: &str = "EC2 Instance State-change Notification";
@@ -119,24 +128,76 @@ async fn on_launch<A: AlertSink>(action: LifecycleAction, deps: &Deps<A>) -> Res
             "group `{group_name}` has no `{POOL_TAG}` tag naming its Elastic IP pool"
         ))
     })?;
-    let zone = deps
+    let instance = deps
         .ec2
         .instances(std::slice::from_ref(&action.ec2_instance_id))
         .await?
         .into_iter()
-        .next()
-        .and_then(|i| i.zone);
+        .next();
+    let stand = launch_stand(
+        group_name,
+        &action.ec2_instance_id,
+        group
+            .instances
+            .get(&action.ec2_instance_id)
+            .map(String::as_str),
+        instance.as_ref().map(|i| i.state.as_str()),
+    );
     let at = Whereabouts {
         instance: action.ec2_instance_id.clone(),
         group: Some(group_name.clone()),
-        zone,
+        zone: instance.and_then(|i| i.zone),
         pool,
     };
-    let secured = secure(&deps.ec2, &deps.config, &at.pool, &at.instance).await?;
-    let result = if matches!(secured, Secured::Exhausted { .. }) {
-        "ABANDON"
-    } else {
-        "CONTINUE"
+    let secured = match stand {
+        LaunchStand::Waiting => {
+            let hold = Hold::AtHook {
+                groups: &deps.groups,
+                group: group_name,
+            };
+            secure(&deps.ec2, &deps.config, &at.pool, &at.instance, hold).await?
+        }
+        LaunchStand::InstanceGone { state } => Secured::InstanceGone { state },
+        LaunchStand::Over { reason } => {
+            // A duplicate or late event: the action was completed (or timed out) before.
+            info!(instance = %at.instance, %reason, "launch no longer held at the hook; nothing to do");
+            return Ok(json!({ "status": "already_completed", "instance": at.instance, "reason": reason }));
+        }
+        LaunchStand::NotYetKnown => {
+            return Err(Error::Incomplete {
+                applied: 0,
+                planned: 1,
+                message: format!(
+                    "group {group_name} holds {} at its launch hook but it is {UNKNOWN_TO_EC2} yet; nothing was associated",
+                    at.instance
+                ),
+                retryable: true,
+            })
+        }
+        LaunchStand::NotInGroup { state } => {
+            return Err(Error::Refused(format!(
+                "{} is not held at a launch hook of group `{group_name}` (the group does not list it; EC2 has it {state})",
+                at.instance
+            )))
+        }
+    };
+    let result = match &secured {
+        Secured::LaunchOver { lifecycle_state } => {
+            return Ok(json!({
+                "status": "already_completed",
+                "instance": at.instance,
+                "reason": if lifecycle_state == "absent" {
+                    format!("{} is no longer in group {group_name}: its launch is no longer held at the hook", at.instance)
+                } else {
+                    format!("group {group_name} has {} {lifecycle_state}: its launch is no longer held at the hook", at.instance)
+                },
+                "secured": secured,
+            }));
+        }
+        Secured::Exhausted { .. } | Secured::InstanceGone { .. } => "ABANDON",
+        Secured::AlreadyHeld { .. } | Secured::Associated { .. } | Secured::TookOver { .. } => {
+            "CONTINUE"
+        }
     };
     let completed = deps
         .groups
@@ -149,23 +210,40 @@ async fn on_launch<A: AlertSink>(action: LifecycleAction, deps: &Deps<A>) -> Res
         )
         .await?;
     if !completed {
-        // A duplicate of an event already handled: the action was completed before.
-        info!(instance = %at.instance, result, "lifecycle action was already completed");
+        // The action ended while this run worked: a concurrent duplicate completed it, or the
+        // hook timed out. An address this run associated goes back if the launch did not go on.
+        let released = match &secured {
+            Secured::Associated { association_id, .. }
+            | Secured::TookOver { association_id, .. } => {
+                release_if_not_launched(deps, group_name, &at.instance, association_id).await?
+            }
+            _ => false,
+        };
+        info!(instance = %at.instance, result, released, "lifecycle action was already completed");
         return Ok(
-            json!({ "status": "already_completed", "instance": at.instance, "secured": secured }),
+            json!({ "status": "already_completed", "instance": at.instance, "secured": secured, "released": released }),
         );
     }
     let why = format!(
         "Launch of {} held at lifecycle hook {}; completed with {result}.",
         at.instance, action.lifecycle_hook_name
     );
-    if let Some(alert) = secured_alert(
-        &deps.config.common.function_name,
-        &at,
-        &secured,
-        &why,
-        false,
-    ) {
+    let alert = match &secured {
+        Secured::InstanceGone { state } => Some(abandoned_alert(
+            &deps.config.common.function_name,
+            &at,
+            state,
+            &why,
+        )),
+        _ => secured_alert(
+            &deps.config.common.function_name,
+            &at,
+            &secured,
+            &why,
+            false,
+        ),
+    };
+    if let Some(alert) = alert {
         let alert = if result == "ABANDON" {
             alert.next_step(format!("The group {group_name} replaces the abandoned instance; it will compete for the pool again."))
         } else {
@@ -176,6 +254,33 @@ async fn on_launch<A: AlertSink>(action: LifecycleAction, deps: &Deps<A>) -> Res
     Ok(
         json!({ "status": "completed", "result": result, "instance": at.instance, "secured": secured }),
     )
+}
+
+/// After CompleteLifecycleAction answered that the action was no longer open: if the group did
+/// not take `instance` into service (it is terminating or gone: the launch was abandoned), end the
+/// association this run made, by its id (a later association of the address is left alone).
+/// Whether it was ended.
+async fn release_if_not_launched<A: AlertSink>(
+    deps: &Deps<A>,
+    group: &str,
+    instance: &str,
+    association_id: &str,
+) -> Result<bool> {
+    let lifecycle = deps
+        .groups
+        .describe(group)
+        .await?
+        .instances
+        .remove(instance);
+    let launched = lifecycle
+        .as_deref()
+        .is_some_and(|l| !l.starts_with("Terminat"));
+    if launched {
+        return Ok(false);
+    }
+    let released = deps.ec2.disassociate(association_id).await?;
+    warn!(instance, group, lifecycle = ?lifecycle, association_id, released, "the launch ended while it got its address; the address was given back to the pool");
+    Ok(released)
 }
 
 async fn on_instance_running<A: AlertSink>(
@@ -215,7 +320,14 @@ async fn on_instance_running<A: AlertSink>(
         zone: instance.zone.clone(),
         pool,
     };
-    let secured = secure(&deps.ec2, &deps.config, &at.pool, &at.instance).await?;
+    let secured = secure(
+        &deps.ec2,
+        &deps.config,
+        &at.pool,
+        &at.instance,
+        Hold::Running,
+    )
+    .await?;
     let why = format!("{} started running.", at.instance);
     if let Some(alert) = secured_alert(
         &deps.config.common.function_name,
@@ -279,7 +391,14 @@ async fn reconcile<A: AlertSink>(deps: &Deps<A>) -> Result<Value> {
     }
     let mut repaired = Vec::new();
     for at in &bastions {
-        let secured = secure(&deps.ec2, &deps.config, &at.pool, &at.instance).await?;
+        let secured = secure(
+            &deps.ec2,
+            &deps.config,
+            &at.pool,
+            &at.instance,
+            Hold::Running,
+        )
+        .await?;
         if let Some(alert) = secured_alert(
             &deps.config.common.function_name,
             at,

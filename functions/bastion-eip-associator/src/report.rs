@@ -37,8 +37,9 @@ impl Whereabouts {
     }
 }
 
-/// The alert for an outcome (none when the instance already held its address). `why` says what
-/// started it: a launch, a state change, or the reconcile.
+/// The alert for an outcome (none when the instance already held its address, and none when it
+/// got nothing because it is gone or its launch is over: a launch says that itself, see
+/// [`abandoned_alert`]). `why` says what started it: a launch, a state change, or the reconcile.
 pub fn secured_alert(
     function: &str,
     at: &Whereabouts,
@@ -48,8 +49,8 @@ pub fn secured_alert(
 ) -> Option<Alert> {
     let who = at.describe();
     let alert = match secured {
-        Secured::AlreadyHeld { .. } => return None,
-        Secured::Associated { address, attempts } => {
+        Secured::AlreadyHeld { .. } | Secured::InstanceGone { .. } | Secured::LaunchOver { .. } => return None,
+        Secured::Associated { address, attempts, .. } => {
             let (event, title) = if drift {
                 ("eip.drift-repaired", format!("drift repaired: {} gets {}", at.instance, address.public_ip))
             } else {
@@ -60,7 +61,7 @@ pub fn secured_alert(
                 .what(format!("Elastic IP {} ({}) of pool {} is now on {who}, verified with DescribeAddresses.{race}", address.public_ip, address.allocation_id, at.pool))
                 .change("no pool address".to_string(), address.public_ip.clone())
         }
-        Secured::TookOver { address, from, from_state } => Alert::new(
+        Secured::TookOver { address, from, from_state, .. } => Alert::new(
             Severity::Warning,
             function,
             "eip.taken-over",
@@ -68,22 +69,49 @@ pub fn secured_alert(
             format!("{} took over {} from {from} ({from_state})", at.instance, address.public_ip),
         )
         .what(format!(
-            "Elastic IP {} of pool {} moved from {from}, which is {from_state}, to {who}; verified with DescribeAddresses.",
+            "Elastic IP {} of pool {} moved from {from}, which is {from_state}, to {who}: its association with {from} was ended by its id, then the address was associated with re-association refused; verified with DescribeAddresses.",
             address.public_ip, at.pool
         ))
         .change(format!("{} on {from} ({from_state})", address.public_ip), format!("{} on {}", address.public_ip, at.instance)),
-        Secured::Exhausted { holders, lost_race } => {
-            let race = if *lost_race { " It lost the race for the last free address to another instance." } else { "" };
+        Secured::Exhausted { holders, lost, .. } => {
+            let race = if lost.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " It lost the race for {}; EC2 refuses to move an address another instance has taken, so it did not.",
+                    lost.join("; ")
+                )
+            };
             Alert::new(Severity::Critical, function, "eip.pool-exhausted", at.resource(), format!("pool {} exhausted: {} has no Elastic IP", at.pool, at.instance))
                 .what(format!("No address of pool {} could be had for {who}.{race} Held: {}.", at.pool, holders.join(", ")))
                 .next_step(format!("Allocate another Elastic IP and tag it {}={}, or free one.", crate::config::POOL_TAG, at.pool))
         }
     };
-    Some(
-        alert
-            .why(why.to_string())
-            .thread(format!("{function}:{}", at.pool))
-            .context("instance", &at.instance)
-            .context("pool", &at.pool),
+    Some(finish(alert, function, at, why))
+}
+
+/// The alert for a launch completed with ABANDON because its instance is no longer pending or
+/// running (`state`): nothing was associated.
+pub fn abandoned_alert(function: &str, at: &Whereabouts, state: &str, why: &str) -> Alert {
+    let alert = Alert::new(
+        Severity::Warning,
+        function,
+        "eip.launch-abandoned",
+        at.resource(),
+        format!("launch of {} abandoned: the instance is {state}", at.instance),
     )
+    .what(format!(
+        "{} is {state} while its launch was held at the hook, so no address was associated with it.",
+        at.describe()
+    ))
+    .change("held at the launch hook".to_string(), "abandoned".to_string());
+    finish(alert, function, at, why)
+}
+
+fn finish(alert: Alert, function: &str, at: &Whereabouts, why: &str) -> Alert {
+    alert
+        .why(why.to_string())
+        .thread(format!("{function}:{}", at.pool))
+        .context("instance", &at.instance)
+        .context("pool", &at.pool)
 }

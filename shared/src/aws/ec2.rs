@@ -1,4 +1,5 @@
-//! EC2 adapter: Elastic IP pools and instances, and the one change the associator makes.
+//! EC2 adapter: Elastic IP pools and instances, and the changes the associator makes: associate
+//! an address only while it is free, and free one from a departed holder by its association id.
 
 use std::collections::BTreeMap;
 
@@ -19,6 +20,9 @@ pub struct AddressState {
     pub public_ip: String,
     /// The instance holding it, if any.
     pub instance_id: Option<String>,
+    /// The id of its current association (`eipassoc-...`), if it is associated: what
+    /// DisassociateAddress names, so that it frees exactly this association and no later one.
+    pub association_id: Option<String>,
     /// Its tags.
     pub tags: BTreeMap<String, String>,
 }
@@ -206,6 +210,7 @@ impl Ec2 {
 
     /// Associate an address with an instance. With `allow_reassociation` false, EC2 refuses an
     /// address that is already associated: the answer is `Ok(false)`, never a silent theft.
+    /// [`Ec2::associate_if_free`] also answers the new association's id.
     #[instrument(skip(self), err)]
     pub async fn associate(
         &self,
@@ -213,6 +218,31 @@ impl Ec2 {
         instance_id: &str,
         allow_reassociation: bool,
     ) -> Result<bool> {
+        Ok(self
+            .associate_with(allocation_id, instance_id, allow_reassociation)
+            .await?
+            .is_some())
+    }
+
+    /// Associate an address with an instance only if the address is associated with nothing
+    /// (`AllowReassociation=false`): `Some(association id)`, or `None` when EC2 refused because
+    /// the address is associated (`Resource.AlreadyAssociated`), e.g. another instance won a race
+    /// for it. Of two callers racing for one address, EC2 lets exactly one succeed.
+    #[instrument(skip(self), err)]
+    pub async fn associate_if_free(
+        &self,
+        allocation_id: &str,
+        instance_id: &str,
+    ) -> Result<Option<String>> {
+        self.associate_with(allocation_id, instance_id, false).await
+    }
+
+    async fn associate_with(
+        &self,
+        allocation_id: &str,
+        instance_id: &str,
+        allow_reassociation: bool,
+    ) -> Result<Option<String>> {
         match self
             .client
             .associate_address()
@@ -222,10 +252,36 @@ impl Ec2 {
             .send()
             .await
         {
-            Ok(_) => Ok(true),
+            Ok(answer) => Ok(Some(
+                answer.association_id().unwrap_or_default().to_string(),
+            )),
             Err(error) => {
                 let error: AwsError = aws_error("ec2", "AssociateAddress", error);
                 if error.code == "Resource.AlreadyAssociated" {
+                    Ok(None)
+                } else {
+                    Err(Error::Aws(error))
+                }
+            }
+        }
+    }
+
+    /// End one association by its id. `Ok(false)` when EC2 no longer has that association
+    /// (`InvalidAssociationID.NotFound`): someone else disassociated or moved the address since it
+    /// was read, and nothing was changed here.
+    #[instrument(skip(self), err)]
+    pub async fn disassociate(&self, association_id: &str) -> Result<bool> {
+        match self
+            .client
+            .disassociate_address()
+            .association_id(association_id)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(error) => {
+                let error: AwsError = aws_error("ec2", "DisassociateAddress", error);
+                if error.code == "InvalidAssociationID.NotFound" {
                     Ok(false)
                 } else {
                     Err(Error::Aws(error))
@@ -241,6 +297,10 @@ fn address_state(address: &Address) -> AddressState {
         public_ip: address.public_ip().unwrap_or_default().to_string(),
         instance_id: address
             .instance_id()
+            .filter(|id| !id.is_empty())
+            .map(String::from),
+        association_id: address
+            .association_id()
             .filter(|id| !id.is_empty())
             .map(String::from),
         tags: address
