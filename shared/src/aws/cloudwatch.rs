@@ -97,26 +97,17 @@ impl CloudWatchAlarms {
         &self.client
     }
 
-    /// Describe one metric alarm by name, with its tags; [`Error::NotFound`] if there is none.
+    /// Describe one metric alarm by name, with its tags; [`Error::NotFound`] if there is none (a
+    /// composite alarm of that name is not a metric alarm).
     #[instrument(skip(self), err)]
     pub async fn describe(&self, name: &str) -> Result<AlarmState> {
-        let answer = self
-            .client
-            .describe_alarms()
-            .alarm_names(name)
-            .send()
-            .await
-            .map_err(|e| aws_error("cloudwatch", "DescribeAlarms", e))?;
-        let alarm = answer
-            .metric_alarms()
-            .first()
-            .ok_or_else(|| Error::NotFound {
-                kind: "CloudWatch alarm",
+        match self.describe_any(name).await? {
+            Alarm::Metric(state) => Ok(state),
+            Alarm::Composite(_) => Err(Error::NotFound {
+                kind: "CloudWatch metric alarm",
                 name: name.to_string(),
-            })?;
-        let mut state = alarm_state(alarm);
-        state.tags = self.tags(&state.arn).await?;
-        Ok(state)
+            }),
+        }
     }
 
     /// Describe one alarm of either kind by name, with its tags; [`Error::NotFound`] if there is
