@@ -523,6 +523,69 @@ async fn a_manual_override_holds_then_reverts_by_itself_when_it_expires() {
 }
 
 #[tokio::test]
+async fn an_override_ending_while_the_alarm_fires_scales_once_and_never_halves_capacity() {
+    // Given workers at 3 (max 10), held at 6 by alice for 30 minutes, and its CPU alarm in ALARM.
+    let world = World::new().await;
+    world
+        .deps
+        .clients
+        .groups
+        .client()
+        .update_auto_scaling_group()
+        .auto_scaling_group_name("workers")
+        .max_size(10)
+        .desired_capacity(3)
+        .send()
+        .await
+        .unwrap();
+    world.alarm("workers-cpu-high", true, 90.0, HIGH).await;
+    world
+        .handle(json!({"command": "scale", "args": {"target": "asg:workers", "count": 6, "for": "30m"}, "requested_by": "alice"}))
+        .await
+        .unwrap();
+    assert_eq!(world.desired().await, 6);
+    world.fire("workers-cpu-high", 95.0, T0 + 60).await;
+    let resizes = || world.emulator.calls("autoscaling", "SetDesiredCapacity");
+    let before = resizes();
+
+    // When the schedule ticks just after the override ran out.
+    let tick = world.handle(scheduled(T0 + 1830)).await.unwrap();
+
+    // Then one change, up by the alarm's step, and the override is over.
+    assert_eq!(
+        resizes() - before,
+        1,
+        "exactly one SetDesiredCapacity: {tick:#}"
+    );
+    assert_eq!(world.desired().await, 7, "{tick:#}");
+    assert_eq!(tick["overrides_ended"], json!(["asg:workers"]));
+    let group = world.deps.clients.groups.describe("workers").await.unwrap();
+    assert!(!group.tags.contains_key("ops:scale-override"));
+    assert_eq!(
+        group.tags.get("ops:scale-out-at").map(String::as_str),
+        Some((T0 + 1830).to_string().as_str())
+    );
+    assert!(!group.tags.contains_key("ops:scale-in-at"));
+    let ended = world.deps.alerts.sent().last().unwrap().clone();
+    assert_eq!(
+        ended.title,
+        "asg:workers override by alice ended; 6 to 7: an alarm is in ALARM"
+    );
+    assert_eq!(ended.severity, Severity::Warning);
+    let body = serde_json::to_string(&ended).unwrap();
+    assert!(
+        body.contains("workers-cpu-high is in ALARM")
+            && body.contains("instead of going back to 3"),
+        "{body}"
+    );
+
+    // And a later tick inside the scale-out cooldown neither reverts to 3 nor scales again.
+    let later = world.handle(scheduled(T0 + 1890)).await.unwrap();
+    assert_eq!(resizes() - before, 1, "{later:#}");
+    assert_eq!(world.desired().await, 7);
+}
+
+#[tokio::test]
 async fn native_scaling_on_the_target_is_not_fought() {
     let world = World::new().await;
     world.alarm("workers-cpu-high", true, 90.0, HIGH).await;

@@ -434,35 +434,228 @@ fn percent_delta(current: i32, percent: i32, min_step: i32) -> i32 {
     }
 }
 
-/// An override that has run out: restore the capacity from before it, and forget it.
-pub fn decide_override_expiry(target: &TargetView, now: u64) -> Option<(Plan<Action>, Override)> {
+/// How an override that has run out ends: at most one capacity change, and the override forgotten.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Expiry {
+    /// What to change.
+    pub plan: Plan<Action>,
+    /// The override that ended.
+    pub manual: Override,
+    /// Capacity before (the held capacity).
+    pub from: i32,
+    /// Capacity after.
+    pub to: i32,
+    /// Why capacity did not simply go back to the override's `revert` (an alarm in ALARM), for
+    /// the alert; none when it went back as asked.
+    pub why: Option<String>,
+}
+
+/// The tag key recorded for the end of `manual`, so a run that stopped between recording and
+/// resizing is finished, once, by the next schedule tick.
+fn expiry_key(manual: &Override) -> String {
+    format!("override-end@{}", manual.until)
+}
+
+/// An override that has run out, decided together with the alarms in ALARM on the same target
+/// (DESIGN.md "Event order" 8, expiry under load), so one tick makes one change:
+///
+/// - a scale-out alarm firing: capacity never goes below what its step asks from the held
+///   capacity (the held capacity itself while its scale-out cooldown or warm-up holds it back),
+///   nor below `revert` if that is higher;
+/// - only a scale-in alarm firing (and free to act): the lower of `revert` and what it asks;
+/// - no alarm firing: back to `revert`, as asked.
+///
+/// Always within min/max. A change an alarm shaped starts the cooldown of its direction only,
+/// and is recorded first (`ops:scale-last`) so a crash between recording and resizing is finished
+/// by the next tick. Alarms on other targets are ignored; with native scaling and
+/// `COEXISTENCE=refuse`, alarms do not scale the target, so the override simply reverts.
+pub fn decide_override_expiry(
+    target: &TargetView,
+    alarms: &[AlarmView],
+    now: u64,
+    coexistence: Coexistence,
+) -> Option<Expiry> {
     let manual = target.memory.manual.clone().filter(|m| m.until <= now)?;
+    let who = &target.target;
+    let desired = target.desired;
     let revert = manual.revert.clamp(target.min, target.max);
+    let key = expiry_key(&manual);
+    let forget = |plan: Plan<Action>| {
+        plan.change(
+            Action::Forget {
+                target: who.clone(),
+                tag_resource: target.tag_resource.clone(),
+                keys: vec![contract::OVERRIDE.into()],
+            },
+            "the override is over".to_string(),
+        )
+    };
+    let ended = format!(
+        "{}'s override of {who} ended at {}",
+        manual.by,
+        utc_text(manual.until)
+    );
+    if let Some(last) = target.memory.last.as_ref().filter(|l| l.key == key) {
+        // A run decided this end, recorded it and stopped: finish it while the capacity is still
+        // where it started; if anyone moved it since, leave it where it is.
+        let to = if desired == last.from {
+            last.to
+        } else {
+            desired
+        };
+        let mut plan = Plan::new();
+        if to != desired {
+            plan = plan.change(
+                Action::SetCapacity {
+                    target: who.clone(),
+                    from: desired,
+                    to,
+                },
+                format!("{ended}; finish the change to {to} recorded for it"),
+            );
+        }
+        return Some(Expiry {
+            plan: forget(plan),
+            manual,
+            from: desired,
+            to,
+            why: Some(format!(
+                "this end was decided before as {} to {}, with an alarm in ALARM",
+                last.from, last.to
+            )),
+        });
+    }
+    let firing: Vec<(&AlarmView, Scaling)> = alarms
+        .iter()
+        .filter(|a| a.in_alarm && a.policy.target == *who)
+        .filter(|_| target.native.is_empty() || coexistence == Coexistence::Warn)
+        .map(|a| (a, compute(a, target)))
+        .collect();
+    let cooling = |at: Option<u64>, alarm: &AlarmView| {
+        at.map(|at| at + alarm.policy.cooldown)
+            .filter(|until| *until > now)
+    };
+    let asked = |alarm: &AlarmView, scaling: &Scaling| {
+        format!(
+            "{} is in ALARM ({} {} {}, step {}) and asks for {} from the held {desired}{}",
+            alarm.name,
+            scaling
+                .value
+                .map(|v| v.to_string())
+                .unwrap_or_else(|| "no datapoint".into()),
+            scaling.operator,
+            scaling.threshold,
+            step_text(&scaling.step),
+            scaling.to,
+            scaling
+                .clamped_by
+                .as_deref()
+                .map(|b| format!(" ({b})"))
+                .unwrap_or_default()
+        )
+    };
+    let out = firing
+        .iter()
+        .filter(|(_, s)| s.to >= desired && s.computed > desired)
+        .max_by_key(|(_, s)| s.to);
+    let scale_in = firing
+        .iter()
+        .filter(|(_, s)| s.to < desired)
+        .min_by_key(|(_, s)| s.to);
+    let (to, why) = if let Some((alarm, scaling)) = out {
+        let held = match cooling(target.memory.out_at, alarm) {
+            Some(until) => Some(format!("scale-out cooldown until {}", utc_text(until))),
+            None if target.warming => Some("instances are still warming up".to_string()),
+            None => None,
+        };
+        let floor = if held.is_some() { desired } else { scaling.to };
+        let to = revert.max(floor);
+        let outcome = if to == revert {
+            format!("back to {to}, the override's revert, which is at least that")
+        } else if to > desired {
+            format!("so it rose to {to} instead of going back to {revert}")
+        } else {
+            format!("so it stays at {to} instead of going back to {revert}")
+        };
+        let held = held.map(|h| format!(" ({h})")).unwrap_or_default();
+        (
+            to,
+            Some(format!("{}{held}; {outcome}", asked(alarm, scaling))),
+        )
+    } else if let Some((alarm, scaling)) = scale_in {
+        let held = match cooling(target.memory.in_at, alarm) {
+            Some(until) => Some(format!("scale-in cooldown until {}", utc_text(until))),
+            None => match (&target.busy, target.warming) {
+                (Some(busy), _) => Some(format!("no scale-in while {busy}")),
+                (None, true) => Some("instances are still warming up".to_string()),
+                (None, false) => None,
+            },
+        };
+        match held {
+            // The scale-in may not act: the override goes back as asked, nothing more.
+            Some(_) => (revert, None),
+            None => {
+                let to = revert.min(scaling.to);
+                (
+                    to,
+                    Some(format!(
+                        "{}; back to {to}, the lower of the override's revert {revert} and that",
+                        asked(alarm, scaling)
+                    )),
+                )
+            }
+        }
+    } else {
+        (revert, None)
+    };
     let mut plan = Plan::new();
-    if revert != target.desired {
+    if to != desired {
+        if why.is_some() {
+            let state_tag = if to > desired {
+                contract::OUT_AT
+            } else {
+                contract::IN_AT
+            };
+            let last = LastAction {
+                key: key.clone(),
+                from: desired,
+                to,
+                alerted: false,
+            };
+            plan = plan.change(
+                Action::Remember {
+                    target: who.clone(),
+                    tag_resource: target.tag_resource.clone(),
+                    tags: BTreeMap::from([
+                        (contract::LAST.to_string(), last.encode()),
+                        (state_tag.to_string(), now.to_string()),
+                    ]),
+                },
+                format!("remember {key} before acting"),
+            );
+        }
+        let reason = match &why {
+            Some(why) => format!("{ended}; {why}"),
+            None => format!("{ended}; back to {to}"),
+        };
         plan = plan.change(
             Action::SetCapacity {
-                target: target.target.clone(),
-                from: target.desired,
-                to: revert,
+                target: who.clone(),
+                from: desired,
+                to,
             },
-            format!(
-                "{}'s override of {} ended at {}; back to {revert}",
-                manual.by,
-                target.target,
-                utc_text(manual.until)
-            ),
+            reason,
         );
+    } else if let Some(why) = &why {
+        plan = plan.note(format!("{ended}; {why}"));
     }
-    plan = plan.change(
-        Action::Forget {
-            target: target.target.clone(),
-            tag_resource: target.tag_resource.clone(),
-            keys: vec![contract::OVERRIDE.into()],
-        },
-        "the override is over".to_string(),
-    );
-    Some((plan, manual))
+    Some(Expiry {
+        plan: forget(plan),
+        manual,
+        from: desired,
+        to,
+        why,
+    })
 }
 
 /// Hold `target` at `count` for `seconds`, then go back. `count` must be inside min..max.
@@ -822,13 +1015,22 @@ mod tests {
             "{:?}",
             held.plan.notes
         );
-        assert!(decide_override_expiry(&target, NOW + 3599).is_none());
-        let (expiry, _) = decide_override_expiry(&target, NOW + 3600).unwrap();
+        assert!(decide_override_expiry(&target, &[], NOW + 3599, Coexistence::Refuse).is_none());
+        let expiry = decide_override_expiry(&target, &[], NOW + 3600, Coexistence::Refuse).unwrap();
         assert!(matches!(
-            expiry.changes[0].action,
+            expiry.plan.changes[0].action,
             Action::SetCapacity { from: 5, to: 2, .. }
         ));
-        assert!(matches!(expiry.changes[1].action, Action::Forget { .. }));
+        assert!(matches!(
+            expiry.plan.changes[1].action,
+            Action::Forget { .. }
+        ));
+        assert_eq!(
+            expiry.plan.changes.len(),
+            2,
+            "a plain revert starts no cooldown"
+        );
+        assert_eq!(expiry.why, None);
     }
 
     #[test]
@@ -857,6 +1059,271 @@ mod tests {
         assert_eq!(
             again.plan.notes,
             ["asg:workers: instances are still warming up"]
+        );
+    }
+
+    /// Group `workers` held at 6 by alice's override (revert 3) that ended at `NOW`, max 10.
+    fn held_at_six(revert: i32) -> TargetView {
+        let mut target = group(6);
+        target.max = 10;
+        target.memory.manual = Some(Override {
+            count: 6,
+            until: NOW,
+            revert,
+            by: "alice".into(),
+        });
+        target
+    }
+
+    fn capacity_changes(plan: &Plan<Action>) -> Vec<(i32, i32)> {
+        plan.changes
+            .iter()
+            .filter_map(|c| match c.action {
+                Action::SetCapacity { from, to, .. } => Some((from, to)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn remembered(plan: &Plan<Action>) -> BTreeMap<String, String> {
+        plan.changes
+            .iter()
+            .filter_map(|c| match &c.action {
+                Action::Remember { tags, .. } => Some(tags.clone()),
+                _ => None,
+            })
+            .flatten()
+            .collect()
+    }
+
+    fn forgets_the_override(plan: &Plan<Action>) -> bool {
+        matches!(
+            &plan.changes.last().unwrap().action,
+            Action::Forget { keys, .. } if keys == &[contract::OVERRIDE.to_string()]
+        )
+    }
+
+    #[test]
+    fn an_override_ending_under_a_scale_out_alarm_scales_out_once_and_never_reverts_below_it() {
+        let target = held_at_six(3);
+        let high = alarm(95.0, "0::+1", AdjustmentKind::Change);
+
+        let expiry = decide_override_expiry(
+            &target,
+            std::slice::from_ref(&high),
+            NOW + 30,
+            Coexistence::Refuse,
+        )
+        .unwrap();
+
+        assert_eq!(
+            capacity_changes(&expiry.plan),
+            [(6, 7)],
+            "one change, no 7 to 3"
+        );
+        assert_eq!((expiry.from, expiry.to), (6, 7));
+        let tags = remembered(&expiry.plan);
+        assert_eq!(tags.get(contract::OUT_AT), Some(&(NOW + 30).to_string()));
+        assert!(
+            !tags.contains_key(contract::IN_AT),
+            "only its own direction's cooldown"
+        );
+        assert_eq!(
+            LastAction::decode(&tags[contract::LAST]).map(|l| (l.key, l.from, l.to)),
+            Some((format!("override-end@{NOW}"), 6, 7))
+        );
+        assert!(forgets_the_override(&expiry.plan));
+        let why = expiry.why.unwrap();
+        assert!(
+            why.contains("workers-cpu-high is in ALARM")
+                && why.contains("rose to 7 instead of going back to 3"),
+            "{why}"
+        );
+
+        // The next tick, inside the scale-out cooldown, the override is gone and nothing reverts.
+        let mut after = target.clone();
+        after.desired = 7;
+        after.memory.manual = None;
+        after.memory.out_at = Some(NOW + 30);
+        let next = decide_scaling(
+            &high,
+            &after,
+            Trigger::Reevaluation,
+            NOW + 90,
+            Coexistence::Refuse,
+        );
+        assert!(next.plan.is_empty(), "{:?}", next.plan);
+        assert!(decide_override_expiry(&after, &[high], NOW + 90, Coexistence::Refuse).is_none());
+    }
+
+    #[test]
+    fn an_override_ending_under_a_scale_out_alarm_clamped_at_max_stays_where_it_is() {
+        let mut target = held_at_six(3);
+        target.max = 6;
+
+        let expiry = decide_override_expiry(
+            &target,
+            &[alarm(95.0, "0::+1", AdjustmentKind::Change)],
+            NOW,
+            Coexistence::Refuse,
+        )
+        .unwrap();
+
+        assert!(capacity_changes(&expiry.plan).is_empty());
+        assert_eq!(
+            expiry.plan.changes.len(),
+            1,
+            "only the override is forgotten"
+        );
+        assert!(forgets_the_override(&expiry.plan));
+        assert_eq!(expiry.to, 6);
+        assert!(expiry
+            .why
+            .unwrap()
+            .contains("stays at 6 instead of going back to 3"));
+    }
+
+    #[test]
+    fn an_override_ending_inside_the_scale_out_cooldown_keeps_the_held_capacity() {
+        let mut target = held_at_six(3);
+        target.memory.out_at = Some(NOW - 100);
+
+        let expiry = decide_override_expiry(
+            &target,
+            &[alarm(95.0, "0::+1", AdjustmentKind::Change)],
+            NOW,
+            Coexistence::Refuse,
+        )
+        .unwrap();
+
+        assert!(capacity_changes(&expiry.plan).is_empty());
+        assert_eq!(expiry.to, 6);
+        assert!(expiry.why.unwrap().contains("scale-out cooldown until"));
+    }
+
+    #[test]
+    fn an_override_ending_with_a_higher_revert_goes_back_to_it_under_a_scale_out_alarm() {
+        let mut target = held_at_six(8);
+        target.desired = 2;
+        target.memory.manual.as_mut().unwrap().count = 2;
+
+        let expiry = decide_override_expiry(
+            &target,
+            &[alarm(95.0, "0::+1", AdjustmentKind::Change)],
+            NOW,
+            Coexistence::Refuse,
+        )
+        .unwrap();
+
+        assert_eq!(capacity_changes(&expiry.plan), [(2, 8)]);
+        assert!(remembered(&expiry.plan).contains_key(contract::OUT_AT));
+    }
+
+    #[test]
+    fn an_override_ending_with_no_alarm_firing_reverts_as_asked() {
+        let target = held_at_six(3);
+        let mut calm = alarm(95.0, "0::+1", AdjustmentKind::Change);
+        calm.in_alarm = false;
+        let mut elsewhere = alarm(95.0, "0::+1", AdjustmentKind::Change);
+        elsewhere.policy.target = TargetRef::Group {
+            name: "other".into(),
+        };
+
+        let expiry =
+            decide_override_expiry(&target, &[calm, elsewhere], NOW, Coexistence::Refuse).unwrap();
+
+        assert_eq!(capacity_changes(&expiry.plan), [(6, 3)]);
+        assert!(
+            remembered(&expiry.plan).is_empty(),
+            "no cooldown, as before"
+        );
+        assert_eq!(expiry.why, None);
+    }
+
+    #[test]
+    fn an_override_ending_under_a_scale_in_alarm_goes_to_the_lower_of_revert_and_its_ask() {
+        let mut low = alarm(50.0, "0::+2", AdjustmentKind::Exact);
+        low.greater = false;
+        low.threshold = 70.0;
+        let target = held_at_six(3);
+
+        let expiry =
+            decide_override_expiry(&target, &[low.clone()], NOW, Coexistence::Refuse).unwrap();
+
+        assert_eq!(capacity_changes(&expiry.plan), [(6, 2)], "one change");
+        let tags = remembered(&expiry.plan);
+        assert!(tags.contains_key(contract::IN_AT) && !tags.contains_key(contract::OUT_AT));
+        assert!(expiry
+            .why
+            .unwrap()
+            .contains("the lower of the override's revert 3"));
+
+        let mut mild = low.clone();
+        mild.policy.kind = AdjustmentKind::Change;
+        mild.policy.steps = parse_steps("0::-1").unwrap();
+        let expiry = decide_override_expiry(&target, &[mild], NOW, Coexistence::Refuse).unwrap();
+        assert_eq!(
+            capacity_changes(&expiry.plan),
+            [(6, 3)],
+            "6-1 is above the revert"
+        );
+
+        let mut busy = target.clone();
+        busy.busy = Some("deployment ecs-svc/1 is IN_PROGRESS".into());
+        let expiry = decide_override_expiry(&busy, &[low], NOW, Coexistence::Refuse).unwrap();
+        assert_eq!(
+            capacity_changes(&expiry.plan),
+            [(6, 3)],
+            "a held scale-in: revert as asked"
+        );
+        assert!(remembered(&expiry.plan).is_empty());
+    }
+
+    #[test]
+    fn an_override_end_recorded_before_a_crash_is_finished_once() {
+        let high = alarm(95.0, "0::+1", AdjustmentKind::Change);
+        let mut target = held_at_six(3);
+        target.memory.last = Some(LastAction {
+            key: format!("override-end@{NOW}"),
+            from: 6,
+            to: 7,
+            alerted: false,
+        });
+        target.memory.out_at = Some(NOW + 30);
+
+        let resumed = decide_override_expiry(
+            &target,
+            std::slice::from_ref(&high),
+            NOW + 90,
+            Coexistence::Refuse,
+        )
+        .unwrap();
+        assert_eq!(
+            capacity_changes(&resumed.plan),
+            [(6, 7)],
+            "recorded, not resized: finish it"
+        );
+
+        target.desired = 7;
+        let done = decide_override_expiry(
+            &target,
+            std::slice::from_ref(&high),
+            NOW + 90,
+            Coexistence::Refuse,
+        )
+        .unwrap();
+        assert!(
+            capacity_changes(&done.plan).is_empty(),
+            "resized before: only forget"
+        );
+        assert!(forgets_the_override(&done.plan));
+
+        target.desired = 9;
+        let moved =
+            decide_override_expiry(&target, &[high], NOW + 90, Coexistence::Refuse).unwrap();
+        assert!(
+            capacity_changes(&moved.plan).is_empty(),
+            "moved since by someone else: left"
         );
     }
 }

@@ -21,7 +21,9 @@ use crate::act::apply;
 use crate::commands::{ScaleArgs, StatusArgs, COMMANDS};
 use crate::config::ScalerConfig;
 use crate::contract::{self, parse_duration, CompositeAnswer, TargetRef};
-use crate::decide::{decide_override, decide_override_expiry, decide_scaling, Action, Trigger};
+use crate::decide::{
+    decide_override, decide_override_expiry, decide_scaling, Action, AlarmView, Trigger,
+};
 use crate::observe::{alarm_view, target_view, Clients};
 use crate::report::{
     failure_alert, override_alert, override_ended_alert, scaling_alert, warning_alert,
@@ -194,9 +196,26 @@ async fn scale_for<A: AlertSink>(
 }
 
 async fn on_schedule<A: AlertSink>(now: u64, deps: &Deps<A>) -> Result<Value> {
+    let firing = deps.clients.alarms.tagged(contract::TARGET, true).await?;
+    // Overrides that ran out are ended first, together with the alarms in ALARM on their target,
+    // and those targets are not re-evaluated again this tick: one tick, one change per target
+    // (re-evaluating first scaled out, then the revert undid it under the new cooldown).
+    let views: Vec<AlarmView> = firing.iter().filter_map(|a| alarm_view(a).ok()).collect();
+    let (overrides, decided, problems) = expire_overrides(now, &views, deps).await?;
     let mut results = Vec::new();
     let mut retry = None;
-    for alarm in deps.clients.alarms.tagged(contract::TARGET, true).await? {
+    for alarm in firing {
+        if let Some(target) = views
+            .iter()
+            .find(|v| v.name == alarm.name)
+            .map(|v| &v.policy.target)
+            .filter(|t| decided.contains(t))
+        {
+            let reason = format!("{target}: its override ended this tick, decided with this alarm");
+            info!(alarm = %alarm.name, target = %target, "{reason}");
+            results.push(json!({ "alarm": alarm.name, "target": target.to_string(), "status": "no_change", "notes": [reason] }));
+            continue;
+        }
         match scale_for(&alarm, Trigger::Reevaluation, now, deps).await {
             Ok(result) => results.push(result),
             Err(error) if error.retryable() => {
@@ -211,7 +230,6 @@ async fn on_schedule<A: AlertSink>(now: u64, deps: &Deps<A>) -> Result<Value> {
             }
         }
     }
-    let (overrides, problems) = expire_overrides(now, deps).await?;
     if let Some(error) = retry {
         return Err(error);
     }
@@ -220,15 +238,19 @@ async fn on_schedule<A: AlertSink>(now: u64, deps: &Deps<A>) -> Result<Value> {
     )
 }
 
-/// Revert every override that has run out on a target the function may scale. A group or cluster
-/// that cannot be read is reported and skipped (it must not stop the others); a retryable failure
-/// is returned so the schedule event is retried.
+/// End every override that has run out on a target the function may scale, deciding each with the
+/// alarms in ALARM (`firing`). Returns the targets ended, every target whose end was decided (the
+/// schedule leaves their alarms alone this tick), and problems. A group or cluster that cannot be
+/// read is reported and skipped (it must not stop the others); a retryable failure is returned so
+/// the schedule event is retried.
 async fn expire_overrides<A: AlertSink>(
     now: u64,
+    firing: &[AlarmView],
     deps: &Deps<A>,
-) -> Result<(Vec<String>, Vec<String>)> {
+) -> Result<(Vec<String>, Vec<TargetRef>, Vec<String>)> {
     let (targets, mut problems) = targets_with_overrides(deps).await?;
     let mut ended = Vec::new();
+    let mut decided = Vec::new();
     for target in targets {
         let observed = match target_view(&deps.clients, &target).await {
             Ok(observed) => observed,
@@ -238,24 +260,29 @@ async fn expire_overrides<A: AlertSink>(
             }
             Err(error) => return Err(error),
         };
-        let Some((plan, manual)) = decide_override_expiry(&observed, now) else {
+        let Some(expiry) = decide_override_expiry(&observed, firing, now, deps.config.coexistence)
+        else {
             continue;
         };
-        let to = manual.revert.clamp(observed.min, observed.max);
-        let execution = run(plan, Mode::Apply, deps).await?;
+        decided.push(target.clone());
+        for note in &expiry.plan.notes {
+            info!(target = %target, "{note}");
+        }
+        let execution = run(expiry.plan, Mode::Apply, deps).await?;
         if execution.failed.is_none() {
             let alert = override_ended_alert(
                 &deps.config.common.function_name,
                 &target,
-                &manual,
-                observed.desired,
-                to,
+                &expiry.manual,
+                expiry.from,
+                expiry.to,
+                expiry.why.as_deref(),
             );
             deps.alerts.publish(&alert).await?;
             ended.push(target.to_string());
         }
     }
-    Ok((ended, problems))
+    Ok((ended, decided, problems))
 }
 
 async fn targets_with_overrides<A: AlertSink>(

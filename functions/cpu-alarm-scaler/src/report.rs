@@ -111,23 +111,55 @@ pub fn override_alert(function: &str, target: &TargetRef, manual: &Override, fro
     .thread(format!("{function}:{target}"))
 }
 
-/// The alert for an override that ran out and was reverted.
+/// The alert for an override that ran out: reverted, or (`why`) kept up or shaped by an alarm in
+/// ALARM, with the reason.
 pub fn override_ended_alert(
     function: &str,
     target: &TargetRef,
     manual: &Override,
     from: i32,
     to: i32,
+    why: Option<&str>,
 ) -> Alert {
+    let Some(why) = why else {
+        return Alert::new(
+            Severity::Info,
+            function,
+            "scaling.override-ended",
+            target.to_string(),
+            format!("{target} override by {} ended; back to {to}", manual.by),
+        )
+        .what(format!("The manual override (hold at {}) ended at {}; {target} went from {from} to {to} and alarms scale it again.", manual.count, utc_text(manual.until)))
+        .why("Overrides revert by themselves so a manual scale-up is never forgotten.")
+        .change(capacity(target, from), capacity(target, to))
+        .requested_by(&manual.by)
+        .thread(format!("{function}:{target}"));
+    };
+    // The override ended under load: say why capacity did not go back to what it was.
+    let moved = if to == from {
+        format!("stays at {to}")
+    } else {
+        format!("{from} to {to}")
+    };
     Alert::new(
-        Severity::Info,
+        Severity::Warning,
         function,
         "scaling.override-ended",
         target.to_string(),
-        format!("{target} override by {} ended; back to {to}", manual.by),
+        format!(
+            "{target} override by {} ended; {moved}: an alarm is in ALARM",
+            manual.by
+        ),
     )
-    .what(format!("The manual override (hold at {}) ended at {}; {target} went from {from} to {to} and alarms scale it again.", manual.count, utc_text(manual.until)))
-    .why("Overrides revert by themselves so a manual scale-up is never forgotten.")
+    .what(format!(
+        "The manual override (hold at {}, then back to {}) ended at {}; {target} went from {from} to {to} in one change, and alarms scale it again.",
+        manual.count,
+        manual.revert,
+        utc_text(manual.until)
+    ))
+    .why(format!(
+        "An override ending must not undo what a firing alarm needs: {why}."
+    ))
     .change(capacity(target, from), capacity(target, to))
     .requested_by(&manual.by)
     .thread(format!("{function}:{target}"))
