@@ -1042,3 +1042,95 @@ async fn grant(emulator: &Emulator, role: &str, statements: &[Value]) -> String 
     let document = json!({"Version": "2012-10-17", "Statement": statements});
     fixtures::function_role(&iam, role, &document).await
 }
+
+/// The `why` of the swap in a `status` answer, wherever the answer nests it.
+fn status_why(answer: &Value) -> Option<String> {
+    match answer {
+        Value::Object(map) => map
+            .get("swap")
+            .and_then(|swap| swap.get("why"))
+            .and_then(Value::as_str)
+            .map(String::from)
+            .or_else(|| map.values().find_map(status_why)),
+        Value::Array(items) => items.iter().find_map(status_why),
+        _ => None,
+    }
+}
+
+#[tokio::test]
+async fn a_run_that_dies_after_moving_traffic_leaves_the_next_run_the_same_alert_word_for_word() {
+    // Given two identical swaps at the same times; in one, the run that moves the first 10% dies
+    // after ModifyListener and before the alert is published (every SNS Publish fails).
+    let spec = json!({"app": "shop", "strategy": "canary 10 1m"});
+    let (clean, crashed) = (World::new(spec.clone()).await, World::new(spec).await);
+    for world in [&clean, &crashed] {
+        let image = world.push("v2");
+        world.deploy(&image, T0).await;
+        finish_rollout(&world.emulator, &world.app, "green", "COMPLETED");
+    }
+    tick(&clean.deps, T0 + 60).await.expect("clean tick");
+    crashed
+        .emulator
+        .add_fault(json!({"service": "sns", "operation": "Publish", "kind": "error500"}));
+    assert!(
+        handle(&crashed.deps, ops_e2e::events::scheduled(T0 + 60), T0 + 60)
+            .await
+            .is_err(),
+        "the run dies at its alert"
+    );
+    crashed
+        .emulator
+        .control("DELETE", "/_ops/faults", None)
+        .unwrap();
+    let moved = observe(&crashed.emulator, &crashed.app).await;
+    assert_eq!(moved.percent, (90, 10), "traffic moved before the run died");
+    assert_eq!(
+        crashed.event_types(),
+        ["swap.started"],
+        "nothing alerted the move"
+    );
+
+    // When the next run comes.
+    tick(&crashed.deps, T0 + 61).await.expect("next tick");
+
+    // Then it alerts what the first run did, as the clean run alerted it.
+    let shifting = |world: &World| {
+        world
+            .alerts()
+            .into_iter()
+            .find(|a| a.event_type == "swap.shifting")
+            .expect("swap.shifting alerted")
+    };
+    let (want, got) = (shifting(&clean), shifting(&crashed));
+    // Each world's emulator names its listener differently; the rest must match exactly.
+    let description = |world: &World, alert: &Published| {
+        text(&alert.chat["content"]["description"]).replace(&world.app.live_route(), "<route>")
+    };
+    let (want_text, got_text) = (description(&clean, &want), description(&crashed, &got));
+    assert!(want_text.contains("from 0% to 10%"), "{want_text}");
+    assert!(
+        want_text.contains("*Before:* `blue 100% / green 0%`")
+            && want_text.contains("*After:* `blue 90% / green 10%;"),
+        "{want_text}"
+    );
+    assert_eq!(
+        got_text, want_text,
+        "the late alert says what the first run did"
+    );
+    assert_eq!(got.subject, want.subject);
+    assert_eq!(
+        crashed.event_types(),
+        ["swap.started", "swap.shifting"],
+        "alerted once"
+    );
+
+    // And `status` shows the reason word for word, as the clean swap's status does.
+    let why_of = |answer: Value| status_why(&answer).expect("status names the swap's reason");
+    let clean_why = why_of(clean.command("status", T0 + 62).await.unwrap());
+    let crashed_why = why_of(crashed.command("status", T0 + 62).await.unwrap());
+    assert!(
+        clean_why.contains('(') && clean_why.contains('/') && want_text.contains(&clean_why),
+        "the reason, as alerted: {clean_why}"
+    );
+    assert_eq!(crashed_why, clean_why);
+}

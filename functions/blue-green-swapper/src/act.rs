@@ -33,15 +33,7 @@ pub async fn apply<A: AlertSink>(context: &Context<'_, A>, action: &Action) -> R
     let clients = context.clients;
     match action {
         Action::Begin(spec) => begin(context, spec).await,
-        Action::Record { route, state } => {
-            clients
-                .lb
-                .tag(
-                    route,
-                    &BTreeMap::from([(contract::STATE.to_string(), state.encode())]),
-                )
-                .await
-        }
+        Action::Record { route, state } => clients.lb.tag(route, &state.tags()).await,
         Action::Weights { route, weights } => {
             let observed = context.routes.get(route).ok_or_else(|| Error::NotFound {
                 kind: "observed route",
@@ -112,11 +104,11 @@ async fn begin<A: AlertSink>(context: &Context<'_, A>, spec: &BeginSpec) -> Resu
         plan.task_definition = ops_core::aws::ecs::short_task_definition(&arn);
         info!(revision = %plan.task_definition, "revision registered");
     }
-    let tags = BTreeMap::from([
+    let mut tags = BTreeMap::from([
         (contract::PLAN.to_string(), plan.encode()),
         (contract::IMAGE.to_string(), spec.image.clone()),
-        (contract::STATE.to_string(), spec.state.encode()),
     ]);
+    tags.extend(spec.state.tags());
     clients.lb.tag(&spec.route, &tags).await?;
     info!(swap = %plan.id, to = %plan.to, revision = %plan.task_definition, "swap recorded");
     Ok(())

@@ -1,8 +1,9 @@
 //! The tag contract: how an app is described on its ALB listener (or rule), and the swap the
 //! function keeps there.
 //!
-//! AWS tag values allow only letters, digits, spaces and `_ . : / = + - @`, so lists are
-//! space-separated.
+//! ELB tag values are at most 256 characters of letters, digits, separators and `_ . : / = + - @`
+//! (pattern `^([\p{L}\p{Z}\p{N}_.:/=+\-@]*)$`), so lists are space-separated and free text (a
+//! transition's reason) is stored with [`encode_text`], losslessly, in ASCII only.
 //!
 //! | tag | on | set by | meaning |
 //! |---|---|---|---|
@@ -18,7 +19,8 @@
 //! | `ops:swap-app` + `ops:swap-role=test` | test route | you | a listener or rule that serves the new colour before live traffic does |
 //! | `ops:swap-plan` | live route | the swapper | the swap: id, colour, revisions, who, strategy, start |
 //! | `ops:swap-image` | live route | the swapper | the image the swap deploys, pinned by digest |
-//! | `ops:swap-state` | live route | the swapper | where the swap is: phase, step, since when, why, what was alerted |
+//! | `ops:swap-state` | live route | the swapper | where the swap is: phase, step, since when, the weights before and after the transition, why, what was alerted |
+//! | `ops:swap-why-1` .. `-3` | live route | the swapper | the rest of `ops:swap-state`'s reason when it does not fit (`wn=` says how many are current) |
 //! | `ops:swap-in-flight` | both services | the swapper | `<app>:<swap id>` while a swap is in flight (cpu-alarm-scaler holds scale-in) |
 
 use std::collections::BTreeMap;
@@ -27,6 +29,8 @@ use std::fmt;
 use ops_core::tags::{clip, fields, tag_word, MAX_TAG_VALUE};
 use ops_core::time::{duration_text, parse_duration};
 use serde::Serialize;
+
+use crate::traffic::Split;
 
 /// The app's name.
 pub const APP: &str = ops_core::tags::SWAP_APP;
@@ -54,6 +58,12 @@ pub const PLAN: &str = "ops:swap-plan";
 pub const IMAGE: &str = "ops:swap-image";
 /// The swap's state (set by the function).
 pub const STATE: &str = "ops:swap-state";
+/// The continuation tags of the state's reason: `ops:swap-why-1` and on (set by the function).
+pub const WHY_MORE: &str = "ops:swap-why-";
+/// How many continuation tags a reason may take.
+const WHY_TAGS: usize = 3;
+/// The longest encoded reason: it always fits the state tag's tail plus the continuation tags.
+const WHY_ROOM: usize = WHY_TAGS * MAX_TAG_VALUE;
 /// On both services while a swap is in flight (set by the function).
 pub const IN_FLIGHT: &str = ops_core::tags::SWAP_IN_FLIGHT;
 
@@ -560,25 +570,91 @@ pub struct SwapState {
     pub step: usize,
     /// When the phase (or step) began, epoch seconds.
     pub since: u64,
-    /// Why the swap entered this phase, for people.
+    /// Live traffic when the transition was decided, exact weights (`None`: not recorded).
+    pub before: Option<Split>,
+    /// Live traffic as the transition leaves it, exact weights (`None`: not recorded).
+    pub after: Option<Split>,
+    /// Why the swap entered this phase, for people, word for word as alerted.
     pub why: String,
 }
 
 impl SwapState {
-    /// The tag value; `why` is cut to fit.
+    /// The `ops:swap-state` tag value: the head, then ` why=` and as much of the encoded reason
+    /// as fits; [`SwapState::tags`] gives the continuation tags with the rest.
     pub fn encode(&self) -> String {
-        let head = format!(
-            "id={} v={} r={} phase={} step={} at={} why=",
-            self.id, self.version, self.reported, self.phase, self.step, self.since
-        );
-        let room = MAX_TAG_VALUE.saturating_sub(head.chars().count());
-        format!("{head}{}", clip(&tag_text(&self.why), room))
+        self.tags().remove(STATE).unwrap_or_default()
     }
 
-    /// Read the tag value back; `None` if it is not one this function wrote.
+    /// Every tag the state is written in: `ops:swap-state` and, when the reason does not fit,
+    /// `ops:swap-why-1` and on (`wn=` in the head says how many belong to this state; others
+    /// left from an earlier, longer reason are ignored).
+    pub fn tags(&self) -> BTreeMap<String, String> {
+        let why = encode_text(&self.why);
+        let split = |s: &Option<Split>| {
+            s.map(|s| format!(" b={}/{}/{}", s.blue, s.green, s.total))
+                .unwrap_or_default()
+        };
+        let weights = format!(
+            "{}{}",
+            split(&self.before),
+            split(&self.after).replacen(" b=", " a=", 1)
+        );
+        let head_for = |more: usize| {
+            format!(
+                "id={} v={} r={} phase={} step={} at={}{weights} wn={more} why=",
+                self.id, self.version, self.reported, self.phase, self.step, self.since
+            )
+        };
+        // The encoded reason is ASCII, so characters are bytes and every cut is on a boundary.
+        let room = MAX_TAG_VALUE.saturating_sub(head_for(WHY_TAGS).len());
+        let (first, mut rest) = why.split_at(room.min(why.len()));
+        let mut more = Vec::new();
+        while !rest.is_empty() && more.len() < WHY_TAGS {
+            let (chunk, tail) = rest.split_at(MAX_TAG_VALUE.min(rest.len()));
+            more.push(chunk.to_string());
+            rest = tail;
+        }
+        let mut tags = BTreeMap::from([(
+            STATE.to_string(),
+            format!("{}{first}", head_for(more.len())),
+        )]);
+        for (i, chunk) in more.into_iter().enumerate() {
+            tags.insert(format!("{WHY_MORE}{}", i + 1), chunk);
+        }
+        tags
+    }
+
+    /// Read the `ops:swap-state` tag value back alone (no continuation tags); `None` if it is
+    /// not one this function wrote.
     pub fn decode(value: &str) -> Option<SwapState> {
+        Self::decode_tags(&BTreeMap::from([(STATE.to_string(), value.to_string())]))
+    }
+
+    /// Read the state back from a route's tags; `None` if it is not one this function wrote.
+    pub fn decode_tags(tags: &BTreeMap<String, String>) -> Option<SwapState> {
+        let value = tags.get(STATE)?;
         let (head, why) = value.split_once(" why=").unwrap_or((value, ""));
         let fields = fields(head);
+        let split = |key: &str| -> Option<Option<Split>> {
+            let Some(text) = fields.get(key) else {
+                return Some(None);
+            };
+            let mut parts = text.split('/').map(str::parse::<u64>);
+            match (parts.next(), parts.next(), parts.next(), parts.next()) {
+                (Some(Ok(blue)), Some(Ok(green)), Some(Ok(total)), None) => {
+                    Some(Some(Split { blue, green, total }))
+                }
+                _ => None,
+            }
+        };
+        let more: usize = match fields.get("wn") {
+            Some(n) => n.parse().ok()?,
+            None => 0,
+        };
+        let mut encoded = why.to_string();
+        for i in 1..=more.min(WHY_TAGS) {
+            encoded.push_str(tags.get(&format!("{WHY_MORE}{i}"))?);
+        }
         Some(SwapState {
             id: fields.get("id")?.to_string(),
             version: fields.get("v")?.parse().ok()?,
@@ -586,7 +662,9 @@ impl SwapState {
             phase: Phase::parse(fields.get("phase")?)?,
             step: fields.get("step")?.parse().ok()?,
             since: fields.get("at")?.parse().ok()?,
-            why: why.to_string(),
+            before: split("b")?,
+            after: split("a")?,
+            why: decode_text(&encoded),
         })
     }
 
@@ -599,7 +677,9 @@ impl SwapState {
             phase,
             step,
             since: now,
-            why: why.into(),
+            before: None,
+            after: None,
+            why: fit_why(&why.into()),
         }
     }
 
@@ -643,7 +723,7 @@ pub fn recorded_swap(tags: &BTreeMap<String, String>) -> Option<Result<Swap, Str
         let plan = SwapPlan::decode(plan)
             .ok_or_else(|| format!("tag `{PLAN}` = `{plan}` is not a swap plan"))?;
         let state_raw = tags.get(STATE).map(String::as_str).unwrap_or_default();
-        let state = SwapState::decode(state_raw)
+        let state = SwapState::decode_tags(tags)
             .ok_or_else(|| format!("tag `{STATE}` = `{state_raw}` is not a swap state"))?;
         if state.id != plan.id {
             return Err(format!(
@@ -676,19 +756,81 @@ pub fn swap_id(now: u64) -> String {
     String::from_utf8(out).unwrap_or_default()
 }
 
-/// Free text as a tag allows it: characters AWS refuses in tag values become `_`.
-fn tag_text(text: &str) -> String {
+/// `text` cut (at a character) so that its encoding fits the state's tags: every reason is
+/// stored, and alerted, whole.
+pub fn fit_why(text: &str) -> String {
+    let mut used = 0;
     text.chars()
-        .map(|c| {
-            if c.is_alphanumeric()
-                || matches!(c, ' ' | '_' | '.' | ':' | '/' | '=' | '+' | '-' | '@')
-            {
-                c
-            } else {
-                '_'
-            }
+        .take_while(|c| {
+            used += encoded_len(*c);
+            used <= WHY_ROOM
         })
         .collect()
+}
+
+fn encoded_len(c: char) -> usize {
+    if kept(c) || c == ' ' {
+        1
+    } else {
+        3 * c.len_utf8()
+    }
+}
+
+/// Characters stored as themselves: ASCII letters, digits and `. : / = - @`. All are in ELB's
+/// tag value pattern, and being ASCII each is one character however AWS counts length.
+fn kept(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '.' | ':' | '/' | '=' | '-' | '@')
+}
+
+/// Free text as an ELB tag value allows it, losslessly: a space becomes `+`, and every other
+/// character not [`kept`] (`_` and `+` included) becomes `_XX` for each byte of its UTF-8, in
+/// upper-case hex (`(` is `_28`, `%` is `_25`, `é` is `_C3_A9`). The result is ASCII letters,
+/// digits and `. : / = + - @ _` only, with no spaces (nothing to trim).
+pub fn encode_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if kept(c) {
+            out.push(c);
+        } else if c == ' ' {
+            out.push('+');
+        } else {
+            let mut bytes = [0u8; 4];
+            for b in c.encode_utf8(&mut bytes).bytes() {
+                out.push_str(&format!("_{b:02X}"));
+            }
+        }
+    }
+    out
+}
+
+/// The text [`encode_text`] encoded. Lenient with values it did not write (an older state's
+/// reason): a `_` not followed by two hex digits is kept as it is.
+pub fn decode_text(value: &str) -> String {
+    let bytes = value.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |at: usize| {
+            bytes
+                .get(at)
+                .and_then(|b| (*b as char).to_digit(16))
+                .map(|d| d as u8)
+        };
+        match bytes[i] {
+            b'_' => match (hex(i + 1), hex(i + 2)) {
+                (Some(hi), Some(lo)) => {
+                    out.push(hi * 16 + lo);
+                    i += 3;
+                    continue;
+                }
+                _ => out.push(b'_'),
+            },
+            b'+' => out.push(b' '),
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]
@@ -809,24 +951,101 @@ mod tests {
             phase: Phase::RollingBack,
             step: 1,
             since: 1_795_000_600,
+            before: Some(Split::at_percent(Colour::Green, 10)),
+            after: Some(Split {
+                blue: 999,
+                green: 0,
+                total: 999,
+            }),
             why: "alarm shop-5xx is in ALARM (Threshold Crossed: 1 datapoint [12.0])".into(),
         };
         let encoded = state.encode();
         assert!(encoded.len() <= MAX_TAG_VALUE);
-        let back = SwapState::decode(&encoded).unwrap();
-        assert_eq!(
-            back.why,
-            "alarm shop-5xx is in ALARM _Threshold Crossed: 1 datapoint _12.0__"
+        assert!(
+            encoded.contains(" b=90/10/100 a=999/0/999 wn=0 why="),
+            "{encoded}"
         );
-        assert_eq!(
-            (back.version, back.reported, back.phase, back.step),
-            (3, 2, Phase::RollingBack, 1)
-        );
-        let long = SwapState {
-            why: "x".repeat(1000),
-            ..state
-        };
-        assert_eq!(long.encode().chars().count(), MAX_TAG_VALUE);
+        assert_eq!(SwapState::decode(&encoded).unwrap(), state);
+    }
+
+    /// ELB's tag value pattern, `^([\p{L}\p{Z}\p{N}_.:/=+\-@]*)$`, for the ASCII the encoding
+    /// emits (it emits nothing else).
+    fn elb_allows(value: &str) -> bool {
+        value.chars().all(|c| {
+            c.is_ascii_alphanumeric()
+                || matches!(c, ' ' | '_' | '.' | ':' | '/' | '=' | '+' | '-' | '@')
+        }) && value.chars().count() <= MAX_TAG_VALUE
+    }
+
+    #[test]
+    fn every_printable_character_survives_the_tag_encoding_word_for_word() {
+        let reasons = [
+            "green is healthy (green 2/2 healthy) after 5 minutes at 10%".to_string(),
+            "alarm shop-5xx, shop-latency in ALARM: 100% (p99 > 2s); _under_ + over = 50/50".into(),
+            "déploiement demandé par Zoë O'Neil — 緑 ✅ 🚀, tab\there\nnewline".into(),
+            " leading and trailing spaces  ".into(),
+            "_28 is not an escape here, nor _ZZ, nor a lone _".into(),
+            (' '..='~').collect::<String>(),
+            [
+                '\u{a0}',
+                '\u{2028}',
+                '\u{301}',
+                '\u{ffff}',
+                '\u{10ffff}',
+                '\u{7f}',
+                '\0',
+            ]
+            .iter()
+            .collect(),
+        ];
+        for why in reasons {
+            let encoded = encode_text(&why);
+            assert!(encoded.is_ascii() && !encoded.contains(' '), "{encoded}");
+            assert_eq!(decode_text(&encoded), why);
+            let state = SwapState {
+                id: "sq2xk0".into(),
+                version: 12,
+                reported: 11,
+                phase: Phase::Shifting,
+                step: 3,
+                since: 1_795_000_600,
+                before: Some(Split::at_percent(Colour::Blue, 75)),
+                after: Some(Split::at_percent(Colour::Blue, 100)),
+                why: why.clone(),
+            };
+            let tags = state.tags();
+            assert!(tags.values().all(|v| elb_allows(v)), "{tags:?}");
+            assert_eq!(SwapState::decode_tags(&tags).unwrap(), state);
+        }
+    }
+
+    #[test]
+    fn a_reason_too_long_for_one_tag_continues_in_others_and_comes_back_whole() {
+        let why = "alarm (p99 > 2s) é/% ".repeat(40);
+        let state = SwapState {
+            id: "sq2xk0".into(),
+            version: 1,
+            reported: 0,
+            phase: Phase::Deploying,
+            step: 0,
+            since: 1,
+            before: None,
+            after: None,
+            why: String::new(),
+        }
+        .next(Phase::RollingBack, 0, 2, why.clone());
+        let mut tags = state.tags();
+        assert!(tags.len() > 1 && tags.len() <= 1 + WHY_TAGS, "{tags:?}");
+        assert!(tags.values().all(|v| elb_allows(v)));
+        let back = SwapState::decode_tags(&tags).unwrap();
+        assert_eq!(back, state);
+        assert!(why.starts_with(&back.why) && back.why.len() > 300);
+        // A later, shorter reason leaves the old continuation tags behind; `wn` ignores them.
+        let short = state.next(Phase::RolledBack, 0, 3, "done (100%)");
+        tags.extend(short.tags());
+        assert_eq!(SwapState::decode_tags(&tags).unwrap().why, "done (100%)");
+        let long = fit_why(&"é".repeat(10_000));
+        assert_eq!(encode_text(&long).len(), WHY_ROOM);
     }
 
     #[test]

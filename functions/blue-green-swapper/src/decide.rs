@@ -418,7 +418,12 @@ pub fn decide_start(
         phase: Phase::Deploying,
         step: 0,
         since: now,
-        why: format!("deploy of {image} requested by {}", request.requested_by),
+        before: Some(view.split()),
+        after: Some(Split::at_percent(plan.to, 0)),
+        why: contract::fit_why(&format!(
+            "deploy of {image} requested by {}",
+            request.requested_by
+        )),
     };
     let begin = BeginSpec {
         route: view.route.arn.clone(),
@@ -576,6 +581,14 @@ fn enter(
     requested_by: Option<String>,
 ) -> Plan<Action> {
     let app = &view.spec.name;
+    // The alert's weights are recorded with the intent, before AWS changes, so a run that dies
+    // between moving traffic and alerting leaves the next run the same alert to send.
+    let mut next = next;
+    next.before = Some(view.split());
+    next.after = Some(Split::at_percent(
+        swap.plan.to,
+        target(view, swap, &next).percent,
+    ));
     let mut plan = plan.change(
         Action::Record {
             route: view.route.arn.clone(),
@@ -1001,8 +1014,11 @@ fn report(
         image: swap.image.clone(),
         state: state.clone(),
         route: view.route.arn.clone(),
-        before: view.split(),
-        after: Split::at_percent(new, want.percent),
+        // As recorded when the transition was decided: by now AWS may already show its result.
+        before: state.before.unwrap_or_else(|| view.split()),
+        after: state
+            .after
+            .unwrap_or_else(|| Split::at_percent(new, want.percent)),
         colours,
         next: next_text(view, swap, state),
         requested_by,

@@ -227,6 +227,8 @@ mod tests {
                 phase,
                 step: 0,
                 since: 1_795_000_400,
+                before: None,
+                after: None,
                 why: "alarm in ALARM: shop-5xx (Threshold Crossed)".into(),
             },
             route: "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/shop/1/2"

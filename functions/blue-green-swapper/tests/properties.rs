@@ -97,13 +97,19 @@ proptest! {
         percent in 1u32..100,
     ) {
         let id = swap_id(now);
-        let state = SwapState { id: id.clone(), version, reported: version - 1, phase, step, since: now, why };
-        prop_assert!(state.encode().chars().count() <= 256);
-        let back = SwapState::decode(&state.encode()).unwrap();
-        prop_assert_eq!(
-            (back.id, back.version, back.reported, back.phase, back.step, back.since),
-            (id.clone(), version, version - 1, phase, step, now)
-        );
+        let before = Some(Split::at_percent(Colour::Green, percent));
+        let after = Some(Split { blue: 999, green: 1, total: 1000 });
+        let why = blue_green_swapper::contract::fit_why(&why);
+        let state = SwapState { id: id.clone(), version, reported: version - 1, phase, step, since: now, before, after, why };
+        let tags = state.tags();
+        // Every value within ELB's tag rules (ASCII from the allowed set, so any length count
+        // agrees), and the whole state, reason word for word, read back.
+        for value in tags.values() {
+            prop_assert!(value.len() <= 256);
+            prop_assert!(value.chars().all(|c| c.is_ascii_alphanumeric()
+                || matches!(c, ' ' | '_' | '.' | ':' | '/' | '=' | '+' | '-' | '@')), "{}", value);
+        }
+        prop_assert_eq!(SwapState::decode_tags(&tags).unwrap(), state);
         let plan = SwapPlan {
             id,
             to: Colour::Green,
