@@ -198,6 +198,13 @@ impl Emulator {
             .unwrap_or(0)
     }
 
+    /// Forget every resource, fault rule, call count and published alert: a fresh account in the
+    /// same process (see `POST /_ops/reset` in tests/emulator/README.md).
+    pub fn reset(&self) {
+        self.control("POST", "/_ops/reset", None)
+            .expect("reset the emulator");
+    }
+
     /// Create the demo account (see `ops_emulator/seed.py`) and return its inventory.
     pub fn seed_demo(&self) -> Value {
         self.control("POST", "/_ops/seed/demo", Some(json!({})))

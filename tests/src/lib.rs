@@ -10,6 +10,7 @@ pub mod health;
 pub mod http;
 pub mod inbox;
 pub mod lambda;
+pub mod model;
 pub mod redeliver;
 pub mod servers;
 

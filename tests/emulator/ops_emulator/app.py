@@ -45,6 +45,19 @@ class OpsEmulator:
         elbv2_health.install()
         elbv2_tags.install()
 
+    def reset(self) -> dict:
+        """Forget every resource, fault, count, health override, lifecycle action and publish: a
+        fresh account without a new process (the model-based tests run thousands of sequences)."""
+        from moto.moto_api._internal.models import moto_api_backend
+
+        moto_api_backend.reset()
+        self.faults.clear()
+        self.faults.reset_calls()
+        elbv2_health.reset()
+        lifecycle.reset()
+        sns_outbox.reset()
+        return {"reset": True}
+
     def __call__(self, environ, start_response):
         body = _read_body(environ)
         if environ.get("PATH_INFO", "").startswith("/_ops/"):
@@ -125,6 +138,7 @@ class OpsEmulator:
             ("DELETE", "/_ops/faults"): lambda: self.faults.clear() or {"rules": []},
             ("GET", "/_ops/calls"): lambda: {"calls": self.faults.calls()},
             ("DELETE", "/_ops/calls"): lambda: self.faults.reset_calls() or {"calls": {}},
+            ("POST", "/_ops/reset"): self.reset,
             ("POST", "/_ops/ecs/run-tasks"): lambda: ecs_controls.run_tasks(account, region, spec),
             ("POST", "/_ops/ecs/finish-deployment"): lambda: ecs_controls.finish_deployment(
                 account, region, spec

@@ -82,3 +82,9 @@ def _find_group(backends, arn: str):
     if group is None:
         raise HealthError(f"no target group {arn}")
     return group
+
+
+def reset() -> None:
+    """Forget what earlier tests left here (the emulator's ``/_ops/reset``)."""
+    with _lock:
+        _overrides.clear()

@@ -166,3 +166,9 @@ def _apply_result(account: str, region: str, backend, action: LifecycleAction) -
             group.instance_states.remove(state)
             group.desired_capacity = max(group.desired_capacity - 1, group.min_size)
             ec2_backends[account][region].terminate_instances([action.instance_id])
+
+
+def reset() -> None:
+    """Forget what earlier tests left here (the emulator's ``/_ops/reset``)."""
+    with _lock:
+        _actions.clear()

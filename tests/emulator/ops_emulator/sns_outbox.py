@@ -47,3 +47,9 @@ def record(body: bytes, query: str) -> None:
 def published(topic_arn: str | None = None) -> list[dict]:
     with _lock:
         return [p for p in _published if topic_arn in (None, p["topic_arn"])]
+
+
+def reset() -> None:
+    """Forget what earlier tests left here (the emulator's ``/_ops/reset``)."""
+    with _lock:
+        _published.clear()
