@@ -12,6 +12,7 @@ use ops_core::aws::iam::IamSimulator;
 use ops_core::config::Env;
 use ops_core::registry::Caller;
 use ops_core::Error;
+use ops_e2e::events::scheduled;
 use ops_e2e::fixtures::{self, ACCOUNT, MUTATING_ECS_OPERATIONS, REGISTRY};
 use ops_e2e::redeliver::until_settled;
 use ops_e2e::Emulator;
@@ -71,14 +72,48 @@ impl World {
     }
 
     async fn handle(&self, payload: Value) -> Result<Value, Error> {
+        self.handle_at(payload, NOW).await
+    }
+
+    /// Handle `payload` in an invocation whose clock says `now`.
+    async fn handle_at(&self, payload: Value, now: u64) -> Result<Value, Error> {
         let invocation = Invocation {
             caller: Caller {
                 account_id: ACCOUNT.into(),
                 region: "us-east-1".into(),
             },
-            now: NOW,
+            now,
         };
         function_handler(payload, &invocation, &self.deps).await
+    }
+
+    /// The reconcile tick EventBridge's schedule delivers at `at`.
+    async fn tick(&self, at: u64) -> Value {
+        self.handle_at(scheduled(at), at)
+            .await
+            .expect("tick handled")
+    }
+
+    /// Finish the service's rollout as `state` at the emulator and lose ECS's event: it is
+    /// returned, not delivered.
+    fn finish_lost(&self, service: &str, state: &str, rollback: bool) -> Value {
+        let body =
+            json!({"cluster": "prod", "service": service, "state": state, "rollback": rollback});
+        self.emulator
+            .control("POST", "/_ops/ecs/finish-deployment", Some(body))
+            .expect("finish")["event"]
+            .clone()
+    }
+
+    /// What chat `status` answers for `service`.
+    async fn status(&self, service: &str) -> Value {
+        self.handle(chat("status", json!({ "service": service })))
+            .await
+            .expect("status")
+    }
+
+    fn tag_writes(&self) -> u64 {
+        self.emulator.calls("ecs", "TagResource")
     }
 
     /// Push `repository:tag` to ECR; returns (digest, push event).
@@ -993,7 +1028,10 @@ async fn a_late_redelivered_push_never_moves_production_back_and_says_why() {
     let alerts_before = world.deps.alerts.sent().len();
 
     // EventBridge redelivers the release-1 push.
-    let answer = world.handle(push_1).await.expect("a late push is answered");
+    let answer = world
+        .handle(push_1.clone())
+        .await
+        .expect("a late push is answered");
 
     assert_eq!(
         world.emulator.calls("ecs", "RegisterTaskDefinition"),
@@ -1010,7 +1048,10 @@ async fn a_late_redelivered_push_never_moves_production_back_and_says_why() {
         fixtures::images(&world.ecs, &runs).await["app"].ends_with(&release_2),
         "still runs release-2"
     );
-    assert_eq!(answer["status"], "no_change", "{answer:#}");
+    assert_eq!(
+        answer["status"], "recorded",
+        "only the refusal is remembered: {answer:#}"
+    );
     let refused = &answer["refused"][0];
     assert_eq!(refused["service"], "prod/web", "{answer:#}");
     assert_eq!(refused["refused"], "web:release-1");
@@ -1034,6 +1075,30 @@ async fn a_late_redelivered_push_never_moves_production_back_and_says_why() {
     );
     assert!(!alert.title.contains("now runs"));
     assert_ne!(release_1, release_2);
+
+    // Redelivered again, and again: refused each time, alerted no more.
+    for _ in 0..2 {
+        let again = world.handle(push_1.clone()).await.expect("refused again");
+        assert_eq!(again["status"], "no_change", "{again:#}");
+        assert_eq!(again["refused"][0]["repeat"], true, "{again:#}");
+        assert!(
+            again["notes"][0]
+                .as_str()
+                .unwrap()
+                .ends_with("(refused and alerted before: not alerted again)"),
+            "{again:#}"
+        );
+    }
+    assert_eq!(
+        world.deps.alerts.sent().len(),
+        alerts_before + 1,
+        "one alert per refused push"
+    );
+    println!(
+        "late push of release-1, delivered 3 times: {} alert(s): {}",
+        world.deps.alerts.sent().len() - alerts_before,
+        alert.title
+    );
 
     // The newest push redelivered is still "already deployed", with no alert, as before.
     let again = world.handle(push_2).await.expect("duplicate handled");
@@ -1161,4 +1226,615 @@ async fn a_state_change_of_a_deployment_the_service_does_not_have_pages_nobody()
         world.deps.ecs.describe("prod", "web").await.unwrap().tags,
         tags_before
     );
+}
+
+// Lost ECS events (DESIGN.md "Event order", item 4): the scheduled reconcile settles what ECS
+// finished, alerting each outcome once, whichever of it and the event comes first.
+
+const RECONCILED: &str =
+    "reconcile of ECS's own deployment state (no ECS Deployment State Change event had arrived)";
+
+#[tokio::test]
+async fn a_completed_rollout_whose_event_is_lost_is_alerted_once_by_the_reconcile_and_the_late_event_is_quiet(
+) {
+    let world = World::new().await;
+    world.release_service("prod", "web").await;
+    let (digest, push) = world.push("web", "release-42");
+    world.handle(push).await.expect("release-42 deploys");
+    let lost = world.finish_lost("web", "COMPLETED", false);
+    let before = world.status("prod/web").await;
+    println!(
+        "before the tick: status: {}",
+        before["verification"]["says"]
+    );
+    assert!(world.deps.alerts.sent().is_empty(), "nothing verified yet");
+
+    let tick = world.tick(NOW + 300).await;
+
+    assert_eq!(tick["status"], "settled", "{tick:#}");
+    assert_eq!(tick["settled"][0]["succeeded"], true, "{tick:#}");
+    assert_eq!(tick["settled"][0]["seen_by"], "reconcile", "{tick:#}");
+    let alerts = world.deps.alerts.sent();
+    assert_eq!(alerts.len(), 1, "{alerts:#?}");
+    let alert = &alerts[0];
+    assert_eq!(alert.severity, Severity::Info);
+    assert_eq!(alert.event_type, "deployment.succeeded");
+    assert_eq!(
+        alert.title,
+        format!("prod/web now runs web:release-42@{}", &digest[..19])
+    );
+    assert_eq!(alert.before.as_deref(), Some("web:1 (app: web:release-41)"));
+    assert!(
+        alert.why.starts_with("Started by ECR push."),
+        "{}",
+        alert.why
+    );
+    assert_eq!(alert.context["seen_by"], RECONCILED);
+    println!(
+        "tick at +300 s: {} | before: {} | after: {} | seen by: {}",
+        alert.title,
+        alert.before.as_deref().unwrap_or("-"),
+        alert.after.as_deref().unwrap_or("-"),
+        alert.context["seen_by"]
+    );
+    let service = world.deps.ecs.describe("prod", "web").await.unwrap();
+    assert_eq!(
+        service.tag("ops:deploy-last-completed"),
+        Some(service.task_definition.as_str()),
+        "recorded as the last known-good revision, as the event would"
+    );
+
+    let tag_writes = world.tag_writes();
+    let again = world.tick(NOW + 600).await;
+    assert_eq!(again["status"], "no_change", "{again:#}");
+    println!("tick at +600 s: {}", again["notes"][0]);
+    let late = world
+        .handle(lost)
+        .await
+        .expect("the late event is answered");
+    assert_eq!(late["status"], "no_change", "{late:#}");
+    assert!(
+        late["notes"][0]
+            .as_str()
+            .unwrap()
+            .ends_with("was already reported"),
+        "{late:#}"
+    );
+    println!("the lost event, delivered late: {}", late["notes"][0]);
+    assert_eq!(world.deps.alerts.sent().len(), 1, "one alert in all");
+    assert_eq!(world.tag_writes(), tag_writes, "neither wrote a tag");
+}
+
+#[tokio::test]
+async fn a_failed_rollout_ecs_rolled_back_whose_event_is_lost_is_alerted_once_as_a_failure_naming_the_rollback(
+) {
+    let world = World::new().await;
+    let first = world.release_service("prod", "web").await;
+    world.finish("web", "COMPLETED", false).await; // web:1 verified, by its event
+    let (_, push) = world.push("web", "release-42");
+    world.handle(push).await.expect("release-42 deploys");
+    let lost = world.finish_lost("web", "FAILED", true);
+    println!(
+        "before the tick: status: {}",
+        world.status("prod/web").await["verification"]["says"]
+    );
+
+    let tick = world.tick(NOW + 300).await;
+
+    assert_eq!(tick["settled"][0]["succeeded"], false, "{tick:#}");
+    let alerts = world.deps.alerts.sent();
+    assert_eq!(
+        alerts.len(),
+        2,
+        "web:1's success, then this failure: {alerts:#?}"
+    );
+    let failed = &alerts[1];
+    assert_eq!(failed.severity, Severity::Critical);
+    assert_eq!(failed.event_type, "deployment.failed");
+    assert_eq!(
+        failed.title,
+        "prod/web deployment of web:2 FAILED; ECS rolled back to web:1"
+    );
+    assert_eq!(
+        failed.after.as_deref(),
+        Some("web:1 (app: web:release-41); web:2 failed and was rolled back")
+    );
+    assert!(
+        failed
+            .why
+            .starts_with("Started by ECR push. ECS says: ECS deployment circuit breaker"),
+        "{}",
+        failed.why
+    );
+    assert_eq!(failed.context["seen_by"], RECONCILED);
+    println!(
+        "tick at +300 s: {} | why: {} | after: {}",
+        failed.title,
+        failed.why,
+        failed.after.as_deref().unwrap_or("-")
+    );
+    let service = world.deps.ecs.describe("prod", "web").await.unwrap();
+    assert_eq!(
+        service.tag("ops:deploy-last-completed"),
+        Some(first.as_str()),
+        "a failure is never recorded as good"
+    );
+
+    let again = world.tick(NOW + 600).await;
+    assert_eq!(again["status"], "no_change", "{again:#}");
+    let late = world
+        .handle(lost)
+        .await
+        .expect("the late event is answered");
+    assert_eq!(late["status"], "no_change", "{late:#}");
+    println!("the lost event, delivered late: {}", late["notes"][0]);
+    assert_eq!(
+        world.deps.alerts.sent().len(),
+        2,
+        "the failure alerted once"
+    );
+    let after = world.status("prod/web").await;
+    println!("after: status: {}", after["verification"]["says"]);
+    assert_eq!(after["verification"]["state"], "verified", "{after:#}");
+}
+
+#[tokio::test]
+async fn when_the_event_arrives_first_the_reconcile_is_quiet() {
+    let world = World::new().await;
+    world.release_service("prod", "web").await;
+    world
+        .handle(world.push("web", "release-42").1)
+        .await
+        .unwrap();
+    world.emulator.reset_calls();
+    world.finish("web", "COMPLETED", false).await;
+    println!(
+        "the state-change event: {} AWS calls (read, claim, re-read, 2 revisions, record; plus the SNS publish, here a memory sink)",
+        world.emulator.total_calls()
+    );
+    assert_eq!(world.deps.alerts.sent().len(), 1);
+    assert_eq!(
+        world.deps.alerts.sent()[0].context["seen_by"],
+        "ECS Deployment State Change event"
+    );
+    let tag_writes = world.tag_writes();
+
+    let tick = world.tick(NOW + 300).await;
+
+    assert_eq!(tick["status"], "no_change", "{tick:#}");
+    assert!(
+        tick["notes"][0]
+            .as_str()
+            .unwrap()
+            .ends_with("is already settled"),
+        "{tick:#}"
+    );
+    println!("event first, then the tick: {}", tick["notes"][0]);
+    assert_eq!(world.deps.alerts.sent().len(), 1, "one alert");
+    assert_eq!(world.tag_writes(), tag_writes);
+}
+
+#[tokio::test]
+async fn an_event_and_a_tick_at_the_same_time_alert_once() {
+    let world = World::new().await;
+    world.release_service("prod", "web").await;
+    world
+        .handle(world.push("web", "release-42").1)
+        .await
+        .unwrap();
+    let event = world.finish_lost("web", "COMPLETED", false);
+
+    let (by_event, by_tick) = tokio::join!(world.handle(event), world.handle(scheduled(NOW)));
+
+    let (by_event, by_tick) = (by_event.unwrap(), by_tick.unwrap());
+    println!(
+        "at once: event -> {} {}, tick -> {} {}",
+        by_event["status"], by_event["notes"], by_tick["status"], by_tick["notes"]
+    );
+    let alerts = world.deps.alerts.sent();
+    assert_eq!(alerts.len(), 1, "{alerts:#?}");
+    assert_eq!(alerts[0].event_type, "deployment.succeeded");
+}
+
+#[tokio::test]
+async fn status_says_unverified_exactly_while_ecs_has_finished_and_nothing_verified_it() {
+    let world = World::new().await;
+    world.release_service("prod", "web").await;
+    world
+        .handle(world.push("web", "release-42").1)
+        .await
+        .unwrap();
+
+    let rolling = world.status("prod/web").await;
+    world.finish_lost("web", "COMPLETED", false);
+    let finished = world.status("prod/web").await;
+    world.tick(NOW + 300).await;
+    let settled = world.status("prod/web").await;
+
+    for (when, status) in [
+        ("rolling out", &rolling),
+        ("ECS finished, event lost", &finished),
+        ("after the tick", &settled),
+    ] {
+        println!(
+            "{when}: rollout {} | {}",
+            status["rollout"]["state"], status["verification"]["says"]
+        );
+    }
+    let says = |status: &Value| status["verification"]["says"].as_str().unwrap().to_string();
+    assert_eq!(rolling["verification"]["state"], "in_progress");
+    assert!(
+        says(&rolling).starts_with("web:2 (app: web:release-42@sha256:")
+            && says(&rolling)
+                .contains(": rolling out (ECS says IN_PROGRESS, 0 of 2 tasks running)")
+            && !says(&rolling).contains("unverified"),
+        "{}",
+        says(&rolling)
+    );
+    assert_eq!(finished["rollout"]["state"], "COMPLETED", "ECS's own word");
+    assert_eq!(finished["verification"]["state"], "unverified");
+    assert_eq!(finished["verification"]["ecs_says"], "COMPLETED");
+    assert!(
+        says(&finished).ends_with(
+            ": ECS says COMPLETED, not yet verified by deploy-trigger (unverified; the next reconcile settles it)"
+        ),
+        "{}",
+        says(&finished)
+    );
+    assert_eq!(settled["verification"]["state"], "verified");
+    assert!(
+        says(&settled).contains(": verified COMPLETED by deploy-trigger (deployment ecs-svc/")
+            && !says(&settled).contains("unverified"),
+        "{}",
+        says(&settled)
+    );
+}
+
+#[tokio::test]
+async fn after_the_reconcile_a_rollback_goes_to_the_release_that_completed_not_past_it() {
+    let world = World::new().await;
+    world.release_service("prod", "web").await;
+    world.finish("web", "COMPLETED", false).await; // web:1 verified
+    world
+        .handle(world.push("web", "release-42").1)
+        .await
+        .unwrap();
+    world.finish_lost("web", "COMPLETED", false); // web:2 completed; its event is lost
+    let release_42 = world.running("prod", "web").await;
+    let before = world.status("prod/web").await;
+
+    world.tick(NOW + 300).await;
+    world
+        .handle(world.push("web", "release-43").1)
+        .await
+        .unwrap(); // web:3 rolling out
+    let after = world.status("prod/web").await;
+
+    println!(
+        "before the tick: rollback would go to {} (last verified: {})",
+        before["rollback_would_go_to"], before["last_completed"]
+    );
+    println!(
+        "after the tick and a push of release-43: rollback would go to {} (last verified: {})",
+        after["rollback_would_go_to"], after["last_completed"]
+    );
+    assert_eq!(
+        after["rollback_would_go_to"],
+        json!(release_42),
+        "{after:#}"
+    );
+    let answer = world
+        .handle(chat("rollback", json!({"service": "prod/web"})))
+        .await
+        .expect("rollback");
+    assert_eq!(answer["rollback_to"], "web:2", "{answer:#}");
+    assert_eq!(world.running("prod", "web").await, release_42);
+}
+
+#[tokio::test]
+async fn a_push_that_replaces_a_finished_unverified_deployment_settles_it_first() {
+    let world = World::new().await;
+    world.release_service("prod", "web").await;
+    world.finish("web", "COMPLETED", false).await; // web:1 verified
+    world
+        .handle(world.push("web", "release-42").1)
+        .await
+        .unwrap();
+    world.finish_lost("web", "COMPLETED", false); // web:2 completed; its event is lost
+    let release_42 = world.running("prod", "web").await;
+
+    // No tick came in between: the next push settles web:2 before replacing its record.
+    world
+        .handle(world.push("web", "release-43").1)
+        .await
+        .unwrap();
+
+    let alerts = world.deps.alerts.sent();
+    assert_eq!(alerts.len(), 2, "{alerts:#?}");
+    assert_eq!(alerts[1].event_type, "deployment.succeeded");
+    assert!(
+        alerts[1]
+            .title
+            .starts_with("prod/web now runs web:release-42@"),
+        "{}",
+        alerts[1].title
+    );
+    println!("the push of release-43 first settled: {}", alerts[1].title);
+    let dry = world
+        .handle(json!({"command": "rollback", "args": {"service": "prod/web"}, "dry_run": true}))
+        .await
+        .unwrap();
+    assert_eq!(dry["rollback_to"], "web:2", "{dry:#}");
+    assert_eq!(
+        world.status("prod/web").await["rollback_would_go_to"],
+        json!(release_42)
+    );
+    assert_eq!(world.tick(NOW + 300).await["status"], "no_change");
+    assert_eq!(world.deps.alerts.sent().len(), 2);
+}
+
+#[tokio::test]
+async fn a_scheduled_event_not_sent_by_eventbridge_is_refused_and_changes_nothing() {
+    let world = World::new().await;
+    world.release_service("prod", "web").await;
+    world
+        .handle(world.push("web", "release-42").1)
+        .await
+        .unwrap();
+    world.finish_lost("web", "COMPLETED", false);
+    let tags = world.deps.ecs.describe("prod", "web").await.unwrap().tags;
+    world.emulator.reset_calls();
+
+    let mut forged = scheduled(NOW + 300);
+    forged["source"] = json!("custom.ops");
+    let error = world
+        .handle_at(forged, NOW + 300)
+        .await
+        .expect_err("refused");
+    let mut foreign = scheduled(NOW + 300);
+    foreign["account"] = json!("999999999999");
+    let foreign_error = world
+        .handle_at(foreign, NOW + 300)
+        .await
+        .expect_err("refused");
+
+    println!("forged source: {error}");
+    println!("foreign account: {foreign_error}");
+    assert_eq!(
+        error.to_string(),
+        "refused: a `Scheduled Event` must come from source `aws.events` (an EventBridge schedule), not `custom.ops`: it was not sent by AWS, so nothing was reconciled"
+    );
+    assert!(!error.retryable() && !foreign_error.retryable());
+    assert!(
+        foreign_error
+            .to_string()
+            .contains("of account `999999999999` is not from this function's account 123456789012"),
+        "{foreign_error}"
+    );
+    assert_eq!(world.emulator.total_calls(), 0, "not one AWS call");
+    assert!(world.deps.alerts.sent().is_empty(), "no page");
+    assert_eq!(
+        world.deps.ecs.describe("prod", "web").await.unwrap().tags,
+        tags
+    );
+    assert_eq!(
+        world.status("prod/web").await["verification"]["state"],
+        "unverified",
+        "still for a genuine tick to settle"
+    );
+}
+
+#[tokio::test]
+async fn a_tick_while_the_rollout_is_in_progress_changes_nothing_and_alerts_nothing() {
+    let world = World::new().await;
+    world.release_service("prod", "web").await;
+    world
+        .handle(world.push("web", "release-42").1)
+        .await
+        .unwrap();
+    let tags = world.deps.ecs.describe("prod", "web").await.unwrap().tags;
+    let mutations = world.mutations();
+
+    let tick = world.tick(NOW + 300).await;
+
+    println!("tick during the rollout: {}", tick["notes"][0]);
+    assert_eq!(tick["status"], "no_change", "{tick:#}");
+    assert!(
+        tick["notes"][0]
+            .as_str()
+            .unwrap()
+            .contains("is IN_PROGRESS (0 of 2 tasks running); nothing to settle yet"),
+        "{tick:#}"
+    );
+    assert!(world.deps.alerts.sent().is_empty());
+    assert_eq!(world.mutations(), mutations);
+    assert_eq!(
+        world.deps.ecs.describe("prod", "web").await.unwrap().tags,
+        tags
+    );
+}
+
+#[tokio::test]
+async fn a_reconcile_that_dies_after_claiming_is_finished_once_by_a_later_tick_after_the_lease() {
+    let world = World::new().await;
+    world.release_service("prod", "web").await;
+    world
+        .handle(world.push("web", "release-42").1)
+        .await
+        .unwrap();
+    world.finish_lost("web", "COMPLETED", false);
+    // The tick reads the services (DescribeServices 1), reads web again before claiming (2),
+    // claims, and re-reads (3): that re-read fails on every attempt, as if the function died.
+    world.emulator.add_fault(json!({
+        "service": "ecs", "operation": "DescribeServices", "kind": "error500",
+        "on_calls": [3, 4, 5], "times": 3
+    }));
+
+    let died = world
+        .handle_at(scheduled(NOW + 300), NOW + 300)
+        .await
+        .expect_err("the re-read fails");
+    world
+        .emulator
+        .control("DELETE", "/_ops/faults", None)
+        .unwrap();
+    assert!(died.retryable(), "{died}");
+    assert!(world.deps.alerts.sent().is_empty());
+    let claim = world.deps.ecs.describe("prod", "web").await.unwrap();
+    println!(
+        "died after claiming: ops:deploy-settlement = {}",
+        claim.tag("ops:deploy-settlement").unwrap()
+    );
+
+    // Lambda retries the failed tick a minute later: the claim's lease still runs, so it is quiet.
+    let retried = world.tick(NOW + 360).await;
+    assert_eq!(retried["status"], "no_change", "{retried:#}");
+    assert!(
+        retried["notes"][0]
+            .as_str()
+            .unwrap()
+            .contains("is being settled by invocation inv-"),
+        "{retried:#}"
+    );
+    assert!(world.deps.alerts.sent().is_empty());
+    // The next tick finds the lease run out and finishes the job.
+    let next = world.tick(NOW + 600).await;
+    assert_eq!(next["status"], "settled", "{next:#}");
+    assert_eq!(world.tick(NOW + 900).await["status"], "no_change");
+
+    let alerts = world.deps.alerts.sent();
+    assert_eq!(alerts.len(), 1, "{alerts:#?}");
+    println!(
+        "retry at +360 s: {}; tick at +600 s alerted: {}",
+        retried["notes"][0], alerts[0].title
+    );
+    let settled = world.deps.ecs.describe("prod", "web").await.unwrap();
+    println!(
+        "settled: ops:deploy-settlement = {}",
+        settled.tag("ops:deploy-settlement").unwrap()
+    );
+    assert!(settled
+        .tag("ops:deploy-settlement")
+        .unwrap()
+        .ends_with(" outcome=completed"));
+}
+
+#[tokio::test]
+async fn a_push_never_replaces_a_record_another_invocation_is_still_settling() {
+    let world = World::new().await;
+    world.release_service("prod", "web").await;
+    world
+        .handle(world.push("web", "release-42").1)
+        .await
+        .unwrap();
+    world.finish_lost("web", "COMPLETED", false);
+    let release_42 = world.running("prod", "web").await;
+    // A tick claims web:2's settlement and dies before alerting (its re-read fails).
+    world.emulator.add_fault(json!({
+        "service": "ecs", "operation": "DescribeServices", "kind": "error500",
+        "on_calls": [3, 4, 5], "times": 3
+    }));
+    world
+        .handle_at(scheduled(NOW + 300), NOW + 300)
+        .await
+        .expect_err("the tick dies");
+    world
+        .emulator
+        .control("DELETE", "/_ops/faults", None)
+        .unwrap();
+    let (_, push_43) = world.push("web", "release-43");
+
+    // Within the claim's lease, the push must not replace web:2's record: it would never be alerted.
+    let held = world
+        .handle_at(push_43.clone(), NOW + 360)
+        .await
+        .expect_err("retried later");
+
+    println!("push within the lease: {held}");
+    assert!(held.retryable(), "{held}");
+    assert!(
+        held.to_string()
+            .contains("is being settled by invocation inv-"),
+        "{held}"
+    );
+    assert_eq!(
+        world.running("prod", "web").await,
+        release_42,
+        "not replaced"
+    );
+    // Lambda's retry after the lease: the push settles web:2 (one alert), then deploys.
+    let answer = world
+        .handle_at(push_43, NOW + 480)
+        .await
+        .expect("the retried push deploys");
+    assert_eq!(answer["status"], "started", "{answer:#}");
+    let alerts = world.deps.alerts.sent();
+    assert_eq!(alerts.len(), 1, "{alerts:#?}");
+    assert!(alerts[0]
+        .title
+        .starts_with("prod/web now runs web:release-42@"));
+    println!(
+        "retried after the lease: alerted {}, then {}",
+        alerts[0].title, answer["started"][0]["to"]
+    );
+}
+
+#[tokio::test]
+async fn a_deployment_ecs_dropped_before_any_tick_read_it_is_alerted_once_as_unverified_never_as_good(
+) {
+    let world = World::new().await;
+    let first = world.release_service("prod", "web").await;
+    world.finish("web", "COMPLETED", false).await; // web:1 verified
+    world
+        .handle(world.push("web", "release-42").1)
+        .await
+        .unwrap();
+    // web:2 fails, ECS rolls back to web:1 and finishes that too: both events are lost, and ECS
+    // lists only the rollback deployment now.
+    world.finish_lost("web", "FAILED", true);
+    world.finish_lost("web", "COMPLETED", false);
+    let early = world.tick(NOW + 300).await;
+    let status_before = world.status("prod/web").await;
+
+    let tick = world.tick(NOW + 900).await;
+
+    println!("tick at +300 s: {}", early["notes"][0]);
+    println!("before: status: {}", status_before["verification"]["says"]);
+    assert_eq!(
+        early["status"], "no_change",
+        "ECS may not list a new deployment at once"
+    );
+    assert_eq!(status_before["verification"]["state"], "unverified");
+    assert_eq!(tick["status"], "settled", "{tick:#}");
+    let alerts = world.deps.alerts.sent();
+    assert_eq!(alerts.len(), 2, "{alerts:#?}");
+    let alert = &alerts[1];
+    assert_eq!(alert.severity, Severity::Warning);
+    assert_eq!(alert.event_type, "deployment.unverified");
+    assert_eq!(alert.title, "prod/web deployment of web:2 ended unverified");
+    assert!(
+        alert
+            .what
+            .contains("ECS no longer lists deployment ecs-svc/")
+            && alert
+                .what
+                .contains("ECS's circuit breaker most likely rolled web:2 back"),
+        "{}",
+        alert.what
+    );
+    println!("tick at +900 s: {} | {}", alert.title, alert.what);
+    let service = world.deps.ecs.describe("prod", "web").await.unwrap();
+    assert_eq!(
+        service.tag("ops:deploy-last-completed"),
+        Some(first.as_str()),
+        "never recorded as good"
+    );
+    let after = world.status("prod/web").await;
+    println!("after: status: {}", after["verification"]["says"]);
+    assert_eq!(
+        after["verification"]["state"], "unverified",
+        "still the truth"
+    );
+    assert_eq!(world.tick(NOW + 1200).await["status"], "no_change");
+    assert_eq!(world.deps.alerts.sent().len(), 2, "alerted once");
 }

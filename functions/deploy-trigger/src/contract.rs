@@ -12,7 +12,9 @@
 //! | `ops:deploy-last-completed` | deploy-trigger | task definition of the last deployment verified COMPLETED |
 //! | `ops:deploy-previous-completed` | deploy-trigger | the one before it: where a rollback from the last goes |
 //! | `ops:deploy-last-reported` | deploy-trigger | the deployment whose outcome was last alerted (so a duplicate event alerts once) |
+//! | `ops:deploy-settlement` | deploy-trigger | the settling of the in-flight deployment: who claimed it and when, then its outcome once alerted (see [`Settlement`]) |
 //! | `ops:deploy-newest-pushed` | deploy-trigger | ECR's `imagePushedAt` and digest of the newest image it has deployed here: a push of an older image, or this image's push again once the service moved on, is refused |
+//! | `ops:deploy-refused` | deploy-trigger | the pushes refused (and alerted) against that newest image, so a redelivered refusal is quiet (see [`RefusedPushes`]) |
 //!
 //! A service that also carries `ops:swap-app` is a colour of a blue/green app: its opt-in is an
 //! error (alerted on push, refused in chat), since deploying it in place would bypass the swap.
@@ -41,6 +43,16 @@ pub const PREVIOUS_COMPLETED: &str = "ops:deploy-previous-completed";
 pub const LAST_REPORTED: &str = "ops:deploy-last-reported";
 /// State: the newest image (by ECR's push time) deployed to the service, see [`NewestPushed`].
 pub const NEWEST_PUSHED: &str = "ops:deploy-newest-pushed";
+/// State: the pushes already refused against the newest image, see [`RefusedPushes`].
+pub const REFUSED: &str = "ops:deploy-refused";
+/// State: the claim on, then the outcome of, the in-flight deployment, see [`Settlement`].
+pub const SETTLEMENT: &str = "ops:deploy-settlement";
+/// How long a claim on settling a deployment holds before another invocation may take it over, in
+/// seconds: twice the function's timeout (60 s in the template), so a live claimer is never
+/// overtaken and a dead one (crashed between claim and alert) is, by the next reconcile.
+pub const CLAIM_LEASE_SECONDS: u64 = 120;
+/// How many refused push digests `ops:deploy-refused` remembers (the oldest drops out).
+pub const MAX_REMEMBERED_REFUSALS: usize = 8;
 /// The pattern used when a service names none.
 pub const DEFAULT_PATTERN: &str = "latest";
 
@@ -286,6 +298,14 @@ pub struct NewestPushed {
 }
 
 impl NewestPushed {
+    /// A record of `digest` pushed at `pushed_at_ms`.
+    pub fn new(pushed_at_ms: i64, digest: impl Into<String>) -> Self {
+        NewestPushed {
+            pushed_at_ms,
+            digest: digest.into(),
+        }
+    }
+
     /// The tag value: `pushed-at=<epoch ms> digest=sha256:<hex>`.
     pub fn encode(&self) -> String {
         let value = format!(
@@ -305,6 +325,165 @@ impl NewestPushed {
         Some(NewestPushed {
             pushed_at_ms: fields.get("pushed-at")?.parse().ok()?,
             digest: fields.get("digest")?.to_string(),
+        })
+    }
+}
+
+/// The pushes refused (and alerted) against the service's newest image, kept in its
+/// `ops:deploy-refused` tag: the first 12 hex digits of that newest image's digest, and of each
+/// refused push's (at most [`MAX_REMEMBERED_REFUSALS`], oldest first). A refusal is alerted once;
+/// a redelivery of that push is quiet. A list kept against another newest image counts for
+/// nothing, since what a push is refused against changed. It is a tag of its own so that writing
+/// it never touches `ops:deploy-newest-pushed` (a concurrent deploy may be raising that).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RefusedPushes {
+    /// Key of the newest image the refusals were judged against.
+    pub newest: String,
+    /// Keys of the refused pushes' digests, oldest first.
+    pub refused: Vec<String>,
+}
+
+impl RefusedPushes {
+    /// The key a digest is remembered by: its first 12 hex digits.
+    pub fn key(digest: &str) -> String {
+        digest
+            .strip_prefix("sha256:")
+            .unwrap_or(digest)
+            .chars()
+            .take(12)
+            .collect()
+    }
+
+    /// Whether a push of `digest` was already refused (and alerted) against `newest`.
+    pub fn has_refused(&self, newest: &NewestPushed, digest: &str) -> bool {
+        self.newest == Self::key(&newest.digest) && self.refused.contains(&Self::key(digest))
+    }
+
+    /// `previous` (if it was kept against `newest`) with the refusal of `digest` remembered; the
+    /// oldest forgotten past the limit.
+    pub fn remember(previous: Option<&Self>, newest: &NewestPushed, digest: &str) -> Self {
+        let newest = Self::key(&newest.digest);
+        let mut refused = previous
+            .filter(|p| p.newest == newest)
+            .map(|p| p.refused.clone())
+            .unwrap_or_default();
+        let key = Self::key(digest);
+        if !refused.contains(&key) {
+            refused.push(key);
+        }
+        let excess = refused.len().saturating_sub(MAX_REMEMBERED_REFUSALS);
+        refused.drain(..excess);
+        RefusedPushes { newest, refused }
+    }
+
+    /// The tag value: `newest=<hex12> refused=<hex12>+<hex12>...`.
+    pub fn encode(&self) -> String {
+        let refused: Vec<String> = self.refused.iter().map(|r| tag_word(r)).collect();
+        let value = format!(
+            "newest={} refused={}",
+            tag_word(&self.newest),
+            refused.join("+")
+        );
+        value.chars().take(MAX_TAG_VALUE).collect()
+    }
+
+    /// Read the tag value back; `None` if it is not one this function wrote.
+    pub fn decode(value: &str) -> Option<Self> {
+        let fields: BTreeMap<&str, &str> = value
+            .split_whitespace()
+            .filter_map(|pair| pair.split_once('='))
+            .collect();
+        Some(RefusedPushes {
+            newest: fields.get("newest")?.to_string(),
+            refused: fields
+                .get("refused")?
+                .split('+')
+                .filter(|r| !r.is_empty())
+                .map(String::from)
+                .collect(),
+        })
+    }
+}
+
+/// How a settled deployment ended, as recorded in [`Settlement`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Settled {
+    /// ECS reported it COMPLETED; alerted as a success.
+    Completed,
+    /// ECS reported it FAILED (rolled back or not); alerted as a failure.
+    Failed,
+    /// ECS stopped listing it before its outcome was read; alerted as unverified.
+    Unverified,
+}
+
+impl Settled {
+    fn as_str(self) -> &'static str {
+        match self {
+            Settled::Completed => "completed",
+            Settled::Failed => "failed",
+            Settled::Unverified => "unverified",
+        }
+    }
+
+    fn parse(word: &str) -> Option<Self> {
+        match word {
+            "completed" => Some(Settled::Completed),
+            "failed" => Some(Settled::Failed),
+            "unverified" => Some(Settled::Unverified),
+            _ => None,
+        }
+    }
+}
+
+/// The settling of the in-flight deployment, kept in the service's `ops:deploy-settlement` tag.
+///
+/// An invocation that is about to alert the in-flight deployment's outcome first writes a claim
+/// (`outcome` `None`) naming itself (`by`, a token unique to the invocation) and the time, then
+/// reads the tag back: only the invocation whose claim it reads alerts. After the alert it writes
+/// the outcome (with the other records) in one TagResource; a claim without an outcome older than
+/// [`CLAIM_LEASE_SECONDS`] was left by an invocation that died, and may be taken over.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Settlement {
+    /// The ECS deployment being (or having been) settled.
+    pub deployment_id: String,
+    /// The invocation that claimed it.
+    pub by: String,
+    /// When it claimed it, epoch seconds.
+    pub at: u64,
+    /// Its outcome, once alerted; `None` while the claim is open.
+    pub outcome: Option<Settled>,
+}
+
+impl Settlement {
+    /// The tag value: `deployment=<id> by=<token> at=<epoch> [outcome=completed|failed|unverified]`.
+    pub fn encode(&self) -> String {
+        let mut value = format!(
+            "deployment={} by={} at={}",
+            tag_word(&self.deployment_id),
+            tag_word(&self.by),
+            self.at
+        );
+        if let Some(outcome) = self.outcome {
+            value.push_str(&format!(" outcome={}", outcome.as_str()));
+        }
+        value.chars().take(MAX_TAG_VALUE).collect()
+    }
+
+    /// Read the tag value back; `None` if it is not one this function wrote.
+    pub fn decode(value: &str) -> Option<Self> {
+        let fields: BTreeMap<&str, &str> = value
+            .split_whitespace()
+            .filter_map(|pair| pair.split_once('='))
+            .collect();
+        Some(Settlement {
+            deployment_id: fields.get("deployment")?.to_string(),
+            by: fields.get("by")?.to_string(),
+            at: fields.get("at")?.parse().ok()?,
+            outcome: match fields.get("outcome") {
+                Some(word) => Some(Settled::parse(word)?),
+                None => None,
+            },
         })
     }
 }
@@ -436,5 +615,75 @@ mod tests {
             ("web:7", "web:8", 1_795_000_000)
         );
         assert_eq!(InFlight::decode("written by someone else"), None);
+    }
+
+    #[test]
+    fn refused_pushes_are_a_bounded_list_kept_against_one_newest_image() {
+        let digest = |n: u32| format!("sha256:{n:x}{}", "a".repeat(63));
+        let newest = NewestPushed::new(2_000, format!("sha256:{}", "2".repeat(64)));
+        let mut remembered: Option<RefusedPushes> = None;
+        for n in 0..10 {
+            remembered = Some(RefusedPushes::remember(
+                remembered.as_ref(),
+                &newest,
+                &digest(n),
+            ));
+        }
+        let remembered = remembered.unwrap();
+        assert_eq!(remembered.refused.len(), MAX_REMEMBERED_REFUSALS);
+        assert!(
+            !remembered.has_refused(&newest, &digest(0)),
+            "the oldest dropped out"
+        );
+        assert!(remembered.has_refused(&newest, &digest(9)));
+        let value = remembered.encode();
+        assert!(value.len() <= MAX_TAG_VALUE, "{value}");
+        assert!(
+            value
+                .chars()
+                .all(|c| c.is_alphanumeric() || " _.:/=+-@".contains(c)),
+            "{value}"
+        );
+        assert_eq!(RefusedPushes::decode(&value), Some(remembered.clone()));
+        assert_eq!(
+            RefusedPushes::remember(Some(&remembered), &newest, &digest(9)),
+            remembered,
+            "once"
+        );
+        let raised = NewestPushed::new(3_000, format!("sha256:{}", "3".repeat(64)));
+        assert!(
+            !remembered.has_refused(&raised, &digest(9)),
+            "judged against another newest image: new"
+        );
+        assert_eq!(
+            RefusedPushes::remember(Some(&remembered), &raised, &digest(9)).refused,
+            [RefusedPushes::key(&digest(9))],
+            "a fresh list"
+        );
+    }
+
+    #[test]
+    fn a_settlement_round_trips_open_and_settled() {
+        let claim = Settlement {
+            deployment_id: "ecs-svc/6008233746183924743".into(),
+            by: "tick-0123456789abcdef".into(),
+            at: 1_795_000_000,
+            outcome: None,
+        };
+        assert_eq!(
+            claim.encode(),
+            "deployment=ecs-svc/6008233746183924743 by=tick-0123456789abcdef at=1795000000"
+        );
+        assert_eq!(Settlement::decode(&claim.encode()), Some(claim.clone()));
+        let settled = Settlement {
+            outcome: Some(Settled::Failed),
+            ..claim
+        };
+        assert!(settled.encode().ends_with(" outcome=failed"));
+        assert_eq!(Settlement::decode(&settled.encode()), Some(settled));
+        assert_eq!(
+            Settlement::decode("deployment=x by=y at=1 outcome=maybe"),
+            None
+        );
     }
 }

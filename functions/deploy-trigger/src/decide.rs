@@ -1,18 +1,39 @@
-//! Pure decisions: what to deploy, where to roll back to, what a deployment's outcome means.
-//! No I/O and no clock: the time is an input.
+//! Pure decisions: what to deploy, where to roll back to, what a deployment's outcome means, and
+//! what a reconcile tick settles. No I/O and no clock: the time is an input.
 //!
-//! Invariants (DESIGN.md, "Event order"):
-//! - A push never moves a service to an image ECR records as pushed before the newest image
-//!   deploy-trigger has deployed there (`ops:deploy-newest-pushed`); nor, once the service has
-//!   moved on (a chat deploy, a rollback, ECS's circuit breaker), back to that same newest image
-//!   again: a redelivered push acts once. Both are refused with a note and an alert naming the
-//!   refused image and the newer one. A push of the image the service already runs is
-//!   "already runs", with no alert. Equal push times with different digests cannot be ordered
-//!   and deploy (real ECR records milliseconds).
-//! - A chat `deploy` is a person's decision and may go to an older image; it only ever raises the
-//!   recorded newest image, never lowers it, so late pushes stay refused after it.
-//! - An outcome event is reported only for a deployment the service has, or had per its in-flight
-//!   record; any other id (empty, unknown, another service's) is ignored: no alert, no tag.
+//! # Invariants (DESIGN.md, "Event order")
+//!
+//! - **I1. Never backwards by itself.** A service never runs an image older than the newest push
+//!   deploy-trigger deployed there unless a person asked (chat `deploy` or `rollback`). A push whose
+//!   image ECR records as pushed before the newest one deployed there (`ops:deploy-newest-pushed`)
+//!   is refused, and so is the newest push again once the service has moved on (a chat deploy, a
+//!   rollback, ECS's circuit breaker): a redelivered push acts once. A push of the image the service
+//!   already runs is "already runs". Equal push times with different digests cannot be ordered and
+//!   deploy (real ECR records milliseconds). A chat `deploy` only ever raises the recorded newest
+//!   image, never lowers it, so late pushes stay refused after it. What ECS itself does (the circuit
+//!   breaker's rollback) is not deploy-trigger's doing and is alerted, never undone.
+//! - **I2. Every outcome of a deploy it started is alerted exactly once**, whichever of the
+//!   `ECS Deployment State Change` event or the scheduled reconcile sees it first: COMPLETED as a
+//!   success (and recorded as the last known-good revision), FAILED (with what ECS rolled back to,
+//!   if it did) as a failure, and a deployment ECS stopped listing before its outcome was read as
+//!   unverified. The in-flight record's settlement (`ops:deploy-settlement`, see
+//!   [`claim_state`] and the handler's module docs) is the one place that decides who alerts; a
+//!   settled deployment is quiet to every later event and tick. The one exception is a crash
+//!   between the alert and the record: the alert is then repeated once the claim's lease ends, never
+//!   lost. A push, chat deploy or rollback that replaces the in-flight record first settles the
+//!   one it replaces, if ECS has finished it.
+//! - **I3. What it did not cause changes nothing and pages nobody.** A state change of a deployment
+//!   the service does not have (empty, unknown, another service's id), a COMPLETED or FAILED event
+//!   that ECS's own state does not bear out, a push of an image ECR does not have (refused and
+//!   warned as forged, since someone sent it), and a `Scheduled Event` not from `aws.events` change
+//!   no tag and no service. A genuine-looking tick can do no harm: it only settles what ECS itself
+//!   reports.
+//! - **I4. Bad input changes nothing.** A malformed event or command is refused before any AWS
+//!   call that changes something.
+//!
+//! A refused late push is alerted once per service, pushed image and newest image (remembered in
+//! `ops:deploy-refused` before the alert, so a crash in between loses that informational alert
+//! rather than repeating it); its redeliveries are quiet.
 
 use std::collections::BTreeMap;
 
@@ -21,7 +42,9 @@ use ops_core::image::{containers_running, ImageRef};
 use ops_core::plan::Plan;
 use serde::Serialize;
 
-use crate::contract::{self, InFlight, NewestPushed, OptIn, Trigger};
+use crate::contract::{
+    self, InFlight, NewestPushed, OptIn, RefusedPushes, Settled, Settlement, Trigger,
+};
 
 /// An opted-in service and its current revision, as observed.
 #[derive(Debug, Clone)]
@@ -190,6 +213,8 @@ pub struct Refusal {
     pub runs: String,
     /// Why, in full.
     pub reason: String,
+    /// Already refused (and alerted) before: a redelivery, answered but not alerted again.
+    pub repeat: bool,
 }
 
 /// A deploy decision: the plan, and the opted-in services it could not serve.
@@ -235,10 +260,7 @@ pub fn raised_newest(newest: Option<&NewestPushed>, image: &NewImage) -> Option<
             pushed > n.pushed_at_ms || (pushed == n.pushed_at_ms && n.digest != image.digest)
         }
     };
-    raises.then(|| NewestPushed {
-        pushed_at_ms: pushed,
-        digest: image.digest.clone(),
-    })
+    raises.then(|| NewestPushed::new(pushed, image.digest.clone()))
 }
 
 /// `2026-11-18T09:06:40Z` for an epoch-millisecond time, for humans.
@@ -365,13 +387,46 @@ pub fn decide_deploy(
                         image.label()
                     ),
                 };
-                plan = plan.note(reason.clone());
+                let against = match &late {
+                    Late::Older(newest) | Late::Repeated(newest) => newest,
+                };
+                let before = candidate
+                    .service
+                    .tag(contract::REFUSED)
+                    .and_then(RefusedPushes::decode);
+                let repeat = before
+                    .as_ref()
+                    .is_some_and(|b| b.has_refused(against, &image.digest));
+                if repeat {
+                    plan = plan.note(format!(
+                        "{reason} (refused and alerted before: not alerted again)"
+                    ));
+                } else {
+                    // Remembered before the alert is sent: a redelivery is quiet. Its own tag, so
+                    // that this never rewrites the newest-image record.
+                    let remembered =
+                        RefusedPushes::remember(before.as_ref(), against, &image.digest);
+                    plan = plan.note(reason.clone()).change(
+                        Action::Record(RecordSpec {
+                            target: ServiceRef::of(&candidate.service),
+                            tags: BTreeMap::from([(
+                                contract::REFUSED.to_string(),
+                                remembered.encode(),
+                            )]),
+                        }),
+                        format!(
+                            "{name}: remember that the push of {} was refused",
+                            image.label()
+                        ),
+                    );
+                }
                 refused.push(Refusal {
                     service: name,
                     service_arn: candidate.service.arn.clone(),
                     refused: image.label(),
                     runs,
                     reason,
+                    repeat,
                 });
                 continue;
             }
@@ -550,6 +605,17 @@ pub fn decide_rollback(
     Plan::new().change(Action::Rollback(spec), reason)
 }
 
+/// Which path saw an outcome first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SeenBy {
+    /// ECS's `ECS Deployment State Change` event.
+    Event,
+    /// The scheduled reconcile (or a push or chat command that replaces the in-flight record),
+    /// reading ECS's own deployment state because the event had not arrived.
+    Reconcile,
+}
+
 /// How a deployment ended, for the report.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Outcome {
@@ -559,6 +625,10 @@ pub struct Outcome {
     pub deployment_id: String,
     /// Whether ECS verified it COMPLETED.
     pub succeeded: bool,
+    /// How it is settled: completed, failed, or unverified (ECS no longer lists it).
+    pub settled: Settled,
+    /// Which path saw it first.
+    pub seen_by: SeenBy,
     /// ECS's reason.
     pub reason: String,
     /// The revision the deployment rolled out (ARN), if known.
@@ -572,7 +642,8 @@ pub struct Outcome {
     pub rollback_to: Option<String>,
     /// What deploy-trigger recorded when it started it, if it did.
     pub in_flight: Option<InFlight>,
-    /// Seconds from start to this outcome, if the start is known.
+    /// Seconds from start to this outcome, if the start is known and the outcome seen as it
+    /// happened (a reconcile sees it up to one schedule period late, so it gives none).
     pub duration_seconds: Option<u64>,
 }
 
@@ -585,16 +656,101 @@ pub struct OutcomeDecision {
     pub outcome: Option<Outcome>,
 }
 
+impl OutcomeDecision {
+    fn quiet(note: String) -> Self {
+        OutcomeDecision {
+            plan: Plan::new().note(note),
+            outcome: None,
+        }
+    }
+}
+
+/// How long a deployment deploy-trigger started may be missing from DescribeServices before the
+/// reconcile calls it gone (ECS is eventually consistent right after UpdateService), in seconds.
+pub const VANISHED_AFTER_SECONDS: u64 = 600;
+
+/// The deployment deploy-trigger started last on `service`, from its in-flight record.
+pub fn in_flight(service: &ServiceState) -> Option<InFlight> {
+    service.tag(contract::IN_FLIGHT).and_then(InFlight::decode)
+}
+
+/// The settlement record of `service`, if deploy-trigger wrote one.
+pub fn settlement(service: &ServiceState) -> Option<Settlement> {
+    service
+        .tag(contract::SETTLEMENT)
+        .and_then(Settlement::decode)
+}
+
+/// Whether the outcome of `deployment_id` was already alerted and recorded: it is the last
+/// reported deployment, or the in-flight deployment's settlement records its outcome (which a later
+/// report of another deployment, e.g. ECS's rollback deployment, does not overwrite).
+pub fn is_settled(service: &ServiceState, deployment_id: &str) -> bool {
+    service.tag(contract::LAST_REPORTED) == Some(deployment_id)
+        || settlement(service)
+            .is_some_and(|s| s.deployment_id == deployment_id && s.outcome.is_some())
+}
+
+/// Whether `deployment_id` is the one `service`'s in-flight record names.
+pub fn is_in_flight(service: &ServiceState, deployment_id: &str) -> bool {
+    in_flight(service).is_some_and(|f| f.deployment_id == deployment_id)
+}
+
+/// Who may alert the outcome of the in-flight deployment, as the settlement record says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// Nobody holds it (or the holder's lease ran out): claim it.
+    Free,
+    /// This invocation claimed it.
+    Ours,
+    /// Another invocation claimed it and its lease runs: stay quiet.
+    Held(Settlement),
+}
+
+/// The claim on settling `deployment_id`, for the invocation `token` at `now` (epoch seconds).
+/// A claim without an outcome older than [`contract::CLAIM_LEASE_SECONDS`] was left by an
+/// invocation that died before it alerted, so it is free again.
+pub fn claim_state(service: &ServiceState, deployment_id: &str, token: &str, now: u64) -> Claim {
+    match settlement(service) {
+        Some(s) if s.deployment_id == deployment_id && s.outcome.is_none() => {
+            if s.by == token {
+                Claim::Ours
+            } else if now < s.at.saturating_add(contract::CLAIM_LEASE_SECONDS) {
+                Claim::Held(s)
+            } else {
+                Claim::Free
+            }
+        }
+        _ => Claim::Free,
+    }
+}
+
+/// The decision with the settlement (the claim, now with its outcome) recorded in the same
+/// TagResource as the outcome's other tags.
+pub fn with_settlement(mut decision: OutcomeDecision, claim: &Settlement) -> OutcomeDecision {
+    let Some(outcome) = &decision.outcome else {
+        return decision;
+    };
+    let settled = Settlement {
+        outcome: Some(outcome.settled),
+        ..claim.clone()
+    };
+    for change in &mut decision.plan.changes {
+        if let Action::Record(record) = &mut change.action {
+            record
+                .tags
+                .insert(contract::SETTLEMENT.to_string(), settled.encode());
+        }
+    }
+    decision
+}
+
 /// Whether `deployment_id` is one of `service`'s deployments: one DescribeServices shows, or the
 /// one its in-flight record names. An event about any other (empty, unknown, another service's)
 /// was not caused by this service's rollouts and is never reported.
 pub fn is_own_deployment(service: &ServiceState, deployment_id: &str) -> bool {
     !deployment_id.trim().is_empty()
         && (service.deployments.iter().any(|d| d.id == deployment_id)
-            || service
-                .tag(contract::IN_FLIGHT)
-                .and_then(InFlight::decode)
-                .is_some_and(|f| f.deployment_id == deployment_id))
+            || is_in_flight(service, deployment_id))
 }
 
 /// The answer to a state change about a deployment that is not the service's.
@@ -619,36 +775,161 @@ pub fn decide_outcome(
     now: u64,
 ) -> OutcomeDecision {
     let name = service.qualified_name();
-    let quiet = |note: String| OutcomeDecision {
-        plan: Plan::new().note(note),
-        outcome: None,
-    };
     if !is_own_deployment(service, deployment_id) {
-        return quiet(format!(
+        return OutcomeDecision::quiet(format!(
             "ignored: {}",
             foreign_deployment(service, deployment_id)
         ));
     }
-    if service.tag(contract::LAST_REPORTED) == Some(deployment_id) {
-        return quiet(format!(
+    if is_settled(service, deployment_id) {
+        return OutcomeDecision::quiet(format!(
             "{name}: deployment {deployment_id} was already reported"
         ));
     }
     let succeeded = match event_name {
         "SERVICE_DEPLOYMENT_COMPLETED" => true,
         "SERVICE_DEPLOYMENT_FAILED" => false,
-        other => return quiet(format!("{name}: {other} needs no report")),
+        other => return OutcomeDecision::quiet(format!("{name}: {other} needs no report")),
     };
-    let deployment = service.deployments.iter().find(|d| d.id == deployment_id);
-    let in_flight = service
-        .tag(contract::IN_FLIGHT)
-        .and_then(InFlight::decode)
-        .filter(|f| f.deployment_id == deployment_id);
-    if succeeded && deployment.and_then(|d| d.rollout_state.as_deref()) != Some("COMPLETED") {
-        return quiet(format!(
+    let state = service
+        .deployments
+        .iter()
+        .find(|d| d.id == deployment_id)
+        .and_then(|d| d.rollout_state.as_deref());
+    if succeeded && state != Some("COMPLETED") {
+        return OutcomeDecision::quiet(format!(
             "{name}: the event says deployment {deployment_id} completed, but the service does not show it COMPLETED; not reported"
         ));
     }
+    if let (false, Some(shown @ ("IN_PROGRESS" | "COMPLETED"))) = (succeeded, state) {
+        return OutcomeDecision::quiet(format!(
+            "{name}: the event says deployment {deployment_id} failed, but the service shows it {shown}; not reported"
+        ));
+    }
+    settle_outcome(
+        service,
+        deployment_id,
+        succeeded,
+        reason,
+        SeenBy::Event,
+        now,
+    )
+}
+
+/// What a reconcile tick settles on `service`: the outcome of its in-flight deployment once ECS
+/// reports it COMPLETED or FAILED (exactly as the event would have), or once ECS has stopped
+/// listing it for [`VANISHED_AFTER_SECONDS`] (unverified); nothing while it is in progress, when
+/// there is no in-flight record, or when it is already settled.
+pub fn decide_reconcile(service: &ServiceState, now: u64) -> OutcomeDecision {
+    let name = service.qualified_name();
+    let Some(in_flight) = in_flight(service) else {
+        return OutcomeDecision::quiet(format!(
+            "{name}: no deployment started by deploy-trigger on record"
+        ));
+    };
+    let id = in_flight.deployment_id.as_str();
+    if is_settled(service, id) {
+        return OutcomeDecision::quiet(format!(
+            "{name}: deployment {id} ({}) is already settled",
+            in_flight.to
+        ));
+    }
+    match service.deployments.iter().find(|d| d.id == id) {
+        Some(deployment) => {
+            let state = deployment.rollout_state.as_deref();
+            let reason = deployment
+                .rollout_reason
+                .clone()
+                .unwrap_or_else(|| format!("ECS reports deployment {id} {}", state.unwrap_or("")));
+            match state {
+                Some("COMPLETED") => {
+                    settle_outcome(service, id, true, &reason, SeenBy::Reconcile, now)
+                }
+                Some("FAILED") => settle_outcome(service, id, false, &reason, SeenBy::Reconcile, now),
+                other => OutcomeDecision::quiet(format!(
+                    "{name}: deployment {id} of {} is {} ({} of {} tasks running); nothing to settle yet",
+                    in_flight.to,
+                    other.unwrap_or("without a rollout state"),
+                    deployment.running,
+                    deployment.desired
+                )),
+            }
+        }
+        None if now >= in_flight.started_at.saturating_add(VANISHED_AFTER_SECONDS) => {
+            vanished(service, &in_flight)
+        }
+        None => OutcomeDecision::quiet(format!(
+            "{name}: ECS does not list deployment {id} ({} s after it started): too new for ECS's eventually consistent answer, or already gone; settled as unverified if still missing {VANISHED_AFTER_SECONDS} s after it started",
+            now.saturating_sub(in_flight.started_at)
+        )),
+    }
+}
+
+/// The in-flight deployment is gone from DescribeServices before deploy-trigger read its outcome:
+/// settle it as unverified (never as good), saying what runs instead.
+fn vanished(service: &ServiceState, in_flight: &InFlight) -> OutcomeDecision {
+    let name = service.qualified_name();
+    let id = &in_flight.deployment_id;
+    let runs = short_task_definition(&service.task_definition);
+    let now_runs = match service.primary() {
+        Some(primary) => format!(
+            "{name} runs {runs} (deployment {}, {})",
+            primary.id,
+            primary
+                .rollout_state
+                .as_deref()
+                .unwrap_or("no rollout state")
+        ),
+        None => format!("{name} runs {runs}"),
+    };
+    let back = if runs == in_flight.from {
+        format!(", the revision it ran before: ECS's circuit breaker most likely rolled {} back (or someone deployed {runs} again)", in_flight.to)
+    } else {
+        String::new()
+    };
+    let reason = format!(
+        "ECS no longer lists deployment {id} of {}, so its outcome was never read; {now_runs}{back}",
+        in_flight.to
+    );
+    let outcome = Outcome {
+        service: name.clone(),
+        deployment_id: id.clone(),
+        succeeded: false,
+        settled: Settled::Unverified,
+        seen_by: SeenBy::Reconcile,
+        reason,
+        deployed: Some(in_flight.to.clone()),
+        previous: Some(in_flight.from.clone()),
+        rolled_back_to: None,
+        rollback_to: service.tag(contract::LAST_COMPLETED).map(String::from),
+        in_flight: Some(in_flight.clone()),
+        duration_seconds: None,
+    };
+    let record = RecordSpec {
+        target: ServiceRef::of(service),
+        tags: BTreeMap::from([(contract::LAST_REPORTED.to_string(), id.clone())]),
+    };
+    OutcomeDecision {
+        plan: Plan::new().change(
+            Action::Record(record),
+            format!("{name}: deployment {id} ended unverified"),
+        ),
+        outcome: Some(outcome),
+    }
+}
+
+/// The record and the report of `deployment_id` ending as ECS says (`succeeded` or not).
+fn settle_outcome(
+    service: &ServiceState,
+    deployment_id: &str,
+    succeeded: bool,
+    reason: &str,
+    seen_by: SeenBy,
+    now: u64,
+) -> OutcomeDecision {
+    let name = service.qualified_name();
+    let deployment = service.deployments.iter().find(|d| d.id == deployment_id);
+    let in_flight = in_flight(service).filter(|f| f.deployment_id == deployment_id);
     let deployed = deployment
         .map(|d| d.task_definition.clone())
         .or_else(|| in_flight.as_ref().map(|f| f.to.clone()));
@@ -685,16 +966,26 @@ pub fn decide_outcome(
         }
         rollback_to = last_completed;
     }
+    let duration_seconds = match seen_by {
+        SeenBy::Event => in_flight.as_ref().map(|f| now.saturating_sub(f.started_at)),
+        SeenBy::Reconcile => None,
+    };
     let outcome = Outcome {
         service: name.clone(),
         deployment_id: deployment_id.to_string(),
         succeeded,
+        settled: if succeeded {
+            Settled::Completed
+        } else {
+            Settled::Failed
+        },
+        seen_by,
         reason: reason.to_string(),
         deployed,
         previous,
         rolled_back_to,
         rollback_to,
-        duration_seconds: in_flight.as_ref().map(|f| now.saturating_sub(f.started_at)),
+        duration_seconds,
         in_flight,
     };
     let verdict = if succeeded { "completed" } else { "failed" };
@@ -815,10 +1106,7 @@ mod tests {
             None,
             "release-+",
         );
-        let newest = NewestPushed {
-            pushed_at_ms: 2_000,
-            digest: NEWER.into(),
-        };
+        let newest = NewestPushed::new(2_000, NEWER);
         c.service
             .tags
             .insert(contract::NEWEST_PUSHED.into(), newest.encode());
@@ -834,7 +1122,15 @@ mod tests {
             &Trigger::EcrPush,
             0,
         );
-        assert!(decision.plan.is_empty(), "{:?}", decision.plan);
+        assert!(
+            decision
+                .plan
+                .changes
+                .iter()
+                .all(|c| matches!(c.action, Action::Record(_))),
+            "nothing deployed: {:?}",
+            decision.plan
+        );
         assert_eq!(decision.refused.len(), 1);
         let refusal = &decision.refused[0];
         assert_eq!(refusal.refused, "web:release-1");
@@ -851,6 +1147,30 @@ mod tests {
         );
         assert_eq!(decision.plan.notes.len(), 1);
         assert_eq!(decision.plan.notes[0], refusal.reason);
+        assert!(!refusal.repeat);
+        let Action::Record(record) = &decision.plan.changes[0].action else {
+            panic!("the refusal is remembered: {:?}", decision.plan)
+        };
+        assert!(
+            !record.tags.contains_key(contract::NEWEST_PUSHED),
+            "the newest-image record is never rewritten by a refusal"
+        );
+        let remembered = RefusedPushes::decode(&record.tags[contract::REFUSED]).unwrap();
+        assert!(remembered.has_refused(&NewestPushed::new(2_000, NEWER), DIGEST));
+
+        let mut again = c;
+        again
+            .service
+            .tags
+            .insert(contract::REFUSED.into(), remembered.encode());
+        let redelivered = decide_deploy(&[again], &image(Some("release-1")), &Trigger::EcrPush, 0);
+        assert!(redelivered.plan.is_empty(), "nothing to record again");
+        assert!(redelivered.refused[0].repeat, "quiet: alerted before");
+        assert!(
+            redelivered.plan.notes[0].ends_with("(refused and alerted before: not alerted again)"),
+            "{:?}",
+            redelivered.plan.notes
+        );
     }
 
     #[test]
@@ -863,13 +1183,7 @@ mod tests {
         let Action::Deploy(spec) = &decision.plan.changes[0].action else {
             panic!("a deploy")
         };
-        assert_eq!(
-            spec.newest,
-            Some(NewestPushed {
-                pushed_at_ms: 3_000,
-                digest: DIGEST.into()
-            })
-        );
+        assert_eq!(spec.newest, Some(NewestPushed::new(3_000, DIGEST)));
     }
 
     #[test]
@@ -907,7 +1221,15 @@ mod tests {
             &[],
         );
         let repeated = decide_deploy(&[moved], &again, &Trigger::EcrPush, 0);
-        assert!(repeated.plan.is_empty());
+        assert!(
+            repeated
+                .plan
+                .changes
+                .iter()
+                .all(|c| matches!(c.action, Action::Record(_))),
+            "nothing deployed: {:?}",
+            repeated.plan
+        );
         assert!(
             repeated.refused[0]
                 .reason
@@ -919,10 +1241,7 @@ mod tests {
 
     #[test]
     fn late_push_compares_ecr_push_times_and_cannot_order_equal_ones() {
-        let newest = NewestPushed {
-            pushed_at_ms: 2_000,
-            digest: NEWER.into(),
-        };
+        let newest = NewestPushed::new(2_000, NEWER);
         let mut pushed = image(Some("x"));
         assert!(matches!(
             late_push(Some(&newest), &pushed),
@@ -1115,5 +1434,193 @@ mod tests {
         assert_eq!(record.tags[contract::LAST_COMPLETED], arn("web:6"));
         assert_eq!(record.tags[contract::PREVIOUS_COMPLETED], arn("web:5"));
         assert_eq!(record.tags[contract::LAST_REPORTED], "ecs-svc/1");
+    }
+
+    fn in_flight_to(id: &str, to: &str) -> InFlight {
+        InFlight {
+            deployment_id: id.into(),
+            trigger: Trigger::EcrPush,
+            started_at: 1_000,
+            from: "web:5".into(),
+            to: to.into(),
+        }
+    }
+
+    /// `prod/web` whose in-flight record names ecs-svc/1 (web:6), ECS showing it as `rollout`.
+    fn started(rollout: &str) -> ServiceState {
+        let record = in_flight_to("ecs-svc/1", "web:6");
+        service("web:6", rollout, &[(contract::IN_FLIGHT, &record.encode())])
+    }
+
+    #[test]
+    fn a_reconcile_settles_a_finished_in_flight_deployment_as_the_event_would() {
+        let done = started("COMPLETED");
+        let by_tick = decide_reconcile(&done, 2_000);
+        let by_event = decide_outcome(
+            &done,
+            "SERVICE_DEPLOYMENT_COMPLETED",
+            "ecs-svc/1",
+            "",
+            2_000,
+        );
+        let (tick, event) = (by_tick.outcome.unwrap(), by_event.outcome.unwrap());
+        assert!(tick.succeeded && tick.settled == Settled::Completed);
+        assert_eq!(tick.seen_by, SeenBy::Reconcile);
+        assert_eq!(tick.duration_seconds, None, "a tick sees it late");
+        assert_eq!(event.duration_seconds, Some(1_000));
+        assert_eq!(
+            by_tick.plan.changes, by_event.plan.changes,
+            "the same record"
+        );
+
+        let failed = decide_reconcile(&started("FAILED"), 2_000).outcome.unwrap();
+        assert!(!failed.succeeded && failed.settled == Settled::Failed);
+    }
+
+    #[test]
+    fn a_reconcile_leaves_a_rollout_in_progress_and_a_settled_one_alone() {
+        let rolling = decide_reconcile(&started("IN_PROGRESS"), 2_000);
+        assert!(rolling.outcome.is_none() && rolling.plan.is_empty());
+        assert!(
+            rolling.plan.notes[0]
+                .contains("is IN_PROGRESS (2 of 2 tasks running); nothing to settle yet"),
+            "{:?}",
+            rolling.plan.notes
+        );
+        let mut reported = started("COMPLETED");
+        reported
+            .tags
+            .insert(contract::LAST_REPORTED.into(), "ecs-svc/1".into());
+        assert!(decide_reconcile(&reported, 2_000).outcome.is_none());
+        let none = service("web:6", "COMPLETED", &[]);
+        assert!(
+            decide_reconcile(&none, 2_000).outcome.is_none(),
+            "no record: not ours to settle"
+        );
+    }
+
+    #[test]
+    fn a_settlement_outlives_a_later_report_of_another_deployment() {
+        let mut done = started("COMPLETED");
+        let settled = Settlement {
+            deployment_id: "ecs-svc/1".into(),
+            by: "inv-1".into(),
+            at: 1_500,
+            outcome: Some(Settled::Failed),
+        };
+        done.tags
+            .insert(contract::SETTLEMENT.into(), settled.encode());
+        done.tags
+            .insert(contract::LAST_REPORTED.into(), "ecs-svc/2".into());
+        assert!(is_settled(&done, "ecs-svc/1"));
+        let late = decide_outcome(
+            &done,
+            "SERVICE_DEPLOYMENT_COMPLETED",
+            "ecs-svc/1",
+            "",
+            2_000,
+        );
+        assert!(late.outcome.is_none(), "a late event is quiet");
+        assert!(decide_reconcile(&done, 2_000).outcome.is_none());
+    }
+
+    #[test]
+    fn a_deployment_ecs_stopped_listing_is_settled_unverified_after_the_grace() {
+        let record = in_flight_to("ecs-svc/9", "web:6");
+        let gone = service(
+            "web:5",
+            "COMPLETED",
+            &[(contract::IN_FLIGHT, &record.encode())],
+        );
+        let soon = decide_reconcile(&gone, record.started_at + 10);
+        assert!(
+            soon.outcome.is_none(),
+            "ECS may not list it yet: {:?}",
+            soon.plan
+        );
+        let later = decide_reconcile(&gone, record.started_at + VANISHED_AFTER_SECONDS);
+        let outcome = later.outcome.unwrap();
+        assert_eq!(outcome.settled, Settled::Unverified);
+        assert!(!outcome.succeeded, "never claimed as good");
+        assert!(
+            outcome
+                .reason
+                .contains("ECS no longer lists deployment ecs-svc/9 of web:6")
+                && outcome
+                    .reason
+                    .contains("ECS's circuit breaker most likely rolled web:6 back"),
+            "{}",
+            outcome.reason
+        );
+        let Action::Record(record) = &later.plan.changes[0].action else {
+            panic!("a record")
+        };
+        assert!(!record.tags.contains_key(contract::LAST_COMPLETED));
+    }
+
+    #[test]
+    fn a_failed_event_that_ecs_does_not_bear_out_is_not_reported() {
+        let rolling = started("IN_PROGRESS");
+        let forged = decide_outcome(
+            &rolling,
+            "SERVICE_DEPLOYMENT_FAILED",
+            "ecs-svc/1",
+            "",
+            2_000,
+        );
+        assert!(forged.outcome.is_none() && forged.plan.is_empty());
+        assert!(
+            forged.plan.notes[0].ends_with("but the service shows it IN_PROGRESS; not reported"),
+            "{:?}",
+            forged.plan.notes
+        );
+    }
+
+    #[test]
+    fn a_claim_is_ours_held_or_free_once_its_lease_ran_out() {
+        let mut claimed = started("COMPLETED");
+        let claim = Settlement {
+            deployment_id: "ecs-svc/1".into(),
+            by: "inv-a".into(),
+            at: 1_000,
+            outcome: None,
+        };
+        claimed
+            .tags
+            .insert(contract::SETTLEMENT.into(), claim.encode());
+        assert_eq!(
+            claim_state(&claimed, "ecs-svc/1", "inv-a", 1_001),
+            Claim::Ours
+        );
+        assert_eq!(
+            claim_state(&claimed, "ecs-svc/1", "inv-b", 1_001),
+            Claim::Held(claim.clone())
+        );
+        assert_eq!(
+            claim_state(
+                &claimed,
+                "ecs-svc/1",
+                "inv-b",
+                1_000 + contract::CLAIM_LEASE_SECONDS
+            ),
+            Claim::Free,
+            "its holder died"
+        );
+        assert_eq!(
+            claim_state(&claimed, "ecs-svc/2", "inv-b", 1_001),
+            Claim::Free
+        );
+
+        let decision = with_settlement(decide_reconcile(&claimed, 1_001), &claim);
+        let Action::Record(record) = &decision.plan.changes[0].action else {
+            panic!("a record")
+        };
+        assert_eq!(
+            Settlement::decode(&record.tags[contract::SETTLEMENT])
+                .unwrap()
+                .outcome,
+            Some(Settled::Completed),
+            "the outcome is recorded with the other tags, in one TagResource"
+        );
     }
 }

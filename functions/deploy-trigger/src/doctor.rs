@@ -1,10 +1,11 @@
 //! `doctor`: what deploy-trigger will be asked to do in this account, and whether it can.
 //!
 //! It reads its managed clusters and every service in them that opted in to deploys, and lists the
-//! duties a push or a chat command brings for each: find and describe the service, register a
-//! revision of its family (tagging it as it registers it), pass the revision's roles to ECS, update
-//! the service, record its state in the service's own `ops:deploy-*` tags, resolve images in the
-//! repository, and alert. Nothing is changed.
+//! duties a push, a reconcile tick or a chat command brings for each: find and describe the
+//! service, register a revision of its family (tagging it as it registers it), pass the revision's
+//! roles to ECS, update the service, record its state in the service's own `ops:deploy-*` tags
+//! (the reconcile's claims and settlements among them), resolve images in the repository, and
+//! alert. Nothing is changed.
 
 use ops_core::aws::ecs::{clone_duties, EcsServices};
 use ops_core::doctor::{arn_beside, Area, Duty, Examination};
@@ -20,6 +21,9 @@ const RECORDED_TAGS: &[&str] = &[
     contract::LAST_COMPLETED,
     contract::PREVIOUS_COMPLETED,
     contract::LAST_REPORTED,
+    contract::SETTLEMENT,
+    contract::NEWEST_PUSHED,
+    contract::REFUSED,
 ];
 
 /// Everything `doctor` checks before IAM and the alert path are asked; `caller` is the account and

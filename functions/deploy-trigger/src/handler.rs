@@ -1,4 +1,45 @@
-//! The handler: route an event or chat command through observe, decide, act and report.
+//! The handler: route an event, a reconcile tick or a chat command through observe, decide, act
+//! and report. deploy-trigger's invariants (I1 to I4) are written down in [`crate::decide`].
+//!
+//! # Settling a deployment's outcome exactly once
+//!
+//! Two paths see a deployment deploy-trigger started finish: ECS's `ECS Deployment State Change`
+//! event (best effort: it can be lost, late or repeated), and the scheduled reconcile
+//! (`Scheduled Event` from `aws.events`, every 5 minutes), which reads ECS's own deployment state
+//! (DescribeServices `deployments[].rolloutState`) for every in-flight record in the managed
+//! clusters. A push, chat deploy or rollback that is about to replace the in-flight record settles
+//! it the same way first (and, while another invocation holds the claim on settling it, fails
+//! retryably instead of replacing it). Whichever comes first alerts; the others are quiet. Both go through
+//! [`settle`], and the in-flight record's settlement tag (`ops:deploy-settlement`,
+//! [`crate::contract::Settlement`]) is the single point that decides who alerts:
+//!
+//! 1. Decide from the service as read: nothing to settle (in progress, already settled, not ours)
+//!    is quiet.
+//! 2. Claim: on a fresh read of the service (the event path's own read; the reconcile and the
+//!    push and chat paths read the service again first), if no live claim names this deployment,
+//!    write one naming this invocation (a random token) and the time. A live claim of another
+//!    invocation: quiet.
+//! 3. Re-read the service. Only the invocation whose claim ECS kept goes on (tags are last writer
+//!    wins, so of two invocations that claimed at once the earlier writer reads the later one's
+//!    claim and stays quiet); it decides again from what it re-read (settled meanwhile: quiet).
+//! 4. Alert.
+//! 5. Record the outcome (`ops:deploy-last-reported`, the last/previous completed revisions, and
+//!    the settlement with its outcome) in one TagResource.
+//!
+//! Alert before settle, with the record as dedupe: a crash before the alert leaves a claim that
+//! nobody alerted, which another invocation takes over once its lease
+//! ([`crate::contract::CLAIM_LEASE_SECONDS`], twice the function's timeout) has run out: the next
+//! reconcile. A crash between the alert and the record repeats the alert after the lease: never
+//! lost, at worst said twice. ECS tags have no conditional write, so this is not a true
+//! compare-and-set: two settlers both alert only if one reads the service before the other's claim
+//! lands and writes its own claim only after the other has already re-read its claim, i.e. their
+//! read-to-write and write-to-re-read round trips (one AWS call each) interleave exactly. The
+//! template's reserved concurrency of 1 keeps invocations from overlapping at all; the two
+//! together stand in for the compare-and-set ECS does not offer.
+//!
+//! Outcomes of deployments deploy-trigger did not start (the console's, the circuit breaker's own
+//! rollback deployment) come only by event and keep the older protocol: alert, then record
+//! `ops:deploy-last-reported`.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -11,7 +52,7 @@ use ops_core::command::{Command, CommandError};
 use ops_core::doctor;
 use ops_core::events::{
     classify, parse_event, EcrImageAction, EcsDeploymentStateChange, EventError, Incoming,
-    ECR_IMAGE_ACTION, ECS_DEPLOYMENT_STATE_CHANGE,
+    ECR_IMAGE_ACTION, ECS_DEPLOYMENT_STATE_CHANGE, SCHEDULED_EVENT,
 };
 use ops_core::image::{parse_digest, parse_tag, ImageRef};
 use ops_core::plan::{execute, Execution, Mode, Plan};
@@ -23,15 +64,19 @@ use tracing::{debug, info, warn};
 use crate::act::{apply, Started};
 use crate::commands::{status_line, DeployArgs, ServiceArgs, COMMANDS};
 use crate::config::DeployConfig;
-use crate::contract::{self, opt_in, OptIn, Trigger};
+use crate::contract::{self, opt_in, OptIn, Settlement, Trigger};
 use crate::decide::{
-    decide_deploy, decide_outcome, decide_rollback, foreign_deployment, is_own_deployment,
-    rollback_target, Action, NewImage,
+    claim_state, decide_deploy, decide_outcome, decide_reconcile, decide_rollback,
+    foreign_deployment, in_flight, is_in_flight, is_own_deployment, rollback_target,
+    with_settlement, Action, Claim, NewImage, Outcome, OutcomeDecision,
 };
 use crate::observe;
 use crate::report::{
-    failure_alert, forged_push_alert, outcome_alert, problem_alert, refusal_alert,
+    failure_alert, forged_push_alert, outcome_alert, problem_alert, refusal_alert, verification,
 };
+
+/// The `source` of a genuine EventBridge schedule.
+pub const SCHEDULE_SOURCE: &str = "aws.events";
 
 /// What the handler works with, built once at start.
 pub struct Deps<A> {
@@ -71,6 +116,11 @@ pub async fn function_handler<A: AlertSink>(
         } if detail_type == ECS_DEPLOYMENT_STATE_CHANGE => {
             on_deployment_state_change(&raw, invocation, deps).await
         }
+        Incoming::Event {
+            detail_type,
+            source,
+            raw,
+        } if detail_type == SCHEDULED_EVENT => on_schedule(&source, &raw, invocation, deps).await,
         Incoming::Event { detail_type, .. } => {
             debug!(detail_type, "event type not handled");
             Ok(ignored(format!(
@@ -175,6 +225,7 @@ async fn on_push<A: AlertSink>(
     let decision = decide_deploy(&candidates, &image, &Trigger::EcrPush, invocation.now);
     problems.extend(decision.problems);
     let refused = decision.refused;
+    settle_before_replacing(&decision.plan, &candidates, Mode::Apply, invocation, deps).await?;
     let revisions = candidates
         .iter()
         .map(|c| (c.current.arn().to_string(), c.current.clone()))
@@ -193,6 +244,10 @@ async fn on_push<A: AlertSink>(
             .await?;
     }
     for refusal in &refused {
+        if refusal.repeat {
+            debug!(service = %refusal.service, refused = %refusal.refused, "push refused before, refused again without an alert");
+            continue;
+        }
         info!(service = %refusal.service, refused = %refusal.refused, runs = %refusal.runs, "late or repeated push refused");
         deps.alerts
             .publish(&refusal_alert(
@@ -259,31 +314,239 @@ async fn on_deployment_state_change<A: AlertSink>(
         return Ok(ignored(reason));
     }
     let reason = detail.reason.clone().unwrap_or_default();
-    let decision = decide_outcome(
-        &service,
-        &detail.event_name,
-        &detail.deployment_id,
-        &reason,
-        invocation.now,
-    );
-    if let Some(outcome) = &decision.outcome {
-        let revisions = [
-            outcome.deployed.clone(),
-            outcome.previous.clone(),
-            outcome.rolled_back_to.clone(),
-        ];
-        let images = observe::revision_images(&deps.ecs, &revisions).await;
-        // Alert before recording: a crash in between repeats the alert rather than losing it.
-        deps.alerts
-            .publish(&outcome_alert(
-                &deps.config.common.function_name,
-                outcome,
-                &images,
-            ))
-            .await?;
-        info!(service = %outcome.service, deployment = %outcome.deployment_id, succeeded = outcome.succeeded, "deployment outcome reported");
+    let judge = Judge::Event {
+        event_name: &detail.event_name,
+        deployment_id: &detail.deployment_id,
+        reason: &reason,
+    };
+    let (execution, settled) = settle(service, true, &judge, invocation, deps).await?;
+    let outcome = match settled {
+        Settle::Alerted(outcome) => Some(*outcome),
+        Settle::Quiet | Settle::Held(_) => None,
+    };
+    Ok(answer(
+        &deps.config.common.function_name,
+        &execution,
+        &[],
+        json!({ "outcome": outcome }),
+    ))
+}
+
+/// A reconcile tick: settle every in-flight deployment of the opted-in services in the managed
+/// clusters from ECS's own deployment state. Only EventBridge's own schedules are accepted: anyone
+/// allowed to invoke the function could send a `Scheduled Event`, and although a tick only settles
+/// what ECS reports, a forged one is refused before any AWS call.
+async fn on_schedule<A: AlertSink>(
+    source: &str,
+    raw: &Value,
+    invocation: &Invocation,
+    deps: &Deps<A>,
+) -> Result<Value> {
+    if source != SCHEDULE_SOURCE {
+        warn!(source, "scheduled event from another source refused");
+        return Err(Error::Refused(format!(
+            "a `{SCHEDULED_EVENT}` must come from source `{SCHEDULE_SOURCE}` (an EventBridge schedule), not `{source}`: it was not sent by AWS, so nothing was reconciled"
+        )));
     }
-    let (execution, started) = run(
+    let account = raw
+        .get("account")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if account != invocation.caller.account_id {
+        warn!(account, "scheduled event of another account refused");
+        return Err(Error::Refused(format!(
+            "a `{SCHEDULED_EVENT}` of account `{account}` is not from this function's account {}: nothing was reconciled",
+            invocation.caller.account_id
+        )));
+    }
+    let mut settled = Vec::new();
+    let mut notes = Vec::new();
+    let mut retry = None;
+    for cluster in &deps.config.clusters {
+        let arns = deps.ecs.list_services(cluster).await?;
+        for service in deps.ecs.describe_many(cluster, &arns).await? {
+            if opt_in(&service.tags).is_none() || in_flight(&service).is_none() {
+                continue;
+            }
+            let name = service.qualified_name();
+            match settle(service, false, &Judge::Reconcile, invocation, deps).await {
+                Ok((execution, done)) => {
+                    notes.extend(execution.notes);
+                    if let Some(failed) = execution.failed {
+                        notes.push(format!("{name}: {}", failed.error));
+                    }
+                    if let Settle::Alerted(outcome) = done {
+                        settled.push(*outcome);
+                    }
+                }
+                Err(error) if error.retryable() => {
+                    warn!(service = %name, %error, "not reconciled; the tick is retried");
+                    retry = Some(error);
+                }
+                Err(error) => {
+                    warn!(service = %name, %error, "not reconciled");
+                    notes.push(format!("{name}: not reconciled: {error}"));
+                }
+            }
+        }
+    }
+    // A retried tick settles what is left; what this one settled is quiet then.
+    if let Some(error) = retry {
+        return Err(error);
+    }
+    info!(settled = settled.len(), "reconciled");
+    Ok(json!({
+        "status": if settled.is_empty() { "no_change" } else { "settled" },
+        "settled": settled,
+        "notes": notes,
+    }))
+}
+
+/// What judges a deployment's outcome: ECS's event, or ECS's own state read by a reconcile.
+enum Judge<'a> {
+    /// An `ECS Deployment State Change`.
+    Event {
+        event_name: &'a str,
+        deployment_id: &'a str,
+        reason: &'a str,
+    },
+    /// The service's in-flight deployment, as DescribeServices shows it.
+    Reconcile,
+}
+
+impl Judge<'_> {
+    fn decide(&self, service: &ServiceState, now: u64) -> OutcomeDecision {
+        match self {
+            Judge::Event {
+                event_name,
+                deployment_id,
+                reason,
+            } => decide_outcome(service, event_name, deployment_id, reason, now),
+            Judge::Reconcile => decide_reconcile(service, now),
+        }
+    }
+}
+
+/// What [`settle`] did.
+enum Settle {
+    /// This invocation alerted the outcome and recorded it.
+    Alerted(Box<Outcome>),
+    /// Nothing to settle (in progress, already settled, not ours); the notes say why.
+    Quiet,
+    /// Another invocation holds a live claim on settling it: that one alerts (or, if it died, an
+    /// invocation after its lease does).
+    Held(Settlement),
+}
+
+/// Settle one deployment's outcome on `service` (see the module docs): decide, claim and re-read
+/// when it is the in-flight deployment, alert, record. `fresh`: `service` was read just now (else it
+/// is read again before claiming, so the claim's read-to-write window is one round trip). Returns
+/// the record's execution (its notes say why nothing was done) and what it did.
+async fn settle<A: AlertSink>(
+    service: ServiceState,
+    fresh: bool,
+    judge: &Judge<'_>,
+    invocation: &Invocation,
+    deps: &Deps<A>,
+) -> Result<(Execution<Action>, Settle)> {
+    let now = invocation.now;
+    // Nothing to alert: the plan's notes say why, and it changes nothing.
+    let quiet = |plan: Plan<Action>, settle: Settle| async move {
+        run(plan, Mode::Apply, &BTreeMap::new(), invocation, deps)
+            .await
+            .map(|(execution, _)| (execution, settle))
+    };
+    let outcome_id =
+        |decision: &OutcomeDecision| decision.outcome.as_ref().map(|o| o.deployment_id.clone());
+    let mut decision = judge.decide(&service, now);
+    let Some(mut deployment_id) = outcome_id(&decision) else {
+        return quiet(decision.plan, Settle::Quiet).await;
+    };
+    let name = service.qualified_name();
+    if is_in_flight(&service, &deployment_id) {
+        let service = if fresh {
+            service
+        } else {
+            let now_read = deps.ecs.describe(&service.cluster, &service.name).await?;
+            decision = judge.decide(&now_read, now);
+            match outcome_id(&decision) {
+                Some(id) if is_in_flight(&now_read, &id) => deployment_id = id,
+                _ => return quiet(decision.plan, Settle::Quiet).await,
+            }
+            now_read
+        };
+        let token = invocation_token();
+        let claim = Settlement {
+            deployment_id: deployment_id.clone(),
+            by: token.clone(),
+            at: now,
+            outcome: None,
+        };
+        match claim_state(&service, &deployment_id, &token, now) {
+            Claim::Held(holder) => {
+                info!(service = %name, deployment = %deployment_id, holder = %holder.by, "another invocation is settling the deployment");
+                let note = held_note(&name, &holder);
+                return quiet(Plan::new().note(note), Settle::Held(holder)).await;
+            }
+            Claim::Ours => {}
+            Claim::Free => {
+                deps.ecs
+                    .tag(
+                        &service.arn,
+                        &BTreeMap::from([(contract::SETTLEMENT.to_string(), claim.encode())]),
+                    )
+                    .await?;
+                // Tags are last writer wins: only the invocation whose claim ECS kept alerts.
+                let reread = deps.ecs.describe(&service.cluster, &service.name).await?;
+                match claim_state(&reread, &deployment_id, &token, now) {
+                    Claim::Ours => {}
+                    Claim::Held(holder) => {
+                        info!(service = %name, deployment = %deployment_id, holder = %holder.by, "another invocation claimed the deployment at the same time");
+                        let note = held_note(&name, &holder);
+                        return quiet(Plan::new().note(note), Settle::Held(holder)).await;
+                    }
+                    Claim::Free => {
+                        // Settled meanwhile (or the record moved on): nothing of ours to alert.
+                        decision = judge.decide(&reread, now);
+                        return quiet(
+                            Plan {
+                                changes: Vec::new(),
+                                notes: decision.plan.notes,
+                            },
+                            Settle::Quiet,
+                        )
+                        .await;
+                    }
+                }
+                decision = judge.decide(&reread, now);
+                if outcome_id(&decision).as_deref() != Some(deployment_id.as_str()) {
+                    return quiet(decision.plan, Settle::Quiet).await;
+                }
+            }
+        }
+        decision = with_settlement(decision, &claim);
+    }
+    let outcome = decision
+        .outcome
+        .clone()
+        .expect("a decision to settle has an outcome");
+    let revisions = [
+        outcome.deployed.clone(),
+        outcome.previous.clone(),
+        outcome.rolled_back_to.clone(),
+    ];
+    let images = observe::revision_images(&deps.ecs, &revisions).await;
+    // Alert before recording: a crash in between repeats the alert (after the claim's lease)
+    // rather than losing it.
+    deps.alerts
+        .publish(&outcome_alert(
+            &deps.config.common.function_name,
+            &outcome,
+            &images,
+        ))
+        .await?;
+    info!(service = %outcome.service, deployment = %outcome.deployment_id, succeeded = outcome.succeeded, seen_by = ?outcome.seen_by, "deployment outcome reported");
+    let (execution, _) = run(
         decision.plan,
         Mode::Apply,
         &BTreeMap::new(),
@@ -291,12 +554,85 @@ async fn on_deployment_state_change<A: AlertSink>(
         deps,
     )
     .await?;
-    Ok(answer(
-        &deps.config.common.function_name,
-        &execution,
-        &started,
-        json!({ "outcome": decision.outcome }),
-    ))
+    Ok((execution, Settle::Alerted(Box::new(outcome))))
+}
+
+fn held_note(name: &str, holder: &Settlement) -> String {
+    format!(
+        "{name}: deployment {} is being settled by invocation {} (claimed at {}); it alerts the outcome, or, if it died, an invocation after the {} s lease does",
+        holder.deployment_id,
+        holder.by,
+        holder.at,
+        contract::CLAIM_LEASE_SECONDS
+    )
+}
+
+/// Before a plan replaces the in-flight record of a service it deploys to, settle that record if
+/// ECS has finished its deployment (its event may have been lost, and the reconcile cannot find it
+/// once the record names another deployment). Nothing in dry-run.
+async fn settle_before_replacing<A: AlertSink>(
+    plan: &Plan<Action>,
+    candidates: &[crate::decide::Candidate],
+    mode: Mode,
+    invocation: &Invocation,
+    deps: &Deps<A>,
+) -> Result<()> {
+    if mode != Mode::Apply {
+        return Ok(());
+    }
+    for change in &plan.changes {
+        let target = match &change.action {
+            Action::Deploy(spec) => &spec.target,
+            Action::Rollback(spec) => &spec.target,
+            Action::Record(_) => continue,
+        };
+        if let Some(candidate) = candidates
+            .iter()
+            .find(|c| c.service.arn == target.service_arn)
+        {
+            settle_finished(&candidate.service, plan.changes.len(), invocation, deps).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Settle `service`'s in-flight deployment if ECS has finished it; whether it settled one. While
+/// another invocation holds the claim on settling it, the record must not be replaced (its outcome
+/// would then never be alerted): a retryable error, so the event is retried (after the lease at
+/// the latest, when the claim is free) and a person is told to send the command again.
+async fn settle_finished<A: AlertSink>(
+    service: &ServiceState,
+    planned: usize,
+    invocation: &Invocation,
+    deps: &Deps<A>,
+) -> Result<bool> {
+    if decide_reconcile(service, invocation.now).outcome.is_none() {
+        return Ok(false);
+    }
+    match settle(service.clone(), false, &Judge::Reconcile, invocation, deps).await? {
+        (_, Settle::Alerted(_)) => Ok(true),
+        (_, Settle::Quiet) => Ok(false),
+        (_, Settle::Held(holder)) => Err(Error::Incomplete {
+            applied: 0,
+            planned,
+            message: format!(
+                "{}; nothing was changed, so try again once it is settled",
+                held_note(&service.qualified_name(), &holder)
+            ),
+            retryable: true,
+        }),
+    }
+}
+
+/// A token unique to this invocation (and to each call), for claims: 64 random bits from the
+/// standard library's per-process random hash keys, with the time.
+fn invocation_token() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    if let Ok(elapsed) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+        hasher.write_u128(elapsed.as_nanos());
+    }
+    format!("inv-{:016x}", hasher.finish())
 }
 
 async fn on_command<A: AlertSink>(
@@ -356,6 +692,14 @@ async fn on_command<A: AlertSink>(
                     problem.service, problem.problem
                 )));
             }
+            settle_before_replacing(
+                &decision.plan,
+                std::slice::from_ref(&candidate),
+                mode,
+                invocation,
+                deps,
+            )
+            .await?;
             let revisions = BTreeMap::from([(
                 candidate.current.arn().to_string(),
                 candidate.current.clone(),
@@ -371,9 +715,14 @@ async fn on_command<A: AlertSink>(
         }
         "rollback" => {
             let args: ServiceArgs = command.args_as()?;
-            let service =
+            let mut service =
                 observe::find_service(&deps.ecs, &deps.config.clusters, &args.service).await?;
             opted_in(&service)?;
+            // A finished deployment whose event was lost is settled first: where a rollback goes
+            // depends on what was verified, and the rollback replaces the in-flight record.
+            if mode == Mode::Apply && settle_finished(&service, 1, invocation, deps).await? {
+                service = deps.ecs.describe(&service.cluster, &service.name).await?;
+            }
             let target_arn = rollback_target(&service).map_err(Error::Refused)?;
             let target = rollback_revision(&deps.ecs, &target_arn).await?;
             let plan = decide_rollback(&service, &target, &requested_by);
@@ -555,6 +904,25 @@ async fn status(ecs: &EcsServices, service: &ServiceState) -> Result<Value> {
     let current = ecs.task_definition(&service.task_definition).await?;
     let opt_in = opt_in(&service.tags).map(|parsed| parsed.map_err(|e| e.to_string()));
     let primary = service.primary();
+    // Our record of the deployment we started, next to ECS's own state: "unverified" where ECS
+    // says it finished and no event or reconcile has verified it yet.
+    let verification = match in_flight(service) {
+        Some(record) => {
+            let images = if record.to == current.short_name() {
+                Some(current.images())
+            } else {
+                ecs.task_definition(&record.to)
+                    .await
+                    .ok()
+                    .map(|revision| revision.images())
+            };
+            verification(
+                service,
+                &crate::report::revision_label(&record.to, images.as_ref()),
+            )
+        }
+        None => None,
+    };
     Ok(json!({
         "status": "ok",
         "service": service.qualified_name(),
@@ -578,6 +946,7 @@ async fn status(ecs: &EcsServices, service: &ServiceState) -> Result<Value> {
             Ok(target) => json!(target),
             Err(reason) => json!({ "none": reason }),
         },
-        "in_flight": service.tag(contract::IN_FLIGHT).and_then(contract::InFlight::decode),
+        "in_flight": in_flight(service),
+        "verification": verification,
     }))
 }

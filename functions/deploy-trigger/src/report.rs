@@ -3,17 +3,26 @@
 use std::collections::BTreeMap;
 
 use ops_core::alert::{Alert, Severity};
-use ops_core::aws::ecs::short_task_definition;
+use ops_core::aws::ecs::{short_task_definition, ServiceState};
 use ops_core::plan::FailedChange;
+use serde::Serialize;
 
 use crate::commands::{help_line, rollback_line, status_line, COMMANDS};
-use crate::decide::{short_digest, Action, NewImage, Outcome, Problem, Refusal};
+use crate::contract::{self, Settled};
+use crate::decide::{
+    in_flight, is_settled, settlement, short_digest, Action, NewImage, Outcome, Problem, Refusal,
+    SeenBy,
+};
 
 /// Images by revision (`family:revision` → container → image), as observed for the report.
 pub type RevisionImages = BTreeMap<String, BTreeMap<String, String>>;
 
-/// The alert for a finished deployment: succeeded, or failed (and whether ECS rolled it back).
+/// The alert for a finished deployment: succeeded, or failed (and whether ECS rolled it back), or
+/// ended unverified (ECS stopped listing it before its outcome was read).
 pub fn outcome_alert(function: &str, outcome: &Outcome, images: &RevisionImages) -> Alert {
+    if outcome.settled == Settled::Unverified {
+        return unverified_alert(function, outcome, images);
+    }
     let deployed = outcome.deployed.as_deref().map(short_task_definition);
     let previous = outcome.previous.as_deref().map(short_task_definition);
     let deployed_name = deployed
@@ -98,7 +107,8 @@ pub fn outcome_alert(function: &str, outcome: &Outcome, images: &RevisionImages)
         .change(describe(&previous), after)
         .thread(format!("{function}:{}", outcome.service))
         .context("service", &outcome.service)
-        .context("deployment_id", &outcome.deployment_id);
+        .context("deployment_id", &outcome.deployment_id)
+        .context("seen_by", seen_by(outcome.seen_by));
     if let Some(who) = outcome
         .in_flight
         .as_ref()
@@ -118,6 +128,187 @@ pub fn outcome_alert(function: &str, outcome: &Outcome, images: &RevisionImages)
         }
     }
     alert
+}
+
+/// How the alert says which path saw the outcome.
+fn seen_by(seen_by: SeenBy) -> &'static str {
+    match seen_by {
+        SeenBy::Event => "ECS Deployment State Change event",
+        SeenBy::Reconcile => {
+            "reconcile of ECS's own deployment state (no ECS Deployment State Change event had arrived)"
+        }
+    }
+}
+
+/// The warning for a deployment deploy-trigger started whose outcome it could not read: ECS no
+/// longer lists it. Never claimed as success; what runs now is said.
+fn unverified_alert(function: &str, outcome: &Outcome, images: &RevisionImages) -> Alert {
+    let deployed = outcome
+        .deployed
+        .as_deref()
+        .map(short_task_definition)
+        .unwrap_or_else(|| "an unknown revision".into());
+    let trigger = outcome
+        .in_flight
+        .as_ref()
+        .map(|f| f.trigger.describe())
+        .unwrap_or_else(|| "an unknown trigger".into());
+    let describe = |revision: Option<&str>| match revision.map(short_task_definition) {
+        Some(name) => format!("{name} ({})", summarize(images.get(&name))),
+        None => "unknown".into(),
+    };
+    let mut alert = Alert::new(
+        Severity::Warning,
+        function,
+        "deployment.unverified",
+        &outcome.service,
+        format!(
+            "{} deployment of {deployed} ended unverified",
+            outcome.service
+        ),
+    )
+    .what(format!("{}: {}.", outcome.service, outcome.reason))
+    .why(format!(
+        "Started by {trigger}. The ECS Deployment State Change event did not arrive, and ECS had dropped the deployment before a reconcile read it, so it is not recorded as verified."
+    ))
+    .change(describe(outcome.previous.as_deref()), describe(outcome.deployed.as_deref()))
+    .next_step(format!(
+        "Check what runs now: {}",
+        status_line(function, &outcome.service)
+    ))
+    .thread(format!("{function}:{}", outcome.service))
+    .context("service", &outcome.service)
+    .context("deployment_id", &outcome.deployment_id)
+    .context("seen_by", seen_by(outcome.seen_by));
+    if let Some(target) = &outcome.rollback_to {
+        alert = alert.next_step(format!(
+            "To go back to the last verified deployment ({}): {}",
+            short_task_definition(target),
+            rollback_line(function, &outcome.service)
+        ));
+    }
+    if let Some(who) = outcome
+        .in_flight
+        .as_ref()
+        .and_then(|f| f.trigger.requested_by())
+    {
+        alert = alert.requested_by(who);
+    }
+    alert
+}
+
+/// Whether deploy-trigger has verified the in-flight deployment, for `status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verified {
+    /// ECS is still rolling it out: nothing to verify yet.
+    InProgress,
+    /// ECS says it finished (or no longer lists it), and deploy-trigger has not verified it.
+    Unverified,
+    /// deploy-trigger verified its outcome (COMPLETED or FAILED) and alerted it.
+    Verified,
+}
+
+/// `status`'s account of the deployment deploy-trigger started last.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Verification {
+    /// ECS deployment id.
+    pub deployment_id: String,
+    /// The revision it deploys (`family:revision`).
+    pub revision: String,
+    /// The deployment's rollout state as ECS reports it; `None` when ECS no longer lists it.
+    pub ecs_says: Option<String>,
+    /// Whether deploy-trigger verified it.
+    pub state: Verified,
+    /// In words, e.g. `web:2 (app: web:release-2@sha256:...): ECS says COMPLETED, not yet verified
+    /// by deploy-trigger (unverified; the next reconcile settles it)`.
+    pub says: String,
+}
+
+/// What `status` says about `service`'s in-flight record next to ECS's own state; `label` names
+/// the revision it deploys, e.g. `web:2 (app: web:release-2@sha256:...)`. "unverified" is said
+/// exactly when ECS reports the deployment finished (or gone) and deploy-trigger has not verified
+/// its outcome, or could not.
+pub fn verification(service: &ServiceState, label: &str) -> Option<Verification> {
+    let record = in_flight(service)?;
+    let id = record.deployment_id.clone();
+    let shown = service.deployments.iter().find(|d| d.id == id);
+    let ecs_says = shown.map(|d| {
+        d.rollout_state
+            .clone()
+            .unwrap_or_else(|| "no rollout state".into())
+    });
+    let (state, says) = if is_settled(service, &id) {
+        let outcome = settlement(service)
+            .filter(|s| s.deployment_id == id)
+            .and_then(|s| s.outcome)
+            .unwrap_or_else(|| {
+                // Settled before settlements were recorded: COMPLETED is the one recorded as good.
+                let good = service
+                    .tag(contract::LAST_COMPLETED)
+                    .map(short_task_definition);
+                if good.as_deref() == Some(record.to.as_str()) {
+                    Settled::Completed
+                } else {
+                    Settled::Failed
+                }
+            });
+        match outcome {
+            Settled::Completed => (
+                Verified::Verified,
+                format!("{label}: verified COMPLETED by deploy-trigger (deployment {id}; alerted)"),
+            ),
+            Settled::Failed => (
+                Verified::Verified,
+                format!("{label}: verified FAILED by deploy-trigger (deployment {id}; alerted)"),
+            ),
+            Settled::Unverified => (
+                Verified::Unverified,
+                format!(
+                    "{label}: unverified: ECS stopped listing deployment {id} before deploy-trigger read its outcome (alerted as unverified; it is not recorded as good)"
+                ),
+            ),
+        }
+    } else {
+        match (shown, ecs_says.as_deref()) {
+            (Some(_), Some(finished @ ("COMPLETED" | "FAILED"))) => (
+                Verified::Unverified,
+                format!(
+                    "{label}: ECS says {finished}, not yet verified by deploy-trigger (unverified; the next reconcile settles it)"
+                ),
+            ),
+            (None, _) => (
+                Verified::Unverified,
+                format!(
+                    "{label}: ECS does not list deployment {id}, and deploy-trigger has not verified its outcome (unverified; a reconcile settles it)"
+                ),
+            ),
+            (Some(deployment), state) => (
+                Verified::InProgress,
+                format!(
+                    "{label}: rolling out (ECS says {}, {} of {} tasks running); deploy-trigger verifies it when ECS finishes",
+                    state.unwrap_or("no rollout state"),
+                    deployment.running,
+                    deployment.desired
+                ),
+            ),
+        }
+    };
+    Some(Verification {
+        deployment_id: id,
+        revision: record.to,
+        ecs_says,
+        state,
+        says,
+    })
+}
+
+/// `web:2 (app: web:release-2@sha256:abcdef123456)`: a revision and its images, for `status`.
+pub fn revision_label(revision: &str, images: Option<&BTreeMap<String, String>>) -> String {
+    match images {
+        Some(images) if !images.is_empty() => format!("{revision} ({})", summarize(Some(images))),
+        _ => revision.to_string(),
+    }
 }
 
 /// The warning for an opted-in service a push could not reach.
@@ -291,6 +482,12 @@ mod tests {
             service: "prod/web".into(),
             deployment_id: "ecs-svc/42".into(),
             succeeded,
+            settled: if succeeded {
+                Settled::Completed
+            } else {
+                Settled::Failed
+            },
+            seen_by: SeenBy::Event,
             reason: if succeeded {
                 "ECS deployment ecs-svc/42 completed.".into()
             } else {
@@ -404,5 +601,37 @@ mod tests {
             "nothing to undo: ECS already went back"
         );
         assert!(!alert.title.contains("now runs"));
+    }
+
+    #[test]
+    fn an_unverified_deployment_is_a_warning_that_never_says_it_runs() {
+        let gone = Outcome {
+            succeeded: false,
+            settled: Settled::Unverified,
+            seen_by: SeenBy::Reconcile,
+            reason: "ECS no longer lists deployment ecs-svc/42 of web:8, so its outcome was never read; prod/web runs web:7".into(),
+            deployed: Some("web:8".into()),
+            rolled_back_to: None,
+            duration_seconds: None,
+            ..outcome(false)
+        };
+        let alert = outcome_alert("deploy-trigger", &gone, &images());
+        assert_eq!(alert.severity, Severity::Warning);
+        assert_eq!(alert.event_type, "deployment.unverified");
+        assert_eq!(alert.title, "prod/web deployment of web:8 ended unverified");
+        assert!(
+            alert.what.starts_with("prod/web: ECS no longer lists"),
+            "{}",
+            alert.what
+        );
+        assert!(!alert.title.contains("now runs") && alert.undo.is_none());
+        assert!(
+            alert
+                .next_steps
+                .iter()
+                .any(|s| s.starts_with("To go back to the last verified deployment (web:7)")),
+            "{:?}",
+            alert.next_steps
+        );
     }
 }
