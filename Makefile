@@ -28,8 +28,11 @@ PIP_FLAGS := --quiet --disable-pip-version-check --no-input
 TOOLS := PATH="$(CURDIR)/$(TOOLS_VENV)/bin:$$PATH" SAM_CLI_TELEMETRY=0
 TEMPLATE := sam/template.yaml
 FUNCTIONS := $(patsubst functions/%/Cargo.toml,%,$(wildcard functions/*/Cargo.toml))
+# The model-based sequence tests, one per stateful function (tests/tests/model_*.rs).
+MODEL_TESTS := $(patsubst tests/tests/%.rs,%,$(wildcard tests/tests/model_*.rs))
+SOAK_SEQUENCES ?= 10000
 
-.PHONY: help setup test demo doctor build validate bench bench-profiles fuzz deploy lint clean
+.PHONY: help setup test demo doctor build validate bench bench-profiles fuzz soak deploy lint clean
 
 help: ## List the targets
 	@echo "Ops Lambdas. Run 'make demo' to see them work, 'make test' to check everything."
@@ -111,6 +114,13 @@ bench: $(EMULATOR_READY) $(TOOLS_READY) $(BENCH_READY) ## Benchmarks (cold init,
 
 bench-profiles: $(TOOLS_READY) ## Release-profile variants (opt-level, LTO, codegen units) by zip size: writes bench/PROFILES.md (slow)
 	$(TOOLS) bench/profiles.sh
+
+soak: $(EMULATOR_READY) ## Model-based sequence tests: SOAK_SEQUENCES (10,000) per stateful function, a new seed each run (OPS_MODEL_SEED=n repeats one); writes target/soak.log (hours)
+	@mkdir -p target
+	OPS_MODEL_SEQUENCES=$(SOAK_SEQUENCES) OPS_MODEL_SEED=$${OPS_MODEL_SEED:-random} \
+		cargo test --locked --all-features -p ops-e2e $(addprefix --test ,$(MODEL_TESTS)) -- --nocapture 2>&1 \
+		| tee target/soak.log
+	@grep '^model:' target/soak.log
 
 $(CARGO_FUZZ):
 	@echo "installing cargo-fuzz into $(CARGO_TOOLS) (crates.io, pinned)"

@@ -1838,3 +1838,33 @@ async fn a_deployment_ecs_dropped_before_any_tick_read_it_is_alerted_once_as_unv
     assert_eq!(world.tick(NOW + 1200).await["status"], "no_change");
     assert_eq!(world.deps.alerts.sent().len(), 2, "alerted once");
 }
+
+/// Found by the model test (`model_deploy_trigger`): a push's deployment FAILED, ECS's circuit
+/// breaker rolled back and the rollback COMPLETED (draining the failed deployment), the FAILED
+/// event was lost, and the next push came within the 600 s grace for a deployment ECS does not
+/// list: the push replaced the in-flight record without settling it, so the failed deployment was
+/// never alerted. Replacing the record now settles a deployment ECS no longer lists as unverified.
+#[tokio::test]
+async fn a_push_replacing_a_failed_deploy_ecs_already_drained_still_alerts_it_once() {
+    let world = World::new().await;
+    world.release_service("prod", "web").await;
+    let (_, first) = world.push("web", "release-42");
+    world.handle(first).await.expect("first push");
+    let _lost = world.finish_lost("web", "FAILED", true);
+    world.finish("web", "COMPLETED", false).await;
+    let (_, second) = world.push("web", "release-43");
+    world.handle(second.clone()).await.expect("second push");
+    world.handle(second).await.expect("second push again");
+    world.tick(NOW + 1_000).await;
+    let unverified = world
+        .deps
+        .alerts
+        .sent()
+        .into_iter()
+        .filter(|a| a.event_type == "deployment.unverified")
+        .count();
+    assert_eq!(
+        unverified, 1,
+        "the failed deployment is alerted once, as unverified"
+    );
+}

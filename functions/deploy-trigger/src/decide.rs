@@ -21,7 +21,8 @@
 //!   settled deployment is quiet to every later event and tick. The one exception is a crash
 //!   between the alert and the record: the alert is then repeated once the claim's lease ends, never
 //!   lost. A push, chat deploy or rollback that replaces the in-flight record first settles the
-//!   one it replaces, if ECS has finished it.
+//!   one it replaces, if ECS has finished it, or as unverified at once if ECS no longer lists it
+//!   ([`decide_replacing`]).
 //! - **I3. What it did not cause changes nothing and pages nobody.** A state change of a deployment
 //!   the service does not have (empty, unknown, another service's id), a COMPLETED or FAILED event
 //!   that ECS's own state does not bear out, a push of an image ECR does not have (refused and
@@ -30,6 +31,11 @@
 //!   reports.
 //! - **I4. Bad input changes nothing.** A malformed event or command is refused before any AWS
 //!   call that changes something.
+//!
+//! I1 to I3 (and `status` never saying verified for what nothing verified) are checked after every
+//! step of random event sequences, with duplicated, late, lost and concurrent deliveries and failed
+//! AWS calls, by the model test `tests/tests/model_deploy_trigger.rs` (its D1 to D4 and the
+//! settling check); I4 by the bad-input cases of `tests/tests/deploy_trigger.rs`.
 //!
 //! A refused late push is alerted once per service, pushed image and newest image (remembered in
 //! `ops:deploy-refused` before the alert, so a crash in between loses that informational alert
@@ -862,6 +868,27 @@ pub fn decide_reconcile(service: &ServiceState, now: u64) -> OutcomeDecision {
             "{name}: ECS does not list deployment {id} ({} s after it started): too new for ECS's eventually consistent answer, or already gone; settled as unverified if still missing {VANISHED_AFTER_SECONDS} s after it started",
             now.saturating_sub(in_flight.started_at)
         )),
+    }
+}
+
+/// What a push, chat deploy or rollback settles before it replaces the in-flight record: as
+/// [`decide_reconcile`], except that an unsettled in-flight deployment ECS no longer lists is
+/// settled as unverified at once, without waiting [`VANISHED_AFTER_SECONDS`]: once its record is
+/// replaced no later tick could settle it, and its outcome would never be alerted (found by the
+/// model test: a FAILED deployment rolled back by ECS, the rollback COMPLETED and drained it, then
+/// a push within the grace).
+pub fn decide_replacing(service: &ServiceState, now: u64) -> OutcomeDecision {
+    match in_flight(service) {
+        Some(record)
+            if !is_settled(service, &record.deployment_id)
+                && !service
+                    .deployments
+                    .iter()
+                    .any(|d| d.id == record.deployment_id) =>
+        {
+            vanished(service, &record)
+        }
+        _ => decide_reconcile(service, now),
     }
 }
 

@@ -66,9 +66,9 @@ use crate::commands::{status_line, DeployArgs, ServiceArgs, COMMANDS};
 use crate::config::DeployConfig;
 use crate::contract::{self, opt_in, OptIn, Settlement, Trigger};
 use crate::decide::{
-    claim_state, decide_deploy, decide_outcome, decide_reconcile, decide_rollback,
-    foreign_deployment, in_flight, is_in_flight, is_own_deployment, rollback_target,
-    with_settlement, Action, Claim, NewImage, Outcome, OutcomeDecision,
+    claim_state, decide_deploy, decide_outcome, decide_reconcile, decide_replacing,
+    decide_rollback, foreign_deployment, in_flight, is_in_flight, is_own_deployment,
+    rollback_target, with_settlement, Action, Claim, NewImage, Outcome, OutcomeDecision,
 };
 use crate::observe;
 use crate::report::{
@@ -412,6 +412,8 @@ enum Judge<'a> {
     },
     /// The service's in-flight deployment, as DescribeServices shows it.
     Reconcile,
+    /// The in-flight deployment a push or chat command is about to replace.
+    Replacing,
 }
 
 impl Judge<'_> {
@@ -423,6 +425,7 @@ impl Judge<'_> {
                 reason,
             } => decide_outcome(service, event_name, deployment_id, reason, now),
             Judge::Reconcile => decide_reconcile(service, now),
+            Judge::Replacing => decide_replacing(service, now),
         }
     }
 }
@@ -606,10 +609,10 @@ async fn settle_finished<A: AlertSink>(
     invocation: &Invocation,
     deps: &Deps<A>,
 ) -> Result<bool> {
-    if decide_reconcile(service, invocation.now).outcome.is_none() {
+    if decide_replacing(service, invocation.now).outcome.is_none() {
         return Ok(false);
     }
-    match settle(service.clone(), false, &Judge::Reconcile, invocation, deps).await? {
+    match settle(service.clone(), false, &Judge::Replacing, invocation, deps).await? {
         (_, Settle::Alerted(_)) => Ok(true),
         (_, Settle::Quiet) => Ok(false),
         (_, Settle::Held(holder)) => Err(Error::Incomplete {
