@@ -16,7 +16,9 @@ from urllib.parse import parse_qs
 
 from moto.core import DEFAULT_ACCOUNT_ID
 
-from . import blue_green, ecr_push, ecs_controls, elbv2_health, elbv2_tags, iam_simulate, lifecycle, sns_outbox
+from . import blue_green, ec2_addresses, ecr_push, ecs_controls, elbv2_health, elbv2_tags, iam_simulate, lifecycle, sns_outbox
+from . import ecs_awsvpc
+from . import dynamodb_transactions
 from .cbor_bridge import serve_cbor
 from .faults import FaultInjector, FaultRuleError
 from .protocol import AwsCall, error_response, identify, throttle_code
@@ -42,8 +44,11 @@ class OpsEmulator:
         self.faults = FaultInjector()
         self.seeder = seeder
         ecs_controls.install()
+        ecs_awsvpc.install()
         elbv2_health.install()
         elbv2_tags.install()
+        ec2_addresses.install()
+        dynamodb_transactions.install()
 
     def reset(self) -> dict:
         """Forget every resource, fault, count, health override, lifecycle action and publish: a

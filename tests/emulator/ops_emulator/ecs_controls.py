@@ -2,24 +2,39 @@
 
 moto keeps one deployment per service, ``IN_PROGRESS`` with no running tasks for ever, and changing
 a service's task definition does not start a new deployment. This module patches the backend so
-``UpdateService`` with a new task definition (or ``forceNewDeployment``) starts a new PRIMARY
-deployment and demotes the old one to ACTIVE, as ECS does, and gives tests controls to run tasks and
-to finish a deployment as COMPLETED or FAILED (optionally with the circuit breaker's rollback).
-Each control answers with the ``ECS Deployment State Change`` event ECS would send to EventBridge.
-As ECS does for a service with load balancers, tasks that start are registered in the service's
-target groups (by a private IP of their own) and tasks that stop are deregistered.
+``UpdateService`` with a new task definition (``family``, ``family:revision`` or ARN, compared as the
+revision it names), network configuration or platform version, or ``forceNewDeployment``, starts a
+new PRIMARY deployment and demotes the old one to ACTIVE, as ECS does, and gives tests controls to
+run tasks and to finish a deployment as COMPLETED or FAILED (optionally with the circuit breaker's
+rollback). Each control answers with the ``ECS Deployment State Change`` event ECS would send to
+EventBridge, and either does all it says or changes nothing: every check comes first, and the tasks
+it must start are started (all, or none) before any count or state moves.
+
+A deployment's tasks are those it started (``startedBy`` is its id, as in ECS). As ECS does for a
+service with load balancers, tasks that start are registered in the service's target groups (by
+their ENI's private IP for awsvpc tasks, see ``ecs_awsvpc``; by a private IP of their own otherwise)
+and tasks that stop are deregistered.
 """
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import hashlib
+import json
 import uuid
 
+from moto.core.exceptions import ServiceException
 from moto.ecs.models import EC2ContainerServiceBackend, Task, ecs_backends
 from moto.moto_api._internal import mock_random
 
+from . import ecs_awsvpc
+
 ROLLOUT_STATES = ("COMPLETED", "FAILED")
+# What a rollback deployment takes over from the deployment it goes back to.
+ROLLBACK_FIELDS = (
+    "launchType", "capacityProviderStrategy", "platformVersion", "platformFamily", "networkConfiguration",
+)
 
 
 class ControlError(ValueError):
@@ -30,44 +45,56 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
 
-def _new_deployment(service, task_definition: str) -> dict:
+def _new_deployment(service, task_definition: str, fields: dict | None = None) -> dict:
+    """A PRIMARY deployment of ``task_definition``; where its tasks run (launch type or capacity
+    provider strategy, platform version, network) is ``fields``, by default the service's own."""
     deployment_id = f"ecs-svc/{mock_random.randint(0, 32**12)}"
     now = _now()
-    return {
+    deployment = {
         "createdAt": now,
         "desiredCount": service.desired_count,
         "failedTasks": 0,
         "id": deployment_id,
-        "launchType": service.launch_type,
         "pendingCount": service.desired_count,
         "rolloutState": "IN_PROGRESS",
         "rolloutStateReason": f"ECS deployment {deployment_id} in progress.",
         "runningCount": 0,
-        "platformVersion": service.platform_version,
-        "networkConfiguration": service.network_configuration or None,
-        "platformFamily": "EC2" if service.launch_type == "EC2" else "FARGATE",
         "status": "PRIMARY",
         "taskDefinition": task_definition,
         "updatedAt": now,
     }
+    deployment.update(copy.deepcopy(fields) if fields is not None else ecs_awsvpc.deployment_fields(service))
+    return deployment
 
 
-def _start_deployment(service, task_definition: str) -> dict:
+def _start_deployment(service, task_definition: str, fields: dict | None = None) -> dict:
     for deployment in service.deployments:
         if deployment["status"] == "PRIMARY":
             deployment["status"] = "ACTIVE"
             deployment["updatedAt"] = _now()
-    deployment = _new_deployment(service, task_definition)
+    deployment = _new_deployment(service, task_definition, fields)
     service.deployments.insert(0, deployment)
-    service.running_count = sum(d["runningCount"] for d in service.deployments)
-    service.pending_count = deployment["pendingCount"]
+    _recount(service)
     return deployment
 
 
+def _recount(service) -> None:
+    """The service's running and pending counts are its deployments'."""
+    service.running_count = sum(d["runningCount"] for d in service.deployments)
+    primary = next((d for d in service.deployments if d["status"] == "PRIMARY"), None)
+    service.pending_count = primary["pendingCount"] if primary else 0
+
+
+def _network_key(network) -> str:
+    return json.dumps(network or None, sort_keys=True)
+
+
 def install() -> None:
-    """Patch moto's ECS backend so a new task definition starts a new deployment, and keep tasks
-    RUNNING until a control stops them (moto moves a task one step towards STOPPED each time it is
-    described, so a tool that polls DescribeTasks, as ecs-deploy does, never sees it running)."""
+    """Patch moto's ECS backend so a new task definition (or network configuration, or platform
+    version: "This parameter triggers a new service deployment", UpdateService) starts a new
+    deployment, and keep tasks RUNNING until a control stops them (moto moves a task one step towards
+    STOPPED each time it is described, so a tool that polls DescribeTasks, as ecs-deploy does, never
+    sees it running)."""
     from moto.moto_api import state_manager
 
     state_manager.set_transition("ecs::task", {"progression": "manual", "times": 10**9})
@@ -80,27 +107,37 @@ def install() -> None:
         name = service_properties.get("service", "").split("/")[-1]
         force = bool(service_properties.get("force_new_deployment"))
         before = self._get_service(cluster, name)
-        previous_definition = before.task_definition
+        # Everything is checked before moto changes anything (it sets the properties, then checks
+        # the task definition); `family` and `family:revision` become the revision's ARN, as in ECS.
+        plan = ecs_awsvpc.prepare_update(self, before, service_properties)
+        previous = (
+            before.task_definition,
+            _network_key(before.network_configuration),
+            before.platform_version,
+        )
         previous_running = before.running_count
+        relabelled = before.deployments[0] if before.deployments else None
+        primary_before = {k: relabelled[k] for k in ("id", "createdAt", "updatedAt")} if relabelled else {}
         service = original(self, service_properties)
+        ecs_awsvpc.apply_update(service, plan)
         if service.deployment_controller.get("type", "ECS") != "ECS":
             return service
         # moto marks every desired task running at once; only a deployment control may do that.
         service.running_count = previous_running
-        changed = service.task_definition != previous_definition
-        if changed or force:
-            if force and service.deployments:
+        now = (service.task_definition, _network_key(service.network_configuration), service.platform_version)
+        if now != previous or force:
+            if force and relabelled is not None:
                 # moto re-labels the primary in place on force; undo that and start a real one.
-                service.deployments[0]["taskDefinition"] = previous_definition
+                relabelled.update(primary_before, taskDefinition=previous[0])
             _start_deployment(service, service.task_definition)
         else:
             primary = _primary(service)
             primary["desiredCount"] = service.desired_count
             if len(service.deployments) == 1 and primary["runningCount"] > service.desired_count:
                 # Scaling in a settled service stops its surplus tasks at once, as ECS does.
+                _converge(self, service, primary, service.desired_count, drain_others=False)
                 primary["runningCount"] = service.desired_count
                 service.running_count = service.desired_count
-                _replace_tasks(self, service, primary, service.desired_count)
         return service
 
     update_service._ops_patched = True  # type: ignore[attr-defined]
@@ -156,38 +193,68 @@ def _stop(task, reason: str) -> None:
     task.last_status = "STOPPED"
     task.desired_status = "STOPPED"
     task.stopped_reason = reason
+    ecs_awsvpc.release(task)
 
 
-def _replace_tasks(backend, service, deployment: dict, count: int) -> None:
-    """Stop the service's tasks of other revisions and run ``count`` of the deployment's revision."""
+def _running(backend, service) -> list:
+    tasks = backend.tasks.get(service.cluster_name, {})
+    group = f"service:{service.name}"
+    return [t for t in tasks.values() if t.group == group and t.last_status == "RUNNING"]
+
+
+def _start_tasks(backend, service, deployment: dict, count: int, already: int) -> list:
+    """Start ``count`` tasks of the deployment, all or none: a task that cannot start (no free
+    address in the service's subnets) undoes the ones started before it."""
     cluster = backend._get_cluster(service.cluster_name)
     tasks = backend.tasks.setdefault(cluster.name, {})
-    group = f"service:{service.name}"
-    mine = [t for t in tasks.values() if t.group == group and t.last_status == "RUNNING"]
-    stopped = [t for t in mine if t.task_definition_arn != deployment["taskDefinition"]]
-    for task in stopped:
-        _stop(task, f"replaced by deployment {deployment['id']}")
-    running = [t for t in mine if t.task_definition_arn == deployment["taskDefinition"]]
     definition = backend.describe_task_definition(deployment["taskDefinition"])
-    network = service.network_configuration or None
-    if definition.network_mode == "awsvpc" and not network:
-        return
+    strategy = deployment.get("capacityProviderStrategy")
     started = []
-    for _ in range(max(count - len(running), 0)):
-        task = Task(
-            cluster,
-            definition,
-            None,
-            None,
-            backend,
-            group=group,
-            launch_type=service.launch_type or "",
-            started_by=deployment["id"],
-            networking_configuration=network,
-        )
-        tasks[task.task_arn] = task
-        started.append(task)
-    for task in running[count:]:
+    try:
+        for index in range(already, already + count):
+            provider = ecs_awsvpc.provider_for(strategy, index)
+            launch_type = deployment.get("launchType") or (
+                "FARGATE" if provider in ecs_awsvpc.FARGATE_PROVIDERS else "EC2"
+            )
+            task = Task(
+                cluster,
+                definition,
+                None,
+                None,
+                backend,
+                group=f"service:{service.name}",
+                launch_type=launch_type,
+                started_by=deployment["id"],
+                networking_configuration=copy.deepcopy(deployment.get("networkConfiguration")),
+                platform_version=deployment.get("platformVersion"),
+                capacity_provider_name=provider,
+            )
+            tasks[task.task_arn] = task
+            started.append(task)
+    except (ServiceException, ValueError) as error:
+        for task in started:
+            ecs_awsvpc.discard(backend, task)
+        message = getattr(error, "message", None) or str(error)
+        raise ControlError(
+            f"ECS service `{service.name}`: cannot start task {len(started) + 1} of {count}: {message}"
+        ) from error
+    return started
+
+
+def _converge(backend, service, deployment: dict, count: int, drain_others: bool) -> None:
+    """Run exactly ``count`` tasks of the deployment (its tasks are those it started) and, with
+    ``drain_others``, stop the service's tasks of every other deployment. Tasks start first, so a
+    task that cannot start leaves everything as it was."""
+    running = _running(backend, service)
+    mine = [t for t in running if t.started_by == deployment["id"]]
+    started = _start_tasks(backend, service, deployment, max(count - len(mine), 0), len(mine))
+    stopped = []
+    if drain_others:
+        for task in running:
+            if task.started_by != deployment["id"]:
+                _stop(task, f"replaced by deployment {deployment['id']}")
+                stopped.append(task)
+    for task in mine[count:]:
         _stop(task, "scaled in")
         stopped.append(task)
     _register_in_target_groups(backend, service, started, stopped)
@@ -215,67 +282,83 @@ def _state_change_event(backend, service, deployment: dict, event_name: str, rea
 
 
 def run_tasks(account: str, region: str, spec: dict) -> dict:
-    """Run ``count`` tasks of the primary deployment (default: all desired); the rollout goes on."""
+    """Run ``count`` tasks of the primary deployment (default: all desired); the rollout goes on and
+    older deployments' tasks keep running until it completes."""
     backend = _backend(account, region)
     service = _service(backend, spec.get("cluster", "default"), _required(spec, "service"))
     deployment = _primary(service)
     count = spec.get("count", service.desired_count)
-    if not isinstance(count, int) or count < 0:
+    if not isinstance(count, int) or isinstance(count, bool) or count < 0:
         raise ControlError("field `count` must be a whole number of tasks")
+    _converge(backend, service, deployment, count, drain_others=False)
     deployment["runningCount"] = count
     deployment["pendingCount"] = max(service.desired_count - count, 0)
     deployment["updatedAt"] = _now()
-    service.running_count = sum(d["runningCount"] for d in service.deployments)
-    service.pending_count = deployment["pendingCount"]
-    _replace_tasks(backend, service, deployment, count)
+    _recount(service)
     return {"deploymentId": deployment["id"], "runningCount": count}
 
 
 def finish_deployment(account: str, region: str, spec: dict) -> dict:
-    """Move the primary deployment to COMPLETED or FAILED and return the EventBridge event."""
+    """Move the primary deployment to COMPLETED or FAILED and return the EventBridge event. Every
+    check comes first and tasks start before any count or state changes, so a refused control
+    changes nothing."""
     backend = _backend(account, region)
     service = _service(backend, spec.get("cluster", "default"), _required(spec, "service"))
     state = _required(spec, "state").upper()
     if state not in ROLLOUT_STATES:
         raise ControlError(f"field `state` must be one of {', '.join(ROLLOUT_STATES)}")
     deployment = _primary(service)
-    now = _now()
-    deployment["updatedAt"] = now
     if state == "COMPLETED":
+        _converge(backend, service, deployment, service.desired_count, drain_others=True)
         deployment.update(
             rolloutState="COMPLETED",
             rolloutStateReason=f"ECS deployment {deployment['id']} completed.",
             runningCount=service.desired_count,
             pendingCount=0,
+            updatedAt=_now(),
         )
         service.deployments[:] = [deployment]
-        service.running_count = service.desired_count
-        service.pending_count = 0
-        _replace_tasks(backend, service, deployment, service.desired_count)
+        _recount(service)
         event = _state_change_event(
             backend, service, deployment, "SERVICE_DEPLOYMENT_COMPLETED",
             f"ECS deployment {deployment['id']} completed.",
         )
         return {"deploymentId": deployment["id"], "rolloutState": "COMPLETED", "event": event}
 
+    previous = None
+    if spec.get("rollback"):
+        # The circuit breaker goes back to the last deployment that did not fail.
+        previous = next(
+            (d for d in service.deployments if d["status"] == "ACTIVE" and d.get("rolloutState") != "FAILED"),
+            None,
+        )
+        if previous is None:
+            raise ControlError(f"ECS service `{service.name}` has no earlier deployment to roll back to")
     reason = spec.get("reason") or "ECS deployment circuit breaker: tasks failed to start."
+    # The failed deployment's tasks stop and leave the target groups.
+    failed_tasks = [t for t in _running(backend, service) if t.started_by == deployment["id"]]
+    for task in failed_tasks:
+        _stop(task, f"ECS deployment {deployment['id']} failed")
+    _register_in_target_groups(backend, service, [], failed_tasks)
     deployment.update(
         rolloutState="FAILED",
         rolloutStateReason=reason,
         failedTasks=deployment.get("failedTasks", 0) + max(service.desired_count, 1),
         runningCount=0,
         pendingCount=0,
+        updatedAt=_now(),
     )
     answer = {"deploymentId": deployment["id"], "rolloutState": "FAILED"}
-    if spec.get("rollback"):
-        previous = next((d for d in service.deployments if d["status"] == "ACTIVE"), None)
-        if previous is None:
-            raise ControlError(f"ECS service `{service.name}` has no earlier deployment to roll back to")
-        rollback = _start_deployment(service, previous["taskDefinition"])
+    if previous is not None:
+        fields = {k: previous.get(k) for k in ROLLBACK_FIELDS}
+        rollback = _start_deployment(service, previous["taskDefinition"], fields)
         service.task_definition = previous["taskDefinition"]
+        if previous.get("networkConfiguration"):
+            service.network_configuration = copy.deepcopy(previous["networkConfiguration"])
         deployment["status"] = "ACTIVE"
         answer["rollbackDeploymentId"] = rollback["id"]
         reason = f"{reason} Rolling back to {previous['taskDefinition']}."
+    _recount(service)
     answer["event"] = _state_change_event(
         backend, service, deployment, "SERVICE_DEPLOYMENT_FAILED", reason
     )
