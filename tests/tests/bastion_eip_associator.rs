@@ -9,6 +9,7 @@ use ops_core::alert::{MemoryAlerts, Severity};
 use ops_core::aws::autoscaling::AutoScalingGroups;
 use ops_core::aws::ec2::Ec2;
 use ops_core::aws::iam::IamSimulator;
+use ops_core::aws::sns::SnsAlerts;
 use ops_core::config::Env;
 use ops_core::Error;
 use ops_e2e::events::scheduled;
@@ -134,6 +135,18 @@ impl World {
             .unwrap();
     }
 
+    /// Each AWS call of the function tried once: a failed call fails the invocation (as if the
+    /// process died there), and Lambda's redelivery is what tries again.
+    async fn one_attempt(&mut self) {
+        let sdk = ops_core::aws::sdk_config(&ops_core::aws::AwsSettings {
+            max_attempts: 1,
+            ..self.emulator.settings()
+        })
+        .await;
+        self.deps.ec2 = Ec2::new(&sdk);
+        self.deps.groups = AutoScalingGroups::new(&sdk);
+    }
+
     /// Calls answered by the emulator, per operation, since the counts were last reset.
     fn calls(&self, operation: &str) -> u64 {
         let service = if operation == "CompleteLifecycleAction" {
@@ -200,7 +213,8 @@ async fn a_launch_gets_its_pool_address_verified_then_continues() {
 }
 
 #[tokio::test]
-async fn an_instance_already_holding_a_pool_address_is_a_no_op_and_continues() {
+async fn an_instance_already_holding_a_pool_address_continues_without_moving_it_and_its_launch_is_alerted_once(
+) {
     let world = World::new(2).await;
     let (instance, event) = world.launch();
     world.give(&instance).await;
@@ -214,7 +228,11 @@ async fn an_instance_already_holding_a_pool_address_is_a_no_op_and_continues() {
         world.emulator.calls("ec2", "AssociateAddress"),
         associations
     );
-    assert!(world.deps.alerts.sent().is_empty());
+    // The launch's outcome is told once, by the run that completed it.
+    let sent = world.deps.alerts.sent();
+    assert_eq!(sent.len(), 1, "{sent:#?}");
+    assert_eq!(sent[0].event_type, "eip.associated");
+    assert_eq!(sent[0].context["launch_result"], "CONTINUE");
 }
 
 #[tokio::test]
@@ -305,35 +323,25 @@ async fn an_exhausted_pool_abandons_the_launch_with_a_critical_alert() {
 }
 
 #[tokio::test]
-async fn the_address_of_a_terminating_bastion_moves_to_its_replacement() {
+async fn the_address_of_a_terminated_bastion_is_freed_by_ec2_and_goes_to_its_replacement() {
+    // Given: the pool's only address on the first bastion, which is terminated. EC2 disassociates
+    // a terminated instance's Elastic IP (EC2 User Guide, "Elastic IP addresses"; the emulator
+    // follows it, see tests/emulator/test_ec2_addresses.py), so there is nothing to take over.
     let world = World::new(1).await;
     world.give(&world.first).await;
-    world
-        .deps
-        .ec2
-        .client()
-        .terminate_instances()
-        .instance_ids(&world.first)
-        .send()
-        .await
-        .unwrap();
+    world.terminate(&world.first).await;
+    assert_eq!(world.holders().await, vec![None]);
     let (instance, event) = world.launch();
 
     let answer = world.handle(event).await.unwrap();
 
     assert_eq!(answer["result"], "CONTINUE", "{answer:#}");
+    assert_eq!(answer["secured"]["outcome"], "associated", "{answer:#}");
     assert_eq!(world.holders().await, vec![Some(instance.clone())]);
     let alert = &world.deps.alerts.sent()[0];
     assert_eq!(
         (alert.severity, alert.event_type.as_str()),
-        (Severity::Warning, "eip.taken-over")
-    );
-    assert!(
-        alert
-            .title
-            .ends_with(&format!("from {} (terminated)", world.first)),
-        "{}",
-        alert.title
+        (Severity::Info, "eip.associated")
     );
 }
 
@@ -573,7 +581,10 @@ async fn a_launch_whose_action_ends_while_it_associates_gives_the_address_back()
     // Then: the run notices the action is over, and gives back the address it had just associated.
     let answer = answer.unwrap();
     assert_eq!(answer["status"], "already_completed", "{answer:#}");
-    assert_eq!(answer["released"], true, "{answer:#}");
+    // ABANDON terminates the instance, and EC2 frees a terminated instance's address; the run
+    // also ends its own association by id if it still stands (`released`): either way the
+    // address is back in the pool.
+    assert!(answer["released"].is_boolean(), "{answer:#}");
     assert_eq!(world.result_of(&instance).as_deref(), Some("ABANDON"));
     assert_eq!(
         world.holders().await,
@@ -982,4 +993,318 @@ async fn grant(emulator: &Emulator, role: &str, statements: &[Value]) -> String 
     let iam = aws_sdk_iam::Client::new(&emulator.sdk_config().await);
     let document = json!({"Version": "2012-10-17", "Statement": statements});
     fixtures::function_role(&iam, role, &document).await
+}
+
+#[tokio::test]
+async fn two_reconciles_at_once_give_a_bastion_one_address_and_each_alerts_only_what_it_associated()
+{
+    // Given: an in-service bastion without an address and two free addresses (the model's
+    // sequence: World { groups: 1, pool: 2, initial: [true, false] }, Tick WithNext, Tick).
+    let world = World::new(2).await;
+
+    // When: two schedule ticks run at the same time.
+    let (a, b) = tokio::join!(
+        world.handle(scheduled(1_795_000_000)),
+        world.handle(scheduled(1_795_000_300))
+    );
+
+    // Then: the bastion holds one address and the other stays free. EC2 accepts re-associating an
+    // address with the instance it is already on (AssociateAddress is idempotent), so both runs
+    // may associate it; a run reads the address just before associating and compares the
+    // association read back with its own, and alerts only when its own association stands.
+    let (a, b) = (a.unwrap(), b.unwrap());
+    let holders = world.holders().await;
+    assert_eq!(
+        holders,
+        vec![Some(world.first.clone()), None],
+        "{a:#}\n{b:#}"
+    );
+    let said_repaired = [&a, &b]
+        .iter()
+        .filter(|answer| answer["repaired"].as_array().is_some_and(|r| !r.is_empty()))
+        .count();
+    let alerted: Vec<_> = world
+        .deps
+        .alerts
+        .sent()
+        .into_iter()
+        .filter(|alert| alert.event_type == "eip.drift-repaired")
+        .collect();
+    assert!(said_repaired >= 1, "{a:#}\n{b:#}");
+    assert_eq!(alerted.len(), said_repaired, "{alerted:#?}\n{a:#}\n{b:#}");
+}
+
+#[tokio::test]
+async fn a_scheduled_event_not_from_the_eventbridge_schedule_is_refused_and_changes_nothing() {
+    // Given: a bastion the reconcile would repair (in service, no address, a free address). The
+    // model's sequence: World { groups: 1, pool: 1, initial: [false, false] }, ForgedTick.
+    let world = World::new(1).await;
+    world.emulator.reset_calls();
+
+    // When: a person sends a `Scheduled Event` from chat, with another source or none.
+    for source in [json!("chat.forged"), json!(null)] {
+        let mut forged = scheduled(1_795_000_000);
+        forged["source"] = source.clone();
+
+        let error = world.handle(forged).await.expect_err("refused");
+
+        // Then: refused, not retried, with a message that says why; nothing read or changed.
+        let message = error.to_string();
+        assert!(matches!(error, Error::Refused(_)), "{message}");
+        assert!(!error.retryable(), "{message}");
+        assert!(
+            message.contains("does not start the reconcile: only the EventBridge schedule (source `aws.events`) does; nothing was read or changed"),
+            "{message}"
+        );
+    }
+    assert_eq!(world.emulator.total_calls(), 0, "no AWS call at all");
+    assert_eq!(world.holders().await, vec![None]);
+    assert!(world.deps.alerts.sent().is_empty());
+    // The schedule's own event still reconciles.
+    let tick = world.handle(scheduled(1_795_000_300)).await.unwrap();
+    assert_eq!(tick["status"], "reconciled", "{tick:#}");
+    assert_eq!(world.holders().await, vec![Some(world.first.clone())]);
+}
+
+#[tokio::test]
+async fn a_launch_retried_after_it_associated_but_failed_to_complete_continues_and_is_alerted_once()
+{
+    // Given: a launch whose first delivery associates the address and then fails at
+    // CompleteLifecycleAction (as if the process died there).
+    let mut world = World::new(1).await;
+    world.one_attempt().await;
+    let (instance, event) = world.launch();
+    world.emulator.add_fault(json!({"service": "autoscaling", "operation": "CompleteLifecycleAction", "kind": "error500", "on_calls": [1], "times": 1}));
+    let first = world.handle(event.clone()).await;
+    let error = first.expect_err("the completion failed");
+    assert!(error.retryable(), "{error}");
+    assert_eq!(world.holders().await, vec![Some(instance.clone())]);
+    assert!(world.deps.alerts.sent().is_empty());
+
+    // When: Lambda delivers it again.
+    let again = world.handle(event.clone()).await.unwrap();
+
+    // Then: it continues with the address it already holds, and the launch is alerted once.
+    assert_eq!(again["result"], "CONTINUE", "{again:#}");
+    assert_eq!(again["secured"]["outcome"], "already_held", "{again:#}");
+    assert_eq!(world.result_of(&instance).as_deref(), Some("CONTINUE"));
+    let sent = world.deps.alerts.sent();
+    assert_eq!(sent.len(), 1, "{sent:#?}");
+    assert_eq!(sent[0].event_type, "eip.associated");
+    assert_eq!(sent[0].context["launch_result"], "CONTINUE");
+    assert!(
+        sent[0]
+            .what
+            .contains("associated by an earlier delivery of this launch"),
+        "{}",
+        sent[0].what
+    );
+    // A third delivery finds the launch over and says nothing.
+    let third = world.handle(event).await.unwrap();
+    assert_eq!(third["status"], "already_completed");
+    assert_eq!(world.deps.alerts.sent().len(), 1);
+}
+
+#[tokio::test]
+async fn a_launch_whose_alert_fails_to_publish_once_after_it_completed_is_still_alerted_once() {
+    // Given: alerts through SNS (the emulator's topic), each AWS call tried once, and the first
+    // Publish failing.
+    let world = World::new(1).await;
+    let sdk = ops_core::aws::sdk_config(&ops_core::aws::AwsSettings {
+        max_attempts: 1,
+        ..world.emulator.settings()
+    })
+    .await;
+    let topic = aws_sdk_sns::Client::new(&sdk)
+        .create_topic()
+        .name("ops-alerts")
+        .send()
+        .await
+        .unwrap()
+        .topic_arn
+        .unwrap();
+    let deps = Deps {
+        ec2: Ec2::new(&sdk),
+        groups: AutoScalingGroups::new(&sdk),
+        iam: IamSimulator::new(&sdk),
+        alerts: SnsAlerts::new(&sdk, &topic),
+        config: world.deps.config.clone(),
+    };
+    let published = || {
+        world
+            .emulator
+            .control(
+                "GET",
+                &format!("/_ops/sns/published?topic_arn={topic}"),
+                None,
+            )
+            .unwrap()["published"]
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    let (instance, event) = world.launch();
+    world.emulator.add_fault(
+        json!({"service": "sns", "operation": "Publish", "kind": "error500", "on_calls": [1], "times": 1}),
+    );
+
+    // When: the launch is handled (once the action is completed, no redelivery could alert it).
+    let answer = function_handler(event.clone(), &deps).await.unwrap();
+
+    // Then: completed, and alerted once: the failed Publish was tried again.
+    assert_eq!(answer["result"], "CONTINUE", "{answer:#}");
+    assert_eq!(world.emulator.faults_fired(), 1);
+    assert_eq!(published(), 1);
+    let again = function_handler(event, &deps).await.unwrap();
+    assert_eq!(again["status"], "already_completed", "{again:#}");
+    assert_eq!(published(), 1, "a redelivery says nothing more");
+    assert_eq!(world.result_of(&instance).as_deref(), Some("CONTINUE"));
+}
+
+#[tokio::test]
+async fn a_takeover_that_fails_after_freeing_the_address_alerts_whose_address_it_was() {
+    // Given: the pool's only address on a stopped bastion, and a launch whose association fails
+    // after it freed the address (the model's sequence: World { groups: 1, pool: 1 }, Launch,
+    // Stop 0, Launch with its 6th AWS call failing).
+    let mut world = World::new(1).await;
+    world.give(&world.first).await;
+    world.stop(&world.first).await;
+    world.one_attempt().await;
+    let (instance, event) = world.launch();
+    world.emulator.add_fault(json!({"service": "ec2", "operation": "AssociateAddress", "kind": "error500", "on_calls": [1], "times": 1}));
+
+    // When: the first delivery fails after freeing the address, and Lambda delivers it again.
+    let error = world
+        .handle(event.clone())
+        .await
+        .expect_err("the association failed");
+    assert!(error.retryable(), "{error}");
+    assert_eq!(
+        world.holders().await,
+        vec![None],
+        "freed from the stopped bastion"
+    );
+    let again = world.handle(event).await.unwrap();
+
+    // Then: the address is on the new bastion, and ops were told it left the stopped one (the
+    // address itself no longer says so: the redelivery saw it free).
+    assert_eq!(again["result"], "CONTINUE", "{again:#}");
+    assert_eq!(again["secured"]["outcome"], "associated", "{again:#}");
+    assert_eq!(world.holders().await, vec![Some(instance.clone())]);
+    let sent = world.deps.alerts.sent();
+    assert_eq!(sent.len(), 2, "{sent:#?}");
+    assert_eq!(sent[0].event_type, "eip.freed");
+    assert_eq!(sent[0].severity, Severity::Warning);
+    assert_eq!(sent[0].context["taken_from"], world.first);
+    assert!(
+        sent[0].title.ends_with(&format!(
+            "freed from {} (stopped) for {instance}",
+            world.first
+        )),
+        "{}",
+        sent[0].title
+    );
+    assert!(sent[0].why.contains("then failed"), "{}", sent[0].why);
+    assert_eq!(sent[1].event_type, "eip.associated");
+    assert_eq!(sent[1].context["launch_result"], "CONTINUE");
+}
+
+#[tokio::test]
+async fn a_takeover_whose_completion_fails_is_alerted_before_the_launch_is_retried() {
+    // Given: the pool's only address on a stopped bastion, and a launch that takes it over and
+    // then fails at CompleteLifecycleAction.
+    let mut world = World::new(1).await;
+    world.give(&world.first).await;
+    world.stop(&world.first).await;
+    world.one_attempt().await;
+    let (instance, event) = world.launch();
+    world.emulator.add_fault(json!({"service": "autoscaling", "operation": "CompleteLifecycleAction", "kind": "error500", "on_calls": [1], "times": 1}));
+
+    // When
+    let error = world
+        .handle(event.clone())
+        .await
+        .expect_err("the completion failed");
+    assert!(error.retryable(), "{error}");
+    let again = world.handle(event).await.unwrap();
+
+    // Then: the takeover was told by the run that made it; the retry tells the launch.
+    assert_eq!(again["result"], "CONTINUE", "{again:#}");
+    assert_eq!(again["secured"]["outcome"], "already_held", "{again:#}");
+    let sent = world.deps.alerts.sent();
+    assert_eq!(sent.len(), 2, "{sent:#?}");
+    assert_eq!(sent[0].event_type, "eip.taken-over");
+    assert_eq!(sent[0].context["taken_from"], world.first);
+    assert!(!sent[0].context.contains_key("launch_result"));
+    assert!(sent[0].why.contains("then failed"), "{}", sent[0].why);
+    assert_eq!(sent[1].event_type, "eip.associated");
+    assert_eq!(sent[1].context["launch_result"], "CONTINUE");
+    assert_eq!(world.holders().await, vec![Some(instance)]);
+}
+
+#[tokio::test]
+async fn a_launch_whose_instance_is_terminated_while_it_associates_is_abandoned_not_failed() {
+    // Given: a launch held at the hook, and its AssociateAddress held back.
+    let world = World::new(1).await;
+    let (instance, event) = world.launch();
+    world.emulator.reset_calls();
+    world.emulator.add_fault(json!({"service": "ec2", "operation": "AssociateAddress", "kind": "latency", "latency_ms": 1000, "on_calls": [1]}));
+
+    // When: the instance is terminated while the association is on its way (EC2 then refuses
+    // it: IncorrectInstanceState).
+    let terminate = async {
+        for waited in 0.. {
+            if world.calls("AssociateAddress") > 0 {
+                break;
+            }
+            assert!(waited < 500, "no AssociateAddress within 10 s");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        world.terminate(&instance).await;
+    };
+    let (answer, ()) = tokio::join!(world.handle(event), terminate);
+
+    // Then: the launch is abandoned with the reason, not failed with EC2's error.
+    let answer = answer.unwrap();
+    assert_eq!(answer["result"], "ABANDON", "{answer:#}");
+    assert_eq!(answer["secured"]["outcome"], "instance_gone", "{answer:#}");
+    assert_eq!(answer["secured"]["state"], "terminated", "{answer:#}");
+    assert_eq!(world.result_of(&instance).as_deref(), Some("ABANDON"));
+    assert_eq!(world.holders().await, vec![None]);
+    let sent = world.deps.alerts.sent();
+    assert_eq!(sent.len(), 1, "{sent:#?}");
+    assert_eq!(sent[0].event_type, "eip.launch-abandoned");
+}
+
+#[tokio::test]
+async fn a_reconcile_repair_whose_read_back_fails_is_alerted_by_the_run_that_made_it_and_not_again()
+{
+    // Given: an in-service bastion without an address, and the reconcile's read-back of the
+    // association it makes failing (the model's sequence: World { groups: 2, pool: 1, initial:
+    // [true, false] }, Tick with its 9th AWS call failing, Launch).
+    let mut world = World::new(1).await;
+    world.one_attempt().await;
+    world.emulator.add_fault(json!({"service": "ec2", "operation": "DescribeAddresses", "kind": "error500", "on_calls": [4], "times": 1}));
+
+    // When: the tick fails after EC2 accepted the association, and Lambda delivers it again.
+    let error = world
+        .handle(scheduled(1_795_000_000))
+        .await
+        .expect_err("the read-back failed");
+    assert!(error.retryable(), "{error}");
+    assert_eq!(world.emulator.faults_fired(), 1);
+    let again = world.handle(scheduled(1_795_000_000)).await.unwrap();
+
+    // Then: the bastion holds the address; the repair was alerted once, by the run that made it
+    // (the redelivery finds it already held and says nothing).
+    assert_eq!(again["repaired"], json!([]), "{again:#}");
+    assert_eq!(world.holders().await, vec![Some(world.first.clone())]);
+    let sent = world.deps.alerts.sent();
+    assert_eq!(sent.len(), 1, "{sent:#?}");
+    assert_eq!(sent[0].event_type, "eip.drift-repaired");
+    assert!(
+        sent[0].why.contains("then reading it back failed"),
+        "{}",
+        sent[0].why
+    );
 }

@@ -14,20 +14,33 @@
 //! starting point (another free address, or none: the caller abandons and says it lost a race).
 //!
 //! Invariants: an address held by a pending or running instance is never moved; an instance that
-//! is not pending or running is never given an address; a launch gets an address only while its
+//! is not pending or running when read just before is never given an address (EC2 refuses a
+//! terminated one, which ends as [`Secured::InstanceGone`]); a launch gets an address only while its
 //! group holds it at the launch hook (checked before every try); of any number of invocations
-//! racing for one address, at most one gets it, and only that one reports it.
+//! racing for one address for different instances, at most one gets it, and only that one reports
+//! it. For one instance, EC2 accepts a second association of the address it already holds, so
+//! the address is read again just before associating and the association read back must be this
+//! run's own (else another run's stands, and that run reports it). What a run changed on its way
+//! is kept in [`Progress`] so that a run failing after a change can still tell it.
 
 use std::collections::BTreeMap;
 
 use ops_core::aws::autoscaling::AutoScalingGroups;
 use ops_core::aws::ec2::{AddressState, Ec2};
-use ops_core::Result;
+use ops_core::{Error, Result};
 use serde::Serialize;
 use tracing::{info, warn};
 
 use crate::config::{AssociatorConfig, POOL_TAG};
 use crate::decide::{choose, holders, Choice, ALIVE_STATES, HELD_STATES, UNKNOWN_TO_EC2};
+
+/// AssociateAddress error codes meaning the instance is not (or no longer) one EC2 will give an
+/// address to: terminated, shutting down, or unknown.
+pub const INSTANCE_GONE_CODES: &[&str] = &[
+    "IncorrectInstanceState",
+    "InvalidInstanceID",
+    "InvalidInstanceID.NotFound",
+];
 
 /// What must still hold before an address moves, re-read before every try.
 #[derive(Debug, Clone, Copy)]
@@ -94,14 +107,41 @@ pub enum Secured {
     },
 }
 
+/// An address this run freed from a departed holder (its DisassociateAddress succeeded) so that
+/// `instance` could take it over. From then on the address no longer says who had it: this run is
+/// the only one that can tell ops, whatever happens next.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Freed {
+    /// The address, as read before it was freed.
+    pub address: AddressState,
+    /// The departed holder.
+    pub from: String,
+    /// Its state.
+    pub from_state: String,
+}
+
+/// What a run changed in AWS on its way to an answer. If the run then fails, no later run can
+/// tell it (a redelivery finds the address free, or already on the instance): the caller tells
+/// ops before it returns the error.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Progress {
+    /// Addresses this run freed from departed holders (see [`Freed`]), also those it then lost
+    /// to another instance.
+    pub freed: Vec<Freed>,
+    /// An association this run made that stands as far as it knows (AssociateAddress accepted;
+    /// not read back as someone else's): the address as read before, and the association id.
+    pub associated: Option<(AddressState, String)>,
+}
+
 /// Secure a pool address for `instance`, trying up to `config.attempts` times, as long as `hold`
-/// holds.
+/// holds. `progress` records what the run changed on its way (see [`Progress`]).
 pub async fn secure(
     ec2: &Ec2,
     config: &AssociatorConfig,
     pool: &str,
     instance: &str,
     hold: Hold<'_>,
+    progress: &mut Progress,
 ) -> Result<Secured> {
     let mut lost: Vec<String> = Vec::new();
     let mut last_holders = Vec::new();
@@ -157,11 +197,11 @@ pub async fn secure(
             } => {
                 // Free it from the departed holder by the association read above: if anyone freed
                 // or moved the address since, that association is gone and EC2 changes nothing.
-                let freed = match address.association_id.as_deref() {
+                let released = match address.association_id.as_deref() {
                     Some(association) => ec2.disassociate(association).await?,
                     None => false,
                 };
-                if !freed {
+                if !released {
                     let race = format!(
                         "{} (taking it over from {from}, {from_state}: another instance freed it first)",
                         address.public_ip
@@ -170,13 +210,65 @@ pub async fn secure(
                     lost.push(race);
                     continue;
                 }
+                progress.freed.push(Freed {
+                    address: address.clone(),
+                    from: from.clone(),
+                    from_state: from_state.clone(),
+                });
                 (address, Some((from, from_state)))
             }
         };
-        let Some(made) = ec2
+        // EC2 refuses to move an address off another instance, but re-associating it with the
+        // instance that already holds it succeeds (AssociateAddress is idempotent): two runs for
+        // one bastion (two reconciles at once) would both "associate" it and both report it. Read
+        // the address again just before: if it is on this instance already, this run did nothing.
+        let fresh = ec2.address(&address.allocation_id).await?;
+        match fresh.instance_id.as_deref() {
+            Some(holder) if holder == instance => {
+                info!(instance, ip = %address.public_ip, attempt, "the address reached this instance since it was read; nothing to do");
+                return Ok(Secured::AlreadyHeld { address: fresh });
+            }
+            Some(holder) => {
+                warn!(instance, ip = %address.public_ip, holder, attempt, "lost the race for the address: another instance got it since it was read");
+                lost.push(match &takeover {
+                    Some((from, from_state)) => format!(
+                        "{} (freed from {from}, {from_state}: another instance associated it first)",
+                        address.public_ip
+                    ),
+                    None => format!(
+                        "{} (free when read: another instance associated it first)",
+                        address.public_ip
+                    ),
+                });
+                continue;
+            }
+            None => {}
+        }
+        let made = match ec2
             .associate_if_free(&address.allocation_id, instance)
-            .await?
-        else {
+            .await
+        {
+            Ok(made) => made,
+            // The instance went away since it was read (EC2 refuses an association with a
+            // terminated or shutting-down instance): it gets nothing.
+            Err(Error::Aws(error)) if INSTANCE_GONE_CODES.contains(&error.code.as_str()) => {
+                let state = ec2
+                    .instances(&[instance.to_string()])
+                    .await?
+                    .into_iter()
+                    .next()
+                    .map(|i| i.state)
+                    .unwrap_or_else(|| UNKNOWN_TO_EC2.into());
+                if ALIVE_STATES.contains(&state.as_str()) {
+                    return Err(Error::Aws(error));
+                }
+                info!(instance, %state, code = %error.code, "EC2 refused the association: the instance is going away; no address moved to it");
+                return Ok(Secured::InstanceGone { state });
+            }
+            Err(error) => return Err(error),
+        };
+        let Some(made) = made else {
+            // Refused: nothing changed.
             let race = match &takeover {
                 Some((from, from_state)) => format!(
                     "{} (freed from {from}, {from_state}: another instance associated it first)",
@@ -191,12 +283,22 @@ pub async fn secure(
             lost.push(race);
             continue;
         };
+        progress.associated = Some((address.clone(), made.clone()));
         let now = ec2.address(&address.allocation_id).await?;
         if now.instance_id.as_deref() != Some(instance) {
+            progress.associated = None;
             let holder = now.instance_id.as_deref().unwrap_or("nothing");
             warn!(instance, ip = %address.public_ip, holder, attempt, "the address read back is not on this instance; trying again");
             lost.push(format!("{} (read back on {holder})", address.public_ip));
             continue;
+        }
+        if !made.is_empty() && now.association_id.as_deref() != Some(made.as_str()) {
+            // Another run associated the address with this same instance after this one did (EC2
+            // accepts that: AssociateAddress is idempotent): the association that stands is that
+            // run's, and that run reports it.
+            progress.associated = None;
+            info!(instance, ip = %address.public_ip, attempt, "another run re-associated the address with this instance; it reports it");
+            return Ok(Secured::AlreadyHeld { address: now });
         }
         let association_id = now.association_id.unwrap_or(made);
         info!(instance, ip = %address.public_ip, %association_id, attempt, "address associated and verified");

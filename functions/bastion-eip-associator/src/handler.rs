@@ -8,9 +8,39 @@
 //! nothing; an instance already going away gets no address and its launch is abandoned. If the
 //! action ends while this run associates (a concurrent duplicate, the hook's timeout), the answer
 //! of CompleteLifecycleAction says so, and an address this run gave to an instance whose launch did
-//! not go on is given back.
+//! not go on is given back. Only EventBridge's schedule (source `aws.events`) starts the
+//! reconcile: a `Scheduled Event` from any other source (a person in chat, a script) is refused
+//! before any AWS call.
+//!
+//! Invariants (checked after every step of random event sequences by
+//! `tests/tests/model_bastion_eip_associator.rs`; regression cases in
+//! `tests/tests/bastion_eip_associator.rs`):
+//! 1. A launch's lifecycle action is completed by this function at most once, with one result,
+//!    never after the hook's timeout ended it, and never CONTINUE without a pool address secured.
+//! 2. A bastion whose launch was completed with CONTINUE holds that address, read back from EC2,
+//!    while it is pending or running; an address leaves an instance that still exists only when it
+//!    is stopped (or going away) and a takeover is alerted naming it (`taken_from`): never silently
+//!    and never from a pending or running bastion. So no address is claimed by two bastions that
+//!    both completed CONTINUE without an alerted takeover in between.
+//! 3. No address is given to an instance that is not pending or running when read just before
+//!    (EC2 itself refuses a terminated one; a stop racing the association can leave it on a
+//!    stopped instance, from which a later launch or reconcile takes it over).
+//! 4. Every launch this function completes is alerted once, by the run whose
+//!    CompleteLifecycleAction AWS accepted (`launch_result` in the alert's context), with the
+//!    result's kind; every change a run made that its answer or a later run cannot tell (an address
+//!    freed from a departed bastion, an association made before the run failed) is alerted by that
+//!    run before it returns the error. Not covered: the process dying between the change and its
+//!    Publish loses that alert (there is no conditional record to find it by; a failed Publish is
+//!    tried [`OUTCOME_PUBLISH_TRIES`] times). Two reconciles at once for one bastion may both
+//!    report its repair: EC2 accepts re-associating an address with the instance already holding
+//!    it, so it refuses neither. Each run reads the address just before it associates and alerts
+//!    only if the association read back is its own, which settles runs in step; one whose
+//!    association lands after the other run read its own back still reports it (a duplicate of
+//!    a true fact: same address, same bastion).
+//! 5. A redelivered event for a completed launch touches no address and completes nothing.
+//! 6. A forged `Scheduled Event` changes nothing; genuine events settle within Lambda's retries.
 
-use ops_core::alert::AlertSink;
+use ops_core::alert::{Alert, AlertSink};
 use ops_core::aws::autoscaling::AutoScalingGroups;
 use ops_core::aws::ec2::Ec2;
 use ops_core::aws::iam::IamSimulator;
@@ -23,16 +53,22 @@ use ops_core::events::{
 use ops_core::{Error, Result};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
-use crate::associate::{secure, Hold, Secured};
+use crate::associate::{secure, Hold, Progress, Secured};
 use crate::commands::COMMANDS;
 use crate::config::{AssociatorConfig, GROUP_TAG, POOL_TAG};
 use crate::decide::{launch_stand, LaunchStand, UNKNOWN_TO_EC2};
-use crate::report::{abandoned_alert, secured_alert, Whereabouts};
+use crate::report::{abandoned_alert, freed_alert, held_alert, secured_alert, Whereabouts};
 
 /// `detail-type` of an EC2 instance state change.
 pub const INSTANCE_STATE_CHANGE: &str = "EC2 Instance State-change Notification";
+/// The `source` of EventBridge's own scheduled events; a `Scheduled Event` from anywhere else is
+/// refused.
+pub const SCHEDULE_SOURCE: &str = "aws.events";
+/// Tries of the Publish that tells ops a launch's outcome once its lifecycle action is completed:
+/// a redelivery finds the action over and cannot tell the outcome again.
+pub const OUTCOME_PUBLISH_TRIES: u32 = 3;
 
 /// Detail of `EC2 Instance State-change Notification`.
 #[derive(Debug, Clone, Deserialize, serde::Serialize)]
@@ -67,7 +103,22 @@ pub async fn function_handler<A: AlertSink>(payload: Value, deps: &Deps<A>) -> R
         Incoming::Event { detail_type, raw, .. } if detail_type == INSTANCE_STATE_CHANGE => {
             on_instance_running(parse_event::<InstanceStateChange>(&raw)?.detail, deps).await
         }
-        Incoming::Event { detail_type, .. } if detail_type == SCHEDULED_EVENT => reconcile(deps).await,
+        Incoming::Event {
+            detail_type,
+            source,
+            ..
+        } if detail_type == SCHEDULED_EVENT => {
+            if source != SCHEDULE_SOURCE {
+                // Anyone who may invoke the function (a chat user, a script) can send this shape;
+                // only EventBridge's schedule sends it from `aws.events` (a source no one else can
+                // put events with), and only the schedule starts a reconcile.
+                warn!(%source, "a Scheduled Event not from the schedule was refused");
+                return Err(Error::Refused(format!(
+                    "a `{SCHEDULED_EVENT}` from source `{source}` does not start the reconcile: only the EventBridge schedule (source `{SCHEDULE_SOURCE}`) does; nothing was read or changed"
+                )));
+            }
+            reconcile(deps).await
+        }
         Incoming::Event { detail_type, .. } => {
             debug!(detail_type, "event type not handled");
             Ok(json!({ "status": "ignored", "reason": format!("bastion-eip-associator does not handle `{detail_type}` events") }))
@@ -155,7 +206,7 @@ async fn on_launch<A: AlertSink>(action: LifecycleAction, deps: &Deps<A>) -> Res
                 groups: &deps.groups,
                 group: group_name,
             };
-            secure(&deps.ec2, &deps.config, &at.pool, &at.instance, hold).await?
+            secure_and_tell(deps, &at, hold, Trigger::Launch).await?
         }
         LaunchStand::InstanceGone { state } => Secured::InstanceGone { state },
         LaunchStand::Over { reason } => {
@@ -199,7 +250,7 @@ async fn on_launch<A: AlertSink>(action: LifecycleAction, deps: &Deps<A>) -> Res
             "CONTINUE"
         }
     };
-    let completed = deps
+    let completed = match deps
         .groups
         .complete_lifecycle_action(
             group_name,
@@ -208,7 +259,21 @@ async fn on_launch<A: AlertSink>(action: LifecycleAction, deps: &Deps<A>) -> Res
             &at.instance,
             result,
         )
-        .await?;
+        .await
+    {
+        Ok(completed) => completed,
+        Err(error) => {
+            // A redelivery finds the address on the instance and cannot tell whose it was.
+            tell_takeover(
+                deps,
+                &at,
+                &secured,
+                &format!("Launch of {} held at lifecycle hook {}; completing it with {result} then failed ({error}), so the launch is retried.", at.instance, action.lifecycle_hook_name),
+            )
+            .await;
+            return Err(error);
+        }
+    };
     if !completed {
         // The action ended while this run worked: a concurrent duplicate completed it, or the
         // hook timed out. An address this run associated goes back if the launch did not go on.
@@ -220,6 +285,18 @@ async fn on_launch<A: AlertSink>(action: LifecycleAction, deps: &Deps<A>) -> Res
             _ => false,
         };
         info!(instance = %at.instance, result, released, "lifecycle action was already completed");
+        tell_takeover(
+            deps,
+            &at,
+            &secured,
+            &format!(
+                "Launch of {} held at lifecycle hook {}; the action had already ended when this run completed it (a timeout or another delivery){}.",
+                at.instance,
+                action.lifecycle_hook_name,
+                if released { ", so the address was given back to the pool" } else { "" }
+            ),
+        )
+        .await;
         return Ok(
             json!({ "status": "already_completed", "instance": at.instance, "secured": secured, "released": released }),
         );
@@ -235,6 +312,15 @@ async fn on_launch<A: AlertSink>(action: LifecycleAction, deps: &Deps<A>) -> Res
             state,
             &why,
         )),
+        // An earlier delivery of this launch associated the address and stopped before it
+        // completed the action (or before it alerted): the launch's outcome is still told once,
+        // by the run that completed it.
+        Secured::AlreadyHeld { address } => Some(held_alert(
+            &deps.config.common.function_name,
+            &at,
+            address,
+            &why,
+        )),
         _ => secured_alert(
             &deps.config.common.function_name,
             &at,
@@ -244,16 +330,202 @@ async fn on_launch<A: AlertSink>(action: LifecycleAction, deps: &Deps<A>) -> Res
         ),
     };
     if let Some(alert) = alert {
+        let alert = alert.context("launch_result", result);
         let alert = if result == "ABANDON" {
             alert.next_step(format!("The group {group_name} replaces the abandoned instance; it will compete for the pool again."))
         } else {
             alert
         };
-        deps.alerts.publish(&alert).await?;
+        publish_outcome(&deps.alerts, &alert)
+            .await
+            .map_err(|error| Error::Incomplete {
+                applied: 1,
+                planned: 2,
+                message: format!(
+                    "the launch of {} was completed with {result}, but its alert could not be published: {error}",
+                    at.instance
+                ),
+                // A redelivery finds the action completed and cannot tell its outcome again.
+                retryable: false,
+            })?;
     }
     Ok(
         json!({ "status": "completed", "result": result, "instance": at.instance, "secured": secured }),
     )
+}
+
+/// Who asked [`secure`], which decides what a failed run must tell on its way out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Trigger {
+    /// A launch held at the hook: its completion (by this run or a redelivery) tells the address
+    /// it got, so only a takeover is told here.
+    Launch,
+    /// A standalone bastion starting.
+    Start,
+    /// The reconcile schedule.
+    Reconcile,
+}
+
+impl Trigger {
+    fn name(self) -> &'static str {
+        match self {
+            Trigger::Launch => "Launch",
+            Trigger::Start => "Start",
+            Trigger::Reconcile => "The reconcile schedule's repair",
+        }
+    }
+}
+
+/// [`secure`], then tell ops what the run changed that its answer will not tell and no later run
+/// could: an address it freed from a departed bastion that did not end as its reported takeover,
+/// and, when securing fails after AssociateAddress was accepted, that association (for a launch,
+/// only a takeover: its completion tells the rest). Each is told by the one run that made the
+/// change, so never twice; a process that dies before the Publish loses it.
+async fn secure_and_tell<A: AlertSink>(
+    deps: &Deps<A>,
+    at: &Whereabouts,
+    hold: Hold<'_>,
+    trigger: Trigger,
+) -> Result<Secured> {
+    let mut progress = Progress::default();
+    let secured = secure(
+        &deps.ec2,
+        &deps.config,
+        &at.pool,
+        &at.instance,
+        hold,
+        &mut progress,
+    )
+    .await;
+    let function = &deps.config.common.function_name;
+    let mut alerts = Vec::new();
+    // The association a failed run made: a takeover always, a plain one unless a launch's
+    // completion will tell it.
+    let mut told_freed: Option<String> = None;
+    if let (Err(error), Some((address, association_id))) = (&secured, &progress.associated) {
+        let took_over = progress
+            .freed
+            .iter()
+            .find(|f| f.address.allocation_id == address.allocation_id);
+        told_freed = took_over.map(|f| f.address.allocation_id.clone());
+        let made = match took_over {
+            Some(f) => Secured::TookOver {
+                address: address.clone(),
+                association_id: association_id.clone(),
+                from: f.from.clone(),
+                from_state: f.from_state.clone(),
+            },
+            None => Secured::Associated {
+                address: address.clone(),
+                association_id: association_id.clone(),
+                attempts: 1,
+            },
+        };
+        let why = format!(
+            "{} of {}: EC2 accepted the association, then reading it back failed ({error}); the event is retried.",
+            trigger.name(),
+            at.instance
+        );
+        if trigger != Trigger::Launch || took_over.is_some() {
+            alerts.extend(secured_alert(
+                function,
+                at,
+                &made,
+                &why,
+                trigger == Trigger::Reconcile,
+            ));
+        }
+    }
+    // An address freed from a departed bastion that the answer does not report as taken over.
+    for f in progress
+        .freed
+        .iter()
+        .filter(|f| told_freed.as_ref() != Some(&f.address.allocation_id))
+    {
+        let then = match &secured {
+            Ok(Secured::TookOver { address, .. })
+                if address.allocation_id == f.address.allocation_id =>
+            {
+                None
+            }
+            Ok(other) => Some(format!(
+                "{} then did not get it ({})",
+                at.instance,
+                describe(other)
+            )),
+            Err(error) => Some(format!(
+                "securing it for {} then failed ({error}); the event is retried",
+                at.instance
+            )),
+        };
+        if let Some(then) = then {
+            let why = format!("{} of {}: {then}.", trigger.name(), at.instance);
+            alerts.push(freed_alert(function, at, f, &why));
+        }
+    }
+    for alert in alerts {
+        if let Err(error) = publish_outcome(&deps.alerts, &alert).await {
+            error!(%error, instance = %at.instance, event_type = %alert.event_type, "the alert for a change this run made could not be published");
+        }
+    }
+    secured
+}
+
+/// One short phrase for an outcome, for alerts.
+fn describe(secured: &Secured) -> String {
+    match secured {
+        Secured::AlreadyHeld { address } => format!("it already held {}", address.public_ip),
+        Secured::Associated { address, .. } => format!("it got {}", address.public_ip),
+        Secured::TookOver { address, from, .. } => {
+            format!("it took over {} from {from}", address.public_ip)
+        }
+        Secured::Exhausted { .. } => "another instance got the address first".into(),
+        Secured::InstanceGone { state } => format!("it is {state}"),
+        Secured::LaunchOver { lifecycle_state } => {
+            format!("its launch is no longer held at the hook ({lifecycle_state})")
+        }
+    }
+}
+
+/// When this run took an address over and its launch's outcome alert will not be sent by it (the
+/// completion failed, or the action had already ended), tell the takeover now: no later run can.
+async fn tell_takeover<A: AlertSink>(
+    deps: &Deps<A>,
+    at: &Whereabouts,
+    secured: &Secured,
+    why: &str,
+) {
+    if !matches!(secured, Secured::TookOver { .. }) {
+        return;
+    }
+    if let Some(alert) = secured_alert(&deps.config.common.function_name, at, secured, why, false) {
+        if let Err(error) = publish_outcome(&deps.alerts, &alert).await {
+            error!(%error, instance = %at.instance, "the takeover alert could not be published");
+        }
+    }
+}
+
+/// Publish an alert that no later invocation could send again: once the lifecycle action is
+/// completed (or an address is associated), a redelivery finds the work done and says nothing. A
+/// Publish that fails with a retryable error is tried again here, up to [`OUTCOME_PUBLISH_TRIES`]
+/// times. What no retry here covers: the process dying between the change and the Publish; that
+/// alert is lost (at most once, never twice: only the run whose change AWS accepted alerts it).
+async fn publish_outcome<A: AlertSink>(alerts: &A, alert: &Alert) -> Result<()> {
+    let mut tries = 1;
+    loop {
+        match alerts.publish(alert).await {
+            Ok(()) => return Ok(()),
+            Err(error) if error.retryable() && tries < OUTCOME_PUBLISH_TRIES => {
+                warn!(%error, tries, event_type = %alert.event_type, "the outcome alert was not published; trying again");
+                tokio::time::sleep(std::time::Duration::from_millis(100 * u64::from(tries))).await;
+                tries += 1;
+            }
+            Err(error) => {
+                error!(%error, tries, event_type = %alert.event_type, resource = %alert.resource, "the outcome alert could not be published");
+                return Err(error);
+            }
+        }
+    }
 }
 
 /// After CompleteLifecycleAction answered that the action was no longer open: if the group did
@@ -320,14 +592,7 @@ async fn on_instance_running<A: AlertSink>(
         zone: instance.zone.clone(),
         pool,
     };
-    let secured = secure(
-        &deps.ec2,
-        &deps.config,
-        &at.pool,
-        &at.instance,
-        Hold::Running,
-    )
-    .await?;
+    let secured = secure_and_tell(deps, &at, Hold::Running, Trigger::Start).await?;
     let why = format!("{} started running.", at.instance);
     if let Some(alert) = secured_alert(
         &deps.config.common.function_name,
@@ -336,7 +601,7 @@ async fn on_instance_running<A: AlertSink>(
         &why,
         false,
     ) {
-        deps.alerts.publish(&alert).await?;
+        publish_outcome(&deps.alerts, &alert).await?;
     }
     Ok(json!({ "status": "done", "instance": at.instance, "secured": secured }))
 }
@@ -391,14 +656,7 @@ async fn reconcile<A: AlertSink>(deps: &Deps<A>) -> Result<Value> {
     }
     let mut repaired = Vec::new();
     for at in &bastions {
-        let secured = secure(
-            &deps.ec2,
-            &deps.config,
-            &at.pool,
-            &at.instance,
-            Hold::Running,
-        )
-        .await?;
+        let secured = secure_and_tell(deps, at, Hold::Running, Trigger::Reconcile).await?;
         if let Some(alert) = secured_alert(
             &deps.config.common.function_name,
             at,
@@ -406,7 +664,7 @@ async fn reconcile<A: AlertSink>(deps: &Deps<A>) -> Result<Value> {
             "The reconcile schedule found a bastion without its pool address.",
             true,
         ) {
-            deps.alerts.publish(&alert).await?;
+            publish_outcome(&deps.alerts, &alert).await?;
             repaired.push(json!({ "instance": at.instance, "secured": secured }));
         }
     }

@@ -1,8 +1,9 @@
 //! Report: the alerts ops read.
 
 use ops_core::alert::{Alert, Severity};
+use ops_core::aws::ec2::AddressState;
 
-use crate::associate::Secured;
+use crate::associate::{Freed, Secured};
 
 /// Where the instance is, for alerts.
 #[derive(Debug, Clone, Default)]
@@ -72,7 +73,8 @@ pub fn secured_alert(
             "Elastic IP {} of pool {} moved from {from}, which is {from_state}, to {who}: its association with {from} was ended by its id, then the address was associated with re-association refused; verified with DescribeAddresses.",
             address.public_ip, at.pool
         ))
-        .change(format!("{} on {from} ({from_state})", address.public_ip), format!("{} on {}", address.public_ip, at.instance)),
+        .change(format!("{} on {from} ({from_state})", address.public_ip), format!("{} on {}", address.public_ip, at.instance))
+        .context("taken_from", from),
         Secured::Exhausted { holders, lost, .. } => {
             let race = if lost.is_empty() {
                 String::new()
@@ -88,6 +90,59 @@ pub fn secured_alert(
         }
     };
     Some(finish(alert, function, at, why))
+}
+
+/// The alert for a launch completed with CONTINUE whose instance already held `address` of its pool
+/// when the launch was handled: an earlier delivery of the launch associated it and stopped before
+/// it completed the action. The launch's outcome, told once by the run that completed it.
+pub fn held_alert(function: &str, at: &Whereabouts, address: &AddressState, why: &str) -> Alert {
+    let alert = Alert::new(
+        Severity::Info,
+        function,
+        "eip.associated",
+        at.resource(),
+        format!("{} got {} (pool {})", at.instance, address.public_ip, at.pool),
+    )
+    .what(format!(
+        "Elastic IP {} ({}) of pool {} is on {}, verified with DescribeAddresses; it was associated by an earlier delivery of this launch.",
+        address.public_ip,
+        address.allocation_id,
+        at.pool,
+        at.describe()
+    ))
+    .change("no pool address".to_string(), address.public_ip.clone());
+    finish(alert, function, at, why)
+}
+
+/// The alert for an address this run freed from a departed bastion (`freed`) that did not end on
+/// `at`'s instance as a takeover this run reports: the address no longer says who had it, so this
+/// is the only record that the departed bastion lost it. `why` says what happened next.
+pub fn freed_alert(function: &str, at: &Whereabouts, freed: &Freed, why: &str) -> Alert {
+    let alert = Alert::new(
+        Severity::Warning,
+        function,
+        "eip.freed",
+        at.resource(),
+        format!(
+            "{} freed from {} ({}) for {}",
+            freed.address.public_ip, freed.from, freed.from_state, at.instance
+        ),
+    )
+    .what(format!(
+        "Elastic IP {} of pool {} was taken from {}, which is {}, to give it to {}: its association with {} was ended by its id.",
+        freed.address.public_ip,
+        at.pool,
+        freed.from,
+        freed.from_state,
+        at.describe(),
+        freed.from
+    ))
+    .change(
+        format!("{} on {} ({})", freed.address.public_ip, freed.from, freed.from_state),
+        format!("{} not on {}", freed.address.public_ip, freed.from),
+    )
+    .context("taken_from", &freed.from);
+    finish(alert, function, at, why)
 }
 
 /// The alert for a launch completed with ABANDON because its instance is no longer pending or

@@ -1,6 +1,6 @@
 //! Chapter: bastion-eip-associator, through its real binary. The bastion group's instance gets a
 //! pool address from the reconcile, a new bastion gets one before it is InService, a replacement
-//! takes over the address of a terminated bastion, and a launch with no address left is abandoned.
+//! takes over the address of a stopped bastion, and a launch with no address left is abandoned.
 
 use std::time::Duration;
 
@@ -72,7 +72,8 @@ pub async fn chapter(emulator: &Emulator, config: &SdkConfig, topic: &str, inbox
         pool().await
     );
 
-    println!("\n3. The first bastion is replaced: it terminates, and its replacement launches:");
+    // A stopped bastion keeps its address (a terminated one loses it to EC2, nothing to take over).
+    println!("\n3. The first bastion is replaced: it stops, and its replacement launches:");
     let first = ec2
         .addresses_tagged("ops:eip-pool", Some("bastion"))
         .await
@@ -83,11 +84,11 @@ pub async fn chapter(emulator: &Emulator, config: &SdkConfig, topic: &str, inbox
         })
         .expect("the first bastion holds an address");
     ec2.client()
-        .terminate_instances()
+        .stop_instances()
         .instance_ids(&first)
         .send()
         .await
-        .expect("terminate");
+        .expect("stop");
     let (third, event) = launch(emulator);
     let answer = function.invoke(event).expect("launch handled");
     println!("   completed with {} for {third}", text(&answer["result"]));
