@@ -1038,3 +1038,214 @@ async fn doctor_proves_every_duty_on_the_group_the_service_and_the_alarms_then_n
         "cpu-alarm-scaler: doctor found 3 thing(s) to look at"
     );
 }
+
+// Found by the model-based sequence test (tests/tests/model_cpu_alarm_scaler.rs): a crash between
+// a change and its alert, and two invocations at once.
+
+/// A world whose alerts go through the real SNS adapter to the emulator's topic and whose AWS calls
+/// are tried once, so a fault on any call (Publish included) is the process dying there.
+struct SnsWorld {
+    emulator: Emulator,
+    deps: Deps<ops_core::aws::sns::SnsAlerts>,
+}
+
+impl SnsWorld {
+    /// Group `workers` (min 1, desired 2, max 6), the topic, and the function allowed to scale it.
+    async fn new() -> SnsWorld {
+        let emulator = Emulator::start();
+        let sdk = ops_core::aws::sdk_config(&ops_core::aws::AwsSettings {
+            max_attempts: 1,
+            ..emulator.settings()
+        })
+        .await;
+        aws_sdk_sns::Client::new(&sdk)
+            .create_topic()
+            .name("ops-alerts")
+            .send()
+            .await
+            .unwrap();
+        let deps = Deps {
+            clients: Clients {
+                alarms: CloudWatchAlarms::new(&sdk),
+                groups: AutoScalingGroups::new(&sdk),
+                ecs: EcsServices::new(&sdk),
+                scalable: ScalableTargets::new(&sdk),
+            },
+            iam: IamSimulator::new(&sdk),
+            alerts: ops_core::aws::sns::SnsAlerts::new(&sdk, TOPIC),
+            config: ScalerConfig::from_env(&scaler_env(&[])).expect("config"),
+        };
+        fixtures::group(deps.clients.groups.client(), "workers", (1, 2, 6), None).await;
+        SnsWorld { emulator, deps }
+    }
+
+    async fn handle(&self, payload: Value, now: u64) -> Result<Value, Error> {
+        function_handler(payload, &Invocation { now }, &self.deps).await
+    }
+
+    /// The next call of `operation` fails once, as if the process died there.
+    fn fail_next(&self, operation: &str) {
+        self.emulator.add_fault(
+            json!({"service": "*", "operation": operation, "kind": "error500", "on_calls": [1], "times": 1}),
+        );
+    }
+
+    /// Each alert published so far: its title and its before and after, as ops read them.
+    fn alerts(&self) -> Vec<(String, String)> {
+        let published = self
+            .emulator
+            .control(
+                "GET",
+                &format!("/_ops/sns/published?topic_arn={TOPIC}"),
+                None,
+            )
+            .unwrap();
+        published["published"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                let chat: Value =
+                    serde_json::from_str(p["bodies"]["default"].as_str().unwrap()).unwrap();
+                let text = chat["content"]["description"].as_str().unwrap();
+                let field = |name: &str| {
+                    text.lines()
+                        .find_map(|l| l.strip_prefix(&format!("*{name}:* `")))
+                        .map(|v| v.trim_end_matches('`').to_string())
+                        .unwrap_or_default()
+                };
+                (
+                    chat["metadata"]["summary"].as_str().unwrap().to_string(),
+                    format!("{} -> {}", field("Before"), field("After")),
+                )
+            })
+            .collect()
+    }
+
+    async fn group(&self) -> ops_core::aws::autoscaling::GroupState {
+        self.deps.clients.groups.describe("workers").await.unwrap()
+    }
+}
+
+#[tokio::test]
+async fn an_override_end_whose_alert_failed_is_alerted_once_by_the_next_tick() {
+    // Given workers at 2, held at 5 by alice for 30 minutes.
+    let world = SnsWorld::new().await;
+    world
+        .handle(json!({"command": "scale", "args": {"target": "asg:workers", "count": 5, "for": "30m"}, "requested_by": "alice"}), T0)
+        .await
+        .unwrap();
+
+    // When the tick that ends it dies at its Publish (the crash between resize and alert).
+    world.fail_next("Publish");
+    let crashed = world.handle(scheduled(T0 + 1800), T0 + 1800).await;
+
+    // Then nothing is lost: reverted, the override still recorded for the next tick to finish.
+    assert!(crashed.unwrap_err().retryable());
+    let group = world.group().await;
+    assert_eq!(group.desired, 2);
+    assert!(
+        group.tags.contains_key("ops:scale-override"),
+        "{:?}",
+        group.tags
+    );
+    // And the next tick alerts the end once, from the held 5, and forgets the override.
+    let next = world.handle(scheduled(T0 + 1860), T0 + 1860).await.unwrap();
+    world.handle(scheduled(T0 + 1920), T0 + 1920).await.unwrap();
+    assert_eq!(next["overrides_ended"], json!(["asg:workers"]), "{next:#}");
+    let ended: Vec<_> = world
+        .alerts()
+        .into_iter()
+        .filter(|(title, _)| title.contains("ended"))
+        .collect();
+    assert_eq!(
+        ended,
+        [(
+            "asg:workers override by alice ended; back to 2".to_string(),
+            "5 instances -> 2 instances".to_string()
+        )]
+    );
+    assert!(!world.group().await.tags.contains_key("ops:scale-override"));
+    assert_eq!(world.group().await.desired, 2);
+}
+
+#[tokio::test]
+async fn a_scale_command_that_stops_before_its_alert_or_its_resize_is_finished_by_the_schedule() {
+    for (dies_at, desired_after_crash) in [("Publish", 5), ("SetDesiredCapacity", 2)] {
+        // Given workers at 2.
+        let world = SnsWorld::new().await;
+
+        // When alice's command to hold 5 dies at its Publish, or at its resize.
+        world.fail_next(dies_at);
+        let answer = world
+            .handle(json!({"command": "scale", "args": {"target": "asg:workers", "count": 5, "for": "30m"}, "requested_by": "alice"}), T0)
+            .await;
+
+        // Then she sees the error, and the override is recorded as pending its alert.
+        assert!(answer.is_err(), "{dies_at}: {answer:?}");
+        let group = world.group().await;
+        assert_eq!(group.desired, desired_after_crash, "{dies_at}");
+        assert!(
+            group.tags["ops:scale-override"].contains("pending=2"),
+            "{dies_at}: {:?}",
+            group.tags
+        );
+        // And a tick while the command could still be running leaves it alone.
+        world.handle(scheduled(T0 + 30), T0 + 30).await.unwrap();
+        assert!(world.alerts().is_empty(), "{dies_at}: {:?}", world.alerts());
+        // But the first tick after that holds 5 and alerts the override once, from 2.
+        let tick = world.handle(scheduled(T0 + 60), T0 + 60).await.unwrap();
+        world.handle(scheduled(T0 + 120), T0 + 120).await.unwrap();
+        assert_eq!(
+            tick["overrides_finished"],
+            json!(["asg:workers"]),
+            "{tick:#}"
+        );
+        let group = world.group().await;
+        assert_eq!(group.desired, 5, "{dies_at}");
+        assert!(
+            !group.tags["ops:scale-override"].contains("pending"),
+            "{dies_at}"
+        );
+        let alerts = world.alerts();
+        assert_eq!(alerts.len(), 1, "{dies_at}: {alerts:?}");
+        assert!(
+            alerts[0]
+                .0
+                .starts_with("asg:workers held at 5 by alice until"),
+            "{alerts:?}"
+        );
+        assert_eq!(alerts[0].1, "2 instances -> 5 instances", "{dies_at}");
+    }
+}
+
+#[tokio::test]
+async fn an_alarm_event_and_a_tick_at_once_scale_once_and_alert_once() {
+    // Given workers at 2 and its CPU alarm just gone into ALARM.
+    let world = World::new().await;
+    world.alarm("workers-cpu-high", true, 90.0, HIGH).await;
+    let event = world.fire("workers-cpu-high", 95.0, T0).await;
+    // The first tag write is slow, so one invocation records its decision only after the other
+    // has acted on the same state (the order in which both used to scale and alert).
+    world.emulator.add_fault(
+        json!({"service": "autoscaling", "operation": "CreateOrUpdateTags",
+        "kind": "latency", "latency_ms": 1500, "on_calls": [1], "times": 1}),
+    );
+
+    // When the state change and the schedule arrive at the same moment.
+    let (by_event, by_tick) = tokio::join!(world.handle(event), world.handle(scheduled(T0)));
+
+    // Then one step, one alert.
+    by_event.unwrap();
+    by_tick.unwrap();
+    assert_eq!(world.emulator.faults_fired(), 1, "the slow write happened");
+    assert_eq!(world.desired().await, 3);
+    let scaled: Vec<_> = world
+        .deps
+        .alerts
+        .sent()
+        .into_iter()
+        .map(|a| a.title)
+        .collect();
+    assert_eq!(scaled, ["asg:workers scaled out from 2 to 3"]);
+}

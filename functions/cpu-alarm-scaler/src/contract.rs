@@ -19,9 +19,11 @@
 //!
 //! An ECS service states its bounds with `ops:scale-min` and `ops:scale-max` (a group has its own).
 //! On the target the scaler keeps `ops:scale-out-at` and `ops:scale-in-at` (when it last scaled each
-//! way: separate cooldowns, kept in AWS), `ops:scale-last` (the last trigger it acted on and the
-//! capacity it set: duplicates act once, a retried run converges) and `ops:scale-override` (a
-//! manual override from chat and when it ends).
+//! way: separate cooldowns, kept in AWS), `ops:scale-last` (the last trigger it acted on, the
+//! capacity it set, the claim of the invocation acting on it and whether it was alerted: duplicates
+//! act once, two invocations at once do not both act, a retried run converges; overrides record
+//! `override-set@<until>` and `override-end@<until>` there too) and `ops:scale-override` (a manual
+//! override from chat, when it ends, and `pending` until its alert is out).
 
 use std::collections::BTreeMap;
 
@@ -324,13 +326,26 @@ pub struct LastAction {
     pub to: i32,
     /// Whether the scaling was alerted (a run that stops before alerting leaves it to the next).
     pub alerted: bool,
+    /// The invocation that claimed the target to act on this record. Two invocations that decide
+    /// at once (an alarm's event and the schedule, an event delivered twice at once) both write
+    /// their record; only the one whose claim is still there when it re-reads acts and alerts.
+    pub claim: Option<String>,
 }
 
 impl LastAction {
-    /// The tag value: `<key> from=<n> to=<n>`, then ` alerted` once the alert is out.
+    /// The tag value: `<key> from=<n> to=<n>`, then ` claim=<id>` and ` alerted` once the alert
+    /// is out.
     pub fn encode(&self) -> String {
+        let claim = self
+            .claim
+            .as_deref()
+            .map(|c| format!(" claim={c}"))
+            .unwrap_or_default();
         let alerted = if self.alerted { " alerted" } else { "" };
-        format!("{} from={} to={}{alerted}", self.key, self.from, self.to)
+        format!(
+            "{} from={} to={}{claim}{alerted}",
+            self.key, self.from, self.to
+        )
     }
 
     /// Read the tag value back.
@@ -340,6 +355,12 @@ impl LastAction {
             Some(rest) => (rest, true),
             None => (value, false),
         };
+        let (value, claim) = match value.rsplit_once(" claim=") {
+            Some((rest, claim)) if !claim.is_empty() && !claim.contains(char::is_whitespace) => {
+                (rest, Some(claim.to_string()))
+            }
+            _ => (value, None),
+        };
         let (rest, to) = value.rsplit_once(" to=")?;
         let (key, from) = rest.rsplit_once(" from=")?;
         Some(LastAction {
@@ -347,6 +368,7 @@ impl LastAction {
             from: from.parse().ok()?,
             to: to.parse().ok()?,
             alerted,
+            claim,
         })
     }
 }
@@ -362,15 +384,27 @@ pub struct Override {
     pub revert: i32,
     /// Who asked.
     pub by: String,
+    /// Set while the command's alert is not out yet: the capacity ops last heard of (the alert's
+    /// "before"). A command that stopped after recording the override (before resizing, or before
+    /// alerting) leaves it for a later schedule tick to finish; none once the alert is out.
+    pub pending: Option<i32>,
+    /// When the command recorded it, epoch seconds (0 if not known): a pending override younger
+    /// than an invocation can run may be a command still at work, which the schedule leaves alone.
+    pub set_at: u64,
 }
 
 impl Override {
-    /// The tag value: `count=<n> until=<epoch> revert=<n> by=<who>`.
+    /// The tag value: `count=<n> until=<epoch> revert=<n> set=<epoch> by=<who>`, then
+    /// ` pending=<n>` until the command's alert is out.
     pub fn encode(&self) -> String {
         let by: String = tag_word(&self.by).chars().take(120).collect();
+        let pending = self
+            .pending
+            .map(|from| format!(" pending={from}"))
+            .unwrap_or_default();
         format!(
-            "count={} until={} revert={} by={by}",
-            self.count, self.until, self.revert
+            "count={} until={} revert={} set={} by={by}{pending}",
+            self.count, self.until, self.revert, self.set_at
         )
     }
 
@@ -385,6 +419,11 @@ impl Override {
             until: fields.get("until")?.parse().ok()?,
             revert: fields.get("revert")?.parse().ok()?,
             by: fields.get("by").unwrap_or(&"unknown").to_string(),
+            pending: match fields.get("pending") {
+                Some(from) => Some(from.parse().ok()?),
+                None => None,
+            },
+            set_at: fields.get("set").and_then(|t| t.parse().ok()).unwrap_or(0),
         })
     }
 }
@@ -542,12 +581,15 @@ mod tests {
             from: 2,
             to: 3,
             alerted: true,
+            claim: Some("00ff".into()),
         };
         let manual = Override {
             count: 6,
             until: 1_795_003_600,
             revert: 3,
             by: "alice smith".into(),
+            pending: Some(2),
+            set_at: 1_795_000_000,
         };
         let memory = Memory::from_tags(&tags(&[
             (OUT_AT, "1795000000"),
@@ -556,8 +598,29 @@ mod tests {
         ]));
         assert_eq!(memory.out_at, Some(1_795_000_000));
         assert_eq!(memory.in_at, None);
-        assert_eq!(memory.last, Some(last));
-        assert_eq!(memory.manual.unwrap().by, "alice_smith");
+        assert_eq!(memory.last, Some(last.clone()));
+        let unclaimed = LastAction {
+            claim: None,
+            alerted: false,
+            key: "cpu claim=high@1".into(),
+            ..last
+        };
+        assert_eq!(
+            LastAction::decode(&unclaimed.encode()),
+            Some(unclaimed),
+            "a record written before claims existed, even with an odd alarm name"
+        );
+        let read = memory.manual.unwrap();
+        assert_eq!((read.by.as_str(), read.pending), ("alice_smith", Some(2)));
+        let settled = Override {
+            pending: None,
+            ..read
+        };
+        assert_eq!(
+            Override::decode(&settled.encode()),
+            Some(settled.clone()),
+            "an override written before `pending` existed reads as alerted"
+        );
     }
 
     #[test]

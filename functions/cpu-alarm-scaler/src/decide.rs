@@ -147,9 +147,10 @@ pub struct Decision {
     pub scaling: Option<Scaling>,
     /// Something ops must hear about even if nothing changes (native scaling on the target).
     pub warning: Option<String>,
-    /// Once the scaling's alert is out, this records that it is (so a run that stopped before
-    /// alerting leaves the alert to the next, and one that alerted never alerts again).
-    pub alerted: Option<Action>,
+    /// What the invocation records, and claims the target with, before it acts on `plan`; after
+    /// the alert it is marked alerted (so a run that stopped before alerting leaves the alert to
+    /// the next, and one that alerted never alerts again). None when nothing is to be done.
+    pub record: Option<Record>,
 }
 
 impl Decision {
@@ -158,7 +159,79 @@ impl Decision {
             plan: Plan::new().note(note),
             scaling: None,
             warning: None,
-            alerted: None,
+            record: None,
+        }
+    }
+}
+
+/// A change recorded on the target (`ops:scale-last`, and the cooldown of its direction) before it
+/// is made, claimed by the invocation that makes it.
+///
+/// Auto Scaling and ECS have no conditional write for a capacity, so two invocations that decide
+/// at once (an alarm's event and the schedule, an event delivered twice at once) would both act
+/// and both alert. Each writes the record with a claim of its own, re-reads the target, and acts
+/// (then alerts) only if its claim is still there and the target is as it decided on: of two that
+/// overlap, the one that re-reads after the other acted or claimed stands back. Only two whose
+/// claims and re-reads all come before either resizes both act (the same change, when they decided
+/// on the same state) and both alert it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    /// The record, without a claim.
+    pub last: LastAction,
+    /// The cooldown tag the change starts, set to the decision's time.
+    pub stamp: Option<(&'static str, u64)>,
+    /// Further tags written in the same call (a chat command's override).
+    pub also: BTreeMap<String, String>,
+}
+
+impl Record {
+    fn new(last: LastAction, stamp: Option<(&'static str, u64)>) -> Self {
+        Record {
+            last: LastAction {
+                claim: None,
+                alerted: false,
+                ..last
+            },
+            stamp,
+            also: BTreeMap::new(),
+        }
+    }
+
+    /// The record as invocation `claim` writes it.
+    pub fn claimed(&self, claim: &str) -> LastAction {
+        LastAction {
+            claim: Some(claim.to_string()),
+            ..self.last.clone()
+        }
+    }
+
+    /// Write the record under `claim` on `target` (with the cooldown stamp).
+    pub fn claim(&self, target: &TargetView, claim: &str) -> Action {
+        let mut tags = self.also.clone();
+        tags.insert(contract::LAST.to_string(), self.claimed(claim).encode());
+        if let Some((tag, at)) = self.stamp {
+            tags.insert(tag.to_string(), at.to_string());
+        }
+        Action::Remember {
+            target: target.target.clone(),
+            tag_resource: target.tag_resource.clone(),
+            tags,
+        }
+    }
+
+    /// Mark the record alerted, once the alert is out.
+    pub fn alerted(&self, target: &TargetView, claim: &str) -> Action {
+        Action::Remember {
+            target: target.target.clone(),
+            tag_resource: target.tag_resource.clone(),
+            tags: BTreeMap::from([(
+                contract::LAST.to_string(),
+                LastAction {
+                    alerted: true,
+                    ..self.claimed(claim)
+                }
+                .encode(),
+            )]),
         }
     }
 }
@@ -200,7 +273,7 @@ pub fn decide_scaling(
                     warning: Some(format!(
                         "{found}. cpu-alarm-scaler does not fight it and left {who} alone."
                     )),
-                    alerted: None,
+                    record: None,
                 }
             }
             Coexistence::Warn => {
@@ -213,18 +286,6 @@ pub fn decide_scaling(
     let key = match trigger {
         Trigger::StateChange => format!("{}@{}", alarm.name, alarm.state_millis),
         Trigger::Reevaluation => format!("{}@{}+{}", alarm.name, alarm.state_millis, now),
-    };
-    let mark_alerted = |last: &LastAction| Action::Remember {
-        target: who.clone(),
-        tag_resource: target.tag_resource.clone(),
-        tags: BTreeMap::from([(
-            contract::LAST.to_string(),
-            LastAction {
-                alerted: true,
-                ..last.clone()
-            }
-            .encode(),
-        )]),
     };
     // The scaling recorded for this trigger, for an alert that has yet to go out.
     let recorded = |last: &LastAction| Scaling {
@@ -243,7 +304,7 @@ pub fn decide_scaling(
                 )),
                 scaling: Some(recorded(last)),
                 warning,
-                alerted: Some(mark_alerted(last)),
+                record: Some(Record::new(last.clone(), None)),
             };
         }
         if target.desired != last.from || last.from == last.to {
@@ -269,7 +330,7 @@ pub fn decide_scaling(
             plan,
             scaling: Some(recorded(last)),
             warning,
-            alerted: Some(mark_alerted(last)),
+            record: Some(Record::new(last.clone(), None)),
         };
     }
     let scaling = compute(alarm, target);
@@ -321,11 +382,8 @@ pub fn decide_scaling(
         from: target.desired,
         to: scaling.to,
         alerted: false,
+        claim: None,
     };
-    let tags = BTreeMap::from([
-        (contract::LAST.to_string(), last.encode()),
-        (state_tag.to_string(), now.to_string()),
-    ]);
     let reason = format!(
         "{} is {} {} {} (step {}), so {who} goes from {} to {}",
         alarm.name,
@@ -340,14 +398,7 @@ pub fn decide_scaling(
         scaling.to
     );
     let plan = Plan::new()
-        .change(
-            Action::Remember {
-                target: who.clone(),
-                tag_resource: target.tag_resource.clone(),
-                tags,
-            },
-            format!("remember {key} before acting"),
-        )
+        .note(format!("{who}: {key} is recorded before acting"))
         .change(
             Action::SetCapacity {
                 target: who.clone(),
@@ -360,7 +411,7 @@ pub fn decide_scaling(
         plan,
         scaling: Some(scaling),
         warning,
-        alerted: Some(mark_alerted(&last)),
+        record: Some(Record::new(last, Some((state_tag, now)))),
     }
 }
 
@@ -448,6 +499,13 @@ pub struct Expiry {
     /// Why capacity did not simply go back to the override's `revert` (an alarm in ALARM), for
     /// the alert; none when it went back as asked.
     pub why: Option<String>,
+    /// Recorded (and claimed) before the plan is acted on: key `override-end@<until>`, from and
+    /// to, and the cooldown an alarm-shaped change starts.
+    pub record: Record,
+    /// Applied once the alert is out: the override forgotten. Until then the override stays, so a
+    /// run that stops after resizing (or after failing to alert) leaves the end to the next tick,
+    /// which finishes it from the record and alerts it.
+    pub forget: Action,
 }
 
 /// The tag key recorded for the end of `manual`, so a run that stopped between recording and
@@ -462,13 +520,17 @@ fn expiry_key(manual: &Override) -> String {
 /// - a scale-out alarm firing: capacity never goes below what its step asks from the held
 ///   capacity (the held capacity itself while its scale-out cooldown or warm-up holds it back),
 ///   nor below `revert` if that is higher;
-/// - only a scale-in alarm firing (and free to act): the lower of `revert` and what it asks;
+/// - only a scale-in alarm firing: the lower of `revert` and what it asks when it is free to act;
+///   held back (cooldown, a deployment, warm-up), down to `revert` if that is lower, never up;
 /// - no alarm firing: back to `revert`, as asked.
 ///
-/// Always within min/max. A change an alarm shaped starts the cooldown of its direction only,
-/// and is recorded first (`ops:scale-last`) so a crash between recording and resizing is finished
-/// by the next tick. Alarms on other targets are ignored; with native scaling and
-/// `COEXISTENCE=refuse`, alarms do not scale the target, so the override simply reverts.
+/// Always within min/max. A change an alarm shaped starts the cooldown of its direction only.
+/// Every change is recorded first (`ops:scale-last`, key `override-end@<until>`) and the override
+/// is forgotten only after the alert ([`Expiry::forget`]), so a crash between recording, resizing,
+/// alerting and forgetting is finished by the next tick, which resizes only if the capacity is
+/// still where the record started and alerts the recorded change. Alarms on other targets are
+/// ignored; with native scaling and `COEXISTENCE=refuse`, alarms do not scale the target, so the
+/// override simply reverts.
 pub fn decide_override_expiry(
     target: &TargetView,
     alarms: &[AlarmView],
@@ -480,15 +542,10 @@ pub fn decide_override_expiry(
     let desired = target.desired;
     let revert = manual.revert.clamp(target.min, target.max);
     let key = expiry_key(&manual);
-    let forget = |plan: Plan<Action>| {
-        plan.change(
-            Action::Forget {
-                target: who.clone(),
-                tag_resource: target.tag_resource.clone(),
-                keys: vec![contract::OVERRIDE.into()],
-            },
-            "the override is over".to_string(),
-        )
+    let forget = Action::Forget {
+        target: who.clone(),
+        tag_resource: target.tag_resource.clone(),
+        keys: vec![contract::OVERRIDE.into()],
     };
     let ended = format!(
         "{}'s override of {who} ended at {}",
@@ -514,15 +571,23 @@ pub fn decide_override_expiry(
                 format!("{ended}; finish the change to {to} recorded for it"),
             );
         }
-        return Some(Expiry {
-            plan: forget(plan),
-            manual,
-            from: desired,
-            to,
-            why: Some(format!(
+        // The alert tells the recorded change when capacity is where it ended (resized now or by
+        // the run that stopped); capacity someone moved since is only said where it is.
+        let from = if to == last.to { last.from } else { desired };
+        let why = (last.to != revert).then(|| {
+            format!(
                 "this end was decided before as {} to {}, with an alarm in ALARM",
                 last.from, last.to
-            )),
+            )
+        });
+        return Some(Expiry {
+            plan,
+            manual,
+            from,
+            to,
+            why,
+            record: Record::new(last.clone(), None),
+            forget,
         });
     }
     let firing: Vec<(&AlarmView, Scaling)> = alarms
@@ -560,7 +625,7 @@ pub fn decide_override_expiry(
         .max_by_key(|(_, s)| s.to);
     let scale_in = firing
         .iter()
-        .filter(|(_, s)| s.to < desired)
+        .filter(|(_, s)| s.computed < desired)
         .min_by_key(|(_, s)| s.to);
     let (to, why) = if let Some((alarm, scaling)) = out {
         let held = match cooling(target.memory.out_at, alarm) {
@@ -592,8 +657,16 @@ pub fn decide_override_expiry(
             },
         };
         match held {
-            // The scale-in may not act: the override goes back as asked, nothing more.
-            Some(_) => (revert, None),
+            // The scale-in may not act: the override goes back down as asked, nothing more, and
+            // never up while the alarm asks for less.
+            Some(_) if revert <= desired => (revert, None),
+            Some(held) => (
+                desired,
+                Some(format!(
+                    "{} ({held}); so it stays at {desired} instead of going back up to {revert}",
+                    asked(alarm, scaling)
+                )),
+            ),
             None => {
                 let to = revert.min(scaling.to);
                 (
@@ -608,32 +681,23 @@ pub fn decide_override_expiry(
     } else {
         (revert, None)
     };
-    let mut plan = Plan::new();
+    let mut plan = Plan::new().note(format!("{who}: {key} is recorded before acting"));
+    let stamp = match (why.is_some(), to.cmp(&desired)) {
+        (true, std::cmp::Ordering::Greater) => Some((contract::OUT_AT, now)),
+        (true, std::cmp::Ordering::Less) => Some((contract::IN_AT, now)),
+        _ => None,
+    };
+    let record = Record::new(
+        LastAction {
+            key: key.clone(),
+            from: desired,
+            to,
+            alerted: false,
+            claim: None,
+        },
+        stamp,
+    );
     if to != desired {
-        if why.is_some() {
-            let state_tag = if to > desired {
-                contract::OUT_AT
-            } else {
-                contract::IN_AT
-            };
-            let last = LastAction {
-                key: key.clone(),
-                from: desired,
-                to,
-                alerted: false,
-            };
-            plan = plan.change(
-                Action::Remember {
-                    target: who.clone(),
-                    tag_resource: target.tag_resource.clone(),
-                    tags: BTreeMap::from([
-                        (contract::LAST.to_string(), last.encode()),
-                        (state_tag.to_string(), now.to_string()),
-                    ]),
-                },
-                format!("remember {key} before acting"),
-            );
-        }
         let reason = match &why {
             Some(why) => format!("{ended}; {why}"),
             None => format!("{ended}; back to {to}"),
@@ -650,22 +714,29 @@ pub fn decide_override_expiry(
         plan = plan.note(format!("{ended}; {why}"));
     }
     Some(Expiry {
-        plan: forget(plan),
+        plan,
         manual,
         from: desired,
         to,
         why,
+        record,
+        forget,
     })
 }
 
 /// Hold `target` at `count` for `seconds`, then go back. `count` must be inside min..max.
+///
+/// The plan shows the whole command (the override recorded, then the resize); applied, the
+/// override is written with the command's claim ([`Record`], key `override-set@<until>`) and the
+/// resize follows from the plan's second change on. The override stays `pending` until its alert
+/// is out ([`settle_override`]).
 pub fn decide_override(
     target: &TargetView,
     count: i32,
     seconds: u64,
     by: &str,
     now: u64,
-) -> Result<(Plan<Action>, Override), String> {
+) -> Result<(Plan<Action>, Override, Record), String> {
     if count < target.min || count > target.max {
         return Err(format!(
             "{} can hold {} to {}; {count} is outside (change its bounds first if you mean it)",
@@ -679,13 +750,35 @@ pub fn decide_override(
         .as_ref()
         .map(|m| m.revert)
         .unwrap_or(target.desired);
+    // Its alert starts where ops last heard: an override whose alert never went out was not heard.
+    let pending = target
+        .memory
+        .manual
+        .as_ref()
+        .and_then(|m| m.pending)
+        .unwrap_or(target.desired);
     let manual = Override {
         count,
         until: now + seconds,
         revert,
         by: by.to_string(),
+        pending: Some(pending),
+        set_at: now,
     };
     let tags = BTreeMap::from([(contract::OVERRIDE.to_string(), manual.encode())]);
+    let record = Record {
+        also: tags.clone(),
+        ..Record::new(
+            LastAction {
+                key: format!("override-set@{}", manual.until),
+                from: target.desired,
+                to: count,
+                alerted: false,
+                claim: None,
+            },
+            None,
+        )
+    };
     let mut plan = Plan::new().change(
         Action::Remember {
             target: target.target.clone(),
@@ -708,7 +801,105 @@ pub fn decide_override(
             format!("manual override by {by}"),
         );
     }
-    Ok((plan, manual))
+    Ok((plan, manual, record))
+}
+
+/// The override as it is once its alert is out (no longer `pending`), and its record marked
+/// alerted under `claim`: written after the alert.
+pub fn settle_override(
+    target: &TargetView,
+    manual: &Override,
+    record: &Record,
+    claim: &str,
+) -> Action {
+    let settled = Override {
+        pending: None,
+        ..manual.clone()
+    };
+    let alerted = LastAction {
+        alerted: true,
+        ..record.claimed(claim)
+    };
+    Action::Remember {
+        target: target.target.clone(),
+        tag_resource: target.tag_resource.clone(),
+        tags: BTreeMap::from([
+            (contract::OVERRIDE.to_string(), settled.encode()),
+            (contract::LAST.to_string(), alerted.encode()),
+        ]),
+    }
+}
+
+/// An override whose command stopped before its alert went out, as the schedule finishes it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Unfinished {
+    /// The resize the command did not make (none when capacity is at the count, or the override
+    /// has run out: then its end decides).
+    pub plan: Plan<Action>,
+    /// The override.
+    pub manual: Override,
+    /// The alert's "before": the capacity ops last heard of.
+    pub from: i32,
+    /// Capacity once the plan is applied.
+    pub to: i32,
+    /// Whether to alert the override (always while it lasts; once run out, only if capacity did
+    /// move to its count).
+    pub alert: bool,
+    /// Recorded (and claimed) before the plan: key `override-set@<until>`; after the alert the
+    /// override is settled with it ([`settle_override`]).
+    pub record: Record,
+}
+
+/// How long one invocation of the function can run (the template's `Timeout`): a pending override
+/// younger than this may belong to a command still at work.
+pub const IN_FLIGHT_SECONDS: u64 = 60;
+
+/// Finish an override whose command recorded it and stopped (before resizing or before alerting;
+/// the person saw an error): while it lasts, hold the target at its count as the command meant,
+/// then alert it once from where ops last heard. `None` for an override whose alert is out, or
+/// one recorded less than [`IN_FLIGHT_SECONDS`] ago (its command may still be at work).
+pub fn decide_unfinished_override(target: &TargetView, now: u64) -> Option<Unfinished> {
+    let manual = target.memory.manual.clone()?;
+    let from = manual.pending?;
+    if manual.set_at + IN_FLIGHT_SECONDS > now {
+        return None;
+    }
+    let lasting = manual.until > now;
+    let desired = target.desired;
+    let mut plan = Plan::new();
+    let to = if lasting { manual.count } else { desired };
+    if to != desired {
+        plan = plan.change(
+            Action::SetCapacity {
+                target: target.target.clone(),
+                from: desired,
+                to,
+            },
+            format!(
+                "{}'s override was recorded but not applied: hold {} at {to} until {}",
+                manual.by,
+                target.target,
+                utc_text(manual.until)
+            ),
+        );
+    }
+    Some(Unfinished {
+        plan,
+        alert: lasting || (to == manual.count && to != from),
+        record: Record::new(
+            LastAction {
+                key: format!("override-set@{}", manual.until),
+                from: desired,
+                to,
+                alerted: false,
+                claim: None,
+            },
+            None,
+        ),
+        manual,
+        from,
+        to,
+    })
 }
 
 /// `0..10: +1` style text for a step.
@@ -931,6 +1122,7 @@ mod tests {
             from: 2,
             to: 3,
             alerted: true,
+            claim: None,
         });
         target.memory.out_at = Some(NOW - 5);
         let again = decide_scaling(
@@ -995,7 +1187,7 @@ mod tests {
     #[test]
     fn an_override_holds_then_reverts_to_what_was_before() {
         let mut target = group(2);
-        let (plan, manual) = decide_override(&target, 5, 3600, "alice", NOW).unwrap();
+        let (plan, manual, _) = decide_override(&target, 5, 3600, "alice", NOW).unwrap();
         assert_eq!(plan.changes.len(), 2);
         assert_eq!((manual.revert, manual.until), (2, NOW + 3600));
         assert!(decide_override(&target, 9, 3600, "alice", NOW)
@@ -1017,19 +1209,13 @@ mod tests {
         );
         assert!(decide_override_expiry(&target, &[], NOW + 3599, Coexistence::Refuse).is_none());
         let expiry = decide_override_expiry(&target, &[], NOW + 3600, Coexistence::Refuse).unwrap();
-        assert!(matches!(
-            expiry.plan.changes[0].action,
-            Action::SetCapacity { from: 5, to: 2, .. }
-        ));
-        assert!(matches!(
-            expiry.plan.changes[1].action,
-            Action::Forget { .. }
-        ));
+        assert_eq!(capacity_changes(&expiry.plan), [(5, 2)]);
         assert_eq!(
-            expiry.plan.changes.len(),
-            2,
-            "a plain revert starts no cooldown"
+            remembered(&expiry).into_keys().collect::<Vec<_>>(),
+            [contract::LAST],
+            "a plain revert is recorded before it resizes, and starts no cooldown"
         );
+        assert!(forgets_the_override(&expiry), "after the alert");
         assert_eq!(expiry.why, None);
     }
 
@@ -1071,6 +1257,8 @@ mod tests {
             until: NOW,
             revert,
             by: "alice".into(),
+            pending: None,
+            set_at: 0,
         });
         target
     }
@@ -1085,22 +1273,24 @@ mod tests {
             .collect()
     }
 
-    fn remembered(plan: &Plan<Action>) -> BTreeMap<String, String> {
-        plan.changes
-            .iter()
-            .filter_map(|c| match &c.action {
-                Action::Remember { tags, .. } => Some(tags.clone()),
-                _ => None,
-            })
-            .flatten()
-            .collect()
+    /// The tags an expiry records before it acts.
+    fn remembered(expiry: &Expiry) -> BTreeMap<String, String> {
+        let mut tags = BTreeMap::from([(contract::LAST.to_string(), expiry.record.last.encode())]);
+        if let Some((tag, at)) = expiry.record.stamp {
+            tags.insert(tag.to_string(), at.to_string());
+        }
+        tags
     }
 
-    fn forgets_the_override(plan: &Plan<Action>) -> bool {
+    fn forgets_the_override(expiry: &Expiry) -> bool {
         matches!(
-            &plan.changes.last().unwrap().action,
+            &expiry.forget,
             Action::Forget { keys, .. } if keys == &[contract::OVERRIDE.to_string()]
-        )
+        ) && !expiry
+            .plan
+            .changes
+            .iter()
+            .any(|c| matches!(c.action, Action::Forget { .. }))
     }
 
     #[test]
@@ -1122,7 +1312,7 @@ mod tests {
             "one change, no 7 to 3"
         );
         assert_eq!((expiry.from, expiry.to), (6, 7));
-        let tags = remembered(&expiry.plan);
+        let tags = remembered(&expiry);
         assert_eq!(tags.get(contract::OUT_AT), Some(&(NOW + 30).to_string()));
         assert!(
             !tags.contains_key(contract::IN_AT),
@@ -1132,7 +1322,7 @@ mod tests {
             LastAction::decode(&tags[contract::LAST]).map(|l| (l.key, l.from, l.to)),
             Some((format!("override-end@{NOW}"), 6, 7))
         );
-        assert!(forgets_the_override(&expiry.plan));
+        assert!(forgets_the_override(&expiry));
         let why = expiry.why.unwrap();
         assert!(
             why.contains("workers-cpu-high is in ALARM")
@@ -1170,12 +1360,11 @@ mod tests {
         .unwrap();
 
         assert!(capacity_changes(&expiry.plan).is_empty());
-        assert_eq!(
-            expiry.plan.changes.len(),
-            1,
-            "only the override is forgotten"
+        assert!(
+            expiry.plan.changes.is_empty(),
+            "nothing to change: only the override is forgotten, after the alert"
         );
-        assert!(forgets_the_override(&expiry.plan));
+        assert!(forgets_the_override(&expiry));
         assert_eq!(expiry.to, 6);
         assert!(expiry
             .why
@@ -1216,7 +1405,7 @@ mod tests {
         .unwrap();
 
         assert_eq!(capacity_changes(&expiry.plan), [(2, 8)]);
-        assert!(remembered(&expiry.plan).contains_key(contract::OUT_AT));
+        assert!(remembered(&expiry).contains_key(contract::OUT_AT));
     }
 
     #[test]
@@ -1233,8 +1422,9 @@ mod tests {
             decide_override_expiry(&target, &[calm, elsewhere], NOW, Coexistence::Refuse).unwrap();
 
         assert_eq!(capacity_changes(&expiry.plan), [(6, 3)]);
+        let tags = remembered(&expiry);
         assert!(
-            remembered(&expiry.plan).is_empty(),
+            !tags.contains_key(contract::OUT_AT) && !tags.contains_key(contract::IN_AT),
             "no cooldown, as before"
         );
         assert_eq!(expiry.why, None);
@@ -1251,7 +1441,7 @@ mod tests {
             decide_override_expiry(&target, &[low.clone()], NOW, Coexistence::Refuse).unwrap();
 
         assert_eq!(capacity_changes(&expiry.plan), [(6, 2)], "one change");
-        let tags = remembered(&expiry.plan);
+        let tags = remembered(&expiry);
         assert!(tags.contains_key(contract::IN_AT) && !tags.contains_key(contract::OUT_AT));
         assert!(expiry
             .why
@@ -1268,6 +1458,21 @@ mod tests {
             "6-1 is above the revert"
         );
 
+        let mut below = held_at_six(8);
+        below.memory.in_at = Some(NOW - 10);
+        let expiry =
+            decide_override_expiry(&below, std::slice::from_ref(&low), NOW, Coexistence::Refuse)
+                .unwrap();
+        assert!(
+            capacity_changes(&expiry.plan).is_empty(),
+            "a scale-in alarm held by its cooldown never lets the end go back up to 8"
+        );
+        assert_eq!(expiry.to, 6);
+        assert!(expiry
+            .why
+            .unwrap()
+            .contains("stays at 6 instead of going back up to 8"));
+
         let mut busy = target.clone();
         busy.busy = Some("deployment ecs-svc/1 is IN_PROGRESS".into());
         let expiry = decide_override_expiry(&busy, &[low], NOW, Coexistence::Refuse).unwrap();
@@ -1276,7 +1481,11 @@ mod tests {
             [(6, 3)],
             "a held scale-in: revert as asked"
         );
-        assert!(remembered(&expiry.plan).is_empty());
+        assert_eq!(
+            remembered(&expiry).into_keys().collect::<Vec<_>>(),
+            [contract::LAST],
+            "no cooldown"
+        );
     }
 
     #[test]
@@ -1288,6 +1497,7 @@ mod tests {
             from: 6,
             to: 7,
             alerted: false,
+            claim: None,
         });
         target.memory.out_at = Some(NOW + 30);
 
@@ -1316,7 +1526,12 @@ mod tests {
             capacity_changes(&done.plan).is_empty(),
             "resized before: only forget"
         );
-        assert!(forgets_the_override(&done.plan));
+        assert!(forgets_the_override(&done));
+        assert_eq!(
+            (done.from, done.to),
+            (6, 7),
+            "the alert tells the change the stopped run made"
+        );
 
         target.desired = 9;
         let moved =
@@ -1325,5 +1540,77 @@ mod tests {
             capacity_changes(&moved.plan).is_empty(),
             "moved since by someone else: left"
         );
+        assert_eq!((moved.from, moved.to), (9, 9));
+    }
+
+    #[test]
+    fn a_plain_revert_recorded_before_a_crash_is_alerted_from_the_held_capacity() {
+        let mut target = held_at_six(3);
+        target.memory.last = Some(LastAction {
+            key: format!("override-end@{NOW}"),
+            from: 6,
+            to: 3,
+            alerted: false,
+            claim: None,
+        });
+        target.desired = 3;
+
+        let resumed = decide_override_expiry(&target, &[], NOW + 60, Coexistence::Refuse).unwrap();
+
+        assert!(capacity_changes(&resumed.plan).is_empty());
+        assert_eq!(
+            (resumed.from, resumed.to, resumed.why.as_deref()),
+            (6, 3, None)
+        );
+        assert!(forgets_the_override(&resumed));
+    }
+
+    #[test]
+    fn an_override_is_pending_until_alerted_and_an_unfinished_one_is_held_then_alerted() {
+        let mut target = group(2);
+        let (_, manual, _) = decide_override(&target, 5, 600, "alice", NOW).unwrap();
+        assert_eq!(manual.pending, Some(2), "its alert starts at 2");
+        assert!(
+            decide_unfinished_override(&target, NOW).is_none(),
+            "no override"
+        );
+
+        // The command recorded the override and stopped before resizing.
+        target.memory.manual = Some(manual.clone());
+        let unfinished = decide_unfinished_override(&target, NOW + 60).unwrap();
+        assert_eq!(capacity_changes(&unfinished.plan), [(2, 5)]);
+        assert_eq!(
+            (unfinished.from, unfinished.to, unfinished.alert),
+            (2, 5, true)
+        );
+        assert!(matches!(
+            settle_override(&target, &unfinished.manual, &unfinished.record, "c1"),
+            Action::Remember { tags, .. } if !tags[contract::OVERRIDE].contains("pending")
+                && tags[contract::LAST].ends_with("claim=c1 alerted")
+        ));
+
+        // It resized and stopped before alerting: alert only.
+        target.desired = 5;
+        let unfinished = decide_unfinished_override(&target, NOW + 60).unwrap();
+        assert!(unfinished.plan.is_empty());
+        assert_eq!((unfinished.from, unfinished.to), (2, 5));
+
+        // A second command on top of it still starts its alert where ops last heard: 2.
+        let (_, again, _) = decide_override(&target, 4, 600, "bob", NOW + 60).unwrap();
+        assert_eq!((again.pending, again.revert), (Some(2), 2));
+
+        // Run out before anyone finished it: no resize; alerted only if capacity moved.
+        let late = decide_unfinished_override(&target, NOW + 600).unwrap();
+        assert!(late.plan.is_empty());
+        assert!(late.alert);
+        target.desired = 2;
+        let never_applied = decide_unfinished_override(&target, NOW + 600).unwrap();
+        assert!(!never_applied.alert);
+
+        target.memory.manual = Some(Override {
+            pending: None,
+            ..manual
+        });
+        assert!(decide_unfinished_override(&target, NOW + 60).is_none());
     }
 }

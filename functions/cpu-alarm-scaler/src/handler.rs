@@ -1,5 +1,38 @@
 //! The handler: route alarm events, schedules and chat commands through observe, decide, act and
 //! report.
+//!
+//! # Invariants
+//!
+//! Events arrive at least once, late, out of order, never, or two at once, and the process can die
+//! at any AWS call (DESIGN.md, "Event order"). An alarm event only says "look at this alarm": the
+//! decision reads the alarm's state from CloudWatch and uses the event's own time. Per target:
+//!
+//! 1. Capacity stays within min..max.
+//! 2. Capacity never moves against the alarms in ALARM: never down while a scale-out alarm fires
+//!    (an override ending under it goes no lower than the held capacity and what the alarm asks),
+//!    never up while only a scale-in alarm fires (an override ending under it goes no higher than
+//!    the held capacity), and with no alarm firing only an override's end moves it (to its revert).
+//!    A person's `scale` command may move it either way.
+//! 3. One invocation makes at most one capacity change per target (an override that ends is
+//!    decided together with the alarms in ALARM, and the schedule leaves that target's alarms
+//!    alone that tick).
+//! 4. One step per trigger: an alarm state change (`<alarm>@<state time>`) or a tick's
+//!    re-evaluation (`...+<tick time>`) moves capacity once however often it is delivered, and two
+//!    steps in one direction are a cooldown apart in the events' own time (so a late event,
+//!    carrying an old time, never acts after a newer step).
+//! 5. An override holds capacity at its count until its time; then alarms scale again and the
+//!    next tick ends it. A command that stopped half-way (recorded `pending`) is finished, held and
+//!    alerted by the first tick once the command can no longer be at work.
+//! 6. Every capacity change is alerted at least once, in order (each alert starts where the one
+//!    before ended): a change is recorded before it is made and marked done only after its alert,
+//!    so a crash anywhere leaves the alert to the retry or the next tick. Twice only after a crash
+//!    between an alert and its mark, or when two invocations that overlap closely both act
+//!    ([`Record`]): capacity has no conditional write, so the scaler prefers two alerts to none.
+//! 7. A crash at any call converges on the retry or the next tick, with no override left behind.
+//!
+//! Checked after every step of random event sequences by `tests/tests/model_cpu_alarm_scaler.rs`
+//! (the model-based sequence test), and by the regression tests in
+//! `tests/tests/cpu_alarm_scaler.rs`.
 
 use std::collections::BTreeMap;
 
@@ -22,9 +55,10 @@ use crate::commands::{ScaleArgs, StatusArgs, COMMANDS};
 use crate::config::ScalerConfig;
 use crate::contract::{self, parse_duration, CompositeAnswer, TargetRef};
 use crate::decide::{
-    decide_override, decide_override_expiry, decide_scaling, Action, AlarmView, Trigger,
+    decide_override, decide_override_expiry, decide_scaling, decide_unfinished_override,
+    settle_override, Action, AlarmView, Record, TargetView, Trigger,
 };
-use crate::observe::{alarm_view, target_view, Clients};
+use crate::observe::{alarm_view, memory_of, target_view, Clients};
 use crate::report::{
     failure_alert, override_alert, override_ended_alert, scaling_alert, warning_alert,
 };
@@ -166,7 +200,21 @@ async fn scale_for<A: AlertSink>(
     for note in &decision.plan.notes {
         info!(alarm = %alarm.name, target = %target, "{note}");
     }
-    let execution = run(decision.plan, Mode::Apply, deps).await?;
+    let (execution, acted) = match &decision.record {
+        Some(record) => {
+            match act_claimed(&observed, record, decision.plan, Guard::Unchanged, deps).await? {
+                Claimed::Acted { execution, claim } => (*execution, Some((record, claim))),
+                Claimed::Stood(reason) => {
+                    info!(alarm = %alarm.name, target = %target, "{reason}");
+                    (
+                        run(Plan::new().note(reason), Mode::Apply, deps).await?,
+                        None,
+                    )
+                }
+            }
+        }
+        None => (run(decision.plan, Mode::Apply, deps).await?, None),
+    };
     let function = &deps.config.common.function_name;
     if let Some(warning) = &decision.warning {
         warn!(alarm = %alarm.name, target = %target, "{warning}");
@@ -177,22 +225,97 @@ async fn scale_for<A: AlertSink>(
                 .await?;
         }
     }
-    if let Some(scaling) = decision
-        .scaling
-        .as_ref()
-        .filter(|_| execution.failed.is_none())
-    {
-        deps.alerts
-            .publish(&scaling_alert(function, target, scaling))
-            .await?;
-        if let Some(mark) = &decision.alerted {
-            apply(&deps.clients, mark).await?;
+    let scaling = decision.scaling.filter(|_| acted.is_some());
+    if let (Some(scaling), Some((record, claim))) = (&scaling, &acted) {
+        if execution.failed.is_none() {
+            deps.alerts
+                .publish(&scaling_alert(function, target, scaling))
+                .await?;
+            apply(&deps.clients, &record.alerted(&observed, claim)).await?;
         }
     }
     Ok(answer(
         &execution,
-        json!({ "alarm": alarm.name, "target": target.to_string(), "scaling": decision.scaling }),
+        json!({ "alarm": alarm.name, "target": target.to_string(), "scaling": scaling }),
     ))
+}
+
+/// How acting under a claim ended.
+enum Claimed {
+    /// The claim held: the plan was executed (a failure retrying cannot fix is alerted by [`run`]);
+    /// alert, then mark the record alerted under `claim`.
+    Acted {
+        execution: Box<Execution<Action>>,
+        claim: String,
+    },
+    /// Another invocation claimed or changed the target first; nothing was done after the record.
+    Stood(String),
+}
+
+/// What else than its claim an invocation must find unchanged before it acts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Guard {
+    /// The capacity and the override as observed (the scaler's own decisions).
+    Unchanged,
+    /// Nothing else: a person's command acts on whatever capacity there is now.
+    ClaimOnly,
+}
+
+/// Claim `observed`'s target for `record` ([`Record`]), re-read it, and execute `plan` only if the
+/// claim is still there (and, with [`Guard::Unchanged`], the capacity and the override are still
+/// as observed). An invocation that acted alerts what it did, even if another claimed the target
+/// after it re-read: two that overlap that closely may both alert (never neither).
+async fn act_claimed<A: AlertSink>(
+    observed: &TargetView,
+    record: &Record,
+    plan: Plan<Action>,
+    guard: Guard,
+    deps: &Deps<A>,
+) -> Result<Claimed> {
+    let target = &observed.target;
+    let claim = new_claim();
+    apply(&deps.clients, &record.claim(observed, &claim)).await?;
+    let mine = Some(record.claimed(&claim));
+    let (desired, memory) = memory_of(&deps.clients, target).await?;
+    if memory.last != mine {
+        return Ok(Claimed::Stood(format!(
+            "{target}: another invocation decided on it at the same time ({}); that one acts and alerts",
+            memory.last.map(|l| l.key).unwrap_or_default()
+        )));
+    }
+    if guard == Guard::Unchanged
+        && (desired != observed.desired || memory.manual != observed.memory.manual)
+    {
+        // Nothing is owed for this record: a duplicate of its trigger must not alert it later.
+        apply(&deps.clients, &record.alerted(observed, &claim)).await?;
+        return Ok(Claimed::Stood(format!(
+            "{target}: changed while this invocation decided (capacity {} then {desired}, override {:?} then {:?}); the next trigger decides again",
+            observed.desired, observed.memory.manual, memory.manual
+        )));
+    }
+    let execution = run(plan, Mode::Apply, deps).await?;
+    Ok(Claimed::Acted {
+        execution: Box::new(execution),
+        claim,
+    })
+}
+
+/// A claim no other invocation has: the process, the clock and a per-process counter, hashed with
+/// the standard library's randomly keyed hasher.
+fn new_claim() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(NEXT.fetch_add(1, Ordering::Relaxed));
+    hasher.write_u32(std::process::id());
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default(),
+    );
+    format!("{:016x}", hasher.finish())
 }
 
 async fn on_schedule<A: AlertSink>(now: u64, deps: &Deps<A>) -> Result<Value> {
@@ -201,7 +324,12 @@ async fn on_schedule<A: AlertSink>(now: u64, deps: &Deps<A>) -> Result<Value> {
     // and those targets are not re-evaluated again this tick: one tick, one change per target
     // (re-evaluating first scaled out, then the revert undid it under the new cooldown).
     let views: Vec<AlarmView> = firing.iter().filter_map(|a| alarm_view(a).ok()).collect();
-    let (overrides, decided, problems) = expire_overrides(now, &views, deps).await?;
+    let OverrideWork {
+        ended: overrides,
+        finished,
+        decided,
+        problems,
+    } = expire_overrides(now, &views, deps).await?;
     let mut results = Vec::new();
     let mut retry = None;
     for alarm in firing {
@@ -234,44 +362,122 @@ async fn on_schedule<A: AlertSink>(now: u64, deps: &Deps<A>) -> Result<Value> {
         return Err(error);
     }
     Ok(
-        json!({ "status": "reevaluated", "alarms": results, "overrides_ended": overrides, "problems": problems }),
+        json!({ "status": "reevaluated", "alarms": results, "overrides_ended": overrides, "overrides_finished": finished, "problems": problems }),
     )
 }
 
-/// End every override that has run out on a target the function may scale, deciding each with the
-/// alarms in ALARM (`firing`). Returns the targets ended, every target whose end was decided (the
-/// schedule leaves their alarms alone this tick), and problems. A group or cluster that cannot be
-/// read is reported and skipped (it must not stop the others); a retryable failure is returned so
-/// the schedule event is retried.
+/// What the schedule did with overrides.
+struct OverrideWork {
+    /// Targets whose override ended.
+    ended: Vec<String>,
+    /// Targets whose override a stopped command left unfinished, finished now.
+    finished: Vec<String>,
+    /// Every target whose override was decided on (the schedule leaves their alarms alone this
+    /// tick).
+    decided: Vec<TargetRef>,
+    /// Groups, clusters or targets that could not be read.
+    problems: Vec<String>,
+}
+
+/// Finish every override a stopped command left unalerted, then end every override that has run
+/// out on a target the function may scale, deciding each with the alarms in ALARM (`firing`). A
+/// group or cluster that cannot be read is reported and skipped (it must not stop the others); a
+/// retryable failure is returned so the schedule event is retried.
+///
+/// Each step's alert goes out before it is recorded as done (the override settled, then
+/// forgotten), so a run that stops anywhere leaves the rest to the next tick, which alerts it
+/// once; only a stop between an alert and its record alerts twice.
 async fn expire_overrides<A: AlertSink>(
     now: u64,
     firing: &[AlarmView],
     deps: &Deps<A>,
-) -> Result<(Vec<String>, Vec<TargetRef>, Vec<String>)> {
-    let (targets, mut problems) = targets_with_overrides(deps).await?;
-    let mut ended = Vec::new();
-    let mut decided = Vec::new();
+) -> Result<OverrideWork> {
+    let (targets, problems) = targets_with_overrides(deps).await?;
+    let function = &deps.config.common.function_name;
+    let mut work = OverrideWork {
+        ended: Vec::new(),
+        finished: Vec::new(),
+        decided: Vec::new(),
+        problems,
+    };
     for target in targets {
-        let observed = match target_view(&deps.clients, &target).await {
+        let mut observed = match target_view(&deps.clients, &target).await {
             Ok(observed) => observed,
             Err(error) if !error.retryable() => {
-                problems.push(format!("{target}: {error}"));
+                work.problems.push(format!("{target}: {error}"));
                 continue;
             }
             Err(error) => return Err(error),
         };
+        if let Some(unfinished) = decide_unfinished_override(&observed, now) {
+            work.decided.push(target.clone());
+            let claim = match act_claimed(
+                &observed,
+                &unfinished.record,
+                unfinished.plan,
+                Guard::Unchanged,
+                deps,
+            )
+            .await?
+            {
+                Claimed::Stood(reason) => {
+                    info!(target = %target, "{reason}");
+                    continue;
+                }
+                Claimed::Acted { execution, .. } if execution.failed.is_some() => continue,
+                Claimed::Acted { claim, .. } => claim,
+            };
+            if unfinished.alert {
+                deps.alerts
+                    .publish(&override_alert(
+                        function,
+                        &target,
+                        &unfinished.manual,
+                        unfinished.from,
+                    ))
+                    .await?;
+            }
+            apply(
+                &deps.clients,
+                &settle_override(&observed, &unfinished.manual, &unfinished.record, &claim),
+            )
+            .await?;
+            info!(target = %target, to = unfinished.to, "finished an override its command left unfinished");
+            work.finished.push(target.to_string());
+            observed.desired = unfinished.to;
+            observed.memory.manual = Some(crate::contract::Override {
+                pending: None,
+                ..unfinished.manual
+            });
+        }
         let Some(expiry) = decide_override_expiry(&observed, firing, now, deps.config.coexistence)
         else {
             continue;
         };
-        decided.push(target.clone());
+        if !work.decided.contains(&target) {
+            work.decided.push(target.clone());
+        }
         for note in &expiry.plan.notes {
             info!(target = %target, "{note}");
         }
-        let execution = run(expiry.plan, Mode::Apply, deps).await?;
+        let execution = match act_claimed(
+            &observed,
+            &expiry.record,
+            expiry.plan,
+            Guard::Unchanged,
+            deps,
+        )
+        .await?
+        {
+            Claimed::Stood(reason) => {
+                info!(target = %target, "{reason}");
+                continue;
+            }
+            Claimed::Acted { execution, .. } => *execution,
+        };
         if execution.failed.is_none() {
             let alert = override_ended_alert(
-                &deps.config.common.function_name,
+                function,
                 &target,
                 &expiry.manual,
                 expiry.from,
@@ -279,10 +485,11 @@ async fn expire_overrides<A: AlertSink>(
                 expiry.why.as_deref(),
             );
             deps.alerts.publish(&alert).await?;
-            ended.push(target.to_string());
+            apply(&deps.clients, &expiry.forget).await?;
+            work.ended.push(target.to_string());
         }
     }
-    Ok((ended, decided, problems))
+    Ok(work)
 }
 
 async fn targets_with_overrides<A: AlertSink>(
@@ -349,18 +556,67 @@ async fn on_command<A: AlertSink>(command: Command, now: u64, deps: &Deps<A>) ->
                 .clone()
                 .unwrap_or_else(|| "an unnamed chat user".into());
             let observed = target_view(&deps.clients, &target).await?;
-            let (plan, manual) = decide_override(&observed, args.count, seconds, &by, now)
-                .map_err(Error::Refused)?;
-            let execution = run(plan, Mode::from_dry_run(command.dry_run), deps).await?;
-            if execution.changed_anything() && execution.failed.is_none() {
+            let (plan, mut manual, record) =
+                decide_override(&observed, args.count, seconds, &by, now)
+                    .map_err(Error::Refused)?;
+            if command.dry_run {
+                let execution = run(plan, Mode::DryRun, deps).await?;
+                return Ok(answer(
+                    &execution,
+                    json!({ "target": target.to_string(), "override": manual }),
+                ));
+            }
+            // Recorded as pending with this command's claim (the plan's first change), resized,
+            // alerted, then settled: a stop before the end leaves the override to a later schedule
+            // tick to finish and alert.
+            let Plan { mut changes, notes } = plan;
+            let recorded = changes.remove(0);
+            let resize = Plan { changes, notes };
+            let (execution, claim) = match act_claimed(
+                &observed,
+                &record,
+                resize,
+                Guard::ClaimOnly,
+                deps,
+            )
+            .await?
+            {
+                Claimed::Acted {
+                    mut execution,
+                    claim,
+                } => {
+                    // The answer shows the override recorded as the command's first change.
+                    execution.applied.insert(0, recorded);
+                    if execution.status == ops_core::plan::Status::NoChange {
+                        execution.status = ops_core::plan::Status::Applied;
+                    }
+                    (*execution, claim)
+                }
+                Claimed::Stood(reason) => {
+                    info!(target = %target, "{reason}");
+                    return Ok(json!({
+                        "status": "pending",
+                        "target": target.to_string(),
+                        "override": manual,
+                        "notes": [reason, "the override is recorded; the schedule finishes it (resize and alert) within two minutes, or send the command again"],
+                    }));
+                }
+            };
+            if execution.failed.is_none() {
                 deps.alerts
                     .publish(&override_alert(
                         &deps.config.common.function_name,
                         &target,
                         &manual,
-                        observed.desired,
+                        manual.pending.unwrap_or(observed.desired),
                     ))
                     .await?;
+                apply(
+                    &deps.clients,
+                    &settle_override(&observed, &manual, &record, &claim),
+                )
+                .await?;
+                manual.pending = None;
             }
             Ok(answer(
                 &execution,

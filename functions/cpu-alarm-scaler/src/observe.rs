@@ -148,3 +148,17 @@ pub fn service_bounds(target: &TargetRef, state: &ServiceState) -> Result<(i32, 
     }
     Ok((min, max))
 }
+
+/// Re-read a target's capacity and the scaler's memory on it (one call), to check a claim.
+pub async fn memory_of(clients: &Clients, target: &TargetRef) -> Result<(i32, Memory)> {
+    match target {
+        TargetRef::Group { name } => {
+            let group = clients.groups.describe(name).await?;
+            Ok((group.desired, Memory::from_tags(&group.tags)))
+        }
+        TargetRef::Service { cluster, service } => {
+            let state = clients.ecs.describe(cluster, service).await?;
+            Ok((state.desired, Memory::from_tags(&state.tags)))
+        }
+    }
+}
