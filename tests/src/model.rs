@@ -359,7 +359,12 @@ mod tests {
     #[test]
     fn a_late_step_comes_after_n_later_steps_or_at_the_end() {
         assert_eq!(
-            order(&[Delivery::Late(2), Delivery::Once, Delivery::Once, Delivery::Once]),
+            order(&[
+                Delivery::Late(2),
+                Delivery::Once,
+                Delivery::Once,
+                Delivery::Once
+            ]),
             vec![vec![1], vec![2], vec![0], vec![3]]
         );
         assert_eq!(
