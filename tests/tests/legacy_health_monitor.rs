@@ -831,3 +831,161 @@ async fn doctor_names_a_missing_state_table_and_an_unusable_entry_and_says_iam_w
         "the alert path is proved even so"
     );
 }
+
+/// The monitor's dependencies with one attempt per AWS call, so an injected failure is the run's.
+async fn one_attempt(
+    world: &World,
+    targets: Value,
+) -> legacy_health_monitor::handler::Deps<
+    ops_core::aws::sns::SnsAlerts,
+    legacy_health_monitor::metrics::MemoryMetrics,
+> {
+    let mut deps = world.monitor(targets).await;
+    let sdk = ops_core::aws::sdk_config(&ops_core::aws::AwsSettings {
+        max_attempts: 1,
+        ..world.emulator.settings()
+    })
+    .await;
+    deps.clients.states = ops_core::aws::dynamodb::VersionedDocuments::new(&sdk, "health-state");
+    deps.alerts = ops_core::aws::sns::SnsAlerts::new(&sdk, &world.topic);
+    deps
+}
+
+/// A scheduled run at `at` invoked at `wall` (a retry comes later than the schedule's time).
+async fn run_at_wall(
+    deps: &legacy_health_monitor::handler::Deps<
+        ops_core::aws::sns::SnsAlerts,
+        legacy_health_monitor::metrics::MemoryMetrics,
+    >,
+    at: u64,
+    wall: u64,
+) -> Result<Value, ops_core::Error> {
+    legacy_health_monitor::handler::function_handler(
+        ops_e2e::events::scheduled(at),
+        &legacy_health_monitor::handler::Invocation { now: wall },
+        deps,
+    )
+    .await
+}
+
+// Model finding (model_legacy_health_monitor): [Tick delivered twice, Tick] counted the first
+// minute twice, so a target went up (or down) a run early.
+#[tokio::test]
+async fn a_duplicated_or_late_schedule_event_counts_its_minute_once_and_moves_nothing_back() {
+    let world = World::new().await;
+    let server = TestServer::http(Reply::error(503, "down")).await;
+    let monitor = world
+        .monitor(json!({"targets": [{"name": "erp", "http": server.url("/"), "down_after": 2}]}))
+        .await;
+    // Given one failed run at T0 + 60.
+    assert_eq!(run(&monitor, T0 + 60).await.unwrap()["changes"], json!([]));
+    // When EventBridge delivers that minute again, it is a duplicate: nothing is counted.
+    let again = run(&monitor, T0 + 60).await.unwrap();
+    assert_eq!(again["status"], "ignored", "{again}");
+    assert_eq!(again["checked"], 0, "{again}");
+    assert!(world.alerts().is_empty(), "one failed minute is not down");
+    // Then the next minute is the second failure: down, once.
+    let next = run(&monitor, T0 + 120).await.unwrap();
+    assert_eq!(next["down"], json!(["erp"]), "{next}");
+    // And a late delivery of the first minute after it changes nothing and alerts nothing.
+    server.set(Reply::healthy());
+    let late = run(&monitor, T0 + 60).await.unwrap();
+    assert_eq!(late["status"], "ignored", "{late}");
+    let status = command(&monitor, json!({"command": "status"}), T0 + 130)
+        .await
+        .unwrap();
+    assert_eq!(status["targets"][0]["health"], "down");
+    assert_eq!(
+        status["targets"][0]["since"],
+        ops_core::time::utc_text(T0 + 120)
+    );
+    let kinds: Vec<String> = world.alerts().into_iter().map(|a| a.event_type).collect();
+    assert_eq!(kinds, ["health.down"]);
+}
+
+// Model finding: [BreakConfig, ShortTick whose 6th AWS call (the second Publish) failed]: the run
+// failed before recording the first alert as sent, and Lambda's retry sent it again.
+#[tokio::test]
+async fn an_alert_that_cannot_be_sent_is_sent_by_the_retry_without_sending_the_ones_before_it_again(
+) {
+    let world = World::new().await;
+    let server = TestServer::http(Reply::error(503, "down")).await;
+    let targets = json!({"targets": [
+        {"name": "erp", "http": server.url("/"), "down_after": 1},
+        {"name": "broken", "tcp": "no-port"}
+    ]});
+    let monitor = one_attempt(&world, targets).await;
+    // Given the second alert of the run (the config alert, after erp's down alert) fails to send.
+    world.emulator.add_fault(
+        json!({"service": "sns", "operation": "Publish", "kind": "error500", "on_calls": [2]}),
+    );
+    let first = run_at_wall(&monitor, T0 + 60, T0 + 60).await;
+    assert!(first.as_ref().is_err_and(|e| e.retryable()), "{first:?}");
+    world
+        .emulator
+        .control("DELETE", "/_ops/faults", None)
+        .unwrap();
+    // When Lambda retries the event a minute later (same `time`).
+    let retried = run_at_wall(&monitor, T0 + 60, T0 + 120).await.unwrap();
+    assert_eq!(
+        retried["status"], "ignored",
+        "the minute was counted: {retried}"
+    );
+    // Then each alert went out once.
+    let kinds: Vec<String> = world.alerts().into_iter().map(|a| a.event_type).collect();
+    assert_eq!(kinds, ["health.down", "health.config-invalid"]);
+    let quiet = run_at_wall(&monitor, T0 + 120, T0 + 180).await.unwrap();
+    assert_eq!(quiet["changes"], json!([]), "{quiet}");
+    assert_eq!(world.alerts().len(), 2);
+}
+
+#[tokio::test]
+async fn a_run_that_finds_alerts_another_run_is_sending_leaves_them_to_it() {
+    let world = World::new().await;
+    let server = TestServer::http(Reply::error(503, "down")).await;
+    let targets = json!({"targets": [{"name": "erp", "http": server.url("/"), "down_after": 1}]});
+    let (first, second) = (
+        world.monitor(targets.clone()).await,
+        world.monitor(targets).await,
+    );
+    // Given the run at T0 + 60 records erp down and is slow to send the alert.
+    world.emulator.add_fault(json!({"service": "sns", "operation": "Publish", "kind": "latency", "latency_ms": 1500, "on_calls": [1]}));
+    // When the next minute's run starts while it is still sending.
+    let later = async {
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        run(&second, T0 + 120).await
+    };
+    let (a, b) = tokio::join!(run(&first, T0 + 60), later);
+    let (a, b) = (a.unwrap(), b.unwrap());
+    // Then the alert goes out once, and the second run says it left erp to the first.
+    let downs = world
+        .alerts()
+        .iter()
+        .filter(|a| a.event_type == "health.down")
+        .count();
+    assert_eq!(downs, 1, "first: {a}\nsecond: {b}");
+    assert_eq!(b["left_to_another_run"], json!(["erp"]), "{b}");
+}
+
+#[tokio::test]
+async fn a_scheduled_event_from_the_future_is_refused_and_does_not_stop_the_runs_after_it() {
+    let world = World::new().await;
+    let server = TestServer::http(Reply::error(503, "down")).await;
+    let monitor = world
+        .monitor(json!({"targets": [{"name": "erp", "http": server.url("/"), "down_after": 1}]}))
+        .await;
+    // Given an event whose `time` is a day ahead of the clock (forged, or a wrong clock).
+    let refused = run_at_wall(&monitor, T0 + 86_400, T0).await.unwrap_err();
+    assert!(!refused.retryable(), "bad input is not retried: {refused}");
+    assert!(
+        refused
+            .to_string()
+            .contains("a schedule never fires in the future"),
+        "{refused}"
+    );
+    // Then the next real minute runs and alerts as if it had never come.
+    let next = run_at_wall(&monitor, T0 + 60, T0 + 60).await.unwrap();
+    assert_eq!(next["status"], "checked", "{next}");
+    assert_eq!(next["down"], json!(["erp"]));
+    assert_eq!(world.alerts().len(), 1);
+}

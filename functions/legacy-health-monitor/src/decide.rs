@@ -2,6 +2,12 @@
 //! a row, up after M good ones, a reminder while it stays down, a warning when its certificate
 //! nears expiry. What must be alerted is kept in the state until the alert is out, so a run that
 //! dies after recording a change still gets it alerted by the next one.
+//!
+//! **Runs count once, in time order.** EventBridge delivers a scheduled event at least once, and a
+//! failed run is delivered again with the same `time`, up to hours late. A state records the
+//! schedule time of the run that last changed it ([`TargetState::at`]); a run whose time is not
+//! after that ([`counts`] is false) changes nothing: counting it would count one minute twice
+//! (down after two ticks instead of three) or move `since` back to an older time.
 
 use serde::{Deserialize, Serialize};
 
@@ -105,6 +111,15 @@ pub struct TargetState {
     pub cert_warned: bool,
     /// Alerts decided but not yet sent.
     pub pending: Vec<Notice>,
+    /// The schedule time (epoch seconds) of the run that last changed this state; `None` before
+    /// any (and in states stored before this field existed). Runs at or before it count nothing.
+    #[serde(default)]
+    pub at: Option<u64>,
+    /// Until when (epoch seconds, the invocation's clock) the run that recorded `pending` owns
+    /// sending it: its deadline. Another run leaves the target alone until then (so an alert is
+    /// never sent by two runs at once), and takes the alerts over after it (the owner died).
+    #[serde(default)]
+    pub claimed_until: u64,
 }
 
 impl TargetState {
@@ -118,12 +133,25 @@ impl TargetState {
             last_alert: 0,
             cert_warned: false,
             pending: Vec::new(),
+            at: None,
+            claimed_until: 0,
         }
     }
 }
 
-/// The state after this run's `outcome` for `target`, with what to alert in `pending`.
+/// Whether a run at `now` may count a check against `previous`: only if no run at the same time
+/// or later has changed it already (a duplicate or late delivery of the schedule counts nothing).
+pub fn counts(previous: &TargetState, now: u64) -> bool {
+    previous.at.is_none_or(|at| now > at)
+}
+
+/// The state after this run's `outcome` for `target`, with what to alert in `pending`; the state
+/// unchanged if the run does not count ([`counts`]). A changed state records `now` as its `at`; an
+/// unchanged one is not written, so a target that stays as it is costs no write.
 pub fn decide(target: &Target, previous: &TargetState, outcome: &Outcome, now: u64) -> TargetState {
+    if !counts(previous, now) {
+        return previous.clone();
+    }
     let mut next = previous.clone();
     match Seen::of(outcome) {
         None => {
@@ -178,6 +206,9 @@ pub fn decide(target: &Target, previous: &TargetState, outcome: &Outcome, now: u
         }
         Some(days) if days >= warn_days => next.cert_warned = false,
         _ => {}
+    }
+    if next != *previous {
+        next.at = Some(now);
     }
     next
 }

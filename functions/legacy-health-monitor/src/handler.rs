@@ -1,6 +1,18 @@
 //! The handler: each scheduled run observes (targets, states), checks, decides, stores, emits
 //! metrics and alerts; chat can ask for the status or for one check now.
 //!
+//! **A run, step by step** (the invariants it keeps are in the crate docs):
+//! 1. read the targets and their states (and the bookkeeping item);
+//! 2. record its start ([`crate::meta::start`]): a duplicate or late delivery of the schedule
+//!    stops counting here;
+//! 3. check, within the deadline;
+//! 4. decide each target and store the changed states in conditional writes, each new alert
+//!    recorded in the state with a claim until the run's deadline ([`crate::act::store`]);
+//! 5. send the alerts it owns one by one, then record what went out and give up its claim on
+//!    what did not;
+//! 6. record in the bookkeeping what it could not check, the config alert sent, the old key
+//!    layout carried over.
+//!
 //! **Deadline.** A run ends inside its invocation's deadline (Lambda's `Context.deadline`, given
 //! to [`function_handler_within`]) whatever the outage size. N targets with timeout T at
 //! concurrency C need up to ceil(N/C)×T; the run keeps a margin for storing and alerting (a tenth
@@ -25,17 +37,18 @@ use ops_core::events::{
 };
 use ops_core::time::utc_text;
 use ops_core::{Error, Result};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{json, Value};
 use tracing::{debug, info, warn};
 
 use crate::act::{store, Write};
 use crate::config::MonitorConfig;
-use crate::decide::{decide, Health, TargetState};
+use crate::decide::{counts, decide, Health, Notice, TargetState};
+use crate::meta::{self, Meta};
 use crate::metrics::{run_line, target_line, MetricSink, RunCounts};
-use crate::observe::{self, state_key, state_of, Clients, Stored, META_KEY, TARGET_PREFIX};
+use crate::observe::{self, state_key, state_of, Clients, Stored, TARGET_PREFIX};
 use crate::probe::{self, tls::TlsConfigs};
-use crate::report::{alerts, config_alert, not_checked_alert, Change};
+use crate::report::{alerts_covering, config_alert, not_checked_alert, Change};
 use crate::targets::Target;
 
 /// status, check, doctor (and help).
@@ -113,13 +126,12 @@ pub async fn function_handler_within<A: AlertSink, M: MetricSink>(
     deadline_ms: Option<u64>,
     deps: &Deps<A, M>,
 ) -> Result<Value> {
-    let until = checks_until(deadline_ms).map(tokio::time::Instant::from_std);
     match classify(payload)? {
         Incoming::Event {
             detail_type, raw, ..
         } if detail_type == SCHEDULED_EVENT => {
             let now = event_time(&raw, invocation.now)?;
-            run(now, until, deps).await
+            run(now, invocation.now, deadline_ms, deps).await
         }
         Incoming::Event { detail_type, .. } => {
             debug!(detail_type, "event type not handled");
@@ -138,17 +150,6 @@ pub async fn function_handler_within<A: AlertSink, M: MetricSink>(
         )
         .into()),
     }
-}
-
-/// The bookkeeping document (item `meta#config`).
-#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct Meta {
-    /// The invalid entries last alerted.
-    #[serde(default)]
-    errors: Vec<String>,
-    /// The targets the last run could not check in time: the next run checks them first.
-    #[serde(default)]
-    not_checked: Vec<String>,
 }
 
 /// The time left for checks: the invocation's deadline less a margin for what follows them
@@ -195,12 +196,47 @@ fn check_order(targets: &[Target], stored: &Stored, meta: &Meta, now: u64) -> Ve
     order.into_iter().map(|(_, index)| index).collect()
 }
 
-/// One scheduled run; checks start only while they can finish by `until`.
+/// Until when (epoch seconds on the invocation's clock `wall`) a run owns what it records: its
+/// deadline, or [`LEASE_WITHOUT_DEADLINE`] from now when none is known.
+fn lease_until(wall: u64, deadline_ms: Option<u64>) -> u64 {
+    match deadline_ms {
+        Some(deadline_ms) => {
+            let now_ms = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_millis() as u64)
+                .unwrap_or_default();
+            wall + deadline_ms.saturating_sub(now_ms).div_ceil(1000)
+        }
+        None => wall + LEASE_WITHOUT_DEADLINE,
+    }
+}
+
+/// How far a scheduled event's time may be ahead of the invocation's clock (clock skew) before the
+/// event is refused as forged or wrong.
+pub const MAX_CLOCK_SKEW: u64 = 300;
+
+/// How long a run with no known deadline owns what it records: Lambda's longest timeout.
+pub const LEASE_WITHOUT_DEADLINE: u64 = 900;
+
+/// One scheduled run at schedule time `now`, invoked at `wall` (epoch seconds), ending by
+/// `deadline_ms`; checks start only while they can finish before the deadline less a margin.
 async fn run<A: AlertSink, M: MetricSink>(
     now: u64,
-    until: Option<tokio::time::Instant>,
+    wall: u64,
+    deadline_ms: Option<u64>,
     deps: &Deps<A, M>,
 ) -> Result<Value> {
+    if now > wall + MAX_CLOCK_SKEW {
+        // Recorded as the newest run, it would make every real run until then a "late" one.
+        return Err(Error::Refused(format!(
+            "the scheduled event's time ({}) is {} s after this invocation's clock ({}): a schedule never fires in the future; not run",
+            utc_text(now),
+            now - wall,
+            utc_text(wall)
+        )));
+    }
+    let until = checks_until(deadline_ms).map(tokio::time::Instant::from_std);
+    let lease = lease_until(wall, deadline_ms);
     let started = Instant::now();
     let config = &deps.config;
     let loaded = observe::targets(config, &deps.clients).await?;
@@ -211,12 +247,38 @@ async fn run<A: AlertSink, M: MetricSink>(
     let names: Vec<String> = loaded.targets.iter().map(|t| t.name.clone()).collect();
     // The states come first: they decide which targets are checked first if time runs short.
     let stored = observe::read_states(&deps.clients.states, &names).await?;
-    let meta: Meta = stored
-        .meta
-        .as_ref()
-        .and_then(|m| serde_json::from_str(&m.document).ok())
-        .unwrap_or_default();
-    let order = check_order(&loaded.targets, &stored, &meta, now);
+    let start = meta::start(
+        &deps.clients.states,
+        stored.meta.as_ref(),
+        &invalid,
+        now,
+        wall,
+        lease,
+        stored.migrating,
+    )
+    .await?;
+    if !start.counts {
+        info!(
+            at = now,
+            last_run = start.meta.last_run,
+            "a run at this time or later already ran (a duplicate or late delivery): nothing is checked"
+        );
+    }
+    // A target whose state a run at this time or later already changed is not checked again
+    // (see `decide::counts`), nor is any target when the whole run is a duplicate or late; nor is
+    // one whose alerts another run recorded and is sending (it is left to that run).
+    let held = |state: &TargetState| !state.pending.is_empty() && state.claimed_until > wall;
+    let counted: Vec<bool> = loaded
+        .targets
+        .iter()
+        .map(|t| start.counts && counts(&state_of(&stored, &t.name, now).0, now))
+        .collect();
+    let order: Vec<usize> = check_order(&loaded.targets, &stored, &start.meta, now)
+        .into_iter()
+        .filter(|&index| {
+            counted[index] && !held(&state_of(&stored, &loaded.targets[index].name, now).0)
+        })
+        .collect();
     let checking = Instant::now();
     let outcomes = probe::check_within(
         &loaded.targets,
@@ -231,24 +293,42 @@ async fn run<A: AlertSink, M: MetricSink>(
     let mut states: BTreeMap<String, (TargetState, Option<u64>)> = BTreeMap::new();
     let mut writes = Vec::new();
     let mut not_checked = Vec::new();
+    let mut already_counted = Vec::new();
+    let mut lost_races = Vec::new();
     let at_millis = now * 1000;
-    for (target, outcome) in loaded.targets.iter().zip(&outcomes) {
+    for ((target, outcome), counts) in loaded.targets.iter().zip(&outcomes).zip(&counted) {
         let (previous, version) = state_of(&stored, &target.name, now);
-        let Some(outcome) = outcome else {
+        if held(&previous) {
+            // Another run recorded alerts for it and is sending them: leave the target to it, so
+            // the alerts go out once (this run's check, if any, is not counted).
+            info!(target = %target.name, "another run is alerting this target; leaving it to that run");
+            lost_races.push(target.name.clone());
+            continue;
+        }
+        let mut next = if !counts {
+            // Its state stands as stored (unsent alerts are still sent).
+            already_counted.push(target.name.clone());
+            previous.clone()
+        } else if let Some(outcome) = outcome {
+            deps.metrics.emit(target_line(
+                &config.namespace,
+                &target.name,
+                outcome,
+                at_millis,
+            ));
+            decide(target, &previous, outcome, now)
+        } else {
             // Not checked in time: its state stands as stored (unsent alerts are still sent).
             not_checked.push(target.name.clone());
-            if version.is_some() {
-                states.insert(target.name.clone(), (previous, version));
-            }
-            continue;
+            previous.clone()
         };
-        deps.metrics.emit(target_line(
-            &config.namespace,
-            &target.name,
-            outcome,
-            at_millis,
-        ));
-        let next = decide(target, &previous, outcome, now);
+        if version.is_none() && !(*counts && outcome.is_some()) {
+            continue;
+        }
+        if !next.pending.is_empty() {
+            // This run sends them, until its deadline: recorded with them, in the same write.
+            next.claimed_until = lease;
+        }
         if next != previous || version.is_none() {
             writes.push(Write {
                 key: state_key(&target.name),
@@ -267,13 +347,17 @@ async fn run<A: AlertSink, M: MetricSink>(
     }
     let name_of = |key: &str| key.strip_prefix(TARGET_PREFIX).unwrap_or(key).to_string();
     let mut retry = None;
-    let mut lost_races = Vec::new();
+    // The targets whose unsent alerts this run recorded (and so owns): only those it sends.
+    let mut owned = std::collections::BTreeSet::new();
     for (key, result) in store(&deps.clients.states, writes).await {
         let name = name_of(&key);
         match result {
             Ok(Some(version)) => {
                 if let Some(entry) = states.get_mut(&name) {
                     entry.1 = Some(version);
+                    if !entry.0.pending.is_empty() {
+                        owned.insert(name);
+                    }
                 }
             }
             Ok(None) => {
@@ -290,92 +374,145 @@ async fn run<A: AlertSink, M: MetricSink>(
         }
     }
 
-    let config_changed = meta.errors != invalid;
-    let changes: Vec<(Change, String)> = loaded
+    let changes: Vec<(Change, String, usize)> = loaded
         .targets
         .iter()
+        .filter(|t| owned.contains(&t.name))
         .filter_map(|t| states.get(&t.name).map(|(s, _)| (t, s)))
         .flat_map(|(target, state)| {
-            state.pending.iter().map(move |notice| {
-                (
-                    Change {
-                        target: target.name.clone(),
-                        check: target.describe(),
-                        source: target.source.clone(),
-                        notice: notice.clone(),
-                    },
-                    target.name.clone(),
-                )
-            })
+            state
+                .pending
+                .iter()
+                .enumerate()
+                .map(move |(position, notice)| {
+                    (
+                        Change {
+                            target: target.name.clone(),
+                            check: target.describe(),
+                            source: target.source.clone(),
+                            notice: notice.clone(),
+                        },
+                        target.name.clone(),
+                        position,
+                    )
+                })
         })
         .collect();
-    for (change, _) in &changes {
+    for (change, _, _) in &changes {
         if change.notice.is_down() {
             warn!(target = %change.target, notice = ?change.notice, "target down");
         } else {
             info!(target = %change.target, notice = ?change.notice, "target changed");
         }
     }
-    let to_send: Vec<Change> = changes.iter().map(|(c, _)| c.clone()).collect();
+    let to_send: Vec<Change> = changes.iter().map(|(c, _, _)| c.clone()).collect();
     let function = &config.common.function_name;
-    let mut outgoing = alerts(function, &to_send, config.collate_above);
-    if config_changed {
-        outgoing.push(config_alert(function, &invalid));
+    // Each alert with what it tells: changes (by index), the config, or this run's report.
+    enum Tells {
+        Changes(Vec<usize>),
+        Config,
+        Run,
+    }
+    let mut outgoing: Vec<(ops_core::alert::Alert, Tells)> =
+        alerts_covering(function, &to_send, config.collate_above)
+            .into_iter()
+            .map(|(alert, covered)| (alert, Tells::Changes(covered)))
+            .collect();
+    if start.owns_config {
+        outgoing.push((config_alert(function, &start.meta.errors), Tells::Config));
     }
     if !not_checked.is_empty() {
-        outgoing.push(not_checked_alert(
-            function,
-            &not_checked,
-            loaded.targets.len(),
-            NOT_CHECKED_LISTED,
+        outgoing.push((
+            not_checked_alert(
+                function,
+                &not_checked,
+                loaded.targets.len(),
+                NOT_CHECKED_LISTED,
+            ),
+            Tells::Run,
         ));
     }
-    for alert in &outgoing {
-        deps.alerts.publish(alert).await?;
+    // Send one by one; after a failure send no more, and record exactly what went out.
+    let mut sent_changes = vec![false; changes.len()];
+    let mut config_sent = false;
+    let mut publish_failed = false;
+    for (alert, tells) in &outgoing {
+        if let Err(error) = deps.alerts.publish(alert).await {
+            warn!(%error, event_type = %alert.event_type, "alert not sent; it and the ones after it are sent by a later run");
+            retry = Some(error);
+            publish_failed = true;
+            break;
+        }
+        match tells {
+            Tells::Changes(covered) => covered.iter().for_each(|&i| sent_changes[i] = true),
+            Tells::Config => config_sent = true,
+            Tells::Run => {}
+        }
     }
-    // Everything alerted: clear what was pending, and remember the invalid entries alerted.
-    let mut cleared: Vec<Write> = changes
+    // Mark what was sent (and give up the claim on what was not, so the next run sends it).
+    let released: Vec<Write> = owned
         .iter()
-        .map(|(_, name)| name.clone())
-        .collect::<std::collections::BTreeSet<_>>()
-        .into_iter()
         .filter_map(|name| {
-            let (state, version) = states.get(&name)?;
+            let (state, version) = states.get(name)?;
+            let unsent: Vec<Notice> = changes
+                .iter()
+                .zip(&sent_changes)
+                .filter(|((_, owner, _), sent)| owner == name && !**sent)
+                .map(|((_, _, position), _)| state.pending[*position].clone())
+                .collect();
             let done = TargetState {
-                pending: Vec::new(),
+                pending: unsent,
+                claimed_until: 0,
                 ..state.clone()
             };
             Some(Write {
-                key: state_key(&name),
+                key: state_key(name),
                 document: serde_json::to_string(&done).expect("a state serializes"),
                 expected: *version,
             })
         })
         .collect();
-    let next_meta = Meta {
-        errors: invalid.clone(),
-        not_checked: not_checked.clone(),
-    };
-    // While migrating, `meta#config` marks the move done: only once every state is stored.
-    let migrated = stored.migrating && retry.is_none();
-    if next_meta != meta || migrated {
-        cleared.push(Write {
-            key: META_KEY.into(),
-            document: serde_json::to_string(&next_meta).expect("bookkeeping serializes"),
-            expected: stored.meta.as_ref().and_then(|m| m.version),
-        });
-    }
-    for (key, result) in store(&deps.clients.states, cleared).await {
+    for (key, result) in store(&deps.clients.states, released).await {
         match result {
+            Ok(Some(_)) => {}
+            Ok(None) => {
+                warn!(key = %key, "the alert state changed under this run; it may be sent again")
+            }
             Err(error) => {
                 warn!(key = %key, %error, "alert sent but not marked as sent; it may be sent again");
                 retry = Some(error);
             }
-            Ok(None) if key == META_KEY => {
-                info!("another run updated the bookkeeping first");
-            }
-            _ => {}
         }
+    }
+    // The bookkeeping: what this run could not check, the config alert sent (or its claim given
+    // up), and (while migrating) the move done, only once every target's state is stored under
+    // its new key.
+    let all_stored = start.counts && retry.is_none() && not_checked.is_empty();
+    let alerted_errors = start.meta.errors.clone();
+    let finished = meta::finish(&deps.clients.states, &start, |m: &mut Meta| {
+        let mut changed = false;
+        if start.counts && m.last_run == Some(now) && m.not_checked != not_checked {
+            m.not_checked = not_checked.clone();
+            changed = true;
+        }
+        if start.owns_config && m.config_pending && m.errors == alerted_errors {
+            m.config_pending = !config_sent;
+            m.config_claimed_until = 0;
+            changed = true;
+        }
+        if stored.migrating && all_stored && !m.migrated {
+            m.migrated = true;
+            changed = true;
+        }
+        changed
+    })
+    .await;
+    if let Err(error) = finished {
+        warn!(%error, "bookkeeping not stored; the config alert may be sent again");
+        retry = Some(error);
+    }
+    if publish_failed {
+        warn!("an alert could not be sent: the run fails so that it is retried");
     }
 
     let down: Vec<String> = states
@@ -394,6 +531,7 @@ async fn run<A: AlertSink, M: MetricSink>(
     info!(
         checked = counts.checked,
         not_checked = not_checked.len(),
+        already_counted = already_counted.len(),
         down = counts.down,
         invalid = counts.invalid,
         changes = changes.len(),
@@ -403,18 +541,27 @@ async fn run<A: AlertSink, M: MetricSink>(
     if let Some(error) = retry {
         return Err(error);
     }
-    Ok(json!({
+    let mut answer = json!({
         "status": "checked",
         "checked": counts.checked,
         "not_checked_in_time": not_checked,
+        "already_counted": already_counted,
         "healthy_now": outcomes.iter().flatten().filter(|o| o.healthy()).count(),
         "down": down,
-        "changes": changes.iter().map(|(c, _)| json!({"target": c.target, "notice": c.notice})).collect::<Vec<_>>(),
+        "changes": changes.iter().map(|(c, _, _)| json!({"target": c.target, "notice": c.notice})).collect::<Vec<_>>(),
         "invalid_entries": invalid,
         "left_to_another_run": lost_races,
         "check_ms": check_ms,
         "run_ms": counts.run_ms,
-    }))
+    });
+    if !start.counts {
+        answer["status"] = json!("ignored");
+        answer["reason"] = json!(format!(
+            "a run for {} or later already ran (this delivery is a duplicate or late): nothing was checked or counted again; unsent alerts were sent",
+            start.meta.last_run.map(utc_text).unwrap_or_default()
+        ));
+    }
+    Ok(answer)
 }
 
 async fn on_command<A: AlertSink, M: MetricSink>(

@@ -6,12 +6,13 @@
 //! No name can make one collide with the other, so `#config` or `meta#config` are ordinary names.
 //!
 //! **The old layout** (targets under their bare name, bookkeeping under `#config`) is read once:
-//! while `meta#config` does not exist, a run also reads the old keys of the targets with no new
-//! item and carries each old state over (written under the new key only if nobody wrote it
-//! first), and then writes `meta#config`, after which old keys are never read again. A name that
-//! starts with `target#` or `meta#`, or is `#config`, is not looked up under the old layout: its
-//! old key would be ambiguous with a new one (and a target called `#config` never had a state, as
-//! every run failed). Old items are left in the table, unused; they may be deleted.
+//! while `meta#config` does not exist or does not say `migrated`, a run also reads the old keys of
+//! the targets with no new item and carries each old state over (written under the new key only
+//! if nobody wrote it first), and then marks `meta#config` migrated (once every target's state is
+//! stored), after which old keys are never read again. A name that starts with `target#` or
+//! `meta#`, or is `#config`, is not looked up under the old layout: its old key would be ambiguous
+//! with a new one (and a target called `#config` never had a state, as every run failed). Old
+//! items are left in the table, unused; they may be deleted.
 
 use std::collections::BTreeMap;
 
@@ -61,7 +62,7 @@ pub struct Stored {
     pub targets: BTreeMap<String, Found>,
     /// The bookkeeping document.
     pub meta: Option<Found>,
-    /// Whether the old layout was read (no `meta#config` yet): the run writes `meta#config`.
+    /// Whether the old layout was read (`meta#config` not yet marked migrated): the run marks it.
     pub migrating: bool,
 }
 
@@ -105,7 +106,11 @@ pub async fn read_states(states: &VersionedDocuments, names: &[String]) -> Resul
             stored.targets.insert(name.clone(), found);
         }
     }
-    if stored.meta.is_some() {
+    if stored
+        .meta
+        .as_ref()
+        .is_some_and(|m| crate::meta::migrated(&m.document))
+    {
         return Ok(stored);
     }
     stored.migrating = true;
@@ -124,10 +129,12 @@ pub async fn read_states(states: &VersionedDocuments, names: &[String]) -> Resul
             stored.targets.insert(name.clone(), found);
         }
     }
-    stored.meta = old.remove(LEGACY_CONFIG_KEY).map(|v| Found {
-        document: v.document,
-        version: None,
-    });
+    if stored.meta.is_none() {
+        stored.meta = old.remove(LEGACY_CONFIG_KEY).map(|v| Found {
+            document: v.document,
+            version: None,
+        });
+    }
     Ok(stored)
 }
 

@@ -24,10 +24,27 @@ pub struct Change {
 
 /// The alerts for this run's changes: one each up to `collate_above`, otherwise one for all.
 pub fn alerts(function: &str, changes: &[Change], collate_above: usize) -> Vec<Alert> {
+    alerts_covering(function, changes, collate_above)
+        .into_iter()
+        .map(|(alert, _)| alert)
+        .collect()
+}
+
+/// [`alerts`], each with the indexes of the changes it tells, so a run that could send only some
+/// of them records exactly those as sent.
+pub fn alerts_covering(
+    function: &str,
+    changes: &[Change],
+    collate_above: usize,
+) -> Vec<(Alert, Vec<usize>)> {
     if changes.len() <= collate_above {
-        changes.iter().map(|c| single(function, c)).collect()
+        changes
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (single(function, c), vec![i]))
+            .collect()
     } else {
-        vec![collated(function, changes)]
+        vec![(collated(function, changes), (0..changes.len()).collect())]
     }
 }
 

@@ -146,6 +146,154 @@ impl VersionedDocuments {
     }
 }
 
+/// Items per TransactWriteItems call, DynamoDB's limit.
+const ITEMS_PER_TRANSACTION: usize = 100;
+/// Transactions tried per chunk: the first, and again without the items that lost their condition.
+const TRANSACTION_ROUNDS: usize = 3;
+
+impl VersionedDocuments {
+    /// Write many documents as [`VersionedDocuments::put`] does each (`(key, document, expected)`,
+    /// keys distinct), up to 100 per `TransactWriteItems` call, which needs no permission beyond
+    /// `dynamodb:PutItem`. For each, in the order given: `Ok(true)` written, `Ok(false)` another
+    /// writer got there first (nothing written), or the error. A transaction is all or nothing, so
+    /// when some of its items lose their condition the others are sent again without them.
+    #[instrument(skip(self, writes), fields(table = %self.table, count = writes.len()))]
+    pub async fn put_all(&self, writes: &[(String, String, Option<u64>)]) -> Vec<Result<bool>> {
+        let mut results: Vec<Option<Result<bool>>> = (0..writes.len()).map(|_| None).collect();
+        let indexes: Vec<usize> = (0..writes.len()).collect();
+        for chunk in indexes.chunks(ITEMS_PER_TRANSACTION) {
+            let mut left: Vec<usize> = chunk.to_vec();
+            for _ in 0..TRANSACTION_ROUNDS {
+                if left.is_empty() {
+                    break;
+                }
+                match self.transact(writes, &left).await {
+                    Ok(()) => {
+                        for &i in &left {
+                            results[i] = Some(Ok(true));
+                        }
+                        left.clear();
+                    }
+                    Err(Cancelled::Lost(lost)) => {
+                        for &i in &lost {
+                            results[i] = Some(Ok(false));
+                        }
+                        left.retain(|i| !lost.contains(i));
+                    }
+                    Err(Cancelled::Failed(error)) => {
+                        for &i in &left {
+                            results[i] = Some(Err(Error::Aws(error.clone())));
+                        }
+                        left.clear();
+                    }
+                }
+            }
+            for &i in &left {
+                results[i] = Some(Err(Error::Aws(crate::error::AwsError::classify(
+                    "dynamodb",
+                    "TransactWriteItems",
+                    Some("TransactionConflictException"),
+                    Some("other writers kept cancelling the transaction"),
+                    Some(400),
+                ))));
+            }
+        }
+        results
+            .into_iter()
+            .map(|r| r.expect("every write has a result"))
+            .collect()
+    }
+
+    async fn transact(
+        &self,
+        writes: &[(String, String, Option<u64>)],
+        chosen: &[usize],
+    ) -> std::result::Result<(), Cancelled> {
+        let mut items = Vec::new();
+        for &i in chosen {
+            let (key, document, expected) = &writes[i];
+            let next = expected.unwrap_or(0) + 1;
+            let mut put = aws_sdk_dynamodb::types::Put::builder()
+                .table_name(&self.table)
+                .item("key", AttributeValue::S(key.clone()))
+                .item("version", AttributeValue::N(next.to_string()))
+                .item("document", AttributeValue::S(document.clone()));
+            put = match expected {
+                None => put
+                    .condition_expression("attribute_not_exists(#k)")
+                    .expression_attribute_names("#k", "key"),
+                Some(version) => put
+                    .condition_expression("#v = :expected")
+                    .expression_attribute_names("#v", "version")
+                    .expression_attribute_values(
+                        ":expected",
+                        AttributeValue::N(version.to_string()),
+                    ),
+            };
+            let put = put.build().map_err(|e| {
+                Cancelled::Failed(crate::error::AwsError::classify(
+                    "dynamodb",
+                    "TransactWriteItems",
+                    Some("ValidationException"),
+                    Some(&e.to_string()),
+                    None,
+                ))
+            })?;
+            items.push(
+                aws_sdk_dynamodb::types::TransactWriteItem::builder()
+                    .put(put)
+                    .build(),
+            );
+        }
+        match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(error) => {
+                let reasons: Option<Vec<Option<String>>> = error
+                    .as_service_error()
+                    .and_then(|e| match e {
+                        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(c) => Some(
+                            c.cancellation_reasons()
+                                .iter()
+                                .map(|r| r.code().map(String::from))
+                                .collect(),
+                        ),
+                        _ => None,
+                    });
+                let lost: Vec<usize> = reasons
+                    .iter()
+                    .flatten()
+                    .zip(chosen)
+                    .filter(|(code, _)| code.as_deref() == Some("ConditionalCheckFailed"))
+                    .map(|(_, &i)| i)
+                    .collect();
+                if lost.is_empty() {
+                    Err(Cancelled::Failed(aws_error(
+                        "dynamodb",
+                        "TransactWriteItems",
+                        error,
+                    )))
+                } else {
+                    Err(Cancelled::Lost(lost))
+                }
+            }
+        }
+    }
+}
+
+/// Why a transaction did not write.
+enum Cancelled {
+    /// These items lost their condition (the others were not written either).
+    Lost(Vec<usize>),
+    /// The call failed.
+    Failed(crate::error::AwsError),
+}
+
 fn versioned(
     item: &std::collections::HashMap<String, AttributeValue>,
 ) -> Option<(String, Versioned)> {

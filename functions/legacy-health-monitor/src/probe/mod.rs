@@ -175,10 +175,11 @@ pub async fn check_all(
         .collect()
 }
 
-/// Check the targets in the order of the indexes in `order`, at most `concurrency` at a time,
-/// and only those that can finish by `until`: a check starts only if its whole timeout fits
-/// before `until` (so a failure always means the target had its full timeout), and a check still
-/// running at `until` is abandoned. Outcomes in the targets' order; `None`: not checked in time.
+/// Check the targets in the order of the indexes in `order` (the others are not checked), at most
+/// `concurrency` at a time, and only those that can finish by `until`: a check starts only if its
+/// whole timeout fits before `until` (so a failure always means the target had its full timeout),
+/// and a check still running at `until` is abandoned. Outcomes in the targets' order; `None`: not
+/// checked (not in `order`, or not in time).
 pub async fn check_within(
     targets: &[Target],
     order: &[usize],
@@ -188,16 +189,17 @@ pub async fn check_within(
 ) -> Vec<Option<Outcome>> {
     let permits = Arc::new(Semaphore::new(concurrency.max(1)));
     let mut running = JoinSet::new();
-    // Per target: `None` until known, `Some(None)` not checked in time, `Some(Some(_))` checked.
-    let mut outcomes: Vec<Option<Option<Outcome>>> = vec![None; targets.len()];
+    // Per target: `Some(None)` not checked (not in `order`, or not in time), `None` while its check
+    // runs, `Some(Some(_))` checked.
+    let mut outcomes: Vec<Option<Option<Outcome>>> = vec![Some(None); targets.len()];
     // Permits are taken here, in priority order, so the most important targets start first.
     for &index in order {
         let target = targets[index].clone();
         let permit = permits.clone().acquire_owned().await.expect("never closed");
         if until.is_some_and(|until| Instant::now() + target.timeout > until) {
-            outcomes[index] = Some(None);
             continue;
         }
+        outcomes[index] = None;
         let tls = tls.clone();
         running.spawn(async move {
             let _permit = permit;

@@ -10,6 +10,7 @@ mod cold;
 mod fanout;
 mod invoke;
 mod memory;
+mod outage;
 mod peers;
 mod report;
 mod stats;
@@ -26,6 +27,9 @@ use ops_e2e::Emulator;
 use serde_json::json;
 
 use crate::cold::Program;
+
+/// `HEALTH_CONCURRENCY` of the outage runs: the default, and the most the monitor allows.
+const OUTAGE_CONCURRENCY: [usize; 2] = [256, 1000];
 
 /// The functions, as their binaries are named.
 const FUNCTIONS: &[&str] = &[
@@ -56,6 +60,22 @@ async fn main() {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or_default();
+    if std::env::args().nth(1).as_deref() == Some("outage") {
+        let binary = release.join("legacy-health-monitor");
+        assert!(binary.exists(), "{} is missing", binary.display());
+        let emulator = Emulator::start();
+        let topic = ops_e2e::blue_green::topic(&emulator, "ops-alerts").await;
+        let mut runs = Vec::new();
+        for concurrency in OUTAGE_CONCURRENCY {
+            eprintln!(
+                "bench: health monitor outage, {} targets hanging, concurrency {concurrency}",
+                outage::TARGETS
+            );
+            runs.push(outage::measure(&emulator, &binary, &topic, concurrency).await);
+        }
+        println!("{}", outage::render(&runs, &binary.display().to_string()));
+        return;
+    }
     for name in FUNCTIONS.iter().chain(&["hello-lambda"]) {
         let binary = release.join(name);
         assert!(
@@ -192,7 +212,8 @@ async fn main() {
         &env_of("legacy-health-monitor"),
         "schedule: 20 HTTP targets on loopback",
         warm,
-        |i| scheduled(started + 60 * i as u64),
+        // A minute apart and never in the future (the monitor refuses an event from the future).
+        |i| scheduled(started - 60 * (warm - i) as u64),
     ));
     invoked.push(invoke::measure(
         &emulator,
@@ -225,6 +246,23 @@ async fn main() {
     let (fanout_runs, fanout_peak) =
         fanout::measure(&emulator, &release.join("legacy-health-monitor"), &topic, 5).await;
 
+    let mut outage_runs = Vec::new();
+    for concurrency in OUTAGE_CONCURRENCY {
+        eprintln!(
+            "bench: health monitor outage, {} targets hanging, concurrency {concurrency}",
+            outage::TARGETS
+        );
+        outage_runs.push(
+            outage::measure(
+                &emulator,
+                &release.join("legacy-health-monitor"),
+                &topic,
+                concurrency,
+            )
+            .await,
+        );
+    }
+
     let sizes: Vec<(String, Option<u64>)> = FUNCTIONS
         .iter()
         .map(|f| {
@@ -243,6 +281,7 @@ async fn main() {
         peers: peers.as_deref(),
         fanout: &fanout_runs,
         fanout_peak_kib: fanout_peak,
+        outage: &outage::render(&outage_runs, "release"),
     });
     std::fs::write(&out, document).expect("write the report");
     eprintln!("bench: wrote {}", out.display());

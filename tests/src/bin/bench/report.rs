@@ -9,7 +9,6 @@ use crate::fanout::{FanoutRun, HANGING, TARGETS, TIMEOUT_S};
 use crate::invoke::Measured;
 use crate::peers::{PeerFigures, ROLLOUT};
 use crate::stats::{median, percentile};
-use legacy_health_monitor::act::WRITES_AT_ONCE;
 
 /// Budgets from DESIGN.md.
 const COLD_RATIO_BUDGET: f64 = 1.5;
@@ -28,6 +27,8 @@ pub struct Inputs<'a> {
     pub peers: Option<&'a [PeerFigures]>,
     pub fanout: &'a [FanoutRun],
     pub fanout_peak_kib: u64,
+    /// The outage section, rendered by `outage::render`.
+    pub outage: &'a str,
 }
 
 fn verdict(ok: bool) -> &'static str {
@@ -242,12 +243,12 @@ pub fn render(inputs: &Inputs) -> String {
         let per_call = (busiest.wall_ms - busiest.check_ms).max(0.0) / busiest.calls.max(1) as f64;
         let _ = writeln!(
             md,
-            "\nThe time outside the checks is the state written: in the busiest run, {} AWS calls at \
-             {per_call:.1} ms each, because the emulator (moto, one Python process) serves DynamoDB \
-             writes one at a time although the monitor sends {WRITES_AT_ONCE} at once. DynamoDB \
-             serves them in parallel: at its single-digit-millisecond latency the 1,000 first writes \
-             would take about 0.3 s there (an estimate, not measured here). Runs in which nothing \
-             changes read the states while the checks run and write nothing.",
+            "\nThe time outside the checks is the state read and written: in the busiest run, {} AWS \
+             calls at {per_call:.1} ms each on average. The monitor writes changed states in DynamoDB \
+             transactions of up to 100 conditional puts (`TransactWriteItems`, which needs only \
+             `dynamodb:PutItem`); the emulator (moto, one Python process) serves them one at a time. \
+             Runs in which nothing changes write only the bookkeeping item (the run's time, so a \
+             duplicate or late delivery of the schedule is not counted again).",
             busiest.calls
         );
     }
@@ -258,6 +259,8 @@ pub fn render(inputs: &Inputs) -> String {
         verdict(mib(inputs.fanout_peak_kib) < MEMORY_BUDGET_MIB)
     );
 
+    md.push_str(inputs.outage);
+
     let _ = writeln!(md, "\n## How to reproduce\n");
     let _ = writeln!(md, "```sh\nmake bench\n```\n");
     let _ = writeln!(
@@ -266,7 +269,9 @@ pub fn render(inputs: &Inputs) -> String {
          and the arm64 zips (`cargo lambda build --release --arm64 --output-format zip`), installs \
          `ecs-deploy` into `.venv/bench` (pinned in `bench/requirements.txt`), starts the emulator, \
          runs `target/debug/bench` (source: `tests/src/bin/bench/`) and writes this file. \
-         `OPS_BENCH_RUNS` sets the cold-start runs (default 30)."
+         `OPS_BENCH_RUNS` sets the cold-start runs (default 30). The outage section alone: \
+         `OPS_BENCH_RELEASE=target/release target/debug/bench outage` (about two minutes; it \
+         prints the section)."
     );
     md
 }
