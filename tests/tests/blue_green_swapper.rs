@@ -1134,3 +1134,254 @@ async fn a_run_that_dies_after_moving_traffic_leaves_the_next_run_the_same_alert
     );
     assert_eq!(crashed_why, clean_why);
 }
+
+#[tokio::test]
+async fn a_swap_aborted_before_its_start_was_alerted_alerts_the_start_and_then_the_abort() {
+    // Given a deploy whose run recorded the swap and scaled green, then died at its alert (every
+    // SNS Publish fails).
+    let world = World::new(json!({"app": "shop"})).await;
+    let image = world.push("v2");
+    world
+        .emulator
+        .add_fault(json!({"service": "sns", "operation": "Publish", "kind": "error500"}));
+    let died = handle(&world.deps, deploy_command("shop", &image, "alice"), T0).await;
+    assert!(died.is_err(), "the deploy dies at its alert: {died:?}");
+    world
+        .emulator
+        .control("DELETE", "/_ops/faults", None)
+        .unwrap();
+    assert_eq!(
+        observe(&world.emulator, &world.app)
+            .await
+            .phase()
+            .as_deref(),
+        Some("deploying")
+    );
+    assert!(world.event_types().is_empty());
+
+    // When a person aborts it before any tick came.
+    let aborted = world.command("abort", T0 + 30).await.unwrap();
+    assert_eq!(aborted["status"], "applied", "{aborted}");
+
+    // Then ops read that the swap started, and then that it was aborted: going back does not
+    // hide a transition that happened.
+    assert_eq!(world.event_types(), ["swap.started", "swap.aborted"]);
+    tick(&world.deps, T0 + 90).await.unwrap();
+    let end = observe(&world.emulator, &world.app).await;
+    assert_eq!(end.phase().as_deref(), Some("aborted"));
+    assert_eq!(end.green, ("shop:1".to_string(), 0));
+    assert_eq!(world.event_types(), ["swap.started", "swap.aborted"]);
+}
+
+#[tokio::test]
+async fn a_late_tick_takes_its_step_when_it_runs_so_the_next_step_still_waits_a_whole_bake() {
+    // Given a canary whose green is ready.
+    let world = World::new(json!({"app": "shop", "strategy": "canary 10 5m"})).await;
+    let image = world.push("v2");
+    world.deploy(&image, T0).await;
+    finish_rollout(&world.emulator, &world.app, "green", "COMPLETED");
+
+    // When the tick sent at minute 1 is delivered only at minute 10 (EventBridge retried it), and
+    // the tick of minute 11 comes on time.
+    handle(&world.deps, ops_e2e::events::scheduled(T0 + 60), T0 + 600)
+        .await
+        .unwrap();
+    assert_eq!(observe(&world.emulator, &world.app).await.percent, (90, 10));
+    tick(&world.deps, T0 + 660).await.unwrap();
+
+    // Then the canary bakes five minutes from when it really began (minute 10), not from the
+    // late tick's own time: at minute 11 it holds, at minute 15 it moves on.
+    assert_eq!(
+        observe(&world.emulator, &world.app).await.percent,
+        (90, 10),
+        "one minute of bake is not five"
+    );
+    tick(&world.deps, T0 + 900).await.unwrap();
+    assert_eq!(observe(&world.emulator, &world.app).await.percent, (0, 100));
+    assert_eq!(
+        world.event_types(),
+        ["swap.started", "swap.shifting", "swap.traffic-moved"]
+    );
+}
+
+/// Alerts through SNS, except that the first alert of one event type waits, once it is about to
+/// be published, until the test lets it go: another invocation runs in between.
+struct PauseAt {
+    inner: SnsAlerts,
+    event_type: &'static str,
+    reached: std::sync::Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
+    resume: std::sync::Mutex<Option<tokio::sync::oneshot::Receiver<()>>>,
+}
+
+impl ops_core::alert::AlertSink for PauseAt {
+    async fn publish(&self, alert: &ops_core::alert::Alert) -> ops_core::Result<()> {
+        if alert.event_type == self.event_type {
+            let reached = self.reached.lock().unwrap().take();
+            let resume = self.resume.lock().unwrap().take();
+            if let (Some(reached), Some(resume)) = (reached, resume) {
+                let _ = reached.send(());
+                let _ = resume.await;
+            }
+        }
+        self.inner.publish(alert).await
+    }
+}
+
+#[tokio::test]
+async fn a_rollback_that_races_a_tick_is_never_undone_by_the_tick() {
+    // Given a canary at 10% whose bake is over, and a tick that moves all traffic to green and
+    // is about to alert it.
+    let world = World::new(json!({"app": "shop", "strategy": "canary 10 5m"})).await;
+    let image = world.push("v2");
+    world.deploy(&image, T0).await;
+    finish_rollout(&world.emulator, &world.app, "green", "COMPLETED");
+    tick(&world.deps, T0 + 60).await.unwrap();
+    let base = deps(&world.emulator, &world.topic, &world.app.routes(), 3).await;
+    let (reached_tx, reached_rx) = tokio::sync::oneshot::channel();
+    let (resume_tx, resume_rx) = tokio::sync::oneshot::channel();
+    let paused = Deps {
+        clients: base.clients,
+        iam: base.iam,
+        config: base.config,
+        alerts: PauseAt {
+            inner: base.alerts,
+            event_type: "swap.traffic-moved",
+            reached: std::sync::Mutex::new(Some(reached_tx)),
+            resume: std::sync::Mutex::new(Some(resume_rx)),
+        },
+    };
+    let at = T0 + 360;
+    let invocation = blue_green_swapper::handler::Invocation {
+        caller: ops_core::registry::Caller {
+            account_id: fixtures::ACCOUNT.into(),
+            region: "us-east-1".into(),
+        },
+        now: at,
+    };
+    let racing_tick = blue_green_swapper::handler::function_handler(
+        ops_e2e::events::scheduled(at),
+        &invocation,
+        &paused,
+    );
+
+    // When a person rolls back while the tick is between moving traffic and recording its alert.
+    let person = async {
+        reached_rx.await.expect("the tick reached its alert");
+        assert_eq!(
+            observe(&world.emulator, &world.app).await.percent,
+            (0, 100),
+            "the tick moved all traffic"
+        );
+        let rolled = world.command("rollback", at + 1).await;
+        resume_tx.send(()).unwrap();
+        rolled
+    };
+    let (tick_answer, rollback_answer) = tokio::join!(racing_tick, person);
+
+    // Then the rollback stands: the tick stops when it finds the swap changed, and the runs after
+    // it finish the rollback, never move traffic forward again.
+    let rolled = rollback_answer.expect("the rollback is applied");
+    assert_eq!(rolled["status"], "applied", "{rolled}");
+    let stopped = tick_answer.expect_err("the tick stops: the swap changed under it");
+    assert!(stopped.retryable(), "{stopped}");
+    assert!(
+        stopped.to_string().contains(
+            "another invocation changed the swap of shop at the same time (it is now rolling-back"
+        ),
+        "{stopped}"
+    );
+    let back = observe(&world.emulator, &world.app).await;
+    assert_eq!(back.percent, (100, 0));
+    assert_eq!(back.phase().as_deref(), Some("rolling-back"));
+    for minute in [7, 8, 20] {
+        tick(&world.deps, T0 + minute * 60).await.unwrap();
+        let seen = observe(&world.emulator, &world.app).await;
+        assert_eq!(seen.percent, (100, 0), "minute {minute}");
+        assert_eq!(
+            seen.phase().as_deref(),
+            Some("rolled-back"),
+            "minute {minute}"
+        );
+    }
+    // The rollback is alerted once. (The tick had passed its last check before it was paused at
+    // its Publish, so its own alert of the move still goes out when it resumes: the one thing two
+    // runs at once can still do, which ReservedConcurrentExecutions: 1 rules out in production.)
+    let types = world.event_types();
+    assert_eq!(
+        types.iter().filter(|t| *t == "swap.rolled-back").count(),
+        1,
+        "{types:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_rollback_onto_an_old_colour_without_healthy_targets_holds_traffic_until_it_has_some() {
+    // Given all traffic on green after a promote, with blue kept warm.
+    let world = World::new(json!({"app": "shop", "strategy": "all-at-once"})).await;
+    let image = world.push("v2");
+    world.deploy(&image, T0).await;
+    finish_rollout(&world.emulator, &world.app, "green", "COMPLETED");
+    world.command("promote", T0 + 30).await.unwrap();
+    assert_eq!(observe(&world.emulator, &world.app).await.percent, (0, 100));
+
+    // When green's targets fail, and so do blue's.
+    set_health(&world.emulator, &world.app, "green", "unhealthy");
+    set_health(&world.emulator, &world.app, "blue", "unhealthy");
+    tick(&world.deps, T0 + 60).await.unwrap();
+
+    // Then the swap rolls back, but traffic is not sent to a colour that cannot serve it: it
+    // stays, green is not scaled away, and ops are told why.
+    let held = observe(&world.emulator, &world.app).await;
+    assert_eq!(held.phase().as_deref(), Some("rolling-back"));
+    assert_eq!(
+        held.percent,
+        (0, 100),
+        "no traffic onto blue with no healthy targets"
+    );
+    assert_eq!(held.green, ("shop:2".to_string(), 2), "green keeps serving");
+    let alert = world.alerts().pop().unwrap();
+    assert_eq!(alert.event_type, "swap.rolled-back");
+    let what = text(&alert.chat["content"]["description"]);
+    assert!(
+        what.contains(
+            "blue has no healthy targets, so live traffic stays as it is (100% on green)"
+        ),
+        "{what}"
+    );
+    tick(&world.deps, T0 + 120).await.unwrap();
+    assert_eq!(observe(&world.emulator, &world.app).await.percent, (0, 100));
+    assert_eq!(world.alerts().len(), 3, "holding is alerted once");
+
+    // And once blue is healthy again, the rollback finishes and says so.
+    set_health(&world.emulator, &world.app, "blue", "healthy");
+    tick(&world.deps, T0 + 180).await.unwrap();
+    let back = observe(&world.emulator, &world.app).await;
+    assert_eq!(back.percent, (100, 0));
+    assert_eq!(back.green, ("shop:1".to_string(), 0));
+    tick(&world.deps, T0 + 240).await.unwrap();
+    let end = observe(&world.emulator, &world.app).await;
+    assert_eq!(end.phase().as_deref(), Some("rolled-back"));
+    assert_eq!(end.marks, (None, None));
+    let alerts = world.alerts();
+    let done = alerts.last().unwrap();
+    assert_eq!(done.event_type, "swap.rolled-back");
+    assert!(
+        text(&done.chat["content"]["description"])
+            .contains("All live traffic went back to blue in one change of")
+            && text(&done.chat["content"]["description"]).contains("(it was 100% on green)"),
+        "{}",
+        done.chat["content"]["description"]
+    );
+    assert_eq!(
+        alerts
+            .iter()
+            .map(|a| a.event_type.as_str())
+            .collect::<Vec<_>>(),
+        [
+            "swap.started",
+            "swap.traffic-moved",
+            "swap.rolled-back",
+            "swap.rolled-back"
+        ]
+    );
+}

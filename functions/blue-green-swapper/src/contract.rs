@@ -21,6 +21,7 @@
 //! | `ops:swap-image` | live route | the swapper | the image the swap deploys, pinned by digest |
 //! | `ops:swap-state` | live route | the swapper | where the swap is: phase, step, since when, the weights before and after the transition, why, what was alerted |
 //! | `ops:swap-why-1` .. `-3` | live route | the swapper | the rest of `ops:swap-state`'s reason when it does not fit (`wn=` says how many are current) |
+//! | `ops:swap-run` | live route | the swapper | a token of the invocation that last wrote the swap's plan or state: a run re-reads plan, state and token before each change it makes and stops when another run wrote them meanwhile |
 //! | `ops:swap-in-flight` | both services | the swapper | `<app>:<swap id>` while a swap is in flight (cpu-alarm-scaler holds scale-in) |
 
 use std::collections::BTreeMap;
@@ -58,6 +59,8 @@ pub const PLAN: &str = "ops:swap-plan";
 pub const IMAGE: &str = "ops:swap-image";
 /// The swap's state (set by the function).
 pub const STATE: &str = "ops:swap-state";
+/// The invocation that last wrote the swap's plan or state (set by the function).
+pub const RUN: &str = "ops:swap-run";
 /// The continuation tags of the state's reason: `ops:swap-why-1` and on (set by the function).
 pub const WHY_MORE: &str = "ops:swap-why-";
 /// How many continuation tags a reason may take.

@@ -516,7 +516,18 @@ pub fn decide_advance(
     }
     if !state.phase.is_terminal() && !going_back {
         if let Some((back, by)) = reason_to_go_back(view, swap, now, steer) {
-            return Ok(enter(Plan::new(), view, swap, back, by));
+            // A state not alerted yet is alerted first when it took effect (the swap started, or
+            // its routes are where it says), so going back never hides a transition that
+            // happened; one that never reached the routes is folded into the going back.
+            let mut plan = Plan::new();
+            let took_effect = state.phase == Phase::Deploying
+                || !converge(view, swap, state)
+                    .iter()
+                    .any(|(action, _)| matches!(action, Action::Weights { .. }));
+            if state.reported < state.version && took_effect {
+                plan = report(plan, view, swap, state, None);
+            }
+            return Ok(enter(plan, view, swap, back, by));
         }
     }
     if !view.foreign_targets().is_empty() {
@@ -528,7 +539,8 @@ pub fn decide_advance(
     }
     let mut plan = Plan::new();
     let converging = converge(view, swap, state);
-    let converged = converging.is_empty();
+    let held = held_back(view, swap, state);
+    let converged = converging.is_empty() && held.is_none();
     for (action, reason) in converging {
         plan = plan.change(action, reason);
     }
@@ -545,10 +557,12 @@ pub fn decide_advance(
                 state.phase
             ));
         }
-        return Ok(plan.note(format!(
-            "{app}: {} applied; the next run (every minute) checks health and moves on",
-            state.phase
-        )));
+        return Ok(plan.note(held.unwrap_or_else(|| {
+            format!(
+                "{app}: {} applied; the next run (every minute) checks health and moves on",
+                state.phase
+            )
+        })));
     }
     if going_back {
         let end = if state.phase == Phase::RollingBack {
@@ -556,15 +570,29 @@ pub fn decide_advance(
         } else {
             Phase::Aborted
         };
-        let finished = state.next(end, state.step, now, state.why.clone());
-        // The rollback or abort was alerted when it happened; its end only needs recording.
-        return Ok(plan.change(
+        let mut finished = state.next(end, state.step, now, state.why.clone());
+        if !was_held(swap, state) {
+            // The rollback or abort was alerted when it happened; its end only needs recording.
+            return Ok(plan.change(
+                Action::Record {
+                    route: view.route.arn.clone(),
+                    state: finished.alerted(),
+                },
+                format!("{app}: {} recorded", end),
+            ));
+        }
+        // The rollback was alerted as held (the old colour could not take traffic then): the
+        // move back, which has happened now, is alerted in its own right.
+        finished.before = state.after;
+        finished.after = Some(Split::at_percent(swap.plan.to, 0));
+        let plan = plan.change(
             Action::Record {
                 route: view.route.arn.clone(),
-                state: finished.alerted(),
+                state: finished.clone(),
             },
-            format!("{app}: {} recorded", end),
-        ));
+            format!("{app}: {end}: traffic is back on {}", swap.plan.from()),
+        );
+        return Ok(report(plan, view, swap, &finished, None));
     }
     match forward(view, swap, now, steer)? {
         Next::Hold(note) => Ok(plan.note(note)),
@@ -585,10 +613,11 @@ fn enter(
     // between moving traffic and alerting leaves the next run the same alert to send.
     let mut next = next;
     next.before = Some(view.split());
-    next.after = Some(Split::at_percent(
-        swap.plan.to,
-        target(view, swap, &next).percent,
-    ));
+    next.after = Some(match held_back(view, swap, &next) {
+        // Going back onto an old colour that cannot take traffic: traffic stays for now.
+        Some(_) => view.split(),
+        None => Split::at_percent(swap.plan.to, target(view, swap, &next).percent),
+    });
     let mut plan = plan.change(
         Action::Record {
             route: view.route.arn.clone(),
@@ -801,13 +830,37 @@ struct Target {
     marked: bool,
 }
 
+/// The new colour's share of live traffic when `state` of the swap `plan` is fully applied.
+pub fn live_percent(plan: &SwapPlan, state: &SwapState) -> u32 {
+    let steps = plan.strategy.steps();
+    match state.phase {
+        Phase::Shifting => steps[state.step.min(steps.len() - 1)],
+        Phase::Warm | Phase::Done => 100,
+        Phase::Deploying
+        | Phase::Testing
+        | Phase::RollingBack
+        | Phase::Aborting
+        | Phase::RolledBack
+        | Phase::Aborted => 0,
+    }
+}
+
+/// The colour the test route serves when `state` of the swap `plan` is fully applied.
+pub fn test_serves(plan: &SwapPlan, state: &SwapState) -> Colour {
+    match state.phase {
+        Phase::RollingBack | Phase::Aborting | Phase::RolledBack | Phase::Aborted => plan.from(),
+        _ => plan.to,
+    }
+}
+
 fn target(view: &AppView, swap: &Swap, state: &SwapState) -> Target {
     let plan = &swap.plan;
     let (new, old) = (view.colour(plan.to), view.colour(plan.from()));
-    let steps = plan.strategy.steps();
+    let percent = live_percent(plan, state);
+    let test_serves = self::test_serves(plan, state);
     let forward = |percent: u32| Target {
         percent,
-        test_serves: plan.to,
+        test_serves,
         // As many tasks as the live colour (never fewer than one); never scaled below what
         // the new colour already runs.
         new: Some((
@@ -818,26 +871,24 @@ fn target(view: &AppView, swap: &Swap, state: &SwapState) -> Target {
         marked: true,
     };
     match state.phase {
-        Phase::Deploying | Phase::Testing => forward(0),
-        Phase::Shifting => forward(steps[state.step.min(steps.len() - 1)]),
-        Phase::Warm => forward(100),
+        Phase::Deploying | Phase::Testing | Phase::Shifting | Phase::Warm => forward(percent),
         Phase::RollingBack | Phase::Aborting => Target {
-            percent: 0,
-            test_serves: plan.from(),
+            percent,
+            test_serves,
             new: Some((plan.was_task_definition.clone(), plan.was_desired)),
             old_desired: None,
             marked: false,
         },
         Phase::Done => Target {
-            percent: 100,
-            test_serves: plan.to,
+            percent,
+            test_serves,
             new: None,
             old_desired: Some(0),
             marked: false,
         },
         Phase::RolledBack | Phase::Aborted => Target {
-            percent: 0,
-            test_serves: plan.from(),
+            percent,
+            test_serves,
             new: None,
             old_desired: None,
             marked: false,
@@ -845,10 +896,43 @@ fn target(view: &AppView, swap: &Swap, state: &SwapState) -> Target {
     }
 }
 
+/// Why a rollback holds live traffic where it is: the old colour has no healthy target, and
+/// sending all traffic to it would turn part of an outage into all of it. The rollback goes on
+/// (traffic back, then the new colour restored) as soon as the old colour can take it.
+fn held_back(view: &AppView, swap: &Swap, state: &SwapState) -> Option<String> {
+    let plan = &swap.plan;
+    let old = view.colour(plan.from());
+    let moving = state.phase == Phase::RollingBack && !view.split().is_at(plan.to, 0);
+    (moving && old.healthy() == 0).then(|| {
+        format!(
+            "{}: holding the rollback: {} ({}) has no healthy targets ({}), so live traffic stays \
+             as it is ({}) until it has; then it moves back in one change and {} is restored",
+            view.spec.name,
+            plan.from(),
+            old.service.qualified_name(),
+            old.targets_text(),
+            view.split().text(plan.from()),
+            plan.to
+        )
+    })
+}
+
+/// Whether a rollback was entered held (its recorded weights after are not all on the old
+/// colour), so that its end is alerted too.
+fn was_held(swap: &Swap, state: &SwapState) -> bool {
+    state.phase == Phase::RollingBack
+        && state
+            .after
+            .is_some_and(|after| !after.is_at(swap.plan.to, 0))
+}
+
 /// The changes that make AWS match `state` (none when it already does), in the order that is
 /// safe to stop after: traffic first when going back, the new colour first when going forward.
+/// A rollback held by [`held_back`] changes nothing yet: the new colour still serves.
 fn converge(view: &AppView, swap: &Swap, state: &SwapState) -> Vec<(Action, String)> {
-    if matches!(state.phase, Phase::RolledBack | Phase::Aborted) {
+    if matches!(state.phase, Phase::RolledBack | Phase::Aborted)
+        || held_back(view, swap, state).is_some()
+    {
         return Vec::new();
     }
     let plan = &swap.plan;
@@ -1066,6 +1150,13 @@ fn next_text(view: &AppView, swap: &Swap, state: &SwapState) -> String {
             utc_text(state.since + view.spec.termination_wait)
         ),
         Phase::Done => format!("{} is live; {} is scaled to 0.", plan.to, plan.from()),
+        Phase::RollingBack if was_held(swap, state) => format!(
+            "Live traffic moves back to {} in one change as soon as it has healthy targets; then {} is restored to {} at {} tasks.",
+            plan.from(),
+            plan.to,
+            plan.was_task_definition,
+            plan.was_desired
+        ),
         Phase::RollingBack | Phase::RolledBack => format!(
             "All traffic is on {}; {} is back to {} at {} tasks.",
             plan.from(),

@@ -22,7 +22,12 @@ use crate::observe::{self, AppEntry, Clients};
 
 /// The tags a swap writes on its live route, which the `elasticloadbalancing:AddTags` grant must
 /// allow.
-const ROUTE_TAGS: &[&str] = &[contract::PLAN, contract::IMAGE, contract::STATE];
+const ROUTE_TAGS: &[&str] = &[
+    contract::PLAN,
+    contract::IMAGE,
+    contract::STATE,
+    contract::RUN,
+];
 
 /// The tag a swap puts on (and takes off) both services while it is in flight.
 const SERVICE_TAGS: &[&str] = &[contract::IN_FLIGHT];
@@ -748,7 +753,12 @@ mod tests {
             keys(&live[1]),
             [(
                 "aws:TagKeys",
-                vec!["ops:swap-plan", "ops:swap-image", "ops:swap-state"]
+                vec![
+                    "ops:swap-plan",
+                    "ops:swap-image",
+                    "ops:swap-state",
+                    "ops:swap-run"
+                ]
             )]
         );
         let test = route_duties("shop", RULE, false);

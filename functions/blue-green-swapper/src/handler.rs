@@ -1,7 +1,5 @@
 //! The handler: route the schedule and chat commands through observe, decide, act and report.
 
-use std::collections::BTreeMap;
-
 use ops_core::alert::AlertSink;
 use ops_core::aws::ecr::ImageSelector;
 use ops_core::aws::ecs::TaskDefinitionState;
@@ -19,7 +17,7 @@ use ops_core::{Error, Result};
 use serde_json::{json, Value};
 use tracing::{debug, info, warn};
 
-use crate::act::{apply, Context};
+use crate::act::{apply, Context, Written};
 use crate::commands::{AppArgs, DeployArgs, StatusArgs, COMMANDS};
 use crate::config::SwapperConfig;
 use crate::contract::{Colour, Strategy};
@@ -61,7 +59,10 @@ pub async fn function_handler<A: AlertSink>(
         Incoming::Event {
             detail_type, raw, ..
         } if detail_type == SCHEDULED_EVENT => {
-            let now = event_time(&raw, invocation.now)?;
+            // A schedule carries its own time (a demo or a test plays minutes ahead), but a late
+            // one never takes the function back in time: whatever it starts, it starts now, so
+            // the next step still waits its whole bake.
+            let now = event_time(&raw, invocation.now)?.max(invocation.now);
             on_schedule(now, deps).await
         }
         Incoming::Event { detail_type, .. } => {
@@ -226,9 +227,29 @@ async fn deploy<A: AlertSink>(
     if begun.dry_run || begun.failed.is_some() {
         return Ok(answer(&entry.name, &begun, None));
     }
-    // The swap is recorded on the route: read it back and take its first step.
+    // The swap is recorded on the route: read it back and take its first step, unless another
+    // deploy at the same moment recorded its own swap over this one.
     let entries = observe::apps(&clients.lb, &deps.config.routes).await?;
     let entry = observe::find(&entries, &entry.name)?;
+    if !Written::of(&entry.tags).same_plan(&context.written()) {
+        let other = match observe::app_view(clients, entry, &deps.config.clusters).await {
+            Ok(view) => view
+                .swap
+                .map(|s| {
+                    format!(
+                        "{} of {} asked by {}",
+                        s.plan.id, s.image, s.plan.requested_by
+                    )
+                })
+                .unwrap_or_else(|| "another swap".into()),
+            Err(_) => "another swap".into(),
+        };
+        return Err(Error::Refused(format!(
+            "a swap of {} is in flight: {other} was recorded at the same moment as this deploy, \
+             which was not started; abort it or wait for it to finish",
+            entry.name
+        )));
+    }
     advance(entry, now, None, Mode::Apply, true, deps).await
 }
 
@@ -268,17 +289,27 @@ fn context<'a, A>(
     base: Option<TaskDefinitionState>,
     deps: &'a Deps<A>,
 ) -> Context<'a, A> {
-    let mut routes = BTreeMap::from([(view.route.arn.clone(), view.route.clone())]);
+    let mut context = Context::new(
+        &deps.clients,
+        &deps.alerts,
+        &deps.config.common.function_name,
+        &view.spec.name,
+        &view.route.arn,
+        &view.route.tags,
+    );
+    context
+        .routes
+        .insert(view.route.arn.clone(), view.route.clone());
     if let Some(test) = &view.test_route {
-        routes.insert(test.arn.clone(), test.clone());
+        context.routes.insert(test.arn.clone(), test.clone());
     }
-    Context {
-        clients: &deps.clients,
-        alerts: &deps.alerts,
-        function: &deps.config.common.function_name,
-        routes,
-        base,
+    for colour in [&view.blue, &view.green] {
+        context
+            .groups
+            .insert(colour.colour, colour.target_group.clone());
     }
+    context.base = base;
+    context
 }
 
 /// Act on `plan` (or not, in dry-run). A failure that retrying can fix is returned as an error so
@@ -295,6 +326,16 @@ async fn run<A: AlertSink>(
         async move { apply(context, &action).await }
     })
     .await;
+    if let Some(conflict) = context.conflict() {
+        // Another run recorded the swap meanwhile: not a failure to alert, and retrying (or the
+        // next run) goes on from what it recorded.
+        return Err(Error::Incomplete {
+            applied: execution.applied.len(),
+            planned: execution.applied.len() + 1 + execution.not_attempted.len(),
+            message: conflict,
+            retryable: true,
+        });
+    }
     if let Some(failed) = &execution.failed {
         if failed.retryable {
             return Err(execution.error().expect("a failed execution has an error"));

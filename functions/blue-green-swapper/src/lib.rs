@@ -3,6 +3,36 @@
 //! and CloudWatch alarms, with the old colour kept warm for an instant rollback. The swap is a
 //! state machine kept in the listener's tags and advanced by a schedule, one bounded step per
 //! invocation, so a killed or repeated invocation converges.
+//!
+//! # Invariants
+//!
+//! Checked after every round of random sequences of chat commands, ticks (duplicated, late with
+//! their own old time, lost, two at once, at once with a command) and changes in the world (time,
+//! target health, the gate alarm, ECS rollouts), with the emulator failing one AWS call of a
+//! delivery, by `tests/tests/model_blue_green_swapper.rs` (S1..S8 there; the liveness part after
+//! the schedule has run on its own):
+//! - Traffic moves only along the swap's plan: the new colour's exact share of the live route is
+//!   0% or one of the strategy's steps (the weights sum to 100 on the two colours), forward one
+//!   step at a time and out of a timed state (test traffic, a step, the warm old colour) only
+//!   when its wait has passed since the state was entered; a promote skips the waits. A late
+//!   tick takes its step when it runs, never back in time, so the next step still waits its
+//!   whole bake.
+//! - Forward only onto a ready new colour (the plan's revision, rollout COMPLETED, every target
+//!   healthy) and never while a gate alarm is in ALARM.
+//! - Backwards only by going back (abort, rollback, an alarm, a failed or unhealthy new colour),
+//!   alerted; a swap that went back never goes forward again, and no other run undoes it: every
+//!   run re-reads the swap's tags before each change it makes and stops when another run wrote
+//!   them (see [`act`]).
+//! - One swap at a time per app: the live route records one; a deploy answered as started is
+//!   the swap recorded (of two deploys at once, the one recorded goes on and the other is told).
+//! - Every transition that took effect is alerted, in order, before the next one (going back
+//!   first alerts a state not alerted yet when it reached the routes): at least once, and twice
+//!   only when a run died between SNS Publish and recording it (SNS standard topics have no
+//!   conditional publish) or two runs at once had both passed their last check before
+//!   publishing (ruled out in production by `ReservedConcurrentExecutions: 1`).
+//! - `status` shows the listener's real weights.
+//! - The schedule alone ends every swap (done, rolled back or aborted), alerted, with traffic,
+//!   services and marks as its end says.
 
 pub mod act;
 pub mod commands;

@@ -39,7 +39,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         "blue-green-swapper",
         build_deps(&env).await,
         |event, deps| {
-            // Schedules carry their own time; chat commands use the clock.
+            // Schedules carry their own time (the handler never takes one earlier than this
+            // clock); chat commands use the clock.
             let now = ops_core::time::now_epoch();
             Box::pin(async move {
                 let arn = &event.context.invoked_function_arn;

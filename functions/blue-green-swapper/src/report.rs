@@ -89,6 +89,12 @@ pub fn transition_alert(function: &str, t: &Transition) -> Alert {
             "{to} serves all live traffic with {}; {from} was scaled to 0 after the termination wait.",
             t.plan.task_definition
         ),
+        Phase::RollingBack if !t.after.is_at(to, 0) => format!(
+            "The swap is rolling back, but {from} has no healthy targets, so live traffic stays as \
+             it is ({after} on {to}) until {from} can take it; then it moves back in one change of {} \
+             and {to} is restored to {} x{}.",
+            t.route, t.plan.was_task_definition, t.plan.was_desired
+        ),
         Phase::RollingBack | Phase::RolledBack => format!(
             "All live traffic went back to {from} in one change of {} (it was {before} on {to}); \
              {to} was restored to {} x{}.",
