@@ -243,6 +243,16 @@ struct Tally {
     faults: AtomicU64,
 }
 
+/// The runtime a model test plays its sequences on: two worker threads, so that two deliveries
+/// of one round ([`Delivery::WithNext`]) really run at once.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime for the model test")
+}
+
 /// How many sequences to draw: `OPS_MODEL_SEQUENCES`, else [`DEFAULT_SEQUENCES`].
 pub fn sequences() -> u32 {
     match std::env::var("OPS_MODEL_SEQUENCES") {

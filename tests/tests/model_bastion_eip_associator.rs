@@ -141,11 +141,7 @@ fn sequence() -> impl Strategy<Value = Vec<Step<Op>>> {
 #[test]
 fn random_event_sequences_keep_the_bastion_eip_associator_invariants() {
     let emulator = Emulator::start();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a tokio runtime");
+    let runtime = model::runtime();
     let clients = runtime.block_on(async {
         Clients {
             world: emulator.sdk_config().await,

@@ -888,15 +888,7 @@ impl Checker {
 }
 
 /// Play one sequence on the reset emulator.
-fn play(
-    runtime: &tokio::runtime::Runtime,
-    emulator: &Emulator,
-    sequence: &[Step<Event>],
-) -> Result<Played, String> {
-    runtime.block_on(play_async(emulator, sequence))
-}
-
-async fn play_async(emulator: &Emulator, sequence: &[Step<Event>]) -> Result<Played, String> {
+async fn play(emulator: &Emulator, sequence: &[Step<Event>]) -> Result<Played, String> {
     let test_route = matches!(
         sequence.first(),
         Some(Step {
@@ -1075,16 +1067,12 @@ async fn play_async(emulator: &Emulator, sequence: &[Step<Event>]) -> Result<Pla
 #[test]
 fn random_event_sequences_keep_the_blue_green_swapper_invariants() {
     let emulator = Emulator::start();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a tokio runtime");
+    let runtime = model::runtime();
     model::run(
         "blue-green-swapper",
         &emulator,
         sequence(),
-        |emulator, sequence| play(&runtime, emulator, sequence),
+        |emulator, sequence| runtime.block_on(play(emulator, sequence)),
     );
     let reached: Vec<String> = PHASES
         .iter()

@@ -946,10 +946,7 @@ fn play(
 
 #[test]
 fn random_event_sequences_keep_the_cpu_alarm_scaler_invariants() {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let runtime = model::runtime();
     let emulator = Emulator::start();
     let deps = runtime.block_on(async {
         // Every AWS call tried once: an injected fault is the process dying at that call.

@@ -356,15 +356,8 @@ impl Model {
     }
 }
 
-fn play(
-    runtime: &tokio::runtime::Runtime,
-    emulator: &Emulator,
-    sequence: &[Step<Event>],
-) -> Result<Played, String> {
-    runtime.block_on(play_async(emulator, sequence))
-}
-
-async fn play_async(emulator: &Emulator, sequence: &[Step<Event>]) -> Result<Played, String> {
+/// Play one sequence on the reset emulator.
+async fn play(emulator: &Emulator, sequence: &[Step<Event>]) -> Result<Played, String> {
     let world = World::new(emulator).await;
     let normalised: Vec<Step<Event>> = sequence
         .iter()
@@ -654,16 +647,12 @@ async fn play_async(emulator: &Emulator, sequence: &[Step<Event>]) -> Result<Pla
 #[test]
 fn random_event_sequences_keep_the_deploy_trigger_invariants() {
     let emulator = Emulator::start();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a tokio runtime");
+    let runtime = model::runtime();
     model::run(
         "deploy-trigger",
         &emulator,
         sequence(),
-        |emulator, sequence| play(&runtime, emulator, sequence),
+        |emulator, sequence| runtime.block_on(play(emulator, sequence)),
     );
     let n = |c: &AtomicU64| c.load(Ordering::Relaxed);
     println!(

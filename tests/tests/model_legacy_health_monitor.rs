@@ -800,11 +800,7 @@ fn play(
 #[test]
 fn random_event_sequences_keep_the_legacy_health_monitor_invariants() {
     let emulator = Emulator::start();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a runtime");
+    let runtime = model::runtime();
     let cert = TestCert::self_signed(5);
     let servers = runtime.block_on(async {
         Servers {

@@ -410,10 +410,7 @@ impl Override {
 
     /// Read the tag value back.
     pub fn decode(value: &str) -> Option<Self> {
-        let fields: BTreeMap<&str, &str> = value
-            .split_whitespace()
-            .filter_map(|p| p.split_once('='))
-            .collect();
+        let fields = ops_core::tags::fields(value);
         Some(Override {
             count: fields.get("count")?.parse().ok()?,
             until: fields.get("until")?.parse().ok()?,

@@ -252,6 +252,20 @@ enum Claimed {
     Stood(String),
 }
 
+impl Claimed {
+    /// The execution and claim when the plan was acted on; when another invocation stood in the
+    /// way, logs why for `target` and gives nothing (that invocation acts and alerts).
+    fn acted(self, target: &impl std::fmt::Display) -> Option<(Execution<Action>, String)> {
+        match self {
+            Claimed::Acted { execution, claim } => Some((*execution, claim)),
+            Claimed::Stood(reason) => {
+                info!(target = %target, "{reason}");
+                None
+            }
+        }
+    }
+}
+
 /// What else than its claim an invocation must find unchanged before it acts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Guard {
@@ -411,7 +425,7 @@ async fn expire_overrides<A: AlertSink>(
         };
         if let Some(unfinished) = decide_unfinished_override(&observed, now) {
             work.decided.push(target.clone());
-            let claim = match act_claimed(
+            let Some((execution, claim)) = act_claimed(
                 &observed,
                 &unfinished.record,
                 unfinished.plan,
@@ -419,14 +433,12 @@ async fn expire_overrides<A: AlertSink>(
                 deps,
             )
             .await?
-            {
-                Claimed::Stood(reason) => {
-                    info!(target = %target, "{reason}");
-                    continue;
-                }
-                Claimed::Acted { execution, .. } if execution.failed.is_some() => continue,
-                Claimed::Acted { claim, .. } => claim,
+            .acted(&target) else {
+                continue;
             };
+            if execution.failed.is_some() {
+                continue;
+            }
             if unfinished.alert {
                 deps.alerts
                     .publish(&override_alert(
@@ -460,7 +472,7 @@ async fn expire_overrides<A: AlertSink>(
         for note in &expiry.plan.notes {
             info!(target = %target, "{note}");
         }
-        let execution = match act_claimed(
+        let Some((execution, _)) = act_claimed(
             &observed,
             &expiry.record,
             expiry.plan,
@@ -468,12 +480,8 @@ async fn expire_overrides<A: AlertSink>(
             deps,
         )
         .await?
-        {
-            Claimed::Stood(reason) => {
-                info!(target = %target, "{reason}");
-                continue;
-            }
-            Claimed::Acted { execution, .. } => *execution,
+        .acted(&target) else {
+            continue;
         };
         if execution.failed.is_none() {
             let alert = override_ended_alert(

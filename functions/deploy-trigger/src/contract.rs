@@ -24,7 +24,7 @@
 
 use std::collections::BTreeMap;
 
-use ops_core::tags::{tag_word, MAX_TAG_VALUE};
+use ops_core::tags::{clip, fields, tag_word, MAX_TAG_VALUE};
 use serde::Serialize;
 
 /// Opt-in: the repository.
@@ -252,15 +252,12 @@ impl InFlight {
             tag_word(&self.from),
             tag_word(&self.to)
         );
-        value.chars().take(MAX_TAG_VALUE).collect()
+        clip(&value, MAX_TAG_VALUE)
     }
 
     /// Read the tag value back; `None` if it is not one this function wrote.
     pub fn decode(value: &str) -> Option<Self> {
-        let fields: BTreeMap<&str, &str> = value
-            .split_whitespace()
-            .filter_map(|pair| pair.split_once('='))
-            .collect();
+        let fields = fields(value);
         let by = || {
             fields
                 .get("by")
@@ -313,15 +310,12 @@ impl NewestPushed {
             self.pushed_at_ms,
             tag_word(&self.digest)
         );
-        value.chars().take(MAX_TAG_VALUE).collect()
+        clip(&value, MAX_TAG_VALUE)
     }
 
     /// Read the tag value back; `None` if it is not one this function wrote.
     pub fn decode(value: &str) -> Option<Self> {
-        let fields: BTreeMap<&str, &str> = value
-            .split_whitespace()
-            .filter_map(|pair| pair.split_once('='))
-            .collect();
+        let fields = fields(value);
         Some(NewestPushed {
             pushed_at_ms: fields.get("pushed-at")?.parse().ok()?,
             digest: fields.get("digest")?.to_string(),
@@ -384,15 +378,12 @@ impl RefusedPushes {
             tag_word(&self.newest),
             refused.join("+")
         );
-        value.chars().take(MAX_TAG_VALUE).collect()
+        clip(&value, MAX_TAG_VALUE)
     }
 
     /// Read the tag value back; `None` if it is not one this function wrote.
     pub fn decode(value: &str) -> Option<Self> {
-        let fields: BTreeMap<&str, &str> = value
-            .split_whitespace()
-            .filter_map(|pair| pair.split_once('='))
-            .collect();
+        let fields = fields(value);
         Some(RefusedPushes {
             newest: fields.get("newest")?.to_string(),
             refused: fields
@@ -467,15 +458,12 @@ impl Settlement {
         if let Some(outcome) = self.outcome {
             value.push_str(&format!(" outcome={}", outcome.as_str()));
         }
-        value.chars().take(MAX_TAG_VALUE).collect()
+        clip(&value, MAX_TAG_VALUE)
     }
 
     /// Read the tag value back; `None` if it is not one this function wrote.
     pub fn decode(value: &str) -> Option<Self> {
-        let fields: BTreeMap<&str, &str> = value
-            .split_whitespace()
-            .filter_map(|pair| pair.split_once('='))
-            .collect();
+        let fields = fields(value);
         Some(Settlement {
             deployment_id: fields.get("deployment")?.to_string(),
             by: fields.get("by")?.to_string(),
