@@ -219,6 +219,34 @@ pub struct AlarmStateDetail {
 pub const ALARM_STATE_CHANGE: &str = "CloudWatch Alarm State Change";
 /// `detail-type` of an EventBridge schedule.
 pub const SCHEDULED_EVENT: &str = "Scheduled Event";
+/// `source` of the events EventBridge's schedules send. EventBridge lets no one else put events
+/// with an `aws.` source, so a [`SCHEDULED_EVENT`] from any other source was sent by a person or a
+/// script (anyone who may invoke the function can send that shape).
+pub const SCHEDULE_SOURCE: &str = "aws.events";
+
+/// Refuse a [`SCHEDULED_EVENT`] whose `source` is not [`SCHEDULE_SOURCE`], before any AWS call:
+/// only the schedule starts what `starts` names (e.g. `the reconcile`).
+pub fn refuse_unscheduled(source: &str, starts: &str) -> crate::Result<()> {
+    if source == SCHEDULE_SOURCE {
+        return Ok(());
+    }
+    tracing::warn!(
+        source,
+        "a Scheduled Event not from the schedule was refused"
+    );
+    Err(crate::Error::Refused(format!(
+        "a `{SCHEDULED_EVENT}` from source `{source}` does not start {starts}: only the EventBridge schedule (source `{SCHEDULE_SOURCE}`) does; nothing was read or changed"
+    )))
+}
+
+/// The time a scheduled or late event acts at: its own time when that is later than the
+/// invocation's `clock` (a demo or a test plays minutes ahead), else the clock. An event that
+/// arrives late (EventBridge retries for 24 hours, Lambda keeps async events for 6) acts now, so a
+/// backlog delivered at once counts as one moment, not as the hour it spans: every cooldown, bake
+/// and wait it starts is measured from now.
+pub fn acting_time(raw: &Value, clock: u64) -> Result<u64, EventError> {
+    Ok(event_time(raw, clock)?.max(clock))
+}
 
 /// An alarm invoking a Lambda function directly as its action (the `alarmData` shape).
 pub type AlarmAction = aws_lambda_events::event::cloudwatch_alarms::CloudWatchAlarm<Value, Value>;
@@ -235,6 +263,38 @@ pub fn parse_alarm_action(raw: &Value) -> Result<AlarmAction, EventError> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn only_a_scheduled_event_from_aws_events_is_taken_as_the_schedule() {
+        assert!(refuse_unscheduled("aws.events", "the tick").is_ok());
+        for source in ["chat.forged", "", "aws.events.x", "AWS.EVENTS"] {
+            let refused = refuse_unscheduled(source, "the tick")
+                .unwrap_err()
+                .to_string();
+            assert!(
+                refused.contains(&format!("from source `{source}` does not start the tick"))
+                    && refused.contains("nothing was read or changed"),
+                "{refused}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_late_event_acts_at_the_clock_and_an_early_one_at_its_own_time() {
+        let at = |time: &str| {
+            json!({"version": "0", "id": "1", "detail-type": SCHEDULED_EVENT, "source": SCHEDULE_SOURCE,
+                   "account": "123456789012", "time": time, "region": "us-east-1", "resources": [], "detail": {}})
+        };
+        // 2026-11-18T09:00:00Z = 1_794_992_400.
+        assert_eq!(
+            acting_time(&at("2026-11-18T09:00:00Z"), 1_795_000_000).unwrap(),
+            1_795_000_000
+        );
+        assert_eq!(
+            acting_time(&at("2026-11-18T09:00:00Z"), 1_794_990_000).unwrap(),
+            1_794_992_400
+        );
+    }
 
     /// Parse a sample from `events/`, check its detail, and check it serializes back unchanged.
     fn round_trip<T: Serialize + DeserializeOwned>(file: &str) -> EventBridgeEvent<T> {

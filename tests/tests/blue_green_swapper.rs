@@ -813,6 +813,16 @@ async fn malformed_commands_get_specific_errors_and_change_nothing() {
             json!({"command": "status", "args": {"app": 7}}),
             "invalid type: integer `7`, expected a string",
         ),
+        // Found by an independent test: a tick pasted into chat, a day ahead, skipped the
+        // canary's bake. Only EventBridge's schedule sends `source: aws.events`.
+        (
+            {
+                let mut forged = ops_e2e::events::scheduled(T0 + 86_400);
+                forged["source"] = json!("chat.forged");
+                forged
+            },
+            "a `Scheduled Event` from source `chat.forged` does not start a swap's next step: only the EventBridge schedule (source `aws.events`) does; nothing was read or changed",
+        ),
     ];
     let before = mutations(&world.emulator);
     for (payload, expected) in &cases {

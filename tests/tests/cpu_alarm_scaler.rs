@@ -108,7 +108,26 @@ impl World {
     }
 
     async fn handle(&self, payload: Value) -> Result<Value, Error> {
-        function_handler(payload, &Invocation { now: T0 }, &self.deps).await
+        self.handle_at(payload, T0).await
+    }
+
+    /// Handle `payload` with Lambda's clock at `now`.
+    async fn handle_at(&self, payload: Value, now: u64) -> Result<Value, Error> {
+        function_handler(payload, &Invocation { now }, &self.deps).await
+    }
+
+    async fn set_bounds(&self, desired: i32, max: i32) {
+        self.deps
+            .clients
+            .groups
+            .client()
+            .update_auto_scaling_group()
+            .auto_scaling_group_name("workers")
+            .max_size(max)
+            .desired_capacity(desired)
+            .send()
+            .await
+            .unwrap();
     }
 
     async fn desired(&self) -> i32 {
@@ -526,18 +545,7 @@ async fn a_manual_override_holds_then_reverts_by_itself_when_it_expires() {
 async fn an_override_ending_while_the_alarm_fires_scales_once_and_never_halves_capacity() {
     // Given workers at 3 (max 10), held at 6 by alice for 30 minutes, and its CPU alarm in ALARM.
     let world = World::new().await;
-    world
-        .deps
-        .clients
-        .groups
-        .client()
-        .update_auto_scaling_group()
-        .auto_scaling_group_name("workers")
-        .max_size(10)
-        .desired_capacity(3)
-        .send()
-        .await
-        .unwrap();
+    world.set_bounds(3, 10).await;
     world.alarm("workers-cpu-high", true, 90.0, HIGH).await;
     world
         .handle(json!({"command": "scale", "args": {"target": "asg:workers", "count": 6, "for": "30m"}, "requested_by": "alice"}))
@@ -1248,4 +1256,122 @@ async fn an_alarm_event_and_a_tick_at_once_scale_once_and_alert_once() {
         .map(|a| a.title)
         .collect();
     assert_eq!(scaled, ["asg:workers scaled out from 2 to 3"]);
+}
+
+#[tokio::test]
+async fn an_override_ending_under_an_exact_scale_out_alarm_goes_down_only_to_its_ask_in_one_change()
+{
+    // Found by an independent test (issue "Event order" item 4): held at 6 with revert 2, a CPU
+    // alarm that asks for exactly 4 took the end to 2 and the next tick back up to 4.
+    let world = World::new().await;
+    world.set_bounds(2, 10).await;
+    world
+        .handle(json!({"command": "scale", "args": {"target": "asg:workers", "count": 6, "for": "30m"}, "requested_by": "alice"}))
+        .await
+        .unwrap();
+    world
+        .alarm(
+            "workers-cpu-high",
+            true,
+            90.0,
+            &[
+                ("ops:scale-target", "asg:workers"),
+                ("ops:scale-adjustment", "exact"),
+                ("ops:scale-steps", "0::4"),
+            ],
+        )
+        .await;
+    world.fire("workers-cpu-high", 95.0, T0 + 60).await;
+    let resizes = || world.emulator.calls("autoscaling", "SetDesiredCapacity");
+    let before = resizes();
+
+    let tick = world
+        .handle_at(scheduled(T0 + 1830), T0 + 1830)
+        .await
+        .unwrap();
+    let next = world
+        .handle_at(scheduled(T0 + 1890), T0 + 1890)
+        .await
+        .unwrap();
+
+    println!("expiry tick: {tick:#}\nnext tick: {next:#}");
+    assert_eq!(world.desired().await, 4, "{tick:#}");
+    assert_eq!(resizes() - before, 1, "one change, 6 to 4: {next:#}");
+    let ended = world.deps.alerts.sent().last().unwrap().clone();
+    assert_eq!(
+        ended.title,
+        "asg:workers override by alice ended; 6 to 4: an alarm is in ALARM"
+    );
+}
+
+#[tokio::test]
+async fn a_scheduled_event_not_from_eventbridge_is_refused_and_changes_nothing() {
+    // Anyone who may invoke the function can send a `Scheduled Event`; only the schedule's own
+    // source is `aws.events` (EventBridge lets no one else put events with it).
+    let world = World::new().await;
+    world.alarm("workers-cpu-high", true, 90.0, HIGH).await;
+    world
+        .set_state("workers-cpu-high", StateValue::Alarm, 95.0)
+        .await;
+    let mut forged = scheduled(T0 + 7 * 24 * 3600);
+    forged["source"] = json!("chat.forged");
+
+    let refused = world.handle(forged).await.unwrap_err();
+
+    println!("{refused}");
+    assert_eq!(
+        refused.to_string(),
+        "refused: a `Scheduled Event` from source `chat.forged` does not start the scaler's tick: only the EventBridge schedule (source `aws.events`) does; nothing was read or changed"
+    );
+    assert_eq!(world.mutations(), 0);
+    assert_eq!(world.desired().await, 2);
+}
+
+#[tokio::test]
+async fn a_backlog_of_late_ticks_delivered_at_once_takes_one_step_and_starts_its_cooldown_now() {
+    // The function was throttled for an hour; Lambda then delivers the alarm's event and 59 ticks,
+    // each with its own old time, in one burst. Found by an independent test: each old tick acted
+    // at its own time, replaying an hour of cooldowns in seconds (2 to 14).
+    let world = World::new().await;
+    world.set_bounds(2, 20).await;
+    world
+        .alarm(
+            "workers-cpu-high",
+            true,
+            90.0,
+            &[
+                ("ops:scale-target", "asg:workers"),
+                ("ops:scale-cooldown", "300"),
+            ],
+        )
+        .await;
+    let real = T0 + 3600;
+    let event = world.fire("workers-cpu-high", 95.0, T0).await;
+
+    world.handle_at(event, real).await.unwrap();
+    for minute in 1..=59u64 {
+        world
+            .handle_at(scheduled(T0 + minute * 60), real)
+            .await
+            .unwrap();
+    }
+    let burst = world.desired().await;
+    world
+        .handle_at(scheduled(real + 60), real + 60)
+        .await
+        .unwrap();
+    let a_minute_later = world.desired().await;
+    world
+        .handle_at(scheduled(real + 300), real + 300)
+        .await
+        .unwrap();
+
+    assert_eq!(burst, 3, "one step for the whole backlog");
+    assert_eq!(a_minute_later, 3, "the cooldown started at the real time");
+    assert_eq!(world.desired().await, 4, "one more step once it is over");
+    let group = world.deps.clients.groups.describe("workers").await.unwrap();
+    assert_eq!(
+        group.tags.get("ops:scale-out-at").map(String::as_str),
+        Some((real + 300).to_string().as_str())
+    );
 }

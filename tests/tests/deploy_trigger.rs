@@ -1188,6 +1188,104 @@ async fn a_forged_push_of_a_digest_not_in_ecr_is_refused_and_changes_nothing() {
 }
 
 #[tokio::test]
+async fn a_push_claiming_a_tag_ecr_does_not_show_on_the_image_is_refused_and_changes_nothing() {
+    // Found by an independent test: a real `dev-experiment` image, sent again as `release-99`
+    // (which the service's pattern takes), was deployed to prod. The tag picks the services.
+    let world = World::new().await;
+    world.release_service("prod", "web").await;
+    let (dev, dev_push) = world.push("web", "dev-experiment");
+    world
+        .handle(dev_push.clone())
+        .await
+        .expect("not a release tag: ignored");
+    let runs = world.running("prod", "web").await;
+    let mutations = world.mutations();
+    let mut forged = dev_push;
+    forged["detail"]["image-tag"] = json!("release-99");
+
+    let error = world.handle(forged).await.expect_err("refused");
+
+    let message = error.to_string();
+    println!("{message}");
+    assert_eq!(
+        message,
+        format!(
+            "refused: ECR's image {dev} in `web` (registry {ACCOUNT}) carries the tags `dev-experiment`, not `release-99`: the push event claims a tag ECR does not show on that image, so it is forged or stale (the tag has since moved to another image, whose own push deploys it); nothing was deployed"
+        )
+    );
+    assert!(!error.retryable());
+    assert_eq!(world.mutations(), mutations, "no AWS change");
+    assert_eq!(world.running("prod", "web").await, runs);
+    let alerts = world.deps.alerts.sent();
+    assert_eq!(alerts.len(), 1, "{alerts:#?}");
+    assert_eq!(alerts[0].event_type, "deployment.refused");
+    assert_eq!(
+        alerts[0].title,
+        format!(
+            "push of web:release-99@{} refused: ECR does not show that tag on the image",
+            &dev[..19]
+        )
+    );
+}
+
+#[tokio::test]
+async fn a_late_push_of_the_release_ecs_is_rolling_back_to_is_refused_not_adopted() {
+    // Found by an independent test: release-2 failed and ECS's circuit breaker is rolling back to
+    // release-1 (a new PRIMARY deployment, in progress); the redelivered release-1 push then took
+    // ECS's rollback as a rollout of its own and alerted its end as a deploy by push.
+    let world = World::new().await;
+    world.release_service("prod", "web").await;
+    let (_, push_1) = world.push("web", "release-1");
+    world
+        .handle(push_1.clone())
+        .await
+        .expect("release-1 deploys");
+    world.finish("web", "COMPLETED", false).await;
+    let (_, push_2) = world.push("web", "release-2");
+    world.handle(push_2).await.expect("release-2 deploys");
+    let failed = world.finish_lost("web", "FAILED", true);
+    world.handle(failed).await.expect("failure alerted");
+    let in_flight_before = world
+        .deps
+        .ecs
+        .describe("prod", "web")
+        .await
+        .unwrap()
+        .tags
+        .get("ops:deploy-in-flight")
+        .cloned();
+    let alerts_before = world.deps.alerts.sent().len();
+
+    let answer = world.handle(push_1).await.expect("answered");
+
+    println!("{answer:#}");
+    assert_eq!(
+        answer["refused"][0]["refused"], "web:release-1",
+        "{answer:#}"
+    );
+    assert!(
+        answer["refused"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("it is older than"),
+        "{answer:#}"
+    );
+    let tags = world.deps.ecs.describe("prod", "web").await.unwrap().tags;
+    assert_eq!(
+        tags.get("ops:deploy-in-flight").cloned(),
+        in_flight_before,
+        "ECS's rollback is not recorded as a deploy by push"
+    );
+    let sent = world.deps.alerts.sent();
+    assert!(
+        sent[alerts_before..]
+            .iter()
+            .all(|a| a.event_type != "deployment.succeeded"),
+        "{sent:#?}"
+    );
+}
+
+#[tokio::test]
 async fn a_state_change_of_a_deployment_the_service_does_not_have_pages_nobody() {
     let world = World::new().await;
     world.release_service("prod", "web").await;
@@ -1602,7 +1700,7 @@ async fn a_scheduled_event_not_sent_by_eventbridge_is_refused_and_changes_nothin
     println!("foreign account: {foreign_error}");
     assert_eq!(
         error.to_string(),
-        "refused: a `Scheduled Event` must come from source `aws.events` (an EventBridge schedule), not `custom.ops`: it was not sent by AWS, so nothing was reconciled"
+        "refused: a `Scheduled Event` from source `custom.ops` does not start the reconcile: only the EventBridge schedule (source `aws.events`) does; nothing was read or changed"
     );
     assert!(!error.retryable() && !foreign_error.retryable());
     assert!(

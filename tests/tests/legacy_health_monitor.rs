@@ -989,3 +989,42 @@ async fn a_scheduled_event_from_the_future_is_refused_and_does_not_stop_the_runs
     assert_eq!(next["down"], json!(["erp"]));
     assert_eq!(world.alerts().len(), 1);
 }
+
+#[tokio::test]
+async fn a_scheduled_event_not_from_eventbridge_is_refused_and_does_not_blind_the_runs_after_it() {
+    // Found by an independent test: a `Scheduled Event` pasted into chat (source `chat.forged`,
+    // 299 s ahead, inside the clock skew allowed) was run and recorded as the newest run, so the
+    // next four real runs were skipped as late and a dead target was never alerted.
+    let world = World::new().await;
+    let monitor = world
+        .monitor(json!({"targets": [{"name": "ldap", "tcp": format!("127.0.0.1:{}", closed_port()), "timeout": "500ms", "down_after": 2}]}))
+        .await;
+    let mut forged = ops_e2e::events::scheduled(T0 + 299);
+    forged["source"] = json!("chat.forged");
+
+    let refused = legacy_health_monitor::handler::function_handler(
+        forged,
+        &legacy_health_monitor::handler::Invocation { now: T0 },
+        &monitor,
+    )
+    .await
+    .unwrap_err();
+
+    assert_eq!(
+        refused.to_string(),
+        "refused: a `Scheduled Event` from source `chat.forged` does not start a health run: only the EventBridge schedule (source `aws.events`) does; nothing was read or changed"
+    );
+    assert_eq!(
+        world.emulator.calls("dynamodb", "PutItem")
+            + world.emulator.calls("dynamodb", "TransactWriteItems"),
+        0
+    );
+    for minute in 1..=2 {
+        let run = run_at_wall(&monitor, T0 + minute * 60, T0 + minute * 60)
+            .await
+            .unwrap();
+        assert_eq!(run["status"], "checked", "{run}");
+    }
+    let sent: Vec<String> = world.alerts().into_iter().map(|a| a.event_type).collect();
+    assert_eq!(sent, ["health.down"], "down after two real runs");
+}

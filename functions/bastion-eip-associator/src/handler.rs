@@ -47,8 +47,8 @@ use ops_core::aws::iam::IamSimulator;
 use ops_core::command::Command;
 use ops_core::doctor;
 use ops_core::events::{
-    classify, parse_event, EventError, Incoming, LifecycleAction, LAUNCH_LIFECYCLE_ACTION,
-    SCHEDULED_EVENT,
+    classify, parse_event, refuse_unscheduled, EventError, Incoming, LifecycleAction,
+    LAUNCH_LIFECYCLE_ACTION, SCHEDULED_EVENT,
 };
 use ops_core::{Error, Result};
 use serde::Deserialize;
@@ -63,9 +63,6 @@ use crate::report::{abandoned_alert, freed_alert, held_alert, secured_alert, Whe
 
 /// `detail-type` of an EC2 instance state change.
 pub const INSTANCE_STATE_CHANGE: &str = "EC2 Instance State-change Notification";
-/// The `source` of EventBridge's own scheduled events; a `Scheduled Event` from anywhere else is
-/// refused.
-pub const SCHEDULE_SOURCE: &str = "aws.events";
 /// Tries of the Publish that tells ops a launch's outcome once its lifecycle action is completed:
 /// a redelivery finds the action over and cannot tell the outcome again.
 pub const OUTCOME_PUBLISH_TRIES: u32 = 3;
@@ -108,15 +105,7 @@ pub async fn function_handler<A: AlertSink>(payload: Value, deps: &Deps<A>) -> R
             source,
             ..
         } if detail_type == SCHEDULED_EVENT => {
-            if source != SCHEDULE_SOURCE {
-                // Anyone who may invoke the function (a chat user, a script) can send this shape;
-                // only EventBridge's schedule sends it from `aws.events` (a source no one else can
-                // put events with), and only the schedule starts a reconcile.
-                warn!(%source, "a Scheduled Event not from the schedule was refused");
-                return Err(Error::Refused(format!(
-                    "a `{SCHEDULED_EVENT}` from source `{source}` does not start the reconcile: only the EventBridge schedule (source `{SCHEDULE_SOURCE}`) does; nothing was read or changed"
-                )));
-            }
+            refuse_unscheduled(&source, "the reconcile")?;
             reconcile(deps).await
         }
         Incoming::Event { detail_type, .. } => {

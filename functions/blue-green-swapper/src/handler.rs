@@ -7,7 +7,7 @@ use ops_core::aws::iam::IamSimulator;
 use ops_core::command::{Command, CommandError};
 use ops_core::doctor;
 use ops_core::events::{
-    classify, event_time, ignored_event, EventError, Incoming, SCHEDULED_EVENT,
+    acting_time, classify, ignored_event, refuse_unscheduled, EventError, Incoming, SCHEDULED_EVENT,
 };
 use ops_core::image::ImageRef;
 use ops_core::plan::{execute, Execution, Mode, Plan, Status};
@@ -57,13 +57,14 @@ pub async fn function_handler<A: AlertSink>(
 ) -> Result<Value> {
     match classify(payload)? {
         Incoming::Event {
-            detail_type, raw, ..
+            detail_type,
+            source,
+            raw,
         } if detail_type == SCHEDULED_EVENT => {
-            // A schedule carries its own time (a demo or a test plays minutes ahead), but a late
-            // one never takes the function back in time: whatever it starts, it starts now, so
-            // the next step still waits its whole bake.
-            let now = event_time(&raw, invocation.now)?.max(invocation.now);
-            on_schedule(now, deps).await
+            refuse_unscheduled(&source, "a swap's next step")?;
+            // A late tick never takes the function back in time: whatever it starts, it starts
+            // now, so the next step still waits its whole bake.
+            on_schedule(acting_time(&raw, invocation.now)?, deps).await
         }
         Incoming::Event { detail_type, .. } => {
             debug!(detail_type, "event type not handled");

@@ -517,7 +517,8 @@ fn expiry_key(manual: &Override) -> String {
 /// An override that has run out, decided together with the alarms in ALARM on the same target
 /// (DESIGN.md "Event order" 8, expiry under load), so one tick makes one change:
 ///
-/// - a scale-out alarm firing: capacity never goes below what its step asks from the held
+/// - a scale-out alarm (one that fires on a high metric, whatever its adjustment asks) firing:
+///   capacity never goes below what its step asks from the held
 ///   capacity (the held capacity itself while its scale-out cooldown or warm-up holds it back),
 ///   nor below `revert` if that is higher;
 /// - only a scale-in alarm firing: the lower of `revert` and what it asks when it is free to act;
@@ -619,13 +620,16 @@ pub fn decide_override_expiry(
                 .unwrap_or_default()
         )
     };
+    // An alarm's direction is its comparison (a high metric asks for capacity), not how its ask
+    // compares with the held capacity: an `exact` scale-out alarm asking for 4 from a held 6 still
+    // puts a floor of 4 under the end of the override.
     let out = firing
         .iter()
-        .filter(|(_, s)| s.to >= desired && s.computed > desired)
+        .filter(|(a, _)| a.greater)
         .max_by_key(|(_, s)| s.to);
     let scale_in = firing
         .iter()
-        .filter(|(_, s)| s.computed < desired)
+        .filter(|(a, _)| !a.greater)
         .min_by_key(|(_, s)| s.to);
     let (to, why) = if let Some((alarm, scaling)) = out {
         let held = match cooling(target.memory.out_at, alarm) {
@@ -639,6 +643,8 @@ pub fn decide_override_expiry(
             format!("back to {to}, the override's revert, which is at least that")
         } else if to > desired {
             format!("so it rose to {to} instead of going back to {revert}")
+        } else if to < desired {
+            format!("so it went down only to {to} instead of back to {revert}")
         } else {
             format!("so it stays at {to} instead of going back to {revert}")
         };
@@ -1428,6 +1434,43 @@ mod tests {
             "no cooldown, as before"
         );
         assert_eq!(expiry.why, None);
+    }
+
+    #[test]
+    fn an_override_ending_under_an_exact_scale_out_alarm_never_goes_below_its_ask() {
+        // Found by an independent test: held at 6, revert 2, a `>` alarm asking for exactly 4.
+        let exact = alarm(95.0, "0::4", AdjustmentKind::Exact);
+        let target = held_at_six(2);
+
+        let expiry = decide_override_expiry(
+            &target,
+            std::slice::from_ref(&exact),
+            NOW,
+            Coexistence::Refuse,
+        )
+        .unwrap();
+
+        assert_eq!(
+            capacity_changes(&expiry.plan),
+            [(6, 4)],
+            "one change, to the alarm's 4"
+        );
+        assert!(
+            expiry
+                .why
+                .as_deref()
+                .unwrap()
+                .contains("so it went down only to 4 instead of back to 2"),
+            "{:?}",
+            expiry.why
+        );
+        let mut cooling = held_at_six(2);
+        cooling.memory.out_at = Some(NOW - 10);
+        let expiry = decide_override_expiry(&cooling, &[exact], NOW, Coexistence::Refuse).unwrap();
+        assert!(
+            capacity_changes(&expiry.plan).is_empty(),
+            "held by the scale-out cooldown: stays at the held 6"
+        );
     }
 
     #[test]

@@ -42,8 +42,8 @@ use ops_core::aws::iam::IamSimulator;
 use ops_core::command::{Command, CommandError};
 use ops_core::doctor;
 use ops_core::events::{
-    classify, event_time, ignored_event, parse_alarm_action, parse_event, AlarmStateChange,
-    EventError, Incoming, ALARM_STATE_CHANGE, SCHEDULED_EVENT,
+    acting_time, classify, ignored_event, parse_alarm_action, parse_event, refuse_unscheduled,
+    AlarmStateChange, EventError, Incoming, ALARM_STATE_CHANGE, SCHEDULED_EVENT,
 };
 use ops_core::plan::{execute, Execution, Mode, Plan};
 use ops_core::{Error, Result};
@@ -94,10 +94,12 @@ pub async fn function_handler<A: AlertSink>(
             detail_type, raw, ..
         } if detail_type == ALARM_STATE_CHANGE => {
             let event = parse_event::<AlarmStateChange>(&detail_from_alarm_data(raw))?;
+            // A late event acts now (see `acting_time`): its cooldown starts now.
             let now = event
                 .time
                 .map(|t| t.timestamp().max(0) as u64)
-                .unwrap_or(invocation.now);
+                .unwrap_or(invocation.now)
+                .max(invocation.now);
             on_alarm(&event.detail.alarm_name, Trigger::StateChange, now, deps).await
         }
         Incoming::AlarmAction(raw) => {
@@ -105,16 +107,20 @@ pub async fn function_handler<A: AlertSink>(
             on_alarm(
                 &action.alarm_data.alarm_name,
                 Trigger::StateChange,
-                action.time.timestamp().max(0) as u64,
+                (action.time.timestamp().max(0) as u64).max(invocation.now),
                 deps,
             )
             .await
         }
         Incoming::Event {
-            detail_type, raw, ..
+            detail_type,
+            source,
+            raw,
         } if detail_type == SCHEDULED_EVENT => {
-            let now = event_time(&raw, invocation.now)?;
-            on_schedule(now, deps).await
+            refuse_unscheduled(&source, "the scaler's tick")?;
+            // A backlog of late ticks delivered at once is one moment, not the hour it spans: no
+            // cooldown is replayed in fast-forward.
+            on_schedule(acting_time(&raw, invocation.now)?, deps).await
         }
         Incoming::Event { detail_type, .. } => {
             debug!(detail_type, "event type not handled");

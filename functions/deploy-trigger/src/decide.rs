@@ -342,10 +342,22 @@ pub fn decide_deploy(
             .tag(contract::NEWEST_PUSHED)
             .and_then(NewestPushed::decode);
         let raised = raised_newest(newest.as_ref(), image);
-        if already {
+        let late = match trigger {
+            Trigger::EcrPush => late_push(newest.as_ref(), image),
+            _ => None,
+        };
+        if already && matches!(late, Some(Late::Repeated(_))) {
+            // Its run recorded it (the newest image is written with the in-flight record): a
+            // rollout to it now is not this push's (ECS's circuit breaker rolling back to it,
+            // say), and is never adopted as one.
+            plan = plan.note(format!("{name}: already runs {}", image.label()));
+            continue;
+        }
+        if already && late.is_none() {
             // An interrupted run started this deployment and stopped before recording it (or
             // before recording the image as the newest): record it, so its outcome is reported
-            // with who and what started it, and late pushes compare against it.
+            // with who and what started it, and late pushes compare against it. An older push
+            // the service happens to run again (ECS rolling back to it) is refused below.
             let mut record = unrecorded_deployment(candidate, trigger, now);
             if let Some(raised) = &raised {
                 record
@@ -370,72 +382,69 @@ pub fn decide_deploy(
             }
             continue;
         }
-        if *trigger == Trigger::EcrPush {
-            if let Some(late) = late_push(newest.as_ref(), image) {
-                let runs = containers
-                    .iter()
-                    .map(|(container, current)| format!("{container}: {}", shorten(current)))
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                let pushed = image
-                    .pushed_at_ms
-                    .map(|ms| format!(" (pushed to ECR {})", pushed_time(ms)))
-                    .unwrap_or_default();
-                let reason = match &late {
-                    Late::Older(newest) => format!(
-                        "{name}: refused the push of {}{pushed}: it is older than {} (pushed to ECR {}), which {name} already got from deploy-trigger and runs {runs}; a late or redelivered push never moves a service back",
-                        image.label(),
-                        short_digest(&newest.digest),
-                        pushed_time(newest.pushed_at_ms)
-                    ),
-                    Late::Repeated(_) => format!(
-                        "{name}: refused the push of {}{pushed}: it was already deployed here once and the service has moved on since (it runs {runs}); a redelivered push acts once",
+        if let Some(late) = late {
+            let runs = containers
+                .iter()
+                .map(|(container, current)| format!("{container}: {}", shorten(current)))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let pushed = image
+                .pushed_at_ms
+                .map(|ms| format!(" (pushed to ECR {})", pushed_time(ms)))
+                .unwrap_or_default();
+            let reason = match &late {
+                Late::Older(newest) => format!(
+                    "{name}: refused the push of {}{pushed}: it is older than {} (pushed to ECR {}), which {name} already got from deploy-trigger and runs {runs}; a late or redelivered push never moves a service back",
+                    image.label(),
+                    short_digest(&newest.digest),
+                    pushed_time(newest.pushed_at_ms)
+                ),
+                Late::Repeated(_) => format!(
+                    "{name}: refused the push of {}{pushed}: it was already deployed here once and the service has moved on since (it runs {runs}); a redelivered push acts once",
+                    image.label()
+                ),
+            };
+            let against = match &late {
+                Late::Older(newest) | Late::Repeated(newest) => newest,
+            };
+            let before = candidate
+                .service
+                .tag(contract::REFUSED)
+                .and_then(RefusedPushes::decode);
+            let repeat = before
+                .as_ref()
+                .is_some_and(|b| b.has_refused(against, &image.digest));
+            if repeat {
+                plan = plan.note(format!(
+                    "{reason} (refused and alerted before: not alerted again)"
+                ));
+            } else {
+                // Remembered before the alert is sent: a redelivery is quiet. Its own tag, so
+                // that this never rewrites the newest-image record.
+                let remembered = RefusedPushes::remember(before.as_ref(), against, &image.digest);
+                plan = plan.note(reason.clone()).change(
+                    Action::Record(RecordSpec {
+                        target: ServiceRef::of(&candidate.service),
+                        tags: BTreeMap::from([(
+                            contract::REFUSED.to_string(),
+                            remembered.encode(),
+                        )]),
+                    }),
+                    format!(
+                        "{name}: remember that the push of {} was refused",
                         image.label()
                     ),
-                };
-                let against = match &late {
-                    Late::Older(newest) | Late::Repeated(newest) => newest,
-                };
-                let before = candidate
-                    .service
-                    .tag(contract::REFUSED)
-                    .and_then(RefusedPushes::decode);
-                let repeat = before
-                    .as_ref()
-                    .is_some_and(|b| b.has_refused(against, &image.digest));
-                if repeat {
-                    plan = plan.note(format!(
-                        "{reason} (refused and alerted before: not alerted again)"
-                    ));
-                } else {
-                    // Remembered before the alert is sent: a redelivery is quiet. Its own tag, so
-                    // that this never rewrites the newest-image record.
-                    let remembered =
-                        RefusedPushes::remember(before.as_ref(), against, &image.digest);
-                    plan = plan.note(reason.clone()).change(
-                        Action::Record(RecordSpec {
-                            target: ServiceRef::of(&candidate.service),
-                            tags: BTreeMap::from([(
-                                contract::REFUSED.to_string(),
-                                remembered.encode(),
-                            )]),
-                        }),
-                        format!(
-                            "{name}: remember that the push of {} was refused",
-                            image.label()
-                        ),
-                    );
-                }
-                refused.push(Refusal {
-                    service: name,
-                    service_arn: candidate.service.arn.clone(),
-                    refused: image.label(),
-                    runs,
-                    reason,
-                    repeat,
-                });
-                continue;
+                );
             }
+            refused.push(Refusal {
+                service: name,
+                service_arn: candidate.service.arn.clone(),
+                refused: image.label(),
+                runs,
+                reason,
+                repeat,
+            });
+            continue;
         }
         let reuse = candidate
             .latest

@@ -51,8 +51,8 @@ use ops_core::aws::iam::IamSimulator;
 use ops_core::command::{Command, CommandError};
 use ops_core::doctor;
 use ops_core::events::{
-    classify, parse_event, EcrImageAction, EcsDeploymentStateChange, EventError, Incoming,
-    ECR_IMAGE_ACTION, ECS_DEPLOYMENT_STATE_CHANGE, SCHEDULED_EVENT,
+    classify, parse_event, refuse_unscheduled, EcrImageAction, EcsDeploymentStateChange,
+    EventError, Incoming, ECR_IMAGE_ACTION, ECS_DEPLOYMENT_STATE_CHANGE, SCHEDULED_EVENT,
 };
 use ops_core::image::{parse_digest, parse_tag, ImageRef};
 use ops_core::plan::{execute, Execution, Mode, Plan};
@@ -73,10 +73,8 @@ use crate::decide::{
 use crate::observe;
 use crate::report::{
     failure_alert, forged_push_alert, outcome_alert, problem_alert, refusal_alert, verification,
+    Disproof,
 };
-
-/// The `source` of a genuine EventBridge schedule.
-pub const SCHEDULE_SOURCE: &str = "aws.events";
 
 /// What the handler works with, built once at start.
 pub struct Deps<A> {
@@ -198,20 +196,28 @@ async fn on_push<A: AlertSink>(
             let message = format!(
                 "ECR repository `{repository}` (registry {account}) has no image {digest}: the push event claims an image ECR does not have, so it is forged or stale (the image was deleted); nothing was deployed"
             );
-            warn!(repository = %repository, digest = %digest, "push of an image not in ECR refused");
-            deps.alerts
-                .publish(&forged_push_alert(
-                    &deps.config.common.function_name,
-                    &repository,
-                    &digest,
-                    tag.as_deref(),
-                    &message,
-                ))
-                .await?;
-            return Err(Error::Refused(message));
+            let claimed = (repository.as_str(), digest.as_str(), tag.as_deref());
+            return refuse_push(deps, claimed, Disproof::NotInEcr, message).await;
         }
         Err(other) => return Err(other),
     };
+    // The tag decides which services take the image (their tag patterns) and is what alerts
+    // show: it must be one ECR shows on that digest now.
+    if let Some(claimed) = tag
+        .as_deref()
+        .filter(|t| !pushed.tags.iter().any(|p| p == t))
+    {
+        let carries = if pushed.tags.is_empty() {
+            "no tag".to_string()
+        } else {
+            format!("the tags `{}`", pushed.tags.join("`, `"))
+        };
+        let message = format!(
+            "ECR's image {digest} in `{repository}` (registry {account}) carries {carries}, not `{claimed}`: the push event claims a tag ECR does not show on that image, so it is forged or stale (the tag has since moved to another image, whose own push deploys it); nothing was deployed"
+        );
+        let claimed = (repository.as_str(), digest.as_str(), tag.as_deref());
+        return refuse_push(deps, claimed, Disproof::TagNotOnImage, message).await;
+    }
     let image = NewImage {
         registry,
         repository,
@@ -263,6 +269,35 @@ async fn on_push<A: AlertSink>(
         &started,
         json!({ "image": image.reference(), "problems": problems, "refused": refused }),
     ))
+}
+
+/// Refuse a push event ECR does not bear out (`claimed`: repository, digest, tag), warning ops:
+/// nothing was deployed, and someone may have sent it.
+async fn refuse_push<A: AlertSink>(
+    deps: &Deps<A>,
+    claimed: (&str, &str, Option<&str>),
+    disproof: Disproof,
+    message: String,
+) -> Result<Value> {
+    let (repository, digest, tag) = claimed;
+    warn!(
+        repository,
+        digest,
+        tag,
+        ?disproof,
+        "push event ECR does not bear out refused"
+    );
+    deps.alerts
+        .publish(&forged_push_alert(
+            &deps.config.common.function_name,
+            repository,
+            digest,
+            tag,
+            disproof,
+            &message,
+        ))
+        .await?;
+    Err(Error::Refused(message))
 }
 
 async fn on_deployment_state_change<A: AlertSink>(
@@ -342,12 +377,7 @@ async fn on_schedule<A: AlertSink>(
     invocation: &Invocation,
     deps: &Deps<A>,
 ) -> Result<Value> {
-    if source != SCHEDULE_SOURCE {
-        warn!(source, "scheduled event from another source refused");
-        return Err(Error::Refused(format!(
-            "a `{SCHEDULED_EVENT}` must come from source `{SCHEDULE_SOURCE}` (an EventBridge schedule), not `{source}`: it was not sent by AWS, so nothing was reconciled"
-        )));
-    }
+    refuse_unscheduled(source, "the reconcile")?;
     let account = raw
         .get("account")
         .and_then(Value::as_str)

@@ -359,28 +359,49 @@ pub fn refusal_alert(function: &str, refusal: &Refusal, image: &NewImage) -> Ale
     .related(&refusal.service_arn)
 }
 
-/// The warning for a push event naming an image ECR does not have: forged, or stale.
+/// What ECR said that disproves a push event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Disproof {
+    /// The repository has no image with the event's digest.
+    NotInEcr,
+    /// The image exists, but does not carry the event's tag.
+    TagNotOnImage,
+}
+
+/// The alert for a push event ECR does not bear out (`message` says what ECR has): nothing was
+/// deployed, and someone may have sent it.
 pub fn forged_push_alert(
     function: &str,
     repository: &str,
     digest: &str,
     tag: Option<&str>,
+    disproof: Disproof,
     message: &str,
 ) -> Alert {
     let claimed = match tag {
         Some(tag) => format!("{repository}:{tag}@{}", short_digest(digest)),
         None => format!("{repository}@{}", short_digest(digest)),
     };
+    let (title, why) = match disproof {
+        Disproof::NotInEcr => (
+            "the image is not in ECR",
+            "deploy-trigger verifies a push event against ECR (DescribeImages by digest) before deploying; ECR has no such image in the repository.",
+        ),
+        Disproof::TagNotOnImage => (
+            "ECR does not show that tag on the image",
+            "deploy-trigger verifies a push event against ECR (DescribeImages by digest) before deploying: the tag decides which services take the image, and ECR does not list the event's tag on that digest.",
+        ),
+    };
     Alert::new(
         Severity::Warning,
         function,
         "deployment.refused",
         repository,
-        format!("push of {claimed} refused: the image is not in ECR"),
+        format!("push of {claimed} refused: {title}"),
     )
     .what(message.to_string())
-    .why("deploy-trigger verifies a push event against ECR (DescribeImages by digest) before deploying; ECR has no such image in the repository.")
-    .next_step("If nobody deleted that image, find who invoked the function with this event (CloudTrail: lambda Invoke), since EventBridge only sends pushes ECR made.")
+    .why(why)
+    .next_step("If nobody deleted the image or moved the tag since, find who invoked the function with this event (CloudTrail: lambda Invoke), since EventBridge only sends pushes ECR made.")
     .context("digest", digest)
 }
 

@@ -33,7 +33,7 @@ use ops_core::aws::iam::IamSimulator;
 use ops_core::command::{ArgSpec, Command, CommandSet, CommandSpec, DOCTOR};
 use ops_core::doctor;
 use ops_core::events::{
-    classify, event_time, ignored_event, EventError, Incoming, SCHEDULED_EVENT,
+    classify, event_time, ignored_event, refuse_unscheduled, EventError, Incoming, SCHEDULED_EVENT,
 };
 use ops_core::time::utc_text;
 use ops_core::{Error, Result};
@@ -128,8 +128,12 @@ pub async fn function_handler_within<A: AlertSink, M: MetricSink>(
 ) -> Result<Value> {
     match classify(payload)? {
         Incoming::Event {
-            detail_type, raw, ..
+            detail_type,
+            source,
+            raw,
         } if detail_type == SCHEDULED_EVENT => {
+            // A forged tick recorded as the newest run would make the real ones "late".
+            refuse_unscheduled(&source, "a health run")?;
             let now = event_time(&raw, invocation.now)?;
             run(now, invocation.now, deadline_ms, deps).await
         }
