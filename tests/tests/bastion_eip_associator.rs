@@ -594,6 +594,71 @@ async fn a_launch_whose_action_ends_while_it_associates_gives_the_address_back()
     assert!(world.deps.alerts.sent().is_empty());
 }
 
+#[tokio::test]
+async fn a_takeover_whose_stopped_holder_is_started_meanwhile_gives_the_address_back() {
+    // Found by an independent test: the pool's only address is on `first`, stopped; a launch
+    // read it as stopped and, while its DisassociateAddress was on its way, the on-call started
+    // `first` again. The address moved to the launch and `first` ran without its fixed IP.
+    let world = World::new(1).await;
+    world.give(&world.first).await;
+    world
+        .deps
+        .ec2
+        .client()
+        .stop_instances()
+        .instance_ids(&world.first)
+        .send()
+        .await
+        .unwrap();
+    let (instance, event) = world.launch();
+    world.emulator.reset_calls();
+    world.emulator.add_fault(json!({"service": "ec2", "operation": "DisassociateAddress", "kind": "latency", "latency_ms": 1000, "on_calls": [1]}));
+
+    let restart = async {
+        for waited in 0.. {
+            if world.calls("DisassociateAddress") > 0 {
+                break;
+            }
+            assert!(waited < 500, "no DisassociateAddress within 10 s");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        world
+            .deps
+            .ec2
+            .client()
+            .start_instances()
+            .instance_ids(&world.first)
+            .send()
+            .await
+            .unwrap();
+    };
+    let (answer, ()) = tokio::join!(world.handle(event), restart);
+
+    let answer = answer.unwrap();
+    println!("{answer:#}");
+    assert_eq!(
+        world.holders().await,
+        vec![Some(world.first.clone())],
+        "the address is back on the bastion that was started"
+    );
+    assert_eq!(
+        world.result_of(&instance).as_deref(),
+        Some("ABANDON"),
+        "{answer:#}"
+    );
+    let sent = world.deps.alerts.sent();
+    assert!(
+        sent.iter().all(|a| !a.title.contains("took over")),
+        "no takeover is claimed: {sent:#?}"
+    );
+    let abandoned = serde_json::to_string(&sent).unwrap();
+    assert!(
+        abandoned.contains("is running again: the address was given back to it")
+            || abandoned.contains("is pending again: the address was given back to it"),
+        "{abandoned}"
+    );
+}
+
 /// One takeover launch (the pool's only address on a stopped bastion) whose `fault_at`-th AWS call
 /// fails once, as if the function died there, redelivered until it settles: the end state, and how
 /// many calls were made.

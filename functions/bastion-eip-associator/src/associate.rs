@@ -7,7 +7,8 @@
 //! - an address held by a departed instance (stopping, stopped, shutting down, terminated) is taken
 //!   over by ending that holder's association by the association id that was read
 //!   (DisassociateAddress): once anyone has freed or moved the address since, EC2 answers that the
-//!   association no longer exists and nothing changes; then it is associated as a free address;
+//!   association no longer exists and nothing changes; the holder is then read again, and if it
+//!   was started meanwhile the address goes back to it; else it is associated as a free address;
 //! - every association is read back with DescribeAddresses before it counts.
 //!
 //! Each try reads the pool and the instance afresh, so a lost race simply becomes the next try's
@@ -215,6 +216,24 @@ pub async fn secure(
                     from: from.clone(),
                     from_state: from_state.clone(),
                 });
+                if let Some(state) = started_again(ec2, &from).await? {
+                    // Its holder was started since it was read as departed (or that read was
+                    // stale: DescribeInstances is eventually consistent): an address never leaves
+                    // a pending or running instance, so it goes back to it.
+                    let back = ec2.associate_if_free(&address.allocation_id, &from).await?;
+                    let outcome = if back.is_some() {
+                        progress.freed.pop();
+                        "the address was given back to it"
+                    } else {
+                        "another instance associated the address first"
+                    };
+                    warn!(instance, ip = %address.public_ip, holder = %from, %state, attempt, "the holder of the address is running again: {outcome}");
+                    lost.push(format!(
+                        "{} (its holder {from} was {from_state} when read and is {state} again: {outcome})",
+                        address.public_ip
+                    ));
+                    continue;
+                }
                 (address, Some((from, from_state)))
             }
         };
@@ -321,4 +340,16 @@ pub async fn secure(
         lost_race: !lost.is_empty(),
         lost,
     })
+}
+
+/// The state of `instance` when it is pending or running now, read again after its address was
+/// freed on the strength of an earlier read.
+async fn started_again(ec2: &Ec2, instance: &str) -> Result<Option<String>> {
+    Ok(ec2
+        .instances(&[instance.to_string()])
+        .await?
+        .into_iter()
+        .next()
+        .map(|i| i.state)
+        .filter(|state| ALIVE_STATES.contains(&state.as_str())))
 }
