@@ -600,6 +600,75 @@ async fn live_weights(world: &World) -> (i32, i32) {
 }
 
 #[tokio::test]
+async fn another_rule_sending_users_to_the_idle_colour_refuses_the_deploy_and_status_names_it() {
+    // Found by an independent test: a rule of the live listener sent `/beta/*` to green, the idle
+    // colour; status said pre-flight ok and a deploy replaced green's tasks under those users.
+    use aws_sdk_elasticloadbalancingv2::types::{
+        Action, ActionTypeEnum, PathPatternConditionConfig, RuleCondition,
+    };
+    let world = World::new(json!({"app": "shop"})).await;
+    let v2 = world.push("v2");
+    let rule = elb(&world.emulator)
+        .await
+        .create_rule()
+        .listener_arn(world.app.live_route())
+        .priority(5)
+        .conditions(
+            RuleCondition::builder()
+                .field("path-pattern")
+                .path_pattern_config(
+                    PathPatternConditionConfig::builder()
+                        .values("/beta/*")
+                        .build(),
+                )
+                .build(),
+        )
+        .actions(
+            Action::builder()
+                .r#type(ActionTypeEnum::Forward)
+                .target_group_arn(world.app.target_group("green"))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .rules()[0]
+        .rule_arn()
+        .unwrap()
+        .to_string();
+    let before = mutations(&world.emulator);
+
+    let refused = handle(&world.deps, deploy_command("shop", &v2, "alice"), T0)
+        .await
+        .unwrap_err();
+    let status = world.command("status", T0).await.unwrap();
+
+    let reason = refused.to_string();
+    println!("{reason}");
+    assert!(
+        reason.starts_with(&format!(
+            "refused: shop: other routes of the load balancer send traffic to its colours: {rule} sends traffic to green (idle)"
+        )),
+        "{reason}"
+    );
+    assert!(!refused.retryable());
+    assert_eq!(mutations(&world.emulator), before, "nothing changed");
+    let app = &status["apps"][0];
+    assert_eq!(
+        app["other_routes_to_the_colours"],
+        json!([{"arn": rule, "sends_to": ["green"]}]),
+        "{app:#}"
+    );
+    assert!(
+        app["pre_flight"]["problem"]
+            .as_str()
+            .unwrap()
+            .contains("sends traffic to green (idle)"),
+        "{app:#}"
+    );
+}
+
+#[tokio::test]
 async fn a_dark_launch_weight_on_the_idle_colour_refuses_the_deploy_and_status_shows_the_real_share(
 ) {
     // (blue weight, green weight, green's share as the refusal says it, shares as status shows them)

@@ -233,6 +233,31 @@ pub fn pre_flight(view: &AppView) -> Result<Colour, String> {
         ));
     }
     let live = view.live().ok_or_else(|| not_on_one_colour(view))?;
+    if !view.other_routes.is_empty() {
+        // Traffic through another route is live traffic too: a swap would replace the idle
+        // colour's tasks under it, and scale the live colour to 0 under it at the end.
+        let others: Vec<String> = view
+            .other_routes
+            .iter()
+            .map(|route| {
+                let colours: Vec<String> = route
+                    .sends_to
+                    .iter()
+                    .map(|colour| {
+                        let role = if *colour == live { "live" } else { "idle" };
+                        format!("{colour} ({role})")
+                    })
+                    .collect();
+                format!("{} sends traffic to {}", route.arn, colours.join(" and "))
+            })
+            .collect();
+        return Err(format!(
+            "{app}: other routes of the load balancer send traffic to its colours: {}; a swap \
+             replaces the idle colour's tasks and scales the live one to 0, under those routes \
+             too: point them at neither colour (or name one as the app's test route) first",
+            others.join("; ")
+        ));
+    }
     if let Some(recorded) = view.recorded_live().filter(|r| *r != live) {
         return Err(format!(
             "{app}: the live route sends all traffic to {live}, but the last swap left {recorded} live; \
@@ -1295,6 +1320,7 @@ mod tests {
                 reason: String::new(),
             }],
             missing_alarms: vec![],
+            other_routes: vec![],
         }
     }
 
@@ -1339,6 +1365,27 @@ mod tests {
         assert!(pre_flight(&firing)
             .unwrap_err()
             .contains("alarms are in ALARM: shop-5xx"));
+    }
+
+    #[test]
+    fn pre_flight_refuses_another_route_sending_traffic_to_a_colour() {
+        let mut app = view(0, &[]);
+        app.other_routes = vec![crate::view::OtherRoute {
+            arn: "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener-rule/app/shop/1/2/3"
+                .into(),
+            sends_to: vec![Colour::Green],
+        }];
+
+        let refused = pre_flight(&app).unwrap_err();
+
+        assert!(
+            refused.starts_with(
+                "shop: other routes of the load balancer send traffic to its colours: \
+                 arn:aws:elasticloadbalancing:us-east-1:123456789012:listener-rule/app/shop/1/2/3 \
+                 sends traffic to green (idle)"
+            ),
+            "{refused}"
+        );
     }
 
     #[test]

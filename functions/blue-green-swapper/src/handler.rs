@@ -130,6 +130,7 @@ async fn on_command<A: AlertSink>(
             let entries = observe::apps(&deps.clients.lb, &deps.config.routes).await?;
             let entry = observe::find(&entries, &args.app)?;
             let view = observe::app_view(&deps.clients, entry, &deps.config.clusters).await?;
+            let view = observe::with_other_routes(&deps.clients, view).await?;
             deploy(entry, &view, &request, now, mode, deps).await
         }
         "promote" | "abort" | "rollback" => {
@@ -152,7 +153,12 @@ async fn on_command<A: AlertSink>(
             };
             let mut apps = Vec::new();
             for entry in chosen {
-                match observe::app_view(&deps.clients, entry, &deps.config.clusters).await {
+                let view =
+                    match observe::app_view(&deps.clients, entry, &deps.config.clusters).await {
+                        Ok(view) => observe::with_other_routes(&deps.clients, view).await,
+                        Err(error) => Err(error),
+                    };
+                match view {
                     Ok(view) => apps.push(status(&view, now)),
                     Err(error) if !error.retryable() && args.app.is_none() => {
                         apps.push(json!({ "app": entry.name, "problem": error.to_string() }))
@@ -533,6 +539,7 @@ fn status(view: &AppView, now: u64) -> Value {
         "blue": colour(Colour::Blue),
         "green": colour(Colour::Green),
         "test_route": view.test_route.as_ref().map(|r| r.arn.clone()),
+        "other_routes_to_the_colours": view.other_routes,
         "alarms": view.alarms,
         "missing_alarms": view.missing_alarms,
         "strategy": view.spec.strategy.to_string(),

@@ -9,7 +9,7 @@ use ops_core::aws::elbv2::LoadBalancers;
 use ops_core::{Error, Result};
 
 use crate::contract::{self, app_spec, is_test_route, recorded_swap, AppSpec, Colour};
-use crate::view::{AlarmView, AppView, ColourView};
+use crate::view::{AlarmView, AppView, ColourView, OtherRoute};
 
 /// The AWS adapters the swapper reads and changes through.
 pub struct Clients {
@@ -176,7 +176,37 @@ pub async fn app_view(clients: &Clients, entry: &AppEntry, clusters: &[String]) 
         swap,
         alarms,
         missing_alarms,
+        other_routes: Vec::new(),
     })
+}
+
+/// `view` with the other routes of its load balancer that send traffic to either colour: a swap
+/// replaces the idle colour's tasks and scales the live one to 0, under those routes too.
+pub async fn with_other_routes(clients: &Clients, mut view: AppView) -> Result<AppView> {
+    let own: Vec<&str> = std::iter::once(view.route.arn.as_str())
+        .chain(view.test_route.as_ref().map(|r| r.arn.as_str()))
+        .collect();
+    let routes = clients.lb.routes_of_load_balancer(&view.route.arn).await?;
+    view.other_routes = routes
+        .iter()
+        .filter(|route| !own.contains(&route.arn.as_str()))
+        .filter_map(|route| {
+            let forwards = route.forwards()?;
+            let sends_to: Vec<Colour> = [Colour::Blue, Colour::Green]
+                .into_iter()
+                .filter(|colour| {
+                    forwards.iter().any(|w| {
+                        w.weight > 0 && w.target_group_arn == view.colour(*colour).target_group
+                    })
+                })
+                .collect();
+            (!sends_to.is_empty()).then(|| OtherRoute {
+                arn: route.arn.clone(),
+                sends_to,
+            })
+        })
+        .collect();
+    Ok(view)
 }
 
 async fn colour_view(clients: &Clients, spec: &AppSpec, colour: Colour) -> Result<ColourView> {

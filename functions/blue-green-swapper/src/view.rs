@@ -141,6 +141,18 @@ pub struct AppView {
     pub alarms: Vec<AlarmView>,
     /// Alarms the app names that CloudWatch does not know.
     pub missing_alarms: Vec<String>,
+    /// Other routes of the load balancer that send traffic to either colour (read before a swap
+    /// starts and for `status`; empty otherwise).
+    pub other_routes: Vec<OtherRoute>,
+}
+
+/// A listener or rule other than the app's live and test routes that sends traffic to a colour.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OtherRoute {
+    /// The listener or rule ARN.
+    pub arn: String,
+    /// The colours it sends traffic to (a weight above 0).
+    pub sends_to: Vec<Colour>,
 }
 
 impl AppView {

@@ -44,6 +44,21 @@ impl RouteKind {
     }
 }
 
+/// The ARN of the load balancer a listener or rule ARN belongs to:
+/// `...:listener/app/<name>/<lb id>/<listener id>` and
+/// `...:listener-rule/app/<name>/<lb id>/<listener id>/<rule id>` give
+/// `...:loadbalancer/app/<name>/<lb id>`.
+pub fn load_balancer_of(route_arn: &str) -> Option<String> {
+    let (prefix, resource) = route_arn.rsplit_once(':')?;
+    let mut parts = resource.split('/');
+    let kind = parts.next()?;
+    if kind != "listener" && kind != "listener-rule" {
+        return None;
+    }
+    let (class, name, id) = (parts.next()?, parts.next()?, parts.next()?);
+    Some(format!("{prefix}:loadbalancer/{class}/{name}/{id}"))
+}
+
 /// One target group a forward action sends to, with its share of the traffic.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Weighted {
@@ -284,6 +299,77 @@ impl LoadBalancers {
         })
     }
 
+    /// Every route of the load balancer `route_arn` belongs to, without tags: each listener's
+    /// default actions, and each of its rules but the default one (whose actions are the
+    /// listener's). An ALB target group serves one load balancer (ELB User Guide, "Target groups
+    /// for your Application Load Balancers"), so these are every route that can send traffic to
+    /// the target groups `route_arn` sends to. One DescribeListeners and one DescribeRules per
+    /// listener (each paginated).
+    #[instrument(skip(self), err)]
+    pub async fn routes_of_load_balancer(&self, route_arn: &str) -> Result<Vec<Route>> {
+        let load_balancer = load_balancer_of(route_arn).ok_or_else(|| Error::NotFound {
+            kind: "load balancer of the route",
+            name: route_arn.to_string(),
+        })?;
+        let mut routes = Vec::new();
+        let mut listeners = self
+            .client
+            .describe_listeners()
+            .load_balancer_arn(&load_balancer)
+            .into_paginator()
+            .send();
+        while let Some(page) = listeners.next().await {
+            let page = page.map_err(|e| {
+                not_found_or(
+                    aws_error("elbv2", "DescribeListeners", e),
+                    &[&load_balancer],
+                )
+            })?;
+            for listener in page.listeners() {
+                let Some(arn) = listener.listener_arn() else {
+                    continue;
+                };
+                routes.push(Route {
+                    arn: arn.to_string(),
+                    kind: RouteKind::Listener,
+                    actions: listener.default_actions().to_vec(),
+                    tags: BTreeMap::new(),
+                });
+                let mut marker: Option<String> = None;
+                loop {
+                    let page = self
+                        .client
+                        .describe_rules()
+                        .listener_arn(arn)
+                        .set_marker(marker.take())
+                        .send()
+                        .await
+                        .map_err(|e| {
+                            not_found_or(aws_error("elbv2", "DescribeRules", e), &[arn])
+                        })?;
+                    routes.extend(
+                        page.rules()
+                            .iter()
+                            .filter(|rule| rule.is_default() != Some(true))
+                            .filter_map(|rule| {
+                                Some(Route {
+                                    arn: rule.rule_arn()?.to_string(),
+                                    kind: RouteKind::Rule,
+                                    actions: rule.actions().to_vec(),
+                                    tags: BTreeMap::new(),
+                                })
+                            }),
+                    );
+                    match page.next_marker() {
+                        Some(next) if !next.is_empty() => marker = Some(next.to_string()),
+                        _ => break,
+                    }
+                }
+            }
+        }
+        Ok(routes)
+    }
+
     /// Send `route`'s traffic to `weights`: one ModifyListener or ModifyRule call.
     #[instrument(skip(self, route), fields(route = %route.arn), err)]
     pub async fn set_weights(&self, route: &Route, weights: &[Weighted]) -> Result<()> {
@@ -396,6 +482,25 @@ fn from_tags(tags: &[Tag]) -> BTreeMap<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_listener_or_rule_names_its_load_balancer() {
+        let lb = "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/shop/50dc6c495c0c9188";
+        assert_eq!(
+            load_balancer_of("arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/shop/50dc6c495c0c9188/f2f7dc8efc522ab2").as_deref(),
+            Some(lb)
+        );
+        assert_eq!(
+            load_balancer_of("arn:aws:elasticloadbalancing:us-east-1:123456789012:listener-rule/app/shop/50dc6c495c0c9188/f2f7dc8efc522ab2/9683b2d02a6cabee").as_deref(),
+            Some(lb)
+        );
+        assert_eq!(
+            load_balancer_of(
+                "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/blue/1"
+            ),
+            None
+        );
+    }
     use aws_sdk_elasticloadbalancingv2::types::{
         AuthenticateOidcActionConfig, TargetGroupStickinessConfig,
     };
