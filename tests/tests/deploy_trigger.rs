@@ -1109,6 +1109,64 @@ async fn a_late_redelivered_push_never_moves_production_back_and_says_why() {
 }
 
 #[tokio::test]
+async fn a_new_tag_on_an_older_image_is_refused_and_the_refusal_says_it_is_a_retag_not_a_late_push()
+{
+    // Found by an independent test: `put-image` of release-1's manifest as release-3 (a genuine
+    // new push, an hour later) was refused as "a late or redelivered push", which it is not.
+    let world = World::new().await;
+    world.release_service("prod", "web").await;
+    let (release_1, push_1) = world.push("web", "release-1");
+    world
+        .handle(push_1.clone())
+        .await
+        .expect("release-1 deploys");
+    world.finish("web", "COMPLETED", false).await;
+    let (_, push_2) = world.push("web", "release-2");
+    world.handle(push_2).await.expect("release-2 deploys");
+    world.finish("web", "COMPLETED", false).await;
+    let ecr = world.deps.ecr.client();
+    let manifest = ecr
+        .batch_get_image()
+        .repository_name("web")
+        .image_ids(
+            aws_sdk_ecr::types::ImageIdentifier::builder()
+                .image_digest(&release_1)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .images()[0]
+        .image_manifest()
+        .unwrap()
+        .to_string();
+    ecr.put_image()
+        .repository_name("web")
+        .image_manifest(manifest)
+        .image_tag("release-3")
+        .send()
+        .await
+        .unwrap();
+    // The emulator times a push event when it records the push: an hour later is a new push.
+    let later = ops_core::time::iso8601(ops_core::time::now_epoch() + 3600);
+    let mut retag = push_1;
+    retag["id"] = json!("retag-release-3");
+    retag["time"] = json!(later);
+    retag["detail"]["image-tag"] = json!("release-3");
+
+    let answer = world.handle(retag).await.expect("answered");
+
+    let reason = answer["refused"][0]["reason"].as_str().unwrap();
+    println!("{reason}");
+    assert!(
+        reason.contains("it put that tag on an image ECR already had")
+            && reason.contains("to run that image again, ask for it from chat"),
+        "{reason}"
+    );
+    assert!(!reason.contains("late or redelivered"), "{reason}");
+}
+
+#[tokio::test]
 async fn a_person_may_deploy_an_older_image_and_a_late_push_still_cannot_undo_it() {
     let world = World::new().await;
     world.release_service("prod", "web").await;

@@ -78,6 +78,21 @@ pub struct NewImage {
     pub digest: String,
     /// When ECR records it was pushed (epoch milliseconds), read from ECR, never from the event.
     pub pushed_at_ms: Option<i64>,
+    /// When a push event put this tag on an image ECR already had (the event's time, well after
+    /// `pushed_at_ms`: a re-tag such as `put-image` of an older manifest), else `None`.
+    pub retagged_at_ms: Option<i64>,
+}
+
+/// How much later than ECR's `imagePushedAt` a push event's own time must be for the push to be a
+/// new tag on an image ECR already had rather than the image's own push (whose event follows it
+/// within seconds).
+pub const RETAG_AFTER_MS: i64 = 5 * 60 * 1000;
+
+/// When the push event timed `event_ms` put a tag on an image ECR first recorded at `pushed_ms`,
+/// if that was well after the image's own push.
+pub fn retagged_at(event_ms: Option<i64>, pushed_ms: Option<i64>) -> Option<i64> {
+    let (event, pushed) = (event_ms?, pushed_ms?);
+    (event - pushed > RETAG_AFTER_MS).then_some(event)
 }
 
 impl NewImage {
@@ -393,12 +408,21 @@ pub fn decide_deploy(
                 .map(|ms| format!(" (pushed to ECR {})", pushed_time(ms)))
                 .unwrap_or_default();
             let reason = match &late {
-                Late::Older(newest) => format!(
-                    "{name}: refused the push of {}{pushed}: it is older than {} (pushed to ECR {}), which {name} already got from deploy-trigger and runs {runs}; a late or redelivered push never moves a service back",
-                    image.label(),
-                    short_digest(&newest.digest),
-                    pushed_time(newest.pushed_at_ms)
-                ),
+                Late::Older(newest) => match image.retagged_at_ms {
+                    Some(retagged) => format!(
+                        "{name}: refused the push of {} at {}: it put that tag on an image ECR already had{pushed}, older than {} (pushed to ECR {}), which {name} already got from deploy-trigger and runs {runs}; a push never moves a service back: to run that image again, ask for it from chat (`deploy` or `rollback`)",
+                        image.label(),
+                        pushed_time(retagged),
+                        short_digest(&newest.digest),
+                        pushed_time(newest.pushed_at_ms)
+                    ),
+                    None => format!(
+                        "{name}: refused the push of {}{pushed}: it is older than {} (pushed to ECR {}), which {name} already got from deploy-trigger and runs {runs}; a late or redelivered push never moves a service back",
+                        image.label(),
+                        short_digest(&newest.digest),
+                        pushed_time(newest.pushed_at_ms)
+                    ),
+                },
                 Late::Repeated(_) => format!(
                     "{name}: refused the push of {}{pushed}: it was already deployed here once and the service has moved on since (it runs {runs}); a redelivered push acts once",
                     image.label()
@@ -1126,6 +1150,7 @@ mod tests {
             tag: tag.map(String::from),
             digest: DIGEST.into(),
             pushed_at_ms: Some(1_000),
+            retagged_at_ms: None,
         }
     }
 
@@ -1273,6 +1298,22 @@ mod tests {
             "{:?}",
             repeated.refused
         );
+    }
+
+    #[test]
+    fn a_push_event_well_after_the_image_was_pushed_is_a_retag() {
+        let pushed = Some(1_000_000);
+        assert_eq!(
+            retagged_at(Some(1_000_000 + 2_000), pushed),
+            None,
+            "the image's own push"
+        );
+        assert_eq!(
+            retagged_at(Some(1_000_000 + RETAG_AFTER_MS + 1), pushed),
+            Some(1_000_000 + RETAG_AFTER_MS + 1)
+        );
+        assert_eq!(retagged_at(None, pushed), None);
+        assert_eq!(retagged_at(Some(5), None), None);
     }
 
     #[test]

@@ -67,7 +67,7 @@ use crate::config::DeployConfig;
 use crate::contract::{self, opt_in, OptIn, Settlement, Trigger};
 use crate::decide::{
     claim_state, decide_deploy, decide_outcome, decide_reconcile, decide_replacing,
-    decide_rollback, foreign_deployment, in_flight, is_in_flight, is_own_deployment,
+    decide_rollback, foreign_deployment, in_flight, is_in_flight, is_own_deployment, retagged_at,
     rollback_target, with_settlement, Action, Claim, NewImage, Outcome, OutcomeDecision,
 };
 use crate::observe;
@@ -224,6 +224,10 @@ async fn on_push<A: AlertSink>(
         tag,
         digest,
         pushed_at_ms: pushed.pushed_at_ms,
+        retagged_at_ms: retagged_at(
+            event.time.map(|t| t.timestamp_millis()),
+            pushed.pushed_at_ms,
+        ),
     };
 
     let (candidates, mut problems) =
@@ -712,6 +716,7 @@ async fn on_command<A: AlertSink>(
                 tag,
                 digest: resolved.digest,
                 pushed_at_ms: resolved.pushed_at_ms,
+                retagged_at_ms: None,
             };
             let decision = decide_deploy(
                 std::slice::from_ref(&candidate),
