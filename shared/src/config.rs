@@ -156,6 +156,10 @@ pub struct CommonConfig {
     /// The function's own execution role (`OPS_ROLE_ARN`, set by the template), which `doctor`
     /// asks IAM about; `None` where it is not set, and `doctor` then says IAM was not asked.
     pub role_arn: Option<String>,
+    /// How far ahead of the invocation's clock an event's own time may be, in seconds
+    /// (`SCHEDULE_LEAD_SECONDS`, default [`crate::events::DEFAULT_SCHEDULE_LEAD`]: clock skew). The
+    /// template never sets it; the demo plays the schedule hours ahead and does.
+    pub schedule_lead: u64,
 }
 
 impl CommonConfig {
@@ -171,6 +175,10 @@ impl CommonConfig {
                 .optional("OPS_ROLE_ARN")
                 .map(|_| env.required_arn("OPS_ROLE_ARN", "iam"))
                 .transpose()?,
+            schedule_lead: env.parsed_or(
+                "SCHEDULE_LEAD_SECONDS",
+                crate::events::DEFAULT_SCHEDULE_LEAD,
+            )?,
         })
     }
 }

@@ -383,6 +383,7 @@ mod tests {
             function_name: function.into(),
             alert_topic_arn: "arn:aws:sns:us-east-1:123456789012:ops-alerts".into(),
             role_arn: role_arn.map(String::from),
+            schedule_lead: crate::events::DEFAULT_SCHEDULE_LEAD,
         }
     }
 

@@ -239,13 +239,39 @@ pub fn refuse_unscheduled(source: &str, starts: &str) -> crate::Result<()> {
     )))
 }
 
-/// The time a scheduled or late event acts at: its own time when that is later than the
-/// invocation's `clock` (a demo or a test plays minutes ahead), else the clock. An event that
-/// arrives late (EventBridge retries for 24 hours, Lambda keeps async events for 6) acts now, so a
-/// backlog delivered at once counts as one moment, not as the hour it spans: every cooldown, bake
-/// and wait it starts is measured from now.
-pub fn acting_time(raw: &Value, clock: u64) -> Result<u64, EventError> {
-    Ok(event_time(raw, clock)?.max(clock))
+/// How far ahead of the invocation's clock an event's own time may be by default, in seconds:
+/// clock skew, never a schedule that fires in the future.
+pub const DEFAULT_SCHEDULE_LEAD: u64 = 300;
+
+/// An event's own time, refused when it is more than `lead` seconds ahead of the invocation's
+/// `clock`: nothing AWS sends comes from the future, and a time taken from the future (a payload
+/// anyone who may invoke the function can send) would end waits, bakes, cooldowns and holds early
+/// and stamp new ones where real events never reach them.
+pub fn bounded_event_time(raw: &Value, clock: u64, lead: u64) -> crate::Result<u64> {
+    not_ahead(event_time(raw, clock)?, clock, lead)
+}
+
+/// `time` (an event's own, epoch seconds), refused as [`bounded_event_time`] says.
+pub fn not_ahead(time: u64, clock: u64, lead: u64) -> crate::Result<u64> {
+    if time > clock.saturating_add(lead) {
+        tracing::warn!(time, clock, "an event from the future was refused");
+        return Err(crate::Error::Refused(format!(
+            "the event's time ({}) is {} s after this invocation's clock ({}): AWS sends nothing from the future; not acted on",
+            crate::time::iso8601(time),
+            time - clock,
+            crate::time::iso8601(clock)
+        )));
+    }
+    Ok(time)
+}
+
+/// The time an event acts at: its own time when that is later than the invocation's `clock` (by
+/// at most `lead`, see [`bounded_event_time`]; a demo plays the schedule ahead), else the clock. An
+/// event that arrives late (EventBridge retries for 24 hours, Lambda keeps async events for 6)
+/// acts now, so a backlog delivered at once counts as one moment, not as the hour it spans: every
+/// cooldown, bake and wait it starts is measured from now.
+pub fn acting_time(raw: &Value, clock: u64, lead: u64) -> crate::Result<u64> {
+    Ok(bounded_event_time(raw, clock, lead)?.max(clock))
 }
 
 /// An alarm invoking a Lambda function directly as its action (the `alarmData` shape).
@@ -286,12 +312,23 @@ mod tests {
                    "account": "123456789012", "time": time, "region": "us-east-1", "resources": [], "detail": {}})
         };
         // 2026-11-18T09:00:00Z = 1_794_992_400.
+        let nine = at("2026-11-18T09:00:00Z");
         assert_eq!(
-            acting_time(&at("2026-11-18T09:00:00Z"), 1_795_000_000).unwrap(),
+            acting_time(&nine, 1_795_000_000, 300).unwrap(),
             1_795_000_000
         );
         assert_eq!(
-            acting_time(&at("2026-11-18T09:00:00Z"), 1_794_990_000).unwrap(),
+            acting_time(&nine, 1_794_992_200, 300).unwrap(),
+            1_794_992_400
+        );
+        let ahead = acting_time(&nine, 1_794_990_000, 300).unwrap_err();
+        assert_eq!(
+            ahead.to_string(),
+            "refused: the event's time (2026-11-18T09:00:00Z) is 2400 s after this invocation's clock (2026-11-18T08:20:00Z): AWS sends nothing from the future; not acted on"
+        );
+        assert!(!ahead.retryable());
+        assert_eq!(
+            acting_time(&nine, 1_794_990_000, 3_600).unwrap(),
             1_794_992_400
         );
     }

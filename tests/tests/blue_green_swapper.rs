@@ -892,6 +892,12 @@ async fn malformed_commands_get_specific_errors_and_change_nothing() {
             },
             "a `Scheduled Event` from source `chat.forged` does not start a swap's next step: only the EventBridge schedule (source `aws.events`) does; nothing was read or changed",
         ),
+        // Nor does one claiming EventBridge's source a day ahead of Lambda's clock: `promote` is
+        // the audited way to skip a wait.
+        (
+            ops_e2e::events::scheduled(T0 + 86_400),
+            "is 86400 s after this invocation's clock",
+        ),
     ];
     let before = mutations(&world.emulator);
     for (payload, expected) in &cases {

@@ -107,8 +107,10 @@ impl World {
             .unwrap();
     }
 
+    /// Handle `payload` as Lambda delivers it on time: an event at its own time, a command at T0.
     async fn handle(&self, payload: Value) -> Result<Value, Error> {
-        self.handle_at(payload, T0).await
+        let now = ops_core::events::event_time(&payload, T0).unwrap_or(T0);
+        self.handle_at(payload, now).await
     }
 
     /// Handle `payload` with Lambda's clock at `now`.
@@ -1325,6 +1327,42 @@ async fn a_scheduled_event_not_from_eventbridge_is_refused_and_changes_nothing()
     );
     assert_eq!(world.mutations(), 0);
     assert_eq!(world.desired().await, 2);
+
+    // Nor does one claiming EventBridge's source with a time a week ahead of Lambda's clock
+    // (found by an independent test: it stamped the scale-out cooldown a week ahead, and a tick
+    // hours ahead ended a person's hold early), nor an alarm event from the future.
+    let ahead = world
+        .handle_at(scheduled(T0 + 7 * 24 * 3600), T0)
+        .await
+        .unwrap_err();
+    let alarm_ahead = world
+        .handle_at(
+            alarm_state_change("workers-cpu-high", "ALARM", T0 + 3600),
+            T0,
+        )
+        .await
+        .unwrap_err();
+
+    for refused in [&ahead, &alarm_ahead] {
+        assert!(
+            refused
+                .to_string()
+                .contains("after this invocation's clock (2026-11-18T")
+                && refused
+                    .to_string()
+                    .contains("AWS sends nothing from the future; not acted on"),
+            "{refused}"
+        );
+        assert!(!refused.retryable());
+    }
+    assert_eq!(world.mutations(), 0);
+    assert_eq!(world.desired().await, 2);
+    world.handle_at(scheduled(T0), T0).await.unwrap();
+    assert_eq!(
+        world.desired().await,
+        3,
+        "the real tick scales as if they had never come"
+    );
 }
 
 #[tokio::test]

@@ -980,7 +980,7 @@ async fn a_scheduled_event_from_the_future_is_refused_and_does_not_stop_the_runs
     assert!(
         refused
             .to_string()
-            .contains("a schedule never fires in the future"),
+            .contains("AWS sends nothing from the future"),
         "{refused}"
     );
     // Then the next real minute runs and alerts as if it had never come.

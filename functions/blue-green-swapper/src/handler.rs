@@ -64,7 +64,11 @@ pub async fn function_handler<A: AlertSink>(
             refuse_unscheduled(&source, "a swap's next step")?;
             // A late tick never takes the function back in time: whatever it starts, it starts
             // now, so the next step still waits its whole bake.
-            on_schedule(acting_time(&raw, invocation.now)?, deps).await
+            on_schedule(
+                acting_time(&raw, invocation.now, deps.config.common.schedule_lead)?,
+                deps,
+            )
+            .await
         }
         Incoming::Event { detail_type, .. } => {
             debug!(detail_type, "event type not handled");

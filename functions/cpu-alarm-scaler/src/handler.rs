@@ -42,8 +42,9 @@ use ops_core::aws::iam::IamSimulator;
 use ops_core::command::{Command, CommandError};
 use ops_core::doctor;
 use ops_core::events::{
-    acting_time, classify, ignored_event, parse_alarm_action, parse_event, refuse_unscheduled,
-    AlarmStateChange, EventError, Incoming, ALARM_STATE_CHANGE, SCHEDULED_EVENT,
+    acting_time, classify, ignored_event, not_ahead, parse_alarm_action, parse_event,
+    refuse_unscheduled, AlarmStateChange, EventError, Incoming, ALARM_STATE_CHANGE,
+    SCHEDULED_EVENT,
 };
 use ops_core::plan::{execute, Execution, Mode, Plan};
 use ops_core::{Error, Result};
@@ -89,17 +90,15 @@ pub async fn function_handler<A: AlertSink>(
     invocation: &Invocation,
     deps: &Deps<A>,
 ) -> Result<Value> {
+    let lead = deps.config.common.schedule_lead;
     match classify(payload)? {
         Incoming::Event {
             detail_type, raw, ..
         } if detail_type == ALARM_STATE_CHANGE => {
-            let event = parse_event::<AlarmStateChange>(&detail_from_alarm_data(raw))?;
+            let raw = detail_from_alarm_data(raw);
             // A late event acts now (see `acting_time`): its cooldown starts now.
-            let now = event
-                .time
-                .map(|t| t.timestamp().max(0) as u64)
-                .unwrap_or(invocation.now)
-                .max(invocation.now);
+            let now = acting_time(&raw, invocation.now, lead)?;
+            let event = parse_event::<AlarmStateChange>(&raw)?;
             on_alarm(&event.detail.alarm_name, Trigger::StateChange, now, deps).await
         }
         Incoming::AlarmAction(raw) => {
@@ -107,7 +106,8 @@ pub async fn function_handler<A: AlertSink>(
             on_alarm(
                 &action.alarm_data.alarm_name,
                 Trigger::StateChange,
-                (action.time.timestamp().max(0) as u64).max(invocation.now),
+                not_ahead(action.time.timestamp().max(0) as u64, invocation.now, lead)?
+                    .max(invocation.now),
                 deps,
             )
             .await
@@ -120,7 +120,7 @@ pub async fn function_handler<A: AlertSink>(
             refuse_unscheduled(&source, "the scaler's tick")?;
             // A backlog of late ticks delivered at once is one moment, not the hour it spans: no
             // cooldown is replayed in fast-forward.
-            on_schedule(acting_time(&raw, invocation.now)?, deps).await
+            on_schedule(acting_time(&raw, invocation.now, lead)?, deps).await
         }
         Incoming::Event { detail_type, .. } => {
             debug!(detail_type, "event type not handled");

@@ -33,7 +33,8 @@ use ops_core::aws::iam::IamSimulator;
 use ops_core::command::{ArgSpec, Command, CommandSet, CommandSpec, DOCTOR};
 use ops_core::doctor;
 use ops_core::events::{
-    classify, event_time, ignored_event, refuse_unscheduled, EventError, Incoming, SCHEDULED_EVENT,
+    bounded_event_time, classify, ignored_event, refuse_unscheduled, EventError, Incoming,
+    SCHEDULED_EVENT,
 };
 use ops_core::time::utc_text;
 use ops_core::{Error, Result};
@@ -134,7 +135,9 @@ pub async fn function_handler_within<A: AlertSink, M: MetricSink>(
         } if detail_type == SCHEDULED_EVENT => {
             // A forged tick recorded as the newest run would make the real ones "late".
             refuse_unscheduled(&source, "a health run")?;
-            let now = event_time(&raw, invocation.now)?;
+            // A time from the future, recorded as the newest run, would make every real run until
+            // then a "late" one.
+            let now = bounded_event_time(&raw, invocation.now, deps.config.common.schedule_lead)?;
             run(now, invocation.now, deadline_ms, deps).await
         }
         Incoming::Event { detail_type, .. } => {
@@ -215,10 +218,6 @@ fn lease_until(wall: u64, deadline_ms: Option<u64>) -> u64 {
     }
 }
 
-/// How far a scheduled event's time may be ahead of the invocation's clock (clock skew) before the
-/// event is refused as forged or wrong.
-pub const MAX_CLOCK_SKEW: u64 = 300;
-
 /// How long a run with no known deadline owns what it records: Lambda's longest timeout.
 pub const LEASE_WITHOUT_DEADLINE: u64 = 900;
 
@@ -230,15 +229,6 @@ async fn run<A: AlertSink, M: MetricSink>(
     deadline_ms: Option<u64>,
     deps: &Deps<A, M>,
 ) -> Result<Value> {
-    if now > wall + MAX_CLOCK_SKEW {
-        // Recorded as the newest run, it would make every real run until then a "late" one.
-        return Err(Error::Refused(format!(
-            "the scheduled event's time ({}) is {} s after this invocation's clock ({}): a schedule never fires in the future; not run",
-            utc_text(now),
-            now - wall,
-            utc_text(wall)
-        )));
-    }
     let until = checks_until(deadline_ms).map(tokio::time::Instant::from_std);
     let lease = lease_until(wall, deadline_ms);
     let started = Instant::now();

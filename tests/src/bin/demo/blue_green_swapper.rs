@@ -33,6 +33,9 @@ pub async fn chapter(
         ("ALERT_TOPIC_ARN".to_string(), topic.to_string()),
         ("ECS_CLUSTERS".to_string(), "prod".to_string()),
         ("SWAP_ROUTES".to_string(), app.live_route()),
+        // The demo plays the schedule up to half an hour ahead of the clock; deployed functions
+        // keep the default (300 s of clock skew) and refuse an event from further ahead.
+        ("SCHEDULE_LEAD_SECONDS".to_string(), "3600".to_string()),
     ]);
     let function = LocalLambda::start(
         &built_binary("blue-green-swapper"),
