@@ -212,13 +212,13 @@ pub fn arm(emulator: &Emulator, fault: Option<Fault>) -> bool {
     }
 }
 
-/// Remove an armed fault, fired or not, so it cannot fall on a later delivery. Returns whether it
-/// fired.
-pub fn disarm(emulator: &Emulator, armed: bool) -> bool {
+/// Remove an armed fault, fired or not, so it cannot fall on a later delivery. Returns how many
+/// faults fired (0 or 1).
+pub fn disarm(emulator: &Emulator, armed: bool) -> u64 {
     if !armed {
-        return false;
+        return 0;
     }
-    let fired = emulator.faults_fired() > 0;
+    let fired = emulator.faults_fired();
     emulator
         .control("DELETE", "/_ops/faults", None)
         .expect("remove the fault rules");

@@ -171,6 +171,22 @@ impl World {
             .sum()
     }
 
+    /// prod/web opted in; release-1 pushed, deployed and COMPLETED; release-2 pushed and its
+    /// rollout started. Returns each release's (digest, push event).
+    async fn release_1_done_and_release_2_started(&self) -> ((String, Value), (String, Value)) {
+        self.release_service("prod", "web").await;
+        let first = self.push("web", "release-1");
+        self.handle(first.1.clone())
+            .await
+            .expect("release-1 deploys");
+        self.finish("web", "COMPLETED", false).await;
+        let second = self.push("web", "release-2");
+        self.handle(second.1.clone())
+            .await
+            .expect("release-2 deploys");
+        (first, second)
+    }
+
     /// Finish the service's rollout as `state` at the emulator and feed ECS's event to the handler.
     async fn finish(&self, service: &str, state: &str, rollback: bool) -> Value {
         let body =
@@ -1009,18 +1025,8 @@ async fn doctor_names_a_registry_policy_and_a_container_tag_that_would_refuse_ev
 #[tokio::test]
 async fn a_late_redelivered_push_never_moves_production_back_and_says_why() {
     let world = World::new().await;
-    world.release_service("prod", "web").await;
-    let (release_1, push_1) = world.push("web", "release-1");
-    world
-        .handle(push_1.clone())
-        .await
-        .expect("release-1 deploys");
-    world.finish("web", "COMPLETED", false).await;
-    let (release_2, push_2) = world.push("web", "release-2");
-    world
-        .handle(push_2.clone())
-        .await
-        .expect("release-2 deploys");
+    let ((release_1, push_1), (release_2, push_2)) =
+        world.release_1_done_and_release_2_started().await;
     world.finish("web", "COMPLETED", false).await;
     let runs = world.running("prod", "web").await;
     let registered = world.emulator.calls("ecs", "RegisterTaskDefinition");
@@ -1114,15 +1120,7 @@ async fn a_new_tag_on_an_older_image_is_refused_and_the_refusal_says_it_is_a_ret
     // Found by an independent test: `put-image` of release-1's manifest as release-3 (a genuine
     // new push, an hour later) was refused as "a late or redelivered push", which it is not.
     let world = World::new().await;
-    world.release_service("prod", "web").await;
-    let (release_1, push_1) = world.push("web", "release-1");
-    world
-        .handle(push_1.clone())
-        .await
-        .expect("release-1 deploys");
-    world.finish("web", "COMPLETED", false).await;
-    let (_, push_2) = world.push("web", "release-2");
-    world.handle(push_2).await.expect("release-2 deploys");
+    let ((release_1, push_1), _) = world.release_1_done_and_release_2_started().await;
     world.finish("web", "COMPLETED", false).await;
     let ecr = world.deps.ecr.client();
     let manifest = ecr
@@ -1292,15 +1290,7 @@ async fn a_late_push_of_the_release_ecs_is_rolling_back_to_is_refused_not_adopte
     // release-1 (a new PRIMARY deployment, in progress); the redelivered release-1 push then took
     // ECS's rollback as a rollout of its own and alerted its end as a deploy by push.
     let world = World::new().await;
-    world.release_service("prod", "web").await;
-    let (_, push_1) = world.push("web", "release-1");
-    world
-        .handle(push_1.clone())
-        .await
-        .expect("release-1 deploys");
-    world.finish("web", "COMPLETED", false).await;
-    let (_, push_2) = world.push("web", "release-2");
-    world.handle(push_2).await.expect("release-2 deploys");
+    let ((_, push_1), _) = world.release_1_done_and_release_2_started().await;
     let failed = world.finish_lost("web", "FAILED", true);
     world.handle(failed).await.expect("failure alerted");
     let in_flight_before = world

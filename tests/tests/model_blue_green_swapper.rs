@@ -972,15 +972,7 @@ async fn play(emulator: &Emulator, sequence: &[Step<Event>]) -> Result<Played, S
             }
             more => unreachable!("at most two deliveries at once: {more:?}"),
         };
-        let fired = if armed {
-            let fired = emulator.faults_fired();
-            emulator
-                .control("DELETE", "/_ops/faults", None)
-                .expect("remove the fault rules");
-            fired
-        } else {
-            0
-        };
+        let fired = model::disarm(emulator, armed);
         played.deliveries += delivered.len() as u64;
         played.faults += fired;
         let after = world
