@@ -221,7 +221,9 @@ pub const ALARM_STATE_CHANGE: &str = "CloudWatch Alarm State Change";
 pub const SCHEDULED_EVENT: &str = "Scheduled Event";
 /// `source` of the events EventBridge's schedules send. EventBridge lets no one else put events
 /// with an `aws.` source, so a [`SCHEDULED_EVENT`] from any other source was sent by a person or a
-/// script (anyone who may invoke the function can send that shape).
+/// script (anyone who may invoke the function can send that shape). The converse does not hold: a
+/// direct invoke can carry `aws.events` too, which is why an event's time is also bounded by the
+/// invocation's clock ([`bounded_event_time`]).
 pub const SCHEDULE_SOURCE: &str = "aws.events";
 
 /// Refuse a [`SCHEDULED_EVENT`] whose `source` is not [`SCHEDULE_SOURCE`], before any AWS call:
@@ -240,8 +242,11 @@ pub fn refuse_unscheduled(source: &str, starts: &str) -> crate::Result<()> {
 }
 
 /// How far ahead of the invocation's clock an event's own time may be by default, in seconds:
-/// clock skew, never a schedule that fires in the future.
-pub const DEFAULT_SCHEDULE_LEAD: u64 = 300;
+/// clock skew only. EventBridge stamps an event when it happens, before Lambda invokes, and AWS
+/// clocks are synchronised to well under a second; an event's time ahead of Lambda's clock by more
+/// is a payload someone wrote, and every second accepted is a second taken off a cooldown, a bake
+/// or a hold.
+pub const DEFAULT_SCHEDULE_LEAD: u64 = 30;
 
 /// An event's own time, refused when it is more than `lead` seconds ahead of the invocation's
 /// `clock`: nothing AWS sends comes from the future, and a time taken from the future (a payload

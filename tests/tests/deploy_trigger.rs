@@ -1285,6 +1285,60 @@ async fn a_push_claiming_a_tag_ecr_does_not_show_on_the_image_is_refused_and_cha
 }
 
 #[tokio::test]
+async fn a_push_whose_tag_moved_on_before_it_arrived_is_answered_quietly_and_the_newer_push_deploys(
+) {
+    // Found by a second independent test: CI pushed `release-5` twice within seconds and the first
+    // event arrived after the tag had moved (and its image had expired): each delivery and each of
+    // Lambda's retries failed and sent a "forged" warning, 6 in all for one ordinary race.
+    let world = World::new().await;
+    world.release_service("prod", "web").await;
+    let (first, first_push) = world.push("web", "release-5");
+    let (second, second_push) = world.push("web", "release-5");
+    assert_ne!(first, second);
+    let mutations = world.mutations();
+
+    let moved = world.handle(first_push.clone()).await.expect("answered");
+    world
+        .deps
+        .ecr
+        .client()
+        .batch_delete_image()
+        .repository_name("web")
+        .image_ids(
+            aws_sdk_ecr::types::ImageIdentifier::builder()
+                .image_digest(&first)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let expired = world.handle(first_push).await.expect("answered");
+
+    println!("{moved:#}\n{expired:#}");
+    for answer in [&moved, &expired] {
+        assert_eq!(answer["status"], "ignored", "{answer:#}");
+        assert!(
+            answer["reason"].as_str().unwrap().contains(&format!(
+                "is stale: ECR's `release-5` now names {}",
+                &second[..19]
+            )),
+            "{answer:#}"
+        );
+    }
+    assert_eq!(world.mutations(), mutations, "nothing changed");
+    assert!(
+        world.deps.alerts.sent().is_empty(),
+        "{:#?}",
+        world.deps.alerts.sent()
+    );
+    world
+        .handle(second_push)
+        .await
+        .expect("the newer push deploys");
+    assert!(world.running("prod", "web").await.ends_with(":2"));
+}
+
+#[tokio::test]
 async fn a_late_push_of_the_release_ecs_is_rolling_back_to_is_refused_not_adopted() {
     // Found by an independent test: release-2 failed and ECS's circuit breaker is rolling back to
     // release-1 (a new PRIMARY deployment, in progress); the redelivered release-1 push then took

@@ -67,8 +67,9 @@ use crate::config::DeployConfig;
 use crate::contract::{self, opt_in, OptIn, Settlement, Trigger};
 use crate::decide::{
     claim_state, decide_deploy, decide_outcome, decide_reconcile, decide_replacing,
-    decide_rollback, foreign_deployment, in_flight, is_in_flight, is_own_deployment, retagged_at,
-    rollback_target, with_settlement, Action, Claim, NewImage, Outcome, OutcomeDecision,
+    decide_rollback, foreign_deployment, in_flight, is_in_flight, is_own_deployment, pushed_time,
+    retagged_at, rollback_target, short_digest, with_settlement, Action, Claim, NewImage, Outcome,
+    OutcomeDecision,
 };
 use crate::observe;
 use crate::report::{
@@ -193,6 +194,11 @@ async fn on_push<A: AlertSink>(
     {
         Ok(pushed) => pushed,
         Err(Error::NotFound { .. }) => {
+            if let Some(stale) =
+                stale_push(deps, &account, &repository, tag.as_deref(), &digest).await?
+            {
+                return Ok(stale);
+            }
             let message = format!(
                 "ECR repository `{repository}` (registry {account}) has no image {digest}: the push event claims an image ECR does not have, so it is forged or stale (the image was deleted); nothing was deployed"
             );
@@ -207,6 +213,11 @@ async fn on_push<A: AlertSink>(
         .as_deref()
         .filter(|t| !pushed.tags.iter().any(|p| p == t))
     {
+        if let Some(stale) =
+            stale_push(deps, &account, &repository, tag.as_deref(), &digest).await?
+        {
+            return Ok(stale);
+        }
         let carries = if pushed.tags.is_empty() {
             "no tag".to_string()
         } else {
@@ -273,6 +284,41 @@ async fn on_push<A: AlertSink>(
         &started,
         json!({ "image": image.reference(), "problems": problems, "refused": refused }),
     ))
+}
+
+/// The answer to a push event that went stale before it arrived: its tag now names another image in
+/// ECR (CI pushed the tag again, and the older image may since have expired), whose own push event
+/// deploys it. An ordinary race under at-least-once delivery: answered, not alerted and not failed
+/// (a failure would have Lambda retry it and page ops about nothing). `None` when the tag names no
+/// image or this one, so the event stays unexplained.
+async fn stale_push<A>(
+    deps: &Deps<A>,
+    account: &str,
+    repository: &str,
+    tag: Option<&str>,
+    digest: &str,
+) -> Result<Option<Value>> {
+    let Some(tag) = tag else {
+        return Ok(None);
+    };
+    let now = match deps
+        .ecr
+        .resolve(account, repository, &ImageSelector::Tag(tag.to_string()))
+        .await
+    {
+        Ok(now) if now.digest != digest => now,
+        Ok(_) | Err(Error::NotFound { .. }) => return Ok(None),
+        Err(other) => return Err(other),
+    };
+    info!(repository, tag, digest, now = %now.digest, "stale push: the tag has moved on");
+    Ok(Some(ignored(format!(
+        "the push of {repository}:{tag}@{} is stale: ECR's `{tag}` now names {}{}, whose own push event deploys it; nothing was deployed",
+        short_digest(digest),
+        short_digest(&now.digest),
+        now.pushed_at_ms
+            .map(|ms| format!(" (pushed {})", pushed_time(ms)))
+            .unwrap_or_default()
+    ))))
 }
 
 /// Refuse a push event ECR does not bear out (`claimed`: repository, digest, tag), warning ops:
