@@ -669,6 +669,81 @@ async fn another_rule_sending_users_to_the_idle_colour_refuses_the_deploy_and_st
 }
 
 #[tokio::test]
+async fn a_rule_added_to_the_old_colour_during_a_swap_holds_its_scale_to_zero_until_it_is_gone() {
+    // Found by a second independent test: a `/legacy/*` rule to blue, added while a swap to green
+    // was warm, did not stop the swap from scaling blue to 0 under those users.
+    use aws_sdk_elasticloadbalancingv2::types::{
+        Action, ActionTypeEnum, PathPatternConditionConfig, RuleCondition,
+    };
+    let world =
+        World::new(json!({"app": "shop", "strategy": "all-at-once", "termination_wait": "2m"}))
+            .await;
+    let v2 = world.push("v2");
+    world.deploy(&v2, T0).await;
+    finish_rollout(&world.emulator, &world.app, "green", "COMPLETED");
+    let elb = elb(&world.emulator).await;
+    let rule = elb
+        .create_rule()
+        .listener_arn(world.app.live_route())
+        .priority(7)
+        .conditions(
+            RuleCondition::builder()
+                .field("path-pattern")
+                .path_pattern_config(
+                    PathPatternConditionConfig::builder()
+                        .values("/legacy/*")
+                        .build(),
+                )
+                .build(),
+        )
+        .actions(
+            Action::builder()
+                .r#type(ActionTypeEnum::Forward)
+                .target_group_arn(world.app.target_group("blue"))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .rules()[0]
+        .rule_arn()
+        .unwrap()
+        .to_string();
+
+    let mut at = T0;
+    let mut last = Value::Null;
+    for _ in 0..8 {
+        at += 60;
+        last = tick(&world.deps, at).await.unwrap();
+    }
+    let held = observe(&world.emulator, &world.app).await;
+
+    println!("{last:#}");
+    assert_eq!(held.phase().as_deref(), Some("warm"), "{last:#}");
+    assert_eq!(held.percent, (0, 100));
+    assert!(
+        held.blue.1 > 0,
+        "blue keeps its tasks while {rule} sends it traffic"
+    );
+    assert!(
+        last.to_string()
+            .contains("holding before blue is scaled to 0"),
+        "{last:#}"
+    );
+    assert!(world
+        .alerts()
+        .iter()
+        .all(|a| a.event_type != "swap.completed"));
+
+    // When the rule is gone, the next run finishes the swap.
+    elb.delete_rule().rule_arn(&rule).send().await.unwrap();
+    tick(&world.deps, at + 60).await.unwrap();
+    let done = observe(&world.emulator, &world.app).await;
+    assert_eq!(done.phase().as_deref(), Some("done"));
+    assert_eq!(done.blue.1, 0);
+}
+
+#[tokio::test]
 async fn a_dark_launch_weight_on_the_idle_colour_refuses_the_deploy_and_status_shows_the_real_share(
 ) {
     // (blue weight, green weight, green's share as the refusal says it, shares as status shows them)

@@ -515,6 +515,49 @@ pub fn decide_advance(
     now: u64,
     steer: Option<&Steer>,
 ) -> Result<Plan<Action>, String> {
+    let plan = decide_step(view, now, steer)?;
+    Ok(match drained_under_another_route(view, &plan) {
+        Some(hold) => Plan::new().note(hold),
+        None => plan,
+    })
+}
+
+/// The colour `plan` would scale to 0 to finish a swap (the old one, once the new one serves all
+/// live traffic), if [`AppView::other_routes`] (read by the caller when such a step is planned)
+/// says another route still sends it traffic: then the whole step waits, with why.
+pub fn drained_under_another_route(view: &AppView, plan: &Plan<Action>) -> Option<String> {
+    let old = view.swap.as_ref()?.plan.from();
+    plan.changes.iter().find_map(|change| match &change.action {
+        Action::Service {
+            colour, desired: 0, ..
+        } if *colour == old => {
+            let routes: Vec<&str> = view
+                .other_routes
+                .iter()
+                .filter(|r| r.sends_to.contains(colour))
+                .map(|r| r.arn.as_str())
+                .collect();
+            (!routes.is_empty()).then(|| {
+                format!(
+                    "{}: holding before {old} is scaled to 0: {} still send traffic to it; point them \
+                     elsewhere and the next run finishes the swap",
+                    view.spec.name,
+                    routes.join(", ")
+                )
+            })
+        }
+        _ => None,
+    })
+}
+
+/// Whether `plan` scales a colour to 0 (the caller then reads the other routes first).
+pub fn scales_to_zero(plan: &Plan<Action>) -> bool {
+    plan.changes
+        .iter()
+        .any(|c| matches!(c.action, Action::Service { desired: 0, .. }))
+}
+
+fn decide_step(view: &AppView, now: u64, steer: Option<&Steer>) -> Result<Plan<Action>, String> {
     let app = &view.spec.name;
     let Some(swap) = view.swap.as_ref().filter(|s| s.needs_work()) else {
         return match steer {

@@ -22,7 +22,8 @@ use crate::commands::{AppArgs, DeployArgs, StatusArgs, COMMANDS};
 use crate::config::SwapperConfig;
 use crate::contract::{Colour, Strategy};
 use crate::decide::{
-    decide_advance, decide_start, pre_flight, Action, Deploying, Start, StartRequest, Steer,
+    decide_advance, decide_start, pre_flight, scales_to_zero, Action, Deploying, Start,
+    StartRequest, Steer,
 };
 use crate::observe::{self, AppEntry, Clients};
 use crate::report::{failure_alert, refusal_alert};
@@ -275,7 +276,16 @@ async fn advance<A: AlertSink>(
     deps: &Deps<A>,
 ) -> Result<Value> {
     let view = observe::app_view(&deps.clients, entry, &deps.config.clusters).await?;
-    let plan = decide_advance(&view, now, steer).map_err(Error::Refused)?;
+    let mut plan = decide_advance(&view, now, steer).map_err(Error::Refused)?;
+    let view = if scales_to_zero(&plan) {
+        // Before a colour is scaled to 0, no other route may still send it traffic (a rule added
+        // during the swap): read them and decide again.
+        let view = observe::with_other_routes(&deps.clients, view).await?;
+        plan = decide_advance(&view, now, steer).map_err(Error::Refused)?;
+        view
+    } else {
+        view
+    };
     for note in &plan.notes {
         info!(app = %entry.name, "{note}");
     }
