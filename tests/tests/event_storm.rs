@@ -138,8 +138,11 @@ async fn a_storm_of_mixed_and_duplicated_events_acts_exactly_once_per_event() {
         fixtures::cpu_alarm_in_alarm(&cloudwatch, &alarm, &format!("asg:{group}")).await;
         state_changes.push(alarm_state_change(&alarm, "ALARM", T0));
     }
+    // The ticks play the schedule ahead of the real clock (a late tick acts now, so ticks from the
+    // past would be one moment); the scaler is started with a lead that allows it.
+    let clock = ops_core::time::now_epoch();
     let ticks: Vec<Value> = (1..=TICKS)
-        .map(|i| scheduled(T0 + 400 * i as u64))
+        .map(|i| scheduled(clock + 400 * i as u64))
         .collect();
     // One stream, in time order: Lambda runs the scaler one invocation at a time.
     let alarm_streams = vec![[
@@ -192,6 +195,10 @@ async fn a_storm_of_mixed_and_duplicated_events_acts_exactly_once_per_event() {
     ));
     let mut scaler_env = env.clone();
     scaler_env.push(("AUTOSCALING_GROUPS".into(), groups.join(",")));
+    scaler_env.push((
+        "SCHEDULE_LEAD_SECONDS".into(),
+        (400 * (TICKS as u64 + 2)).to_string(),
+    ));
     let scaler = Arc::new(LocalLambda::start(
         &built_binary("cpu-alarm-scaler"),
         "cpu-alarm-scaler",
