@@ -133,10 +133,9 @@ pub async fn function_handler_within<A: AlertSink, M: MetricSink>(
             source,
             raw,
         } if detail_type == SCHEDULED_EVENT => {
-            // A forged tick recorded as the newest run would make the real ones "late".
+            // Only the schedule starts a run, and never from the future: a tick recorded as the
+            // newest run would make every real run until its time a "late" one.
             refuse_unscheduled(&source, "a health run")?;
-            // A time from the future, recorded as the newest run, would make every real run until
-            // then a "late" one.
             let now = bounded_event_time(&raw, invocation.now, deps.config.common.schedule_lead)?;
             run(now, invocation.now, deadline_ms, deps).await
         }
