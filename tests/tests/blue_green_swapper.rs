@@ -56,6 +56,37 @@ impl World {
         push(&self.emulator, &self.app, tag)
     }
 
+    /// A rule on the live listener sending `path` to `colour` (someone else's route); its ARN.
+    async fn route_to(&self, path: &str, priority: i32, colour: &str) -> String {
+        use aws_sdk_elasticloadbalancingv2::types::{
+            Action, ActionTypeEnum, PathPatternConditionConfig, RuleCondition,
+        };
+        elb(&self.emulator)
+            .await
+            .create_rule()
+            .listener_arn(self.app.live_route())
+            .priority(priority)
+            .conditions(
+                RuleCondition::builder()
+                    .field("path-pattern")
+                    .path_pattern_config(PathPatternConditionConfig::builder().values(path).build())
+                    .build(),
+            )
+            .actions(
+                Action::builder()
+                    .r#type(ActionTypeEnum::Forward)
+                    .target_group_arn(self.app.target_group(colour))
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap()
+            .rules()[0]
+            .rule_arn()
+            .unwrap()
+            .to_string()
+    }
+
     async fn deploy(&self, image: &str, at: u64) -> Value {
         deliver(
             &self.deps,
@@ -603,39 +634,9 @@ async fn live_weights(world: &World) -> (i32, i32) {
 async fn another_rule_sending_users_to_the_idle_colour_refuses_the_deploy_and_status_names_it() {
     // Found by an independent test: a rule of the live listener sent `/beta/*` to green, the idle
     // colour; status said pre-flight ok and a deploy replaced green's tasks under those users.
-    use aws_sdk_elasticloadbalancingv2::types::{
-        Action, ActionTypeEnum, PathPatternConditionConfig, RuleCondition,
-    };
     let world = World::new(json!({"app": "shop"})).await;
     let v2 = world.push("v2");
-    let rule = elb(&world.emulator)
-        .await
-        .create_rule()
-        .listener_arn(world.app.live_route())
-        .priority(5)
-        .conditions(
-            RuleCondition::builder()
-                .field("path-pattern")
-                .path_pattern_config(
-                    PathPatternConditionConfig::builder()
-                        .values("/beta/*")
-                        .build(),
-                )
-                .build(),
-        )
-        .actions(
-            Action::builder()
-                .r#type(ActionTypeEnum::Forward)
-                .target_group_arn(world.app.target_group("green"))
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap()
-        .rules()[0]
-        .rule_arn()
-        .unwrap()
-        .to_string();
+    let rule = world.route_to("/beta/*", 5, "green").await;
     let before = mutations(&world.emulator);
 
     let refused = handle(&world.deps, deploy_command("shop", &v2, "alice"), T0)
@@ -672,9 +673,6 @@ async fn another_rule_sending_users_to_the_idle_colour_refuses_the_deploy_and_st
 async fn a_rule_added_to_the_old_colour_during_a_swap_holds_its_scale_to_zero_until_it_is_gone() {
     // Found by a second independent test: a `/legacy/*` rule to blue, added while a swap to green
     // was warm, did not stop the swap from scaling blue to 0 under those users.
-    use aws_sdk_elasticloadbalancingv2::types::{
-        Action, ActionTypeEnum, PathPatternConditionConfig, RuleCondition,
-    };
     let world =
         World::new(json!({"app": "shop", "strategy": "all-at-once", "termination_wait": "2m"}))
             .await;
@@ -682,33 +680,7 @@ async fn a_rule_added_to_the_old_colour_during_a_swap_holds_its_scale_to_zero_un
     world.deploy(&v2, T0).await;
     finish_rollout(&world.emulator, &world.app, "green", "COMPLETED");
     let elb = elb(&world.emulator).await;
-    let rule = elb
-        .create_rule()
-        .listener_arn(world.app.live_route())
-        .priority(7)
-        .conditions(
-            RuleCondition::builder()
-                .field("path-pattern")
-                .path_pattern_config(
-                    PathPatternConditionConfig::builder()
-                        .values("/legacy/*")
-                        .build(),
-                )
-                .build(),
-        )
-        .actions(
-            Action::builder()
-                .r#type(ActionTypeEnum::Forward)
-                .target_group_arn(world.app.target_group("blue"))
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap()
-        .rules()[0]
-        .rule_arn()
-        .unwrap()
-        .to_string();
+    let rule = world.route_to("/legacy/*", 7, "blue").await;
 
     let mut at = T0;
     let mut last = Value::Null;
