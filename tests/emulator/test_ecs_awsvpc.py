@@ -245,6 +245,35 @@ class TaskNetworking(unittest.TestCase):
                                launchType="FARGATE", networkConfiguration=vpc.network(subnets=["subnet-0000000a"]))
         self.assertEqual(ecs.list_services(cluster=cluster)["serviceArns"], [], "nothing was created")
 
+    def test_a_fargate_service_refuses_a_task_definition_not_registered_for_fargate(self):
+        """A task definition is checked against the launch types in `requiresCompatibilities` when it
+        is registered, and a Fargate service takes only one whose `compatibilities` include FARGATE:
+        CreateService and UpdateService answer InvalidParameterException "Task definition does not
+        support launch_type FARGATE." and change nothing (a clone that drops
+        `requiresCompatibilities` cannot be deployed to Fargate).
+        https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task_definition_parameters.html#requires_compatibilities
+        https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_TaskDefinition.html"""
+        ecs = client("ecs")
+        service = Service(desired=1)
+        family = unique("ec2only")
+        ec2_only = ecs.register_task_definition(
+            family=family, networkMode="awsvpc", cpu="256", memory="512",
+            containerDefinitions=[{"name": "app", "image": "web:2", "essential": True, "memory": 256,
+                                   "portMappings": [{"containerPort": 8080}]}],
+        )["taskDefinition"]
+        self.assertEqual(ec2_only["compatibilities"], ["EC2"])
+        with self.assertRaises(ecs.exceptions.InvalidParameterException) as raised:
+            ecs.update_service(cluster=service.cluster, service=service.name, taskDefinition=ec2_only["taskDefinitionArn"])
+        self.assertIn("Task definition does not support launch_type FARGATE.", str(raised.exception))
+        described = service.describe()
+        self.assertEqual(described["taskDefinition"], service.first, "the service still runs its revision")
+        self.assertEqual(len(described["deployments"]), 1, "no deployment was started")
+        with self.assertRaises(ecs.exceptions.InvalidParameterException) as raised:
+            ecs.create_service(cluster=service.cluster, serviceName="other", taskDefinition=ec2_only["taskDefinitionArn"],
+                               desiredCount=1, launchType="FARGATE", networkConfiguration=service.vpc.network())
+        self.assertIn("does not support launch_type FARGATE", str(raised.exception))
+        self.assertEqual(len(ecs.list_services(cluster=service.cluster)["serviceArns"]), 1, "nothing was created")
+
     def test_run_task_of_a_fargate_definition_gets_an_eni_and_stop_task_deletes_it(self):
         """RunTask with launchType FARGATE and an awsvpcConfiguration: each task gets its ENI in one of
         the subnets (the default security group when none is given); a task definition may size memory

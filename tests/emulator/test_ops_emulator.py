@@ -7,6 +7,7 @@ own resource names so tests do not see each other's state.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import threading
 import unittest
@@ -310,6 +311,30 @@ class EcsControls(unittest.TestCase):
         self.assertEqual(test, {"ops:swap-app": name, "ops:swap-role": "test"})
         _, error = control_error("POST", "/_ops/blue-green/app", {"app": name, "colour": "red"})
         self.assertEqual(error, "unknown field(s): colour")
+
+    def test_a_fargate_blue_green_app_runs_awsvpc_tasks_registered_by_ip_in_its_subnets(self):
+        """`launch_type: FARGATE`: both colours are Fargate services of an awsvpc task definition, and
+        blue's tasks are registered in its `ip` target group by their ENIs' private IPs, each inside
+        one of the app's subnets.
+        https://docs.aws.amazon.com/AmazonECS/latest/developerguide/fargate-task-networking.html"""
+        app = control("POST", "/_ops/blue-green/app", {"app": unique("bg"), "desired": 2, "launch_type": "FARGATE"})
+        ecs, elbv2, ec2 = client("ecs"), client("elbv2"), client("ec2")
+        blue = app["colours"]["blue"]
+        services = ecs.describe_services(cluster=app["cluster"], services=[blue["service"], app["colours"]["green"]["service"]])
+        for service in services["services"]:
+            self.assertEqual(service["launchType"], "FARGATE")
+            self.assertEqual(service["platformVersion"], "LATEST")
+            subnets = service["networkConfiguration"]["awsvpcConfiguration"]["subnets"]
+            self.assertEqual(len(subnets), 2)
+        definition = ecs.describe_task_definition(taskDefinition=app["task_definition"])["taskDefinition"]
+        self.assertEqual((definition["networkMode"], definition["requiresCompatibilities"]), ("awsvpc", ["FARGATE"]))
+        cidrs = [ipaddress.ip_network(s["CidrBlock"]) for s in ec2.describe_subnets(SubnetIds=subnets)["Subnets"]]
+        health = elbv2.describe_target_health(TargetGroupArn=blue["target_group"])["TargetHealthDescriptions"]
+        addresses = [ipaddress.ip_address(h["Target"]["Id"]) for h in health]
+        self.assertEqual(len(addresses), 2)
+        self.assertTrue(all(any(a in c for c in cidrs) for a in addresses), f"{addresses} not in {cidrs}")
+        _, error = control_error("POST", "/_ops/blue-green/app", {"app": unique("bg"), "launch_type": "LAMBDA"})
+        self.assertEqual(error, "field `launch_type` must be one of EC2, FARGATE")
 
 
 class EcrPush(unittest.TestCase):

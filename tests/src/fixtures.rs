@@ -3,7 +3,9 @@
 use std::collections::BTreeMap;
 
 use aws_sdk_ecs::types::{
-    ContainerDefinition, KeyValuePair, MountPoint, PortMapping, Tag, TransportProtocol, Volume,
+    AssignPublicIp, AwsVpcConfiguration, Compatibility, ContainerDefinition, KeyValuePair,
+    LaunchType, MountPoint, NetworkConfiguration, NetworkMode, PortMapping, Tag, TransportProtocol,
+    Volume,
 };
 
 /// The emulator's account.
@@ -11,12 +13,52 @@ pub const ACCOUNT: &str = "123456789012";
 /// The ECR registry host of the emulator's account.
 pub const REGISTRY: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com";
 
+/// Where a service's tasks run: on EC2 (the task definition's default network mode), or on Fargate
+/// (`awsvpc`, FARGATE-compatible, each task with a network interface in the service's subnets).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Launch {
+    /// The EC2 launch type.
+    Ec2,
+    /// The FARGATE launch type.
+    Fargate,
+}
+
+/// Run an end-to-end scenario, `async fn name(launch: Launch)`, once on an EC2 service and once
+/// on a Fargate service: the tests `name::ec2` and `name::fargate`.
+#[macro_export]
+macro_rules! on_each_launch {
+    ($scenario:ident) => {
+        mod $scenario {
+            #[tokio::test]
+            async fn ec2() {
+                super::$scenario($crate::fixtures::Launch::Ec2).await
+            }
+
+            #[tokio::test]
+            async fn fargate() {
+                super::$scenario($crate::fixtures::Launch::Fargate).await
+            }
+        }
+    };
+}
+
 /// Register a task definition with the given containers (name, image), with the fields a clone must
 /// keep: environment, ports, mounts, a volume, roles, cpu/memory and a tag.
 pub async fn register(
     ecs: &aws_sdk_ecs::Client,
     family: &str,
     containers: &[(&str, &str)],
+) -> String {
+    register_for(ecs, family, containers, Launch::Ec2).await
+}
+
+/// [`register`] for `launch`: for Fargate, network mode `awsvpc` and `requiresCompatibilities`
+/// FARGATE besides.
+pub async fn register_for(
+    ecs: &aws_sdk_ecs::Client,
+    family: &str,
+    containers: &[(&str, &str)],
+    launch: Launch,
 ) -> String {
     let definitions = containers.iter().map(|(name, image)| {
         ContainerDefinition::builder()
@@ -45,8 +87,11 @@ pub async fn register(
             )
             .build()
     });
+    let fargate = launch == Launch::Fargate;
     ecs.register_task_definition()
         .family(family)
+        .set_network_mode(fargate.then_some(NetworkMode::Awsvpc))
+        .set_requires_compatibilities(fargate.then(|| vec![Compatibility::Fargate]))
         .set_container_definitions(Some(definitions.collect()))
         .volumes(Volume::builder().name("scratch").build())
         .task_role_arn(format!("arn:aws:iam::{ACCOUNT}:role/{family}-task"))
@@ -70,14 +115,97 @@ pub async fn service(
     task_definition: &str,
     tags: &[(&str, &str)],
 ) -> String {
+    create_service(ecs, cluster, name, task_definition, tags, None).await
+}
+
+/// A VPC of its own with two subnets in two zones and a security group, where a Fargate service's
+/// tasks get their network interfaces.
+pub async fn task_network(ec2: &aws_sdk_ec2::Client) -> NetworkConfiguration {
+    let vpc = ec2
+        .create_vpc()
+        .cidr_block("10.50.0.0/16")
+        .send()
+        .await
+        .expect("create the VPC")
+        .vpc
+        .and_then(|v| v.vpc_id)
+        .expect("vpc id");
+    let mut subnets = Vec::new();
+    for (octet, zone) in [(1, "a"), (2, "b")] {
+        let subnet = ec2
+            .create_subnet()
+            .vpc_id(&vpc)
+            .cidr_block(format!("10.50.{octet}.0/24"))
+            .availability_zone(format!("us-east-1{zone}"))
+            .send()
+            .await
+            .expect("create a subnet")
+            .subnet
+            .and_then(|s| s.subnet_id)
+            .expect("subnet id");
+        subnets.push(subnet);
+    }
+    let group = ec2
+        .create_security_group()
+        .group_name(format!("tasks-{vpc}"))
+        .description("the service's tasks")
+        .vpc_id(&vpc)
+        .send()
+        .await
+        .expect("create the security group")
+        .group_id
+        .expect("group id");
+    let awsvpc = AwsVpcConfiguration::builder()
+        .set_subnets(Some(subnets))
+        .security_groups(group)
+        .assign_public_ip(AssignPublicIp::Disabled)
+        .build()
+        .expect("awsvpc configuration");
+    NetworkConfiguration::builder()
+        .awsvpc_configuration(awsvpc)
+        .build()
+}
+
+/// [`service`] on `launch`: a Fargate service gets its own [`task_network`].
+pub async fn service_for(
+    ecs: &aws_sdk_ecs::Client,
+    ec2: &aws_sdk_ec2::Client,
+    cluster: &str,
+    name: &str,
+    task_definition: &str,
+    tags: &[(&str, &str)],
+    launch: Launch,
+) -> String {
+    let network = match launch {
+        Launch::Ec2 => None,
+        Launch::Fargate => Some(task_network(ec2).await),
+    };
+    create_service(ecs, cluster, name, task_definition, tags, network).await
+}
+
+async fn create_service(
+    ecs: &aws_sdk_ecs::Client,
+    cluster: &str,
+    name: &str,
+    task_definition: &str,
+    tags: &[(&str, &str)],
+    network: Option<NetworkConfiguration>,
+) -> String {
     let tags = tags
         .iter()
         .map(|(k, v)| Tag::builder().key(*k).value(*v).build());
+    let launch_type = if network.is_some() {
+        LaunchType::Fargate
+    } else {
+        LaunchType::Ec2
+    };
     ecs.create_service()
         .cluster(cluster)
         .service_name(name)
         .task_definition(task_definition)
         .desired_count(2)
+        .launch_type(launch_type)
+        .set_network_configuration(network)
         .set_tags(Some(tags.collect()))
         .send()
         .await
@@ -443,4 +571,158 @@ pub async fn template_roles(
         );
     }
     roles
+}
+
+/// A running task of a service as ECS describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunningTask {
+    /// Its task definition's ARN.
+    pub task_definition: String,
+    /// FARGATE or EC2.
+    pub launch_type: Option<String>,
+    /// For an awsvpc task: its network interface's subnet and private IPv4 address.
+    pub interface: Option<(String, std::net::Ipv4Addr)>,
+}
+
+/// The RUNNING tasks of `cluster/service`.
+pub async fn running_tasks(
+    ecs: &aws_sdk_ecs::Client,
+    cluster: &str,
+    service: &str,
+) -> Vec<RunningTask> {
+    let arns = ecs
+        .list_tasks()
+        .cluster(cluster)
+        .service_name(service)
+        .send()
+        .await
+        .expect("list tasks")
+        .task_arns
+        .unwrap_or_default();
+    if arns.is_empty() {
+        return Vec::new();
+    }
+    let described = ecs
+        .describe_tasks()
+        .cluster(cluster)
+        .set_tasks(Some(arns))
+        .send()
+        .await
+        .expect("describe tasks")
+        .tasks
+        .unwrap_or_default();
+    // The emulator's ListTasks, as moto's, does not filter by service: keep this service's tasks.
+    let group = format!("service:{service}");
+    described
+        .into_iter()
+        .filter(|t| t.group() == Some(group.as_str()) && t.last_status() == Some("RUNNING"))
+        .map(|t| {
+            let detail = |name: &str| {
+                t.attachments()
+                    .iter()
+                    .filter(|a| a.r#type() == Some("ElasticNetworkInterface"))
+                    .flat_map(|a| a.details())
+                    .find(|d| d.name() == Some(name))
+                    .and_then(|d| d.value().map(String::from))
+            };
+            let address = detail("privateIPv4Address").and_then(|ip| ip.parse().ok());
+            RunningTask {
+                task_definition: t.task_definition_arn().unwrap_or_default().to_string(),
+                launch_type: t.launch_type().map(|l| l.as_str().to_string()),
+                interface: detail("subnetId").zip(address),
+            }
+        })
+        .collect()
+}
+
+/// Whether `address` lies in `subnet`, as EC2 describes the subnet's IPv4 CIDR block.
+pub async fn in_subnet(
+    ec2: &aws_sdk_ec2::Client,
+    subnet: &str,
+    address: std::net::Ipv4Addr,
+) -> bool {
+    let cidr = ec2
+        .describe_subnets()
+        .subnet_ids(subnet)
+        .send()
+        .await
+        .expect("describe the subnet")
+        .subnets
+        .unwrap_or_default()
+        .into_iter()
+        .next()
+        .and_then(|s| s.cidr_block)
+        .unwrap_or_else(|| panic!("subnet {subnet} has no CIDR block"));
+    let (network, bits) = cidr.split_once('/').expect("a CIDR block");
+    let (network, bits): (std::net::Ipv4Addr, u32) = (
+        network.parse().expect("an IPv4 network"),
+        bits.parse().expect("a prefix length"),
+    );
+    let mask = u32::MAX.checked_shl(32 - bits).unwrap_or(0);
+    u32::from(address) & mask == u32::from(network) & mask
+}
+
+/// Assert that `cluster/service` is still a service of `launch` (a Fargate one keeps its launch type
+/// and network configuration), and that it runs `count` tasks of `task_definition`, each of a
+/// Fargate service with a network interface whose address lies in one of the service's subnets.
+pub async fn assert_runs_on(
+    ecs: &aws_sdk_ecs::Client,
+    ec2: &aws_sdk_ec2::Client,
+    (cluster, service): (&str, &str),
+    launch: Launch,
+    task_definition: &str,
+    count: usize,
+) {
+    let described = ecs
+        .describe_services()
+        .cluster(cluster)
+        .services(service)
+        .send()
+        .await
+        .expect("describe the service")
+        .services
+        .unwrap_or_default()
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| panic!("no service {cluster}/{service}"));
+    let subnets: Vec<String> = described
+        .network_configuration()
+        .and_then(|n| n.awsvpc_configuration())
+        .map(|a| a.subnets().to_vec())
+        .unwrap_or_default();
+    let expected_launch = match launch {
+        Launch::Ec2 => LaunchType::Ec2,
+        Launch::Fargate => LaunchType::Fargate,
+    };
+    assert_eq!(
+        described.launch_type(),
+        Some(&expected_launch),
+        "{service}'s launch type"
+    );
+    assert_eq!(
+        subnets.len(),
+        if launch == Launch::Fargate { 2 } else { 0 },
+        "{service}'s network configuration: {:?}",
+        described.network_configuration()
+    );
+    let tasks = running_tasks(ecs, cluster, service).await;
+    assert_eq!(tasks.len(), count, "{service}'s running tasks: {tasks:#?}");
+    for task in &tasks {
+        assert_eq!(task.task_definition, task_definition, "{task:#?}");
+        assert_eq!(task.launch_type.as_deref(), Some(expected_launch.as_str()));
+        match (launch, &task.interface) {
+            (Launch::Ec2, None) => {}
+            (Launch::Fargate, Some((subnet, address))) => {
+                assert!(
+                    subnets.contains(subnet),
+                    "{subnet} is not one of {subnets:?}"
+                );
+                assert!(
+                    in_subnet(ec2, subnet, *address).await,
+                    "{address} not in {subnet}"
+                );
+            }
+            (launch, interface) => panic!("a task on {launch:?} with interface {interface:?}"),
+        }
+    }
 }

@@ -13,7 +13,8 @@ use ops_core::config::Env;
 use ops_core::registry::Caller;
 use ops_core::Error;
 use ops_e2e::events::scheduled;
-use ops_e2e::fixtures::{self, ACCOUNT, MUTATING_ECS_OPERATIONS, REGISTRY};
+use ops_e2e::fixtures::{self, Launch, ACCOUNT, MUTATING_ECS_OPERATIONS, REGISTRY};
+use ops_e2e::on_each_launch;
 use ops_e2e::redeliver::until_settled;
 use ops_e2e::Emulator;
 use serde_json::{json, Value};
@@ -25,12 +26,20 @@ struct World {
     emulator: Emulator,
     deps: Deps<MemoryAlerts>,
     ecs: Ecs,
+    ec2: aws_sdk_ec2::Client,
+    /// Where the services this world creates run.
+    launch: Launch,
 }
 
 impl World {
     /// An emulator with cluster `prod` (managed) and `staging` (not managed), ECR repositories
-    /// `web` and `api`.
+    /// `web` and `api`; its services run on EC2.
     async fn new() -> World {
+        World::on(Launch::Ec2).await
+    }
+
+    /// [`World::new`] whose services run on `launch`.
+    async fn on(launch: Launch) -> World {
         let emulator = Emulator::start();
         let sdk = emulator.sdk_config().await;
         let env = Env::from_pairs([
@@ -68,6 +77,8 @@ impl World {
             emulator,
             deps,
             ecs,
+            ec2: aws_sdk_ec2::Client::new(&sdk),
+            launch,
         }
     }
 
@@ -140,8 +151,17 @@ impl World {
         containers: &[(&str, &str)],
         tags: &[(&str, &str)],
     ) -> String {
-        let definition = fixtures::register(&self.ecs, name, containers).await;
-        fixtures::service(&self.ecs, cluster, name, &definition, tags).await;
+        let definition = fixtures::register_for(&self.ecs, name, containers, self.launch).await;
+        fixtures::service_for(
+            &self.ecs,
+            &self.ec2,
+            cluster,
+            name,
+            &definition,
+            tags,
+            self.launch,
+        )
+        .await;
         definition
     }
 
@@ -153,6 +173,20 @@ impl World {
         ];
         self.service(cluster, name, &[("app", &web("release-41"))], &tags)
             .await
+    }
+
+    /// Assert that prod/`name` still runs on this world's launch type, with its 2 tasks on
+    /// `task_definition` (on Fargate, each with an address in one of the service's subnets).
+    async fn assert_runs(&self, name: &str, task_definition: &str) {
+        fixtures::assert_runs_on(
+            &self.ecs,
+            &self.ec2,
+            ("prod", name),
+            self.launch,
+            task_definition,
+            2,
+        )
+        .await;
     }
 
     async fn running(&self, cluster: &str, name: &str) -> String {
@@ -289,9 +323,10 @@ async fn the_same_push_a_hundred_times_registers_exactly_one_revision() {
     assert_eq!(world.emulator.calls("ecs", "UpdateService"), 1);
 }
 
-#[tokio::test]
-async fn a_multi_container_task_changes_only_the_named_container_and_keeps_every_other_field() {
-    let world = World::new().await;
+async fn a_multi_container_task_changes_only_the_named_container_and_keeps_every_other_field(
+    launch: Launch,
+) {
+    let world = World::on(launch).await;
     let containers = [
         ("app", web("release-41")),
         ("migrations", web("release-41")),
@@ -367,6 +402,12 @@ async fn a_multi_container_task_changes_only_the_named_container_and_keeps_every
         (old_td.cpu(), old_td.memory())
     );
     assert_eq!(new_td.volumes(), old_td.volumes());
+    assert_eq!(
+        (new_td.network_mode(), new_td.requires_compatibilities()),
+        (old_td.network_mode(), old_td.requires_compatibilities()),
+        "where the task runs is kept"
+    );
+    assert_eq!(new_td.compatibilities(), old_td.compatibilities());
     assert!(
         new.tags()
             .iter()
@@ -378,6 +419,10 @@ async fn a_multi_container_task_changes_only_the_named_container_and_keeps_every
         .iter()
         .any(|t| t.key() == Some("ops:image-digest") && t.value() == Some(digest.as_str())));
 }
+
+on_each_launch!(
+    a_multi_container_task_changes_only_the_named_container_and_keeps_every_other_field
+);
 
 #[tokio::test]
 async fn a_tag_that_does_not_match_the_pattern_changes_nothing() {
@@ -397,15 +442,17 @@ async fn a_tag_that_does_not_match_the_pattern_changes_nothing() {
     assert_eq!(world.mutations(), mutations_before);
 }
 
-#[tokio::test]
-async fn a_completed_rollout_is_reported_once_with_everything_ops_need() {
-    let world = World::new().await;
+async fn a_completed_rollout_is_reported_once_with_everything_ops_need(launch: Launch) {
+    let world = World::on(launch).await;
     world.release_service("prod", "web").await;
     let (digest, event) = world.push("web", "release-42");
     world.handle(event).await.unwrap();
 
     let answer = world.finish("web", "COMPLETED", false).await;
     world.finish("web", "COMPLETED", false).await; // ECS may deliver twice; the emulator re-sends
+    world
+        .assert_runs("web", &world.running("prod", "web").await)
+        .await;
 
     assert_eq!(answer["outcome"]["succeeded"], true, "{answer:#}");
     let alerts = world.deps.alerts.sent();
@@ -462,9 +509,10 @@ async fn a_completed_rollout_is_reported_once_with_everything_ops_need() {
     );
 }
 
-#[tokio::test]
-async fn a_failed_rollout_is_a_failure_alert_and_never_claimed_as_success() {
-    let world = World::new().await;
+on_each_launch!(a_completed_rollout_is_reported_once_with_everything_ops_need);
+
+async fn a_failed_rollout_is_a_failure_alert_and_never_claimed_as_success(launch: Launch) {
+    let world = World::on(launch).await;
     let first = world.release_service("prod", "web").await;
     world.finish("web", "COMPLETED", false).await;
     let (_, event) = world.push("web", "release-42");
@@ -496,11 +544,13 @@ async fn a_failed_rollout_is_a_failure_alert_and_never_claimed_as_success() {
         Some(first.as_str()),
         "a failure is never recorded as good"
     );
+    world.assert_runs("web", &first).await;
 }
 
-#[tokio::test]
-async fn rollback_lands_on_the_last_completed_revision_not_the_previous_number() {
-    let world = World::new().await;
+on_each_launch!(a_failed_rollout_is_a_failure_alert_and_never_claimed_as_success);
+
+async fn rollback_lands_on_the_last_completed_revision_not_the_previous_number(launch: Launch) {
+    let world = World::on(launch).await;
     world.release_service("prod", "web").await;
     world.finish("web", "COMPLETED", false).await; // web:1 verified
     world
@@ -561,6 +611,8 @@ async fn rollback_lands_on_the_last_completed_revision_not_the_previous_number()
         alert.why
     );
 }
+
+on_each_launch!(rollback_lands_on_the_last_completed_revision_not_the_previous_number);
 
 #[tokio::test]
 async fn a_chat_deploy_by_tag_resolves_the_digest_and_answers_how_to_follow_it() {
@@ -1022,9 +1074,8 @@ async fn doctor_names_a_registry_policy_and_a_container_tag_that_would_refuse_ev
     assert!(refused.to_string().contains("are not allowed"), "{refused}");
 }
 
-#[tokio::test]
-async fn a_late_redelivered_push_never_moves_production_back_and_says_why() {
-    let world = World::new().await;
+async fn a_late_redelivered_push_never_moves_production_back_and_says_why(launch: Launch) {
+    let world = World::on(launch).await;
     let ((release_1, push_1), (release_2, push_2)) =
         world.release_1_done_and_release_2_started().await;
     world.finish("web", "COMPLETED", false).await;
@@ -1113,6 +1164,8 @@ async fn a_late_redelivered_push_never_moves_production_back_and_says_why() {
     assert_eq!(world.deps.alerts.sent().len(), alerts_before + 1);
     assert_eq!(world.emulator.calls("ecs", "UpdateService"), updated);
 }
+
+on_each_launch!(a_late_redelivered_push_never_moves_production_back_and_says_why);
 
 #[tokio::test]
 async fn a_new_tag_on_an_older_image_is_refused_and_the_refusal_says_it_is_a_retag_not_a_late_push()
@@ -1636,9 +1689,10 @@ async fn an_event_and_a_tick_at_the_same_time_alert_once() {
     assert_eq!(alerts[0].event_type, "deployment.succeeded");
 }
 
-#[tokio::test]
-async fn status_says_unverified_exactly_while_ecs_has_finished_and_nothing_verified_it() {
-    let world = World::new().await;
+async fn status_says_unverified_exactly_while_ecs_has_finished_and_nothing_verified_it(
+    launch: Launch,
+) {
+    let world = World::on(launch).await;
     world.release_service("prod", "web").await;
     world
         .handle(world.push("web", "release-42").1)
@@ -1689,6 +1743,8 @@ async fn status_says_unverified_exactly_while_ecs_has_finished_and_nothing_verif
         says(&settled)
     );
 }
+
+on_each_launch!(status_says_unverified_exactly_while_ecs_has_finished_and_nothing_verified_it);
 
 #[tokio::test]
 async fn after_the_reconcile_a_rollback_goes_to_the_release_that_completed_not_past_it() {

@@ -4,7 +4,9 @@
 image, an ALB with one target group per colour, a live route (the listener's default action, or a
 rule) forwarding all traffic to blue and tagged with the swap contract, an optional test listener,
 an ECS service per colour registered in its target group (blue running and healthy, green at zero),
-and optional CloudWatch alarms. It answers with what exists, read back.
+and optional CloudWatch alarms. ``launch_type`` ``FARGATE`` makes both colours Fargate services
+(an ``awsvpc``, FARGATE-compatible task definition of two containers, the VPC's two subnets and a
+security group of its own); ``EC2``, the default, keeps them EC2 services. It answers with what exists, read back.
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ from . import ecr_push, ecs_controls
 COLOURS = ("blue", "green")
 KNOWN_FIELDS = {
     "app", "cluster", "desired", "test_listener", "use_rule", "alarms", "strategy",
-    "health_timeout", "test_wait", "termination_wait", "port",
+    "health_timeout", "test_wait", "termination_wait", "port", "launch_type",
 }
+LAUNCH_TYPES = ("EC2", "FARGATE")
 
 
 class BlueGreenError(ValueError):
@@ -39,6 +42,9 @@ def create_app(endpoint: str, account: str, region: str, spec: dict) -> dict:
     if not isinstance(alarms, list) or not all(isinstance(a, str) for a in alarms):
         raise BlueGreenError("field `alarms` must be a list of alarm names")
     port = spec.get("port", 80)
+    launch_type = spec.get("launch_type", "EC2")
+    if launch_type not in LAUNCH_TYPES:
+        raise BlueGreenError(f"field `launch_type` must be one of {', '.join(LAUNCH_TYPES)}")
 
     def client(service: str):
         return boto3.client(
@@ -111,8 +117,18 @@ def create_app(endpoint: str, account: str, region: str, spec: dict) -> dict:
         )
 
     ecs.create_cluster(clusterName=cluster)
+    fargate = launch_type == "FARGATE"
+    placement: dict = {"launchType": launch_type}
+    task_level: dict = {}
+    if fargate:
+        group = ec2.create_security_group(GroupName=f"{app}-tasks", Description=f"{app} tasks", VpcId=vpc)["GroupId"]
+        placement["networkConfiguration"] = {
+            "awsvpcConfiguration": {"subnets": subnets, "securityGroups": [group], "assignPublicIp": "DISABLED"}
+        }
+        task_level = {"networkMode": "awsvpc", "requiresCompatibilities": ["FARGATE"], "cpu": "512", "memory": "1024"}
     definition = ecs.register_task_definition(
         family=app,
+        **task_level,
         containerDefinitions=[
             {
                 "name": "app",
@@ -132,6 +148,7 @@ def create_app(endpoint: str, account: str, region: str, spec: dict) -> dict:
             desiredCount=desired if colour == "blue" else 0,
             loadBalancers=[{"targetGroupArn": groups[colour], "containerName": "app", "containerPort": 8080}],
             tags=[{"key": "ops:swap-app", "value": app}],
+            **placement,
         )["service"]["serviceArn"]
     ecs_controls.finish_deployment(account, region, {"cluster": cluster, "service": f"{app}-blue", "state": "COMPLETED"})
 
@@ -151,6 +168,7 @@ def create_app(endpoint: str, account: str, region: str, spec: dict) -> dict:
         "test_route": test,
         "load_balancer": alb,
         "task_definition": definition,
+        "launch_type": launch_type,
         "image": first["image"],
         "digest": first["digest"],
         "alarms": alarms,

@@ -199,6 +199,16 @@ def check_network(definition, network: dict | None) -> None:
         )
 
 
+def check_launch(definition, launch_type: str | None, strategy: list | None) -> None:
+    """A Fargate service runs only a task definition registered as FARGATE-compatible
+    (``requiresCompatibilities``); ECS refuses CreateService and UpdateService otherwise with
+    "Task definition does not support launch_type FARGATE." (InvalidParameterException)."""
+    if definition is None or not is_fargate(launch_type, strategy):
+        return
+    if "FARGATE" not in (definition.compatibilities or []):
+        raise InvalidParameterException("Task definition does not support launch_type FARGATE.")
+
+
 def check_load_balancers(backend: EC2ContainerServiceBackend, definition, load_balancers) -> None:
     """Target groups of an awsvpc service must have target type ``ip``, "not instance"."""
     if definition is None or definition.network_mode != "awsvpc":
@@ -238,6 +248,11 @@ def prepare_update(backend: EC2ContainerServiceBackend, service, props: dict) ->
     if strategy is not None:
         cluster = backend._get_cluster(service.cluster_name)
         plan["strategy"] = normalize_strategy(cluster, strategy) if strategy else []
+    if "strategy" in plan:
+        launch_type = None if plan["strategy"] else ("FARGATE" if service_is_fargate(service) else "EC2")
+        check_launch(definition, launch_type, plan["strategy"] or None)
+    else:
+        check_launch(definition, service.launch_type, strategy_of(service))
     return plan
 
 
@@ -431,6 +446,7 @@ def install() -> None:
         launch_type, strategy = check_capacity(cluster, launch_type, capacity_provider_strategy)
         network = normalize_network(self, network_configuration) if network_configuration is not None else None
         check_network(definition, network)
+        check_launch(definition, launch_type, strategy)
         check_load_balancers(self, definition, load_balancers)
         if is_fargate(launch_type, strategy) and not platform_version:
             platform_version = "LATEST"
