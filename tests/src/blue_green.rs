@@ -299,3 +299,58 @@ pub async fn topic(emulator: &Emulator, name: &str) -> String {
 pub async fn tick(deps: &Deps<SnsAlerts>, at: u64) -> Result<Value, Error> {
     deliver(deps, scheduled(at), at).await
 }
+
+/// Assert that a colour runs `count` tasks of its service's task definition on `launch` (see
+/// [`crate::fixtures::assert_runs_on`]) and that its target group holds those tasks and no other
+/// target: on Fargate, each by its network interface's address (target type `ip`).
+pub async fn assert_colour_runs_on(
+    emulator: &Emulator,
+    app: &App,
+    colour: &str,
+    launch: crate::fixtures::Launch,
+    count: usize,
+) {
+    let sdk = emulator.sdk_config().await;
+    let ecs = aws_sdk_ecs::Client::new(&sdk);
+    let ec2 = aws_sdk_ec2::Client::new(&sdk);
+    let (cluster, service) = (app.cluster(), app.service(colour));
+    let task_definition = EcsServices::new(&sdk)
+        .describe(&cluster, &service)
+        .await
+        .expect("read the colour's service")
+        .task_definition;
+    crate::fixtures::assert_runs_on(
+        &ecs,
+        &ec2,
+        (&cluster, &service),
+        launch,
+        &task_definition,
+        count,
+    )
+    .await;
+    let mut targets: Vec<String> = Elb::new(&sdk)
+        .describe_target_health()
+        .target_group_arn(app.target_group(colour))
+        .send()
+        .await
+        .expect("read the colour's targets")
+        .target_health_descriptions
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|d| d.target?.id)
+        .collect();
+    targets.sort();
+    assert_eq!(targets.len(), count, "{colour}'s targets: {targets:?}");
+    if launch == crate::fixtures::Launch::Fargate {
+        let mut addresses: Vec<String> = crate::fixtures::running_tasks(&ecs, &cluster, &service)
+            .await
+            .into_iter()
+            .filter_map(|t| t.interface.map(|(_, address)| address.to_string()))
+            .collect();
+        addresses.sort();
+        assert_eq!(
+            targets, addresses,
+            "{colour}'s targets are its tasks' addresses"
+        );
+    }
+}

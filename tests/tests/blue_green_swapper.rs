@@ -5,10 +5,11 @@
 use blue_green_swapper::handler::Deps;
 use ops_core::aws::sns::SnsAlerts;
 use ops_e2e::blue_green::{
-    alerts, app_command, deliver, deploy_command, deps, elb, finish_rollout, handle, observe, push,
-    set_health, tick, topic, App, Published,
+    alerts, app_command, assert_colour_runs_on, deliver, deploy_command, deps, elb, finish_rollout,
+    handle, observe, push, set_health, tick, topic, App, Published,
 };
-use ops_e2e::{fixtures, Emulator};
+use ops_e2e::fixtures::Launch;
+use ops_e2e::{fixtures, on_each_launch, Emulator};
 use serde_json::{json, Value};
 
 const T0: u64 = 1_795_000_000;
@@ -40,6 +41,15 @@ struct World {
 
 impl World {
     async fn new(spec: Value) -> World {
+        World::on(Launch::Ec2, spec).await
+    }
+
+    /// An app made from `spec` whose colours run on `launch`.
+    async fn on(launch: Launch, mut spec: Value) -> World {
+        spec["launch_type"] = json!(match launch {
+            Launch::Ec2 => "EC2",
+            Launch::Fargate => "FARGATE",
+        });
         let emulator = Emulator::start();
         let topic = topic(&emulator, "ops-alerts").await;
         let app = App::create(&emulator, spec);
@@ -143,17 +153,18 @@ fn text(value: &Value) -> String {
     value.as_str().unwrap_or_default().to_string()
 }
 
-#[tokio::test]
-async fn each_strategy_completes_with_its_weight_sequence() {
+async fn each_strategy_completes_with_its_weight_sequence(launch: Launch) {
     let cases = [
         ("all-at-once", vec![100]),
         ("canary 10 5m", vec![10, 100]),
         ("linear 25 1m", vec![25, 50, 75, 100]),
     ];
     for (strategy, expected) in cases {
-        let world =
-            World::new(json!({"app": "shop", "strategy": strategy, "termination_wait": "2m"}))
-                .await;
+        let world = World::on(
+            launch,
+            json!({"app": "shop", "strategy": strategy, "termination_wait": "2m"}),
+        )
+        .await;
         let image = world.push("v2");
         let started = world.deploy(&image, T0).await;
         assert_eq!(started["status"], "applied", "{started}");
@@ -187,6 +198,8 @@ async fn each_strategy_completes_with_its_weight_sequence() {
             "the old colour is scaled to zero after the termination wait"
         );
         assert_eq!(end.marks, (None, None));
+        assert_colour_runs_on(&world.emulator, &world.app, "green", launch, 2).await;
+        assert_colour_runs_on(&world.emulator, &world.app, "blue", launch, 0).await;
         let mut expected_alerts = vec!["swap.started"];
         expected_alerts.extend(
             expected[..expected.len() - 1]
@@ -209,9 +222,12 @@ async fn each_strategy_completes_with_its_weight_sequence() {
     }
 }
 
-#[tokio::test]
-async fn new_tasks_that_never_become_healthy_abort_the_swap_with_live_traffic_untouched() {
-    let world = World::new(json!({"app": "shop", "health_timeout": "5m"})).await;
+on_each_launch!(each_strategy_completes_with_its_weight_sequence);
+
+async fn new_tasks_that_never_become_healthy_abort_the_swap_with_live_traffic_untouched(
+    launch: Launch,
+) {
+    let world = World::on(launch, json!({"app": "shop", "health_timeout": "5m"})).await;
     let image = world.push("v2");
     world.deploy(&image, T0).await;
     finish_rollout(&world.emulator, &world.app, "green", "COMPLETED");
@@ -255,11 +271,14 @@ async fn new_tasks_that_never_become_healthy_abort_the_swap_with_live_traffic_un
     assert_eq!(world.event_types(), ["swap.started", "swap.aborted"]);
 }
 
-#[tokio::test]
-async fn an_alarm_mid_canary_sends_all_traffic_back_to_the_old_colour_in_one_call() {
-    let world =
-        World::new(json!({"app": "shop", "strategy": "canary 10 5m", "alarms": ["shop-5xx"]}))
-            .await;
+on_each_launch!(new_tasks_that_never_become_healthy_abort_the_swap_with_live_traffic_untouched);
+
+async fn an_alarm_mid_canary_sends_all_traffic_back_to_the_old_colour_in_one_call(launch: Launch) {
+    let world = World::on(
+        launch,
+        json!({"app": "shop", "strategy": "canary 10 5m", "alarms": ["shop-5xx"]}),
+    )
+    .await;
     let image = world.push("v2");
     world.deploy(&image, T0).await;
     finish_rollout(&world.emulator, &world.app, "green", "COMPLETED");
@@ -289,6 +308,7 @@ async fn an_alarm_mid_canary_sends_all_traffic_back_to_the_old_colour_in_one_cal
     assert_eq!(back.percent, (100, 0));
     assert_eq!(back.green, ("shop:1".to_string(), 0));
     assert_eq!(back.blue, ("shop:1".to_string(), 2));
+    assert_colour_runs_on(&world.emulator, &world.app, "blue", launch, 2).await;
     let rolled = world.alerts().pop().unwrap();
     assert_eq!(
         (rolled.event_type.as_str(), rolled.severity.as_str()),
@@ -320,9 +340,10 @@ async fn an_alarm_mid_canary_sends_all_traffic_back_to_the_old_colour_in_one_cal
     );
 }
 
-#[tokio::test]
-async fn a_failed_rollout_of_the_new_colour_aborts_at_once() {
-    let world = World::new(json!({"app": "shop"})).await;
+on_each_launch!(an_alarm_mid_canary_sends_all_traffic_back_to_the_old_colour_in_one_call);
+
+async fn a_failed_rollout_of_the_new_colour_aborts_at_once(launch: Launch) {
+    let world = World::on(launch, json!({"app": "shop"})).await;
     let image = world.push("v2");
     world.deploy(&image, T0).await;
     world
@@ -343,9 +364,12 @@ async fn a_failed_rollout_of_the_new_colour_aborts_at_once() {
     ));
 }
 
-#[tokio::test]
-async fn chat_promote_skips_the_waits_and_rollback_returns_traffic_while_the_old_colour_is_warm() {
-    let world = World::new(json!({"app": "shop", "strategy": "linear 10 10m", "test_listener": true, "test_wait": "5m"})).await;
+on_each_launch!(a_failed_rollout_of_the_new_colour_aborts_at_once);
+
+async fn chat_promote_skips_the_waits_and_rollback_returns_traffic_while_the_old_colour_is_warm(
+    launch: Launch,
+) {
+    let world = World::on(launch, json!({"app": "shop", "strategy": "linear 10 10m", "test_listener": true, "test_wait": "5m"})).await;
     let image = world.push("v2");
     world.deploy(&image, T0).await;
 
@@ -416,6 +440,10 @@ async fn chat_promote_skips_the_waits_and_rollback_returns_traffic_while_the_old
         "{again}"
     );
 }
+
+on_each_launch!(
+    chat_promote_skips_the_waits_and_rollback_returns_traffic_while_the_old_colour_is_warm
+);
 
 #[tokio::test]
 async fn a_listener_rule_is_swapped_like_a_listener_and_the_next_swap_goes_back_to_blue() {

@@ -11,7 +11,8 @@ use ops_core::aws::{sdk_config, AwsSettings};
 use ops_core::config::Env;
 use ops_core::registry::Caller;
 use ops_e2e::events::alarm_state_change;
-use ops_e2e::fixtures::{self, ACCOUNT, REGISTRY};
+use ops_e2e::fixtures::{self, Launch, ACCOUNT, REGISTRY};
+use ops_e2e::on_each_launch;
 use ops_e2e::redeliver::until_settled;
 use ops_e2e::Emulator;
 use serde_json::{json, Value};
@@ -74,22 +75,23 @@ fn disarm(emulator: &Emulator, fault_at: Option<u64>) -> u64 {
     made
 }
 
-#[tokio::test]
-async fn deploy_trigger_converges_from_a_failure_at_any_call_of_a_push() {
+async fn deploy_trigger_converges_from_a_failure_at_any_call_of_a_push(launch: Launch) {
     use deploy_trigger::config::DeployConfig;
     use deploy_trigger::handler::{function_handler, Deps, Invocation};
     use ops_core::aws::ecr::EcrImages;
     use ops_core::aws::ecs::EcsServices;
     use ops_core::aws::iam::IamSimulator;
 
-    matrix("deploy-trigger (ECR push to an opted-in service)", |fault_at| async move {
+    let function = format!("deploy-trigger (ECR push to an opted-in {launch:?} service)");
+    matrix(&function, |fault_at| async move {
         let emulator = Emulator::start();
         let setup = emulator.sdk_config().await;
         let ecs = aws_sdk_ecs::Client::new(&setup);
         ecs.create_cluster().cluster_name("prod").send().await.unwrap();
         EcrImages::new(&setup).client().create_repository().repository_name("web").send().await.unwrap();
-        let first = fixtures::register(&ecs, "web", &[("app", &format!("{REGISTRY}/web:release-41"))]).await;
-        fixtures::service(&ecs, "prod", "web", &first, &[("ops:deploy-repository", "web"), ("ops:deploy-tag-pattern", "release-+")]).await;
+        let first = fixtures::register_for(&ecs, "web", &[("app", &format!("{REGISTRY}/web:release-41"))], launch).await;
+        let ec2 = aws_sdk_ec2::Client::new(&setup);
+        fixtures::service_for(&ecs, &ec2, "prod", "web", &first, &[("ops:deploy-repository", "web"), ("ops:deploy-tag-pattern", "release-+")], launch).await;
         let pushed = emulator.control("POST", "/_ops/ecr/push", Some(json!({"repository": "web", "tag": "release-42"}))).unwrap();
         let sdk = one_attempt(&emulator).await;
         let env = Env::from_pairs([("ALERT_TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:ops-alerts"), ("ECS_CLUSTERS", "prod")]);
@@ -112,6 +114,8 @@ async fn deploy_trigger_converges_from_a_failure_at_any_call_of_a_push() {
     })
     .await;
 }
+
+on_each_launch!(deploy_trigger_converges_from_a_failure_at_any_call_of_a_push);
 
 #[tokio::test]
 async fn cpu_alarm_scaler_converges_from_a_failure_at_any_call_of_a_scale_out() {
