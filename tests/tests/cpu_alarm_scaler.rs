@@ -16,9 +16,10 @@ use ops_core::config::Env;
 use ops_core::time::iso8601;
 use ops_core::Error;
 use ops_e2e::events::{alarm_state_change, scheduled};
+use ops_e2e::fixtures::Launch;
 use ops_e2e::lambda::built_binary;
 use ops_e2e::redeliver::until_settled;
-use ops_e2e::{fixtures, Emulator, LocalLambda};
+use ops_e2e::{fixtures, on_each_launch, Emulator, LocalLambda};
 use serde_json::{json, Value};
 
 const T0: u64 = 1_795_000_000;
@@ -409,22 +410,26 @@ async fn the_alarm_invoking_the_function_directly_scales_the_same_way() {
     assert_eq!(world.desired().await, 3);
 }
 
-#[tokio::test]
-async fn a_deployment_in_flight_blocks_scale_in_of_an_ecs_service_which_scales_like_a_group() {
+async fn a_deployment_in_flight_blocks_scale_in_of_an_ecs_service_which_scales_like_a_group(
+    launch: Launch,
+) {
     let world = World::new().await;
     let ecs = world.deps.clients.ecs.client();
+    let ec2 = aws_sdk_ec2::Client::new(&world.emulator.sdk_config().await);
     ecs.create_cluster()
         .cluster_name("prod")
         .send()
         .await
         .unwrap();
-    let definition = fixtures::register(ecs, "web", &[("app", "nginx:1.27")]).await;
-    fixtures::service(
+    let definition = fixtures::register_for(ecs, "web", &[("app", "nginx:1.27")], launch).await;
+    fixtures::service_for(
         ecs,
+        &ec2,
         "prod",
         "web",
         &definition,
         &[("ops:scale-min", "1"), ("ops:scale-max", "8")],
+        launch,
     )
     .await;
     world
@@ -483,6 +488,7 @@ async fn a_deployment_in_flight_blocks_scale_in_of_an_ecs_service_which_scales_l
         1,
         "the rollout finished: scale-in goes ahead"
     );
+    fixtures::assert_runs_on(ecs, &ec2, ("prod", "web"), launch, &definition, 1).await;
     world.set_state("web-cpu-low", StateValue::Ok, 75.0).await;
     world
         .handle(world.fire("web-cpu-high", 95.0, T0 + 120).await)
@@ -493,7 +499,19 @@ async fn a_deployment_in_flight_blocks_scale_in_of_an_ecs_service_which_scales_l
         world.deps.alerts.sent().last().unwrap().title,
         "ecs:prod/web scaled out from 1 to 2"
     );
+    // ECS starts the new task where the service runs (the emulator's control stands for it).
+    world
+        .emulator
+        .control(
+            "POST",
+            "/_ops/ecs/run-tasks",
+            Some(json!({"cluster": "prod", "service": "web"})),
+        )
+        .unwrap();
+    fixtures::assert_runs_on(ecs, &ec2, ("prod", "web"), launch, &definition, 2).await;
 }
+
+on_each_launch!(a_deployment_in_flight_blocks_scale_in_of_an_ecs_service_which_scales_like_a_group);
 
 #[tokio::test]
 async fn a_manual_override_holds_then_reverts_by_itself_when_it_expires() {

@@ -117,8 +117,15 @@ async fn deploy_trigger_converges_from_a_failure_at_any_call_of_a_push(launch: L
 
 on_each_launch!(deploy_trigger_converges_from_a_failure_at_any_call_of_a_push);
 
-#[tokio::test]
-async fn cpu_alarm_scaler_converges_from_a_failure_at_any_call_of_a_scale_out() {
+/// Deliver the ALARM of `alarm` to cpu-alarm-scaler, configured by `env`, until it settles, every
+/// AWS call tried once and the `fault_at`-th failing; the AWS calls made and the alerts sent, which
+/// are at most two (at least once: a run that dies between alerting and recording it alerts again).
+async fn scale_out_settles(
+    emulator: &Emulator,
+    env: &[(&str, &str)],
+    alarm: &str,
+    fault_at: Option<u64>,
+) -> (u64, usize) {
     use cpu_alarm_scaler::config::ScalerConfig;
     use cpu_alarm_scaler::handler::{function_handler, Deps, Invocation};
     use cpu_alarm_scaler::observe::Clients;
@@ -127,8 +134,57 @@ async fn cpu_alarm_scaler_converges_from_a_failure_at_any_call_of_a_scale_out() 
     use ops_core::aws::cloudwatch::CloudWatchAlarms;
     use ops_core::aws::ecs::EcsServices;
 
+    let sdk = one_attempt(emulator).await;
+    let env = Env::from_pairs(
+        [(
+            "ALERT_TOPIC_ARN",
+            "arn:aws:sns:us-east-1:123456789012:ops-alerts",
+        )]
+        .into_iter()
+        .chain(env.iter().copied()),
+    );
+    let deps = Deps {
+        clients: Clients {
+            alarms: CloudWatchAlarms::new(&sdk),
+            groups: AutoScalingGroups::new(&sdk),
+            ecs: EcsServices::new(&sdk),
+            scalable: ScalableTargets::new(&sdk),
+        },
+        iam: ops_core::aws::iam::IamSimulator::new(&sdk),
+        alerts: MemoryAlerts::default(),
+        config: ScalerConfig::from_env(&env).unwrap(),
+    };
+    let event = alarm_state_change(alarm, "ALARM", T0);
+    arm(emulator, fault_at);
+    until_settled(20, || {
+        function_handler(event.clone(), &Invocation { now: T0 }, &deps)
+    })
+    .await
+    .expect("the alarm settles");
+    let made = disarm(emulator, fault_at);
+    let scalings = deps.alerts.sent().len();
+    assert!(
+        scalings <= 2,
+        "a failure at call {fault_at:?} sent {scalings} alerts"
+    );
+    (made, scalings)
+}
+
+/// The `ops:scale*` tag keys among `keys`, sorted.
+fn scale_tags<'a>(keys: impl Iterator<Item = Option<&'a str>>) -> Vec<String> {
+    let mut tags: Vec<String> = keys
+        .flatten()
+        .filter(|k| k.starts_with("ops:scale"))
+        .map(String::from)
+        .collect();
+    tags.sort();
+    tags
+}
+
+#[tokio::test]
+async fn cpu_alarm_scaler_converges_from_a_failure_at_any_call_of_a_scale_out() {
     matrix(
-        "cpu-alarm-scaler (alarm to ALARM, one step out)",
+        "cpu-alarm-scaler (alarm to ALARM, one step out of a group)",
         |fault_at| async move {
             let emulator = Emulator::start();
             let setup = emulator.sdk_config().await;
@@ -136,50 +192,11 @@ async fn cpu_alarm_scaler_converges_from_a_failure_at_any_call_of_a_scale_out() 
             fixtures::group(&asg, "workers", (1, 2, 6), None).await;
             let cloudwatch = aws_sdk_cloudwatch::Client::new(&setup);
             fixtures::cpu_alarm_in_alarm(&cloudwatch, "workers-cpu-high", "asg:workers").await;
-            let sdk = one_attempt(&emulator).await;
-            let env = Env::from_pairs([
-                (
-                    "ALERT_TOPIC_ARN",
-                    "arn:aws:sns:us-east-1:123456789012:ops-alerts",
-                ),
-                ("AUTOSCALING_GROUPS", "workers"),
-            ]);
-            let deps = Deps {
-                clients: Clients {
-                    alarms: CloudWatchAlarms::new(&sdk),
-                    groups: AutoScalingGroups::new(&sdk),
-                    ecs: EcsServices::new(&sdk),
-                    scalable: ScalableTargets::new(&sdk),
-                },
-                iam: ops_core::aws::iam::IamSimulator::new(&sdk),
-                alerts: MemoryAlerts::default(),
-                config: ScalerConfig::from_env(&env).unwrap(),
-            };
-            let event = alarm_state_change("workers-cpu-high", "ALARM", T0);
-            arm(&emulator, fault_at);
-            until_settled(20, || {
-                function_handler(event.clone(), &Invocation { now: T0 }, &deps)
-            })
-            .await
-            .expect("the alarm settles");
-            let made = disarm(&emulator, fault_at);
+            let env = [("AUTOSCALING_GROUPS", "workers")];
+            let (made, scalings) =
+                scale_out_settles(&emulator, &env, "workers-cpu-high", fault_at).await;
             let group = fixtures::described_group(&asg, "workers").await;
-            let mut tags: Vec<String> = group
-                .tags()
-                .iter()
-                .filter_map(|t| {
-                    t.key()
-                        .filter(|k| k.starts_with("ops:scale"))
-                        .map(String::from)
-                })
-                .collect();
-            tags.sort();
-            // At least once: a run that dies between alerting and recording it alerts again.
-            let scalings = deps.alerts.sent().len();
-            assert!(
-                scalings <= 2,
-                "a failure at call {fault_at:?} sent {scalings} alerts"
-            );
+            let tags = scale_tags(group.tags().iter().map(|t| t.key()));
             (
                 format!(
                     "desired {}, tags {tags:?}, scaling alerted: {}",
@@ -192,6 +209,69 @@ async fn cpu_alarm_scaler_converges_from_a_failure_at_any_call_of_a_scale_out() 
     )
     .await;
 }
+
+async fn cpu_alarm_scaler_converges_from_a_failure_at_any_call_of_a_service_scale_out(
+    launch: Launch,
+) {
+    let function =
+        format!("cpu-alarm-scaler (alarm to ALARM, one step out of a {launch:?} service)");
+    matrix(&function, |fault_at| async move {
+        let emulator = Emulator::start();
+        let setup = emulator.sdk_config().await;
+        let ecs = aws_sdk_ecs::Client::new(&setup);
+        ecs.create_cluster()
+            .cluster_name("prod")
+            .send()
+            .await
+            .unwrap();
+        let definition =
+            fixtures::register_for(&ecs, "web", &[("app", "nginx:1.27")], launch).await;
+        let ec2 = aws_sdk_ec2::Client::new(&setup);
+        let limits = [("ops:scale-min", "1"), ("ops:scale-max", "6")];
+        fixtures::service_for(&ecs, &ec2, "prod", "web", &definition, &limits, launch).await;
+        emulator
+            .control(
+                "POST",
+                "/_ops/ecs/finish-deployment",
+                Some(json!({"cluster": "prod", "service": "web", "state": "COMPLETED"})),
+            )
+            .unwrap();
+        let cloudwatch = aws_sdk_cloudwatch::Client::new(&setup);
+        fixtures::cpu_alarm_in_alarm(&cloudwatch, "web-cpu-high", "ecs:prod/web").await;
+        let env = [("ECS_CLUSTERS", "prod")];
+        let (made, scalings) = scale_out_settles(&emulator, &env, "web-cpu-high", fault_at).await;
+        let service = ecs
+            .describe_services()
+            .cluster("prod")
+            .services("web")
+            .include(aws_sdk_ecs::types::ServiceField::Tags)
+            .send()
+            .await
+            .unwrap()
+            .services
+            .unwrap()
+            .remove(0);
+        let tags = scale_tags(service.tags().iter().map(|t| t.key()));
+        let placed = (
+            service.launch_type().map(|l| l.as_str().to_string()),
+            service
+                .network_configuration()
+                .and_then(|n| n.awsvpc_configuration())
+                .is_some(),
+        );
+        (
+            format!(
+                "desired {}, tags {tags:?}, scaling alerted: {}, placement {placed:?}",
+                service.desired_count,
+                scalings >= 1
+            ),
+            made,
+        )
+    })
+    .await;
+}
+
+on_each_launch!(cpu_alarm_scaler_converges_from_a_failure_at_any_call_of_a_service_scale_out);
 
 #[tokio::test]
 async fn bastion_eip_associator_converges_from_a_failure_at_any_call_of_a_launch() {
