@@ -364,6 +364,9 @@ class DemoSeed(unittest.TestCase):
     def test_the_demo_account_is_read_back_from_aws(self):
         inventory = control("POST", "/_ops/seed/demo", {"region": "eu-west-1"})
         self.assertEqual([s["name"] for s in inventory["services"]], ["shop-blue", "shop-green", "web", "worker"])
+        launch = {s["name"]: (s["launch_type"], len(s["subnets"])) for s in inventory["services"]}
+        self.assertEqual(launch, {"shop-blue": ("FARGATE", 2), "shop-green": ("FARGATE", 2), "web": ("FARGATE", 2),
+                                  "worker": ("EC2", 0)}, "Fargate by default, one EC2 service to show both")
         self.assertEqual({g["name"] for g in inventory["auto_scaling_groups"]}, {"workers", "bastion"})
         bastion = self.seeded_group("bastion")
         self.assertIn({"Key": "ops:eip-pool", "Value": "bastion"}, [{"Key": t["Key"], "Value": t["Value"]} for t in bastion["Tags"]])

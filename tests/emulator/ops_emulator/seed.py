@@ -63,15 +63,26 @@ class DemoSeeder:
             {"key": "ops:deploy-repository", "value": "web"},
             {"key": "ops:deploy-tag-pattern", "value": "release-+"},
         ]
+        # prod/web runs on Fargate (awsvpc tasks in the VPC's two subnets); prod/worker stays on
+        # EC2, to show both. (repository, desired count, tag, opt-in tags, launch type)
         services = {
-            "web": ("web", 2, "release-41", deploy_on_release),
+            "web": ("web", 2, "release-41", deploy_on_release, "FARGATE"),
             "worker": ("web", 1, "release-41", deploy_on_release + [
                 {"key": "ops:scale-min", "value": "1"}, {"key": "ops:scale-max", "value": "4"},
-            ]),
+            ], "EC2"),
         }
-        for service, (repository, desired, tag, tags) in services.items():
+        tasks_group = ec2.create_security_group(GroupName="web-tasks", Description="prod/web tasks", VpcId=vpc)["GroupId"]
+        for service, (repository, desired, tag, tags, launch_type) in services.items():
+            placement: dict = {"launchType": launch_type}
+            task_level: dict = {}
+            if launch_type == "FARGATE":
+                placement["networkConfiguration"] = {"awsvpcConfiguration": {
+                    "subnets": subnets, "securityGroups": [tasks_group], "assignPublicIp": "DISABLED",
+                }}
+                task_level = {"networkMode": "awsvpc", "requiresCompatibilities": ["FARGATE"], "cpu": "512", "memory": "1024"}
             family = ecs.register_task_definition(
                 family=service,
+                **task_level,
                 containerDefinitions=[
                     {
                         "name": "app",
@@ -85,13 +96,15 @@ class DemoSeeder:
                 ],
             )["taskDefinition"]["taskDefinitionArn"]
             ecs.create_service(
-                cluster=CLUSTER, serviceName=service, taskDefinition=family, desiredCount=desired, tags=tags
+                cluster=CLUSTER, serviceName=service, taskDefinition=family, desiredCount=desired, tags=tags,
+                **placement,
             )
 
-        # The blue/green app `shop`: blue live behind shop-alb's port 80, green idle; canary swaps
-        # gated on the alarm shop-5xx (see blue_green.py).
+        # The blue/green app `shop` on Fargate: blue live behind shop-alb's port 80, green idle;
+        # canary swaps gated on the alarm shop-5xx (see blue_green.py).
         shop = blue_green.create_app(self.endpoint, account, region, {
             "app": "shop", "strategy": "canary 10 5m", "termination_wait": "5m", "alarms": ["shop-5xx"],
+            "launch_type": "FARGATE",
         })
 
         image_id = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
@@ -155,6 +168,8 @@ def _inventory(ecs, elbv2, autoscaling, cloudwatch, ec2, topic_arn: str, queue_u
         "cluster": CLUSTER,
         "services": [
             {"name": s["serviceName"], "desired": s["desiredCount"], "task_definition": s["taskDefinition"],
+             "launch_type": s.get("launchType"),
+             "subnets": s.get("networkConfiguration", {}).get("awsvpcConfiguration", {}).get("subnets", []),
              "tags": {t["key"]: t["value"] for t in s.get("tags", [])}}
             for s in sorted(services, key=lambda s: s["serviceName"])
         ],

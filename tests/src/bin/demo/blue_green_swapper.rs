@@ -34,7 +34,7 @@ pub async fn chapter(
         ("ECS_CLUSTERS".to_string(), "prod".to_string()),
         ("SWAP_ROUTES".to_string(), app.live_route()),
         // The demo plays the schedule up to half an hour ahead of the clock; deployed functions
-        // keep the default (300 s of clock skew) and refuse an event from further ahead.
+        // keep the default (30 s of clock skew) and refuse an event from further ahead.
         ("SCHEDULE_LEAD_SECONDS".to_string(), "3600".to_string()),
     ]);
     let function = LocalLambda::start(
@@ -54,7 +54,9 @@ pub async fn chapter(
             route.percent_to(&app.target_group("green"))
         )
     };
-    println!("shop-alb:80 carries ops:swap-app=shop; prod/shop-blue is live with 2 tasks, prod/shop-green idle at 0.");
+    println!("shop-alb:80 carries ops:swap-app=shop; prod/shop-blue is live with 2 Fargate tasks, prod/shop-green idle at 0.");
+    println!("Fargate tasks are registered in `ip` target groups by their own addresses:");
+    print_targets(config, &app, "blue").await;
     println!("live traffic: {}", traffic().await);
 
     println!("\n1. CI pushes shop:v2. In chat, alice deploys it:");
@@ -80,6 +82,8 @@ pub async fn chapter(
         println!("   {label}: live traffic {}", traffic().await);
         show_alerts(inbox, 1).await;
     }
+    print_targets(config, &app, "green").await;
+    print_targets(config, &app, "blue").await;
 
     println!("\n2. shop:v3 is deployed to blue (now the idle colour), but its tasks fail their health checks:");
     push(emulator, &app, "v3");
@@ -134,6 +138,34 @@ pub async fn chapter(
 }
 
 /// Print what the function did and why it holds.
+/// The addresses a colour's target group holds and their health.
+async fn print_targets(config: &SdkConfig, app: &App, colour: &str) {
+    let health = aws_sdk_elasticloadbalancingv2::Client::new(config)
+        .describe_target_health()
+        .target_group_arn(app.target_group(colour))
+        .send()
+        .await
+        .expect("read the colour's targets");
+    let targets: Vec<String> = health
+        .target_health_descriptions()
+        .iter()
+        .map(|d| {
+            let id = d.target().and_then(|t| t.id()).unwrap_or_default();
+            let state = d
+                .target_health()
+                .and_then(|h| h.state())
+                .map_or("unknown", |s| s.as_str());
+            format!("{id} ({state})")
+        })
+        .collect();
+    let listed = if targets.is_empty() {
+        "none".to_string()
+    } else {
+        targets.join(", ")
+    };
+    println!("   {colour} target group: {listed}");
+}
+
 fn show(answer: &Value) {
     let answers = if answer["apps"].is_array() {
         list(&answer["apps"])

@@ -26,7 +26,7 @@ pub async fn chapter(emulator: &Emulator, config: &SdkConfig, topic: &str, inbox
         ("AUTOSCALING_GROUPS".to_string(), "workers".to_string()),
         ("ECS_CLUSTERS".to_string(), "prod".to_string()),
         // The demo plays the schedule up to half an hour ahead of the clock; deployed functions
-        // keep the default (300 s of clock skew) and refuse an event from further ahead.
+        // keep the default (30 s of clock skew) and refuse an event from further ahead.
         ("SCHEDULE_LEAD_SECONDS".to_string(), "3600".to_string()),
     ]);
     let function = LocalLambda::start(

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use ops_e2e::fixtures::running_tasks;
 use ops_e2e::lambda::built_binary;
 use ops_e2e::{AlertInbox, Emulator, LocalLambda, ReceivedAlert};
 use serde_json::{json, Value};
@@ -21,7 +22,7 @@ pub async fn chapter(emulator: &Emulator, topic: &str, inbox: &AlertInbox) {
         &deployed("deploy-trigger"),
         &env,
     );
-    println!("prod/web and prod/worker carry ops:deploy-repository=web, ops:deploy-tag-pattern=release-+.");
+    println!("prod/web (Fargate) and prod/worker (EC2) carry ops:deploy-repository=web, ops:deploy-tag-pattern=release-+.");
 
     println!("\n1. ECS finishes the services' first rollouts; deploy-trigger records them as known-good.");
     for service in ["web", "worker"] {
@@ -50,6 +51,8 @@ pub async fn chapter(emulator: &Emulator, topic: &str, inbox: &AlertInbox) {
         finish(emulator, &function, service, "COMPLETED", false);
     }
     show_alert_for(inbox, 2, "prod/web").await;
+    print_tasks(emulator, "web").await;
+    print_tasks(emulator, "worker").await;
 
     println!("\n4. In chat, alice rolls prod/web back:");
     let rollback =
@@ -98,6 +101,23 @@ fn finish(emulator: &Emulator, function: &LocalLambda, service: &str, state: &st
     function
         .invoke(finished["event"].clone())
         .expect("state change handled");
+}
+
+/// Where prod/`service`'s running tasks are, as ECS describes them.
+async fn print_tasks(emulator: &Emulator, service: &str) {
+    let ecs = aws_sdk_ecs::Client::new(&emulator.sdk_config().await);
+    let tasks = running_tasks(&ecs, "prod", service).await;
+    println!("   prod/{service} runs {} task(s):", tasks.len());
+    for task in tasks {
+        let revision = task.task_definition.rsplit('/').next().unwrap_or_default();
+        let launch = task.launch_type.unwrap_or_default();
+        match task.interface {
+            Some((subnet, address)) => println!(
+                "     {revision} on {launch}, its own network interface {address} in {subnet}"
+            ),
+            None => println!("     {revision} on {launch}, on its instance's network"),
+        }
+    }
 }
 
 fn print_started(answer: &Value) {

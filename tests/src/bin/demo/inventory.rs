@@ -8,7 +8,10 @@ use crate::show::{list, text};
 pub fn print_inventory(inventory: &Value) {
     println!("-- The demo account");
     println!("ECS cluster `{}`:", text(&inventory["cluster"]));
-    println!("  {:<12} {:>7}  task definition", "service", "desired");
+    println!(
+        "  {:<12} {:>7}  {:<16} {:<28} task definition",
+        "service", "desired", "launch type", "network"
+    );
     for service in list(&inventory["services"]) {
         let definition = text(&service["task_definition"]);
         let short = definition
@@ -16,10 +19,17 @@ pub fn print_inventory(inventory: &Value) {
             .next()
             .unwrap_or(&definition)
             .to_string();
+        let subnets = list(&service["subnets"]).len();
+        let network = if subnets == 0 {
+            "the instance's (bridge)".to_string()
+        } else {
+            format!("awsvpc, {subnets} subnets")
+        };
         println!(
-            "  {:<12} {:>7}  {short}",
+            "  {:<12} {:>7}  {:<16} {network:<28} {short}",
             text(&service["name"]),
-            text(&service["desired"])
+            text(&service["desired"]),
+            text(&service["launch_type"]),
         );
     }
     let groups: Vec<(String, String)> = list(&inventory["target_groups"])
