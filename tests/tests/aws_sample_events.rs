@@ -818,13 +818,18 @@ impl World {
                     .await
                     .expect("repository");
                 let image = format!("{REGISTRY}/my-repository-name:latest");
-                let definition = fixtures::register(ecs, "servicetest", &[("app", &image)]).await;
-                fixtures::service(
+                // The guides' samples are delivered to a Fargate service, as most services are.
+                let launch = fixtures::Launch::Fargate;
+                let definition =
+                    fixtures::register_for(ecs, "servicetest", &[("app", &image)], launch).await;
+                fixtures::service_for(
                     ecs,
+                    &aws_sdk_ec2::Client::new(&sdk),
                     "default",
                     "servicetest",
                     &definition,
                     &[("ops:deploy-repository", "my-repository-name")],
+                    launch,
                 )
                 .await;
                 World::of(emulator, FunctionDeps::Deploy(deps))

@@ -97,6 +97,15 @@ mod tests {
             (scale.target.as_str(), scale.count, scale.duration.as_str()),
             ("asg:workers", 5, "30m")
         );
+        let fargate: ScaleArgs = COMMANDS
+            .parse("cpu-alarm-scaler", &sample("chat-scale-fargate-service.json"))
+            .unwrap()
+            .args_as()
+            .unwrap();
+        assert_eq!(
+            (fargate.target.as_str(), fargate.count),
+            ("ecs:prod/web", 4)
+        );
         let status: StatusArgs = COMMANDS
             .parse("cpu-alarm-scaler", &sample("chat-scale-status.json"))
             .unwrap()
