@@ -98,7 +98,10 @@ mod tests {
             ("asg:workers", 5, "30m")
         );
         let fargate: ScaleArgs = COMMANDS
-            .parse("cpu-alarm-scaler", &sample("chat-scale-fargate-service.json"))
+            .parse(
+                "cpu-alarm-scaler",
+                &sample("chat-scale-fargate-service.json"),
+            )
             .unwrap()
             .args_as()
             .unwrap();
