@@ -336,6 +336,46 @@ class EcsControls(unittest.TestCase):
         _, error = control_error("POST", "/_ops/blue-green/app", {"app": unique("bg"), "launch_type": "LAMBDA"})
         self.assertEqual(error, "field `launch_type` must be one of EC2, FARGATE")
 
+    def test_a_service_on_another_deployment_controller_refuses_a_new_task_definition_and_changes_nothing(self):
+        """UpdateService: on a CODE_DEPLOY service "only the desired count, deployment configuration,
+        health check grace period, task placement constraints and strategies, enable ECS managed tags
+        option, and propagate tags can be updated ... If the network configuration, platform version,
+        task definition, or load balancer need to be updated, create a new CodeDeploy deployment"; on an
+        EXTERNAL one "create a new task set". ECS answers InvalidParameterException "Unable to update
+        task definition on services with a CODE_DEPLOY deployment controller. Use AWS CodeDeploy to
+        trigger a new deployment." (quoted in the developer guide, "Update Amazon ECS service parameters").
+        https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_UpdateService.html"""
+        ecs = client("ecs", attempts=1)
+        cluster = unique("c")
+        ecs.create_cluster(clusterName=cluster)
+        first, second = (
+            ecs.register_task_definition(family=unique("svc"), containerDefinitions=[{"name": "app", "image": f"web:{n}", "memory": 128}])[
+                "taskDefinition"]["taskDefinitionArn"]
+            for n in (1, 2)
+        )
+        for controller, expected in (
+            ("CODE_DEPLOY", "Unable to update task definition on services with a CODE_DEPLOY deployment controller. "
+                            "Use AWS CodeDeploy to trigger a new deployment."),
+            ("EXTERNAL", "Unable to update task definition on services with an EXTERNAL deployment controller. "
+                         "Use CreateTaskSet to start a new task set."),
+        ):
+            name = controller.lower()
+            ecs.create_service(cluster=cluster, serviceName=name, taskDefinition=first, desiredCount=2,
+                               deploymentController={"type": controller})
+            with self.assertRaises(ecs.exceptions.InvalidParameterException) as raised:
+                ecs.update_service(cluster=cluster, service=name, taskDefinition=second)
+            self.assertIn(expected, str(raised.exception))
+            with self.assertRaises(ecs.exceptions.InvalidParameterException) as raised:
+                ecs.update_service(cluster=cluster, service=name, forceNewDeployment=True)
+            self.assertIn(f"Cannot force a new deployment on services with", str(raised.exception))
+            service = ecs.describe_services(cluster=cluster, services=[name])["services"][0]
+            self.assertEqual((service["taskDefinition"], service["desiredCount"]), (first, 2), "nothing changed")
+            ecs.update_service(cluster=cluster, service=name, desiredCount=3)
+            ecs.update_service(cluster=cluster, service=name, taskDefinition=first)
+            service = ecs.describe_services(cluster=cluster, services=[name])["services"][0]
+            self.assertEqual((service["taskDefinition"], service["desiredCount"]), (first, 3),
+                             "the desired count may change; naming the current revision is no change")
+
 
 class EcrPush(unittest.TestCase):
     def test_each_push_has_its_own_digest_and_the_event_ecr_would_send(self):

@@ -2,6 +2,7 @@
 //! faults and bad input. The handler is called in-process with a memory alert sink; the demo runs
 //! the real binary.
 
+use aws_sdk_ecs::types::{DeploymentController, DeploymentControllerType};
 use aws_sdk_ecs::Client as Ecs;
 use deploy_trigger::config::DeployConfig;
 use deploy_trigger::handler::{function_handler, Deps, Invocation};
@@ -858,6 +859,109 @@ async fn a_colour_of_a_blue_green_app_is_not_deployed_in_place_and_ops_are_told_
             .contains("it is a colour of blue/green app `shop` (tag `ops:swap-app`), so it is never deployed in place"),
         "{}",
         alerts[0].what
+    );
+}
+
+#[tokio::test]
+async fn a_service_on_the_code_deploy_or_external_controller_is_refused_with_its_reason_and_never_half_changed(
+) {
+    let world = World::new().await;
+    world.release_service("prod", "web").await;
+    let opt_in = [
+        ("ops:deploy-repository", "web"),
+        ("ops:deploy-tag-pattern", "release-+"),
+    ];
+    let mut before = Vec::new();
+    for (name, controller) in [
+        ("legacy", DeploymentControllerType::CodeDeploy),
+        ("tasksets", DeploymentControllerType::External),
+    ] {
+        let definition = fixtures::register(&world.ecs, name, &[("app", &web("release-41"))]).await;
+        world
+            .ecs
+            .create_service()
+            .cluster("prod")
+            .service_name(name)
+            .task_definition(&definition)
+            .desired_count(2)
+            .deployment_controller(
+                DeploymentController::builder()
+                    .r#type(controller)
+                    .build()
+                    .expect("controller"),
+            )
+            .set_tags(Some(
+                opt_in
+                    .iter()
+                    .map(|(k, v)| aws_sdk_ecs::types::Tag::builder().key(*k).value(*v).build())
+                    .collect(),
+            ))
+            .send()
+            .await
+            .expect("create the service");
+        before.push((name, definition));
+    }
+    let (_, event) = world.push("web", "release-42");
+    let registered_before = world.emulator.calls("ecs", "RegisterTaskDefinition");
+
+    let answer = world.handle(event).await.expect("push handled");
+
+    assert_eq!(answer["started"].as_array().unwrap().len(), 1, "{answer:#}");
+    assert_eq!(answer["started"][0]["service"], "prod/web");
+    assert_eq!(
+        world.emulator.calls("ecs", "RegisterTaskDefinition") - registered_before,
+        1,
+        "only prod/web's revision: nothing is registered for a service that cannot take it"
+    );
+    for (name, definition) in &before {
+        assert_eq!(&world.running("prod", name).await, definition);
+        assert_eq!(fixtures::revisions(&world.ecs, name).await.len(), 1);
+    }
+    let alerts = world.deps.alerts.sent();
+    let refusals: Vec<(&str, &str)> = alerts
+        .iter()
+        .filter(|a| a.event_type == "deployment.not-started")
+        .map(|a| (a.resource.as_str(), a.what.as_str()))
+        .collect();
+    assert_eq!(
+        refusals.len(),
+        2,
+        "one alert per refused service: {alerts:#?}"
+    );
+    for (service, expected) in [
+        ("prod/legacy", "it runs on the CODE_DEPLOY deployment controller: ECS takes a new task definition for it only through an AWS CodeDeploy deployment (UpdateService refuses one), so deploy-trigger never starts a deployment of it and changed nothing; deploy it with CodeDeploy"),
+        ("prod/tasksets", "it runs on the EXTERNAL deployment controller: its tasks come from task sets your own deployment tool creates (CreateTaskSet)"),
+    ] {
+        let what = refusals
+            .iter()
+            .find(|(resource, _)| *resource == service)
+            .map(|(_, what)| *what)
+            .unwrap_or_else(|| panic!("no alert for {service}: {refusals:#?}"));
+        assert!(what.contains(expected), "{expected}\nnot in\n{what}");
+    }
+
+    let mutations = world.mutations();
+    for command in [
+        json!({"command": "deploy", "args": {"service": "prod/legacy", "tag": "release-42"}}),
+        json!({"command": "rollback", "args": {"service": "prod/tasksets"}}),
+    ] {
+        let refused = world.handle(command.clone()).await.expect_err("refused");
+        assert!(
+            refused.to_string().contains("deployment controller"),
+            "{command}: {refused}"
+        );
+    }
+    assert_eq!(
+        world.mutations(),
+        mutations,
+        "a refused command changes nothing"
+    );
+    let status = world.status("prod/legacy").await;
+    assert!(
+        status
+            .to_string()
+            .contains("CODE_DEPLOY deployment controller"),
+        "{status:#}"
     );
 }
 

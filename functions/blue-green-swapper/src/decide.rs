@@ -1284,6 +1284,7 @@ mod tests {
                     failed: 0,
                 }],
                 target_groups: vec![group(colour)],
+                deployment_controller: ops_core::aws::ecs::ECS_CONTROLLER.into(),
                 tags: BTreeMap::from([("ops:swap-app".to_string(), "shop".to_string())]),
             },
             target_group: group(colour),

@@ -723,6 +723,7 @@ mod tests {
             task_definition: "arn:aws:ecs:us-east-1:123456789012:task-definition/shop:3".into(),
             deployments: Vec::new(),
             target_groups: Vec::new(),
+            deployment_controller: ops_core::aws::ecs::ECS_CONTROLLER.into(),
             tags: BTreeMap::from([(contract::APP.to_string(), "shop".to_string())]),
         }
     }

@@ -430,6 +430,7 @@ mod tests {
             task_definition: "arn:aws:ecs:us-east-1:123456789012:task-definition/web:1".into(),
             deployments: Vec::new(),
             target_groups: Vec::new(),
+            deployment_controller: ops_core::aws::ecs::ECS_CONTROLLER.into(),
             tags: tags
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))

@@ -17,13 +17,16 @@
 //! | `ops:deploy-refused` | deploy-trigger | the pushes refused (and alerted) against that newest image, so a redelivered refusal is quiet (see [`RefusedPushes`]) |
 //!
 //! A service that also carries `ops:swap-app` is a colour of a blue/green app: its opt-in is an
-//! error (alerted on push, refused in chat), since deploying it in place would bypass the swap.
+//! error (alerted on push, refused in chat), since deploying it in place would bypass the swap. So
+//! is the opt-in of a service on the `CODE_DEPLOY` or `EXTERNAL` deployment controller, whose task
+//! definition UpdateService cannot change.
 //!
 //! Task definition revisions it registers carry `ops:image-digest` and `ops:derived-from`, so a
 //! retried event reuses a revision registered by an interrupted run instead of adding another.
 
 use std::collections::BTreeMap;
 
+use ops_core::aws::ecs::{ServiceState, ECS_CONTROLLER};
 use ops_core::tags::{clip, fields, tag_word, MAX_TAG_VALUE};
 use serde::Serialize;
 
@@ -82,6 +85,42 @@ pub enum ContractError {
     /// The service is a colour of a blue/green app: deploying it in place would bypass the swap.
     #[error("it is a colour of blue/green app `{0}` (tag `ops:swap-app`), so it is never deployed in place: deploy the app with blue-green-swapper (`deploy {{app, image}}`), and remove `ops:deploy-repository` from this service")]
     SwapColour(String),
+    /// Another controller runs the service's deployments: UpdateService cannot give it a new task
+    /// definition (API reference, UpdateService), so a deploy could only be half done.
+    #[error("{}", controller_refusal(.0))]
+    Controller(String),
+}
+
+fn controller_refusal(controller: &str) -> String {
+    let (why, instead) = match controller {
+        "CODE_DEPLOY" => (
+            "ECS takes a new task definition for it only through an AWS CodeDeploy deployment (UpdateService refuses one)",
+            "deploy it with CodeDeploy",
+        ),
+        "EXTERNAL" => (
+            "its tasks come from task sets your own deployment tool creates (CreateTaskSet), and UpdateService cannot change its task definition",
+            "deploy it with that tool",
+        ),
+        _ => (
+            "deploy-trigger knows how to deploy only services on the ECS controller",
+            "deploy it the way that controller expects",
+        ),
+    };
+    format!(
+        "it runs on the {controller} deployment controller: {why}, so deploy-trigger never starts a deployment of it and changed nothing; {instead}, or move the service to the ECS controller (rolling, or ECS's own blue/green, canary and linear strategies) for deploys on push"
+    )
+}
+
+/// Read an opted-in service's opt-in as [`opt_in`] does, and refuse it when another controller
+/// runs its deployments; `None` when it has not opted in.
+pub fn service_opt_in(service: &ServiceState) -> Option<Result<OptIn, ContractError>> {
+    let parsed = opt_in(&service.tags)?;
+    if parsed.is_ok() && service.deployment_controller != ECS_CONTROLLER {
+        return Some(Err(ContractError::Controller(
+            service.deployment_controller.clone(),
+        )));
+    }
+    Some(parsed)
 }
 
 /// Read a service's opt-in; `None` when it has not opted in.

@@ -1119,6 +1119,7 @@ mod tests {
                 failed: 0,
             }],
             target_groups: vec![],
+            deployment_controller: ops_core::aws::ecs::ECS_CONTROLLER.into(),
             tags: tags
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))

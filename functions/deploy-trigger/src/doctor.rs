@@ -12,7 +12,7 @@ use ops_core::doctor::{arn_beside, Area, Duty, Examination};
 use ops_core::registry::Caller;
 
 use crate::config::DeployConfig;
-use crate::contract::{self, opt_in};
+use crate::contract::{self, service_opt_in};
 use crate::decide::select_containers;
 
 /// The tags deploy-trigger writes on a service, which its `ecs:TagResource` grant must allow.
@@ -80,7 +80,7 @@ pub async fn examine(config: &DeployConfig, caller: &Caller, ecs: &EcsServices) 
         );
         for service in services {
             let name = service.qualified_name();
-            let opt_in = match opt_in(&service.tags) {
+            let opt_in = match service_opt_in(&service) {
                 None => continue,
                 Some(Err(error)) => {
                     exam.missing(

@@ -64,7 +64,7 @@ use tracing::{debug, info, warn};
 use crate::act::{apply, Started};
 use crate::commands::{status_line, DeployArgs, ServiceArgs, COMMANDS};
 use crate::config::DeployConfig;
-use crate::contract::{self, opt_in, OptIn, Settlement, Trigger};
+use crate::contract::{self, opt_in, service_opt_in, OptIn, Settlement, Trigger};
 use crate::decide::{
     claim_state, decide_deploy, decide_outcome, decide_reconcile, decide_replacing,
     decide_rollback, foreign_deployment, in_flight, is_in_flight, is_own_deployment, pushed_time,
@@ -939,7 +939,7 @@ fn image_selector(command: &Command, args: &DeployArgs) -> Result<ImageSelector>
 }
 
 fn opted_in(service: &ServiceState) -> Result<OptIn> {
-    match opt_in(&service.tags) {
+    match service_opt_in(service) {
         Some(Ok(opt_in)) => Ok(opt_in),
         Some(Err(error)) => Err(Error::Refused(format!(
             "{}: {error}",
@@ -986,7 +986,7 @@ async fn rollback_revision(ecs: &EcsServices, arn: &str) -> Result<TaskDefinitio
 
 async fn status(ecs: &EcsServices, service: &ServiceState) -> Result<Value> {
     let current = ecs.task_definition(&service.task_definition).await?;
-    let opt_in = opt_in(&service.tags).map(|parsed| parsed.map_err(|e| e.to_string()));
+    let opt_in = service_opt_in(service).map(|parsed| parsed.map_err(|e| e.to_string()));
     let primary = service.primary();
     // Our record of the deployment we started, next to ECS's own state: "unverified" where ECS
     // says it finished and no event or reconcile has verified it yet.

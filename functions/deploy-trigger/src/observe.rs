@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use ops_core::aws::ecs::{EcsServices, ServiceState};
 use ops_core::{Error, Result};
 
-use crate::contract::{self, opt_in};
+use crate::contract::{self, service_opt_in};
 use crate::decide::{Candidate, Problem};
 
 /// Every opted-in service for `repository` in `clusters`, with its current and latest revisions,
@@ -23,7 +23,7 @@ pub async fn candidates(
             if service.tag(contract::REPOSITORY).map(str::trim) != Some(repository) {
                 continue;
             }
-            match opt_in(&service.tags) {
+            match service_opt_in(&service) {
                 Some(Ok(opt_in)) => found.push(candidate(ecs, service, opt_in).await?),
                 Some(Err(error)) => problems.push(Problem {
                     service: service.qualified_name(),

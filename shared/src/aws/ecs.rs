@@ -56,9 +56,15 @@ pub struct ServiceState {
     pub deployments: Vec<DeploymentState>,
     /// ARNs of the load balancer target groups its tasks are registered in.
     pub target_groups: Vec<String>,
+    /// Who runs its deployments: `ECS` (also when ECS names none), `CODE_DEPLOY` or `EXTERNAL`.
+    pub deployment_controller: String,
     /// The service's tags.
     pub tags: BTreeMap<String, String>,
 }
+
+/// The deployment controller of a service whose deployments ECS itself runs (rolling, or ECS's own
+/// blue/green, canary and linear strategies).
+pub const ECS_CONTROLLER: &str = "ECS";
 
 impl ServiceState {
     /// The newest deployment, the one ECS is rolling out or has rolled out.
@@ -482,6 +488,10 @@ fn service_state(found: &aws_sdk_ecs::types::Service) -> ServiceState {
             .iter()
             .filter_map(|b| b.target_group_arn().map(String::from))
             .collect(),
+        deployment_controller: found
+            .deployment_controller()
+            .map_or(ECS_CONTROLLER, |c| c.r#type().as_str())
+            .to_string(),
         tags: from_tags(found.tags()),
     }
 }

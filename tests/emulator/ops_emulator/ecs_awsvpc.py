@@ -226,6 +226,49 @@ def check_load_balancers(backend: EC2ContainerServiceBackend, definition, load_b
             )
 
 
+# What UpdateService cannot change on a service whose deployments another controller runs (API
+# reference, UpdateService): "For services using the blue/green (CODE_DEPLOY) deployment controller,
+# only the desired count, deployment configuration, health check grace period, task placement
+# constraints and strategies, enable ECS managed tags option, and propagate tags can be updated ...
+# If the network configuration, platform version, task definition, or load balancer need to be
+# updated, create a new CodeDeploy deployment." and for an external controller "If the launch type,
+# load balancer, network configuration, platform version, or task definition need to be updated,
+# create a new task set".
+_CONTROLLED_ELSEWHERE = {
+    "CODE_DEPLOY": (("task_definition", "task definition"), ("network_configuration", "network configuration"),
+                    ("platform_version", "platform version"), ("load_balancers", "load balancers")),
+    "EXTERNAL": (("task_definition", "task definition"), ("network_configuration", "network configuration"),
+                 ("platform_version", "platform version"), ("load_balancers", "load balancers"),
+                 ("capacity_provider_strategy", "launch type")),
+}
+_USE_INSTEAD = {"CODE_DEPLOY": "Use AWS CodeDeploy to trigger a new deployment.",
+                "EXTERNAL": "Use CreateTaskSet to start a new task set."}
+
+
+def check_controller(service, props: dict, current_definition: str | None) -> None:
+    """Refuse what UpdateService cannot change under a CODE_DEPLOY or EXTERNAL controller. The
+    CODE_DEPLOY task-definition and force-new-deployment texts are ECS's own (the developer guide,
+    "Update Amazon ECS service parameters", quotes the first); the others follow their pattern,
+    since AWS documents no text for them."""
+    controller = (service.deployment_controller or {}).get("type", "ECS")
+    if controller not in _CONTROLLED_ELSEWHERE:
+        return
+    article = "an" if controller == "EXTERNAL" else "a"
+    for key, what in _CONTROLLED_ELSEWHERE[controller]:
+        value = props.get(key)
+        if value is None or (key == "task_definition" and value == current_definition):
+            continue
+        raise InvalidParameterException(
+            f"Unable to update {what} on services with {article} {controller} deployment controller. "
+            f"{_USE_INSTEAD[controller]}"
+        )
+    if props.get("force_new_deployment"):
+        raise InvalidParameterException(
+            f"Cannot force a new deployment on services with {article} {controller} deployment controller. "
+            f"{_USE_INSTEAD[controller]}"
+        )
+
+
 def prepare_update(backend: EC2ContainerServiceBackend, service, props: dict) -> dict:
     """Check an UpdateService request before anything changes (moto changes the service, then checks
     the task definition). Resolves ``taskDefinition`` (``family``, ``family:revision`` or ARN) to its
@@ -237,6 +280,7 @@ def prepare_update(backend: EC2ContainerServiceBackend, service, props: dict) ->
         props["task_definition"] = definition.arn
     elif service.task_definition:
         definition = backend.describe_task_definition(service.task_definition)
+    check_controller(service, props, service.task_definition)
     plan: dict = {}
     network = props.pop("network_configuration", None)
     if network is not None:
