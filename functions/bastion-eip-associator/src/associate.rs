@@ -8,7 +8,10 @@
 //!   over by ending that holder's association by the association id that was read
 //!   (DisassociateAddress): once anyone has freed or moved the address since, EC2 answers that the
 //!   association no longer exists and nothing changes; the holder is then read again, and if it
-//!   was started meanwhile the address goes back to it; else it is associated as a free address;
+//!   was started meanwhile the address goes back to it; else it is associated as a free address.
+//!   The address is marked (`ops:eip-freeing`, the holder) before it is freed and unmarked once it
+//!   is settled, so when a run dies in between, whoever next finds it free reads that holder again
+//!   and gives the address back to it if it runs again without one;
 //! - every association is read back with DescribeAddresses before it counts.
 //!
 //! Each try reads the pool and the instance afresh, so a lost race simply becomes the next try's
@@ -32,7 +35,7 @@ use ops_core::{Error, Result};
 use serde::Serialize;
 use tracing::{info, warn};
 
-use crate::config::{AssociatorConfig, POOL_TAG};
+use crate::config::{AssociatorConfig, FREEING_TAG, POOL_TAG};
 use crate::decide::{choose, holders, Choice, ALIVE_STATES, HELD_STATES, UNKNOWN_TO_EC2};
 
 /// AssociateAddress error codes meaning the instance is not (or no longer) one EC2 will give an
@@ -187,15 +190,35 @@ pub async fn secure(
             }
         }
         last_holders = holders(&addresses, &states);
-        let (address, takeover) = match choose(&addresses, instance, &states) {
-            Choice::AlreadyHolds { address } => return Ok(Secured::AlreadyHeld { address }),
+        // The freeing mark this run must remove once the address is settled (its own, or one a
+        // run that died after freeing the address left).
+        let (address, takeover, mark) = match choose(&addresses, instance, &states) {
+            Choice::AlreadyHolds { address } => {
+                clear_mark(ec2, &address).await?;
+                return Ok(Secured::AlreadyHeld { address });
+            }
             Choice::Exhausted { .. } => continue,
-            Choice::Free { address } => (address, None),
+            Choice::Free { address } => {
+                if let Some(race) =
+                    give_back_unfinished(ec2, &address, &addresses, instance).await?
+                {
+                    lost.push(race);
+                    continue;
+                }
+                let mark = address.tags.get(FREEING_TAG).cloned();
+                (address, None, mark)
+            }
             Choice::TakeOver {
                 address,
                 from,
                 from_state,
             } => {
+                // Record the intent before the address leaves its holder: a run that dies right
+                // after the disassociation leaves this mark, and whoever next finds the address
+                // free checks that holder again before using it (see `give_back_unfinished`).
+                let mark = format!("from={from} for={instance}");
+                ec2.tag_address(&address.allocation_id, FREEING_TAG, &mark)
+                    .await?;
                 // Free it from the departed holder by the association read above: if anyone freed
                 // or moved the address since, that association is gone and EC2 changes nothing.
                 let released = match address.association_id.as_deref() {
@@ -203,6 +226,8 @@ pub async fn secure(
                     None => false,
                 };
                 if !released {
+                    ec2.untag_address(&address.allocation_id, FREEING_TAG, &mark)
+                        .await?;
                     let race = format!(
                         "{} (taking it over from {from}, {from_state}: another instance freed it first)",
                         address.public_ip
@@ -221,6 +246,8 @@ pub async fn secure(
                     // stale: DescribeInstances is eventually consistent): an address never leaves
                     // a pending or running instance, so it goes back to it.
                     let back = ec2.associate_if_free(&address.allocation_id, &from).await?;
+                    ec2.untag_address(&address.allocation_id, FREEING_TAG, &mark)
+                        .await?;
                     let outcome = if back.is_some() {
                         progress.freed.pop();
                         "the address was given back to it"
@@ -234,7 +261,7 @@ pub async fn secure(
                     ));
                     continue;
                 }
-                (address, Some((from, from_state)))
+                (address, Some((from, from_state)), Some(mark))
             }
         };
         // EC2 refuses to move an address off another instance, but re-associating it with the
@@ -245,10 +272,13 @@ pub async fn secure(
         match fresh.instance_id.as_deref() {
             Some(holder) if holder == instance => {
                 info!(instance, ip = %address.public_ip, attempt, "the address reached this instance since it was read; nothing to do");
+                clear_mark(ec2, &fresh).await?;
                 return Ok(Secured::AlreadyHeld { address: fresh });
             }
             Some(holder) => {
                 warn!(instance, ip = %address.public_ip, holder, attempt, "lost the race for the address: another instance got it since it was read");
+                // It is settled on that instance: no freeing mark is needed on it any more.
+                clear_mark(ec2, &fresh).await?;
                 lost.push(match &takeover {
                     Some((from, from_state)) => format!(
                         "{} (freed from {from}, {from_state}: another instance associated it first)",
@@ -306,6 +336,9 @@ pub async fn secure(
         let now = ec2.address(&address.allocation_id).await?;
         if now.instance_id.as_deref() != Some(instance) {
             progress.associated = None;
+            if now.instance_id.is_some() {
+                clear_mark(ec2, &now).await?;
+            }
             let holder = now.instance_id.as_deref().unwrap_or("nothing");
             warn!(instance, ip = %address.public_ip, holder, attempt, "the address read back is not on this instance; trying again");
             lost.push(format!("{} (read back on {holder})", address.public_ip));
@@ -321,6 +354,10 @@ pub async fn secure(
         }
         let association_id = now.association_id.unwrap_or(made);
         info!(instance, ip = %address.public_ip, %association_id, attempt, "address associated and verified");
+        if let Some(mark) = &mark {
+            ec2.untag_address(&address.allocation_id, FREEING_TAG, mark)
+                .await?;
+        }
         return Ok(match takeover {
             Some((from, from_state)) => Secured::TookOver {
                 address,
@@ -340,6 +377,60 @@ pub async fn secure(
         lost_race: !lost.is_empty(),
         lost,
     })
+}
+
+/// A free address carrying the freeing mark of a takeover that did not finish (its run died after
+/// freeing the address, before it could check the holder again): when that holder is pending or
+/// running again and holds no pool address, the address goes back to it, and the lost race is
+/// described; `None` when the address may be used.
+async fn give_back_unfinished(
+    ec2: &Ec2,
+    address: &AddressState,
+    pool: &[AddressState],
+    instance: &str,
+) -> Result<Option<String>> {
+    let Some(mark) = address.tags.get(FREEING_TAG) else {
+        return Ok(None);
+    };
+    let Some(holder) = ops_core::tags::fields(mark)
+        .get("from")
+        .map(|h| h.to_string())
+    else {
+        return Ok(None);
+    };
+    let holds_another = pool
+        .iter()
+        .any(|a| a.instance_id.as_deref() == Some(holder.as_str()));
+    if holder == instance || holds_another {
+        return Ok(None);
+    }
+    let Some(state) = started_again(ec2, &holder).await? else {
+        return Ok(None);
+    };
+    let back = ec2
+        .associate_if_free(&address.allocation_id, &holder)
+        .await?;
+    let outcome = if back.is_some() {
+        ec2.untag_address(&address.allocation_id, FREEING_TAG, mark)
+            .await?;
+        "the address was given back to it"
+    } else {
+        "another instance associated the address first"
+    };
+    warn!(instance, ip = %address.public_ip, %holder, %state, "a takeover that did not finish freed this address from a holder that is running again: {outcome}");
+    Ok(Some(format!(
+        "{} (freed from {holder} by a takeover that did not finish; {holder} is {state} again: {outcome})",
+        address.public_ip
+    )))
+}
+
+/// Remove a freeing mark left on an address that is now settled on an instance.
+async fn clear_mark(ec2: &Ec2, address: &AddressState) -> Result<()> {
+    if let Some(mark) = address.tags.get(FREEING_TAG) {
+        ec2.untag_address(&address.allocation_id, FREEING_TAG, mark)
+            .await?;
+    }
+    Ok(())
 }
 
 /// The state of `instance` when it is pending or running now, read again after its address was

@@ -10,6 +10,10 @@ use ops_core::config::{CommonConfig, ConfigError, Env};
 
 /// The tag that names a pool, on addresses, groups and instances.
 pub const POOL_TAG: &str = "ops:eip-pool";
+/// The mark a takeover writes on a pool address before it frees it from a departed holder,
+/// `from=<holder> for=<instance>`, and removes once the address is settled: a run that dies in
+/// between leaves it, so whoever next finds the address free first checks that holder again.
+pub const FREEING_TAG: &str = "ops:eip-freeing";
 /// The tag Auto Scaling puts on its instances.
 pub const GROUP_TAG: &str = "aws:autoscaling:groupName";
 

@@ -16,7 +16,7 @@ use ops_core::aws::aws_error;
 use ops_core::aws::ec2::{AddressState, Ec2};
 use ops_core::doctor::{arn_beside, Duty, Examination};
 
-use crate::config::{AssociatorConfig, GROUP_TAG, POOL_TAG};
+use crate::config::{AssociatorConfig, FREEING_TAG, GROUP_TAG, POOL_TAG};
 
 /// The lifecycle transition of the hook that holds a launch until the bastion has its address.
 const LAUNCHING: &str = "autoscaling:EC2_INSTANCE_LAUNCHING";
@@ -260,6 +260,9 @@ async fn examine_pool(
         );
         exam.duty(address_duty(topic, address));
         exam.duty(takeover_duty(topic, address));
+        for duty in mark_duties(topic, address) {
+            exam.duty(duty);
+        }
     }
     match ec2.running_tagged(POOL_TAG, pool).await {
         Ok(instances) => {
@@ -315,6 +318,35 @@ pub fn takeover_duty(topic: &str, address: &AddressState) -> Duty {
         ),
     )
     .with_resource_tags(&address.tags)
+}
+
+/// `CreateTags` and `DeleteTags` of the freeing mark on a pool address: a takeover marks the address
+/// before it frees it and removes the mark once the address is settled. The policy lets only that
+/// tag key be written, and only on addresses of a pool.
+pub fn mark_duties(topic: &str, address: &AddressState) -> Vec<Duty> {
+    let arn = arn_beside(
+        topic,
+        "ec2",
+        &format!("elastic-ip/{}", address.allocation_id),
+    );
+    [
+        ("ec2:CreateTags", "marks"),
+        ("ec2:DeleteTags", "clears the mark on"),
+    ]
+    .into_iter()
+    .map(|(action, verb)| {
+        Duty::new(
+            action,
+            arn.clone(),
+            format!(
+                "{verb} {} while taking it over ({FREEING_TAG})",
+                address.public_ip
+            ),
+        )
+        .with_resource_tags(&address.tags)
+        .with_context_list("aws:TagKeys", &[FREEING_TAG])
+    })
+    .collect()
 }
 
 /// The instance side of `AssociateAddress` (`*`: any instance, before a bastion runs).

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use aws_config::SdkConfig;
-use aws_sdk_ec2::types::{Address, Filter, Instance};
+use aws_sdk_ec2::types::{Address, Filter, Instance, Tag};
 use serde::Serialize;
 use tracing::instrument;
 
@@ -264,6 +264,35 @@ impl Ec2 {
                 }
             }
         }
+    }
+
+    /// Set tag `key` = `value` on an address (CreateTags on its allocation id).
+    #[instrument(skip(self), err)]
+    pub async fn tag_address(&self, allocation_id: &str, key: &str, value: &str) -> Result<()> {
+        self.client
+            .create_tags()
+            .resources(allocation_id)
+            .tags(Tag::builder().key(key).value(value).build())
+            .send()
+            .await
+            .map_err(|e| aws_error("ec2", "CreateTags", e))?;
+        Ok(())
+    }
+
+    /// Remove tag `key` from an address only while its value is still `value` (DeleteTags with
+    /// key and value: "the tag is deleted only if the tag's value matches the specified value",
+    /// EC2 API reference), so a mark another run has written since is left alone. No error when
+    /// the tag is absent or holds another value.
+    #[instrument(skip(self), err)]
+    pub async fn untag_address(&self, allocation_id: &str, key: &str, value: &str) -> Result<()> {
+        self.client
+            .delete_tags()
+            .resources(allocation_id)
+            .tags(Tag::builder().key(key).value(value).build())
+            .send()
+            .await
+            .map_err(|e| aws_error("ec2", "DeleteTags", e))?;
+        Ok(())
     }
 
     /// End one association by its id. `Ok(false)` when EC2 no longer has that association
