@@ -1178,6 +1178,65 @@ async fn doctor_names_a_registry_policy_and_a_container_tag_that_would_refuse_ev
     assert!(refused.to_string().contains("are not allowed"), "{refused}");
 }
 
+#[tokio::test]
+async fn two_pushes_handled_at_once_end_on_the_newer_image_whichever_update_lands_last() {
+    // Found in review of the model's blind spot (the template's reserved concurrency of 1 is what
+    // kept two pushes apart): release-1 and release-2 are handled at once, and release-1's
+    // UpdateService is held up so that it lands after release-2's. ECS has no conditional
+    // update, so without a check after acting production stayed on release-1, and no later event
+    // would put it right.
+    let world = World::new().await;
+    world.release_service("prod", "web").await;
+    let (_, older) = world.push("web", "release-1");
+    let (newer_digest, newer) = world.push("web", "release-2");
+    world.emulator.add_fault(json!({"service": "ecs", "operation": "UpdateService", "kind": "latency", "latency_ms": 1500, "on_calls": [1]}));
+
+    let newer_once_older_is_updating = async {
+        for waited in 0.. {
+            if world.emulator.calls("ecs", "UpdateService") > 0 {
+                break;
+            }
+            assert!(waited < 500, "release-1 never reached UpdateService");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        world.handle(newer).await
+    };
+    let (older_answer, newer_answer) =
+        tokio::join!(world.handle(older), newer_once_older_is_updating);
+    let (older_answer, newer_answer) = (older_answer.unwrap(), newer_answer.unwrap());
+
+    let runs = world.running("prod", "web").await;
+    let images = fixtures::images(&world.ecs, &runs).await;
+    assert_eq!(
+        images["app"],
+        format!("{REGISTRY}/web:release-2@{newer_digest}"),
+        "production ends on the newer image: {older_answer:#}\n{newer_answer:#}"
+    );
+    let caught_up = older_answer["caught_up"].to_string();
+    assert!(
+        caught_up.contains("prod/web: web:release-2") && caught_up.contains("is deployed now"),
+        "the older push's run says what it did: {older_answer:#}"
+    );
+    assert_eq!(
+        newer_answer["caught_up"],
+        json!([]),
+        "nothing is newer than release-2"
+    );
+    assert_eq!(
+        fixtures::revisions(&world.ecs, "web").await.len(),
+        4,
+        "the first, release-1's, release-2's, and the catch-up's clone of the release-1 revision production ran with release-2's image (a revision is reused only when it was cloned from the one running)"
+    );
+    let service = world.deps.ecs.describe("prod", "web").await.unwrap();
+    assert!(
+        service
+            .tag("ops:deploy-newest-pushed")
+            .is_some_and(|t| t.contains(&newer_digest)),
+        "the newest image recorded is release-2: {:?}",
+        service.tag("ops:deploy-newest-pushed")
+    );
+}
+
 async fn a_late_redelivered_push_never_moves_production_back_and_says_why(launch: Launch) {
     let world = World::on(launch).await;
     let ((release_1, push_1), (release_2, push_2)) =

@@ -64,12 +64,12 @@ use tracing::{debug, info, warn};
 use crate::act::{apply, Started};
 use crate::commands::{status_line, DeployArgs, ServiceArgs, COMMANDS};
 use crate::config::DeployConfig;
-use crate::contract::{self, opt_in, service_opt_in, OptIn, Settlement, Trigger};
+use crate::contract::{self, opt_in, service_opt_in, OptIn, Settlement, TagPattern, Trigger};
 use crate::decide::{
     claim_state, decide_deploy, decide_outcome, decide_reconcile, decide_replacing,
     decide_rollback, foreign_deployment, in_flight, is_in_flight, is_own_deployment, pushed_time,
-    retagged_at, rollback_target, short_digest, with_settlement, Action, Claim, NewImage, Outcome,
-    OutcomeDecision,
+    retagged_at, rollback_target, short_digest, with_settlement, Action, Candidate, Claim,
+    NewImage, Outcome, OutcomeDecision, Problem, Refusal,
 };
 use crate::observe;
 use crate::report::{
@@ -241,18 +241,16 @@ async fn on_push<A: AlertSink>(
         ),
     };
 
-    let (candidates, mut problems) =
-        observe::candidates(&deps.ecs, &deps.config.clusters, &image.repository).await?;
-    let decision = decide_deploy(&candidates, &image, &Trigger::EcrPush, invocation.now);
-    problems.extend(decision.problems);
-    let refused = decision.refused;
-    settle_before_replacing(&decision.plan, &candidates, Mode::Apply, invocation, deps).await?;
-    let revisions = candidates
-        .iter()
-        .map(|c| (c.current.arn().to_string(), c.current.clone()))
-        .collect();
-    let (execution, started) =
-        run(decision.plan, Mode::Apply, &revisions, invocation, deps).await?;
+    let pushed = deploy_push(&image, None, invocation, deps).await?;
+    let caught_up = deploy_newer_pushes(&account, &image, &pushed, invocation, deps).await?;
+    let PushDeployed {
+        execution,
+        mut started,
+        problems,
+        refused,
+        ..
+    } = pushed;
+    started.extend(caught_up.started);
     // After acting: an invocation that fails and is retried warns once, on the run that succeeds.
     for problem in &problems {
         warn!(service = %problem.service, problem = %problem.problem, "opted-in service not deployed");
@@ -282,8 +280,136 @@ async fn on_push<A: AlertSink>(
         &deps.config.common.function_name,
         &execution,
         &started,
-        json!({ "image": image.reference(), "problems": problems, "refused": refused }),
+        json!({
+            "image": image.reference(),
+            "problems": problems,
+            "refused": refused,
+            "caught_up": caught_up.notes,
+        }),
     ))
+}
+
+/// What deploying one pushed image did.
+struct PushDeployed {
+    execution: Execution<Action>,
+    started: Vec<Started>,
+    problems: Vec<Problem>,
+    refused: Vec<Refusal>,
+    /// The opted-in services it looked at.
+    candidates: Vec<Candidate>,
+}
+
+/// Deploy a pushed `image` to the services that take it (only those named in `only`, if given).
+async fn deploy_push<A: AlertSink>(
+    image: &NewImage,
+    only: Option<&[String]>,
+    invocation: &Invocation,
+    deps: &Deps<A>,
+) -> Result<PushDeployed> {
+    let (mut candidates, mut problems) =
+        observe::candidates(&deps.ecs, &deps.config.clusters, &image.repository).await?;
+    if let Some(only) = only {
+        candidates.retain(|c| only.contains(&c.service.qualified_name()));
+        problems.retain(|p| only.contains(&p.service));
+    }
+    let decision = decide_deploy(&candidates, image, &Trigger::EcrPush, invocation.now);
+    problems.extend(decision.problems);
+    settle_before_replacing(&decision.plan, &candidates, Mode::Apply, invocation, deps).await?;
+    let revisions = candidates
+        .iter()
+        .map(|c| (c.current.arn().to_string(), c.current.clone()))
+        .collect();
+    let (execution, started) =
+        run(decision.plan, Mode::Apply, &revisions, invocation, deps).await?;
+    Ok(PushDeployed {
+        execution,
+        started,
+        problems,
+        refused: decision.refused,
+        candidates,
+    })
+}
+
+/// How many newer pushes one invocation deploys after its own, at most (each is a pass).
+const MAX_CATCH_UPS: usize = 3;
+
+/// What catching up with newer pushes did.
+#[derive(Default)]
+struct CaughtUp {
+    started: Vec<Started>,
+    notes: Vec<String>,
+}
+
+/// Two pushes handled at once (or a push redelivered while the next one is handled) each register
+/// a revision and call UpdateService, and ECS has no conditional update: the older image's call can
+/// land last and leave production on it, with no later event to put it right. So once a push has
+/// started deployments, ECR itself (not the other push's event, nor tags its run may not have
+/// written yet) is asked for a newer image whose tag those services take; if there is one, it is
+/// deployed to them now, exactly as its own push deploys it (that run's revision is reused, and
+/// this is a no-op where it already runs). Whichever update lands last is followed by such a check,
+/// so the services end on the newest pushed image.
+async fn deploy_newer_pushes<A: AlertSink>(
+    account: &str,
+    image: &NewImage,
+    pushed: &PushDeployed,
+    invocation: &Invocation,
+    deps: &Deps<A>,
+) -> Result<CaughtUp> {
+    let mut caught_up = CaughtUp::default();
+    let mut services: Vec<String> = pushed.started.iter().map(|s| s.service.clone()).collect();
+    let mut floor = image.clone();
+    for _ in 0..MAX_CATCH_UPS {
+        let Some(floor_ms) = floor.pushed_at_ms else {
+            break;
+        };
+        if services.is_empty() {
+            break;
+        }
+        let patterns: Vec<&TagPattern> = pushed
+            .candidates
+            .iter()
+            .filter(|c| services.contains(&c.service.qualified_name()))
+            .flat_map(|c| c.opt_in.patterns.iter())
+            .collect();
+        let newer = deps
+            .ecr
+            .tagged_images(account, &image.repository)
+            .await?
+            .into_iter()
+            .filter(|i| i.pushed_at_ms.is_some_and(|at| at > floor_ms))
+            .filter_map(|i| {
+                let tag = i
+                    .tags
+                    .iter()
+                    .find(|t| patterns.iter().any(|p| p.matches(t)))?
+                    .clone();
+                Some((i, tag))
+            })
+            .max_by_key(|(i, _)| i.pushed_at_ms);
+        let Some((newer, tag)) = newer else {
+            break;
+        };
+        let newer = NewImage {
+            registry: image.registry.clone(),
+            repository: image.repository.clone(),
+            tag: Some(tag),
+            digest: newer.digest,
+            pushed_at_ms: newer.pushed_at_ms,
+            retagged_at_ms: None,
+        };
+        info!(services = ?services, image = %newer.reference(), "a newer push exists: deploying it after this push's own deployment");
+        let again = deploy_push(&newer, Some(&services), invocation, deps).await?;
+        caught_up.notes.push(format!(
+            "{}: {} was pushed after {} and is deployed now, so that this push's deployment, which may have landed after its own, does not leave production on the older image",
+            services.join(", "),
+            newer.label(),
+            floor.label()
+        ));
+        services = again.started.iter().map(|s| s.service.clone()).collect();
+        caught_up.started.extend(again.started);
+        floor = newer;
+    }
+    Ok(caught_up)
 }
 
 /// The answer to a push event that went stale before it arrived: its tag now names another image in

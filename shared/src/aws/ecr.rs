@@ -98,4 +98,50 @@ impl EcrImages {
             pushed_at_ms: image.image_pushed_at().and_then(|t| t.to_millis().ok()),
         })
     }
+
+    /// Every tagged image of `repository` in registry `registry_id` (DescribeImages with
+    /// `tagStatus` TAGGED, every page), in no particular order.
+    #[instrument(skip(self), err)]
+    pub async fn tagged_images(
+        &self,
+        registry_id: &str,
+        repository: &str,
+    ) -> Result<Vec<ResolvedImage>> {
+        let mut images = Vec::new();
+        let mut next: Option<String> = None;
+        loop {
+            let answer = self
+                .client
+                .describe_images()
+                .registry_id(registry_id)
+                .repository_name(repository)
+                .filter(
+                    aws_sdk_ecr::types::DescribeImagesFilter::builder()
+                        .tag_status(aws_sdk_ecr::types::TagStatus::Tagged)
+                        .build(),
+                )
+                .max_results(1000)
+                .set_next_token(next.take())
+                .send()
+                .await
+                .map_err(|e| aws_error("ecr", "DescribeImages", e))?;
+            images.extend(
+                answer
+                    .image_details()
+                    .iter()
+                    .filter(|image| !image.image_tags().is_empty())
+                    .filter_map(|image| {
+                        Some(ResolvedImage {
+                            digest: image.image_digest()?.to_string(),
+                            tags: image.image_tags().to_vec(),
+                            pushed_at_ms: image.image_pushed_at().and_then(|t| t.to_millis().ok()),
+                        })
+                    }),
+            );
+            match answer.next_token() {
+                Some(token) if !token.is_empty() => next = Some(token.to_string()),
+                _ => return Ok(images),
+            }
+        }
+    }
 }
