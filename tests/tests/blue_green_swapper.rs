@@ -342,6 +342,84 @@ async fn an_alarm_mid_canary_sends_all_traffic_back_to_the_old_colour_in_one_cal
 
 on_each_launch!(an_alarm_mid_canary_sends_all_traffic_back_to_the_old_colour_in_one_call);
 
+/// Set one target of a colour (its first running task's address) to `state`.
+async fn set_one_target(world: &World, colour: &str, state: &str) {
+    let ecs = aws_sdk_ecs::Client::new(&world.emulator.sdk_config().await);
+    let task = fixtures::running_tasks(&ecs, "prod", &world.app.service(colour)).await;
+    let address = task[0]
+        .interface
+        .clone()
+        .expect("a Fargate task's address")
+        .1;
+    world
+        .emulator
+        .control(
+            "POST",
+            "/_ops/elbv2/target-health",
+            Some(json!({"target_group_arn": world.app.target_group(colour), "state": state, "targets": [address.to_string()]})),
+        )
+        .expect("set one target's health");
+}
+
+#[tokio::test]
+async fn a_target_replaced_late_in_a_long_phase_is_held_for_and_only_a_colour_unhealthy_past_its_wait_and_timeout_goes_back(
+) {
+    // Found by an independent test: the 15-minute health timeout was counted from the start of
+    // the phase, so one green task replaced at minute 20 of a 30-minute bake or termination wait
+    // (a Fargate Spot interruption, a scale-out of the live colour) sent all traffic back at once.
+    let world = World::on(
+        Launch::Fargate,
+        json!({"app": "shop", "strategy": "canary 10 30m", "termination_wait": "30m"}),
+    )
+    .await;
+    world.deploy(&world.push("v2"), T0).await;
+    finish_rollout(&world.emulator, &world.app, "green", "COMPLETED");
+    tick(&world.deps, T0 + 60).await.unwrap();
+    assert_eq!(observe(&world.emulator, &world.app).await.percent, (90, 10));
+
+    set_one_target(&world, "green", "initial").await;
+    let held = tick(&world.deps, T0 + 21 * 60).await.unwrap();
+    let seen = observe(&world.emulator, &world.app).await;
+    assert_eq!(
+        (seen.phase().as_deref(), seen.percent),
+        (Some("shifting"), (90, 10)),
+        "held at the canary step: {held:#}"
+    );
+    set_health(&world.emulator, &world.app, "green", "healthy");
+    tick(&world.deps, T0 + 32 * 60).await.unwrap();
+    let warm = observe(&world.emulator, &world.app).await;
+    assert_eq!(
+        (warm.phase().as_deref(), warm.percent),
+        (Some("warm"), (0, 100))
+    );
+
+    // All traffic on green; one task replaced 20 minutes into the 30-minute termination wait,
+    // and its target never becomes healthy: held through the wait and the health timeout after
+    // it (30 + 15 minutes from the phase's start at minute 32), then rolled back.
+    set_one_target(&world, "green", "initial").await;
+    for minute in [52, 76] {
+        let held = tick(&world.deps, T0 + minute * 60).await.unwrap();
+        let seen = observe(&world.emulator, &world.app).await;
+        assert_eq!(
+            (seen.phase().as_deref(), seen.percent),
+            (Some("warm"), (0, 100)),
+            "minute {minute}: {held:#}"
+        );
+    }
+    tick(&world.deps, T0 + 78 * 60).await.unwrap();
+    let back = observe(&world.emulator, &world.app).await;
+    assert_eq!(back.percent, (100, 0));
+    let rolled = world.alerts().pop().unwrap();
+    assert_eq!(rolled.event_type, "swap.rolled-back");
+    let why = text(&rolled.chat["content"]["description"]);
+    assert!(
+        why.contains(
+            "green was not healthy within 15 minutes after its 30 minutes wait (green 1/2 healthy"
+        ),
+        "{why}"
+    );
+}
+
 async fn a_failed_rollout_of_the_new_colour_aborts_at_once(launch: Launch) {
     let world = World::on(launch, json!({"app": "shop"})).await;
     let image = world.push("v2");

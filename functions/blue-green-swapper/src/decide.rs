@@ -753,11 +753,14 @@ fn reason_to_go_back(
             None,
         );
     }
-    let elapsed = now.saturating_sub(state.since);
-    if !new.ready(&plan.task_definition) && elapsed >= view.spec.health_timeout {
+    if !new.ready(&plan.task_definition) && now >= health_deadline(view, swap) {
+        let after = match phase_wait(view, swap) {
+            0 => String::new(),
+            wait => format!(" after its {} wait", duration_text(wait)),
+        };
         return go(
             format!(
-                "{} was not healthy within {} ({health}; rollout {})",
+                "{} was not healthy within {}{after} ({health}; rollout {})",
                 plan.to,
                 duration_text(view.spec.health_timeout),
                 new.rollout()
@@ -766,6 +769,26 @@ fn reason_to_go_back(
         );
     }
     None
+}
+
+/// How long the swap's current phase waits before it moves on by itself (test traffic, a shift
+/// step's bake, the termination wait); 0 for a phase that moves on as soon as it can.
+fn phase_wait(view: &AppView, swap: &Swap) -> u64 {
+    match swap.state.phase {
+        Phase::Testing => view.spec.test_wait,
+        Phase::Shifting => swap.plan.strategy.wait(),
+        Phase::Warm => view.spec.termination_wait,
+        _ => 0,
+    }
+}
+
+/// When a new colour that is not fully healthy makes the swap go back: the health timeout counted
+/// from the moment the phase would have moved on. A target replaced late in a long bake or
+/// termination wait (a Fargate Spot interruption, a scale-out of the live colour) is held for,
+/// not rolled back at once: live traffic goes back only when the new colour has no healthy target
+/// (above) or is still not fully healthy a health timeout after its phase's own wait.
+fn health_deadline(view: &AppView, swap: &Swap) -> u64 {
+    swap.state.since + phase_wait(view, swap) + view.spec.health_timeout
 }
 
 /// The transition forward the observations allow, or why the swap holds.
@@ -803,7 +826,7 @@ fn forward(view: &AppView, swap: &Swap, now: u64, steer: Option<&Steer>) -> Resu
             plan.to,
             plan.task_definition,
             new.rollout(),
-            utc_text(state.since + view.spec.health_timeout)
+            utc_text(health_deadline(view, swap))
         )));
     }
     let healthy = format!("{} is healthy ({health})", plan.to);
