@@ -970,6 +970,35 @@ async fn a_weight_put_on_the_new_colour_before_its_turn_is_taken_back_by_the_nex
 }
 
 #[tokio::test]
+async fn a_revision_the_idle_fargate_colour_cannot_run_is_refused_before_anything_changes() {
+    // Found by an independent test: an EC2 revision of the family (left from before the move to
+    // Fargate) deployed to Fargate colours was recorded, ECS refused every UpdateService, each
+    // tick paged `swap.error`, and 15 minutes later the abort blamed green's health.
+    let world = World::on(Launch::Fargate, json!({"app": "shop"})).await;
+    let ecs = aws_sdk_ecs::Client::new(&world.emulator.sdk_config().await);
+    let ec2_only = fixtures::register(&ecs, "shop", &[("app", "nginx:1.27")]).await;
+    let ec2_only = ops_core::aws::ecs::short_task_definition(&ec2_only);
+    let before = mutations(&world.emulator);
+
+    let refused = handle(
+        &world.deps,
+        json!({"command": "deploy", "args": {"app": "shop", "revision": ec2_only}, "requested_by": "alice"}),
+        T0,
+    )
+    .await
+    .expect_err("refused");
+
+    assert_eq!(
+        refused.to_string(),
+        format!("refused: shop: green (prod/shop-green) cannot run {ec2_only}: the service runs on Fargate and the revision is not registered for it (its requiresCompatibilities has no FARGATE); nothing was changed")
+    );
+    assert_eq!(mutations(&world.emulator), before, "nothing changed");
+    assert!(world.alerts().is_empty(), "a refused request pages nobody");
+    let image = world.push("v2");
+    assert_eq!(world.deploy(&image, T0 + 60).await["status"], "applied");
+}
+
+#[tokio::test]
 async fn malformed_commands_get_specific_errors_and_change_nothing() {
     let world = World::new(json!({"app": "shop"})).await;
     let v2 = world.push("v2");

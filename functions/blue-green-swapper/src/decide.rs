@@ -367,6 +367,23 @@ pub fn decide_start(
             live_view.service.qualified_name()
         )));
     }
+    // What the idle colour would run: the live revision's clone for an image, else the revision.
+    let runs = match &request.deploying {
+        Deploying::Image { .. } => base,
+        Deploying::Revision(revision) => revision.as_ref(),
+    };
+    if let Some(why) = idle.service.placement.cannot_run(&runs.definition) {
+        return Err(Refusal::request(format!(
+            "{app}: {} ({}) cannot run {}{}: {why}; nothing was changed",
+            live.other(),
+            idle.service.qualified_name(),
+            runs.short_name(),
+            match request.deploying {
+                Deploying::Image { .. } => " with the new image (the live revision, cloned)",
+                Deploying::Revision(_) => "",
+            }
+        )));
+    }
     let (image, register, task_definition) = match &request.deploying {
         Deploying::Image {
             registry,
@@ -1308,6 +1325,7 @@ mod tests {
                 }],
                 target_groups: vec![group(colour)],
                 deployment_controller: ops_core::aws::ecs::ECS_CONTROLLER.into(),
+                placement: Default::default(),
                 tags: BTreeMap::from([("ops:swap-app".to_string(), "shop".to_string())]),
             },
             target_group: group(colour),

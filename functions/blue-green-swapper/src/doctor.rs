@@ -724,6 +724,7 @@ mod tests {
             deployments: Vec::new(),
             target_groups: Vec::new(),
             deployment_controller: ops_core::aws::ecs::ECS_CONTROLLER.into(),
+            placement: Default::default(),
             tags: BTreeMap::from([(contract::APP.to_string(), "shop".to_string())]),
         }
     }

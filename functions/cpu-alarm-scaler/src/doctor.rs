@@ -431,6 +431,7 @@ mod tests {
             deployments: Vec::new(),
             target_groups: Vec::new(),
             deployment_controller: ops_core::aws::ecs::ECS_CONTROLLER.into(),
+            placement: Default::default(),
             tags: tags
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))

@@ -1120,6 +1120,7 @@ mod tests {
             }],
             target_groups: vec![],
             deployment_controller: ops_core::aws::ecs::ECS_CONTROLLER.into(),
+            placement: Default::default(),
             tags: tags
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))

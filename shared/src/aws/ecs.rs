@@ -58,8 +58,63 @@ pub struct ServiceState {
     pub target_groups: Vec<String>,
     /// Who runs its deployments: `ECS` (also when ECS names none), `CODE_DEPLOY` or `EXTERNAL`.
     pub deployment_controller: String,
+    /// Where its tasks run: its launch type (`EC2`, `FARGATE`, `EXTERNAL`), or the capacity
+    /// providers of its strategy, and whether it gives them `awsvpc` network interfaces.
+    pub placement: Placement,
     /// The service's tags.
     pub tags: BTreeMap<String, String>,
+}
+
+/// Where a service's tasks run.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Placement {
+    /// Its launch type, when it has one (not with a capacity provider strategy).
+    pub launch_type: Option<String>,
+    /// The capacity providers of its strategy, in order.
+    pub capacity_providers: Vec<String>,
+    /// Whether it has an `awsvpc` network configuration (each task its own network interface).
+    pub awsvpc: bool,
+}
+
+impl Placement {
+    /// Whether its tasks run on Fargate (launch type FARGATE, or a FARGATE / FARGATE_SPOT provider).
+    pub fn fargate(&self) -> bool {
+        self.launch_type.as_deref() == Some("FARGATE")
+            || self
+                .capacity_providers
+                .first()
+                .is_some_and(|p| p == "FARGATE" || p == "FARGATE_SPOT")
+    }
+
+    /// Why a service placed like this cannot run `definition` (ECS would refuse the update, or
+    /// start no task), if it cannot: a Fargate service needs a revision registered for FARGATE,
+    /// and the revision's network mode must be `awsvpc` exactly when the service has an `awsvpc`
+    /// network configuration (API reference, CreateService / UpdateService: networkConfiguration
+    /// "is required for task definitions that use the awsvpc network mode ... and it isn't
+    /// supported for other network modes").
+    pub fn cannot_run(&self, definition: &TaskDefinition) -> Option<String> {
+        let mode = definition
+            .network_mode()
+            .map_or("the default (bridge)", |m| m.as_str());
+        let fargate_ready = definition
+            .compatibilities()
+            .iter()
+            .any(|c| c.as_str() == "FARGATE");
+        if self.fargate() && !fargate_ready {
+            return Some(
+                "the service runs on Fargate and the revision is not registered for it (its requiresCompatibilities has no FARGATE)".into(),
+            );
+        }
+        match (self.awsvpc, mode == "awsvpc") {
+            (true, false) => Some(format!(
+                "the service gives its tasks awsvpc network interfaces and the revision's network mode is {mode}"
+            )),
+            (false, true) => Some(
+                "the revision's network mode is awsvpc and the service has no awsvpc network configuration for it".into(),
+            ),
+            _ => None,
+        }
+    }
 }
 
 /// The deployment controller of a service whose deployments ECS itself runs (rolling, or ECS's own
@@ -492,6 +547,71 @@ fn service_state(found: &aws_sdk_ecs::types::Service) -> ServiceState {
             .deployment_controller()
             .map_or(ECS_CONTROLLER, |c| c.r#type().as_str())
             .to_string(),
+        placement: Placement {
+            launch_type: found.launch_type().map(|l| l.as_str().to_string()),
+            capacity_providers: found
+                .capacity_provider_strategy()
+                .iter()
+                .map(|item| item.capacity_provider().to_string())
+                .collect(),
+            awsvpc: found
+                .network_configuration()
+                .and_then(|n| n.awsvpc_configuration())
+                .is_some(),
+        },
         tags: from_tags(found.tags()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_ecs::types::{Compatibility, NetworkMode};
+
+    fn revision(mode: Option<NetworkMode>, compatibilities: &[Compatibility]) -> TaskDefinition {
+        TaskDefinition::builder()
+            .set_network_mode(mode)
+            .set_compatibilities(Some(compatibilities.to_vec()))
+            .build()
+    }
+
+    #[test]
+    fn a_service_runs_only_revisions_its_launch_type_and_network_take() {
+        let fargate = Placement {
+            launch_type: None,
+            capacity_providers: vec!["FARGATE_SPOT".into(), "FARGATE".into()],
+            awsvpc: true,
+        };
+        let ec2 = Placement {
+            launch_type: Some("EC2".into()),
+            ..Placement::default()
+        };
+        let fargate_revision = revision(
+            Some(NetworkMode::Awsvpc),
+            &[Compatibility::Ec2, Compatibility::Fargate],
+        );
+        let ec2_awsvpc = revision(Some(NetworkMode::Awsvpc), &[Compatibility::Ec2]);
+        let bridge = revision(None, &[Compatibility::Ec2]);
+        assert_eq!(fargate.cannot_run(&fargate_revision), None);
+        assert!(fargate
+            .cannot_run(&ec2_awsvpc)
+            .is_some_and(|why| why.contains("not registered for it")));
+        assert!(fargate
+            .cannot_run(&bridge)
+            .is_some_and(|why| why.contains("not registered for it")));
+        assert_eq!(ec2.cannot_run(&bridge), None);
+        assert_eq!(
+            ec2.cannot_run(&fargate_revision).as_deref(),
+            Some("the revision's network mode is awsvpc and the service has no awsvpc network configuration for it")
+        );
+        let ec2_awsvpc_service = Placement {
+            awsvpc: true,
+            ..ec2.clone()
+        };
+        assert_eq!(
+            ec2_awsvpc_service.cannot_run(&bridge).as_deref(),
+            Some("the service gives its tasks awsvpc network interfaces and the revision's network mode is the default (bridge)")
+        );
+        assert_eq!(ec2_awsvpc_service.cannot_run(&ec2_awsvpc), None);
     }
 }
