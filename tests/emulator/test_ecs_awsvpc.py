@@ -373,6 +373,48 @@ class Rollouts(unittest.TestCase):
         self.assertEqual({t["taskDefinitionArn"] for t in tasks}, {service.first})
         self.assertEqual(service.targets(), {ip(t): 8080 for t in tasks})
 
+    def test_the_circuit_breaker_rolls_back_to_the_last_completed_deployment_not_one_still_rolling_out(self):
+        """"If a service deployment fails ... the service rolls back to the last deployment that
+        completed successfully." Found by an independent test: web:1 COMPLETED, web:2 started, web:3
+        started and FAILED went back to web:2, which never completed.
+        https://docs.aws.amazon.com/AmazonECS/latest/developerguide/deployment-circuit-breaker.html"""
+        service = Service()
+        service.control("finish-deployment", state="COMPLETED")
+        second, third = service.new_revision("web:2"), service.new_revision("web:3")
+        service.update(taskDefinition=second)
+        service.update(taskDefinition=third)
+        failed = service.control("finish-deployment", state="FAILED", rollback=True)
+        self.assertIn(f"Rolling back to {service.first}.", failed["event"]["detail"]["reason"])
+        self.assertEqual(service.describe()["taskDefinition"], service.first)
+
+    def test_a_service_updated_to_a_new_revision_at_zero_tasks_settles_at_once(self):
+        """With a desired count of 0 a new deployment has nothing to start: ECS stops the older
+        deployments' tasks, which leave the target groups, and the deployment completes. Found by an
+        independent test: a blue/green colour restored to its old revision at 0 kept its two tasks
+        and healthy targets, and `runningCount: 2` for ever.
+        https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_UpdateService.html"""
+        service = Service()
+        service.control("finish-deployment", state="COMPLETED")
+        service.update(taskDefinition=service.new_revision("web:2"))
+        service.control("finish-deployment", state="COMPLETED")
+        service.update(taskDefinition=service.first, desiredCount=0)
+        described = service.describe()
+        self.assertEqual((described["desiredCount"], described["runningCount"]), (0, 0))
+        self.assertEqual([d["rolloutState"] for d in described["deployments"]], ["COMPLETED"])
+        self.assertEqual(service.tasks(), [])
+        self.assertEqual(service.targets(), {})
+
+    def test_stop_task_on_a_service_task_deregisters_it_and_lowers_the_running_count(self):
+        """StopTask: the task stops, leaves its service's target groups (its ENI is deleted, so its
+        address could go to another task) and no longer counts as running.
+        https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_StopTask.html"""
+        service = Service()
+        service.control("finish-deployment", state="COMPLETED")
+        first, second = service.tasks()
+        client("ecs").stop_task(cluster=service.cluster, task=first["taskArn"], reason="spot interruption")
+        self.assertEqual(service.targets(), {ip(second): 8080})
+        self.assertEqual(service.describe()["runningCount"], 1)
+
     def test_update_service_with_new_subnets_starts_a_deployment_whose_tasks_use_them(self):
         """UpdateService networkConfiguration: "This parameter triggers a new service deployment."
         https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_UpdateService.html"""
@@ -402,6 +444,51 @@ class Rollouts(unittest.TestCase):
             self.assertFalse(set(old) & {t["taskArn"] for t in now}, update)
             self.assertEqual(service.targets(), {ip(t): 8080 for t in now})
         self.assertEqual({t["platformVersion"] for t in service.tasks()}, {"1.3.0"})
+
+
+class FargateTaskDefinitions(unittest.TestCase):
+    def test_a_fargate_definition_needs_awsvpc_and_a_task_size_fargate_offers(self):
+        """RegisterTaskDefinition with requiresCompatibilities FARGATE: "If using the Fargate launch
+        type, the awsvpc network mode is required", task-level cpu and memory are required, in one
+        of the combinations of the task size table; else ClientException and nothing is registered.
+        Found by an independent test: bridge, no network mode, no size and 256 CPU with 4096 MiB
+        were all accepted and read back as awsvpc.
+        https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task_definition_parameters.html
+        https://docs.aws.amazon.com/AmazonECS/latest/developerguide/fargate-tasks-services.html"""
+        ecs = client("ecs")
+        family = unique("fg")
+        app = [{"name": "app", "image": "web:1", "essential": True}]
+        for args, expected in (
+            ({"networkMode": "bridge", "cpu": "256", "memory": "512"}, "network mode"),
+            ({"cpu": "256", "memory": "512"}, "network mode"),
+            ({"networkMode": "awsvpc", "memory": "512"}, "'cpu' be defined at the task level"),
+            ({"networkMode": "awsvpc", "cpu": "256"}, "'memory' be defined at the task level"),
+            ({"networkMode": "awsvpc", "cpu": "256", "memory": "4096"}, "No Fargate configuration exists for given values: 256 CPU, 4096 memory"),
+        ):
+            with self.assertRaises(ecs.exceptions.ClientException) as raised:
+                ecs.register_task_definition(family=family, requiresCompatibilities=["FARGATE"], containerDefinitions=app, **args)
+            self.assertIn(expected, str(raised.exception), args)
+        with self.assertRaises(ecs.exceptions.ClientException):
+            ecs.describe_task_definition(taskDefinition=family)
+        ok = ecs.register_task_definition(family=family, requiresCompatibilities=["FARGATE"], networkMode="awsvpc",
+                                          cpu="1 vCPU", memory="2 GB", containerDefinitions=app)["taskDefinition"]
+        self.assertEqual((ok["networkMode"], ok["compatibilities"]), ("awsvpc", ["EC2", "FARGATE"]))
+
+    def test_compatibilities_name_only_the_launch_types_asked_for(self):
+        """`compatibilities`: "The task launch types the task definition validated against during task
+        definition registration" — an EXTERNAL definition is not FARGATE-compatible, and a Fargate
+        service refuses it. Found by an independent test: it read back FARGATE-compatible and ran.
+        https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_TaskDefinition.html"""
+        ecs = client("ecs")
+        external = ecs.register_task_definition(
+            family=unique("ext"), requiresCompatibilities=["EXTERNAL"], networkMode="bridge",
+            containerDefinitions=[{"name": "app", "image": "web:1", "memory": 128}],
+        )["taskDefinition"]
+        self.assertEqual((external["compatibilities"], external["networkMode"]), (["EC2", "EXTERNAL"], "bridge"))
+        service = Service(desired=1)
+        with self.assertRaises(ecs.exceptions.InvalidParameterException):
+            ecs.update_service(cluster=service.cluster, service=service.name, taskDefinition=external["taskDefinitionArn"])
+        self.assertEqual(service.describe()["taskDefinition"], service.first)
 
 
 class ServiceReadBack(unittest.TestCase):
@@ -522,7 +609,7 @@ class AllOrNothing(unittest.TestCase):
         service.control("run-tasks", count=1)
         before = self.state(service)
         status, error = service.control_error("finish-deployment", state="FAILED", rollback=True)
-        self.assertEqual((status, error), (400, "ECS service `web` has no earlier deployment to roll back to"))
+        self.assertEqual((status, error), (400, "ECS service `web` has no earlier completed deployment to roll back to"))
         self.assertEqual(self.state(service), before)
 
 

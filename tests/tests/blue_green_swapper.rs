@@ -309,6 +309,7 @@ async fn an_alarm_mid_canary_sends_all_traffic_back_to_the_old_colour_in_one_cal
     assert_eq!(back.green, ("shop:1".to_string(), 0));
     assert_eq!(back.blue, ("shop:1".to_string(), 2));
     assert_colour_runs_on(&world.emulator, &world.app, "blue", launch, 2).await;
+    assert_colour_runs_on(&world.emulator, &world.app, "green", launch, 0).await;
     let rolled = world.alerts().pop().unwrap();
     assert_eq!(
         (rolled.event_type.as_str(), rolled.severity.as_str()),
@@ -499,6 +500,8 @@ async fn chat_promote_skips_the_waits_and_rollback_returns_traffic_while_the_old
     assert_eq!(rollback["status"], "applied");
     let back = observe(&world.emulator, &world.app).await;
     assert_eq!((back.percent, back.green.1, back.blue.1), ((100, 0), 0, 2));
+    assert_colour_runs_on(&world.emulator, &world.app, "blue", launch, 2).await;
+    assert_colour_runs_on(&world.emulator, &world.app, "green", launch, 0).await;
     let test = lb.route(&test_route).await.unwrap();
     assert_eq!(
         test.percent_to(&world.app.target_group("blue")),

@@ -1431,3 +1431,43 @@ async fn a_backlog_of_late_ticks_delivered_at_once_takes_one_step_and_starts_its
         Some((real + 300).to_string().as_str())
     );
 }
+
+#[tokio::test]
+async fn the_chat_samples_in_events_are_accepted_in_the_demo_account() {
+    // events/README.md says the samples name the demo account's resources; found by an
+    // independent test: the Fargate service's sample was refused there (prod/web had no bounds).
+    let emulator = Emulator::start();
+    emulator.seed_demo();
+    let sdk = emulator.sdk_config().await;
+    let deps = Deps {
+        clients: Clients {
+            alarms: CloudWatchAlarms::new(&sdk),
+            groups: AutoScalingGroups::new(&sdk),
+            ecs: EcsServices::new(&sdk),
+            scalable: ScalableTargets::new(&sdk),
+        },
+        iam: IamSimulator::new(&sdk),
+        alerts: MemoryAlerts::default(),
+        config: ScalerConfig::from_env(&scaler_env(&[])).expect("config"),
+    };
+    for (sample, expected) in [
+        ("chat-scale.json", "planned"),
+        ("chat-scale-fargate-service.json", "planned"),
+    ] {
+        let path = format!("{}/../events/{sample}", env!("CARGO_MANIFEST_DIR"));
+        let payload: Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let answer = function_handler(payload, &Invocation { now: T0 }, &deps)
+            .await
+            .unwrap_or_else(|e| panic!("{sample}: {e}"));
+        assert_eq!(answer["status"], expected, "{sample}: {answer:#}");
+    }
+    let path = format!(
+        "{}/../events/chat-scale-status.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let status: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    function_handler(status, &Invocation { now: T0 }, &deps)
+        .await
+        .expect("the status sample is answered");
+}

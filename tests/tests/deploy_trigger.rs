@@ -605,6 +605,7 @@ async fn rollback_lands_on_the_last_completed_revision_not_the_previous_number(l
         "web:2, the last COMPLETED; not web:3, the previous number"
     );
     world.finish("web", "COMPLETED", false).await;
+    world.assert_runs("web", &good).await;
     let alert = world.deps.alerts.sent().pop().unwrap();
     assert!(
         alert.why.starts_with("Started by chat rollback by alice."),
@@ -2267,6 +2268,8 @@ async fn a_deployment_ecs_dropped_before_any_tick_read_it_is_alerted_once_as_unv
 async fn a_push_replacing_a_failed_deploy_ecs_already_drained_still_alerts_it_once() {
     let world = World::new().await;
     world.release_service("prod", "web").await;
+    // The service's first rollout completed: the circuit breaker rolls back to it.
+    let _settled = world.finish_lost("web", "COMPLETED", false);
     let (_, first) = world.push("web", "release-42");
     world.handle(first).await.expect("first push");
     let _lost = world.finish_lost("web", "FAILED", true);

@@ -17,7 +17,7 @@ from urllib.parse import parse_qs
 from moto.core import DEFAULT_ACCOUNT_ID
 
 from . import blue_green, ec2_addresses, ecr_push, ecs_controls, elbv2_health, elbv2_tags, iam_simulate, lifecycle, sns_outbox
-from . import ecs_awsvpc
+from . import ecs_awsvpc, ecs_task_definitions
 from . import dynamodb_transactions
 from .cbor_bridge import serve_cbor
 from .faults import FaultInjector, FaultRuleError
@@ -45,6 +45,7 @@ class OpsEmulator:
         self.seeder = seeder
         ecs_controls.install()
         ecs_awsvpc.install()
+        ecs_task_definitions.install()
         elbv2_health.install()
         elbv2_tags.install()
         ec2_addresses.install()

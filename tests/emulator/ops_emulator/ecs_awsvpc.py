@@ -549,7 +549,10 @@ def install() -> None:
     original_stop = EC2ContainerServiceBackend.stop_task
 
     def stop_task(self, cluster_str, task_str, reason):
+        from . import ecs_controls  # imported here: ecs_controls imports this module
+
         task = original_stop(self, cluster_str, task_str, reason)
+        ecs_controls.task_stopped(self, task)
         release(task)
         return task
 

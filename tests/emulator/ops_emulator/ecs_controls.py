@@ -129,7 +129,18 @@ def install() -> None:
             if force and relabelled is not None:
                 # moto re-labels the primary in place on force; undo that and start a real one.
                 relabelled.update(primary_before, taskDefinition=previous[0])
-            _start_deployment(service, service.task_definition)
+            deployment = _start_deployment(service, service.task_definition)
+            if service.desired_count == 0:
+                # Nothing to start: ECS stops the older deployments' tasks (they leave their target
+                # groups) and the new deployment, at 0 of 0 tasks, has completed.
+                _converge(self, service, deployment, 0, drain_others=True)
+                deployment.update(
+                    rolloutState="COMPLETED",
+                    rolloutStateReason=f"ECS deployment {deployment['id']} completed.",
+                    pendingCount=0,
+                )
+                service.deployments[:] = [deployment]
+                _recount(service)
         else:
             primary = _primary(service)
             primary["desiredCount"] = service.desired_count
@@ -187,6 +198,22 @@ def _register_in_target_groups(backend, service, started: list, stopped: list) -
         for task in stopped:
             if _task_ip(task) in group.targets:
                 group.deregister([{"Id": _task_ip(task)}])
+
+
+def task_stopped(backend, task) -> None:
+    """StopTask on a service's task: it leaves the service's target groups and its deployment's
+    running count (ECS then starts a replacement; here a control does, as for every start)."""
+    if not (task.group or "").startswith("service:"):
+        return
+    service = backend.services.get(f"{task.cluster_arn.split('/')[-1]}:{task.group.split(':', 1)[1]}")
+    if service is None:
+        return
+    _register_in_target_groups(backend, service, [], [task])
+    for deployment in service.deployments:
+        if deployment["id"] == task.started_by and deployment["runningCount"] > 0:
+            deployment["runningCount"] -= 1
+            deployment["updatedAt"] = _now()
+    _recount(service)
 
 
 def _stop(task, reason: str) -> None:
@@ -327,13 +354,15 @@ def finish_deployment(account: str, region: str, spec: dict) -> dict:
 
     previous = None
     if spec.get("rollback"):
-        # The circuit breaker goes back to the last deployment that did not fail.
+        # The circuit breaker rolls back to "the last deployment that completed successfully" (developer
+        # guide, "How the Amazon ECS deployment circuit breaker detects failures"), not to one that was
+        # still rolling out when it was replaced.
         previous = next(
-            (d for d in service.deployments if d["status"] == "ACTIVE" and d.get("rolloutState") != "FAILED"),
+            (d for d in service.deployments if d["status"] == "ACTIVE" and d.get("rolloutState") == "COMPLETED"),
             None,
         )
         if previous is None:
-            raise ControlError(f"ECS service `{service.name}` has no earlier deployment to roll back to")
+            raise ControlError(f"ECS service `{service.name}` has no earlier completed deployment to roll back to")
     reason = spec.get("reason") or "ECS deployment circuit breaker: tasks failed to start."
     # The failed deployment's tasks stop and leave the target groups.
     failed_tasks = [t for t in _running(backend, service) if t.started_by == deployment["id"]]

@@ -66,7 +66,9 @@ class DemoSeeder:
         # prod/web runs on Fargate (awsvpc tasks in the VPC's two subnets); prod/worker stays on
         # EC2, to show both. (repository, desired count, tag, opt-in tags, launch type)
         services = {
-            "web": ("web", 2, "release-41", deploy_on_release, "FARGATE"),
+            "web": ("web", 2, "release-41", deploy_on_release + [
+                {"key": "ops:scale-min", "value": "1"}, {"key": "ops:scale-max", "value": "6"},
+            ], "FARGATE"),
             "worker": ("web", 1, "release-41", deploy_on_release + [
                 {"key": "ops:scale-min", "value": "1"}, {"key": "ops:scale-max", "value": "4"},
             ], "EC2"),
