@@ -136,6 +136,18 @@ impl World {
             .unwrap();
     }
 
+    /// Start a stopped instance again (the on-call restarting a bastion).
+    async fn start(&self, instance: &str) {
+        self.deps
+            .ec2
+            .client()
+            .start_instances()
+            .instance_ids(instance)
+            .send()
+            .await
+            .unwrap();
+    }
+
     async fn terminate(&self, instance: &str) {
         self.deps
             .ec2
@@ -636,15 +648,7 @@ async fn a_takeover_whose_stopped_holder_is_started_meanwhile_gives_the_address_
             assert!(waited < 500, "no DisassociateAddress within 10 s");
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
-        world
-            .deps
-            .ec2
-            .client()
-            .start_instances()
-            .instance_ids(&world.first)
-            .send()
-            .await
-            .unwrap();
+        world.start(&world.first).await;
     };
     let (answer, ()) = tokio::join!(world.handle(event), restart);
 
@@ -701,15 +705,7 @@ async fn a_takeover_that_dies_right_after_freeing_the_address_gives_it_back_to_a
             vec![format!("from={} for={instance}", world.first)],
             "the dead run's intent is on the address"
         );
-        world
-            .deps
-            .ec2
-            .client()
-            .start_instances()
-            .instance_ids(&world.first)
-            .send()
-            .await
-            .unwrap();
+        world.start(&world.first).await;
 
         let again = world.handle(event).await.expect("the redelivery settles");
 

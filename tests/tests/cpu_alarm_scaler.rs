@@ -31,8 +31,24 @@ struct World {
 
 impl World {
     /// Group `workers` (min 1, desired 2, max 6) and the function allowed to scale it and cluster `prod`.
+    /// An emulator with the group `workers` (1 / 2 / 6) and the ECS cluster `prod`.
     async fn new() -> World {
-        let emulator = Emulator::start();
+        let world = World::with(Emulator::start()).await;
+        let deps = &world.deps;
+        fixtures::group(deps.clients.groups.client(), "workers", (1, 2, 6), None).await;
+        deps.clients
+            .ecs
+            .client()
+            .create_cluster()
+            .cluster_name("prod")
+            .send()
+            .await
+            .unwrap();
+        world
+    }
+
+    /// The scaler against `emulator` as it is.
+    async fn with(emulator: Emulator) -> World {
         let sdk = emulator.sdk_config().await;
         let env = scaler_env(&[]);
         let deps = Deps {
@@ -46,15 +62,6 @@ impl World {
             alerts: MemoryAlerts::default(),
             config: ScalerConfig::from_env(&env).expect("config"),
         };
-        fixtures::group(deps.clients.groups.client(), "workers", (1, 2, 6), None).await;
-        deps.clients
-            .ecs
-            .client()
-            .create_cluster()
-            .cluster_name("prod")
-            .send()
-            .await
-            .unwrap();
         World { emulator, deps }
     }
 
@@ -1438,18 +1445,10 @@ async fn the_chat_samples_in_events_are_accepted_in_the_demo_account() {
     // independent test: the Fargate service's sample was refused there (prod/web had no bounds).
     let emulator = Emulator::start();
     emulator.seed_demo();
-    let sdk = emulator.sdk_config().await;
-    let deps = Deps {
-        clients: Clients {
-            alarms: CloudWatchAlarms::new(&sdk),
-            groups: AutoScalingGroups::new(&sdk),
-            ecs: EcsServices::new(&sdk),
-            scalable: ScalableTargets::new(&sdk),
-        },
-        iam: IamSimulator::new(&sdk),
-        alerts: MemoryAlerts::default(),
-        config: ScalerConfig::from_env(&scaler_env(&[])).expect("config"),
-    };
+    let World {
+        deps,
+        emulator: _emulator,
+    } = World::with(emulator).await;
     for (sample, expected) in [
         ("chat-scale.json", "planned"),
         ("chat-scale-fargate-service.json", "planned"),

@@ -345,9 +345,10 @@ struct CaughtUp {
 /// land last and leave production on it, with no later event to put it right. So once a push has
 /// started deployments, ECR itself (not the other push's event, nor tags its run may not have
 /// written yet) is asked for a newer image whose tag those services take; if there is one, it is
-/// deployed to them now, exactly as its own push deploys it (that run's revision is reused, and
-/// this is a no-op where it already runs). Whichever update lands last is followed by such a check,
-/// so the services end on the newest pushed image.
+/// deployed to them now, exactly as its own push deploys it (a no-op where it already runs; a
+/// revision that push's run registered is reused only if it was cloned from the revision production
+/// runs now, else one more clone is registered). Whichever update lands last is followed by such a
+/// check, so the services end on the newest pushed image.
 async fn deploy_newer_pushes<A: AlertSink>(
     account: &str,
     image: &NewImage,
