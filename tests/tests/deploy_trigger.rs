@@ -1213,20 +1213,16 @@ async fn two_pushes_handled_at_once_end_on_the_newer_image_whichever_update_land
         format!("{REGISTRY}/web:release-2@{newer_digest}"),
         "production ends on the newer image: {older_answer:#}\n{newer_answer:#}"
     );
-    let caught_up = older_answer["caught_up"].to_string();
-    assert!(
-        caught_up.contains("prod/web: web:release-2") && caught_up.contains("is deployed now"),
+    assert_eq!(
+        older_answer["restored"],
+        json!(["prod/web: this push's deployment overtook the one of web:release-2, pushed after it; that one is deployed again, so production does not stay on the older image"]),
         "the older push's run says what it did: {older_answer:#}"
     );
-    assert_eq!(
-        newer_answer["caught_up"],
-        json!([]),
-        "nothing is newer than release-2"
-    );
+    assert_eq!(newer_answer["restored"], json!([]), "{newer_answer:#}");
     assert_eq!(
         fixtures::revisions(&world.ecs, "web").await.len(),
-        4,
-        "the first, release-1's, release-2's, and the catch-up's clone of the release-1 revision production ran with release-2's image (a revision is reused only when it was cloned from the one running)"
+        3,
+        "release-2's revision is deployed again unchanged, not cloned"
     );
     let service = world.deps.ecs.describe("prod", "web").await.unwrap();
     assert!(

@@ -43,7 +43,9 @@
 
 use std::collections::BTreeMap;
 
-use ops_core::aws::ecs::{short_task_definition, ServiceState, TaskDefinitionState};
+use ops_core::aws::ecs::{
+    short_task_definition, ServiceState, TaskDefinitionState, IMAGE_DIGEST_TAG,
+};
 use ops_core::image::{containers_running, ImageRef};
 use ops_core::plan::Plan;
 use serde::Serialize;
@@ -63,6 +65,9 @@ pub struct Candidate {
     pub current: TaskDefinitionState,
     /// The family's latest revision, when it is not `current` (a revision an interrupted run registered).
     pub latest: Option<TaskDefinitionState>,
+    /// A revision of the image to deploy that the service already ran (a deployment another push
+    /// started and this one overtook): deployed unchanged rather than cloned again.
+    pub restore: Option<TaskDefinitionState>,
 }
 
 /// The image to deploy.
@@ -471,9 +476,15 @@ pub fn decide_deploy(
             continue;
         }
         let reuse = candidate
-            .latest
+            .restore
             .as_ref()
-            .filter(|latest| latest.is_derived(candidate.current.arn(), &image.digest));
+            .filter(|r| r.tags.get(IMAGE_DIGEST_TAG) == Some(&image.digest))
+            .or_else(|| {
+                candidate
+                    .latest
+                    .as_ref()
+                    .filter(|latest| latest.is_derived(candidate.current.arn(), &image.digest))
+            });
         let spec = DeploySpec {
             target: ServiceRef::of(&candidate.service),
             from: candidate.current.arn().to_string(),
@@ -1142,6 +1153,7 @@ mod tests {
             opt_in: contract::opt_in(&tags).unwrap().unwrap(),
             current,
             latest,
+            restore: None,
         }
     }
 

@@ -45,8 +45,8 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use ops_core::alert::AlertSink;
-use ops_core::aws::ecr::{EcrImages, ImageSelector};
-use ops_core::aws::ecs::{EcsServices, ServiceState, TaskDefinitionState};
+use ops_core::aws::ecr::{EcrImages, ImageSelector, ResolvedImage};
+use ops_core::aws::ecs::{EcsServices, ServiceState, TaskDefinitionState, IMAGE_DIGEST_TAG};
 use ops_core::aws::iam::IamSimulator;
 use ops_core::command::{Command, CommandError};
 use ops_core::doctor;
@@ -64,7 +64,7 @@ use tracing::{debug, info, warn};
 use crate::act::{apply, Started};
 use crate::commands::{status_line, DeployArgs, ServiceArgs, COMMANDS};
 use crate::config::DeployConfig;
-use crate::contract::{self, opt_in, service_opt_in, OptIn, Settlement, TagPattern, Trigger};
+use crate::contract::{self, opt_in, service_opt_in, OptIn, Settlement, Trigger};
 use crate::decide::{
     claim_state, decide_deploy, decide_outcome, decide_reconcile, decide_replacing,
     decide_rollback, foreign_deployment, in_flight, is_in_flight, is_own_deployment, pushed_time,
@@ -241,8 +241,8 @@ async fn on_push<A: AlertSink>(
         ),
     };
 
-    let pushed = deploy_push(&image, None, invocation, deps).await?;
-    let caught_up = deploy_newer_pushes(&account, &image, &pushed, invocation, deps).await?;
+    let pushed = deploy_push(&image, invocation, deps).await?;
+    let restored = restore_overtaken(&account, &image, &pushed, invocation, deps).await?;
     let PushDeployed {
         execution,
         mut started,
@@ -250,7 +250,7 @@ async fn on_push<A: AlertSink>(
         refused,
         ..
     } = pushed;
-    started.extend(caught_up.started);
+    started.extend(restored.started);
     // After acting: an invocation that fails and is retried warns once, on the run that succeeds.
     for problem in &problems {
         warn!(service = %problem.service, problem = %problem.problem, "opted-in service not deployed");
@@ -284,7 +284,7 @@ async fn on_push<A: AlertSink>(
             "image": image.reference(),
             "problems": problems,
             "refused": refused,
-            "caught_up": caught_up.notes,
+            "restored": restored.notes,
         }),
     ))
 }
@@ -299,19 +299,14 @@ struct PushDeployed {
     candidates: Vec<Candidate>,
 }
 
-/// Deploy a pushed `image` to the services that take it (only those named in `only`, if given).
+/// Deploy a pushed `image` to the services that take it.
 async fn deploy_push<A: AlertSink>(
     image: &NewImage,
-    only: Option<&[String]>,
     invocation: &Invocation,
     deps: &Deps<A>,
 ) -> Result<PushDeployed> {
-    let (mut candidates, mut problems) =
+    let (candidates, mut problems) =
         observe::candidates(&deps.ecs, &deps.config.clusters, &image.repository).await?;
-    if let Some(only) = only {
-        candidates.retain(|c| only.contains(&c.service.qualified_name()));
-        problems.retain(|p| only.contains(&p.service));
-    }
     let decision = decide_deploy(&candidates, image, &Trigger::EcrPush, invocation.now);
     problems.extend(decision.problems);
     settle_before_replacing(&decision.plan, &candidates, Mode::Apply, invocation, deps).await?;
@@ -330,87 +325,117 @@ async fn deploy_push<A: AlertSink>(
     })
 }
 
-/// How many newer pushes one invocation deploys after its own, at most (each is a pass).
-const MAX_CATCH_UPS: usize = 3;
-
-/// What catching up with newer pushes did.
+/// What putting back overtaken deployments did.
 #[derive(Default)]
-struct CaughtUp {
+struct Restored {
     started: Vec<Started>,
     notes: Vec<String>,
 }
 
 /// Two pushes handled at once (or a push redelivered while the next one is handled) each register
 /// a revision and call UpdateService, and ECS has no conditional update: the older image's call can
-/// land last and leave production on it, with no later event to put it right. So once a push has
-/// started deployments, ECR itself (not the other push's event, nor tags its run may not have
-/// written yet) is asked for a newer image whose tag those services take; if there is one, it is
-/// deployed to them now, exactly as its own push deploys it (a no-op where it already runs; a
-/// revision that push's run registered is reused only if it was cloned from the revision production
-/// runs now, else one more clone is registered). Whichever update lands last is followed by such a
-/// check, so the services end on the newest pushed image.
-async fn deploy_newer_pushes<A: AlertSink>(
+/// land after the newer one's and leave production on the older image, with no later event to put
+/// it right. So once this push has started a deployment, the service is read again: a deployment
+/// ECS still lists of a revision deploy-trigger registered for an image ECR says was pushed after
+/// this one means this update overtook a newer push's, and that revision is deployed again,
+/// unchanged, as that push's own. Only a deployment that really was overtaken counts: an image
+/// pushed later whose event has not been handled yet is left to its own push.
+async fn restore_overtaken<A: AlertSink>(
     account: &str,
     image: &NewImage,
     pushed: &PushDeployed,
     invocation: &Invocation,
     deps: &Deps<A>,
-) -> Result<CaughtUp> {
-    let mut caught_up = CaughtUp::default();
-    let mut services: Vec<String> = pushed.started.iter().map(|s| s.service.clone()).collect();
-    let mut floor = image.clone();
-    for _ in 0..MAX_CATCH_UPS {
-        let Some(floor_ms) = floor.pushed_at_ms else {
-            break;
-        };
-        if services.is_empty() {
-            break;
-        }
-        let patterns: Vec<&TagPattern> = pushed
+) -> Result<Restored> {
+    let mut restored = Restored::default();
+    let Some(ours) = image.pushed_at_ms else {
+        return Ok(restored);
+    };
+    for started in &pushed.started {
+        let Some(candidate) = pushed
             .candidates
             .iter()
-            .filter(|c| services.contains(&c.service.qualified_name()))
-            .flat_map(|c| c.opt_in.patterns.iter())
-            .collect();
-        let newer = deps
-            .ecr
-            .tagged_images(account, &image.repository)
-            .await?
-            .into_iter()
-            .filter(|i| i.pushed_at_ms.is_some_and(|at| at > floor_ms))
-            .filter_map(|i| {
-                let tag = i
-                    .tags
-                    .iter()
-                    .find(|t| patterns.iter().any(|p| p.matches(t)))?
-                    .clone();
-                Some((i, tag))
-            })
-            .max_by_key(|(i, _)| i.pushed_at_ms);
-        let Some((newer, tag)) = newer else {
-            break;
+            .find(|c| c.service.qualified_name() == started.service)
+        else {
+            continue;
         };
+        let service = deps
+            .ecs
+            .describe(&candidate.service.cluster, &candidate.service.name)
+            .await?;
+        let mut overtaken: Option<(TaskDefinitionState, ResolvedImage)> = None;
+        for deployment in service
+            .deployments
+            .iter()
+            .filter(|d| d.id != started.deployment_id)
+        {
+            let revision = deps
+                .ecs
+                .task_definition(&deployment.task_definition)
+                .await?;
+            let Some(digest) = revision.tags.get(IMAGE_DIGEST_TAG).cloned() else {
+                continue;
+            };
+            if digest == image.digest {
+                continue;
+            }
+            let other = match deps
+                .ecr
+                .resolve(account, &image.repository, &ImageSelector::Digest(digest))
+                .await
+            {
+                Ok(other) => other,
+                Err(Error::NotFound { .. }) => continue,
+                Err(error) => return Err(error),
+            };
+            let newer = other.pushed_at_ms.is_some_and(|at| at > ours);
+            let newest = overtaken
+                .as_ref()
+                .is_none_or(|(_, o)| other.pushed_at_ms > o.pushed_at_ms);
+            if newer && newest {
+                overtaken = Some((revision, other));
+            }
+        }
+        let Some((revision, newer)) = overtaken else {
+            continue;
+        };
+        let tag = newer
+            .tags
+            .iter()
+            .find(|t| candidate.opt_in.patterns.iter().any(|p| p.matches(t)))
+            .cloned();
         let newer = NewImage {
             registry: image.registry.clone(),
             repository: image.repository.clone(),
-            tag: Some(tag),
+            tag,
             digest: newer.digest,
             pushed_at_ms: newer.pushed_at_ms,
             retagged_at_ms: None,
         };
-        info!(services = ?services, image = %newer.reference(), "a newer push exists: deploying it after this push's own deployment");
-        let again = deploy_push(&newer, Some(&services), invocation, deps).await?;
-        caught_up.notes.push(format!(
-            "{}: {} was pushed after {} and is deployed now, so that this push's deployment, which may have landed after its own, does not leave production on the older image",
-            services.join(", "),
-            newer.label(),
-            floor.label()
+        warn!(service = %started.service, overtaken = %revision.short_name(), image = %newer.reference(), "this push's deployment overtook a newer push's: deploying that one again");
+        let mut now = observe::candidate(&deps.ecs, service, candidate.opt_in.clone()).await?;
+        now.restore = Some(revision);
+        let decision = decide_deploy(
+            std::slice::from_ref(&now),
+            &newer,
+            &Trigger::EcrPush,
+            invocation.now,
+        );
+        let candidates = [now];
+        settle_before_replacing(&decision.plan, &candidates, Mode::Apply, invocation, deps).await?;
+        let revisions = candidates
+            .iter()
+            .map(|c| (c.current.arn().to_string(), c.current.clone()))
+            .collect();
+        let (_, again) = run(decision.plan, Mode::Apply, &revisions, invocation, deps).await?;
+        restored.notes.push(format!(
+            "{}: this push's deployment overtook the one of {}, pushed after it; that one is deployed again, so production does not stay on the older image",
+            started.service,
+            newer.label()
         ));
-        services = again.started.iter().map(|s| s.service.clone()).collect();
-        caught_up.started.extend(again.started);
-        floor = newer;
+        restored.started.extend(again);
     }
-    Ok(caught_up)
+    Ok(restored)
 }
 
 /// The answer to a push event that went stale before it arrived: its tag now names another image in

@@ -52,6 +52,7 @@ pub async fn candidate(
         opt_in,
         current,
         latest,
+        restore: None,
     })
 }
 
