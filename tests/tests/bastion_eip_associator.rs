@@ -1004,7 +1004,7 @@ fn associator_statements() -> Vec<Value> {
         json!({"Sid": "MarkOnlyPoolAddressesBeingTakenOver", "Effect": "Allow",
                "Action": ["ec2:CreateTags", "ec2:DeleteTags"],
                "Resource": "arn:aws:ec2:us-east-1:123456789012:elastic-ip/*",
-               "Condition": {"Null": {"aws:ResourceTag/ops:eip-pool": "false"},
+               "Condition": {"Null": {"aws:ResourceTag/ops:eip-pool": "false", "aws:TagKeys": "false"},
                              "ForAllValues:StringEquals": {"aws:TagKeys": ["ops:eip-freeing"]}}}),
         json!({"Sid": "AssociateToInstancesOfThisAccount", "Effect": "Allow",
                "Action": "ec2:AssociateAddress",

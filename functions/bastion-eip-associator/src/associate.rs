@@ -226,8 +226,9 @@ pub async fn secure(
                     None => false,
                 };
                 if !released {
-                    ec2.untag_address(&address.allocation_id, FREEING_TAG, &mark)
-                        .await?;
+                    // The mark stays: the run that did free the address may have written its own
+                    // over this one (CreateTags overwrites), and removing it by this value would
+                    // remove the only record that the holder's address is in flight.
                     let race = format!(
                         "{} (taking it over from {from}, {from_state}: another instance freed it first)",
                         address.public_ip
@@ -245,15 +246,10 @@ pub async fn secure(
                     // Its holder was started since it was read as departed (or that read was
                     // stale: DescribeInstances is eventually consistent): an address never leaves
                     // a pending or running instance, so it goes back to it.
-                    let back = ec2.associate_if_free(&address.allocation_id, &from).await?;
-                    ec2.untag_address(&address.allocation_id, FREEING_TAG, &mark)
-                        .await?;
-                    let outcome = if back.is_some() {
+                    let outcome = give_back(ec2, &address, &from, &state, &mark).await?;
+                    if outcome == GIVEN_BACK {
                         progress.freed.pop();
-                        "the address was given back to it"
-                    } else {
-                        "another instance associated the address first"
-                    };
+                    }
                     warn!(instance, ip = %address.public_ip, holder = %from, %state, attempt, "the holder of the address is running again: {outcome}");
                     lost.push(format!(
                         "{} (its holder {from} was {from_state} when read and is {state} again: {outcome})",
@@ -407,21 +403,43 @@ async fn give_back_unfinished(
     let Some(state) = started_again(ec2, &holder).await? else {
         return Ok(None);
     };
-    let back = ec2
-        .associate_if_free(&address.allocation_id, &holder)
-        .await?;
-    let outcome = if back.is_some() {
-        ec2.untag_address(&address.allocation_id, FREEING_TAG, mark)
-            .await?;
-        "the address was given back to it"
-    } else {
-        "another instance associated the address first"
-    };
+    let outcome = give_back(ec2, address, &holder, &state, mark).await?;
     warn!(instance, ip = %address.public_ip, %holder, %state, "a takeover that did not finish freed this address from a holder that is running again: {outcome}");
     Ok(Some(format!(
         "{} (freed from {holder} by a takeover that did not finish; {holder} is {state} again: {outcome})",
         address.public_ip
     )))
+}
+
+const GIVEN_BACK: &str = "the address was given back to it";
+
+/// Give a freed address back to `holder`, started again (`state`), and remove the freeing `mark`
+/// once it is on it. EC2 associates an address only with a running instance (a pending one is
+/// refused as not in a valid state), so for a pending holder the address stays free and marked,
+/// kept for it: a later run (the reconcile, or this launch's retry) gives it back once it runs.
+async fn give_back(
+    ec2: &Ec2,
+    address: &AddressState,
+    holder: &str,
+    state: &str,
+    mark: &str,
+) -> Result<&'static str> {
+    if state != "running" {
+        return Ok("the address stays free for it until it runs");
+    }
+    Ok(
+        match ec2
+            .associate_if_free(&address.allocation_id, holder)
+            .await?
+        {
+            Some(_) => {
+                ec2.untag_address(&address.allocation_id, FREEING_TAG, mark)
+                    .await?;
+                GIVEN_BACK
+            }
+            None => "another instance associated the address first",
+        },
+    )
 }
 
 /// Remove a freeing mark left on an address that is now settled on an instance.

@@ -367,6 +367,14 @@ pub fn decide_start(
             live_view.service.qualified_name()
         )));
     }
+    if idle.service.deployment_controller != ops_core::aws::ecs::ECS_CONTROLLER {
+        return Err(Refusal::request(format!(
+            "{app}: {} ({}) runs on the {} deployment controller, whose task definition UpdateService cannot change (CodeDeploy or your task-set tool deploys it); move both colours to the ECS controller to swap them; nothing was changed",
+            live.other(),
+            idle.service.qualified_name(),
+            idle.service.deployment_controller
+        )));
+    }
     // What the idle colour would run: the live revision's clone for an image, else the revision.
     let runs = match &request.deploying {
         Deploying::Image { .. } => base,

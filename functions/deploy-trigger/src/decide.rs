@@ -362,8 +362,10 @@ pub fn decide_deploy(
             .tag(contract::NEWEST_PUSHED)
             .and_then(NewestPushed::decode);
         let raised = raised_newest(newest.as_ref(), image);
+        // Restoring a newer push's deployment that another update overtook is not a push arriving
+        // late: its own run may already have recorded it as the newest image.
         let late = match trigger {
-            Trigger::EcrPush => late_push(newest.as_ref(), image),
+            Trigger::EcrPush if candidate.restore.is_none() => late_push(newest.as_ref(), image),
             _ => None,
         };
         if already && matches!(late, Some(Late::Repeated(_))) {

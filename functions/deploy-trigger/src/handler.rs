@@ -348,27 +348,29 @@ async fn restore_overtaken<A: AlertSink>(
     deps: &Deps<A>,
 ) -> Result<Restored> {
     let mut restored = Restored::default();
-    let Some(ours) = image.pushed_at_ms else {
+    let (Some(ours), Some(tag)) = (image.pushed_at_ms, image.tag.as_deref()) else {
         return Ok(restored);
     };
-    for started in &pushed.started {
-        let Some(candidate) = pushed
-            .candidates
-            .iter()
-            .find(|c| c.service.qualified_name() == started.service)
-        else {
-            continue;
-        };
+    // Every service this push is for, also one it found already running the image: a run that
+    // failed after its update, retried, starts nothing and must still look.
+    for candidate in pushed
+        .candidates
+        .iter()
+        .filter(|c| c.opt_in.patterns.iter().any(|p| p.matches(tag)))
+    {
         let service = deps
             .ecs
             .describe(&candidate.service.cluster, &candidate.service.name)
             .await?;
+        let Some(primary) = service.primary().cloned() else {
+            continue;
+        };
+        let primary_revision = deps.ecs.task_definition(&primary.task_definition).await?;
+        if primary_revision.tags.get(IMAGE_DIGEST_TAG) != Some(&image.digest) {
+            continue;
+        }
         let mut overtaken: Option<(TaskDefinitionState, ResolvedImage)> = None;
-        for deployment in service
-            .deployments
-            .iter()
-            .filter(|d| d.id != started.deployment_id)
-        {
+        for deployment in service.deployments.iter().filter(|d| d.id != primary.id) {
             let revision = deps
                 .ecs
                 .task_definition(&deployment.task_definition)
@@ -412,7 +414,8 @@ async fn restore_overtaken<A: AlertSink>(
             pushed_at_ms: newer.pushed_at_ms,
             retagged_at_ms: None,
         };
-        warn!(service = %started.service, overtaken = %revision.short_name(), image = %newer.reference(), "this push's deployment overtook a newer push's: deploying that one again");
+        let name = candidate.service.qualified_name();
+        warn!(service = %name, overtaken = %revision.short_name(), image = %newer.reference(), "this push's deployment overtook a newer push's: deploying that one again");
         let mut now = observe::candidate(&deps.ecs, service, candidate.opt_in.clone()).await?;
         now.restore = Some(revision);
         let decision = decide_deploy(
@@ -429,8 +432,7 @@ async fn restore_overtaken<A: AlertSink>(
             .collect();
         let (_, again) = run(decision.plan, Mode::Apply, &revisions, invocation, deps).await?;
         restored.notes.push(format!(
-            "{}: this push's deployment overtook the one of {}, pushed after it; that one is deployed again, so production does not stay on the older image",
-            started.service,
+            "{name}: this push's deployment overtook the one of {}, pushed after it; that one is deployed again, so production does not stay on the older image",
             newer.label()
         ));
         restored.started.extend(again);
