@@ -365,6 +365,14 @@ async fn restore_overtaken<A: AlertSink>(
         let Some(primary) = service.primary().cloned() else {
             continue;
         };
+        // Only a deployment a push started (this one, or its interrupted run, recorded): a
+        // person's chat deploy of an older image, or ECS's circuit breaker rolling back from a
+        // newer one, is never undone.
+        let pushed_it = in_flight(&service)
+            .is_some_and(|r| r.deployment_id == primary.id && r.trigger == Trigger::EcrPush);
+        if !pushed_it {
+            continue;
+        }
         let primary_revision = deps.ecs.task_definition(&primary.task_definition).await?;
         if primary_revision.tags.get(IMAGE_DIGEST_TAG) != Some(&image.digest) {
             continue;
