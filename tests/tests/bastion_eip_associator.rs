@@ -85,13 +85,19 @@ impl World {
         function_handler(payload, &self.deps).await
     }
 
-    /// Who holds each pool address.
-    async fn holders(&self) -> Vec<Option<String>> {
+    /// The addresses of pool `bastion`, as EC2 describes them now.
+    async fn pool(&self) -> Vec<ops_core::aws::ec2::AddressState> {
         self.deps
             .ec2
             .addresses_tagged("ops:eip-pool", Some("bastion"))
             .await
             .unwrap()
+    }
+
+    /// Who holds each pool address.
+    async fn holders(&self) -> Vec<Option<String>> {
+        self.pool()
+            .await
             .into_iter()
             .map(|a| a.instance_id)
             .collect()
@@ -99,23 +105,15 @@ impl World {
 
     /// The `ops:eip-freeing` marks on pool addresses.
     async fn marks(&self) -> Vec<String> {
-        self.deps
-            .ec2
-            .addresses_tagged("ops:eip-pool", Some("bastion"))
+        self.pool()
             .await
-            .unwrap()
             .into_iter()
             .filter_map(|a| a.tags.get("ops:eip-freeing").cloned())
             .collect()
     }
 
     async fn give(&self, instance: &str) {
-        let address = &self
-            .deps
-            .ec2
-            .addresses_tagged("ops:eip-pool", Some("bastion"))
-            .await
-            .unwrap()[0];
+        let address = &self.pool().await[0];
         assert!(self
             .deps
             .ec2
