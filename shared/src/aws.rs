@@ -37,6 +37,8 @@ pub mod ecs;
 pub mod elbv2;
 #[cfg(feature = "iam")]
 pub mod iam;
+#[cfg(feature = "ecs")]
+pub mod service_deployments;
 #[cfg(feature = "sns")]
 pub mod sns;
 #[cfg(feature = "ssm")]

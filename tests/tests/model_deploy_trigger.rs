@@ -149,7 +149,7 @@ impl<'a> World<'a> {
             ("ECS_CLUSTERS", "prod".to_string()),
         ]);
         let deps = Deps {
-            ecs: EcsServices::new(&once),
+            ecs: EcsServices::new(&once).reading_service_deployments(),
             iam: IamSimulator::new(&once),
             ecr: EcrImages::new(&once),
             alerts: SnsAlerts::new(&once, &topic),

@@ -1334,6 +1334,8 @@ mod tests {
                 target_groups: vec![group(colour)],
                 deployment_controller: ops_core::aws::ecs::ECS_CONTROLLER.into(),
                 placement: Default::default(),
+                strategy: Default::default(),
+                service_deployments: Vec::new(),
                 tags: BTreeMap::from([("ops:swap-app".to_string(), "shop".to_string())]),
             },
             target_group: group(colour),

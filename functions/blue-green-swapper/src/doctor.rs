@@ -725,6 +725,8 @@ mod tests {
             target_groups: Vec::new(),
             deployment_controller: ops_core::aws::ecs::ECS_CONTROLLER.into(),
             placement: Default::default(),
+            strategy: Default::default(),
+            service_deployments: Vec::new(),
             tags: BTreeMap::from([(contract::APP.to_string(), "shop".to_string())]),
         }
     }

@@ -432,6 +432,8 @@ mod tests {
             target_groups: Vec::new(),
             deployment_controller: ops_core::aws::ecs::ECS_CONTROLLER.into(),
             placement: Default::default(),
+            strategy: Default::default(),
+            service_deployments: Vec::new(),
             tags: tags
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))

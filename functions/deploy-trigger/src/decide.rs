@@ -46,6 +46,7 @@ use std::collections::BTreeMap;
 use ops_core::aws::ecs::{
     short_task_definition, ServiceState, TaskDefinitionState, IMAGE_DIGEST_TAG,
 };
+use ops_core::aws::service_deployments::{ServiceDeploymentView, Strategy};
 use ops_core::image::{containers_running, ImageRef};
 use ops_core::plan::Plan;
 use serde::Serialize;
@@ -697,6 +698,28 @@ pub struct Outcome {
     /// Seconds from start to this outcome, if the start is known and the outcome seen as it
     /// happened (a reconcile sees it up to one schedule period late, so it gives none).
     pub duration_seconds: Option<u64>,
+    /// For a service on ECS's own blue/green, canary or linear strategy: the strategy and the
+    /// service deployment that ran it (the stage it ended at, the weights, the alarms that fired).
+    pub native: Option<NativeDeployment>,
+}
+
+/// What ECS's own blue/green, canary or linear deployment did, for the report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NativeDeployment {
+    /// The service's strategy.
+    pub strategy: Strategy,
+    /// The service deployment, if ECS still lists it.
+    pub service_deployment: Option<ServiceDeploymentView>,
+}
+
+impl NativeDeployment {
+    /// The native deployment behind `deployment_id` on `service`, if the service runs one.
+    pub fn of(service: &ServiceState, deployment_id: &str) -> Option<Self> {
+        service.strategy.native().then(|| NativeDeployment {
+            strategy: service.strategy.clone(),
+            service_deployment: service.service_deployment_of(deployment_id).cloned(),
+        })
+    }
 }
 
 /// An outcome decision: what to record and what to report (nothing for a duplicate event).
@@ -977,6 +1000,7 @@ fn vanished(service: &ServiceState, in_flight: &InFlight) -> OutcomeDecision {
         rollback_to: service.tag(contract::LAST_COMPLETED).map(String::from),
         in_flight: Some(in_flight.clone()),
         duration_seconds: None,
+        native: NativeDeployment::of(service, id),
     };
     let record = RecordSpec {
         target: ServiceRef::of(service),
@@ -1034,9 +1058,17 @@ fn settle_outcome(
         }
         tags.insert(contract::LAST_COMPLETED.to_string(), deployed_arn);
     } else {
-        if let Some(primary) = service.primary().filter(|p| p.id != deployment_id) {
-            rolled_back_to = Some(primary.task_definition.clone());
-        }
+        // ECS's own strategies name where their rollback went; a rolling update's rollback is
+        // the newer deployment the circuit breaker started.
+        let native_rollback = service
+            .service_deployment_of(deployment_id)
+            .and_then(|v| v.rolled_back_to.clone());
+        rolled_back_to = native_rollback.or_else(|| {
+            service
+                .primary()
+                .filter(|p| p.id != deployment_id)
+                .map(|p| p.task_definition.clone())
+        });
         rollback_to = last_completed;
     }
     let duration_seconds = match seen_by {
@@ -1060,6 +1092,7 @@ fn settle_outcome(
         rollback_to,
         duration_seconds,
         in_flight,
+        native: NativeDeployment::of(service, deployment_id),
     };
     let verdict = if succeeded { "completed" } else { "failed" };
     let record = RecordSpec {
@@ -1134,6 +1167,8 @@ mod tests {
             target_groups: vec![],
             deployment_controller: ops_core::aws::ecs::ECS_CONTROLLER.into(),
             placement: Default::default(),
+            strategy: Default::default(),
+            service_deployments: Vec::new(),
             tags: tags
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))

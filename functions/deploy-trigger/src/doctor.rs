@@ -101,6 +101,28 @@ pub async fn examine(config: &DeployConfig, caller: &Caller, ecs: &EcsServices) 
                 Duty::new("ecs:DescribeServices", &service.arn, why("reads"))
                     .with_context("ecs:cluster", service.cluster_arn.clone()),
             );
+            if service.strategy.native() {
+                for (action, kind) in [
+                    ("ecs:ListServiceDeployments", None),
+                    ("ecs:DescribeServiceDeployments", Some("service-deployment")),
+                    ("ecs:DescribeServiceRevisions", Some("service-revision")),
+                ] {
+                    let resource = match kind {
+                        None => service.arn.clone(),
+                        Some(kind) => {
+                            service.arn.replacen(":service/", &format!(":{kind}/"), 1) + "/*"
+                        }
+                    };
+                    exam.duty(
+                        Duty::new(
+                            action,
+                            resource,
+                            format!("reads the {} deployments of {name}", service.strategy.name),
+                        )
+                        .with_context("ecs:cluster", service.cluster_arn.clone()),
+                    );
+                }
+            }
             exam.duty(
                 Duty::new("ecs:UpdateService", &service.arn, why("deploys to"))
                     .with_context("ecs:cluster", service.cluster_arn.clone())

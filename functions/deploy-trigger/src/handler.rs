@@ -1182,6 +1182,16 @@ async fn status(ecs: &EcsServices, service: &ServiceState) -> Result<Value> {
             "desired": p.desired,
         })),
         "deployments": service.deployments,
+        "strategy": service.strategy,
+        "service_deployment": service.service_deployments.first().map(|d| json!({
+            "arn": d.arn,
+            "status": d.status,
+            "stage": d.stage,
+            "production_traffic": d.weights,
+            "progress": d.progress(),
+            "alarms_in_alarm": d.triggered_alarms,
+            "reason": d.reason,
+        })),
         "opt_in": match opt_in {
             None => json!("not opted in"),
             Some(Ok(parsed)) => json!(parsed),

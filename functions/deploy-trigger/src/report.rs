@@ -10,8 +10,8 @@ use serde::Serialize;
 use crate::commands::{help_line, rollback_line, status_line, COMMANDS};
 use crate::contract::{self, Settled};
 use crate::decide::{
-    in_flight, is_settled, settlement, short_digest, Action, NewImage, Outcome, Problem, Refusal,
-    SeenBy,
+    in_flight, is_settled, settlement, short_digest, Action, NativeDeployment, NewImage, Outcome,
+    Problem, Refusal, SeenBy,
 };
 
 /// Images by revision (`family:revision` → container → image), as observed for the report.
@@ -48,10 +48,24 @@ pub fn outcome_alert(function: &str, outcome: &Outcome, images: &RevisionImages)
             &outcome.service,
             format!("{} now runs {}", outcome.service, changed.first().cloned().unwrap_or(deployed_name.clone())),
         )
-        .what(format!(
-            "Deployment {} of {deployed_name} is COMPLETED: ECS verified every desired task of {} running it.",
-            outcome.deployment_id, outcome.service
-        ));
+        .what(match &outcome.native {
+            Some(native) => format!(
+                "ECS's {} deployment {} of {deployed_name} to {} is SUCCESSFUL: {}, every stage passed{}.",
+                native.strategy.name,
+                outcome.deployment_id,
+                outcome.service,
+                native.strategy.plan,
+                native
+                    .service_deployment
+                    .as_ref()
+                    .map(|d| format!(" (ended at {})", d.progress()))
+                    .unwrap_or_default()
+            ),
+            None => format!(
+                "Deployment {} of {deployed_name} is COMPLETED: ECS verified every desired task of {} running it.",
+                outcome.deployment_id, outcome.service
+            ),
+        });
         // Offer only an undo that works: the first verified deployment has nothing to go back to.
         match outcome.rollback_to.as_deref() {
             Some(_) => succeeded.undo(rollback_line(function, &outcome.service)),
@@ -69,16 +83,26 @@ pub fn outcome_alert(function: &str, outcome: &Outcome, images: &RevisionImages)
             ),
             None => format!("{} deployment of {deployed_name} FAILED", outcome.service),
         };
-        let mut failed = Alert::new(Severity::Critical, function, "deployment.failed", &outcome.service, title)
-            .what(format!(
-                "Deployment {} of {deployed_name} to {} FAILED: its tasks did not reach a steady state.",
-                outcome.deployment_id, outcome.service
-            ))
-            .next_step(format!(
-                "Read why the new tasks stopped: ECS console > {} > Tasks (stopped), or `aws ecs list-tasks --desired-status STOPPED`.",
-                outcome.service
-            ))
-            .next_step(format!("Check what runs now: {}", status_line(function, &outcome.service)));
+        let mut failed = Alert::new(
+            Severity::Critical,
+            function,
+            "deployment.failed",
+            &outcome.service,
+            title,
+        );
+        failed = match &outcome.native {
+            Some(native) => native_failure(failed, outcome, native, &deployed_name),
+            None => failed
+                .what(format!(
+                    "Deployment {} of {deployed_name} to {} FAILED: its tasks did not reach a steady state.",
+                    outcome.deployment_id, outcome.service
+                ))
+                .next_step(format!(
+                    "Read why the new tasks stopped: ECS console > {} > Tasks (stopped), or `aws ecs list-tasks --desired-status STOPPED`.",
+                    outcome.service
+                )),
+        }
+        .next_step(format!("Check what runs now: {}", status_line(function, &outcome.service)));
         if let (None, Some(target)) = (&outcome.rolled_back_to, &outcome.rollback_to) {
             failed = failed.next_step(format!(
                 "Go back to the last verified deployment ({}): {}",
@@ -116,6 +140,14 @@ pub fn outcome_alert(function: &str, outcome: &Outcome, images: &RevisionImages)
     {
         alert = alert.requested_by(who);
     }
+    if let Some(native) = &outcome.native {
+        alert = alert.context("strategy", &native.strategy.name);
+        if let Some(deployment) = &native.service_deployment {
+            alert = alert
+                .context("stage", deployment.stage.as_deref().unwrap_or("none"))
+                .related(&deployment.arn);
+        }
+    }
     if let Some(seconds) = outcome.duration_seconds {
         alert = alert.context("duration", format!("{}m{:02}s", seconds / 60, seconds % 60));
     }
@@ -128,6 +160,50 @@ pub fn outcome_alert(function: &str, outcome: &Outcome, images: &RevisionImages)
         }
     }
     alert
+}
+
+/// What a failed blue/green, canary or linear deployment did: the stage ECS failed it at, the
+/// traffic it had, the alarms that fired, and where to look.
+fn native_failure(
+    alert: Alert,
+    outcome: &Outcome,
+    native: &NativeDeployment,
+    deployed_name: &str,
+) -> Alert {
+    let at = native
+        .service_deployment
+        .as_ref()
+        .map(|d| format!(" at {}", d.progress()))
+        .unwrap_or_default();
+    let alert = alert.what(format!(
+        "ECS's {} deployment {} of {deployed_name} to {} FAILED{at}; ECS ended it as {}.",
+        native.strategy.name,
+        outcome.deployment_id,
+        outcome.service,
+        native
+            .service_deployment
+            .as_ref()
+            .map_or("failed", |d| d.status.as_str())
+    ));
+    let fired = native
+        .service_deployment
+        .as_ref()
+        .map(|d| d.triggered_alarms.clone())
+        .unwrap_or_default();
+    if fired.is_empty() {
+        alert.next_step(format!(
+            "Read why ECS failed it: `aws ecs describe-service-deployments --service-deployment-arns {}` (its lifecycle hooks and status reason).",
+            native
+                .service_deployment
+                .as_ref()
+                .map_or("<arn>", |d| d.arn.as_str())
+        ))
+    } else {
+        alert.next_step(format!(
+            "See what the alarm saw: `aws cloudwatch describe-alarm-history --alarm-name {}`.",
+            fired.join(" / ")
+        ))
+    }
 }
 
 /// How the alert says which path saw the outcome.
@@ -283,6 +359,20 @@ pub fn verification(service: &ServiceState, label: &str) -> Option<Verification>
                     "{label}: ECS does not list deployment {id}, and deploy-trigger has not verified its outcome (unverified; a reconcile settles it)"
                 ),
             ),
+            (Some(_), state) if service.service_deployment_of(&id).is_some() => {
+                let progress = service
+                    .service_deployment_of(&id)
+                    .map(|d| d.progress())
+                    .unwrap_or_default();
+                (
+                    Verified::InProgress,
+                    format!(
+                        "{label}: ECS's {} deployment is {} ({progress}); deploy-trigger verifies it when ECS finishes",
+                        service.strategy.name,
+                        state.unwrap_or("without a state")
+                    ),
+                )
+            }
             (Some(deployment), state) => (
                 Verified::InProgress,
                 format!(
@@ -529,6 +619,7 @@ mod tests {
                 to: "web:8".into(),
             }),
             duration_seconds: Some(185),
+            native: None,
         }
     }
 

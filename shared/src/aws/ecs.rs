@@ -9,6 +9,7 @@ use serde::Serialize;
 use tracing::instrument;
 
 use super::aws_error;
+use super::service_deployments::{self, ServiceDeploymentView, Strategy};
 use crate::doctor::Duty;
 use crate::error::{Error, Result};
 
@@ -61,6 +62,11 @@ pub struct ServiceState {
     /// Where its tasks run: its launch type (`EC2`, `FARGATE`, `EXTERNAL`), or the capacity
     /// providers of its strategy, and whether it gives them `awsvpc` network interfaces.
     pub placement: Placement,
+    /// How ECS runs its deployments: rolling, or ECS's own blue/green, canary or linear.
+    pub strategy: Strategy,
+    /// For a blue/green, canary or linear service read with
+    /// [`EcsServices::reading_service_deployments`]: its newest service deployments, newest first.
+    pub service_deployments: Vec<ServiceDeploymentView>,
     /// The service's tags.
     pub tags: BTreeMap<String, String>,
 }
@@ -130,6 +136,15 @@ impl ServiceState {
     /// `cluster/service`, how ops name a service.
     pub fn qualified_name(&self) -> String {
         format!("{}/{}", self.cluster, self.name)
+    }
+
+    /// The service deployment that stands for `deployment` on a blue/green, canary or linear
+    /// service: the newest one of its task definition.
+    pub fn service_deployment_of(&self, deployment_id: &str) -> Option<&ServiceDeploymentView> {
+        let deployment = self.deployments.iter().find(|d| d.id == deployment_id)?;
+        self.service_deployments
+            .iter()
+            .find(|v| v.target.as_deref() == Some(deployment.task_definition.as_str()))
     }
 
     /// A tag's value.
@@ -258,6 +273,7 @@ fn from_tags(tags: &[Tag]) -> BTreeMap<String, String> {
 #[derive(Debug, Clone)]
 pub struct EcsServices {
     client: aws_sdk_ecs::Client,
+    service_deployments: bool,
 }
 
 impl EcsServices {
@@ -265,7 +281,16 @@ impl EcsServices {
     pub fn new(config: &SdkConfig) -> Self {
         EcsServices {
             client: aws_sdk_ecs::Client::new(config),
+            service_deployments: false,
         }
+    }
+
+    /// The adapter that also reads the service deployments of every blue/green, canary or linear
+    /// service it describes (three more calls per such service), and gives their legacy
+    /// deployments the rollout state those report (see [`service_deployments::settle_rollouts`]).
+    pub fn reading_service_deployments(mut self) -> Self {
+        self.service_deployments = true;
+        self
     }
 
     /// The underlying client, for operations the adapter does not wrap yet.
@@ -311,6 +336,13 @@ impl EcsServices {
                     .filter(|s| s.status() != Some("INACTIVE"))
                     .map(service_state),
             );
+        }
+        if self.service_deployments {
+            for service in found.iter_mut().filter(|s| s.strategy.native()) {
+                service.service_deployments =
+                    service_deployments::read(&self.client, service).await?;
+                service_deployments::settle_rollouts(service);
+            }
         }
         Ok(found)
     }
@@ -543,6 +575,8 @@ fn service_state(found: &aws_sdk_ecs::types::Service) -> ServiceState {
             .iter()
             .filter_map(|b| b.target_group_arn().map(String::from))
             .collect(),
+        strategy: Strategy::of(found.deployment_configuration()),
+        service_deployments: Vec::new(),
         deployment_controller: found
             .deployment_controller()
             .map_or(ECS_CONTROLLER, |c| c.r#type().as_str())

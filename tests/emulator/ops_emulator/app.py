@@ -17,7 +17,7 @@ from urllib.parse import parse_qs
 from moto.core import DEFAULT_ACCOUNT_ID
 
 from . import blue_green, ec2_addresses, ecr_push, ecs_controls, elbv2_health, elbv2_tags, iam_simulate, lifecycle, sns_outbox
-from . import ecs_awsvpc, ecs_task_definitions
+from . import ecs_awsvpc, ecs_strategies, ecs_task_definitions
 from . import dynamodb_transactions
 from .cbor_bridge import serve_cbor
 from .faults import FaultInjector, FaultRuleError
@@ -46,6 +46,7 @@ class OpsEmulator:
         ecs_controls.install()
         ecs_awsvpc.install()
         ecs_task_definitions.install()
+        ecs_strategies.install()
         elbv2_health.install()
         elbv2_tags.install()
         ec2_addresses.install()
@@ -148,6 +149,12 @@ class OpsEmulator:
             ("POST", "/_ops/ecs/run-tasks"): lambda: ecs_controls.run_tasks(account, region, spec),
             ("POST", "/_ops/ecs/finish-deployment"): lambda: ecs_controls.finish_deployment(
                 account, region, spec
+            ),
+            ("POST", "/_ops/ecs/advance-deployment"): lambda: ecs_controls.advance_deployment(
+                account, region, spec
+            ),
+            ("POST", "/_ops/ecs/strategy-service"): lambda: ecs_strategies.create_service(
+                self.seeder.endpoint, region, spec
             ),
             ("POST", "/_ops/elbv2/target-health"): lambda: elbv2_health.set_health(spec),
             ("POST", "/_ops/autoscaling/launch"): lambda: lifecycle.launch(account, region, spec),

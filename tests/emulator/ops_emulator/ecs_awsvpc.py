@@ -36,6 +36,8 @@ from moto.ecs.responses import EC2ContainerServiceResponse
 from moto.core.responses import ActionResult
 from moto.moto_api._internal import mock_random
 
+from . import ecs_strategies
+
 FARGATE_PROVIDERS = ("FARGATE", "FARGATE_SPOT")
 # "The latest Linux platform version is 1.4.0" (developer guide, "Fargate platform versions").
 LATEST_LINUX_PLATFORM = "1.4.0"
@@ -281,6 +283,11 @@ def prepare_update(backend: EC2ContainerServiceBackend, service, props: dict) ->
     elif service.task_definition:
         definition = backend.describe_task_definition(service.task_definition)
     check_controller(service, props, service.task_definition)
+    if props.get("deployment_configuration") is not None:
+        balancers = props.get("load_balancers")
+        props["deployment_configuration"] = ecs_strategies.check_configuration(
+            backend, props["deployment_configuration"], service.load_balancers if balancers is None else balancers
+        )
     plan: dict = {}
     network = props.pop("network_configuration", None)
     if network is not None:
@@ -484,8 +491,9 @@ def install() -> None:
                        load_balancers=None, scheduling_strategy=None, tags=None, deployment_controller=None,
                        launch_type=None, service_registries=None, platform_version=None,
                        propagate_tags="NONE", network_configuration=None, role_arn=None,
-                       capacity_provider_strategy=None):
+                       capacity_provider_strategy=None, deployment_configuration=None):
         cluster = self._get_cluster(cluster_str)
+        configuration = ecs_strategies.check_configuration(self, deployment_configuration, load_balancers)
         definition = self.describe_task_definition(task_definition_str) if task_definition_str else None
         launch_type, strategy = check_capacity(cluster, launch_type, capacity_provider_strategy)
         network = normalize_network(self, network_configuration) if network_configuration is not None else None
@@ -506,6 +514,10 @@ def install() -> None:
         service.network_configuration = network or {}
         for deployment in service.deployments:
             deployment.update(deployment_fields(service))
+        if configuration is not None:
+            service.deployment_configuration = configuration
+            for deployment in service.deployments:
+                ecs_strategies.started(self, service, deployment)
         return service
 
     EC2ContainerServiceBackend.create_service = create_service
@@ -527,6 +539,7 @@ def install() -> None:
             propagate_tags=self._get_param("propagateTags") or "NONE",
             role_arn=self._get_param("role"),
             capacity_provider_strategy=self._get_param("capacityProviderStrategy"),
+            deployment_configuration=self._get_param("deploymentConfiguration"),
         )
         return ActionResult({"service": service})
 

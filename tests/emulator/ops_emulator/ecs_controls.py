@@ -28,7 +28,7 @@ from moto.core.exceptions import ServiceException
 from moto.ecs.models import EC2ContainerServiceBackend, Task, ecs_backends
 from moto.moto_api._internal import mock_random
 
-from . import ecs_awsvpc
+from . import ecs_awsvpc, ecs_strategies
 
 ROLLOUT_STATES = ("COMPLETED", "FAILED")
 # What a rollback deployment takes over from the deployment it goes back to.
@@ -130,7 +130,8 @@ def install() -> None:
                 # moto re-labels the primary in place on force; undo that and start a real one.
                 relabelled.update(primary_before, taskDefinition=previous[0])
             deployment = _start_deployment(service, service.task_definition)
-            if service.desired_count == 0:
+            ecs_strategies.started(self, service, deployment)
+            if service.desired_count == 0 and not ecs_strategies.is_native(service):
                 # Nothing to start: ECS stops the older deployments' tasks (they leave their target
                 # groups) and the new deployment, at 0 of 0 tasks, has completed.
                 _converge(self, service, deployment, 0, drain_others=True)
@@ -195,9 +196,12 @@ def _register_in_target_groups(backend, service, started: list, stopped: list) -
         port = balancer.get("containerPort", group.port)
         for task in started:
             group.register([{"Id": _task_ip(task), "Port": port}])
+        # A task of a blue/green, canary or linear service may be in either group of the pair.
+        alternate = elbv2.target_groups.get((balancer.get("advancedConfiguration") or {}).get("alternateTargetGroupArn", ""))
         for task in stopped:
-            if _task_ip(task) in group.targets:
-                group.deregister([{"Id": _task_ip(task)}])
+            for each in (group, alternate):
+                if each is not None and _task_ip(task) in each.targets:
+                    each.deregister([{"Id": _task_ip(task)}])
 
 
 def task_stopped(backend, task) -> None:
@@ -313,6 +317,11 @@ def run_tasks(account: str, region: str, spec: dict) -> dict:
     older deployments' tasks keep running until it completes."""
     backend = _backend(account, region)
     service = _service(backend, spec.get("cluster", "default"), _required(spec, "service"))
+    if ecs_strategies.is_native(service):
+        raise ControlError(
+            f"ECS service `{service.name}` runs {ecs_strategies.strategy_of(service)} deployments: ECS starts their "
+            "tasks at SCALE_UP; walk the deployment with /_ops/ecs/advance-deployment"
+        )
     deployment = _primary(service)
     count = spec.get("count", service.desired_count)
     if not isinstance(count, int) or isinstance(count, bool) or count < 0:
@@ -334,6 +343,8 @@ def finish_deployment(account: str, region: str, spec: dict) -> dict:
     state = _required(spec, "state").upper()
     if state not in ROLLOUT_STATES:
         raise ControlError(f"field `state` must be one of {', '.join(ROLLOUT_STATES)}")
+    if ecs_strategies.is_native(service):
+        return ecs_strategies.finish(backend, service, spec, state)
     deployment = _primary(service)
     if state == "COMPLETED":
         _converge(backend, service, deployment, service.desired_count, drain_others=True)
@@ -392,6 +403,19 @@ def finish_deployment(account: str, region: str, spec: dict) -> dict:
         backend, service, deployment, "SERVICE_DEPLOYMENT_FAILED", reason
     )
     return answer
+
+
+def advance_deployment(account: str, region: str, spec: dict) -> dict:
+    """Walk a blue/green, canary or linear deployment through its lifecycle stages (see
+    ``ecs_strategies.advance``)."""
+    backend = _backend(account, region)
+    service = _service(backend, spec.get("cluster", "default"), _required(spec, "service"))
+    if not ecs_strategies.is_native(service):
+        raise ControlError(
+            f"ECS service `{service.name}` runs ROLLING deployments, which have no lifecycle stages; "
+            "use /_ops/ecs/run-tasks and /_ops/ecs/finish-deployment"
+        )
+    return ecs_strategies.advance(backend, service, spec)
 
 
 def _required(spec: dict, name: str) -> str:

@@ -1,0 +1,364 @@
+//! ECS's own blue/green, canary and linear deployments: the strategy a service names and its
+//! service deployments (lifecycle stage, traffic weights, outcome, rollback), read from
+//! ListServiceDeployments, DescribeServiceDeployments and DescribeServiceRevisions.
+//!
+//! For such a service the legacy `deployments` of DescribeServices are not where the outcome is:
+//! the API reference (Deployment, `rolloutState`) says the rollout state "is only returned for
+//! services that use the rolling update (`ECS`) deployment type". [`settle_rollouts`] gives each
+//! such deployment the rollout state its service deployment reports, so a reader sees one answer
+//! for every strategy.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_ecs::types::{DeploymentConfiguration, ServiceDeployment};
+use serde::Serialize;
+
+use super::aws_error;
+use super::ecs::{short_task_definition, ServiceState};
+use crate::error::Result;
+
+/// The strategy of a service that names none.
+pub const ROLLING: &str = "ROLLING";
+
+/// How ECS runs a service's deployments, from its `deploymentConfiguration`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Strategy {
+    /// `ROLLING`, `BLUE_GREEN`, `CANARY` or `LINEAR`.
+    pub name: String,
+    /// How the production traffic moves and how long blue is kept, for people.
+    pub plan: String,
+    /// The CloudWatch alarms that make ECS fail (and, if set, roll back) a deployment.
+    pub alarms: Vec<String>,
+}
+
+impl Strategy {
+    /// Whether ECS runs the deployments itself through lifecycle stages (not a rolling update).
+    pub fn native(&self) -> bool {
+        !self.name.is_empty() && self.name != ROLLING
+    }
+
+    /// The strategy of `config` (ROLLING when it names none).
+    pub fn of(config: Option<&DeploymentConfiguration>) -> Self {
+        let name = config
+            .and_then(|c| c.strategy())
+            .map_or(ROLLING, |s| s.as_str())
+            .to_string();
+        let bake = config
+            .and_then(|c| c.bake_time_in_minutes())
+            .map(|m| format!("; blue is kept {m} min after the shift"))
+            .unwrap_or_default();
+        let plan = match name.as_str() {
+            "BLUE_GREEN" => format!("all production traffic at once{bake}"),
+            "CANARY" => {
+                let canary = config.and_then(|c| c.canary_configuration());
+                format!(
+                    "{}% first for {} min, then the rest{bake}",
+                    percent(canary.and_then(|c| c.canary_percent()).unwrap_or(5.0)),
+                    canary
+                        .and_then(|c| c.canary_bake_time_in_minutes())
+                        .unwrap_or(10)
+                )
+            }
+            "LINEAR" => {
+                let linear = config.and_then(|c| c.linear_configuration());
+                format!(
+                    "{}% more every {} min{bake}",
+                    percent(linear.and_then(|c| c.step_percent()).unwrap_or(10.0)),
+                    linear
+                        .and_then(|c| c.step_bake_time_in_minutes())
+                        .unwrap_or(6)
+                )
+            }
+            _ => "a rolling update".to_string(),
+        };
+        let alarms = config
+            .and_then(|c| c.alarms())
+            .filter(|a| a.enable())
+            .map(|a| a.alarm_names().to_vec())
+            .unwrap_or_default();
+        Strategy { name, plan, alarms }
+    }
+}
+
+/// A share of production traffic, as a service deployment requested it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TrafficWeight {
+    /// The revision's task definition (`family:revision`).
+    pub task_definition: String,
+    /// Its share, in percent (`10`, `12.5`).
+    pub percent: String,
+}
+
+/// One service deployment, as ECS reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ServiceDeploymentView {
+    /// Its ARN.
+    pub arn: String,
+    /// ECS's status: `PENDING`, `IN_PROGRESS`, `SUCCESSFUL`, `STOPPED`, `STOP_REQUESTED`,
+    /// `ROLLBACK_REQUESTED`, `ROLLBACK_IN_PROGRESS`, `ROLLBACK_SUCCESSFUL`, `ROLLBACK_FAILED`.
+    pub status: String,
+    /// ECS's reason for the status.
+    pub reason: Option<String>,
+    /// The lifecycle stage it is at (or ended at).
+    pub stage: Option<String>,
+    /// The task definition ARN it deploys.
+    pub target: Option<String>,
+    /// The production traffic it asked for: the target revision first.
+    pub weights: Vec<TrafficWeight>,
+    /// Alarms whose ALARM state failed it.
+    pub triggered_alarms: Vec<String>,
+    /// Why it was rolled back, if it was.
+    pub rollback_reason: Option<String>,
+    /// The task definition ARN it was rolled back to, if it was.
+    pub rolled_back_to: Option<String>,
+    /// When it was created, epoch seconds.
+    pub created_at: Option<i64>,
+}
+
+impl ServiceDeploymentView {
+    /// The rollout state a rolling deployment in the same place would show: `COMPLETED` once it
+    /// succeeded, `FAILED` once ECS fails it (a rollback is requested, runs or ended), `STOPPED` for
+    /// one stopped or being stopped (a newer deployment replaced it), else `IN_PROGRESS`.
+    pub fn rollout_state(&self) -> &'static str {
+        match self.status.as_str() {
+            "SUCCESSFUL" => "COMPLETED",
+            "ROLLBACK_REQUESTED"
+            | "ROLLBACK_IN_PROGRESS"
+            | "ROLLBACK_SUCCESSFUL"
+            | "ROLLBACK_FAILED" => "FAILED",
+            "STOPPED" | "STOP_REQUESTED" => "STOPPED",
+            _ => "IN_PROGRESS",
+        }
+    }
+
+    /// Why it ended as it did, in ECS's words, with the alarms that fired.
+    pub fn outcome_reason(&self) -> String {
+        let mut reason = self
+            .rollback_reason
+            .clone()
+            .or_else(|| self.reason.clone())
+            .unwrap_or_else(|| format!("ECS reports service deployment {}", self.status));
+        if !self.triggered_alarms.is_empty() && !reason.contains(&self.triggered_alarms[0]) {
+            reason = format!(
+                "{reason} (alarm in ALARM: {})",
+                self.triggered_alarms.join(", ")
+            );
+        }
+        reason
+    }
+
+    /// `stage PRODUCTION_TRAFFIC_SHIFT, production traffic web:3 10% / web:2 90%`.
+    pub fn progress(&self) -> String {
+        let stage = self.stage.as_deref().unwrap_or("no stage yet");
+        if self.weights.is_empty() {
+            return format!("stage {stage}");
+        }
+        let weights = self
+            .weights
+            .iter()
+            .map(|w| format!("{} {}%", w.task_definition, w.percent))
+            .collect::<Vec<_>>()
+            .join(" / ");
+        format!("stage {stage}, production traffic {weights}")
+    }
+}
+
+/// `10`, `12.5`: a percentage as people write it.
+pub fn percent(value: f64) -> String {
+    let tenths = (value * 10.0).round() / 10.0;
+    if tenths.fract() == 0.0 {
+        format!("{tenths:.0}")
+    } else {
+        format!("{tenths:.1}")
+    }
+}
+
+/// How many service deployments a read looks at, newest first (DescribeServiceDeployments takes at
+/// most 20 ARNs).
+pub const HISTORY: i32 = 10;
+
+/// The service's newest service deployments, newest first, with their revisions' task definitions.
+pub async fn read(
+    client: &aws_sdk_ecs::Client,
+    service: &ServiceState,
+) -> Result<Vec<ServiceDeploymentView>> {
+    let briefs = client
+        .list_service_deployments()
+        .cluster(&service.cluster)
+        .service(&service.name)
+        .max_results(HISTORY)
+        .send()
+        .await
+        .map_err(|e| aws_error("ecs", "ListServiceDeployments", e))?;
+    let arns: Vec<String> = briefs
+        .service_deployments()
+        .iter()
+        .filter_map(|b| b.service_deployment_arn().map(String::from))
+        .collect();
+    if arns.is_empty() {
+        return Ok(Vec::new());
+    }
+    let described = client
+        .describe_service_deployments()
+        .set_service_deployment_arns(Some(arns))
+        .send()
+        .await
+        .map_err(|e| aws_error("ecs", "DescribeServiceDeployments", e))?;
+    let deployments = described.service_deployments();
+    let mut revision_arns: Vec<String> = deployments
+        .iter()
+        .flat_map(|d| {
+            let target = d.target_service_revision().and_then(|r| r.arn());
+            let sources = d.source_service_revisions().iter().filter_map(|r| r.arn());
+            let rollback = d.rollback().and_then(|r| r.service_revision_arn());
+            target.into_iter().chain(sources).chain(rollback)
+        })
+        .map(String::from)
+        .collect();
+    revision_arns.sort();
+    revision_arns.dedup();
+    let mut task_definitions = BTreeMap::new();
+    for batch in revision_arns.chunks(20) {
+        let revisions = client
+            .describe_service_revisions()
+            .set_service_revision_arns(Some(batch.to_vec()))
+            .send()
+            .await
+            .map_err(|e| aws_error("ecs", "DescribeServiceRevisions", e))?;
+        for revision in revisions.service_revisions() {
+            if let (Some(arn), Some(definition)) =
+                (revision.service_revision_arn(), revision.task_definition())
+            {
+                task_definitions.insert(arn.to_string(), definition.to_string());
+            }
+        }
+    }
+    let mut views: Vec<ServiceDeploymentView> = deployments
+        .iter()
+        .map(|d| view(d, &task_definitions))
+        .collect();
+    views.sort_by_key(|v| std::cmp::Reverse(v.created_at));
+    Ok(views)
+}
+
+fn view(
+    deployment: &ServiceDeployment,
+    task_definitions: &BTreeMap<String, String>,
+) -> ServiceDeploymentView {
+    let definition_of = |arn: Option<&str>| arn.and_then(|a| task_definitions.get(a)).cloned();
+    let target = deployment.target_service_revision();
+    let weights = target
+        .into_iter()
+        .chain(deployment.source_service_revisions())
+        .filter_map(|revision| {
+            let weight = revision.requested_production_traffic_weight()?;
+            let definition = definition_of(revision.arn())?;
+            Some(TrafficWeight {
+                task_definition: short_task_definition(&definition),
+                percent: percent(weight),
+            })
+        })
+        .collect();
+    ServiceDeploymentView {
+        arn: deployment
+            .service_deployment_arn()
+            .unwrap_or_default()
+            .to_string(),
+        status: deployment.status().map_or("", |s| s.as_str()).to_string(),
+        reason: deployment.status_reason().map(String::from),
+        stage: deployment.lifecycle_stage().map(|s| s.as_str().to_string()),
+        target: definition_of(target.and_then(|t| t.arn())),
+        weights,
+        triggered_alarms: deployment
+            .alarms()
+            .map(|a| a.triggered_alarm_names().to_vec())
+            .unwrap_or_default(),
+        rollback_reason: deployment
+            .rollback()
+            .and_then(|r| r.reason())
+            .map(String::from),
+        rolled_back_to: definition_of(deployment.rollback().and_then(|r| r.service_revision_arn())),
+        created_at: deployment.created_at().map(|t| t.secs()),
+    }
+}
+
+/// Give each legacy deployment without a rollout state the one its service deployment reports:
+/// the newest service deployment of the same task definition.
+pub fn settle_rollouts(service: &mut ServiceState) {
+    let views = service.service_deployments.clone();
+    for deployment in &mut service.deployments {
+        if deployment.rollout_state.is_some() {
+            continue;
+        }
+        if let Some(view) = views
+            .iter()
+            .find(|v| v.target.as_deref() == Some(deployment.task_definition.as_str()))
+        {
+            deployment.rollout_state = Some(view.rollout_state().to_string());
+            deployment.rollout_reason = Some(view.outcome_reason());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(status: &str) -> ServiceDeploymentView {
+        ServiceDeploymentView {
+            arn: "arn:aws:ecs:us-east-1:1:service-deployment/prod/web/x".into(),
+            status: status.into(),
+            reason: None,
+            stage: Some("PRODUCTION_TRAFFIC_SHIFT".into()),
+            target: Some("arn:aws:ecs:us-east-1:1:task-definition/web:3".into()),
+            weights: vec![
+                TrafficWeight {
+                    task_definition: "web:3".into(),
+                    percent: "10".into(),
+                },
+                TrafficWeight {
+                    task_definition: "web:2".into(),
+                    percent: "90".into(),
+                },
+            ],
+            triggered_alarms: vec!["web-5xx".into()],
+            rollback_reason: None,
+            rolled_back_to: None,
+            created_at: Some(1),
+        }
+    }
+
+    /// API reference, ServiceDeployment `status`, grouped as the developer guide's "View service
+    /// history using Amazon ECS service deployments" groups them.
+    #[test]
+    fn each_service_deployment_status_reads_as_the_rollout_state_it_amounts_to() {
+        for (status, rollout) in [
+            ("PENDING", "IN_PROGRESS"),
+            ("IN_PROGRESS", "IN_PROGRESS"),
+            ("SUCCESSFUL", "COMPLETED"),
+            ("ROLLBACK_REQUESTED", "FAILED"),
+            ("ROLLBACK_IN_PROGRESS", "FAILED"),
+            ("ROLLBACK_SUCCESSFUL", "FAILED"),
+            ("ROLLBACK_FAILED", "FAILED"),
+            ("STOPPED", "STOPPED"),
+            ("STOP_REQUESTED", "STOPPED"),
+        ] {
+            assert_eq!(with(status).rollout_state(), rollout, "{status}");
+        }
+    }
+
+    #[test]
+    fn progress_names_the_stage_and_every_weight_and_a_reason_names_the_alarm() {
+        let view = with("ROLLBACK_SUCCESSFUL");
+        assert_eq!(
+            view.progress(),
+            "stage PRODUCTION_TRAFFIC_SHIFT, production traffic web:3 10% / web:2 90%"
+        );
+        assert_eq!(
+            view.outcome_reason(),
+            "ECS reports service deployment ROLLBACK_SUCCESSFUL (alarm in ALARM: web-5xx)"
+        );
+        assert_eq!(percent(12.5), "12.5");
+        assert_eq!(percent(5.0), "5");
+    }
+}

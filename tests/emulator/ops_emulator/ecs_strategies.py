@@ -1,0 +1,625 @@
+"""ECS's own blue/green, canary and linear deployments, which moto 5.2.5 lacks entirely.
+
+A service on the ECS deployment controller may name ``deploymentConfiguration.strategy``
+``BLUE_GREEN``, ``CANARY`` or ``LINEAR`` (API reference, DeploymentConfiguration). ECS then runs each
+deployment itself through lifecycle stages (developer guide, "How Amazon ECS blue/green deployments
+work"): the new (green) revision scales up beside the old (blue) one in the load balancer's
+alternate target group, takes the test traffic, then the production traffic (all at once for
+BLUE_GREEN; ``canaryPercent`` then the rest for CANARY; ``stepPercent`` steps for LINEAR) on the
+production listener rule, bakes, and the blue tasks stop. A CloudWatch alarm of the deployment or a
+failed hook rolls it back: traffic returns to blue and the green tasks stop.
+
+What this module gives the emulator, as those pages and the API reference describe it:
+
+- CreateService / UpdateService take ``deploymentConfiguration`` (stored and read back, defaults of
+  ``canaryConfiguration`` and ``linearConfiguration`` filled in as the API reference gives them) and
+  check it before anything changes: the strategy, the ranges of the canary and linear fields, and
+  for a non-ROLLING strategy an ``advancedConfiguration`` on every load balancer naming an existing
+  alternate target group and production listener rule (the texts are the troubleshooting page's,
+  "Troubleshooting Amazon ECS blue/green deployments").
+- Each deployment of such a service is a service deployment (``ListServiceDeployments``,
+  ``DescribeServiceDeployments``) of a target service revision (``DescribeServiceRevisions``), with
+  its ``status``, ``lifecycleStage``, requested traffic weights, ``alarms`` and ``rollback``.
+  Service deployments of rolling services are not modelled: ListServiceDeployments answers none.
+- The service's legacy ``deployments`` carry no ``rolloutState``: the API reference (Deployment,
+  rolloutState) says it "is only returned for services that use the rolling update (ECS)
+  deployment type", so a client must read the outcome from the service deployment.
+- Controls: ``advance`` walks a deployment one stage (or to a named stage), and ``finish`` (through
+  ``/_ops/ecs/finish-deployment``) walks it to the end (COMPLETED) or rolls it back (FAILED, with the
+  alarm that fired, if one did), answering with the ``ECS Deployment State Change`` event.
+  ``create_service`` builds a service of a strategy with its load balancer, two target groups and
+  listener rule, through the API, for tests and the demo.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import string
+
+import boto3
+from moto.core.responses import ActionResult
+from moto.ecs.exceptions import InvalidParameterException
+from moto.ecs.responses import EC2ContainerServiceResponse
+from moto.moto_api._internal import mock_random
+
+from . import ecs_controls
+
+STRATEGIES = ("ROLLING", "BLUE_GREEN", "LINEAR", "CANARY")
+NATIVE = ("BLUE_GREEN", "LINEAR", "CANARY")
+# Where a finished service deployment rests (developer guide, "View service history using Amazon
+# ECS service deployments": Completed).
+FINISHED = ("SUCCESSFUL", "STOPPED", "ROLLBACK_SUCCESSFUL", "ROLLBACK_FAILED")
+CANARY_DEFAULTS = {"canaryPercent": 5.0, "canaryBakeTimeInMinutes": 10}
+LINEAR_DEFAULTS = {"stepPercent": 10.0, "stepBakeTimeInMinutes": 6}
+MAX_DESCRIBE = 20
+
+
+# --- configuration ------------------------------------------------------------------------------
+
+
+def strategy_of(service) -> str:
+    config = getattr(service, "deployment_configuration", None) or {}
+    return config.get("strategy") or "ROLLING"
+
+
+def is_native(service) -> bool:
+    return strategy_of(service) in NATIVE
+
+
+def _tenths(value, low: float, high: float, field: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InvalidParameterException(f"{field} must be a number")
+    if not low <= value <= high or abs(round(value * 10) - value * 10) > 1e-6:
+        raise InvalidParameterException(f"{field} must be a multiple of 0.1 from {low} to {high}")
+    return float(value)
+
+
+def _minutes(value, field: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 1440:
+        raise InvalidParameterException(f"{field} must be a whole number of minutes from 0 to 1440")
+    return value
+
+
+def check_configuration(backend, config: dict | None, load_balancers: list | None) -> dict | None:
+    """The deployment configuration as ECS stores it, or InvalidParameterException before anything
+    changes."""
+    if config is None:
+        return None
+    config = copy.deepcopy(config)
+    strategy = config.get("strategy", "ROLLING")
+    if strategy not in STRATEGIES:
+        raise InvalidParameterException(f"strategy must be one of {', '.join(STRATEGIES)}")
+    if "bakeTimeInMinutes" in config:
+        _minutes(config["bakeTimeInMinutes"], "bakeTimeInMinutes")
+    if strategy == "CANARY":
+        canary = {**CANARY_DEFAULTS, **(config.get("canaryConfiguration") or {})}
+        canary["canaryPercent"] = _tenths(canary["canaryPercent"], 0.1, 100.0, "canaryPercent")
+        _minutes(canary["canaryBakeTimeInMinutes"], "canaryBakeTimeInMinutes")
+        config["canaryConfiguration"] = canary
+    if strategy == "LINEAR":
+        linear = {**LINEAR_DEFAULTS, **(config.get("linearConfiguration") or {})}
+        linear["stepPercent"] = _tenths(linear["stepPercent"], 3.0, 100.0, "stepPercent")
+        _minutes(linear["stepBakeTimeInMinutes"], "stepBakeTimeInMinutes")
+        config["linearConfiguration"] = linear
+    alarms = config.get("alarms")
+    if alarms is not None:
+        names = alarms.get("alarmNames")
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise InvalidParameterException("alarms.alarmNames must be a list of alarm names")
+    if strategy in NATIVE:
+        _check_advanced(backend, load_balancers or [])
+    return config
+
+
+def _check_advanced(backend, load_balancers: list) -> None:
+    from moto.elbv2.models import elbv2_backends
+
+    elbv2 = elbv2_backends[backend.account_id][backend.region_name]
+    for balancer in load_balancers:
+        advanced = balancer.get("advancedConfiguration")
+        if not advanced:
+            raise InvalidParameterException(
+                "advancedConfiguration field is required for all loadBalancers when using a non-ROLLING deployment strategy"
+            )
+        alternate = advanced.get("alternateTargetGroupArn")
+        if not alternate or alternate not in elbv2.target_groups:
+            raise InvalidParameterException(f"alternateTargetGroupArn {alternate!r} is not a target group")
+        if alternate == balancer.get("targetGroupArn"):
+            raise InvalidParameterException(f"Duplicate targetGroupArn found: {alternate}")
+        for field in ("productionListenerRule", "testListenerRule"):
+            rule = advanced.get(field)
+            if rule is None and field == "testListenerRule":
+                continue
+            if not rule or ":listener-rule/" not in rule:
+                raise InvalidParameterException(
+                    f"{field} has an invalid ARN format. Must be RuleArn for ALB or ListenerArn for NLB. Got: {rule}"
+                )
+            if not elbv2.describe_rules(listener_arn=None, rule_arns=[rule]):
+                raise InvalidParameterException(f"{field} {rule} does not exist")
+
+
+# --- where the service deployments live -----------------------------------------------------------
+
+
+def _store(backend) -> dict:
+    """Service deployments by service ARN (oldest first), revisions by ARN, and the target group
+    that serves production traffic now, per load balancer, by service ARN."""
+    return backend.__dict__.setdefault("_ops_strategies", {"deployments": {}, "revisions": {}, "live": {}})
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def _short_id(length: int = 21) -> str:
+    alphabet = string.ascii_letters + string.digits
+    return "".join(alphabet[mock_random.randint(0, len(alphabet) - 1)] for _ in range(length))
+
+
+def _arn(service, kind: str, ident: str) -> str:
+    prefix = service.arn.split(":service/")[0]
+    return f"{prefix}:{kind}/{service.cluster_name}/{service.name}/{ident}"
+
+
+def _live(backend, service) -> list[str]:
+    live = _store(backend)["live"]
+    if service.arn not in live:
+        live[service.arn] = [b.get("targetGroupArn") for b in service.load_balancers or []]
+    return live[service.arn]
+
+
+def _green(backend, service, record: dict) -> list[str]:
+    """The target group each load balancer's new tasks go to: the one of the pair not serving, or
+    the serving one for a service's first deployment (nothing runs beside it)."""
+    if not record["sourceServiceRevisions"]:
+        return _live(backend, service)
+    groups = []
+    for balancer, live in zip(service.load_balancers or [], _live(backend, service)):
+        pair = [balancer.get("targetGroupArn"), (balancer.get("advancedConfiguration") or {}).get("alternateTargetGroupArn")]
+        groups.append(next(g for g in pair if g != live))
+    return groups
+
+
+def _revision(backend, service, deployment: dict) -> dict:
+    definition = backend.describe_task_definition(deployment["taskDefinition"])
+    revision = {
+        "serviceRevisionArn": _arn(service, "service-revision", str(mock_random.randint(10**18, 10**19 - 1))),
+        "serviceArn": service.arn,
+        "clusterArn": service.cluster_arn,
+        "taskDefinition": deployment["taskDefinition"],
+        "launchType": deployment.get("launchType"),
+        "capacityProviderStrategy": deployment.get("capacityProviderStrategy"),
+        "platformVersion": deployment.get("platformVersion"),
+        "loadBalancers": copy.deepcopy(service.load_balancers or []),
+        "networkConfiguration": copy.deepcopy(deployment.get("networkConfiguration")),
+        "containerImages": [
+            {"containerName": c.get("name"), "image": c.get("image")} for c in definition.container_definitions
+        ],
+        "createdAt": _now(),
+    }
+    revision = {k: v for k, v in revision.items() if v not in (None, [], {})}
+    _store(backend)["revisions"][revision["serviceRevisionArn"]] = revision
+    return revision
+
+
+def _summary(revision: dict, requested: int, production: float, test: float = 0.0) -> dict:
+    return {
+        "arn": revision["serviceRevisionArn"],
+        "requestedTaskCount": requested,
+        "runningTaskCount": 0,
+        "pendingTaskCount": requested,
+        "requestedProductionTrafficWeight": production,
+        "requestedTestTrafficWeight": test,
+    }
+
+
+def _stages(config: dict) -> list[tuple[str, float | None]]:
+    """The stages a deployment walks, each with the production weight its step sets (None: none)."""
+    strategy = config.get("strategy")
+    shifts: list[float] = [100.0]
+    if strategy == "CANARY":
+        shifts = [config["canaryConfiguration"]["canaryPercent"], 100.0]
+    if strategy == "LINEAR":
+        step = config["linearConfiguration"]["stepPercent"]
+        shifts, at = [], step
+        while at < 100.0 - 1e-9:
+            shifts.append(round(at, 1))
+            at += step
+        shifts.append(100.0)
+    stages: list[tuple[str, float | None]] = [
+        ("PRE_SCALE_UP", None), ("SCALE_UP", None), ("POST_SCALE_UP", None),
+        ("TEST_TRAFFIC_SHIFT", None), ("POST_TEST_TRAFFIC_SHIFT", None),
+    ]
+    stages += [("PRODUCTION_TRAFFIC_SHIFT", weight) for weight in shifts]
+    stages += [("POST_PRODUCTION_TRAFFIC_SHIFT", None), ("BAKE_TIME", None), ("CLEAN_UP", None)]
+    return stages
+
+
+def _current(backend, service) -> dict | None:
+    """The service deployment in progress, if one is."""
+    for record in reversed(_store(backend)["deployments"].get(service.arn, [])):
+        if record["status"] in ("PENDING", "IN_PROGRESS"):
+            return record
+    return None
+
+
+def started(backend, service, deployment: dict) -> None:
+    """A deployment of a service on a native strategy began (CreateService or UpdateService): its
+    legacy deployment carries no rollout state; a service deployment at PRE_SCALE_UP stands for it,
+    and one still in progress is stopped, its new tasks stopped and its traffic given back."""
+    if not is_native(service):
+        return
+    deployment.pop("rolloutState", None)
+    deployment.pop("rolloutStateReason", None)
+    superseded = _current(backend, service)
+    if superseded is not None:
+        _give_back(backend, service, superseded)
+        _end(superseded, "STOPPED", "Stopped: a new service deployment replaced it.")
+    target = _revision(backend, service, deployment)
+    sources = []
+    for other in service.deployments:
+        if other is deployment or other.get("runningCount", 0) == 0:
+            continue
+        revision = next(
+            (r for r in _store(backend)["revisions"].values()
+             if r["taskDefinition"] == other["taskDefinition"] and r["serviceArn"] == service.arn),
+            None,
+        ) or _revision(backend, service, other)
+        sources.append(_summary(revision, other["runningCount"], 100.0))
+        sources[-1]["runningTaskCount"] = other["runningCount"]
+        sources[-1]["pendingTaskCount"] = 0
+    config = service.deployment_configuration
+    alarms = config.get("alarms") or {}
+    now = _now()
+    record = {
+        "serviceDeploymentArn": _arn(service, "service-deployment", _short_id()),
+        "serviceArn": service.arn,
+        "clusterArn": service.cluster_arn,
+        "createdAt": now,
+        "startedAt": now,
+        "updatedAt": now,
+        "sourceServiceRevisions": sources,
+        "targetServiceRevision": _summary(target, service.desired_count, 0.0),
+        "status": "IN_PROGRESS",
+        "statusReason": f"ECS deployment {deployment['id']} in progress.",
+        "lifecycleStage": "PRE_SCALE_UP",
+        "deploymentConfiguration": copy.deepcopy(config),
+        "alarms": {
+            "status": "MONITORING" if alarms.get("enable") else "DISABLED",
+            "alarmNames": list(alarms.get("alarmNames") or []),
+            "triggeredAlarmNames": [],
+        },
+        "_legacy": deployment["id"],
+        "_stages": _stages(config),
+        "_at": 0,
+    }
+    _store(backend)["deployments"].setdefault(service.arn, []).append(record)
+
+
+def _end(record: dict, status: str, reason: str) -> None:
+    now = _now()
+    record.update(status=status, statusReason=reason, finishedAt=now, updatedAt=now)
+
+
+def _weights(backend, service, record: dict, green_weight: float) -> None:
+    """Point each load balancer's production listener rule at green with ``green_weight`` percent."""
+    from moto.elbv2.models import FakeAction, elbv2_backends
+
+    elbv2 = elbv2_backends[backend.account_id][backend.region_name]
+    if not record["sourceServiceRevisions"]:
+        green_weight = 100.0
+    for balancer, live, green in zip(service.load_balancers or [], _live(backend, service), _green(backend, service, record)):
+        rule_arn = (balancer.get("advancedConfiguration") or {}).get("productionListenerRule")
+        rules = elbv2.describe_rules(listener_arn=None, rule_arns=[rule_arn]) if rule_arn else []
+        if not rules:
+            continue
+        groups = [{"TargetGroupArn": live, "Weight": int(round(100 - green_weight))}]
+        if green != live:
+            groups.append({"TargetGroupArn": green, "Weight": int(round(green_weight))})
+        rules[0].actions = [FakeAction({"Type": "forward", "ForwardConfig": {"TargetGroups": groups}})]
+
+
+def _legacy(service, record: dict) -> dict | None:
+    return next((d for d in service.deployments if d["id"] == record["_legacy"]), None)
+
+
+def _register(backend, service, tasks: list, groups: list[str], register: bool) -> None:
+    from moto.elbv2.models import elbv2_backends
+
+    elbv2 = elbv2_backends[backend.account_id][backend.region_name]
+    for balancer, arn in zip(service.load_balancers or [], groups):
+        group = elbv2.target_groups.get(arn or "")
+        if group is None:
+            continue
+        for task in tasks:
+            address = ecs_controls._task_ip(task)
+            if register:
+                group.register([{"Id": address, "Port": balancer.get("containerPort", group.port)}])
+            elif address in group.targets:
+                group.deregister([{"Id": address}])
+
+
+def _step(backend, service, record: dict) -> dict | None:
+    """Enter the next stage; the event ECS sends when the deployment completes, else None."""
+    stage, weight = record["_stages"][record["_at"]]
+    legacy = _legacy(service, record)
+    record.update(lifecycleStage=stage, updatedAt=_now())
+    target = record["targetServiceRevision"]
+    if stage == "SCALE_UP" and legacy is not None:
+        started_tasks = ecs_controls._start_tasks(backend, service, legacy, service.desired_count, 0)
+        _register(backend, service, started_tasks, _green(backend, service, record), register=True)
+        legacy.update(runningCount=service.desired_count, pendingCount=0, updatedAt=_now())
+        target.update(runningTaskCount=service.desired_count, pendingTaskCount=0)
+        ecs_controls._recount(service)
+    if stage == "TEST_TRAFFIC_SHIFT":
+        target["requestedTestTrafficWeight"] = 100.0
+        for source in record["sourceServiceRevisions"]:
+            source["requestedTestTrafficWeight"] = 0.0
+    if weight is not None:
+        _weights(backend, service, record, weight)
+        target["requestedProductionTrafficWeight"] = weight
+        for source in record["sourceServiceRevisions"]:
+            source["requestedProductionTrafficWeight"] = 100.0 - weight
+    if stage == "CLEAN_UP":
+        blue = [t for t in ecs_controls._running(backend, service) if legacy is None or t.started_by != legacy["id"]]
+        for task in blue:
+            ecs_controls._stop(task, f"ECS deployment {record['_legacy']} completed: blue tasks stopped")
+        _register(backend, service, blue, _live(backend, service), register=False)
+        _store(backend)["live"][service.arn] = _green(backend, service, record)
+        if legacy is not None:
+            service.deployments[:] = [legacy]
+        for source in record["sourceServiceRevisions"]:
+            source.update(runningTaskCount=0, requestedTaskCount=0)
+        ecs_controls._recount(service)
+        if record["alarms"]["status"] == "MONITORING":
+            record["alarms"]["status"] = "MONITORING_COMPLETE"
+        _end(record, "SUCCESSFUL", f"ECS deployment {record['_legacy']} completed.")
+        return ecs_controls._state_change_event(
+            backend, service, {"id": record["_legacy"]}, "SERVICE_DEPLOYMENT_COMPLETED",
+            f"ECS deployment {record['_legacy']} completed.",
+        )
+    record["_at"] += 1
+    return None
+
+
+def _give_back(backend, service, record: dict) -> None:
+    """Traffic back to blue and the green tasks stopped: what a rollback or a stopped deployment
+    leaves."""
+    _weights(backend, service, record, 0.0)
+    legacy = _legacy(service, record)
+    green = [t for t in ecs_controls._running(backend, service) if legacy is not None and t.started_by == legacy["id"]]
+    for task in green:
+        ecs_controls._stop(task, f"ECS deployment {record['_legacy']} rolled back")
+    _register(backend, service, green, _green(backend, service, record), register=False)
+    if legacy is not None:
+        legacy.update(runningCount=0, pendingCount=0, updatedAt=_now())
+    target = record["targetServiceRevision"]
+    target.update(runningTaskCount=0, pendingTaskCount=0, requestedProductionTrafficWeight=0.0,
+                  requestedTestTrafficWeight=0.0)
+    for source in record["sourceServiceRevisions"]:
+        source.update(requestedProductionTrafficWeight=100.0)
+    ecs_controls._recount(service)
+
+
+def _answer(record: dict, event: dict | None = None) -> dict:
+    answer = {
+        "serviceDeploymentArn": record["serviceDeploymentArn"],
+        "deploymentId": record["_legacy"],
+        "status": record["status"],
+        "lifecycleStage": record["lifecycleStage"],
+        "productionTrafficWeights": {
+            s["arn"]: s["requestedProductionTrafficWeight"]
+            for s in [record["targetServiceRevision"], *record["sourceServiceRevisions"]]
+        },
+    }
+    if event is not None:
+        answer["event"] = event
+    return answer
+
+
+def advance(backend, service, spec: dict) -> dict:
+    """Walk the deployment in progress ``stages`` stages (default 1), or ``to`` a named stage."""
+    record = _current(backend, service)
+    if record is None:
+        raise ecs_controls.ControlError(f"ECS service `{service.name}` has no service deployment in progress")
+    to = spec.get("to")
+    names = [stage for stage, _ in record["_stages"][record["_at"]:]]
+    if to is not None and to not in names:
+        raise ecs_controls.ControlError(
+            f"field `to`: the deployment does not reach {to!r} from {record['lifecycleStage']}; ahead: {', '.join(names)}"
+        )
+    count = names.index(to) + 1 if to is not None else spec.get("stages", 1)
+    if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+        raise ecs_controls.ControlError("field `stages` must be a whole number of at least 1")
+    event = None
+    for _ in range(min(count, len(names))):
+        event = _step(backend, service, record)
+        if event is not None:
+            break
+    return _answer(record, event)
+
+
+def finish(backend, service, spec: dict, state: str) -> dict:
+    """COMPLETED: walk to the end. FAILED: roll back (as an alarm of the deployment does, naming it
+    in ``alarm``, or a hook that answered FAILED), whatever stage it reached."""
+    record = _current(backend, service)
+    if record is None:
+        raise ecs_controls.ControlError(f"ECS service `{service.name}` has no service deployment in progress")
+    if state == "COMPLETED":
+        event = None
+        while event is None:
+            event = _step(backend, service, record)
+        answer = _answer(record, event)
+        answer["rolloutState"] = "COMPLETED"
+        return answer
+    alarm = spec.get("alarm")
+    if alarm is not None and alarm not in record["alarms"]["alarmNames"]:
+        raise ecs_controls.ControlError(
+            f"field `alarm`: {alarm!r} is not one of the deployment's alarms ({', '.join(record['alarms']['alarmNames']) or 'none'})"
+        )
+    if alarm is not None:
+        reason = f"Service deployment rolled back because the CloudWatch alarm {alarm} is in ALARM state."
+        record["alarms"].update(status="TRIGGERED", triggeredAlarmNames=[alarm])
+    else:
+        reason = spec.get("reason") or "Service deployment rolled back because a lifecycle hook failed."
+    _give_back(backend, service, record)
+    legacy = _legacy(service, record)
+    blue = next((d for d in service.deployments if d is not legacy and d.get("runningCount", 0) > 0), None)
+    if legacy is not None:
+        legacy.update(status="ACTIVE", failedTasks=legacy.get("failedTasks", 0), updatedAt=_now())
+    if blue is not None:
+        blue.update(status="PRIMARY", updatedAt=_now())
+        service.task_definition = blue["taskDefinition"]
+        service.deployments.sort(key=lambda d: d["status"] != "PRIMARY")
+    sources = record["sourceServiceRevisions"]
+    now = _now()
+    record["rollback"] = {"reason": reason, "startedAt": now, **({"serviceRevisionArn": sources[0]["arn"]} if sources else {})}
+    _end(record, "ROLLBACK_SUCCESSFUL", reason)
+    event = ecs_controls._state_change_event(
+        backend, service, {"id": record["_legacy"]}, "SERVICE_DEPLOYMENT_FAILED", reason
+    )
+    answer = _answer(record, event)
+    answer["rolloutState"] = "FAILED"
+    if blue is not None:
+        answer["rollbackDeploymentId"] = blue["id"]
+    return answer
+
+
+# --- the read APIs ---------------------------------------------------------------------------------
+
+
+def _public(record: dict) -> dict:
+    return {k: copy.deepcopy(v) for k, v in record.items() if not k.startswith("_")}
+
+
+def install() -> None:
+    """Serve ListServiceDeployments, DescribeServiceDeployments and DescribeServiceRevisions."""
+    if getattr(EC2ContainerServiceResponse, "_ops_strategies", False):
+        return
+
+    def list_service_deployments(self):
+        backend = self.ecs_backend
+        service = backend._get_service(self._get_param("cluster", "default"), self._get_param("service"))
+        wanted = self._get_param("status") or None
+        limit = self._get_param("maxResults") or 20
+        if not isinstance(limit, int) or not 1 <= limit <= 100:
+            raise InvalidParameterException("maxResults must be between 1 and 100")
+        records = list(reversed(_store(backend)["deployments"].get(service.arn, [])))
+        if wanted:
+            records = [r for r in records if r["status"] in wanted]
+        start = int(self._get_param("nextToken") or 0)
+        page = records[start:start + limit]
+        briefs = [
+            {k: r[k] for k in ("serviceDeploymentArn", "serviceArn", "clusterArn", "startedAt", "createdAt",
+                               "finishedAt", "status", "statusReason") if k in r}
+            | {"targetServiceRevisionArn": r["targetServiceRevision"]["arn"]}
+            for r in page
+        ]
+        answer = {"serviceDeployments": briefs}
+        if start + limit < len(records):
+            answer["nextToken"] = str(start + limit)
+        return ActionResult(answer)
+
+    def describe_many(self, field: str, found_in: str, key: str):
+        arns = self._get_param(field) or []
+        if len(arns) > MAX_DESCRIBE:
+            raise InvalidParameterException(f"{field} can have at most {MAX_DESCRIBE} ARNs")
+        store = _store(self.ecs_backend)
+        if found_in == "deployments":
+            index = {r["serviceDeploymentArn"]: r for records in store["deployments"].values() for r in records}
+        else:
+            index = store["revisions"]
+        found = [_public(index[a]) for a in arns if a in index]
+        failures = [{"arn": a, "reason": "MISSING"} for a in arns if a not in index]
+        return ActionResult({key: found, "failures": failures})
+
+    def describe_service_deployments(self):
+        return describe_many(self, "serviceDeploymentArns", "deployments", "serviceDeployments")
+
+    def describe_service_revisions(self):
+        return describe_many(self, "serviceRevisionArns", "revisions", "serviceRevisions")
+
+    EC2ContainerServiceResponse.list_service_deployments = list_service_deployments
+    EC2ContainerServiceResponse.describe_service_deployments = describe_service_deployments
+    EC2ContainerServiceResponse.describe_service_revisions = describe_service_revisions
+    EC2ContainerServiceResponse._ops_strategies = True
+
+
+# --- a service of a strategy, for tests and the demo -------------------------------------------------
+
+
+def create_service(endpoint: str, region: str, spec: dict) -> dict:
+    """An ECS service on ``strategy`` behind an ALB: two ``ip`` target groups, a listener whose rule
+    forwards to the first, the service's ``advancedConfiguration`` naming the second and the rule,
+    and (for ``alarms``) CloudWatch alarms the deployments watch. Built through the API."""
+    known = {"cluster", "service", "task_definition", "strategy", "desired", "tags", "alarms",
+             "canary", "linear", "bake_minutes", "network"}
+    unknown = set(spec) - known
+    if unknown:
+        raise ecs_controls.ControlError(f"unknown field(s): {', '.join(sorted(unknown))}")
+    for field in ("cluster", "service", "task_definition", "strategy"):
+        if not isinstance(spec.get(field), str):
+            raise ecs_controls.ControlError(f"field `{field}` is required")
+    network = spec.get("network")
+    if not isinstance(network, dict):
+        raise ecs_controls.ControlError("field `network` is required: the service's awsvpcConfiguration")
+
+    def client(name: str):
+        return boto3.client(name, region_name=region, endpoint_url=endpoint,
+                            aws_access_key_id="testing", aws_secret_access_key="testing")
+
+    ec2, elbv2, ecs, cloudwatch = client("ec2"), client("elbv2"), client("ecs"), client("cloudwatch")
+    subnets = network.get("subnets") or []
+    vpc = ec2.describe_subnets(SubnetIds=subnets)["Subnets"][0]["VpcId"]
+    name = spec["service"]
+    balancer = elbv2.create_load_balancer(Name=f"{name}-alb", Subnets=subnets, Type="application")
+    balancer_arn = balancer["LoadBalancers"][0]["LoadBalancerArn"]
+    groups = [
+        elbv2.create_target_group(Name=f"{name}-{colour}", Protocol="HTTP", Port=80, VpcId=vpc,
+                                  TargetType="ip")["TargetGroups"][0]["TargetGroupArn"]
+        for colour in ("blue", "green")
+    ]
+    listener = elbv2.create_listener(
+        LoadBalancerArn=balancer_arn, Protocol="HTTP", Port=80,
+        DefaultActions=[{"Type": "fixed-response", "FixedResponseConfig": {"StatusCode": "404"}}],
+    )["Listeners"][0]["ListenerArn"]
+    rule = elbv2.create_rule(
+        ListenerArn=listener, Priority=10,
+        Conditions=[{"Field": "path-pattern", "Values": ["/*"]}],
+        Actions=[{"Type": "forward", "ForwardConfig": {"TargetGroups": [
+            {"TargetGroupArn": groups[0], "Weight": 100}, {"TargetGroupArn": groups[1], "Weight": 0}]}}],
+    )["Rules"][0]["RuleArn"]
+    alarms = spec.get("alarms") or []
+    for alarm in alarms:
+        cloudwatch.put_metric_alarm(
+            AlarmName=alarm, MetricName="HTTPCode_Target_5XX_Count", Namespace="AWS/ApplicationELB",
+            Statistic="Sum", Period=60, EvaluationPeriods=1, Threshold=10,
+            ComparisonOperator="GreaterThanThreshold",
+        )
+    config = {"strategy": spec["strategy"], "bakeTimeInMinutes": spec.get("bake_minutes", 5)}
+    if alarms:
+        config["alarms"] = {"alarmNames": alarms, "enable": True, "rollback": True}
+    if spec.get("canary"):
+        config["canaryConfiguration"] = spec["canary"]
+    if spec.get("linear"):
+        config["linearConfiguration"] = spec["linear"]
+    definition = ecs.describe_task_definition(taskDefinition=spec["task_definition"])["taskDefinition"]
+    container = definition["containerDefinitions"][0]
+    ecs.create_service(
+        cluster=spec["cluster"], serviceName=name, taskDefinition=spec["task_definition"],
+        desiredCount=spec.get("desired", 2), launchType="FARGATE",
+        networkConfiguration={"awsvpcConfiguration": network},
+        deploymentController={"type": "ECS"}, deploymentConfiguration=config,
+        loadBalancers=[{
+            "targetGroupArn": groups[0], "containerName": container["name"],
+            "containerPort": (container.get("portMappings") or [{"containerPort": 80}])[0]["containerPort"],
+            "advancedConfiguration": {
+                "alternateTargetGroupArn": groups[1], "productionListenerRule": rule,
+                "roleArn": f"arn:aws:iam::{definition['taskDefinitionArn'].split(':')[4]}:role/ecs-load-balancers",
+            },
+        }],
+        tags=[{"key": k, "value": v} for k, v in (spec.get("tags") or {}).items()],
+    )
+    return {"service": name, "targetGroups": groups, "productionListenerRule": rule, "listener": listener,
+            "alarms": alarms}

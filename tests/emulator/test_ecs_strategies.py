@@ -1,0 +1,222 @@
+"""Self-tests of ECS's own blue/green, canary and linear deployments in the emulator, through boto3.
+
+Each test names, in its docstring, the AWS page that says what it checks. One emulator serves this
+module on a free loopback port; each test makes its own VPC, cluster and service names.
+"""
+
+from __future__ import annotations
+
+import threading
+import unittest
+
+from botocore.exceptions import ClientError
+from werkzeug.serving import make_server
+
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+from ops_emulator import ecs_strategies
+from ops_emulator.app import OpsEmulator
+
+import test_ecs_awsvpc as shared
+from test_ecs_awsvpc import Vpc, client, fargate_definition, unique
+
+
+def setUpModule() -> None:
+    global SERVER
+    app = OpsEmulator(DomainDispatcherApplication(create_backend_app), shared.REGION)
+    SERVER = make_server("127.0.0.1", 0, app, threaded=True)
+    shared.URL = f"http://127.0.0.1:{SERVER.server_port}"
+    threading.Thread(target=SERVER.serve_forever, daemon=True).start()
+
+
+def tearDownModule() -> None:
+    SERVER.shutdown()
+
+
+class StrategyService:
+    """A Fargate service on ``strategy`` behind an ALB rule, its first deployment COMPLETED."""
+
+    def __init__(self, strategy: str, alarms=(), **extra) -> None:
+        self.vpc = Vpc()
+        self.ecs = client("ecs")
+        self.cluster = unique("c")
+        self.ecs.create_cluster(clusterName=self.cluster)
+        self.family = unique("web")
+        self.first = fargate_definition(self.family, "web:1")
+        self.name = unique("svc")
+        self.made = ecs_strategies.create_service(shared.URL, shared.REGION, {
+            "cluster": self.cluster, "service": self.name, "task_definition": self.first,
+            "strategy": strategy, "alarms": list(alarms), "network": self.vpc.network()["awsvpcConfiguration"], **extra,
+        })
+        self.blue, self.green = self.made["targetGroups"]
+        self.finish(state="COMPLETED")
+
+    def control(self, path: str, **body) -> dict:
+        return shared.control(f"/_ops/ecs/{path}", {"cluster": self.cluster, "service": self.name, **body})
+
+    def finish(self, **body) -> dict:
+        return self.control("finish-deployment", **body)
+
+    def advance(self, **body) -> dict:
+        return self.control("advance-deployment", **body)
+
+    def describe(self) -> dict:
+        return self.ecs.describe_services(cluster=self.cluster, services=[self.name])["services"][0]
+
+    def deploy(self, image: str) -> str:
+        revision = fargate_definition(self.family, image)
+        self.ecs.update_service(cluster=self.cluster, service=self.name, taskDefinition=revision)
+        return revision
+
+    def service_deployments(self) -> list[dict]:
+        briefs = self.ecs.list_service_deployments(cluster=self.cluster, service=self.name)["serviceDeployments"]
+        arns = [b["serviceDeploymentArn"] for b in briefs]
+        return self.ecs.describe_service_deployments(serviceDeploymentArns=arns)["serviceDeployments"]
+
+    def weights(self) -> dict[str, int]:
+        rule = client("elbv2").describe_rules(RuleArns=[self.made["productionListenerRule"]])["Rules"][0]
+        groups = rule["Actions"][0]["ForwardConfig"]["TargetGroups"]
+        return {g["TargetGroupArn"]: g["Weight"] for g in groups}
+
+    def targets(self, group: str) -> int:
+        return len(client("elbv2").describe_target_health(TargetGroupArn=group)["TargetHealthDescriptions"])
+
+
+class NativeDeploymentTest(unittest.TestCase):
+    def test_a_canary_deployment_walks_its_stages_shifting_the_canary_percent_then_the_rest(self):
+        """Developer guide, "Amazon ECS canary deployments" (traffic shifts in two phases: first the
+        canary percentage, then the rest) and "How Amazon ECS blue/green deployments work" (the
+        stages, green in the alternate target group); API reference, ServiceDeployment."""
+        app = StrategyService("CANARY", canary={"canaryPercent": 10.0, "canaryBakeTimeInMinutes": 5})
+        config = app.describe()["deploymentConfiguration"]
+        self.assertEqual(config["canaryConfiguration"], {"canaryPercent": 10.0, "canaryBakeTimeInMinutes": 5})
+        second = app.deploy("web:2")
+        latest = app.service_deployments()[0]
+        self.assertEqual((latest["status"], latest["lifecycleStage"]), ("IN_PROGRESS", "PRE_SCALE_UP"))
+        self.assertNotIn("rolloutState", app.describe()["deployments"][0],
+                         "API reference, Deployment: rolloutState is only returned for rolling updates")
+        revision = app.ecs.describe_service_revisions(
+            serviceRevisionArns=[latest["targetServiceRevision"]["arn"]])["serviceRevisions"][0]
+        self.assertEqual(revision["taskDefinition"], second)
+        self.assertEqual(revision["containerImages"][0]["image"], "web:2")
+
+        step = app.advance(to="PRODUCTION_TRAFFIC_SHIFT")
+        self.assertEqual(step["lifecycleStage"], "PRODUCTION_TRAFFIC_SHIFT")
+        self.assertEqual(app.weights(), {app.blue: 90, app.green: 10})
+        self.assertEqual((app.targets(app.blue), app.targets(app.green)), (2, 2))
+        latest = app.service_deployments()[0]
+        self.assertEqual(latest["targetServiceRevision"]["requestedProductionTrafficWeight"], 10.0)
+        self.assertEqual(latest["sourceServiceRevisions"][0]["requestedProductionTrafficWeight"], 90.0)
+
+        done = app.finish(state="COMPLETED")
+        self.assertEqual(done["event"]["detail"]["eventName"], "SERVICE_DEPLOYMENT_COMPLETED")
+        self.assertEqual(done["event"]["detail"]["deploymentId"], app.describe()["deployments"][0]["id"])
+        self.assertEqual(app.weights(), {app.blue: 0, app.green: 100})
+        self.assertEqual((app.targets(app.blue), app.targets(app.green)), (0, 2))
+        service = app.describe()
+        self.assertEqual([d["taskDefinition"] for d in service["deployments"]], [second])
+        latest = app.service_deployments()[0]
+        self.assertEqual((latest["status"], latest["lifecycleStage"]), ("SUCCESSFUL", "CLEAN_UP"))
+
+        # The next deployment's green is the other group: the pair swaps roles.
+        app.deploy("web:3")
+        app.advance(to="PRODUCTION_TRAFFIC_SHIFT")
+        self.assertEqual(app.weights(), {app.green: 90, app.blue: 10})
+
+    def test_a_linear_deployment_shifts_in_equal_steps(self):
+        """API reference, LinearConfiguration: stepPercent steps until 100 percent."""
+        app = StrategyService("LINEAR", linear={"stepPercent": 25.0, "stepBakeTimeInMinutes": 1})
+        app.deploy("web:2")
+        seen = []
+        app.advance(to="POST_TEST_TRAFFIC_SHIFT")
+        for _ in range(4):
+            seen.append(app.advance()["productionTrafficWeights"])
+        shares = [sorted(w.values()) for w in seen]
+        self.assertEqual(shares, [[25.0, 75.0], [50.0, 50.0], [25.0, 75.0], [0.0, 100.0]])
+        self.assertEqual(app.weights()[app.green], 100)
+
+    def test_an_alarm_rolls_the_deployment_back_to_blue(self):
+        """API reference, DeploymentAlarms ("When the alarms are generated, Amazon ECS sets the service
+        deployment to failed ... roll back") and ServiceDeployment (alarms.triggeredAlarmNames, rollback)."""
+        app = StrategyService("BLUE_GREEN", alarms=[unique("web-5xx")])
+        alarm = app.made["alarms"][0]
+        second = app.deploy("web:2")
+        app.advance(to="PRODUCTION_TRAFFIC_SHIFT")
+        self.assertEqual(app.weights(), {app.blue: 0, app.green: 100})
+        failed = app.finish(state="FAILED", alarm=alarm)
+        self.assertEqual(failed["event"]["detail"]["eventName"], "SERVICE_DEPLOYMENT_FAILED")
+        self.assertIn(alarm, failed["event"]["detail"]["reason"])
+        self.assertEqual(app.weights(), {app.blue: 100, app.green: 0})
+        self.assertEqual((app.targets(app.blue), app.targets(app.green)), (2, 0))
+        service = app.describe()
+        self.assertEqual(service["taskDefinition"], app.first)
+        self.assertEqual(service["deployments"][0]["taskDefinition"], app.first)
+        latest = app.service_deployments()[0]
+        self.assertEqual(latest["status"], "ROLLBACK_SUCCESSFUL")
+        self.assertEqual(latest["alarms"]["triggeredAlarmNames"], [alarm])
+        self.assertEqual(latest["alarms"]["status"], "TRIGGERED")
+        self.assertIn(alarm, latest["rollback"]["reason"])
+        self.assertNotEqual(latest["rollback"]["serviceRevisionArn"], latest["targetServiceRevision"]["arn"])
+        revision = app.ecs.describe_service_revisions(
+            serviceRevisionArns=[latest["targetServiceRevision"]["arn"]])["serviceRevisions"][0]
+        self.assertEqual(revision["taskDefinition"], second)
+
+    def test_a_new_deployment_stops_the_one_in_progress(self):
+        """Developer guide, "View service history using Amazon ECS service deployments": STOPPED."""
+        app = StrategyService("BLUE_GREEN")
+        app.deploy("web:2")
+        app.advance(to="SCALE_UP")
+        app.deploy("web:3")
+        statuses = [d["status"] for d in app.service_deployments()]
+        self.assertEqual(statuses[:2], ["IN_PROGRESS", "STOPPED"])
+        self.assertEqual(app.targets(app.green), 0)
+        self.assertEqual(app.weights(), {app.blue: 100, app.green: 0})
+
+
+class NativeConfigurationTest(unittest.TestCase):
+    def test_a_non_rolling_strategy_needs_advanced_configuration_and_nothing_is_created_without_it(self):
+        """Developer guide, "Troubleshooting Amazon ECS blue/green deployments": "advancedConfiguration
+        field is required for all loadBalancers when using a non-ROLLING deployment strategy"."""
+        vpc, ecs = Vpc(), client("ecs")
+        cluster = unique("c")
+        ecs.create_cluster(clusterName=cluster)
+        revision = fargate_definition(unique("web"))
+        group = vpc.target_group()
+        with self.assertRaises(ClientError) as refused:
+            ecs.create_service(
+                cluster=cluster, serviceName="web", taskDefinition=revision, desiredCount=1,
+                launchType="FARGATE", networkConfiguration=vpc.network(),
+                deploymentConfiguration={"strategy": "BLUE_GREEN"},
+                loadBalancers=[{"targetGroupArn": group, "containerName": "app", "containerPort": 80}],
+            )
+        self.assertIn("advancedConfiguration field is required for all loadBalancers", str(refused.exception))
+        self.assertEqual(ecs.list_services(cluster=cluster)["serviceArns"], [])
+
+    def test_canary_and_linear_fields_are_checked_against_their_ranges(self):
+        """API reference, CanaryConfiguration (canaryPercent: multiples of 0.1 from 0.1 to 100.0) and
+        LinearConfiguration (stepPercent: 3.0 to 100.0)."""
+        app = StrategyService("BLUE_GREEN")
+        for config, field in (
+            ({"strategy": "CANARY", "canaryConfiguration": {"canaryPercent": 0.05}}, "canaryPercent"),
+            ({"strategy": "LINEAR", "linearConfiguration": {"stepPercent": 2.0}}, "stepPercent"),
+            ({"strategy": "SIDEWAYS"}, "strategy"),
+        ):
+            with self.assertRaises(ClientError) as refused:
+                app.ecs.update_service(cluster=app.cluster, service=app.name, deploymentConfiguration=config)
+            self.assertIn(field, str(refused.exception))
+        self.assertEqual(app.describe()["deploymentConfiguration"]["strategy"], "BLUE_GREEN")
+
+    def test_a_rolling_service_has_no_stages_to_walk(self):
+        """The controls say what a rolling service takes instead."""
+        vpc, ecs = Vpc(), client("ecs")
+        cluster = unique("c")
+        ecs.create_cluster(clusterName=cluster)
+        ecs.create_service(cluster=cluster, serviceName="web", taskDefinition=fargate_definition(unique("web")),
+                           desiredCount=1, launchType="FARGATE",
+                           networkConfiguration=vpc.network())
+        status, error = shared.control_error("/_ops/ecs/advance-deployment", {"cluster": cluster, "service": "web"})
+        self.assertEqual(status, 400)
+        self.assertIn("ROLLING deployments, which have no lifecycle stages", error)
+
+
+if __name__ == "__main__":
+    unittest.main()
