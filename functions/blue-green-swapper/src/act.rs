@@ -167,6 +167,13 @@ pub async fn apply<A: AlertSink>(context: &Context<'_, A>, action: &Action) -> R
             context.wrote(None, state.encode());
             Ok(())
         }
+        Action::NoteHealth { route, value } => {
+            let tags = BTreeMap::from([
+                (contract::UNHEALTHY.to_string(), value.clone()),
+                (contract::RUN.to_string(), context.run.clone()),
+            ]);
+            clients.lb.tag(route, &tags).await
+        }
         Action::Weights { route, weights } => {
             let observed = context.routes.get(route).ok_or_else(|| Error::NotFound {
                 kind: "observed route",

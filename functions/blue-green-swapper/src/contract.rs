@@ -61,6 +61,9 @@ pub const IMAGE: &str = "ops:swap-image";
 pub const STATE: &str = "ops:swap-state";
 /// The invocation that last wrote the swap's plan or state (set by the function).
 pub const RUN: &str = "ops:swap-run";
+/// When the swap's new colour was first seen not fully healthy in the state it is in (set by the
+/// function): `id=<swap> v=<state version> at=<epoch seconds>`, or `... healthy` once it is again.
+pub const UNHEALTHY: &str = "ops:swap-unhealthy";
 /// The continuation tags of the state's reason: `ops:swap-why-1` and on (set by the function).
 pub const WHY_MORE: &str = "ops:swap-why-";
 /// How many continuation tags a reason may take.
@@ -704,6 +707,29 @@ pub struct Swap {
     pub state: SwapState,
     /// The image it deploys, pinned by digest.
     pub image: String,
+    /// When its new colour was first seen not fully healthy in the current state (epoch
+    /// seconds), if it has been since the state began and not seen healthy after.
+    pub unhealthy_since: Option<u64>,
+}
+
+/// The `ops:swap-unhealthy` value for `state`: the new colour not fully healthy since `since`, or
+/// (`None`) healthy again.
+pub fn unhealthy_mark(state: &SwapState, since: Option<u64>) -> String {
+    let head = format!("id={} v={}", state.id, state.version);
+    match since {
+        Some(at) => format!("{head} at={at}"),
+        None => format!("{head} healthy"),
+    }
+}
+
+/// The onset an `ops:swap-unhealthy` value records for `state`: only one written for this very
+/// state counts (a mark of an earlier state or swap is stale).
+pub fn unhealthy_since(value: Option<&str>, state: &SwapState) -> Option<u64> {
+    let fields = fields(value?);
+    (fields.get("id") == Some(&state.id.as_str())
+        && fields.get("v").and_then(|v| v.parse::<u32>().ok()) == Some(state.version))
+    .then(|| fields.get("at").and_then(|at| at.parse().ok()))
+    .flatten()
 }
 
 impl Swap {
@@ -738,7 +764,13 @@ pub fn recorded_swap(tags: &BTreeMap<String, String>) -> Option<Result<Swap, Str
             .get(IMAGE)
             .cloned()
             .ok_or_else(|| format!("tag `{IMAGE}` is missing"))?;
-        Ok(Swap { plan, state, image })
+        let unhealthy_since = unhealthy_since(tags.get(UNHEALTHY).map(String::as_str), &state);
+        Ok(Swap {
+            plan,
+            state,
+            image,
+            unhealthy_since,
+        })
     };
     Some(read())
 }

@@ -66,6 +66,14 @@ pub enum Action {
     },
     /// Publish the alert for a state, then mark it alerted.
     Report(Box<Transition>),
+    /// Write when the new colour was first seen not fully healthy in the current state (or that
+    /// it is healthy again) on the live route, in `ops:swap-unhealthy`.
+    NoteHealth {
+        /// The live route.
+        route: String,
+        /// The tag's value.
+        value: String,
+    },
 }
 
 /// How a swap begins.
@@ -688,9 +696,42 @@ fn decide_step(view: &AppView, now: u64, steer: Option<&Steer>) -> Result<Plan<A
         return Ok(report(plan, view, swap, &finished, None));
     }
     match forward(view, swap, now, steer)? {
-        Next::Hold(note) => Ok(plan.note(note)),
+        Next::Hold(note) => Ok(match health_change(view, swap, now) {
+            Some((action, reason)) => plan.change(action, reason).note(note),
+            None => plan.note(note),
+        }),
         Next::To(next, by) => Ok(enter(plan, view, swap, next, by)),
     }
+}
+
+/// While a swap holds in a state after its deploy: record when the new colour was first seen not
+/// fully healthy (the health timeout counts from then), or that it is healthy again.
+fn health_change(view: &AppView, swap: &Swap, now: u64) -> Option<(Action, String)> {
+    if swap.state.phase == Phase::Deploying {
+        return None;
+    }
+    let ready = view.colour(swap.plan.to).ready(&swap.plan.task_definition);
+    let since = match (ready, swap.unhealthy_since) {
+        (false, None) => Some(now),
+        (true, Some(_)) => None,
+        _ => return None,
+    };
+    let reason = match since {
+        Some(_) => format!(
+            "{}: {} is not fully healthy since {}",
+            view.spec.name,
+            swap.plan.to,
+            utc_text(now)
+        ),
+        None => format!("{}: {} is healthy again", view.spec.name, swap.plan.to),
+    };
+    Some((
+        Action::NoteHealth {
+            route: view.route.arn.clone(),
+            value: contract::unhealthy_mark(&swap.state, since),
+        },
+        reason,
+    ))
 }
 
 /// Add entering `next` to `plan`: record it, make AWS match it, alert it.
@@ -778,42 +819,40 @@ fn reason_to_go_back(
             None,
         );
     }
-    if !new.ready(&plan.task_definition) && now >= health_deadline(view, swap) {
-        let after = match phase_wait(view, swap) {
-            0 => String::new(),
-            wait => format!(" after its {} wait", duration_text(wait)),
-        };
-        return go(
-            format!(
-                "{} was not healthy within {}{after} ({health}; rollout {})",
+    if !new.ready(&plan.task_definition) && now >= health_deadline(view, swap, now) {
+        let timeout = duration_text(view.spec.health_timeout);
+        let why = match swap.unhealthy_since {
+            Some(since) if state.phase != Phase::Deploying => format!(
+                "{} has not been fully healthy since {} and did not recover within {timeout} ({health}; rollout {})",
                 plan.to,
-                duration_text(view.spec.health_timeout),
+                utc_text(since),
                 new.rollout()
             ),
-            None,
-        );
+            _ => format!(
+                "{} was not healthy within {timeout} ({health}; rollout {})",
+                plan.to,
+                new.rollout()
+            ),
+        };
+        return go(why, None);
     }
     None
 }
 
-/// How long the swap's current phase waits before it moves on by itself (test traffic, a shift
-/// step's bake, the termination wait); 0 for a phase that moves on as soon as it can.
-fn phase_wait(view: &AppView, swap: &Swap) -> u64 {
-    match swap.state.phase {
-        Phase::Testing => view.spec.test_wait,
-        Phase::Shifting => swap.plan.strategy.wait(),
-        Phase::Warm => view.spec.termination_wait,
-        _ => 0,
-    }
-}
-
-/// When a new colour that is not fully healthy makes the swap go back: the health timeout counted
-/// from the moment the phase would have moved on. A target replaced late in a long bake or
-/// termination wait (a Fargate Spot interruption, a scale-out of the live colour) is held for,
-/// not rolled back at once: live traffic goes back only when the new colour has no healthy target
-/// (above) or is still not fully healthy a health timeout after its phase's own wait.
-fn health_deadline(view: &AppView, swap: &Swap) -> u64 {
-    swap.state.since + phase_wait(view, swap) + view.spec.health_timeout
+/// When a new colour that is not fully healthy makes the swap go back: a health timeout after it
+/// was deployed, or, in a later state, after it was first seen not fully healthy in that state
+/// (recorded in `ops:swap-unhealthy`; `now` when this run is the first to see it). A target
+/// replaced late in a long bake or termination wait (a Fargate Spot interruption, a scale-out of
+/// the live colour) gets the health timeout to become healthy, and a colour that stays half
+/// unhealthy under live traffic goes back a health timeout after it turned so, however long the
+/// phase's own wait (found by an independent test: with a 12-hour termination wait it carried all
+/// traffic half unhealthy for 12 hours, alerting nothing).
+fn health_deadline(view: &AppView, swap: &Swap, now: u64) -> u64 {
+    let onset = match swap.state.phase {
+        Phase::Deploying => swap.state.since,
+        _ => swap.unhealthy_since.unwrap_or(now),
+    };
+    onset.max(swap.state.since) + view.spec.health_timeout
 }
 
 /// The transition forward the observations allow, or why the swap holds.
@@ -851,7 +890,7 @@ fn forward(view: &AppView, swap: &Swap, now: u64, steer: Option<&Steer>) -> Resu
             plan.to,
             plan.task_definition,
             new.rollout(),
-            utc_text(health_deadline(view, swap))
+            utc_text(health_deadline(view, swap, now))
         )));
     }
     let healthy = format!("{} is healthy ({health})", plan.to);
@@ -1438,6 +1477,7 @@ mod tests {
                 Action::Mark { .. } => "mark",
                 Action::Unmark { .. } => "unmark",
                 Action::Report(_) => "report",
+                Action::NoteHealth { .. } => "note-health",
             })
             .collect()
     }
@@ -1745,6 +1785,73 @@ mod tests {
             "{}",
             refused.reason
         );
+    }
+
+    /// All traffic on green in a 12-hour termination wait, one green target unhealthy: the
+    /// first run to see it records when, later runs hold until a health timeout from then (not
+    /// from the end of the wait), and a green that recovers clears the mark.
+    #[test]
+    fn a_half_unhealthy_colour_under_live_traffic_goes_back_a_health_timeout_after_it_turned() {
+        let warm = format!("id=x v=3 r=3 phase=warm step=1 at={NOW} why=test");
+        let mut tags = vec![
+            ("ops:swap-plan", PLAN),
+            ("ops:swap-state", warm.as_str()),
+            ("ops:swap-image", "shop:v2"),
+            ("ops:swap-termination-wait", "12h"),
+            ("ops:swap-health-timeout", "10m"),
+        ];
+        let marked = |tags: &[(&str, &str)]| {
+            let mut app = view(100, tags);
+            for c in [&mut app.blue, &mut app.green] {
+                c.service
+                    .tags
+                    .insert("ops:swap-in-flight".into(), "shop:x".into());
+            }
+            app
+        };
+        let half = |tags: &[(&str, &str)]| {
+            let mut app = marked(tags);
+            app.green.targets[1].state = "unhealthy".into();
+            app
+        };
+        let turned = NOW + 3600;
+        let first = decide_advance(&half(&tags), turned, None).unwrap();
+        assert_eq!(actions(&first), ["note-health"]);
+        let Action::NoteHealth { value, .. } = &first.changes[0].action else {
+            unreachable!()
+        };
+        assert_eq!(value, &format!("id=x v=3 at={turned}"));
+
+        let mark = value.clone();
+        tags.push(("ops:swap-unhealthy", mark.as_str()));
+        let held = decide_advance(&half(&tags), turned + 599, None).unwrap();
+        assert!(held.changes.is_empty(), "{held:?}");
+        let back = decide_advance(&half(&tags), turned + 600, None).unwrap();
+        let Some(Action::Record { state, .. }) = back.changes.first().map(|c| &c.action) else {
+            panic!("{back:?}")
+        };
+        assert_eq!(state.phase, Phase::RollingBack);
+        assert!(
+            state.why.starts_with(&format!(
+                "green has not been fully healthy since {} and did not recover within 10 minutes (green 1/2 healthy",
+                utc_text(turned)
+            )),
+            "{}",
+            state.why
+        );
+
+        let healthy = decide_advance(&marked(&tags), turned + 300, None).unwrap();
+        assert_eq!(actions(&healthy), ["note-health"]);
+        let Action::NoteHealth { value, .. } = &healthy.changes[0].action else {
+            unreachable!()
+        };
+        assert_eq!(value, "id=x v=3 healthy");
+        // A mark left by an earlier state of the swap counts for nothing.
+        let stale = "id=x v=2 at=1".to_string();
+        let last = tags.len() - 1;
+        tags[last] = ("ops:swap-unhealthy", stale.as_str());
+        let fresh = decide_advance(&half(&tags), turned, None).unwrap();
+        assert_eq!(actions(&fresh), ["note-health"]);
     }
 
     #[test]

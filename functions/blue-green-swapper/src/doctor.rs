@@ -27,6 +27,7 @@ const ROUTE_TAGS: &[&str] = &[
     contract::IMAGE,
     contract::STATE,
     contract::RUN,
+    contract::UNHEALTHY,
 ];
 
 /// The tag a swap puts on (and takes off) both services while it is in flight.
@@ -761,7 +762,8 @@ mod tests {
                     "ops:swap-plan",
                     "ops:swap-image",
                     "ops:swap-state",
-                    "ops:swap-run"
+                    "ops:swap-run",
+                    "ops:swap-unhealthy"
                 ]
             )]
         );
