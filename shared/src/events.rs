@@ -40,6 +40,17 @@ pub enum Incoming {
     AlarmAction(Value),
     /// A chat command (has `command`), for [`crate::command::CommandSet::parse`].
     Command(Value),
+    /// ECS calling a lifecycle hook of a blue/green, canary or linear deployment (has
+    /// `executionId` and `lifecycleStage`; developer guide, "Lambda hooks for Amazon ECS service
+    /// deployments").
+    LifecycleHook(Value),
+}
+
+/// The answer of a function that ECS invoked as a lifecycle hook but that is not one.
+pub fn not_a_lifecycle_hook(function: &str) -> EventError {
+    EventError::Unrecognised(format!(
+        "{function} is not an ECS lifecycle hook (blue-green-swapper is); point the service's lifecycleHooks at blue-green-swapper"
+    ))
 }
 
 /// Tell what kind of payload arrived, without judging its details yet.
@@ -71,9 +82,12 @@ pub fn classify(payload: Value) -> Result<Incoming, EventError> {
     if object.contains_key("command") {
         return Ok(Incoming::Command(payload));
     }
+    if object.contains_key("executionId") && object.contains_key("lifecycleStage") {
+        return Ok(Incoming::LifecycleHook(payload));
+    }
     Err(EventError::Unrecognised(
-        "expected an EventBridge event (with `detail-type`), a CloudWatch alarm action (with `alarmData`) \
-         or a chat command (with `command`)"
+        "expected an EventBridge event (with `detail-type`), a CloudWatch alarm action (with `alarmData`), \
+         a chat command (with `command`) or an ECS lifecycle hook call (with `executionId` and `lifecycleStage`)"
             .into(),
     ))
 }
@@ -425,6 +439,10 @@ mod tests {
         assert!(matches!(
             classify(json!({"command": "help"})).unwrap(),
             Incoming::Command(_)
+        ));
+        assert!(matches!(
+            classify(json!({"executionId": "e", "lifecycleStage": "POST_SCALE_UP"})).unwrap(),
+            Incoming::LifecycleHook(_)
         ));
         let error = classify(json!({"hello": "world"})).unwrap_err();
         assert!(error

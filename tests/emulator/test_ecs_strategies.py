@@ -172,6 +172,63 @@ class NativeDeploymentTest(unittest.TestCase):
         self.assertEqual(app.weights(), {app.blue: 100, app.green: 0})
 
 
+HOOK = {"hookTargetArn": "arn:aws:lambda:us-east-1:123456789012:function:swapper",
+        "roleArn": "arn:aws:iam::123456789012:role/ecs-calls-hooks",
+        "lifecycleStages": ["POST_SCALE_UP", "PRE_PRODUCTION_TRAFFIC_SHIFT", "PRODUCTION_TRAFFIC_SHIFT"],
+        "hookDetails": {"team": "web"}}
+
+
+class LifecycleHookTest(unittest.TestCase):
+    def test_each_configured_stage_yields_the_call_ecs_makes_and_a_rollback_calls_the_shift_hooks_again(self):
+        """Developer guide, "Lambda hooks for Amazon ECS service deployments": the payload
+        (executionId, lifecycleStage, resourceArn, executionDetails with weights by revision ARN,
+        hookDetails) and the rollback re-invocation at PRODUCTION_TRAFFIC_SHIFT with green at 0."""
+        app = StrategyService("CANARY", alarms=[unique("web-5xx")], lifecycle_hooks=[HOOK],
+                              canary={"canaryPercent": 10.0, "canaryBakeTimeInMinutes": 5})
+        app.deploy("web:2")
+        scaled = app.advance(to="POST_SCALE_UP")
+        self.assertEqual([c["payload"]["lifecycleStage"] for c in scaled["hookCalls"]], ["POST_SCALE_UP"])
+        call = scaled["hookCalls"][0]
+        self.assertEqual(call["hookTargetArn"], HOOK["hookTargetArn"])
+        payload = call["payload"]
+        deployment = app.service_deployments()[0]
+        self.assertEqual(payload["resourceArn"], deployment["serviceDeploymentArn"])
+        self.assertEqual(payload["executionDetails"]["targetServiceRevisionArn"], deployment["targetServiceRevision"]["arn"])
+        self.assertEqual(payload["executionDetails"]["productionTrafficWeights"], {})
+        self.assertEqual(payload["hookDetails"], {"team": "web"})
+        revision = app.ecs.describe_service_revisions(
+            serviceRevisionArns=[deployment["targetServiceRevision"]["arn"]])["serviceRevisions"][0]
+        self.assertEqual([b["targetGroupArn"] for b in revision["resolvedConfiguration"]["loadBalancers"]], [app.green])
+
+        shift = app.advance(to="PRODUCTION_TRAFFIC_SHIFT")["hookCalls"]
+        self.assertEqual([c["payload"]["lifecycleStage"] for c in shift],
+                         ["PRE_PRODUCTION_TRAFFIC_SHIFT", "PRODUCTION_TRAFFIC_SHIFT"])
+        green = deployment["targetServiceRevision"]["arn"]
+        self.assertEqual(shift[0]["payload"]["executionDetails"]["productionTrafficWeights"][green], 0)
+        self.assertEqual(shift[1]["payload"]["executionDetails"]["productionTrafficWeights"][green], 10)
+
+        back = app.finish(state="FAILED", reason="Service deployment rolled back because a lifecycle hook failed.")
+        self.assertEqual([c["payload"]["lifecycleStage"] for c in back["hookCalls"]], ["PRODUCTION_TRAFFIC_SHIFT"])
+        weights = back["hookCalls"][0]["payload"]["executionDetails"]["productionTrafficWeights"]
+        self.assertEqual(weights[green], 0)
+        self.assertEqual(sorted(weights.values()), [0, 100])
+
+    def test_a_pause_hook_at_a_traffic_shift_and_a_lambda_hook_without_its_role_are_refused(self):
+        """Developer guide, "Pause hooks" ("Pause hooks cannot be configured at the TEST_TRAFFIC_SHIFT or
+        PRODUCTION_TRAFFIC_SHIFT stages") and API reference, DeploymentLifecycleHook."""
+        app = StrategyService("BLUE_GREEN")
+        for hook, text in (
+            ({"targetType": "PAUSE", "lifecycleStages": ["PRODUCTION_TRAFFIC_SHIFT"]},
+             "Invalid lifecycle stage provided for Pause Hook"),
+            ({"hookTargetArn": HOOK["hookTargetArn"], "lifecycleStages": ["POST_SCALE_UP"]}, "roleArn"),
+        ):
+            with self.assertRaises(ClientError) as refused:
+                app.ecs.update_service(cluster=app.cluster, service=app.name, deploymentConfiguration={
+                    "strategy": "BLUE_GREEN", "lifecycleHooks": [hook]})
+            self.assertIn(text, str(refused.exception))
+        self.assertNotIn("lifecycleHooks", app.describe()["deploymentConfiguration"])
+
+
 class NativeConfigurationTest(unittest.TestCase):
     def test_a_non_rolling_strategy_needs_advanced_configuration_and_nothing_is_created_without_it(self):
         """Developer guide, "Troubleshooting Amazon ECS blue/green deployments": "advancedConfiguration

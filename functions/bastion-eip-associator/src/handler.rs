@@ -47,8 +47,8 @@ use ops_core::aws::iam::IamSimulator;
 use ops_core::command::Command;
 use ops_core::doctor;
 use ops_core::events::{
-    classify, parse_event, refuse_unscheduled, EventError, Incoming, LifecycleAction,
-    LAUNCH_LIFECYCLE_ACTION, SCHEDULED_EVENT,
+    classify, not_a_lifecycle_hook, parse_event, refuse_unscheduled, EventError, Incoming,
+    LifecycleAction, LAUNCH_LIFECYCLE_ACTION, SCHEDULED_EVENT,
 };
 use ops_core::{Error, Result};
 use serde::Deserialize;
@@ -115,6 +115,7 @@ pub async fn function_handler<A: AlertSink>(payload: Value, deps: &Deps<A>) -> R
         Incoming::Command(raw) => {
             on_command(COMMANDS.parse(&deps.config.common.function_name, &raw)?, deps).await
         }
+        Incoming::LifecycleHook(_) => Err(not_a_lifecycle_hook("bastion-eip-associator").into()),
         Incoming::AlarmAction(_) => Err(EventError::Unrecognised(
             "bastion-eip-associator takes lifecycle, instance state-change and schedule events and chat commands only".into(),
         )

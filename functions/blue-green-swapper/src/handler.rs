@@ -25,8 +25,9 @@ use crate::decide::{
     decide_advance, decide_start, pre_flight, scales_to_zero, Action, Deploying, Start,
     StartRequest, Steer,
 };
+use crate::hook::{self, HookDecision, HookStatus};
 use crate::observe::{self, AppEntry, Clients};
-use crate::report::{failure_alert, refusal_alert};
+use crate::report::{failure_alert, hook_alert, refusal_alert};
 use crate::view::AppView;
 
 /// What the handler works with, built once at start.
@@ -83,11 +84,43 @@ pub async fn function_handler<A: AlertSink>(
             )
             .await
         }
+        Incoming::LifecycleHook(raw) => on_hook(&raw, invocation.now, deps).await,
         Incoming::AlarmAction(_) => Err(EventError::Unrecognised(
             "blue-green-swapper does not handle CloudWatch alarm actions".into(),
         )
         .into()),
     }
+}
+
+/// ECS calls the function as a lifecycle hook: check the call against ECS, gate the stage, and
+/// answer. An AWS read that fails and may succeed on a retry answers `IN_PROGRESS`, so ECS calls
+/// again rather than rolling back on a throttle; one that cannot answers `FAILED`, alerted.
+async fn on_hook<A: AlertSink>(raw: &Value, now: u64, deps: &Deps<A>) -> Result<Value> {
+    let call = hook::parse(raw)?;
+    let decision = match observe::hook_view(&call, &deps.clients, &deps.config.clusters).await {
+        Ok(view) => {
+            let decision = hook::decide(&call, &view, now);
+            if let Some(alert) =
+                hook_alert(&deps.config.common.function_name, &call, &view, &decision)
+            {
+                deps.alerts.publish(&alert).await?;
+            }
+            decision
+        }
+        Err(error @ Error::Refused(_)) => return Err(error),
+        Err(error) if error.retryable() => HookDecision {
+            status: HookStatus::InProgress,
+            reason: format!("could not read AWS ({error}); ECS calls again"),
+            waiting_since: call.waiting_since(),
+        },
+        Err(error) => HookDecision {
+            status: HookStatus::Failed,
+            reason: format!("the hook could not check its gates: {error}"),
+            waiting_since: None,
+        },
+    };
+    info!(stage = %call.lifecycle_stage, status = decision.status.as_str(), reason = %decision.reason, "lifecycle hook answered");
+    Ok(hook::answer(&call, &decision))
 }
 
 /// Advance every app whose swap has work to do, one bounded step each. An app that cannot be read

@@ -41,6 +41,7 @@ pub mod contract;
 pub mod decide;
 pub mod doctor;
 pub mod handler;
+pub mod hook;
 pub mod observe;
 pub mod report;
 pub mod traffic;

@@ -4,11 +4,13 @@ use std::collections::BTreeMap;
 
 use ops_core::aws::cloudwatch::CloudWatchAlarms;
 use ops_core::aws::ecr::EcrImages;
-use ops_core::aws::ecs::{EcsServices, ServiceState};
+use ops_core::aws::ecs::{short_task_definition, EcsServices, ServiceState};
 use ops_core::aws::elbv2::LoadBalancers;
+use ops_core::aws::service_deployments;
 use ops_core::{Error, Result};
 
 use crate::contract::{self, app_spec, is_test_route, recorded_swap, AppSpec, Colour};
+use crate::hook::{HookCall, HookGates, HookView};
 use crate::view::{AlarmView, AppView, ColourView, OtherRoute};
 
 /// The AWS adapters the swapper reads and changes through.
@@ -152,21 +154,7 @@ pub async fn app_view(clients: &Clients, entry: &AppEntry, clusters: &[String]) 
             spec.name, blue.target_group
         )));
     }
-    let found = clients.alarms.states(&spec.alarms).await?;
-    let alarms: Vec<AlarmView> = found
-        .iter()
-        .map(|a| AlarmView {
-            name: a.name.clone(),
-            state: a.state.clone(),
-            reason: a.reason.clone(),
-        })
-        .collect();
-    let missing_alarms = spec
-        .alarms
-        .iter()
-        .filter(|name| !alarms.iter().any(|a| &a.name == *name))
-        .cloned()
-        .collect();
+    let (alarms, missing_alarms) = alarm_views(clients, &spec.alarms).await?;
     Ok(AppView {
         spec,
         route,
@@ -239,4 +227,105 @@ async fn colour_view(clients: &Clients, spec: &AppSpec, colour: Colour) -> Resul
         target_group,
         targets,
     })
+}
+
+/// The named alarms as CloudWatch has them, and the names it does not know.
+async fn alarm_views(clients: &Clients, names: &[String]) -> Result<(Vec<AlarmView>, Vec<String>)> {
+    let alarms: Vec<AlarmView> = clients
+        .alarms
+        .states(names)
+        .await?
+        .iter()
+        .map(|a| AlarmView {
+            name: a.name.clone(),
+            state: a.state.clone(),
+            reason: a.reason.clone(),
+        })
+        .collect();
+    let missing = names
+        .iter()
+        .filter(|name| !alarms.iter().any(|a| &a.name == *name))
+        .cloned()
+        .collect();
+    Ok((alarms, missing))
+}
+
+/// What a lifecycle hook call needs, read from AWS. The call is checked against ECS first: its
+/// service deployment must exist, belong to the service it names and be under way, so a payload
+/// that did not come from ECS (the function can be invoked from chat with anything) is refused
+/// before anything is read or alerted.
+pub async fn hook_view(
+    call: &HookCall,
+    clients: &Clients,
+    clusters: &[String],
+) -> Result<HookView> {
+    let ecs = clients.ecs.client();
+    let service_arn = &call.execution_details.service_arn;
+    let (owner, deployment) = service_deployments::describe_one(ecs, &call.resource_arn)
+        .await?
+        .ok_or_else(|| {
+            Error::Refused(format!(
+                "ECS does not know service deployment {}: not a call from ECS, nothing checked",
+                call.resource_arn
+            ))
+        })?;
+    if owner != *service_arn {
+        return Err(Error::Refused(format!(
+            "service deployment {} belongs to {owner}, not to {service_arn}: not a call from ECS, nothing checked",
+            call.resource_arn
+        )));
+    }
+    if deployment.rollout_state() != "IN_PROGRESS" && deployment.rollout_state() != "FAILED" {
+        return Err(Error::Refused(format!(
+            "service deployment {} is {}: ECS calls hooks only while a deployment runs, nothing checked",
+            call.resource_arn, deployment.status
+        )));
+    }
+    let (cluster, name) = cluster_and_service(service_arn);
+    let revision = service_deployments::revision_target_groups(
+        ecs,
+        &call.execution_details.target_service_revision_arn,
+    )
+    .await?;
+    let (target, groups) = revision.unwrap_or_default();
+    let mut view = HookView {
+        service: format!("{cluster}/{name}"),
+        target: short_task_definition(&target),
+        gates: Err(String::new()),
+        alarms: Vec::new(),
+        missing_alarms: Vec::new(),
+        targets: Vec::new(),
+        desired: 0,
+    };
+    if !clusters.contains(&cluster) {
+        view.gates = Err(format!(
+            "cluster `{cluster}` is not one blue-green-swapper manages (it manages {}); its hook checks nothing there",
+            clusters.join(", ")
+        ));
+        return Ok(view);
+    }
+    let service = clients.ecs.describe(&cluster, &name).await?;
+    view.desired = service.desired;
+    view.gates = HookGates::of(&service.tags);
+    if groups.is_empty() {
+        view.gates = Err(format!(
+            "ECS names no target group for revision {} of {}: its targets cannot be checked",
+            call.execution_details.target_service_revision_arn, view.service
+        ));
+    }
+    if let Ok(gates) = &view.gates {
+        (view.alarms, view.missing_alarms) = alarm_views(clients, &gates.alarms).await?;
+    }
+    for group in &groups {
+        view.targets.extend(clients.lb.target_health(group).await?);
+    }
+    Ok(view)
+}
+
+/// `(cluster, service)` of a service ARN `arn:aws:ecs:<region>:<account>:service/<cluster>/<name>`.
+fn cluster_and_service(arn: &str) -> (String, String) {
+    let mut path = arn.split(":service/").nth(1).unwrap_or_default().split('/');
+    let cluster = path.next().unwrap_or_default().to_string();
+    let name = path.next().unwrap_or_default().to_string();
+    (cluster, name)
 }

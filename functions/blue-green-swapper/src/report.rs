@@ -7,6 +7,7 @@ use serde_json::json;
 use crate::commands::{abort_line, status_line, COMMANDS};
 use crate::contract::{Colour, Phase};
 use crate::decide::{Action, Transition};
+use crate::hook::{HookCall, HookDecision, HookStatus, HookView};
 
 /// The alert for a swap entering a state.
 pub fn transition_alert(function: &str, t: &Transition) -> Alert {
@@ -203,6 +204,56 @@ pub fn failure_alert(function: &str, app: &str, failed: &FailedChange<Action>) -
 fn short_image(image: &str) -> String {
     let name = image.rsplit('/').next().unwrap_or(image);
     name.split('@').next().unwrap_or(name).to_string()
+}
+
+/// The alert for a lifecycle hook's decision: a failed gate (ECS rolls back), or every gate passed
+/// once production traffic is on the new revision; nothing for the stages in between or a wait.
+pub fn hook_alert(
+    function: &str,
+    call: &HookCall,
+    view: &HookView,
+    decision: &HookDecision,
+) -> Option<Alert> {
+    let stage = &call.lifecycle_stage;
+    let service = &view.service;
+    let alert = match decision.status {
+        HookStatus::Failed => Alert::new(
+            Severity::Critical,
+            function,
+            "hook.failed",
+            service,
+            format!("{service}: deployment of {} stopped at {stage}; ECS rolls back", view.target),
+        )
+        .what(format!(
+            "The lifecycle hook answered FAILED at {stage} for service deployment {}, so ECS rolls {service} back to its last successful revision.",
+            call.deployment_id()
+        ))
+        .next_step(format!(
+            "Follow ECS's rollback: `aws ecs describe-service-deployments --service-deployment-arns {}`.",
+            call.resource_arn
+        )),
+        HookStatus::Succeeded if stage == "POST_PRODUCTION_TRAFFIC_SHIFT" && !call.rolling_back() => Alert::new(
+            Severity::Info,
+            function,
+            "hook.passed",
+            service,
+            format!("{service}: {} passed every gate; production traffic is on it", view.target),
+        )
+        .what(format!(
+            "Service deployment {} of {} reached {stage} with every gate passed; ECS keeps the old revision for its bake time.",
+            call.deployment_id(),
+            view.target
+        )),
+        _ => return None,
+    };
+    Some(
+        alert
+            .why(decision.reason.clone())
+            .thread(format!("{function}:{service}:{}", call.deployment_id()))
+            .context("stage", stage)
+            .context("execution_id", &call.execution_id)
+            .related(&call.resource_arn),
+    )
 }
 
 #[cfg(test)]

@@ -42,8 +42,8 @@ use ops_core::aws::iam::IamSimulator;
 use ops_core::command::{Command, CommandError};
 use ops_core::doctor;
 use ops_core::events::{
-    acting_time, classify, ignored_event, not_ahead, parse_alarm_action, parse_event,
-    refuse_unscheduled, AlarmStateChange, EventError, Incoming, ALARM_STATE_CHANGE,
+    acting_time, classify, ignored_event, not_a_lifecycle_hook, not_ahead, parse_alarm_action,
+    parse_event, refuse_unscheduled, AlarmStateChange, EventError, Incoming, ALARM_STATE_CHANGE,
     SCHEDULED_EVENT,
 };
 use ops_core::plan::{execute, Execution, Mode, Plan};
@@ -101,6 +101,7 @@ pub async fn function_handler<A: AlertSink>(
             let event = parse_event::<AlarmStateChange>(&raw)?;
             on_alarm(&event.detail.alarm_name, Trigger::StateChange, now, deps).await
         }
+        Incoming::LifecycleHook(_) => Err(not_a_lifecycle_hook("cpu-alarm-scaler").into()),
         Incoming::AlarmAction(raw) => {
             let action = parse_alarm_action(&raw)?;
             on_alarm(

@@ -51,8 +51,9 @@ use ops_core::aws::iam::IamSimulator;
 use ops_core::command::{Command, CommandError};
 use ops_core::doctor;
 use ops_core::events::{
-    classify, parse_event, refuse_unscheduled, EcrImageAction, EcsDeploymentStateChange,
-    EventError, Incoming, ECR_IMAGE_ACTION, ECS_DEPLOYMENT_STATE_CHANGE, SCHEDULED_EVENT,
+    classify, not_a_lifecycle_hook, parse_event, refuse_unscheduled, EcrImageAction,
+    EcsDeploymentStateChange, EventError, Incoming, ECR_IMAGE_ACTION, ECS_DEPLOYMENT_STATE_CHANGE,
+    SCHEDULED_EVENT,
 };
 use ops_core::image::{parse_digest, parse_tag, ImageRef};
 use ops_core::plan::{execute, Execution, Mode, Plan};
@@ -134,6 +135,7 @@ pub async fn function_handler<A: AlertSink>(
             )
             .await
         }
+        Incoming::LifecycleHook(_) => Err(not_a_lifecycle_hook("deploy-trigger").into()),
         Incoming::AlarmAction(_) => Err(EventError::Unrecognised(
             "deploy-trigger does not handle CloudWatch alarm actions".into(),
         )

@@ -33,8 +33,8 @@ use ops_core::aws::iam::IamSimulator;
 use ops_core::command::{ArgSpec, Command, CommandSet, CommandSpec, DOCTOR};
 use ops_core::doctor;
 use ops_core::events::{
-    bounded_event_time, classify, ignored_event, refuse_unscheduled, EventError, Incoming,
-    SCHEDULED_EVENT,
+    bounded_event_time, classify, ignored_event, not_a_lifecycle_hook, refuse_unscheduled,
+    EventError, Incoming, SCHEDULED_EVENT,
 };
 use ops_core::time::utc_text;
 use ops_core::{Error, Result};
@@ -151,6 +151,7 @@ pub async fn function_handler_within<A: AlertSink, M: MetricSink>(
             )
             .await
         }
+        Incoming::LifecycleHook(_) => Err(not_a_lifecycle_hook("legacy-health-monitor").into()),
         Incoming::AlarmAction(_) => Err(EventError::Unrecognised(
             "legacy-health-monitor does not handle CloudWatch alarm actions".into(),
         )

@@ -241,6 +241,56 @@ pub async fn read(
     Ok(views)
 }
 
+/// One service deployment by ARN, with the ARN of the service it belongs to; `None` when ECS does
+/// not know it (DescribeServiceDeployments lists it as a failure).
+pub async fn describe_one(
+    client: &aws_sdk_ecs::Client,
+    arn: &str,
+) -> Result<Option<(String, ServiceDeploymentView)>> {
+    let described = client
+        .describe_service_deployments()
+        .service_deployment_arns(arn)
+        .send()
+        .await
+        .map_err(|e| aws_error("ecs", "DescribeServiceDeployments", e))?;
+    Ok(described.service_deployments().first().map(|d| {
+        (
+            d.service_arn().unwrap_or_default().to_string(),
+            view(d, &BTreeMap::new()),
+        )
+    }))
+}
+
+/// The target groups a service revision's tasks are registered in (its `resolvedConfiguration`:
+/// API reference, ServiceRevisionLoadBalancer, "the target group associated with the service
+/// revision"), and its task definition; `None` when ECS does not know the revision.
+pub async fn revision_target_groups(
+    client: &aws_sdk_ecs::Client,
+    arn: &str,
+) -> Result<Option<(String, Vec<String>)>> {
+    let described = client
+        .describe_service_revisions()
+        .service_revision_arns(arn)
+        .send()
+        .await
+        .map_err(|e| aws_error("ecs", "DescribeServiceRevisions", e))?;
+    Ok(described.service_revisions().first().map(|revision| {
+        let groups = revision
+            .resolved_configuration()
+            .map(|r| {
+                r.load_balancers()
+                    .iter()
+                    .filter_map(|b| b.target_group_arn().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default();
+        (
+            revision.task_definition().unwrap_or_default().to_string(),
+            groups,
+        )
+    }))
+}
+
 fn view(
     deployment: &ServiceDeployment,
     task_definitions: &BTreeMap<String, String>,

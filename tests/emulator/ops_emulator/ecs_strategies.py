@@ -35,7 +35,9 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import json
 import string
+import uuid
 
 import boto3
 from moto.core.responses import ActionResult
@@ -107,9 +109,30 @@ def check_configuration(backend, config: dict | None, load_balancers: list | Non
         names = alarms.get("alarmNames")
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
             raise InvalidParameterException("alarms.alarmNames must be a list of alarm names")
+    for hook in config.get("lifecycleHooks") or []:
+        _check_hook(hook)
     if strategy in NATIVE:
         _check_advanced(backend, load_balancers or [])
     return config
+
+
+HOOK_STAGES = ("RECONCILE_SERVICE", "PRE_SCALE_UP", "POST_SCALE_UP", "TEST_TRAFFIC_SHIFT", "POST_TEST_TRAFFIC_SHIFT",
+               "PRE_PRODUCTION_TRAFFIC_SHIFT", "PRODUCTION_TRAFFIC_SHIFT", "POST_PRODUCTION_TRAFFIC_SHIFT")
+
+
+def _check_hook(hook: dict) -> None:
+    """API reference, DeploymentLifecycleHook; developer guide, "Pause hooks": a Lambda hook names its
+    function and the role ECS assumes to call it; pause hooks cannot be at the traffic shifts."""
+    kind = hook.get("targetType", "AWS_LAMBDA")
+    stages = hook.get("lifecycleStages")
+    if kind not in ("AWS_LAMBDA", "PAUSE"):
+        raise InvalidParameterException(f"targetType must be AWS_LAMBDA or PAUSE, not {kind!r}")
+    if not isinstance(stages, list) or not stages or any(s not in HOOK_STAGES for s in stages):
+        raise InvalidParameterException(f"lifecycleStages must name some of {', '.join(HOOK_STAGES)}")
+    if kind == "AWS_LAMBDA" and not (hook.get("hookTargetArn") and hook.get("roleArn")):
+        raise InvalidParameterException("a Lambda lifecycle hook needs hookTargetArn and roleArn")
+    if kind == "PAUSE" and {"TEST_TRAFFIC_SHIFT", "PRODUCTION_TRAFFIC_SHIFT"} & set(stages):
+        raise InvalidParameterException("Invalid lifecycle stage provided for Pause Hook")
 
 
 def _check_advanced(backend, load_balancers: list) -> None:
@@ -293,7 +316,13 @@ def started(backend, service, deployment: dict) -> None:
         "_legacy": deployment["id"],
         "_stages": _stages(config),
         "_at": 0,
+        "_calls": [],
     }
+    target["resolvedConfiguration"] = {"loadBalancers": [
+        {"targetGroupArn": group,
+         "productionListenerRule": (balancer.get("advancedConfiguration") or {}).get("productionListenerRule")}
+        for balancer, group in zip(service.load_balancers or [], _green(backend, service, record))
+    ]}
     _store(backend)["deployments"].setdefault(service.arn, []).append(record)
 
 
@@ -340,9 +369,53 @@ def _register(backend, service, tasks: list, groups: list[str], register: bool) 
                 group.deregister([{"Id": address}])
 
 
+def _hook_calls(service, record: dict, stage: str, production: dict | None = None, test: dict | None = None) -> list:
+    """The calls ECS makes to the Lambda hooks the service configures at ``stage``, as the developer
+    guide ("Lambda hooks for Amazon ECS service deployments") shows them: ``executionId``,
+    ``lifecycleStage``, ``resourceArn`` (the service deployment), ``executionDetails`` with the
+    traffic weights by service revision ARN, and ``hookDetails`` when the hook configures some."""
+    calls = []
+    for hook in record["deploymentConfiguration"].get("lifecycleHooks") or []:
+        if hook.get("targetType", "AWS_LAMBDA") != "AWS_LAMBDA" or stage not in (hook.get("lifecycleStages") or []):
+            continue
+        payload = {
+            "executionId": str(uuid.uuid4()),
+            "lifecycleStage": stage,
+            "resourceArn": record["serviceDeploymentArn"],
+            "executionDetails": {
+                "serviceArn": service.arn,
+                "targetServiceRevisionArn": record["targetServiceRevision"]["arn"],
+                "testTrafficWeights": test or {},
+                "productionTrafficWeights": production or {},
+            },
+        }
+        if hook.get("hookDetails"):
+            details = hook["hookDetails"]
+            payload["hookDetails"] = json.loads(details) if isinstance(details, str) else copy.deepcopy(details)
+        calls.append({"hookTargetArn": hook.get("hookTargetArn"), "payload": payload})
+    return calls
+
+
+def _weights_by_revision(record: dict, green: float) -> dict:
+    weights = {record["targetServiceRevision"]["arn"]: int(round(green))}
+    for source in record["sourceServiceRevisions"]:
+        weights[source["arn"]] = int(round(100 - green))
+    return weights
+
+
 def _step(backend, service, record: dict) -> dict | None:
-    """Enter the next stage; the event ECS sends when the deployment completes, else None."""
+    """Enter the next stage; the event ECS sends when the deployment completes, else None. The
+    hook calls of the stage are queued in the record for the control's answer."""
     stage, weight = record["_stages"][record["_at"]]
+    if weight is not None:
+        before = record["targetServiceRevision"]["requestedProductionTrafficWeight"]
+        record["_calls"] += _hook_calls(service, record, "PRE_PRODUCTION_TRAFFIC_SHIFT",
+                                        production=_weights_by_revision(record, before))
+        record["_calls"] += _hook_calls(service, record, stage, production=_weights_by_revision(record, weight))
+    elif stage == "TEST_TRAFFIC_SHIFT":
+        record["_calls"] += _hook_calls(service, record, stage, test=_weights_by_revision(record, 100.0))
+    else:
+        record["_calls"] += _hook_calls(service, record, stage)
     legacy = _legacy(service, record)
     record.update(lifecycleStage=stage, updatedAt=_now())
     target = record["targetServiceRevision"]
@@ -403,7 +476,9 @@ def _give_back(backend, service, record: dict) -> None:
 
 
 def _answer(record: dict, event: dict | None = None) -> dict:
+    calls, record["_calls"] = record["_calls"], []
     answer = {
+        "hookCalls": calls,
         "serviceDeploymentArn": record["serviceDeploymentArn"],
         "deploymentId": record["_legacy"],
         "status": record["status"],
@@ -463,6 +538,11 @@ def finish(backend, service, spec: dict, state: str) -> dict:
         record["alarms"].update(status="TRIGGERED", triggeredAlarmNames=[alarm])
     else:
         reason = spec.get("reason") or "Service deployment rolled back because a lifecycle hook failed."
+    # "When a rollback occurs, Amazon ECS re-invokes hooks registered at the PRODUCTION_TRAFFIC_SHIFT
+    # and TEST_TRAFFIC_SHIFT stages", the green revision at 0 (developer guide, Lambda hooks).
+    back = _weights_by_revision(record, 0.0)
+    record["_calls"] += _hook_calls(service, record, "TEST_TRAFFIC_SHIFT", test=back)
+    record["_calls"] += _hook_calls(service, record, "PRODUCTION_TRAFFIC_SHIFT", production=back)
     _give_back(backend, service, record)
     legacy = _legacy(service, record)
     blue = next((d for d in service.deployments if d is not legacy and d.get("runningCount", 0) > 0), None)
@@ -554,7 +634,7 @@ def create_service(endpoint: str, region: str, spec: dict) -> dict:
     forwards to the first, the service's ``advancedConfiguration`` naming the second and the rule,
     and (for ``alarms``) CloudWatch alarms the deployments watch. Built through the API."""
     known = {"cluster", "service", "task_definition", "strategy", "desired", "tags", "alarms",
-             "canary", "linear", "bake_minutes", "network"}
+             "canary", "linear", "bake_minutes", "network", "lifecycle_hooks"}
     unknown = set(spec) - known
     if unknown:
         raise ecs_controls.ControlError(f"unknown field(s): {', '.join(sorted(unknown))}")
@@ -604,6 +684,8 @@ def create_service(endpoint: str, region: str, spec: dict) -> dict:
         config["canaryConfiguration"] = spec["canary"]
     if spec.get("linear"):
         config["linearConfiguration"] = spec["linear"]
+    if spec.get("lifecycle_hooks"):
+        config["lifecycleHooks"] = spec["lifecycle_hooks"]
     definition = ecs.describe_task_definition(taskDefinition=spec["task_definition"])["taskDefinition"]
     container = definition["containerDefinitions"][0]
     ecs.create_service(
