@@ -6,13 +6,17 @@ module on a free loopback port; each test makes its own VPC, cluster and service
 
 from __future__ import annotations
 
+import json
 import threading
 import unittest
+import urllib.error
+import urllib.request
 
 from botocore.exceptions import ClientError
 from werkzeug.serving import make_server
 
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+from moto.ecs.exceptions import InvalidParameterException
 from ops_emulator import ecs_strategies
 from ops_emulator.app import OpsEmulator
 
@@ -160,6 +164,39 @@ class NativeDeploymentTest(unittest.TestCase):
             serviceRevisionArns=[latest["targetServiceRevision"]["arn"]])["serviceRevisions"][0]
         self.assertEqual(revision["taskDefinition"], second)
 
+    def test_a_rollback_can_be_caught_in_progress_and_can_fail(self):
+        """Developer guide, "View service history using Amazon ECS service deployments":
+        ROLLBACK_IN_PROGRESS is ongoing; ROLLBACK_SUCCESSFUL and ROLLBACK_FAILED are completed."""
+        app = StrategyService("BLUE_GREEN", alarms=[unique("web-5xx")])
+        alarm = app.made["alarms"][0]
+        app.deploy("web:2")
+        app.advance(to="PRODUCTION_TRAFFIC_SHIFT")
+        app.finish(state="FAILED", alarm=alarm, rollback_outcome="IN_PROGRESS")
+        self.assertEqual(app.service_deployments()[0]["status"], "ROLLBACK_IN_PROGRESS")
+        self.assertEqual(app.weights(), {app.blue: 100, app.green: 0})
+        self.assertNotEqual(app.describe()["taskDefinition"], app.first, "blue is not primary yet")
+        app.finish(state="FAILED", rollback_outcome="SUCCESSFUL")
+        self.assertEqual(app.service_deployments()[0]["status"], "ROLLBACK_SUCCESSFUL")
+        self.assertEqual(app.describe()["taskDefinition"], app.first)
+
+        app.deploy("web:3")
+        app.advance(to="PRODUCTION_TRAFFIC_SHIFT")
+        app.finish(state="FAILED", alarm=alarm, rollback_outcome="FAILED")
+        latest = app.service_deployments()[0]
+        self.assertEqual(latest["status"], "ROLLBACK_FAILED")
+        self.assertEqual(app.weights(), {app.blue: 0, app.green: 100}, "traffic stays where ECS left it")
+
+    def test_list_service_deployments_filters_by_creation_time(self):
+        """API reference, ListServiceDeployments and CreatedAt (after / before)."""
+        app = StrategyService("BLUE_GREEN")
+        app.deploy("web:2")
+        everything = app.ecs.list_service_deployments(cluster=app.cluster, service=app.name)["serviceDeployments"]
+        self.assertEqual(len(everything), 2)
+        newest = max(d["createdAt"] for d in everything)
+        later = app.ecs.list_service_deployments(cluster=app.cluster, service=app.name,
+                                                 createdAt={"after": newest})["serviceDeployments"]
+        self.assertEqual([d["createdAt"] for d in later], [newest])
+
     def test_a_new_deployment_stops_the_one_in_progress(self):
         """Developer guide, "View service history using Amazon ECS service deployments": STOPPED."""
         app = StrategyService("BLUE_GREEN")
@@ -224,7 +261,7 @@ class LifecycleHookTest(unittest.TestCase):
         ):
             with self.assertRaises(ClientError) as refused:
                 app.ecs.update_service(cluster=app.cluster, service=app.name, deploymentConfiguration={
-                    "strategy": "BLUE_GREEN", "lifecycleHooks": [hook]})
+                    "strategy": "BLUE_GREEN", "bakeTimeInMinutes": 5, "lifecycleHooks": [hook]})
             self.assertIn(text, str(refused.exception))
         self.assertNotIn("lifecycleHooks", app.describe()["deploymentConfiguration"])
 
@@ -242,11 +279,55 @@ class NativeConfigurationTest(unittest.TestCase):
             ecs.create_service(
                 cluster=cluster, serviceName="web", taskDefinition=revision, desiredCount=1,
                 launchType="FARGATE", networkConfiguration=vpc.network(),
-                deploymentConfiguration={"strategy": "BLUE_GREEN"},
+                deploymentConfiguration={"strategy": "BLUE_GREEN", "bakeTimeInMinutes": 5},
                 loadBalancers=[{"targetGroupArn": group, "containerName": "app", "containerPort": 80}],
             )
         self.assertIn("advancedConfiguration field is required for all loadBalancers", str(refused.exception))
         self.assertEqual(ecs.list_services(cluster=cluster)["serviceArns"], [])
+
+    def test_malformed_fields_and_a_blue_green_without_bake_time_are_refused_not_a_server_error(self):
+        """API reference, DeploymentConfiguration: bakeTimeInMinutes "You must provide this parameter
+        when you use the BLUE_GREEN deployment strategy"; a field of the wrong type is a client error."""
+        app = StrategyService("BLUE_GREEN")
+        with self.assertRaises(ClientError) as refused:
+            app.ecs.update_service(cluster=app.cluster, service=app.name,
+                                   deploymentConfiguration={"strategy": "BLUE_GREEN"})
+        self.assertEqual(refused.exception.response["Error"]["Code"], "InvalidParameterException")
+        self.assertIn("bakeTimeInMinutes is required", str(refused.exception))
+        # boto3 and the Rust SDK refuse these before sending; a hand-made request reaches the check.
+        for config, text in (
+            ({"strategy": "CANARY", "canaryConfiguration": "10%"}, "canaryConfiguration must be an object"),
+            ({"strategy": "LINEAR", "linearConfiguration": [10]}, "linearConfiguration must be an object"),
+            ({"strategy": "BLUE_GREEN", "bakeTimeInMinutes": 5, "alarms": "web-5xx"}, "alarms must be an object"),
+            ({"strategy": "BLUE_GREEN", "bakeTimeInMinutes": 5, "lifecycleHooks": ["x"]}, "list of objects"),
+        ):
+            with self.assertRaises(InvalidParameterException) as refused:
+                ecs_strategies.check_configuration(None, config, [])
+            self.assertIn(text, refused.exception.message)
+
+    def test_a_request_with_a_member_of_the_wrong_type_is_a_400_that_changes_nothing(self):
+        """A member whose JSON type is not the model's is a client error (400 SerializationException),
+        never a server error (found by an independent test: moto's parser answered 500)."""
+        app = StrategyService("BLUE_GREEN")
+        before = app.describe()["deploymentConfiguration"]
+        request = urllib.request.Request(
+            shared.URL + "/", method="POST",
+            data=json.dumps({"cluster": app.cluster, "service": app.name,
+                             "deploymentConfiguration": {"strategy": "CANARY", "canaryConfiguration": "10%"}}).encode(),
+            headers={
+                "Content-Type": "application/x-amz-json-1.1",
+                "X-Amz-Target": "AmazonEC2ContainerServiceV20141113.UpdateService",
+                "Authorization": f"AWS4-HMAC-SHA256 Credential=testing/20261201/{shared.REGION}/ecs/aws4_request, "
+                                 "SignedHeaders=host, Signature=x",
+            },
+        )
+        with self.assertRaises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request)
+        self.assertEqual(refused.exception.code, 400)
+        answer = json.loads(refused.exception.read())
+        self.assertEqual(answer["__type"], "SerializationException")
+        self.assertIn("deploymentConfiguration.canaryConfiguration", answer["message"])
+        self.assertEqual(app.describe()["deploymentConfiguration"], before)
 
     def test_canary_and_linear_fields_are_checked_against_their_ranges(self):
         """API reference, CanaryConfiguration (canaryPercent: multiples of 0.1 from 0.1 to 100.0) and

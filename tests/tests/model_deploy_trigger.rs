@@ -149,7 +149,8 @@ impl<'a> World<'a> {
             ("ECS_CLUSTERS", "prod".to_string()),
         ]);
         let deps = Deps {
-            ecs: EcsServices::new(&once).reading_service_deployments(),
+            ecs: EcsServices::new(&once)
+                .reading_service_deployments_of(deploy_trigger::contract::REPOSITORY),
             iam: IamSimulator::new(&once),
             ecr: EcrImages::new(&once),
             alerts: SnsAlerts::new(&once, &topic),

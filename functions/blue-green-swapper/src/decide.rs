@@ -1369,6 +1369,7 @@ mod tests {
                     desired,
                     running: desired,
                     failed: 0,
+                    created_at: None,
                 }],
                 target_groups: vec![group(colour)],
                 deployment_controller: ops_core::aws::ecs::ECS_CONTROLLER.into(),

@@ -42,8 +42,27 @@ pub const IN_FLIGHT: &str = "ops:deploy-in-flight";
 pub const LAST_COMPLETED: &str = "ops:deploy-last-completed";
 /// State: the verified-complete task definition before the last.
 pub const PREVIOUS_COMPLETED: &str = "ops:deploy-previous-completed";
-/// State: the deployment whose outcome was last reported.
+/// State: the deployments whose outcomes were last reported, newest first, space-separated (see
+/// [`reported_ids`]).
 pub const LAST_REPORTED: &str = "ops:deploy-last-reported";
+/// How many reported deployments [`LAST_REPORTED`] remembers: enough that a redelivered event of
+/// an earlier deployment still listed (a blue/green rollback puts the old deployment back in
+/// front) is known as reported.
+pub const REPORTED_KEPT: usize = 5;
+
+/// The deployment ids the `ops:deploy-last-reported` value names (one id, as earlier versions
+/// wrote, reads as a list of one).
+pub fn reported_ids(value: Option<&str>) -> Vec<&str> {
+    value.map_or_else(Vec::new, |v| v.split_whitespace().collect())
+}
+
+/// The `ops:deploy-last-reported` value once `id` is reported too.
+pub fn with_reported(value: Option<&str>, id: &str) -> String {
+    let mut ids = vec![id];
+    ids.extend(reported_ids(value).into_iter().filter(|i| *i != id));
+    ids.truncate(REPORTED_KEPT);
+    ids.join(" ")
+}
 /// State: the newest image (by ECR's push time) deployed to the service, see [`NewestPushed`].
 pub const NEWEST_PUSHED: &str = "ops:deploy-newest-pushed";
 /// State: the pushes already refused against the newest image, see [`RefusedPushes`].

@@ -760,7 +760,7 @@ pub fn settlement(service: &ServiceState) -> Option<Settlement> {
 /// reported deployment, or the in-flight deployment's settlement records its outcome (which a later
 /// report of another deployment, e.g. ECS's rollback deployment, does not overwrite).
 pub fn is_settled(service: &ServiceState, deployment_id: &str) -> bool {
-    service.tag(contract::LAST_REPORTED) == Some(deployment_id)
+    contract::reported_ids(service.tag(contract::LAST_REPORTED)).contains(&deployment_id)
         || settlement(service)
             .is_some_and(|s| s.deployment_id == deployment_id && s.outcome.is_some())
 }
@@ -876,7 +876,7 @@ pub fn decide_outcome(
             "{name}: the event says deployment {deployment_id} completed, but the service does not show it COMPLETED; not reported"
         ));
     }
-    if let (false, Some(shown @ ("IN_PROGRESS" | "COMPLETED"))) = (succeeded, state) {
+    if let (false, Some(shown @ ("IN_PROGRESS" | "COMPLETED" | "STOPPED"))) = (succeeded, state) {
         return OutcomeDecision::quiet(format!(
             "{name}: the event says deployment {deployment_id} failed, but the service shows it {shown}; not reported"
         ));
@@ -1004,7 +1004,10 @@ fn vanished(service: &ServiceState, in_flight: &InFlight) -> OutcomeDecision {
     };
     let record = RecordSpec {
         target: ServiceRef::of(service),
-        tags: BTreeMap::from([(contract::LAST_REPORTED.to_string(), id.clone())]),
+        tags: BTreeMap::from([(
+            contract::LAST_REPORTED.to_string(),
+            contract::with_reported(service.tag(contract::LAST_REPORTED), id),
+        )]),
     };
     OutcomeDecision {
         plan: Plan::new().change(
@@ -1039,7 +1042,7 @@ fn settle_outcome(
         });
     let mut tags = BTreeMap::from([(
         contract::LAST_REPORTED.to_string(),
-        deployment_id.to_string(),
+        contract::with_reported(service.tag(contract::LAST_REPORTED), deployment_id),
     )]);
     let mut rolled_back_to = None;
     let last_completed = service.tag(contract::LAST_COMPLETED).map(String::from);
@@ -1058,17 +1061,16 @@ fn settle_outcome(
         }
         tags.insert(contract::LAST_COMPLETED.to_string(), deployed_arn);
     } else {
-        // ECS's own strategies name where their rollback went; a rolling update's rollback is
-        // the newer deployment the circuit breaker started.
-        let native_rollback = service
-            .service_deployment_of(deployment_id)
-            .and_then(|v| v.rolled_back_to.clone());
-        rolled_back_to = native_rollback.or_else(|| {
-            service
+        // ECS's own strategies say where their rollback went, once it succeeded (not while it
+        // runs, not when it failed); a rolling update's rollback is the newer deployment the
+        // circuit breaker started.
+        rolled_back_to = match service.service_deployment_of(deployment_id) {
+            Some(native) => native.rolled_back().map(String::from),
+            None => service
                 .primary()
                 .filter(|p| p.id != deployment_id)
-                .map(|p| p.task_definition.clone())
-        });
+                .map(|p| p.task_definition.clone()),
+        };
         rollback_to = last_completed;
     }
     let duration_seconds = match seen_by {
@@ -1163,6 +1165,7 @@ mod tests {
                 desired: 2,
                 running: 2,
                 failed: 0,
+                created_at: None,
             }],
             target_groups: vec![],
             deployment_controller: ops_core::aws::ecs::ECS_CONTROLLER.into(),

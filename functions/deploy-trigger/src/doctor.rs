@@ -102,17 +102,20 @@ pub async fn examine(config: &DeployConfig, caller: &Caller, ecs: &EcsServices) 
                     .with_context("ecs:cluster", service.cluster_arn.clone()),
             );
             if service.strategy.native() {
-                for (action, kind) in [
-                    ("ecs:ListServiceDeployments", None),
-                    ("ecs:DescribeServiceDeployments", Some("service-deployment")),
-                    ("ecs:DescribeServiceRevisions", Some("service-revision")),
+                // The SAR requires `service` for all three, and `service-deployment` or
+                // `service-revision` too for the two Describe calls: each is a duty of its own.
+                let beside =
+                    |kind: &str| service.arn.replacen(":service/", &format!(":{kind}/"), 1) + "/*";
+                for (action, resource) in [
+                    ("ecs:ListServiceDeployments", service.arn.clone()),
+                    ("ecs:DescribeServiceDeployments", service.arn.clone()),
+                    (
+                        "ecs:DescribeServiceDeployments",
+                        beside("service-deployment"),
+                    ),
+                    ("ecs:DescribeServiceRevisions", service.arn.clone()),
+                    ("ecs:DescribeServiceRevisions", beside("service-revision")),
                 ] {
-                    let resource = match kind {
-                        None => service.arn.clone(),
-                        Some(kind) => {
-                            service.arn.replacen(":service/", &format!(":{kind}/"), 1) + "/*"
-                        }
-                    };
                     exam.duty(
                         Duty::new(
                             action,

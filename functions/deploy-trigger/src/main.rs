@@ -16,7 +16,8 @@ async fn build_deps(env: &Env) -> Result<Deps<SnsAlerts>, Error> {
     let config = DeployConfig::from_env(env)?;
     let sdk = sdk_config(&AwsSettings::from_env(env)?).await;
     Ok(Deps {
-        ecs: EcsServices::new(&sdk).reading_service_deployments(),
+        ecs: EcsServices::new(&sdk)
+            .reading_service_deployments_of(deploy_trigger::contract::REPOSITORY),
         iam: IamSimulator::new(&sdk),
         ecr: EcrImages::new(&sdk),
         alerts: SnsAlerts::new(&sdk, &config.common.alert_topic_arn),

@@ -359,17 +359,16 @@ pub fn verification(service: &ServiceState, label: &str) -> Option<Verification>
                     "{label}: ECS does not list deployment {id}, and deploy-trigger has not verified its outcome (unverified; a reconcile settles it)"
                 ),
             ),
-            (Some(_), state) if service.service_deployment_of(&id).is_some() => {
-                let progress = service
+            (Some(_), _) if service.service_deployment_of(&id).is_some() => {
+                let (status, progress) = service
                     .service_deployment_of(&id)
-                    .map(|d| d.progress())
+                    .map(|d| (d.status.clone(), d.progress()))
                     .unwrap_or_default();
                 (
                     Verified::InProgress,
                     format!(
-                        "{label}: ECS's {} deployment is {} ({progress}); deploy-trigger verifies it when ECS finishes",
-                        service.strategy.name,
-                        state.unwrap_or("without a state")
+                        "{label}: ECS's {} deployment is {status} ({progress}); deploy-trigger verifies it when ECS finishes",
+                        service.strategy.name
                     ),
                 )
             }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use aws_config::SdkConfig;
 use aws_sdk_ecs::types::{ServiceField, Tag, TaskDefinition, TaskDefinitionField};
 use serde::Serialize;
-use tracing::instrument;
+use tracing::{instrument, warn};
 
 use super::aws_error;
 use super::service_deployments::{self, ServiceDeploymentView, Strategy};
@@ -32,6 +32,8 @@ pub struct DeploymentState {
     pub running: i32,
     /// Tasks that failed to start.
     pub failed: i32,
+    /// When ECS created it, epoch milliseconds (pairs it with its service deployment).
+    pub created_at: Option<i64>,
 }
 
 /// An ECS service at one moment.
@@ -138,13 +140,11 @@ impl ServiceState {
         format!("{}/{}", self.cluster, self.name)
     }
 
-    /// The service deployment that stands for `deployment` on a blue/green, canary or linear
-    /// service: the newest one of its task definition.
+    /// The service deployment that stands for `deployment_id` on a blue/green, canary or linear
+    /// service (see [`service_deployments::pair`]).
     pub fn service_deployment_of(&self, deployment_id: &str) -> Option<&ServiceDeploymentView> {
         let deployment = self.deployments.iter().find(|d| d.id == deployment_id)?;
-        self.service_deployments
-            .iter()
-            .find(|v| v.target.as_deref() == Some(deployment.task_definition.as_str()))
+        service_deployments::pair(deployment, &self.service_deployments)
     }
 
     /// A tag's value.
@@ -273,7 +273,8 @@ fn from_tags(tags: &[Tag]) -> BTreeMap<String, String> {
 #[derive(Debug, Clone)]
 pub struct EcsServices {
     client: aws_sdk_ecs::Client,
-    service_deployments: bool,
+    /// Read the service deployments of blue/green, canary and linear services carrying this tag.
+    service_deployments_of: Option<&'static str>,
 }
 
 impl EcsServices {
@@ -281,15 +282,17 @@ impl EcsServices {
     pub fn new(config: &SdkConfig) -> Self {
         EcsServices {
             client: aws_sdk_ecs::Client::new(config),
-            service_deployments: false,
+            service_deployments_of: None,
         }
     }
 
     /// The adapter that also reads the service deployments of every blue/green, canary or linear
-    /// service it describes (three more calls per such service), and gives their legacy
-    /// deployments the rollout state those report (see [`service_deployments::settle_rollouts`]).
-    pub fn reading_service_deployments(mut self) -> Self {
-        self.service_deployments = true;
+    /// service it describes that carries the tag `tag` (a function's opt-in: at least three more
+    /// calls per such service), and gives their legacy deployments the rollout state those report
+    /// (see [`service_deployments::settle_rollouts`]). A read that fails leaves that service
+    /// without them (logged), so one service's trouble never fails the others' work.
+    pub fn reading_service_deployments_of(mut self, tag: &'static str) -> Self {
+        self.service_deployments_of = Some(tag);
         self
     }
 
@@ -337,11 +340,22 @@ impl EcsServices {
                     .map(service_state),
             );
         }
-        if self.service_deployments {
-            for service in found.iter_mut().filter(|s| s.strategy.native()) {
-                service.service_deployments =
-                    service_deployments::read(&self.client, service).await?;
-                service_deployments::settle_rollouts(service);
+        if let Some(tag) = self.service_deployments_of {
+            for service in found
+                .iter_mut()
+                .filter(|s| s.strategy.native() && s.tags.contains_key(tag))
+            {
+                match service_deployments::read(&self.client, service).await {
+                    Ok(read) => {
+                        service.service_deployments = read;
+                        service_deployments::settle_rollouts(service);
+                    }
+                    Err(error) => warn!(
+                        service = %service.qualified_name(),
+                        %error,
+                        "service deployments not read; its rollout state stays unknown this time"
+                    ),
+                }
             }
         }
         Ok(found)
@@ -568,6 +582,7 @@ fn service_state(found: &aws_sdk_ecs::types::Service) -> ServiceState {
                 desired: d.desired_count(),
                 running: d.running_count(),
                 failed: d.failed_tasks(),
+                created_at: d.created_at().and_then(|t| t.to_millis().ok()),
             })
             .collect(),
         target_groups: found

@@ -14,7 +14,7 @@ use aws_sdk_ecs::types::{DeploymentConfiguration, ServiceDeployment};
 use serde::Serialize;
 
 use super::aws_error;
-use super::ecs::{short_task_definition, ServiceState};
+use super::ecs::{short_task_definition, DeploymentState, ServiceState};
 use crate::error::Result;
 
 /// The strategy of a service that names none.
@@ -111,24 +111,31 @@ pub struct ServiceDeploymentView {
     pub rollback_reason: Option<String>,
     /// The task definition ARN it was rolled back to, if it was.
     pub rolled_back_to: Option<String>,
-    /// When it was created, epoch seconds.
+    /// When it was created, epoch milliseconds.
     pub created_at: Option<i64>,
 }
 
 impl ServiceDeploymentView {
     /// The rollout state a rolling deployment in the same place would show: `COMPLETED` once it
-    /// succeeded, `FAILED` once ECS fails it (a rollback is requested, runs or ended), `STOPPED` for
-    /// one stopped or being stopped (a newer deployment replaced it), else `IN_PROGRESS`.
+    /// succeeded, `FAILED` once its rollback ended (successful or not), `STOPPED` for one stopped
+    /// or being stopped (a newer deployment replaced it), else `IN_PROGRESS`, a rollback that is
+    /// requested or runs included: the developer guide ("View service history using Amazon ECS
+    /// service deployments") counts those as ongoing, and what it ends as is the news.
     pub fn rollout_state(&self) -> &'static str {
         match self.status.as_str() {
             "SUCCESSFUL" => "COMPLETED",
-            "ROLLBACK_REQUESTED"
-            | "ROLLBACK_IN_PROGRESS"
-            | "ROLLBACK_SUCCESSFUL"
-            | "ROLLBACK_FAILED" => "FAILED",
+            "ROLLBACK_SUCCESSFUL" | "ROLLBACK_FAILED" => "FAILED",
             "STOPPED" | "STOP_REQUESTED" => "STOPPED",
             _ => "IN_PROGRESS",
         }
+    }
+
+    /// The revision ECS's rollback went back to, once the rollback succeeded (not while it runs,
+    /// not when it failed).
+    pub fn rolled_back(&self) -> Option<&str> {
+        (self.status == "ROLLBACK_SUCCESSFUL")
+            .then_some(self.rolled_back_to.as_deref())
+            .flatten()
     }
 
     /// Why it ended as it did, in ECS's words, with the alarms that fired.
@@ -138,6 +145,9 @@ impl ServiceDeploymentView {
             .clone()
             .or_else(|| self.reason.clone())
             .unwrap_or_else(|| format!("ECS reports service deployment {}", self.status));
+        if self.status == "ROLLBACK_FAILED" {
+            reason = format!("{reason}; ECS's rollback FAILED too (ROLLBACK_FAILED)");
+        }
         if !self.triggered_alarms.is_empty() && !reason.contains(&self.triggered_alarms[0]) {
             reason = format!(
                 "{reason} (alarm in ALARM: {})",
@@ -175,24 +185,39 @@ pub fn percent(value: f64) -> String {
 
 /// How many service deployments a read looks at, newest first (DescribeServiceDeployments takes at
 /// most 20 ARNs).
-pub const HISTORY: i32 = 10;
+pub const HISTORY: usize = 20;
+/// How many pages of ListServiceDeployments a read goes through at most.
+const LIST_PAGES: usize = 5;
 
 /// The service's newest service deployments, newest first, with their revisions' task definitions.
 pub async fn read(
     client: &aws_sdk_ecs::Client,
     service: &ServiceState,
 ) -> Result<Vec<ServiceDeploymentView>> {
-    let briefs = client
-        .list_service_deployments()
-        .cluster(&service.cluster)
-        .service(&service.name)
-        .max_results(HISTORY)
-        .send()
-        .await
-        .map_err(|e| aws_error("ecs", "ListServiceDeployments", e))?;
+    // The API reference documents no order for ListServiceDeployments: read every page (up to
+    // LIST_PAGES of 100) and keep the newest by creation time.
+    let mut briefs = Vec::new();
+    let mut next = None;
+    for _ in 0..LIST_PAGES {
+        let page = client
+            .list_service_deployments()
+            .cluster(&service.cluster)
+            .service(&service.name)
+            .max_results(100)
+            .set_next_token(next)
+            .send()
+            .await
+            .map_err(|e| aws_error("ecs", "ListServiceDeployments", e))?;
+        briefs.extend(page.service_deployments().iter().cloned());
+        next = page.next_token().map(String::from);
+        if next.is_none() {
+            break;
+        }
+    }
+    briefs.sort_by_key(|b| std::cmp::Reverse(b.created_at().and_then(|t| t.to_millis().ok())));
     let arns: Vec<String> = briefs
-        .service_deployments()
         .iter()
+        .take(HISTORY)
         .filter_map(|b| b.service_deployment_arn().map(String::from))
         .collect();
     if arns.is_empty() {
@@ -328,22 +353,34 @@ fn view(
             .and_then(|r| r.reason())
             .map(String::from),
         rolled_back_to: definition_of(deployment.rollback().and_then(|r| r.service_revision_arn())),
-        created_at: deployment.created_at().map(|t| t.secs()),
+        created_at: deployment.created_at().and_then(|t| t.to_millis().ok()),
     }
 }
 
-/// Give each legacy deployment without a rollout state the one its service deployment reports:
-/// the newest service deployment of the same task definition.
+/// The service deployment that stands for a legacy `deployment`: of its task definition, and
+/// created closest to it (UpdateService creates both; one task definition may have several
+/// service deployments: a forced new deployment, a redeploy, a rollback onto it), else, when ECS
+/// gives no creation time, the newest of its task definition.
+pub fn pair<'a>(
+    deployment: &DeploymentState,
+    views: &'a [ServiceDeploymentView],
+) -> Option<&'a ServiceDeploymentView> {
+    let candidates = views
+        .iter()
+        .filter(|v| v.target.as_deref() == Some(deployment.task_definition.as_str()));
+    match deployment.created_at {
+        Some(at) => candidates.min_by_key(|v| v.created_at.map_or(i64::MAX, |c| (c - at).abs())),
+        None => candidates.max_by_key(|v| v.created_at),
+    }
+}
+
+/// Give each legacy deployment the rollout state its service deployment reports (see [`pair`]).
+/// It replaces one ECS may give too: for these strategies the service deployment is where ECS
+/// tracks the stages, and a legacy COMPLETED could mean only that green's tasks are steady.
 pub fn settle_rollouts(service: &mut ServiceState) {
     let views = service.service_deployments.clone();
     for deployment in &mut service.deployments {
-        if deployment.rollout_state.is_some() {
-            continue;
-        }
-        if let Some(view) = views
-            .iter()
-            .find(|v| v.target.as_deref() == Some(deployment.task_definition.as_str()))
-        {
+        if let Some(view) = pair(deployment, &views) {
             deployment.rollout_state = Some(view.rollout_state().to_string());
             deployment.rollout_reason = Some(view.outcome_reason());
         }
@@ -386,8 +423,8 @@ mod tests {
             ("PENDING", "IN_PROGRESS"),
             ("IN_PROGRESS", "IN_PROGRESS"),
             ("SUCCESSFUL", "COMPLETED"),
-            ("ROLLBACK_REQUESTED", "FAILED"),
-            ("ROLLBACK_IN_PROGRESS", "FAILED"),
+            ("ROLLBACK_REQUESTED", "IN_PROGRESS"),
+            ("ROLLBACK_IN_PROGRESS", "IN_PROGRESS"),
             ("ROLLBACK_SUCCESSFUL", "FAILED"),
             ("ROLLBACK_FAILED", "FAILED"),
             ("STOPPED", "STOPPED"),

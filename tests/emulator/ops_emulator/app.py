@@ -21,7 +21,7 @@ from . import ecs_awsvpc, ecs_strategies, ecs_task_definitions
 from . import dynamodb_transactions
 from .cbor_bridge import serve_cbor
 from .faults import FaultInjector, FaultRuleError
-from .protocol import AwsCall, error_response, identify, throttle_code
+from .protocol import AwsCall, error_response, identify, json_shape_errors, throttle_code
 
 CONTROL_ERRORS = (
     FaultRuleError,
@@ -82,6 +82,10 @@ class OpsEmulator:
                 return _respond(start_response, *_injected_error(call, rule.kind))
         if call.protocol == "cbor":
             return _respond(start_response, *serve_cbor(self.moto_app, environ, body, call))
+        if call.protocol == "json":
+            mistyped = json_shape_errors(call, body)
+            if mistyped:
+                return _respond(start_response, *error_response(call, 400, "SerializationException", mistyped))
         if call.service == "autoscaling" and lifecycle.handles(call.operation):
             return self._lifecycle(call, environ, body, start_response)
         if call.service == "iam" and call.operation == "SimulatePrincipalPolicy":

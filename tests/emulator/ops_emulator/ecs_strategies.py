@@ -92,8 +92,18 @@ def check_configuration(backend, config: dict | None, load_balancers: list | Non
     strategy = config.get("strategy", "ROLLING")
     if strategy not in STRATEGIES:
         raise InvalidParameterException(f"strategy must be one of {', '.join(STRATEGIES)}")
+    for field, kind, name in (("alarms", dict, "an object"), ("canaryConfiguration", dict, "an object"),
+                              ("linearConfiguration", dict, "an object"), ("lifecycleHooks", list, "a list")):
+        if field in config and not isinstance(config[field], kind):
+            raise InvalidParameterException(f"{field} must be {name}")
+    if any(not isinstance(hook, dict) for hook in config.get("lifecycleHooks") or []):
+        raise InvalidParameterException("lifecycleHooks must be a list of objects")
     if "bakeTimeInMinutes" in config:
         _minutes(config["bakeTimeInMinutes"], "bakeTimeInMinutes")
+    elif strategy == "BLUE_GREEN":
+        # API reference, DeploymentConfiguration: "You must provide this parameter when you use
+        # the BLUE_GREEN deployment strategy."
+        raise InvalidParameterException("bakeTimeInMinutes is required for the BLUE_GREEN deployment strategy")
     if strategy == "CANARY":
         canary = {**CANARY_DEFAULTS, **(config.get("canaryConfiguration") or {})}
         canary["canaryPercent"] = _tenths(canary["canaryPercent"], 0.1, 100.0, "canaryPercent")
@@ -259,10 +269,11 @@ def _stages(config: dict) -> list[tuple[str, float | None]]:
     return stages
 
 
-def _current(backend, service) -> dict | None:
-    """The service deployment in progress, if one is."""
+def _current(backend, service, rolling_back: bool = False) -> dict | None:
+    """The service deployment in progress (or, with ``rolling_back``, rolling back), if one is."""
+    wanted = ("PENDING", "IN_PROGRESS", "ROLLBACK_IN_PROGRESS") if rolling_back else ("PENDING", "IN_PROGRESS")
     for record in reversed(_store(backend)["deployments"].get(service.arn, [])):
-        if record["status"] in ("PENDING", "IN_PROGRESS"):
+        if record["status"] in wanted:
             return record
     return None
 
@@ -515,12 +526,27 @@ def advance(backend, service, spec: dict) -> dict:
     return _answer(record, event)
 
 
+ROLLBACK_OUTCOMES = ("SUCCESSFUL", "IN_PROGRESS", "FAILED")
+
+
 def finish(backend, service, spec: dict, state: str) -> dict:
     """COMPLETED: walk to the end. FAILED: roll back (as an alarm of the deployment does, naming it
-    in ``alarm``, or a hook that answered FAILED), whatever stage it reached."""
-    record = _current(backend, service)
+    in ``alarm``, or a hook that answered FAILED), whatever stage it reached. ``rollback_outcome``
+    says how far the rollback gets: SUCCESSFUL (default), IN_PROGRESS (ROLLBACK_IN_PROGRESS: traffic
+    is back on blue, the green tasks stopped; a later FAILED finishes it) or FAILED
+    (ROLLBACK_FAILED: ECS could not go back, traffic and tasks stay where they were)."""
+    record = _current(backend, service, rolling_back=True)
     if record is None:
         raise ecs_controls.ControlError(f"ECS service `{service.name}` has no service deployment in progress")
+    outcome = spec.get("rollback_outcome", "SUCCESSFUL")
+    if outcome not in ROLLBACK_OUTCOMES:
+        raise ecs_controls.ControlError(f"field `rollback_outcome` must be one of {', '.join(ROLLBACK_OUTCOMES)}")
+    if record["status"] == "ROLLBACK_IN_PROGRESS":
+        if state != "FAILED" or outcome == "IN_PROGRESS":
+            raise ecs_controls.ControlError(
+                f"ECS service `{service.name}` is rolling back: finish it with state FAILED and rollback_outcome SUCCESSFUL or FAILED"
+            )
+        return _end_rollback(backend, service, record, outcome)
     if state == "COMPLETED":
         event = None
         while event is None:
@@ -529,40 +555,60 @@ def finish(backend, service, spec: dict, state: str) -> dict:
         answer["rolloutState"] = "COMPLETED"
         return answer
     alarm = spec.get("alarm")
-    if alarm is not None and alarm not in record["alarms"]["alarmNames"]:
+    configured = record["deploymentConfiguration"].get("alarms") or {}
+    if alarm is not None and (alarm not in record["alarms"]["alarmNames"] or not configured.get("enable")):
         raise ecs_controls.ControlError(
-            f"field `alarm`: {alarm!r} is not one of the deployment's alarms ({', '.join(record['alarms']['alarmNames']) or 'none'})"
+            f"field `alarm`: {alarm!r} is not one of the deployment's enabled alarms ({', '.join(record['alarms']['alarmNames']) or 'none'})"
         )
     if alarm is not None:
         reason = f"Service deployment rolled back because the CloudWatch alarm {alarm} is in ALARM state."
         record["alarms"].update(status="TRIGGERED", triggeredAlarmNames=[alarm])
     else:
         reason = spec.get("reason") or "Service deployment rolled back because a lifecycle hook failed."
+    sources = record["sourceServiceRevisions"]
+    record["rollback"] = {"reason": reason, "startedAt": _now(),
+                          **({"serviceRevisionArn": sources[0]["arn"]} if sources else {})}
+    event = ecs_controls._state_change_event(
+        backend, service, {"id": record["_legacy"]}, "SERVICE_DEPLOYMENT_FAILED", reason
+    )
+    if outcome == "FAILED":
+        _end(record, "ROLLBACK_FAILED", reason)
+        answer = _answer(record, event)
+        answer["rolloutState"] = "FAILED"
+        return answer
     # "When a rollback occurs, Amazon ECS re-invokes hooks registered at the PRODUCTION_TRAFFIC_SHIFT
     # and TEST_TRAFFIC_SHIFT stages", the green revision at 0 (developer guide, Lambda hooks).
     back = _weights_by_revision(record, 0.0)
     record["_calls"] += _hook_calls(service, record, "TEST_TRAFFIC_SHIFT", test=back)
     record["_calls"] += _hook_calls(service, record, "PRODUCTION_TRAFFIC_SHIFT", production=back)
     _give_back(backend, service, record)
-    legacy = _legacy(service, record)
-    blue = next((d for d in service.deployments if d is not legacy and d.get("runningCount", 0) > 0), None)
-    if legacy is not None:
-        legacy.update(status="ACTIVE", failedTasks=legacy.get("failedTasks", 0), updatedAt=_now())
-    if blue is not None:
-        blue.update(status="PRIMARY", updatedAt=_now())
-        service.task_definition = blue["taskDefinition"]
-        service.deployments.sort(key=lambda d: d["status"] != "PRIMARY")
-    sources = record["sourceServiceRevisions"]
-    now = _now()
-    record["rollback"] = {"reason": reason, "startedAt": now, **({"serviceRevisionArn": sources[0]["arn"]} if sources else {})}
-    _end(record, "ROLLBACK_SUCCESSFUL", reason)
-    event = ecs_controls._state_change_event(
-        backend, service, {"id": record["_legacy"]}, "SERVICE_DEPLOYMENT_FAILED", reason
-    )
+    if outcome == "IN_PROGRESS":
+        record.update(status="ROLLBACK_IN_PROGRESS", statusReason=reason, updatedAt=_now())
+        answer = _answer(record, event)
+        answer["rolloutState"] = "FAILED"
+        return answer
+    return _end_rollback(backend, service, record, "SUCCESSFUL", event)
+
+
+def _end_rollback(backend, service, record: dict, outcome: str, event: dict | None = None) -> dict:
+    """The rollback ends: blue is the primary deployment again (SUCCESSFUL), or ECS gave up (FAILED)."""
+    reason = record["rollback"]["reason"]
+    answer_blue = None
+    if outcome == "SUCCESSFUL":
+        legacy = _legacy(service, record)
+        blue = next((d for d in service.deployments if d is not legacy and d.get("runningCount", 0) > 0), None)
+        if legacy is not None:
+            legacy.update(status="ACTIVE", updatedAt=_now())
+        if blue is not None:
+            blue.update(status="PRIMARY", updatedAt=_now())
+            service.task_definition = blue["taskDefinition"]
+            service.deployments.sort(key=lambda d: d["status"] != "PRIMARY")
+            answer_blue = blue["id"]
+    _end(record, f"ROLLBACK_{outcome}", reason)
     answer = _answer(record, event)
     answer["rolloutState"] = "FAILED"
-    if blue is not None:
-        answer["rollbackDeploymentId"] = blue["id"]
+    if answer_blue is not None:
+        answer["rollbackDeploymentId"] = answer_blue
     return answer
 
 
@@ -588,6 +634,15 @@ def install() -> None:
         records = list(reversed(_store(backend)["deployments"].get(service.arn, [])))
         if wanted:
             records = [r for r in records if r["status"] in wanted]
+        created = self._get_param("createdAt") or {}
+
+        def seconds(value) -> float:
+            return value.timestamp() if isinstance(value, dt.datetime) else float(value)
+
+        if created.get("after") is not None:
+            records = [r for r in records if r["createdAt"].timestamp() >= seconds(created["after"])]
+        if created.get("before") is not None:
+            records = [r for r in records if r["createdAt"].timestamp() <= seconds(created["before"])]
         start = int(self._get_param("nextToken") or 0)
         page = records[start:start + limit]
         briefs = [

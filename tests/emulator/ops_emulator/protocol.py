@@ -7,6 +7,8 @@ for Smithy RPC v2 CBOR.
 
 from __future__ import annotations
 
+import functools
+
 import json
 import re
 import uuid
@@ -112,3 +114,35 @@ THROTTLE_CODES = {"query": "Throttling", "ec2": "RequestLimitExceeded"}
 def throttle_code(call: AwsCall) -> str:
     """The error code the real service uses for throttling, which the SDKs retry."""
     return THROTTLE_CODES.get(call.protocol, "ThrottlingException")
+
+
+def json_shape_errors(call: AwsCall, body: bytes) -> str:
+    """Why an awsJson request's members do not have the types the service model gives them (an
+    object where a string belongs, ...), or "": AWS answers such a request 400
+    SerializationException; moto's parser fails on it with a 500. Only types are checked here;
+    missing or out-of-range members are each service's own validation."""
+    import json
+
+    from botocore.validate import ParamValidator
+
+    try:
+        params = json.loads(body or b"{}")
+        shape = _service_model(_MODEL_NAMES.get(call.service, call.service)).operation_model(call.operation).input_shape
+    except Exception:  # noqa: BLE001 - not a request this check can judge: moto answers it
+        return ""
+    if not isinstance(params, dict) or shape is None:
+        return ""
+    report = ParamValidator().validate(params, shape)
+    mistyped = [line.strip() for line in report.generate_report().splitlines() if line.strip().startswith("Invalid type")]
+    return "; ".join(mistyped)
+
+
+# Signing names whose botocore model has another name.
+_MODEL_NAMES = {"monitoring": "cloudwatch", "elasticloadbalancing": "elbv2", "email": "ses"}
+
+
+@functools.lru_cache(maxsize=None)
+def _service_model(name: str):
+    import botocore.session
+
+    return botocore.session.get_session().get_service_model(name)
