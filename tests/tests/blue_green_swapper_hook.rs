@@ -94,16 +94,39 @@ impl Hooked {
             )
             .expect("a canary service with hooks");
         let green = made["targetGroups"][1].as_str().unwrap().to_string();
-        let first_deployment = emulator
+        // ECS calls the hooks of the first deployment too; walked here without them (as if they
+        // answered SUCCEEDED): finish-deployment refuses to skip hooks.
+        let skipped = emulator
             .control(
                 "POST",
                 "/_ops/ecs/finish-deployment",
                 Some(json!({"cluster": "prod", "service": "web", "state": "COMPLETED"})),
             )
-            .expect("the first deployment completes");
+            .unwrap_err();
         assert!(
-            first_deployment["hookCalls"].as_array().unwrap().len() >= 2,
-            "the first deployment calls its hooks too: {first_deployment:#}"
+            skipped.to_string().contains("Lambda lifecycle hooks ahead"),
+            "{skipped}"
+        );
+        let first_deployment = emulator
+            .control(
+                "POST",
+                "/_ops/ecs/advance-deployment",
+                Some(json!({"cluster": "prod", "service": "web", "to": "CLEAN_UP"})),
+            )
+            .expect("the first deployment completes");
+        let stages: Vec<Value> = calls(&first_deployment)
+            .iter()
+            .map(|c| c["lifecycleStage"].clone())
+            .collect();
+        assert_eq!(
+            stages,
+            [
+                "POST_SCALE_UP",
+                "PRODUCTION_TRAFFIC_SHIFT",
+                "PRODUCTION_TRAFFIC_SHIFT",
+                "POST_PRODUCTION_TRAFFIC_SHIFT"
+            ],
+            "the first deployment calls its hooks too, the production shift at each canary step"
         );
         Hooked {
             emulator,

@@ -548,6 +548,18 @@ def finish(backend, service, spec: dict, state: str) -> dict:
             )
         return _end_rollback(backend, service, record, outcome)
     if state == "COMPLETED":
+        ahead = {stage for stage, _ in record["_stages"][record["_at"]:]}
+        ahead |= {"PRE_PRODUCTION_TRAFFIC_SHIFT"} if "PRODUCTION_TRAFFIC_SHIFT" in ahead else set()
+        hooked = sorted({stage for hook in record["deploymentConfiguration"].get("lifecycleHooks") or []
+                         if hook.get("targetType", "AWS_LAMBDA") == "AWS_LAMBDA"
+                         for stage in hook.get("lifecycleStages") or [] if stage in ahead})
+        if hooked:
+            # ECS calls each hook at its stage and waits for the answer before it goes on: a
+            # deployment with hooks ahead is walked stage by stage, each call delivered then.
+            raise ecs_controls.ControlError(
+                f"ECS service `{service.name}` has Lambda lifecycle hooks ahead ({', '.join(hooked)}): walk it with "
+                "/_ops/ecs/advance-deployment (`to` CLEAN_UP completes it) and deliver each hook call at its stage"
+            )
         event = None
         while event is None:
             event = _step(backend, service, record)

@@ -10,6 +10,7 @@ mod blue_green_swapper;
 mod cpu_alarm_scaler;
 mod deploy_trigger;
 mod doctor;
+mod ecs_native;
 mod inventory;
 mod legacy_health_monitor;
 mod show;
@@ -53,6 +54,14 @@ async fn main() {
         &topic,
         &inbox,
         &inventory["blue_green_apps"][0],
+    )
+    .await;
+    ecs_native::chapter(
+        &emulator,
+        &config,
+        &topic,
+        &inbox,
+        &ops_e2e::blue_green::App(inventory["blue_green_apps"][0].clone()).live_route(),
     )
     .await;
     cpu_alarm_scaler::chapter(&emulator, &config, &topic, &inbox).await;
