@@ -52,7 +52,8 @@ class StrategyService:
             "strategy": strategy, "alarms": list(alarms), "network": self.vpc.network()["awsvpcConfiguration"], **extra,
         })
         self.blue, self.green = self.made["targetGroups"]
-        self.finish(state="COMPLETED")
+        # The first deployment, walked to its end (its hook calls, if any, answered SUCCEEDED).
+        self.advance(to="CLEAN_UP")
 
     def control(self, path: str, **body) -> dict:
         return shared.control(f"/_ops/ecs/{path}", {"cluster": self.cluster, "service": self.name, **body})
@@ -223,6 +224,10 @@ class LifecycleHookTest(unittest.TestCase):
         app = StrategyService("CANARY", alarms=[unique("web-5xx")], lifecycle_hooks=[HOOK],
                               canary={"canaryPercent": 10.0, "canaryBakeTimeInMinutes": 5})
         app.deploy("web:2")
+        status, error = shared.control_error("/_ops/ecs/finish-deployment",
+                                             {"cluster": app.cluster, "service": app.name, "state": "COMPLETED"})
+        self.assertEqual(status, 400)
+        self.assertIn("Lambda lifecycle hooks ahead (POST_SCALE_UP, PRE_PRODUCTION_TRAFFIC_SHIFT, PRODUCTION_TRAFFIC_SHIFT)", error)
         scaled = app.advance(to="POST_SCALE_UP")
         self.assertEqual([c["payload"]["lifecycleStage"] for c in scaled["hookCalls"]], ["POST_SCALE_UP"])
         call = scaled["hookCalls"][0]
