@@ -4,16 +4,18 @@
 //! to the handler, and ECS's next move follows the answer: `IN_PROGRESS` waits while the new
 //! revision's targets are not healthy, an alarm in ALARM answers `FAILED` (ECS rolls back), the
 //! rollback's own calls always succeed, and a call that did not come from ECS is refused.
+//! The event-order and safety cases come from an independent test of the first version.
 
 use blue_green_swapper::config::SwapperConfig;
 use blue_green_swapper::handler::{function_handler, Deps, Invocation};
 use blue_green_swapper::observe::Clients;
-use ops_core::alert::{Alert, MemoryAlerts, Severity};
+use ops_core::alert::{Alert, AlertSink, MemoryAlerts, Severity};
 use ops_core::aws::cloudwatch::CloudWatchAlarms;
 use ops_core::aws::ecr::EcrImages;
 use ops_core::aws::ecs::EcsServices;
 use ops_core::aws::elbv2::LoadBalancers;
 use ops_core::aws::iam::IamSimulator;
+use ops_core::aws::sns::SnsAlerts;
 use ops_core::config::Env;
 use ops_core::registry::Caller;
 use ops_core::Error;
@@ -21,121 +23,133 @@ use ops_e2e::fixtures::{self, Launch, ACCOUNT, REGISTRY};
 use ops_e2e::Emulator;
 use serde_json::{json, Value};
 
-const NOW: u64 = 1_795_000_000;
+/// The tests' clock, fixed for the run: the emulator stamps service deployments with the wall clock,
+/// and a hook's wait never counts from before its deployment was created.
+fn now() -> u64 {
+    static START: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *START.get_or_init(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("a clock after 1970")
+            .as_secs()
+    })
+}
+
 const ALARM: &str = "web-5xx";
+const TOPIC: &str = "arn:aws:sns:us-east-1:123456789012:ops-alerts";
 const SWAPPER: &str = "arn:aws:lambda:us-east-1:123456789012:function:opsstack-blue-green-swapper";
 const HOOK_ROLE: &str = "arn:aws:iam::123456789012:role/opsstack-BlueGreenSwapperHookInvokeRole";
+const STAGES: &[&str] = &[
+    "POST_SCALE_UP",
+    "PRODUCTION_TRAFFIC_SHIFT",
+    "POST_PRODUCTION_TRAFFIC_SHIFT",
+];
 
-/// prod/web on Fargate, deployed by ECS as a CANARY (10%), its hooks pointing at the swapper at
-/// POST_SCALE_UP, PRODUCTION_TRAFFIC_SHIFT and POST_PRODUCTION_TRAFFIC_SHIFT, gated on `web-5xx`.
-struct Hooked {
+struct World<A: AlertSink> {
     emulator: Emulator,
-    deps: Deps<MemoryAlerts>,
+    deps: Deps<A>,
     ecs: aws_sdk_ecs::Client,
     green: String,
 }
 
-impl Hooked {
-    async fn new() -> Hooked {
-        let emulator = Emulator::start();
-        let sdk = emulator.sdk_config().await;
-        let env = Env::from_pairs([
-            (
-                "ALERT_TOPIC_ARN",
-                "arn:aws:sns:us-east-1:123456789012:ops-alerts",
-            ),
-            ("ECS_CLUSTERS", "prod"),
-            (
-                "SWAP_ROUTES",
-                "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/shop/1/2",
-            ),
-        ]);
-        let deps = Deps {
-            clients: Clients {
-                lb: LoadBalancers::new(&sdk),
-                ecs: EcsServices::new(&sdk),
-                ecr: EcrImages::new(&sdk),
-                alarms: CloudWatchAlarms::new(&sdk),
-            },
-            iam: IamSimulator::new(&sdk),
-            alerts: MemoryAlerts::default(),
-            config: SwapperConfig::from_env(&env).expect("swapper config"),
-        };
-        let ecs = deps.clients.ecs.client().clone();
-        ecs.create_cluster()
-            .cluster_name("prod")
-            .send()
-            .await
-            .expect("cluster");
-        let first = fixtures::register_for(
-            &ecs,
-            "web",
-            &[("app", &format!("{REGISTRY}/web:release-41"))],
-            Launch::Fargate,
+async fn world_with<A: AlertSink>(
+    desired: i32,
+    stages: &[&str],
+    sink: impl FnOnce(&aws_config::SdkConfig) -> A,
+) -> World<A> {
+    let emulator = Emulator::start();
+    let sdk = emulator.sdk_config().await;
+    aws_sdk_sns::Client::new(&sdk)
+        .create_topic()
+        .name("ops-alerts")
+        .send()
+        .await
+        .expect("topic");
+    let env = Env::from_pairs([
+        ("ALERT_TOPIC_ARN", TOPIC),
+        ("ECS_CLUSTERS", "prod"),
+        (
+            "SWAP_ROUTES",
+            "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/shop/1/2",
+        ),
+    ]);
+    let deps = Deps {
+        clients: Clients {
+            lb: LoadBalancers::new(&sdk),
+            ecs: EcsServices::new(&sdk),
+            ecr: EcrImages::new(&sdk),
+            alarms: CloudWatchAlarms::new(&sdk),
+        },
+        iam: IamSimulator::new(&sdk),
+        alerts: sink(&sdk),
+        config: SwapperConfig::from_env(&env).expect("swapper config"),
+    };
+    let ecs = deps.clients.ecs.client().clone();
+    ecs.create_cluster()
+        .cluster_name("prod")
+        .send()
+        .await
+        .expect("cluster");
+    let first = fixtures::register_for(
+        &ecs,
+        "web",
+        &[("app", &format!("{REGISTRY}/web:release-41"))],
+        Launch::Fargate,
+    )
+    .await;
+    let network = fixtures::task_network(&aws_sdk_ec2::Client::new(&sdk)).await;
+    let awsvpc = network.awsvpc_configuration().expect("awsvpc");
+    let made = emulator
+        .control(
+            "POST",
+            "/_ops/ecs/strategy-service",
+            Some(json!({
+                "cluster": "prod", "service": "web", "task_definition": first,
+                "strategy": "CANARY", "alarms": [ALARM], "desired": desired,
+                "canary": {"canaryPercent": 10.0, "canaryBakeTimeInMinutes": 5},
+                "network": {"subnets": awsvpc.subnets(), "securityGroups": awsvpc.security_groups()},
+                "tags": {"ops:hook-alarms": ALARM, "ops:hook-health-timeout": "10m"},
+                "lifecycle_hooks": [{
+                    "hookTargetArn": SWAPPER, "roleArn": HOOK_ROLE,
+                    "lifecycleStages": stages,
+                }],
+            })),
         )
-        .await;
-        let network = fixtures::task_network(&aws_sdk_ec2::Client::new(&sdk)).await;
-        let awsvpc = network.awsvpc_configuration().expect("awsvpc");
-        let made = emulator
-            .control(
-                "POST",
-                "/_ops/ecs/strategy-service",
-                Some(json!({
-                    "cluster": "prod", "service": "web", "task_definition": first,
-                    "strategy": "CANARY", "alarms": [ALARM],
-                    "canary": {"canaryPercent": 10.0, "canaryBakeTimeInMinutes": 5},
-                    "network": {"subnets": awsvpc.subnets(), "securityGroups": awsvpc.security_groups()},
-                    "tags": {"ops:hook-alarms": ALARM, "ops:hook-health-timeout": "10m"},
-                    "lifecycle_hooks": [{
-                        "hookTargetArn": SWAPPER, "roleArn": HOOK_ROLE,
-                        "lifecycleStages": ["POST_SCALE_UP", "PRODUCTION_TRAFFIC_SHIFT", "POST_PRODUCTION_TRAFFIC_SHIFT"],
-                    }],
-                })),
-            )
-            .expect("a canary service with hooks");
-        let green = made["targetGroups"][1].as_str().unwrap().to_string();
-        // ECS calls the hooks of the first deployment too; walked here without them (as if they
-        // answered SUCCEEDED): finish-deployment refuses to skip hooks.
-        let skipped = emulator
-            .control(
-                "POST",
-                "/_ops/ecs/finish-deployment",
-                Some(json!({"cluster": "prod", "service": "web", "state": "COMPLETED"})),
-            )
-            .unwrap_err();
-        assert!(
-            skipped.to_string().contains("Lambda lifecycle hooks ahead"),
-            "{skipped}"
-        );
-        let first_deployment = emulator
-            .control(
-                "POST",
-                "/_ops/ecs/advance-deployment",
-                Some(json!({"cluster": "prod", "service": "web", "to": "CLEAN_UP"})),
-            )
-            .expect("the first deployment completes");
-        let stages: Vec<Value> = calls(&first_deployment)
-            .iter()
-            .map(|c| c["lifecycleStage"].clone())
-            .collect();
-        assert_eq!(
-            stages,
-            [
-                "POST_SCALE_UP",
-                "PRODUCTION_TRAFFIC_SHIFT",
-                "PRODUCTION_TRAFFIC_SHIFT",
-                "POST_PRODUCTION_TRAFFIC_SHIFT"
-            ],
-            "the first deployment calls its hooks too, the production shift at each canary step"
-        );
-        Hooked {
-            emulator,
-            deps,
-            ecs,
-            green,
-        }
+        .expect("a canary service with hooks");
+    let green = made["targetGroups"][1].as_str().unwrap().to_string();
+    // ECS calls the hooks of the first deployment too; walked here without them (as if they
+    // answered SUCCEEDED): finish-deployment refuses to skip hooks.
+    let skipped = emulator
+        .control(
+            "POST",
+            "/_ops/ecs/finish-deployment",
+            Some(json!({"cluster": "prod", "service": "web", "state": "COMPLETED"})),
+        )
+        .unwrap_err();
+    assert!(
+        skipped.to_string().contains("Lambda lifecycle hooks ahead"),
+        "{skipped}"
+    );
+    emulator
+        .control(
+            "POST",
+            "/_ops/ecs/advance-deployment",
+            Some(json!({"cluster": "prod", "service": "web", "to": "CLEAN_UP"})),
+        )
+        .expect("the first deployment completes");
+    World {
+        emulator,
+        deps,
+        ecs,
+        green,
     }
+}
 
+async fn world() -> World<MemoryAlerts> {
+    world_with(2, STAGES, |_| MemoryAlerts::default()).await
+}
+
+impl<A: AlertSink> World<A> {
     async fn handle(&self, payload: Value, now: u64) -> Result<Value, Error> {
         let invocation = Invocation {
             caller: Caller {
@@ -147,7 +161,6 @@ impl Hooked {
         function_handler(payload, &invocation, &self.deps).await
     }
 
-    /// A person deploys web:2 (UpdateService); ECS starts its canary deployment.
     async fn deploy(&self) {
         let second = fixtures::register_for(
             &self.ecs,
@@ -166,7 +179,6 @@ impl Hooked {
             .expect("deploy web:2");
     }
 
-    /// ECS walks on to `stage`; the hook calls it makes on the way, for the swapper.
     fn advance(&self, stage: &str) -> Vec<Value> {
         let walked = self
             .emulator
@@ -194,46 +206,387 @@ impl Hooked {
             .set_alarm_state()
             .alarm_name(ALARM)
             .state_value(state)
-            .state_reason(
-                "Threshold Crossed: 1 datapoint [42.0] was greater than the threshold (10.0)",
-            )
+            .state_reason("Threshold Crossed")
             .send()
             .await
             .expect("set the alarm");
     }
-
-    fn alerts(&self) -> Vec<Alert> {
-        self.deps.alerts.sent()
-    }
 }
 
-/// The payloads of the hook calls a control answered with, each for the swapper.
 fn calls(answer: &Value) -> Vec<Value> {
     answer["hookCalls"]
         .as_array()
         .expect("hookCalls")
         .iter()
-        .map(|call| {
-            assert_eq!(call["hookTargetArn"], SWAPPER);
-            call["payload"].clone()
-        })
+        .map(|call| call["payload"].clone())
         .collect()
+}
+
+fn alerts(world: &World<MemoryAlerts>) -> Vec<Alert> {
+    world.deps.alerts.sent()
+}
+
+/// ECS: "If your function doesn't return a valid hookStatus, or if it fails, Amazon ECS rolls back
+/// the deployment." A healthy deployment's POST_PRODUCTION_TRAFFIC_SHIFT call passes every gate,
+/// but SNS throttles the hook.passed alert: the invocation errors, so ECS rolls back a deployment
+/// that passed. An alert is a side effect; it must not change ECS's answer.
+#[tokio::test]
+async fn an_alert_that_cannot_be_sent_never_changes_the_answer_to_ecs() {
+    let world = world_with(2, STAGES, |sdk| SnsAlerts::new(sdk, TOPIC)).await;
+    world.deploy().await;
+    world.green_targets("healthy");
+    for stage in &STAGES[..2] {
+        for call in world.advance(stage) {
+            let answer = world.handle(call, now()).await.expect("answered");
+            assert_eq!(answer["hookStatus"], "SUCCEEDED", "{stage}: {answer:#}");
+        }
+    }
+    let mut last = Vec::new();
+    for call in world.advance("POST_PRODUCTION_TRAFFIC_SHIFT") {
+        if call["lifecycleStage"] == "POST_PRODUCTION_TRAFFIC_SHIFT" {
+            last.push(call);
+        } else {
+            let answer = world.handle(call, now()).await.expect("answered");
+            assert_eq!(answer["hookStatus"], "SUCCEEDED", "{answer:#}");
+        }
+    }
+    world
+        .emulator
+        .control(
+            "POST",
+            "/_ops/faults",
+            Some(json!({"service": "sns", "operation": "Publish", "kind": "throttle"})),
+        )
+        .expect("SNS throttles");
+    let answered = world.handle(last[0].clone(), now()).await;
+    eprintln!(
+        "answered {answered:?}; faults {:#}; calls {:#}",
+        world.emulator.control("GET", "/_ops/faults", None).unwrap(),
+        world.emulator.control("GET", "/_ops/calls", None).unwrap()["calls"]["sns"]
+    );
+    match answered {
+        Ok(answer) => assert_eq!(answer["hookStatus"], "SUCCEEDED", "{answer:#}"),
+        Err(error) => panic!(
+            "every gate passed, but the invocation FAILED (ECS rolls the deployment back): {error}"
+        ),
+    }
+}
+
+/// A call of a stage redelivered (or forged from chat) after ECS already rolled the deployment
+/// back: README says "Its service deployment must exist, belong to the service the call names, and
+/// be under way". A ROLLBACK_SUCCESSFUL deployment is not under way, yet the call is gated again
+/// and a second critical hook.failed ("ECS rolls back") is paged for a rollback that is over.
+#[tokio::test]
+async fn a_call_after_ecs_finished_its_rollback_is_refused_and_pages_nobody() {
+    let world = world().await;
+    world.deploy().await;
+    world.green_targets("healthy");
+    for call in world.advance("POST_SCALE_UP") {
+        world.handle(call, now()).await.unwrap();
+    }
+    let shift = world.advance("PRODUCTION_TRAFFIC_SHIFT").remove(0);
+    world
+        .alarm(aws_sdk_cloudwatch::types::StateValue::Alarm)
+        .await;
+    let failed = world.handle(shift.clone(), now() + 60).await.unwrap();
+    assert_eq!(failed["hookStatus"], "FAILED");
+    assert_eq!(alerts(&world).len(), 1);
+    let rollback = world
+        .emulator
+        .control(
+            "POST",
+            "/_ops/ecs/finish-deployment",
+            Some(json!({"cluster": "prod", "service": "web", "state": "FAILED"})),
+        )
+        .expect("ECS rolls back");
+    for call in calls(&rollback) {
+        world.handle(call, now() + 90).await.unwrap();
+    }
+    let status = world
+        .ecs
+        .describe_service_deployments()
+        .service_deployment_arns(shift["resourceArn"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .service_deployments()[0]
+        .status()
+        .unwrap()
+        .as_str()
+        .to_string();
+    assert_eq!(status, "ROLLBACK_SUCCESSFUL");
+    // The first call's answer was lost and it arrives again, late.
+    let late = world.handle(shift, now() + 600).await;
+    let sent = alerts(&world);
+    assert!(
+        late.is_err() && sent.len() == 1,
+        "a call for a deployment that ended must be refused, alerting nothing; got {late:?} and {} alerts: {:#?}",
+        sent.len(),
+        sent.iter().map(|a| (&a.event_type, &a.title)).collect::<Vec<_>>()
+    );
+}
+
+/// DESIGN.md "Event order": the same event delivered twice must not page twice. The same hook
+/// execution (same executionId) answered FAILED is delivered again (a Lambda retry, or ECS calling
+/// again after a lost answer): a second critical hook.failed is paged.
+#[tokio::test]
+async fn the_same_failed_hook_call_delivered_twice_pages_once() {
+    let world = world().await;
+    world.deploy().await;
+    world.green_targets("healthy");
+    let call = world.advance("POST_SCALE_UP").remove(0);
+    world
+        .alarm(aws_sdk_cloudwatch::types::StateValue::Alarm)
+        .await;
+    let first = world.handle(call.clone(), now()).await.unwrap();
+    let second = world.handle(call, now() + 5).await.unwrap();
+    assert_eq!(first["hookStatus"], "FAILED");
+    assert_eq!(second["hookStatus"], "FAILED");
+    let failed: Vec<Alert> = alerts(&world)
+        .into_iter()
+        .filter(|a| a.event_type == "hook.failed")
+        .collect();
+    assert_eq!(
+        failed.len(),
+        1,
+        "one hook execution, one page: {:#?}",
+        failed.iter().map(|a| &a.title).collect::<Vec<_>>()
+    );
+}
+
+/// on_hook's own doc: "one that cannot [succeed on a retry] answers FAILED, alerted". A read that
+/// fails for good (here: the new revision's target group is gone, TargetGroupNotFound; in AWS also
+/// AccessDenied) answers FAILED, so ECS rolls back, but nobody is paged.
+#[tokio::test]
+async fn a_read_error_a_retry_cannot_fix_answers_failed_and_pages() {
+    let world = world().await;
+    world.deploy().await;
+    let call = world.advance("POST_SCALE_UP").remove(0);
+    let elb = aws_sdk_elasticloadbalancingv2::Client::new(&world.emulator.sdk_config().await);
+    let deleted = elb
+        .delete_target_group()
+        .target_group_arn(&world.green)
+        .send()
+        .await;
+    let call = if deleted.is_ok() {
+        call
+    } else {
+        // Fallback: a revision ECS rejects (InvalidParameterException, non-retryable).
+        let mut call = call;
+        call["executionDetails"]["targetServiceRevisionArn"] = json!("not-an-arn");
+        call
+    };
+    let answer = world.handle(call, now()).await.unwrap();
+    assert_eq!(answer["hookStatus"], "FAILED", "{answer:#}");
+    eprintln!(
+        "deleted target group: {}; answer: {answer:#}",
+        deleted.is_ok()
+    );
+    assert_eq!(
+        alerts(&world).len(),
+        1,
+        "ECS rolls back on this FAILED; ops must be told why"
+    );
+}
+
+/// A service scaled to 0 (desiredCount 0) deploys a new revision: there are no tasks, so no
+/// targets, yet `want = desired.max(1)` waits for one healthy target and fails the stage after the
+/// health timeout, paging a critical hook.failed and rolling back a deployment with nothing wrong.
+#[tokio::test]
+async fn a_service_at_desired_count_zero_passes_post_scale_up() {
+    let world = world_with(0, STAGES, |_| MemoryAlerts::default()).await;
+    world.deploy().await;
+    let call = world.advance("POST_SCALE_UP").remove(0);
+    let answer = world.handle(call.clone(), now()).await.unwrap();
+    let mut after = call;
+    if let Some(details) = answer.get("hookDetails") {
+        after["hookDetails"] = details.clone();
+    }
+    let late = world.handle(after, now() + 601).await.unwrap();
+    assert_eq!(
+        (answer["hookStatus"].clone(), late["hookStatus"].clone()),
+        (json!("SUCCEEDED"), json!("SUCCEEDED")),
+        "desired 0: first {answer:#}, after the timeout {late:#}; alerts {:#?}",
+        alerts(&world).iter().map(|a| &a.title).collect::<Vec<_>>()
+    );
+}
+
+/// A payload invoked from chat with a real, running service deployment but another revision as
+/// `targetServiceRevisionArn` (here the blue one, healthy) is not checked against the deployment's
+/// own targetServiceRevision: the gates read the wrong revision and a hook.passed is posted in the
+/// deployment's thread naming web:1, while ECS is deploying web:2 and green is unhealthy.
+#[tokio::test]
+async fn a_call_naming_another_revision_than_the_deployments_is_refused() {
+    let world = world().await;
+    world.deploy().await;
+    world.green_targets("unhealthy");
+    let call = world.advance("POST_SCALE_UP").remove(0);
+    let deployment = world
+        .ecs
+        .describe_service_deployments()
+        .service_deployment_arns(call["resourceArn"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let blue = deployment.service_deployments()[0].source_service_revisions()[0]
+        .arn()
+        .unwrap()
+        .to_string();
+    let mut forged = call.clone();
+    forged["lifecycleStage"] = json!("POST_PRODUCTION_TRAFFIC_SHIFT");
+    forged["executionDetails"]["targetServiceRevisionArn"] = json!(blue);
+    let answered = world.handle(forged, now()).await;
+    let sent = alerts(&world);
+    assert!(
+        answered.is_err() && sent.is_empty(),
+        "a call whose target revision is not the deployment's must be refused; got {answered:?}, alerts {:#?}",
+        sent.iter().map(|a| (&a.event_type, &a.title, &a.thread_id)).collect::<Vec<_>>()
+    );
+}
+
+/// `opsWaitingSince` is read from any hookDetails, including the service's own (ECS "passes this
+/// data to your function on every invocation") or a value the first call never wrote: a
+/// hookDetails with opsWaitingSince 0 on the very first call fails a stage whose targets are
+/// merely starting, with no wait at all.
+#[tokio::test]
+async fn a_first_call_claiming_an_old_wait_in_hook_details_still_waits() {
+    let world = world().await;
+    world.deploy().await;
+    let mut call = world.advance("POST_SCALE_UP").remove(0);
+    world.green_targets("initial");
+    call["hookDetails"] = json!({"opsWaitingSince": 0});
+    let answer = world.handle(call, now()).await.unwrap();
+    assert_eq!(answer["hookStatus"], "IN_PROGRESS", "{answer:#}");
+}
+
+/// README: "While ECS rolls back, it calls the TEST_TRAFFIC_SHIFT and PRODUCTION_TRAFFIC_SHIFT hooks
+/// again with the new revision at 0%. Those calls always succeed: a gate never holds a rollback."
+/// The emulator's rollback call at TEST_TRAFFIC_SHIFT carries green at 0 in testTrafficWeights and
+/// an empty productionTrafficWeights; `rolling_back()` reads production weights only, so the call
+/// is gated: with the alarm that caused the rollback still firing, the rollback is answered FAILED
+/// and a second critical hook.failed is paged.
+#[tokio::test]
+async fn the_rollbacks_test_traffic_shift_call_passes() {
+    let world = world_with(
+        2,
+        &[
+            "POST_SCALE_UP",
+            "TEST_TRAFFIC_SHIFT",
+            "PRODUCTION_TRAFFIC_SHIFT",
+        ],
+        |_| MemoryAlerts::default(),
+    )
+    .await;
+    world.deploy().await;
+    world.green_targets("healthy");
+    for stage in ["POST_SCALE_UP", "TEST_TRAFFIC_SHIFT"] {
+        for call in world.advance(stage) {
+            let answer = world.handle(call, now()).await.unwrap();
+            assert_eq!(answer["hookStatus"], "SUCCEEDED", "{stage}: {answer:#}");
+        }
+    }
+    let shift = world.advance("PRODUCTION_TRAFFIC_SHIFT").remove(0);
+    world
+        .alarm(aws_sdk_cloudwatch::types::StateValue::Alarm)
+        .await;
+    assert_eq!(
+        world.handle(shift, now() + 60).await.unwrap()["hookStatus"],
+        "FAILED"
+    );
+    let rollback = world
+        .emulator
+        .control(
+            "POST",
+            "/_ops/ecs/finish-deployment",
+            Some(json!({"cluster": "prod", "service": "web", "state": "FAILED"})),
+        )
+        .expect("ECS rolls back");
+    let mut answers = Vec::new();
+    for call in calls(&rollback) {
+        let stage = call["lifecycleStage"].clone();
+        let weights = (
+            call["executionDetails"]["testTrafficWeights"].clone(),
+            call["executionDetails"]["productionTrafficWeights"].clone(),
+        );
+        let answer = world.handle(call, now() + 90).await.unwrap();
+        answers.push((
+            stage,
+            answer["hookStatus"].clone(),
+            answer["reason"].clone(),
+            weights,
+        ));
+    }
+    assert!(
+        answers.iter().all(|a| a.1 == "SUCCEEDED") && alerts(&world).len() == 1,
+        "a rollback's calls must all succeed and page nothing more: {answers:#?}; alerts: {:#?}",
+        alerts(&world).iter().map(|a| &a.title).collect::<Vec<_>>()
+    );
+}
+
+/// Held up: a throttled read answers IN_PROGRESS (ECS calls again) rather than FAILED, and pages
+/// nothing.
+#[tokio::test]
+async fn a_throttled_read_answers_in_progress() {
+    let world = world().await;
+    world.deploy().await;
+    let call = world.advance("POST_SCALE_UP").remove(0);
+    world
+        .emulator
+        .control(
+            "POST",
+            "/_ops/faults",
+            Some(json!({"service": "ecs", "operation": "DescribeServiceDeployments", "kind": "throttle"})),
+        )
+        .unwrap();
+    let answer = world.handle(call, now()).await.unwrap();
+    assert_eq!(answer["hookStatus"], "IN_PROGRESS", "{answer:#}");
+    assert_eq!(answer["callBackDelay"], 30);
+    assert!(alerts(&world).is_empty());
+}
+
+/// The health timeout is not enforced while a read keeps failing: green has been unhealthy past
+/// `ops:hook-health-timeout` (10m) and ELB throttles, so every call answers IN_PROGRESS again; the
+/// stage only ends at ECS's own hook/stage timeout (24 h by default), not at the 10 minutes the tag
+/// promises.
+#[tokio::test]
+async fn a_read_that_keeps_failing_fails_the_stage_once_the_wait_runs_out() {
+    let world = world().await;
+    world.deploy().await;
+    let call = world.advance("POST_SCALE_UP").remove(0);
+    world.green_targets("unhealthy");
+    let first = world.handle(call.clone(), now()).await.unwrap();
+    assert_eq!(first["hookStatus"], "IN_PROGRESS");
+    world
+        .emulator
+        .control(
+            "POST",
+            "/_ops/faults",
+            Some(json!({"service": "elasticloadbalancing", "operation": "DescribeTargetHealth", "kind": "throttle"})),
+        )
+        .unwrap();
+    let mut again = call;
+    again["hookDetails"] = first["hookDetails"].clone();
+    let late = world.handle(again, now() + 3 * 3600).await.unwrap();
+    assert_eq!(
+        late["hookStatus"], "FAILED",
+        "3 h after a 10 m health timeout: {late:#}"
+    );
 }
 
 #[tokio::test]
 async fn a_canary_is_held_until_healthy_and_an_alarm_at_the_production_shift_fails_it_and_the_rollback_passes(
 ) {
-    let world = Hooked::new().await;
+    let world = world().await;
     world.deploy().await;
 
     // POST_SCALE_UP: green's targets are still starting: wait, with a call back.
     let scale_up = world.advance("POST_SCALE_UP");
     world.green_targets("initial");
     assert_eq!(scale_up.len(), 1);
-    let waiting = world.handle(scale_up[0].clone(), NOW).await.unwrap();
+    let waiting = world.handle(scale_up[0].clone(), now()).await.unwrap();
     assert_eq!(waiting["hookStatus"], "IN_PROGRESS", "{waiting:#}");
     assert_eq!(waiting["callBackDelay"], 30);
-    assert_eq!(waiting["hookDetails"]["opsWaitingSince"], NOW);
+    assert_eq!(waiting["hookDetails"]["opsWait"]["since"], now());
     assert!(
         waiting["reason"].as_str().unwrap().starts_with(
             "waiting for web:2 0/2 healthy, 2 not healthy at POST_SCALE_UP; fails at "
@@ -244,7 +597,7 @@ async fn a_canary_is_held_until_healthy_and_an_alarm_at_the_production_shift_fai
     world.green_targets("healthy");
     let mut again = scale_up[0].clone();
     again["hookDetails"] = waiting["hookDetails"].clone();
-    let passed = world.handle(again, NOW + 30).await.unwrap();
+    let passed = world.handle(again, now() + 30).await.unwrap();
     assert_eq!(passed["hookStatus"], "SUCCEEDED", "{passed:#}");
     assert!(passed.get("callBackDelay").is_none());
 
@@ -265,15 +618,15 @@ async fn a_canary_is_held_until_healthy_and_an_alarm_at_the_production_shift_fai
     world
         .alarm(aws_sdk_cloudwatch::types::StateValue::Alarm)
         .await;
-    let failed = world.handle(shift[0].clone(), NOW + 400).await.unwrap();
+    let failed = world.handle(shift[0].clone(), now() + 400).await.unwrap();
     assert_eq!(failed["hookStatus"], "FAILED", "{failed:#}");
     assert_eq!(
         failed["reason"],
-        "alarm in ALARM at PRODUCTION_TRAFFIC_SHIFT: web-5xx (Threshold Crossed: 1 datapoint [42.0] was greater than the threshold (10.0))"
+        "alarm in ALARM at PRODUCTION_TRAFFIC_SHIFT: web-5xx (Threshold Crossed)"
     );
-    let alerts = world.alerts();
-    assert_eq!(alerts.len(), 1, "{alerts:#?}");
-    let alert = &alerts[0];
+    let sent = alerts(&world);
+    assert_eq!(sent.len(), 1, "{sent:#?}");
+    let alert = &sent[0];
     assert_eq!(alert.severity, Severity::Critical);
     assert_eq!(alert.event_type, "hook.failed");
     assert_eq!(
@@ -300,14 +653,14 @@ async fn a_canary_is_held_until_healthy_and_an_alarm_at_the_production_shift_fai
         .expect("ECS rolls back");
     let back = calls(&rollback);
     assert_eq!(back.len(), 1);
-    let answered = world.handle(back[0].clone(), NOW + 430).await.unwrap();
+    let answered = world.handle(back[0].clone(), now() + 430).await.unwrap();
     assert_eq!(answered["hookStatus"], "SUCCEEDED", "{answered:#}");
     assert!(answered["reason"]
         .as_str()
         .unwrap()
         .contains("never holds a rollback"));
     assert_eq!(
-        world.alerts().len(),
+        alerts(&world).len(),
         1,
         "the rollback's call alerts nothing more"
     );
@@ -315,15 +668,15 @@ async fn a_canary_is_held_until_healthy_and_an_alarm_at_the_production_shift_fai
 
 #[tokio::test]
 async fn targets_that_never_become_healthy_fail_the_stage_a_health_timeout_after_the_first_call() {
-    let world = Hooked::new().await;
+    let world = world().await;
     world.deploy().await;
     let call = world.advance("POST_SCALE_UP").remove(0);
     world.green_targets("unhealthy");
-    let mut details = world.handle(call.clone(), NOW).await.unwrap()["hookDetails"].clone();
+    let mut details = world.handle(call.clone(), now()).await.unwrap()["hookDetails"].clone();
     for (after, expected) in [(300, "IN_PROGRESS"), (599, "IN_PROGRESS"), (600, "FAILED")] {
         let mut again = call.clone();
         again["hookDetails"] = details.clone();
-        let answer = world.handle(again, NOW + after).await.unwrap();
+        let answer = world.handle(again, now() + after).await.unwrap();
         assert_eq!(answer["hookStatus"], expected, "{after}: {answer:#}");
         if expected == "IN_PROGRESS" {
             details = answer["hookDetails"].clone();
@@ -334,12 +687,12 @@ async fn targets_that_never_become_healthy_fail_the_stage_a_health_timeout_after
             );
         }
     }
-    assert_eq!(world.alerts().len(), 1);
+    assert_eq!(alerts(&world).len(), 1);
 }
 
 #[tokio::test]
 async fn a_deployment_that_passes_every_gate_is_alerted_once_production_is_on_it() {
-    let world = Hooked::new().await;
+    let world = world().await;
     world.deploy().await;
     let mut answers = Vec::new();
     for stage in [
@@ -348,14 +701,14 @@ async fn a_deployment_that_passes_every_gate_is_alerted_once_production_is_on_it
         "POST_PRODUCTION_TRAFFIC_SHIFT",
     ] {
         for call in world.advance(stage) {
-            answers.push(world.handle(call, NOW).await.unwrap()["hookStatus"].clone());
+            answers.push(world.handle(call, now()).await.unwrap()["hookStatus"].clone());
         }
     }
     assert!(
         answers.iter().all(|a| a == "SUCCEEDED") && answers.len() >= 3,
         "{answers:?}"
     );
-    let alerts = world.alerts();
+    let alerts = alerts(&world);
     assert_eq!(alerts.len(), 1, "{alerts:#?}");
     assert_eq!(alerts[0].event_type, "hook.passed");
     assert_eq!(
@@ -366,7 +719,7 @@ async fn a_deployment_that_passes_every_gate_is_alerted_once_production_is_on_it
 
 #[tokio::test]
 async fn a_call_that_did_not_come_from_ecs_is_refused_and_alerts_nothing() {
-    let world = Hooked::new().await;
+    let world = world().await;
     world.deploy().await;
     let real = world.advance("POST_SCALE_UP").remove(0);
 
@@ -374,7 +727,7 @@ async fn a_call_that_did_not_come_from_ecs_is_refused_and_alerts_nothing() {
     unknown["resourceArn"] = json!(
         "arn:aws:ecs:us-east-1:123456789012:service-deployment/prod/web/NotADeployment0000000"
     );
-    let refused = world.handle(unknown, NOW).await.unwrap_err();
+    let refused = world.handle(unknown, now()).await.unwrap_err();
     assert!(
         refused
             .to_string()
@@ -385,16 +738,16 @@ async fn a_call_that_did_not_come_from_ecs_is_refused_and_alerts_nothing() {
     let mut elsewhere = real.clone();
     elsewhere["executionDetails"]["serviceArn"] =
         json!("arn:aws:ecs:us-east-1:123456789012:service/prod/api");
-    let refused = world.handle(elsewhere, NOW).await.unwrap_err();
+    let refused = world.handle(elsewhere, now()).await.unwrap_err();
     assert!(refused.to_string().contains("belongs to"), "{refused}");
 
     let malformed = world
         .handle(
             json!({"executionId": "x", "lifecycleStage": "POST_SCALE_UP"}),
-            NOW,
+            now(),
         )
         .await
         .unwrap_err();
     assert!(malformed.to_string().contains("resourceArn"), "{malformed}");
-    assert!(world.alerts().is_empty());
+    assert!(alerts(&world).is_empty());
 }

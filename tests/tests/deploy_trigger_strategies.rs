@@ -797,6 +797,7 @@ mod rollback_states {
                     ),
                     stage: Some("PRODUCTION_TRAFFIC_SHIFT".into()),
                     target: Some(td("web:2")),
+                    target_revision: None,
                     weights: vec![
                         TrafficWeight {
                             task_definition: "web:2".into(),
@@ -821,6 +822,7 @@ mod rollback_states {
                     reason: None,
                     stage: Some("CLEAN_UP".into()),
                     target: Some(td("web:1")),
+                    target_revision: None,
                     weights: vec![],
                     triggered_alarms: vec![],
                     rollback_reason: None,

@@ -1,5 +1,7 @@
 //! The handler: route the schedule and chat commands through observe, decide, act and report.
 
+use std::collections::BTreeMap;
+
 use ops_core::alert::AlertSink;
 use ops_core::aws::ecr::ImageSelector;
 use ops_core::aws::ecs::TaskDefinitionState;
@@ -25,7 +27,7 @@ use crate::decide::{
     decide_advance, decide_start, pre_flight, scales_to_zero, Action, Deploying, Start,
     StartRequest, Steer,
 };
-use crate::hook::{self, HookDecision, HookStatus};
+use crate::hook::{self, HookView};
 use crate::observe::{self, AppEntry, Clients};
 use crate::report::{failure_alert, hook_alert, refusal_alert};
 use crate::view::AppView;
@@ -93,32 +95,42 @@ pub async fn function_handler<A: AlertSink>(
 }
 
 /// ECS calls the function as a lifecycle hook: check the call against ECS, gate the stage, and
-/// answer. An AWS read that fails and may succeed on a retry answers `IN_PROGRESS`, so ECS calls
-/// again rather than rolling back on a throttle; one that cannot answers `FAILED`, alerted.
+/// answer. A read that fails is answered by [`hook::unreadable`] (a failure that a retry cannot fix
+/// is alerted). The alert is a side effect: one that cannot be sent is logged and never changes the
+/// answer (ECS rolls back when the function fails), and the same call delivered again alerts once.
 async fn on_hook<A: AlertSink>(raw: &Value, now: u64, deps: &Deps<A>) -> Result<Value> {
     let call = hook::parse(raw)?;
-    let decision = match observe::hook_view(&call, &deps.clients, &deps.config.clusters).await {
-        Ok(view) => {
-            let decision = hook::decide(&call, &view, now);
-            if let Some(alert) =
-                hook_alert(&deps.config.common.function_name, &call, &view, &decision)
-            {
-                deps.alerts.publish(&alert).await?;
+    let function = &deps.config.common.function_name;
+    let (view, decision) =
+        match observe::hook_view(&call, &deps.clients, &deps.config.clusters).await {
+            Ok(view) => {
+                let decision = hook::decide(&call, &view, now);
+                (view, decision)
             }
-            decision
+            Err(error @ Error::Refused(_)) => return Err(error),
+            Err(error) => {
+                let decision = hook::unreadable(&call, &error.to_string(), error.retryable(), now);
+                (HookView::unread(&call, decision.reason.clone()), decision)
+            }
+        };
+    if let Some(alert) = hook_alert(function, &call, &view, &decision) {
+        let key = format!("{} {}", call.execution_id, decision.status.as_str());
+        if view.alerted.as_deref() == Some(key.as_str()) {
+            info!(%key, "this hook call's decision was alerted already");
+        } else if let Err(error) = deps.alerts.publish(&alert).await {
+            warn!(%error, title = %alert.title, "hook alert not sent; the answer to ECS stands");
+        } else {
+            let tags = BTreeMap::from([(hook::HOOK_ALERTED.to_string(), key)]);
+            if let Err(error) = deps
+                .clients
+                .ecs
+                .tag(&call.execution_details.service_arn, &tags)
+                .await
+            {
+                warn!(%error, "could not record the hook alert; a redelivered call may alert again");
+            }
         }
-        Err(error @ Error::Refused(_)) => return Err(error),
-        Err(error) if error.retryable() => HookDecision {
-            status: HookStatus::InProgress,
-            reason: format!("could not read AWS ({error}); ECS calls again"),
-            waiting_since: call.waiting_since(),
-        },
-        Err(error) => HookDecision {
-            status: HookStatus::Failed,
-            reason: format!("the hook could not check its gates: {error}"),
-            waiting_since: None,
-        },
-    };
+    }
     info!(stage = %call.lifecycle_stage, status = decision.status.as_str(), reason = %decision.reason, "lifecycle hook answered");
     Ok(hook::answer(&call, &decision))
 }

@@ -28,9 +28,16 @@ pub const HOOK_ALARMS: &str = "ops:hook-alarms";
 pub const HOOK_HEALTH_TIMEOUT: &str = "ops:hook-health-timeout";
 /// Seconds ECS waits before calling again after `IN_PROGRESS` (its default is 30).
 pub const CALL_BACK_DELAY: u64 = 30;
-/// The `hookDetails` key that carries, between calls of one hook, when it started waiting.
-const WAITING_SINCE: &str = "opsWaitingSince";
+/// The `hookDetails` key that carries, between calls of one hook, its wait: `{"deployment",
+/// "stage", "since", "timeout"}`. Only a wait of this very deployment and stage counts, so a key a
+/// service's own hookDetails happens to carry never stands in for one.
+const WAIT: &str = "opsWait";
+/// On the ECS service: the last hook decision alerted, `<executionId> <hookStatus>`, so the same
+/// call delivered again alerts once.
+pub const HOOK_ALERTED: &str = "ops:hook-alerted";
 const DEFAULT_HEALTH_TIMEOUT: u64 = 15 * 60;
+/// How far the function's clock and ECS's may disagree, seconds.
+const CLOCK_SKEW: u64 = 60;
 /// The stages at which the new revision's tasks run (developer guide, "How Amazon ECS blue/green
 /// deployments work": from POST_SCALE_UP "The green service revision has started").
 const HEALTH_STAGES: &[&str] = &[
@@ -88,16 +95,39 @@ impl HookCall {
     /// productionTrafficWeights. If the targetServiceRevisionArn (green revision) has a weight of
     /// 0% and the other revision has 100%, the deployment is rolling back" (developer guide,
     /// "Lambda hooks for Amazon ECS service deployments").
+    ///
+    /// At `TEST_TRAFFIC_SHIFT` the test traffic weights are read the same way: a forward test
+    /// shift gives the new revision 100% of test traffic (same page, its example), so the new
+    /// revision at 0% and the other at 100% is the shift back.
     pub fn rolling_back(&self) -> bool {
         let details = &self.execution_details;
-        let weights = &details.production_traffic_weights;
-        matches!(
-            self.lifecycle_stage.as_str(),
-            "TEST_TRAFFIC_SHIFT" | "PRODUCTION_TRAFFIC_SHIFT"
-        ) && weights.get(&details.target_service_revision_arn) == Some(&0.0)
-            && weights
-                .iter()
-                .any(|(arn, w)| *arn != details.target_service_revision_arn && *w >= 100.0)
+        let back = |weights: &BTreeMap<String, f64>| {
+            weights.get(&details.target_service_revision_arn) == Some(&0.0)
+                && weights
+                    .iter()
+                    .any(|(arn, w)| *arn != details.target_service_revision_arn && *w >= 100.0)
+        };
+        match self.lifecycle_stage.as_str() {
+            "PRODUCTION_TRAFFIC_SHIFT" => back(&details.production_traffic_weights),
+            "TEST_TRAFFIC_SHIFT" => {
+                back(&details.production_traffic_weights) || back(&details.test_traffic_weights)
+            }
+            _ => false,
+        }
+    }
+
+    /// `cluster/service` of the service the call names.
+    pub fn service_name(&self) -> String {
+        let mut path = self
+            .execution_details
+            .service_arn
+            .split(":service/")
+            .nth(1)
+            .unwrap_or_default()
+            .split('/');
+        let cluster = path.next().unwrap_or_default();
+        let name = path.next().unwrap_or_default();
+        format!("{cluster}/{name}")
     }
 
     /// The service deployment's id (the ARN's last part).
@@ -105,9 +135,14 @@ impl HookCall {
         self.resource_arn.rsplit('/').next().unwrap_or_default()
     }
 
-    /// When this hook started waiting, as its earlier `IN_PROGRESS` recorded.
-    pub fn waiting_since(&self) -> Option<u64> {
-        self.hook_details.as_ref()?.get(WAITING_SINCE)?.as_u64()
+    /// This hook's wait, as its earlier `IN_PROGRESS` recorded it: `(since, timeout)` seconds,
+    /// only when recorded for this deployment and stage.
+    pub fn wait(&self) -> Option<(u64, u64)> {
+        let wait = self.hook_details.as_ref()?.get(WAIT)?;
+        (wait.get("deployment")?.as_str()? == self.deployment_id()
+            && wait.get("stage")?.as_str()? == self.lifecycle_stage)
+            .then_some(())?;
+        Some((wait.get("since")?.as_u64()?, wait.get("timeout")?.as_u64()?))
     }
 }
 
@@ -163,6 +198,34 @@ pub struct HookView {
     pub targets: Vec<TargetHealth>,
     /// The service's desired task count.
     pub desired: i32,
+    /// When ECS created the service deployment, epoch seconds: no wait began before it.
+    pub deployment_created: Option<u64>,
+    /// The service's `ops:hook-alerted` tag.
+    pub alerted: Option<String>,
+}
+
+impl HookView {
+    /// What is known of a call whose AWS reads failed: its service and revision, as named.
+    pub fn unread(call: &HookCall, problem: String) -> Self {
+        HookView {
+            service: call.service_name(),
+            target: format!(
+                "service revision {}",
+                call.execution_details
+                    .target_service_revision_arn
+                    .rsplit('/')
+                    .next()
+                    .unwrap_or_default()
+            ),
+            gates: Err(problem),
+            alarms: Vec::new(),
+            missing_alarms: Vec::new(),
+            targets: Vec::new(),
+            desired: 0,
+            deployment_created: None,
+            alerted: None,
+        }
+    }
 }
 
 /// The hook's answer to ECS.
@@ -187,15 +250,15 @@ impl HookStatus {
     }
 }
 
-/// A gate decision: the answer, why, and (while waiting) since when.
+/// A gate decision: the answer, why, and (while waiting) the wait: `(since, timeout)` seconds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HookDecision {
     /// The answer.
     pub status: HookStatus,
     /// Why, for people.
     pub reason: String,
-    /// While `IN_PROGRESS`: when the wait began.
-    pub waiting_since: Option<u64>,
+    /// While `IN_PROGRESS`: when the wait began and how long it may last.
+    pub wait: Option<(u64, u64)>,
 }
 
 impl HookDecision {
@@ -203,8 +266,40 @@ impl HookDecision {
         HookDecision {
             status,
             reason,
-            waiting_since: None,
+            wait: None,
         }
+    }
+}
+
+/// The decision when AWS could not be read: a read that may succeed on a retry waits
+/// (`IN_PROGRESS`, so ECS calls again rather than rolling back on a throttle) until the wait this
+/// hook already began, or a default health timeout from now, runs out; then, and for a read that
+/// cannot succeed, `FAILED`.
+pub fn unreadable(call: &HookCall, error: &str, retryable: bool, now: u64) -> HookDecision {
+    if !retryable {
+        return HookDecision::done(
+            HookStatus::Failed,
+            format!("the hook could not check its gates: {error}"),
+        );
+    }
+    let (since, timeout) = call
+        .wait()
+        .map(|(since, timeout)| (since.min(now), timeout))
+        .unwrap_or((now, DEFAULT_HEALTH_TIMEOUT));
+    if now >= since + timeout {
+        return HookDecision::done(
+            HookStatus::Failed,
+            format!(
+                "the hook could not read AWS for {} at {}: {error}",
+                duration_text(timeout),
+                call.lifecycle_stage
+            ),
+        );
+    }
+    HookDecision {
+        status: HookStatus::InProgress,
+        reason: format!("could not read AWS ({error}); ECS calls again"),
+        wait: Some((since, timeout)),
     }
 }
 
@@ -252,6 +347,15 @@ pub fn decide(call: &HookCall, view: &HookView, now: u64) -> HookDecision {
             format!("no gating alarm in ALARM at {stage}"),
         );
     }
+    if view.desired == 0 && view.targets.is_empty() {
+        return HookDecision::done(
+            HookStatus::Succeeded,
+            format!(
+                "{} runs 0 tasks by design (desired 0): no target to check, and no gating alarm in ALARM at {stage}",
+                view.target
+            ),
+        );
+    }
     let healthy = view.targets.iter().filter(|t| t.state == "healthy").count();
     let want = view.desired.max(1) as usize;
     let health = format!(
@@ -268,7 +372,15 @@ pub fn decide(call: &HookCall, view: &HookView, now: u64) -> HookDecision {
             format!("{health} and no gating alarm in ALARM at {stage}"),
         );
     }
-    let since = call.waiting_since().unwrap_or(now);
+    // A wait never began before ECS created the deployment (give or take the clocks' skew), nor
+    // after now.
+    let earliest = view
+        .deployment_created
+        .map_or(0, |created| created.saturating_sub(CLOCK_SKEW));
+    let since = call
+        .wait()
+        .map(|(since, _)| since.max(earliest).min(now))
+        .unwrap_or(now);
     let deadline = since + gates.health_timeout;
     if now >= deadline {
         return HookDecision::done(
@@ -286,7 +398,7 @@ pub fn decide(call: &HookCall, view: &HookView, now: u64) -> HookDecision {
             "waiting for {health} at {stage}; fails at {}",
             utc_text(deadline)
         ),
-        waiting_since: Some(since),
+        wait: Some((since, gates.health_timeout)),
     }
 }
 
@@ -299,8 +411,12 @@ pub fn answer(call: &HookCall, decision: &HookDecision) -> Value {
     });
     if let (HookStatus::InProgress, Some(object)) = (decision.status, body.as_object_mut()) {
         let mut details = call.hook_details.clone().unwrap_or_default();
-        if let Some(since) = decision.waiting_since {
-            details.insert(WAITING_SINCE.into(), json!(since));
+        if let Some((since, timeout)) = decision.wait {
+            details.insert(
+                WAIT.into(),
+                json!({"deployment": call.deployment_id(), "stage": call.lifecycle_stage,
+                       "since": since, "timeout": timeout}),
+            );
         }
         object.insert("callBackDelay".into(), json!(CALL_BACK_DELAY));
         object.insert("hookDetails".into(), Value::Object(details));
@@ -359,6 +475,8 @@ mod tests {
                 })
                 .collect(),
             desired: 2,
+            deployment_created: Some(500),
+            alerted: None,
         }
     }
 
@@ -400,7 +518,8 @@ mod tests {
         assert_eq!(body["callBackDelay"], 30);
         assert_eq!(
             body["hookDetails"],
-            json!({"S3_BUCKET_NAME": "b", "opsWaitingSince": 1000})
+            json!({"S3_BUCKET_NAME": "b", "opsWait": {"deployment": "EZe5RNVLH6PPzHXINuP28",
+                   "stage": "POST_SCALE_UP", "since": 1000, "timeout": 600}})
         );
         let again = call("POST_SCALE_UP", &[], Some(body["hookDetails"].clone()));
         assert_eq!(
@@ -415,6 +534,71 @@ mod tests {
         );
         assert_eq!(
             decide(&again, &view(2, "OK"), 1_599).status,
+            HookStatus::Succeeded
+        );
+    }
+
+    /// A wait recorded for another stage or deployment, or claiming to predate the deployment,
+    /// does not shorten this one (found by an independent test: `opsWaitingSince: 0` in a first
+    /// call's hookDetails failed the stage at once).
+    #[test]
+    fn only_this_stages_own_wait_counts_and_never_from_before_the_deployment() {
+        let other_stage = json!({"opsWait": {"deployment": "EZe5RNVLH6PPzHXINuP28",
+                                  "stage": "POST_TEST_TRAFFIC_SHIFT", "since": 0, "timeout": 600}});
+        let early = json!({"opsWait": {"deployment": "EZe5RNVLH6PPzHXINuP28",
+                            "stage": "POST_SCALE_UP", "since": 0, "timeout": 600}});
+        let other = decide(
+            &call("POST_SCALE_UP", &[], Some(other_stage)),
+            &view(1, "OK"),
+            1_000,
+        );
+        assert_eq!(other.status, HookStatus::InProgress);
+        assert_eq!(other.wait, Some((1_000, 600)));
+        // Created at 500: the wait counts from 440 (a minute of clock skew) at the earliest, so at
+        // 1,000 it still waits.
+        let bounded = decide(
+            &call("POST_SCALE_UP", &[], Some(early)),
+            &view(1, "OK"),
+            1_000,
+        );
+        assert_eq!(bounded.status, HookStatus::InProgress);
+        assert_eq!(bounded.wait, Some((440, 600)));
+    }
+
+    #[test]
+    fn a_read_that_keeps_failing_waits_only_until_the_wait_runs_out() {
+        let first = call("POST_SCALE_UP", &[], None);
+        let waiting = unreadable(&first, "throttled", true, 1_000);
+        assert_eq!(waiting.status, HookStatus::InProgress);
+        let again = call(
+            "POST_SCALE_UP",
+            &[],
+            Some(answer(&first, &waiting)["hookDetails"].clone()),
+        );
+        assert_eq!(
+            unreadable(&again, "throttled", true, 1_899).status,
+            HookStatus::InProgress
+        );
+        let out = unreadable(&again, "throttled", true, 1_900);
+        assert_eq!(out.status, HookStatus::Failed);
+        assert!(
+            out.reason.contains("could not read AWS for 15 minutes"),
+            "{}",
+            out.reason
+        );
+        assert_eq!(
+            unreadable(&first, "AccessDenied", false, 1_000).status,
+            HookStatus::Failed
+        );
+    }
+
+    #[test]
+    fn a_service_at_desired_zero_passes_the_health_gate_with_no_targets() {
+        let mut idle = view(0, "OK");
+        idle.desired = 0;
+        idle.targets.clear();
+        assert_eq!(
+            decide(&call("POST_SCALE_UP", &[], None), &idle, 1).status,
             HookStatus::Succeeded
         );
     }
@@ -439,6 +623,15 @@ mod tests {
             None,
         );
         assert!(!before.rolling_back());
+        // The rollback's test shift: green back to 0% of test traffic.
+        let mut test_back = call("TEST_TRAFFIC_SHIFT", &[], None);
+        test_back.execution_details.test_traffic_weights =
+            BTreeMap::from([(GREEN.to_string(), 0.0), (BLUE.to_string(), 100.0)]);
+        assert!(test_back.rolling_back());
+        let mut test_forward = call("TEST_TRAFFIC_SHIFT", &[], None);
+        test_forward.execution_details.test_traffic_weights =
+            BTreeMap::from([(GREEN.to_string(), 100.0), (BLUE.to_string(), 0.0)]);
+        assert!(!test_forward.rolling_back());
     }
 
     #[test]

@@ -10,7 +10,7 @@ use ops_core::aws::service_deployments;
 use ops_core::{Error, Result};
 
 use crate::contract::{self, app_spec, is_test_route, recorded_swap, AppSpec, Colour};
-use crate::hook::{HookCall, HookGates, HookView};
+use crate::hook::{HookCall, HookGates, HookView, HOOK_ALERTED};
 use crate::view::{AlarmView, AppView, ColourView, OtherRoute};
 
 /// The AWS adapters the swapper reads and changes through.
@@ -250,17 +250,30 @@ async fn alarm_views(clients: &Clients, names: &[String]) -> Result<(Vec<AlarmVi
     Ok((alarms, missing))
 }
 
-/// What a lifecycle hook call needs, read from AWS. The call is checked against ECS first: its
-/// service deployment must exist, belong to the service it names and be under way, so a payload
-/// that did not come from ECS (the function can be invoked from chat with anything) is refused
-/// before anything is read or alerted.
+/// What a lifecycle hook call needs, read from AWS. A call for a service outside the managed
+/// clusters is answered without reading anything (its gates say why). Otherwise the call is
+/// checked against ECS first: its service deployment must exist, belong to the service it names,
+/// deploy the revision it names and be under way (or, for a traffic-shift call of a rollback,
+/// rolling back), so a payload that did not come from ECS (the function can be invoked from chat
+/// with anything) is refused before anything else is read or alerted.
 pub async fn hook_view(
     call: &HookCall,
     clients: &Clients,
     clusters: &[String],
 ) -> Result<HookView> {
-    let ecs = clients.ecs.client();
     let service_arn = &call.execution_details.service_arn;
+    let revision_arn = &call.execution_details.target_service_revision_arn;
+    let (cluster, name) = cluster_and_service(service_arn);
+    if !clusters.contains(&cluster) {
+        return Ok(HookView::unread(
+            call,
+            format!(
+                "cluster `{cluster}` is not one blue-green-swapper manages (it manages {}); its hook checks nothing there",
+                clusters.join(", ")
+            ),
+        ));
+    }
+    let ecs = clients.ecs.client();
     let (owner, deployment) = service_deployments::describe_one(ecs, &call.resource_arn)
         .await?
         .ok_or_else(|| {
@@ -275,42 +288,47 @@ pub async fn hook_view(
             call.resource_arn
         )));
     }
-    if deployment.rollout_state() != "IN_PROGRESS" && deployment.rollout_state() != "FAILED" {
+    if deployment.target_revision.as_deref() != Some(revision_arn.as_str()) {
+        return Err(Error::Refused(format!(
+            "service deployment {} deploys {}, not {revision_arn}: not a call from ECS, nothing checked",
+            call.resource_arn,
+            deployment.target_revision.as_deref().unwrap_or("no revision")
+        )));
+    }
+    // ECS calls hooks while a deployment runs, and the traffic-shift hooks again while it rolls
+    // back; a call for one that ended otherwise is late or forged.
+    let runs = matches!(
+        deployment.status.as_str(),
+        "PENDING" | "IN_PROGRESS" | "ROLLBACK_REQUESTED" | "ROLLBACK_IN_PROGRESS"
+    );
+    let rolls_back = call.rolling_back() && deployment.status.starts_with("ROLLBACK_");
+    if !(runs || rolls_back) {
         return Err(Error::Refused(format!(
             "service deployment {} is {}: ECS calls hooks only while a deployment runs, nothing checked",
             call.resource_arn, deployment.status
         )));
     }
-    let (cluster, name) = cluster_and_service(service_arn);
-    let revision = service_deployments::revision_target_groups(
-        ecs,
-        &call.execution_details.target_service_revision_arn,
-    )
-    .await?;
-    let (target, groups) = revision.unwrap_or_default();
+    let (target, groups) = service_deployments::revision_target_groups(ecs, revision_arn)
+        .await?
+        .unwrap_or_default();
+    let service = clients.ecs.describe(&cluster, &name).await?;
     let mut view = HookView {
         service: format!("{cluster}/{name}"),
         target: short_task_definition(&target),
-        gates: Err(String::new()),
+        gates: HookGates::of(&service.tags),
         alarms: Vec::new(),
         missing_alarms: Vec::new(),
         targets: Vec::new(),
-        desired: 0,
+        desired: service.desired,
+        deployment_created: deployment
+            .created_at
+            .map(|ms| u64::try_from(ms / 1000).unwrap_or(0)),
+        alerted: service.tag(HOOK_ALERTED).map(String::from),
     };
-    if !clusters.contains(&cluster) {
-        view.gates = Err(format!(
-            "cluster `{cluster}` is not one blue-green-swapper manages (it manages {}); its hook checks nothing there",
-            clusters.join(", ")
-        ));
-        return Ok(view);
-    }
-    let service = clients.ecs.describe(&cluster, &name).await?;
-    view.desired = service.desired;
-    view.gates = HookGates::of(&service.tags);
     if groups.is_empty() {
         view.gates = Err(format!(
-            "ECS names no target group for revision {} of {}: its targets cannot be checked",
-            call.execution_details.target_service_revision_arn, view.service
+            "ECS names no target group for revision {revision_arn} of {}: its targets cannot be checked",
+            view.service
         ));
     }
     if let Ok(gates) = &view.gates {

@@ -103,6 +103,8 @@ pub struct ServiceDeploymentView {
     pub stage: Option<String>,
     /// The task definition ARN it deploys.
     pub target: Option<String>,
+    /// The ARN of the service revision it deploys.
+    pub target_revision: Option<String>,
     /// The production traffic it asked for: the target revision first.
     pub weights: Vec<TrafficWeight>,
     /// Alarms whose ALARM state failed it.
@@ -343,6 +345,7 @@ fn view(
         reason: deployment.status_reason().map(String::from),
         stage: deployment.lifecycle_stage().map(|s| s.as_str().to_string()),
         target: definition_of(target.and_then(|t| t.arn())),
+        target_revision: target.and_then(|t| t.arn()).map(String::from),
         weights,
         triggered_alarms: deployment
             .alarms()
@@ -398,6 +401,7 @@ mod tests {
             reason: None,
             stage: Some("PRODUCTION_TRAFFIC_SHIFT".into()),
             target: Some("arn:aws:ecs:us-east-1:1:task-definition/web:3".into()),
+            target_revision: None,
             weights: vec![
                 TrafficWeight {
                     task_definition: "web:3".into(),
