@@ -726,3 +726,45 @@ pub async fn assert_runs_on(
         }
     }
 }
+
+/// A Fargate service `prod/<service>` that ECS deploys with its own strategy, made by the
+/// emulator's `/_ops/ecs/strategy-service` control (an ALB rule, two `ip` target groups, alarms),
+/// its family `<service>` first registered with `first_image`, on a [`task_network`] of its own.
+/// `spec` adds to or overrides the control's fields (`strategy`, `alarms`, `tags`, `canary`,
+/// `lifecycle_hooks`, ...). With `walk_first`, its first deployment is walked to its end (any hook
+/// calls of it taken as SUCCEEDED); else it is left at its first stage for the caller to walk.
+/// Returns the first revision's ARN and the control's answer.
+pub async fn strategy_service(
+    emulator: &crate::Emulator,
+    service: &str,
+    first_image: &str,
+    spec: serde_json::Value,
+    walk_first: bool,
+) -> (String, serde_json::Value) {
+    let sdk = emulator.sdk_config().await;
+    let ecs = aws_sdk_ecs::Client::new(&sdk);
+    let first = register_for(&ecs, service, &[("app", first_image)], Launch::Fargate).await;
+    let network = task_network(&aws_sdk_ec2::Client::new(&sdk)).await;
+    let awsvpc = network.awsvpc_configuration().expect("awsvpc");
+    let mut request = serde_json::json!({
+        "cluster": "prod", "service": service, "task_definition": first,
+        "network": {"subnets": awsvpc.subnets(), "securityGroups": awsvpc.security_groups()},
+    });
+    request
+        .as_object_mut()
+        .expect("an object")
+        .extend(spec.as_object().expect("spec is an object").clone());
+    let made = emulator
+        .control("POST", "/_ops/ecs/strategy-service", Some(request))
+        .expect("a service of the strategy");
+    if walk_first {
+        emulator
+            .control(
+                "POST",
+                "/_ops/ecs/advance-deployment",
+                Some(serde_json::json!({"cluster": "prod", "service": service, "to": "CLEAN_UP"})),
+            )
+            .expect("its first deployment completes");
+    }
+    (first, made)
+}

@@ -90,53 +90,23 @@ async fn world_with<A: AlertSink>(
         .send()
         .await
         .expect("cluster");
-    let first = fixtures::register_for(
-        &ecs,
+    let (_, made) = fixtures::strategy_service(
+        &emulator,
         "web",
-        &[("app", &format!("{REGISTRY}/web:release-41"))],
-        Launch::Fargate,
+        &format!("{REGISTRY}/web:release-41"),
+        json!({
+            "strategy": "CANARY", "alarms": [ALARM], "desired": desired,
+            "canary": {"canaryPercent": 10.0, "canaryBakeTimeInMinutes": 5},
+            "tags": {"ops:hook-alarms": ALARM, "ops:hook-health-timeout": "10m"},
+            "lifecycle_hooks": [{
+                "hookTargetArn": SWAPPER, "roleArn": HOOK_ROLE,
+                "lifecycleStages": stages,
+            }],
+        }),
+        true,
     )
     .await;
-    let network = fixtures::task_network(&aws_sdk_ec2::Client::new(&sdk)).await;
-    let awsvpc = network.awsvpc_configuration().expect("awsvpc");
-    let made = emulator
-        .control(
-            "POST",
-            "/_ops/ecs/strategy-service",
-            Some(json!({
-                "cluster": "prod", "service": "web", "task_definition": first,
-                "strategy": "CANARY", "alarms": [ALARM], "desired": desired,
-                "canary": {"canaryPercent": 10.0, "canaryBakeTimeInMinutes": 5},
-                "network": {"subnets": awsvpc.subnets(), "securityGroups": awsvpc.security_groups()},
-                "tags": {"ops:hook-alarms": ALARM, "ops:hook-health-timeout": "10m"},
-                "lifecycle_hooks": [{
-                    "hookTargetArn": SWAPPER, "roleArn": HOOK_ROLE,
-                    "lifecycleStages": stages,
-                }],
-            })),
-        )
-        .expect("a canary service with hooks");
     let green = made["targetGroups"][1].as_str().unwrap().to_string();
-    // ECS calls the hooks of the first deployment too; walked here without them (as if they
-    // answered SUCCEEDED): finish-deployment refuses to skip hooks.
-    let skipped = emulator
-        .control(
-            "POST",
-            "/_ops/ecs/finish-deployment",
-            Some(json!({"cluster": "prod", "service": "web", "state": "COMPLETED"})),
-        )
-        .unwrap_err();
-    assert!(
-        skipped.to_string().contains("Lambda lifecycle hooks ahead"),
-        "{skipped}"
-    );
-    emulator
-        .control(
-            "POST",
-            "/_ops/ecs/advance-deployment",
-            Some(json!({"cluster": "prod", "service": "web", "to": "CLEAN_UP"})),
-        )
-        .expect("the first deployment completes");
     World {
         emulator,
         deps,
@@ -227,9 +197,9 @@ fn alerts(world: &World<MemoryAlerts>) -> Vec<Alert> {
 }
 
 /// ECS: "If your function doesn't return a valid hookStatus, or if it fails, Amazon ECS rolls back
-/// the deployment." A healthy deployment's POST_PRODUCTION_TRAFFIC_SHIFT call passes every gate,
-/// but SNS throttles the hook.passed alert: the invocation errors, so ECS rolls back a deployment
-/// that passed. An alert is a side effect; it must not change ECS's answer.
+/// the deployment." A deployment passes every gate while SNS throttles the hook.passed alert: the
+/// answer is still SUCCEEDED (found by an independent test: the invocation failed, so ECS rolled
+/// back a deployment that passed).
 #[tokio::test]
 async fn an_alert_that_cannot_be_sent_never_changes_the_answer_to_ecs() {
     let world = world_with(2, STAGES, |sdk| SnsAlerts::new(sdk, TOPIC)).await;
@@ -272,10 +242,9 @@ async fn an_alert_that_cannot_be_sent_never_changes_the_answer_to_ecs() {
     }
 }
 
-/// A call of a stage redelivered (or forged from chat) after ECS already rolled the deployment
-/// back: README says "Its service deployment must exist, belong to the service the call names, and
-/// be under way". A ROLLBACK_SUCCESSFUL deployment is not under way, yet the call is gated again
-/// and a second critical hook.failed ("ECS rolls back") is paged for a rollback that is over.
+/// A call of a stage redelivered (or forged from chat) after ECS rolled the deployment back is
+/// refused and pages nothing: the deployment is no longer under way (found by an independent test:
+/// it was gated again and paged a second critical hook.failed).
 #[tokio::test]
 async fn a_call_after_ecs_finished_its_rollback_is_refused_and_pages_nobody() {
     let world = world().await;
@@ -326,9 +295,8 @@ async fn a_call_after_ecs_finished_its_rollback_is_refused_and_pages_nobody() {
     );
 }
 
-/// DESIGN.md "Event order": the same event delivered twice must not page twice. The same hook
-/// execution (same executionId) answered FAILED is delivered again (a Lambda retry, or ECS calling
-/// again after a lost answer): a second critical hook.failed is paged.
+/// DESIGN.md "Event order": the same hook call (same executionId) answered FAILED and delivered
+/// again (a Lambda retry, or ECS calling again after a lost answer) pages once.
 #[tokio::test]
 async fn the_same_failed_hook_call_delivered_twice_pages_once() {
     let world = world().await;
@@ -354,9 +322,9 @@ async fn the_same_failed_hook_call_delivered_twice_pages_once() {
     );
 }
 
-/// on_hook's own doc: "one that cannot [succeed on a retry] answers FAILED, alerted". A read that
-/// fails for good (here: the new revision's target group is gone, TargetGroupNotFound; in AWS also
-/// AccessDenied) answers FAILED, so ECS rolls back, but nobody is paged.
+/// A read that fails for good (here the new revision's target group is gone, TargetGroupNotFound;
+/// in AWS also AccessDenied) answers FAILED, so ECS rolls back, and pages why (found by an
+/// independent test: nobody was paged).
 #[tokio::test]
 async fn a_read_error_a_retry_cannot_fix_answers_failed_and_pages() {
     let world = world().await;
@@ -389,9 +357,9 @@ async fn a_read_error_a_retry_cannot_fix_answers_failed_and_pages() {
     );
 }
 
-/// A service scaled to 0 (desiredCount 0) deploys a new revision: there are no tasks, so no
-/// targets, yet `want = desired.max(1)` waits for one healthy target and fails the stage after the
-/// health timeout, paging a critical hook.failed and rolling back a deployment with nothing wrong.
+/// A service scaled to 0 (desiredCount 0) deploys a new revision: no tasks, so no targets to wait
+/// for; the stage passes (found by an independent test: it waited for one healthy target, then
+/// failed and rolled back a deployment with nothing wrong).
 #[tokio::test]
 async fn a_service_at_desired_count_zero_passes_post_scale_up() {
     let world = world_with(0, STAGES, |_| MemoryAlerts::default()).await;
@@ -412,9 +380,9 @@ async fn a_service_at_desired_count_zero_passes_post_scale_up() {
 }
 
 /// A payload invoked from chat with a real, running service deployment but another revision as
-/// `targetServiceRevisionArn` (here the blue one, healthy) is not checked against the deployment's
-/// own targetServiceRevision: the gates read the wrong revision and a hook.passed is posted in the
-/// deployment's thread naming web:1, while ECS is deploying web:2 and green is unhealthy.
+/// `targetServiceRevisionArn` (here the blue one, healthy) is refused: the gates would read the
+/// wrong revision (found by an independent test: a hook.passed naming web:1 was posted while ECS
+/// deployed web:2 to unhealthy targets).
 #[tokio::test]
 async fn a_call_naming_another_revision_than_the_deployments_is_refused() {
     let world = world().await;
@@ -444,10 +412,9 @@ async fn a_call_naming_another_revision_than_the_deployments_is_refused() {
     );
 }
 
-/// `opsWaitingSince` is read from any hookDetails, including the service's own (ECS "passes this
-/// data to your function on every invocation") or a value the first call never wrote: a
-/// hookDetails with opsWaitingSince 0 on the very first call fails a stage whose targets are
-/// merely starting, with no wait at all.
+/// A wait is read only from the hook's own record for this deployment and stage, never from before
+/// the deployment: a first call whose hookDetails claim an old wait still waits (found by an
+/// independent test: `opsWaitingSince: 0` failed a stage whose targets were merely starting).
 #[tokio::test]
 async fn a_first_call_claiming_an_old_wait_in_hook_details_still_waits() {
     let world = world().await;
@@ -459,12 +426,10 @@ async fn a_first_call_claiming_an_old_wait_in_hook_details_still_waits() {
     assert_eq!(answer["hookStatus"], "IN_PROGRESS", "{answer:#}");
 }
 
-/// README: "While ECS rolls back, it calls the TEST_TRAFFIC_SHIFT and PRODUCTION_TRAFFIC_SHIFT hooks
-/// again with the new revision at 0%. Those calls always succeed: a gate never holds a rollback."
-/// The emulator's rollback call at TEST_TRAFFIC_SHIFT carries green at 0 in testTrafficWeights and
-/// an empty productionTrafficWeights; `rolling_back()` reads production weights only, so the call
-/// is gated: with the alarm that caused the rollback still firing, the rollback is answered FAILED
-/// and a second critical hook.failed is paged.
+/// While ECS rolls back it calls the TEST_TRAFFIC_SHIFT and PRODUCTION_TRAFFIC_SHIFT hooks again,
+/// the new revision at 0%; both calls pass, even with the alarm that caused the rollback still
+/// firing (found by an independent test: the test-shift call, its weights in testTrafficWeights,
+/// was gated and answered FAILED).
 #[tokio::test]
 async fn the_rollbacks_test_traffic_shift_call_passes() {
     let world = world_with(
@@ -544,10 +509,9 @@ async fn a_throttled_read_answers_in_progress() {
     assert!(alerts(&world).is_empty());
 }
 
-/// The health timeout is not enforced while a read keeps failing: green has been unhealthy past
-/// `ops:hook-health-timeout` (10m) and ELB throttles, so every call answers IN_PROGRESS again; the
-/// stage only ends at ECS's own hook/stage timeout (24 h by default), not at the 10 minutes the tag
-/// promises.
+/// While a read keeps failing (ELB throttles), the stage waits only until its health timeout from
+/// the first call runs out, then fails (found by an independent test: it answered IN_PROGRESS for
+/// hours, until ECS's own 24-hour stage limit).
 #[tokio::test]
 async fn a_read_that_keeps_failing_fails_the_stage_once_the_wait_runs_out() {
     let world = world().await;
@@ -750,4 +714,24 @@ async fn a_call_that_did_not_come_from_ecs_is_refused_and_alerts_nothing() {
         .unwrap_err();
     assert!(malformed.to_string().contains("resourceArn"), "{malformed}");
     assert!(alerts(&world).is_empty());
+}
+
+#[tokio::test]
+async fn the_emulator_never_skips_a_hook_ecs_would_call() {
+    let world = world().await;
+    world.deploy().await;
+    let skipped = world
+        .emulator
+        .control(
+            "POST",
+            "/_ops/ecs/finish-deployment",
+            Some(json!({"cluster": "prod", "service": "web", "state": "COMPLETED"})),
+        )
+        .unwrap_err();
+    assert!(
+        skipped.to_string().contains(
+            "Lambda lifecycle hooks ahead (POST_PRODUCTION_TRAFFIC_SHIFT, POST_SCALE_UP, PRODUCTION_TRAFFIC_SHIFT)"
+        ),
+        "{skipped}"
+    );
 }

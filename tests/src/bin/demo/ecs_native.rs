@@ -8,7 +8,7 @@ use std::time::Duration;
 use aws_config::SdkConfig;
 use aws_sdk_cloudwatch::types::StateValue;
 use ops_e2e::events::scheduled;
-use ops_e2e::fixtures::{register_for, task_network, Launch, REGISTRY};
+use ops_e2e::fixtures::{strategy_service, REGISTRY};
 use ops_e2e::lambda::built_binary;
 use ops_e2e::{AlertInbox, Emulator, LocalLambda};
 use serde_json::{json, Value};
@@ -236,37 +236,26 @@ async fn create_service(emulator: &Emulator, config: &SdkConfig) -> String {
         .send()
         .await
         .expect("create the repository");
-    let ecs = aws_sdk_ecs::Client::new(config);
-    let first = register_for(
-        &ecs,
+    let (_, made) = strategy_service(
+        emulator,
         SERVICE,
-        &[("app", &format!("{REGISTRY}/{SERVICE}:release-1"))],
-        Launch::Fargate,
+        &format!("{REGISTRY}/{SERVICE}:release-1"),
+        json!({
+            "strategy": "CANARY", "alarms": [ALARM],
+            "canary": {"canaryPercent": 10.0, "canaryBakeTimeInMinutes": 5},
+            "tags": {
+                "ops:deploy-repository": SERVICE, "ops:deploy-tag-pattern": "release-+",
+                "ops:hook-alarms": ALARM,
+            },
+            "lifecycle_hooks": [{
+                "hookTargetArn": format!("arn:aws:lambda:us-east-1:123456789012:function:{}", deployed("blue-green-swapper")),
+                "roleArn": "arn:aws:iam::123456789012:role/opsstack-BlueGreenSwapperHookInvokeRole",
+                "lifecycleStages": ["POST_SCALE_UP", "PRODUCTION_TRAFFIC_SHIFT", "POST_PRODUCTION_TRAFFIC_SHIFT"],
+            }],
+        }),
+        false,
     )
     .await;
-    let network = task_network(&aws_sdk_ec2::Client::new(config)).await;
-    let awsvpc = network.awsvpc_configuration().expect("awsvpc");
-    let made = emulator
-        .control(
-            "POST",
-            "/_ops/ecs/strategy-service",
-            Some(json!({
-                "cluster": "prod", "service": SERVICE, "task_definition": first,
-                "strategy": "CANARY", "alarms": [ALARM],
-                "canary": {"canaryPercent": 10.0, "canaryBakeTimeInMinutes": 5},
-                "network": {"subnets": awsvpc.subnets(), "securityGroups": awsvpc.security_groups()},
-                "tags": {
-                    "ops:deploy-repository": SERVICE, "ops:deploy-tag-pattern": "release-+",
-                    "ops:hook-alarms": ALARM,
-                },
-                "lifecycle_hooks": [{
-                    "hookTargetArn": format!("arn:aws:lambda:us-east-1:123456789012:function:{}", deployed("blue-green-swapper")),
-                    "roleArn": "arn:aws:iam::123456789012:role/opsstack-BlueGreenSwapperHookInvokeRole",
-                    "lifecycleStages": ["POST_SCALE_UP", "PRODUCTION_TRAFFIC_SHIFT", "POST_PRODUCTION_TRAFFIC_SHIFT"],
-                }],
-            })),
-        )
-        .expect("the canary service");
     text(&made["targetGroups"][1])
 }
 
