@@ -116,8 +116,9 @@ impl HookCall {
         }
     }
 
-    /// `cluster/service` of the service the call names.
-    pub fn service_name(&self) -> String {
+    /// `(cluster, service)` of the service the call names
+    /// (`arn:aws:ecs:<region>:<account>:service/<cluster>/<service>`).
+    pub fn cluster_and_service(&self) -> (String, String) {
         let mut path = self
             .execution_details
             .service_arn
@@ -125,8 +126,14 @@ impl HookCall {
             .nth(1)
             .unwrap_or_default()
             .split('/');
-        let cluster = path.next().unwrap_or_default();
-        let name = path.next().unwrap_or_default();
+        let cluster = path.next().unwrap_or_default().to_string();
+        let name = path.next().unwrap_or_default().to_string();
+        (cluster, name)
+    }
+
+    /// `cluster/service` of the service the call names.
+    pub fn service_name(&self) -> String {
+        let (cluster, name) = self.cluster_and_service();
         format!("{cluster}/{name}")
     }
 

@@ -263,7 +263,7 @@ pub async fn hook_view(
 ) -> Result<HookView> {
     let service_arn = &call.execution_details.service_arn;
     let revision_arn = &call.execution_details.target_service_revision_arn;
-    let (cluster, name) = cluster_and_service(service_arn);
+    let (cluster, name) = call.cluster_and_service();
     if !clusters.contains(&cluster) {
         return Ok(HookView::unread(
             call,
@@ -338,12 +338,4 @@ pub async fn hook_view(
         view.targets.extend(clients.lb.target_health(group).await?);
     }
     Ok(view)
-}
-
-/// `(cluster, service)` of a service ARN `arn:aws:ecs:<region>:<account>:service/<cluster>/<name>`.
-fn cluster_and_service(arn: &str) -> (String, String) {
-    let mut path = arn.split(":service/").nth(1).unwrap_or_default().split('/');
-    let cluster = path.next().unwrap_or_default().to_string();
-    let name = path.next().unwrap_or_default().to_string();
-    (cluster, name)
 }

@@ -67,7 +67,7 @@ pub struct ServiceState {
     /// How ECS runs its deployments: rolling, or ECS's own blue/green, canary or linear.
     pub strategy: Strategy,
     /// For a blue/green, canary or linear service read with
-    /// [`EcsServices::reading_service_deployments`]: its newest service deployments, newest first.
+    /// [`EcsServices::reading_service_deployments_of`]: its newest service deployments, newest first.
     pub service_deployments: Vec<ServiceDeploymentView>,
     /// The service's tags.
     pub tags: BTreeMap<String, String>,
