@@ -140,27 +140,25 @@ impl Strategic {
             .clone()
     }
 
-    /// Walk ECS's deployment at the emulator (`{"to": stage}` or `{"stages": n}`).
-    fn advance(&self, how: Value) -> Value {
+    /// An ECS deployment control of the emulator for prod/web, with `how` added to its body.
+    fn deployment_control(&self, path: &str, how: Value) -> Value {
         let mut body = json!({"cluster": "prod", "service": "web"});
         body.as_object_mut()
             .unwrap()
             .extend(how.as_object().unwrap().clone());
         self.emulator
-            .control("POST", "/_ops/ecs/advance-deployment", Some(body))
-            .expect("advance")
+            .control("POST", path, Some(body))
+            .expect("deployment control")
+    }
+
+    /// Walk ECS's deployment at the emulator (`{"to": stage}` or `{"stages": n}`).
+    fn advance(&self, how: Value) -> Value {
+        self.deployment_control("/_ops/ecs/advance-deployment", how)
     }
 
     /// End ECS's deployment at the emulator; ECS's event is returned, not delivered.
     fn finish(&self, how: Value) -> Value {
-        let mut body = json!({"cluster": "prod", "service": "web"});
-        body.as_object_mut()
-            .unwrap()
-            .extend(how.as_object().unwrap().clone());
-        self.emulator
-            .control("POST", "/_ops/ecs/finish-deployment", Some(body))
-            .expect("finish")["event"]
-            .clone()
+        self.deployment_control("/_ops/ecs/finish-deployment", how)["event"].clone()
     }
 
     async fn status(&self) -> Value {
