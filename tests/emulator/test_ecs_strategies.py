@@ -52,7 +52,17 @@ class StrategyService:
             "strategy": strategy, "alarms": list(alarms), "network": self.vpc.network()["awsvpcConfiguration"], **extra,
         })
         self.blue, self.green = self.made["targetGroups"]
-        # The first deployment, walked to its end (its hook calls, if any, answered SUCCEEDED).
+        # The first deployment, walked to its end (its hook calls, if any, answered SUCCEEDED, its
+        # pauses continued).
+        paused_at = [stage for hook in extra.get("lifecycle_hooks", []) if hook.get("targetType") == "PAUSE"
+                     for stage in hook["lifecycleStages"]]
+        for stage in paused_at:
+            self.advance(to=stage)
+            deployment = self.service_deployments()[0]
+            for hook in deployment["lifecycleHookDetails"]:
+                if hook["status"] == "AWAITING_ACTION":
+                    self.ecs.continue_service_deployment(
+                        serviceDeploymentArn=deployment["serviceDeploymentArn"], hookId=hook["hookId"])
         self.advance(to="CLEAN_UP")
 
     def control(self, path: str, **body) -> dict:
@@ -227,7 +237,7 @@ class LifecycleHookTest(unittest.TestCase):
         status, error = shared.control_error("/_ops/ecs/finish-deployment",
                                              {"cluster": app.cluster, "service": app.name, "state": "COMPLETED"})
         self.assertEqual(status, 400)
-        self.assertIn("Lambda lifecycle hooks ahead (POST_SCALE_UP, PRE_PRODUCTION_TRAFFIC_SHIFT, PRODUCTION_TRAFFIC_SHIFT)", error)
+        self.assertIn("lifecycle hooks ahead (POST_SCALE_UP, PRE_PRODUCTION_TRAFFIC_SHIFT, PRODUCTION_TRAFFIC_SHIFT)", error)
         scaled = app.advance(to="POST_SCALE_UP")
         self.assertEqual([c["payload"]["lifecycleStage"] for c in scaled["hookCalls"]], ["POST_SCALE_UP"])
         call = scaled["hookCalls"][0]
@@ -359,6 +369,104 @@ class NativeConfigurationTest(unittest.TestCase):
         status, error = shared.control_error("/_ops/ecs/advance-deployment", {"cluster": cluster, "service": "web"})
         self.assertEqual(status, 400)
         self.assertIn("ROLLING deployments, which have no lifecycle stages", error)
+
+
+PAUSE = {"targetType": "PAUSE", "lifecycleStages": ["POST_TEST_TRAFFIC_SHIFT"],
+         "timeoutConfiguration": {"timeoutInMinutes": 10, "action": "ROLLBACK"}}
+
+
+class PauseHookTest(unittest.TestCase):
+    """Developer guide, "Pause hooks for Amazon ECS service deployments", its hook state change
+    events ("Amazon ECS service deployment hook state change events") and the API reference,
+    ContinueServiceDeployment and StopServiceDeployment."""
+
+    def paused(self) -> tuple[StrategyService, dict]:
+        app = StrategyService("BLUE_GREEN", lifecycle_hooks=[PAUSE])
+        app.deploy("web:2")
+        return app, app.advance(to="POST_TEST_TRAFFIC_SHIFT")
+
+    def test_a_pause_hook_waits_announcing_itself_until_continued(self):
+        app, answer = self.paused()
+        [event] = answer["hookEvents"]
+        self.assertEqual((event["detail-type"], event["detail"]["eventName"], event["detail"]["hookType"]),
+                         ("ECS Hook State Change", "HOOK_AWAITING_ACTION", "PAUSE"))
+        self.assertEqual(event["detail"]["lifecycleStage"], "POST_TEST_TRAFFIC_SHIFT")
+        deployment = app.service_deployments()[0]
+        self.assertEqual(event["resources"], [deployment["serviceDeploymentArn"]])
+        [hook] = deployment["lifecycleHookDetails"]
+        self.assertEqual((hook["hookId"], hook["targetType"], hook["status"], hook["timeoutAction"]),
+                         (event["detail"]["hookId"], "PAUSE", "AWAITING_ACTION", "ROLLBACK"))
+        self.assertRegex(hook["hookId"], r"^ecs-pause-[A-Za-z0-9_]+$")
+        status, error = shared.control_error("/_ops/ecs/advance-deployment",
+                                             {"cluster": app.cluster, "service": app.name})
+        self.assertEqual(status, 400)
+        self.assertIn("paused at POST_TEST_TRAFFIC_SHIFT", error)
+        app.ecs.continue_service_deployment(serviceDeploymentArn=deployment["serviceDeploymentArn"],
+                                            hookId=hook["hookId"], action="CONTINUE")
+        [hook] = app.service_deployments()[0]["lifecycleHookDetails"]
+        self.assertEqual(hook["status"], "SUCCEEDED")
+        done = app.advance(to="CLEAN_UP")
+        self.assertEqual([e["detail"]["eventName"] for e in done["hookEvents"]], ["HOOK_SUCCEEDED"])
+        self.assertEqual(done["status"], "SUCCESSFUL")
+
+    def test_continue_with_rollback_rolls_back_and_bad_calls_change_nothing(self):
+        app, _ = self.paused()
+        deployment = app.service_deployments()[0]
+        arn, hook = deployment["serviceDeploymentArn"], deployment["lifecycleHookDetails"][0]["hookId"]
+        for kwargs, code, text in [
+            ({"serviceDeploymentArn": arn, "hookId": "pause-1"}, "InvalidParameterException",
+             "hookId must follow the format"),
+            ({"serviceDeploymentArn": arn, "hookId": "ecs-pause-other"}, "InvalidParameterException",
+             "either completed, unavailable, or not associated"),
+            ({"serviceDeploymentArn": arn + "x", "hookId": hook}, "ServiceDeploymentNotFoundException",
+             "does not exist"),
+            ({"serviceDeploymentArn": arn, "hookId": hook, "action": "SKIP"}, "InvalidParameterException",
+             "CONTINUE or ROLLBACK"),
+        ]:
+            with self.assertRaises(ClientError) as caught:
+                app.ecs.continue_service_deployment(**kwargs)
+            self.assertEqual(caught.exception.response["Error"]["Code"], code)
+            self.assertIn(text, caught.exception.response["Error"]["Message"])
+        self.assertEqual(app.service_deployments()[0]["lifecycleHookDetails"][0]["status"], "AWAITING_ACTION")
+        app.ecs.continue_service_deployment(serviceDeploymentArn=arn, hookId=hook, action="ROLLBACK")
+        rolling = app.service_deployments()[0]
+        self.assertEqual((rolling["status"], rolling["lifecycleHookDetails"][0]["status"]),
+                         ("ROLLBACK_IN_PROGRESS", "FAILED"))
+        self.assertEqual(app.weights()[app.blue], 100)
+        ended = app.finish(state="FAILED")
+        self.assertEqual(ended["status"], "ROLLBACK_SUCCESSFUL")
+        self.assertEqual(ended["event"]["detail"]["eventName"], "SERVICE_DEPLOYMENT_FAILED")
+        with self.assertRaises(ClientError) as caught:
+            app.ecs.continue_service_deployment(serviceDeploymentArn=arn, hookId=hook)
+        self.assertIn("terminal states", caught.exception.response["Error"]["Message"])
+
+    def test_a_walk_past_a_pause_is_refused_before_it_moves(self):
+        app = StrategyService("BLUE_GREEN", lifecycle_hooks=[PAUSE])
+        app.deploy("web:2")
+        status, error = shared.control_error("/_ops/ecs/advance-deployment",
+                                             {"cluster": app.cluster, "service": app.name, "to": "CLEAN_UP"})
+        self.assertEqual(status, 400)
+        self.assertIn("a pause hook at POST_TEST_TRAFFIC_SHIFT stops the deployment there", error)
+        self.assertEqual(app.service_deployments()[0]["lifecycleStage"], "PRE_SCALE_UP")
+
+    def test_stop_with_rollback_requests_a_rollback_of_a_running_deployment(self):
+        app = StrategyService("CANARY", canary={"canaryPercent": 10.0, "canaryBakeTimeInMinutes": 5})
+        app.deploy("web:2")
+        app.advance(to="PRODUCTION_TRAFFIC_SHIFT")
+        arn = app.service_deployments()[0]["serviceDeploymentArn"]
+        with self.assertRaises(ClientError) as caught:
+            app.ecs.stop_service_deployment(serviceDeploymentArn=arn, stopType="ABORT")
+        self.assertEqual(caught.exception.response["Error"]["Code"], "InvalidParameterException")
+        self.assertEqual(app.service_deployments()[0]["status"], "IN_PROGRESS")
+        app.ecs.stop_service_deployment(serviceDeploymentArn=arn, stopType="ROLLBACK")
+        stopped = app.service_deployments()[0]
+        self.assertEqual(stopped["status"], "ROLLBACK_REQUESTED")
+        self.assertIn("stopped by a user", stopped["rollback"]["reason"])
+        self.assertEqual(app.weights()[app.blue], 100)
+        self.assertEqual(app.finish(state="FAILED")["status"], "ROLLBACK_SUCCESSFUL")
+        with self.assertRaises(ClientError) as caught:
+            app.ecs.stop_service_deployment(serviceDeploymentArn=arn, stopType="ROLLBACK")
+        self.assertIn("terminal states", caught.exception.response["Error"]["Message"])
 
 
 if __name__ == "__main__":

@@ -758,13 +758,47 @@ pub async fn strategy_service(
         .control("POST", "/_ops/ecs/strategy-service", Some(request))
         .expect("a service of the strategy");
     if walk_first {
-        emulator
-            .control(
-                "POST",
-                "/_ops/ecs/advance-deployment",
-                Some(serde_json::json!({"cluster": "prod", "service": service, "to": "CLEAN_UP"})),
-            )
-            .expect("its first deployment completes");
+        // ECS pauses at each pause hook: walk to it and continue it, then on to the end.
+        let order = [
+            "PRE_SCALE_UP",
+            "POST_SCALE_UP",
+            "POST_TEST_TRAFFIC_SHIFT",
+            "POST_PRODUCTION_TRAFFIC_SHIFT",
+        ];
+        let paused_at: Vec<&str> = order
+            .into_iter()
+            .filter(|stage| {
+                spec["lifecycle_hooks"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter(|hook| hook["targetType"] == "PAUSE")
+                    .any(|hook| {
+                        hook["lifecycleStages"]
+                            .as_array()
+                            .is_some_and(|s| s.iter().any(|v| v == stage))
+                    })
+            })
+            .collect();
+        for stage in paused_at.into_iter().chain(["CLEAN_UP"]) {
+            let walked = emulator
+                .control(
+                    "POST",
+                    "/_ops/ecs/advance-deployment",
+                    Some(serde_json::json!({"cluster": "prod", "service": service, "to": stage})),
+                )
+                .expect("its first deployment walks on");
+            for pause in walked["awaiting"].as_array().into_iter().flatten() {
+                ecs.continue_service_deployment()
+                    .service_deployment_arn(
+                        walked["serviceDeploymentArn"].as_str().unwrap_or_default(),
+                    )
+                    .hook_id(pause["hookId"].as_str().unwrap_or_default())
+                    .send()
+                    .await
+                    .expect("its first deployment's pause continued");
+            }
+        }
     }
     (first, made)
 }

@@ -7,6 +7,7 @@ pub mod emulator;
 pub mod events;
 pub mod fixtures;
 pub mod health;
+pub mod hooked;
 pub mod http;
 pub mod inbox;
 pub mod lambda;

@@ -6,194 +6,31 @@
 //! rollback's own calls always succeed, and a call that did not come from ECS is refused.
 //! The event-order and safety cases come from an independent test of the first version.
 
-use blue_green_swapper::config::SwapperConfig;
-use blue_green_swapper::handler::{function_handler, Deps, Invocation};
-use blue_green_swapper::observe::Clients;
 use ops_core::alert::{Alert, AlertSink, MemoryAlerts, Severity};
-use ops_core::aws::cloudwatch::CloudWatchAlarms;
-use ops_core::aws::ecr::EcrImages;
-use ops_core::aws::ecs::EcsServices;
-use ops_core::aws::elbv2::LoadBalancers;
-use ops_core::aws::iam::IamSimulator;
 use ops_core::aws::sns::SnsAlerts;
-use ops_core::config::Env;
-use ops_core::registry::Caller;
-use ops_core::Error;
-use ops_e2e::fixtures::{self, Launch, ACCOUNT, REGISTRY};
-use ops_e2e::Emulator;
+use ops_e2e::hooked::{calls, lambda_hook, now, world_of, World, TOPIC};
 use serde_json::{json, Value};
 
-/// The tests' clock, fixed for the run: the emulator stamps service deployments with the wall clock,
-/// and a hook's wait never counts from before its deployment was created.
-fn now() -> u64 {
-    static START: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
-    *START.get_or_init(|| {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .expect("a clock after 1970")
-            .as_secs()
-    })
-}
-
-const ALARM: &str = "web-5xx";
-const TOPIC: &str = "arn:aws:sns:us-east-1:123456789012:ops-alerts";
-const SWAPPER: &str = "arn:aws:lambda:us-east-1:123456789012:function:opsstack-blue-green-swapper";
-const HOOK_ROLE: &str = "arn:aws:iam::123456789012:role/opsstack-BlueGreenSwapperHookInvokeRole";
 const STAGES: &[&str] = &[
     "POST_SCALE_UP",
     "PRODUCTION_TRAFFIC_SHIFT",
     "POST_PRODUCTION_TRAFFIC_SHIFT",
 ];
 
-struct World<A: AlertSink> {
-    emulator: Emulator,
-    deps: Deps<A>,
-    ecs: aws_sdk_ecs::Client,
-    green: String,
-}
-
 async fn world_with<A: AlertSink>(
     desired: i32,
     stages: &[&str],
     sink: impl FnOnce(&aws_config::SdkConfig) -> A,
 ) -> World<A> {
-    let emulator = Emulator::start();
-    let sdk = emulator.sdk_config().await;
-    aws_sdk_sns::Client::new(&sdk)
-        .create_topic()
-        .name("ops-alerts")
-        .send()
-        .await
-        .expect("topic");
-    let env = Env::from_pairs([
-        ("ALERT_TOPIC_ARN", TOPIC),
-        ("ECS_CLUSTERS", "prod"),
-        (
-            "SWAP_ROUTES",
-            "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/shop/1/2",
-        ),
-    ]);
-    let deps = Deps {
-        clients: Clients {
-            lb: LoadBalancers::new(&sdk),
-            ecs: EcsServices::new(&sdk),
-            ecr: EcrImages::new(&sdk),
-            alarms: CloudWatchAlarms::new(&sdk),
-        },
-        iam: IamSimulator::new(&sdk),
-        alerts: sink(&sdk),
-        config: SwapperConfig::from_env(&env).expect("swapper config"),
-    };
-    let ecs = deps.clients.ecs.client().clone();
-    ecs.create_cluster()
-        .cluster_name("prod")
-        .send()
-        .await
-        .expect("cluster");
-    let (_, made) = fixtures::strategy_service(
-        &emulator,
-        "web",
-        &format!("{REGISTRY}/web:release-41"),
-        json!({
-            "strategy": "CANARY", "alarms": [ALARM], "desired": desired,
-            "canary": {"canaryPercent": 10.0, "canaryBakeTimeInMinutes": 5},
-            "tags": {"ops:hook-alarms": ALARM, "ops:hook-health-timeout": "10m"},
-            "lifecycle_hooks": [{
-                "hookTargetArn": SWAPPER, "roleArn": HOOK_ROLE,
-                "lifecycleStages": stages,
-            }],
-        }),
-        true,
-    )
-    .await;
-    let green = made["targetGroups"][1].as_str().unwrap().to_string();
-    World {
-        emulator,
-        deps,
-        ecs,
-        green,
-    }
+    world_of(desired, json!([lambda_hook(stages)]), json!({}), sink).await
 }
 
 async fn world() -> World<MemoryAlerts> {
     world_with(2, STAGES, |_| MemoryAlerts::default()).await
 }
 
-impl<A: AlertSink> World<A> {
-    async fn handle(&self, payload: Value, now: u64) -> Result<Value, Error> {
-        let invocation = Invocation {
-            caller: Caller {
-                account_id: ACCOUNT.into(),
-                region: "us-east-1".into(),
-            },
-            now,
-        };
-        function_handler(payload, &invocation, &self.deps).await
-    }
-
-    async fn deploy(&self) {
-        let second = fixtures::register_for(
-            &self.ecs,
-            "web",
-            &[("app", &format!("{REGISTRY}/web:release-42"))],
-            Launch::Fargate,
-        )
-        .await;
-        self.ecs
-            .update_service()
-            .cluster("prod")
-            .service("web")
-            .task_definition(second)
-            .send()
-            .await
-            .expect("deploy web:2");
-    }
-
-    fn advance(&self, stage: &str) -> Vec<Value> {
-        let walked = self
-            .emulator
-            .control(
-                "POST",
-                "/_ops/ecs/advance-deployment",
-                Some(json!({"cluster": "prod", "service": "web", "to": stage})),
-            )
-            .expect("advance");
-        calls(&walked)
-    }
-
-    fn green_targets(&self, state: &str) {
-        self.emulator
-            .control(
-                "POST",
-                "/_ops/elbv2/target-health",
-                Some(json!({"target_group_arn": self.green, "state": state})),
-            )
-            .expect("set green's target health");
-    }
-
-    async fn alarm(&self, state: aws_sdk_cloudwatch::types::StateValue) {
-        aws_sdk_cloudwatch::Client::new(&self.emulator.sdk_config().await)
-            .set_alarm_state()
-            .alarm_name(ALARM)
-            .state_value(state)
-            .state_reason("Threshold Crossed")
-            .send()
-            .await
-            .expect("set the alarm");
-    }
-}
-
-fn calls(answer: &Value) -> Vec<Value> {
-    answer["hookCalls"]
-        .as_array()
-        .expect("hookCalls")
-        .iter()
-        .map(|call| call["payload"].clone())
-        .collect()
-}
-
 fn alerts(world: &World<MemoryAlerts>) -> Vec<Alert> {
-    world.deps.alerts.sent()
+    world.alerts()
 }
 
 /// ECS: "If your function doesn't return a valid hookStatus, or if it fails, Amazon ECS rolls back
@@ -730,7 +567,7 @@ async fn the_emulator_never_skips_a_hook_ecs_would_call() {
         .unwrap_err();
     assert!(
         skipped.to_string().contains(
-            "Lambda lifecycle hooks ahead (POST_PRODUCTION_TRAFFIC_SHIFT, POST_SCALE_UP, PRODUCTION_TRAFFIC_SHIFT)"
+            "has lifecycle hooks ahead (POST_PRODUCTION_TRAFFIC_SHIFT, POST_SCALE_UP, PRODUCTION_TRAFFIC_SHIFT)"
         ),
         "{skipped}"
     );

@@ -791,6 +791,7 @@ mod rollback_states {
                     ),
                     rolled_back_to: Some(td("web:1")),
                     created_at: Some(2),
+                    hooks: vec![],
                 },
                 ServiceDeploymentView {
                     arn: "arn:aws:ecs:us-east-1:123456789012:service-deployment/prod/web/A".into(),
@@ -804,6 +805,7 @@ mod rollback_states {
                     rollback_reason: None,
                     rolled_back_to: None,
                     created_at: Some(1),
+                    hooks: vec![],
                 },
             ],
             tags: [(contract::IN_FLIGHT.to_string(), record.encode())]

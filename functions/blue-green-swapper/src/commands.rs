@@ -6,7 +6,7 @@ use serde::Deserialize;
 const APP: ArgSpec = ArgSpec {
     name: "app",
     required: true,
-    help: "the app's name (tag ops:swap-app on its listener)",
+    help: "the app's name (tag ops:swap-app on its listener), or cluster/service of an ECS service whose lifecycle hook is this function",
 };
 
 /// deploy, promote, abort, rollback, status, doctor (and help).
@@ -38,13 +38,13 @@ pub const COMMANDS: CommandSet = CommandSet {
         CommandSpec {
             name: "promote",
             usage: "{app}",
-            summary: "skip the remaining waits: all traffic now, or end the termination wait",
+            summary: "skip the remaining waits: all traffic now, or end the termination wait; for an ECS service, release the deployment held for a person",
             args: &[APP],
         },
         CommandSpec {
             name: "abort",
             usage: "{app}",
-            summary: "stop the swap: traffic back to the old colour, the new one restored",
+            summary: "stop the swap: traffic back to the old colour, the new one restored; for an ECS service, ECS rolls the deployment back",
             args: &[APP],
         },
         CommandSpec {
@@ -60,7 +60,7 @@ pub const COMMANDS: CommandSet = CommandSet {
             args: &[ArgSpec {
                 name: "app",
                 required: false,
-                help: "one app; all apps when omitted",
+                help: "one app (or cluster/service); all apps when omitted",
             }],
         },
         DOCTOR,
@@ -101,6 +101,11 @@ pub struct StatusArgs {
 /// `function`.
 pub fn abort_line(function: &str, app: &str) -> String {
     COMMANDS.chat_line(function, "abort", serde_json::json!({ "app": app }))
+}
+
+/// The chat line that promotes an app's swap (or releases an ECS deployment held for a person).
+pub fn promote_line(function: &str, app: &str) -> String {
+    COMMANDS.chat_line(function, "promote", serde_json::json!({ "app": app }))
 }
 
 /// The chat line that shows an app, sent to the function deployed as `function`.

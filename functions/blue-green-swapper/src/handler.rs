@@ -6,6 +6,7 @@ use ops_core::alert::AlertSink;
 use ops_core::aws::ecr::ImageSelector;
 use ops_core::aws::ecs::TaskDefinitionState;
 use ops_core::aws::iam::IamSimulator;
+use ops_core::aws::service_deployments;
 use ops_core::command::{Command, CommandError};
 use ops_core::doctor;
 use ops_core::events::{
@@ -27,9 +28,10 @@ use crate::decide::{
     decide_advance, decide_start, pre_flight, scales_to_zero, Action, Deploying, Start,
     StartRequest, Steer,
 };
+use crate::gate::{self, GateAction, HookEvent, HOOK_STATE_CHANGE};
 use crate::hook::{self, HookView};
 use crate::observe::{self, AppEntry, Clients};
-use crate::report::{failure_alert, hook_alert, refusal_alert};
+use crate::report::{failure_alert, gate_alert, hook_alert, pause_alert, refusal_alert};
 use crate::view::AppView;
 
 /// What the handler works with, built once at start.
@@ -74,6 +76,9 @@ pub async fn function_handler<A: AlertSink>(
             )
             .await
         }
+        Incoming::Event {
+            detail_type, raw, ..
+        } if detail_type == HOOK_STATE_CHANGE => on_hook_event(&raw, invocation.now, deps).await,
         Incoming::Event { detail_type, .. } => {
             debug!(detail_type, "event type not handled");
             Ok(ignored_event("blue-green-swapper", &detail_type))
@@ -114,7 +119,7 @@ async fn on_hook<A: AlertSink>(raw: &Value, now: u64, deps: &Deps<A>) -> Result<
             }
         };
     if let Some(alert) = hook_alert(function, &call, &view, &decision) {
-        let key = format!("{} {}", call.execution_id, decision.status.as_str());
+        let key = decision.alert_key(&call);
         if view.alerted.as_deref() == Some(key.as_str()) {
             info!(%key, "this hook call's decision was alerted already");
         } else if let Err(error) = deps.alerts.publish(&alert).await {
@@ -133,6 +138,137 @@ async fn on_hook<A: AlertSink>(raw: &Value, now: u64, deps: &Deps<A>) -> Result<
     }
     info!(stage = %call.lifecycle_stage, status = decision.status.as_str(), reason = %decision.reason, "lifecycle hook answered");
     Ok(hook::answer(&call, &decision))
+}
+
+/// `promote`, `abort` or `rollback` of an ECS service's deployment (`cluster/service`): decide
+/// from what ECS shows, change it (or, in dry-run, say what would change) and alert who did what.
+async fn gate_command<A: AlertSink>(
+    name: &str,
+    service: &str,
+    by: &str,
+    now: u64,
+    mode: Mode,
+    deps: &Deps<A>,
+) -> Result<Value> {
+    let view = observe::gate_view(&deps.clients, &deps.config.clusters, service, now).await?;
+    let plan = if name == "promote" {
+        gate::decide_promote(&view, by)
+    } else {
+        gate::decide_abort(&view, by)
+    }
+    .map_err(Error::Refused)?;
+    let ecs = &deps.clients.ecs;
+    let execution = execute(plan, mode, |action| {
+        let action = action.clone();
+        async move {
+            match action {
+                GateAction::ContinuePause {
+                    deployment,
+                    hook_id,
+                } => {
+                    service_deployments::continue_paused(ecs.client(), &deployment, &hook_id, false)
+                        .await
+                }
+                GateAction::RollBackPause {
+                    deployment,
+                    hook_id,
+                } => {
+                    service_deployments::continue_paused(ecs.client(), &deployment, &hook_id, true)
+                        .await
+                }
+                GateAction::Release {
+                    service_arn,
+                    release,
+                } => {
+                    let tags = BTreeMap::from([(hook::HOOK_RELEASE.to_string(), release)]);
+                    ecs.tag(&service_arn, &tags).await
+                }
+                GateAction::StopWithRollback { deployment } => {
+                    service_deployments::stop_with_rollback(ecs.client(), &deployment).await
+                }
+            }
+        }
+    })
+    .await;
+    if execution.changed_anything() {
+        let alert = gate_alert(
+            &deps.config.common.function_name,
+            name,
+            &view,
+            by,
+            &execution,
+        );
+        if let Err(error) = deps.alerts.publish(&alert).await {
+            warn!(%error, title = %alert.title, "gate alert not sent; the change stands");
+        }
+    }
+    let answer = json!({
+        "status": execution.status,
+        "service": view.service,
+        "dry_run": execution.dry_run,
+        "applied": execution.applied,
+        "not_attempted": execution.not_attempted,
+        "failed": execution.failed,
+        "notes": execution.notes,
+    });
+    match execution.error() {
+        Some(error) => Err(error),
+        None => Ok(answer),
+    }
+}
+
+/// ECS paused a deployment at a pause hook (`HOOK_AWAITING_ACTION`): check the event against ECS
+/// and alert once what the deployment waits for, with the gates now and the commands that answer
+/// it. Other hook events, services outside the managed clusters and pauses already answered are
+/// quiet.
+async fn on_hook_event<A: AlertSink>(raw: &Value, now: u64, deps: &Deps<A>) -> Result<Value> {
+    let event: HookEvent = serde_json::from_value(raw.get("detail").cloned().unwrap_or_default())
+        .map_err(|e| EventError::Malformed {
+        detail_type: HOOK_STATE_CHANGE.into(),
+        reason: e.to_string(),
+    })?;
+    if event.event_name != gate::HOOK_AWAITING_ACTION || event.hook_type.as_deref() != Some("PAUSE")
+    {
+        return Ok(json!({"status": "ignored", "reason": format!(
+            "blue-green-swapper alerts only pause hooks awaiting action, not {} of a {} hook",
+            event.event_name, event.hook_type.as_deref().unwrap_or("unnamed")
+        )}));
+    }
+    let service = event.service_name();
+    let cluster = service.split('/').next().unwrap_or_default();
+    if !deps.config.clusters.iter().any(|c| c == cluster) {
+        return Ok(json!({"status": "ignored", "reason": format!(
+            "{service} is not in a cluster blue-green-swapper manages"
+        )}));
+    }
+    let view = observe::gate_view(&deps.clients, &deps.config.clusters, &service, now).await?;
+    let Some(pause) = gate::still_paused(&view, &event) else {
+        return Ok(json!({"status": "ignored", "reason": format!(
+            "pause hook {} of {} no longer awaits action in ECS: nothing to alert",
+            event.hook_id, event.service_deployment_arn
+        )}));
+    };
+    let tags = deps
+        .clients
+        .ecs
+        .describe(cluster, service.split('/').nth(1).unwrap_or_default())
+        .await?
+        .tags;
+    let key = format!("{} {}", pause.id, gate::HOOK_AWAITING_ACTION);
+    if tags.get(hook::HOOK_ALERTED) == Some(&key) {
+        return Ok(
+            json!({"status": "ok", "alerted": false, "reason": "this pause was alerted already"}),
+        );
+    }
+    let alert = pause_alert(&deps.config.common.function_name, &view, pause);
+    deps.alerts.publish(&alert).await?;
+    let remember = BTreeMap::from([(hook::HOOK_ALERTED.to_string(), key)]);
+    if let Err(error) = deps.clients.ecs.tag(&view.service_arn, &remember).await {
+        warn!(%error, "could not record the pause alert; a redelivered event may alert again");
+    }
+    Ok(
+        json!({"status": "ok", "alerted": true, "service": view.service, "waiting_for": view.waiting_for()}),
+    )
 }
 
 /// Advance every app whose swap has work to do, one bounded step each. An app that cannot be read
@@ -185,6 +321,9 @@ async fn on_command<A: AlertSink>(
         }
         "promote" | "abort" | "rollback" => {
             let args: AppArgs = command.args_as()?;
+            if gate::names_a_service(&args.app) {
+                return gate_command(&command.name, &args.app, &by, now, mode, deps).await;
+            }
             let steer = if command.name == "promote" {
                 Steer::Promote { by }
             } else {
@@ -196,6 +335,11 @@ async fn on_command<A: AlertSink>(
         }
         "status" => {
             let args: StatusArgs = command.args_as()?;
+            if let Some(service) = args.app.as_deref().filter(|a| gate::names_a_service(a)) {
+                let view =
+                    observe::gate_view(&deps.clients, &deps.config.clusters, service, now).await?;
+                return Ok(json!({ "status": "ok", "services": [gate::status(&view)] }));
+            }
             let entries = observe::apps(&deps.clients.lb, &deps.config.routes).await?;
             let chosen: Vec<&AppEntry> = match &args.app {
                 Some(name) => vec![observe::find(&entries, name)?],

@@ -26,6 +26,26 @@ pub const HOOK_ALARMS: &str = "ops:hook-alarms";
 /// On the ECS service: how long the new revision's targets may take to be healthy from the first
 /// call of a stage that checks them (default 15 minutes).
 pub const HOOK_HEALTH_TIMEOUT: &str = "ops:hook-health-timeout";
+/// On the ECS service: the stages at which a person releases the deployment from chat
+/// (comma-separated, e.g. `POST_TEST_TRAFFIC_SHIFT`): once every other gate passes there, the hook
+/// answers `IN_PROGRESS` until `promote` (then `SUCCEEDED`) or `abort` (ECS rolls back). ECS's own
+/// timeout for the hook (`timeoutConfiguration`, 24 hours and ROLLBACK by default) bounds the wait.
+pub const HOOK_APPROVAL: &str = "ops:hook-approval";
+/// On the ECS service: the release a person gave from chat, `<deployment id> <stage> <who>`: it
+/// releases that deployment at that stage only.
+pub const HOOK_RELEASE: &str = "ops:hook-release";
+/// The stages a service may name as lifecycle hook stages (API reference,
+/// DeploymentLifecycleHook `lifecycleStages`).
+pub const HOOK_STAGES: &[&str] = &[
+    "RECONCILE_SERVICE",
+    "PRE_SCALE_UP",
+    "POST_SCALE_UP",
+    "TEST_TRAFFIC_SHIFT",
+    "POST_TEST_TRAFFIC_SHIFT",
+    "PRE_PRODUCTION_TRAFFIC_SHIFT",
+    "PRODUCTION_TRAFFIC_SHIFT",
+    "POST_PRODUCTION_TRAFFIC_SHIFT",
+];
 /// Seconds ECS waits before calling again after `IN_PROGRESS` (its default is 30).
 pub const CALL_BACK_DELAY: u64 = 30;
 /// The `hookDetails` key that carries, between calls of one hook, its wait: `{"deployment",
@@ -160,6 +180,8 @@ pub struct HookGates {
     pub alarms: Vec<String>,
     /// How long the new revision's targets may take to be healthy, seconds.
     pub health_timeout: u64,
+    /// The stages at which a person releases the deployment.
+    pub approval: Vec<String>,
 }
 
 impl HookGates {
@@ -180,10 +202,61 @@ impl HookGates {
                 .map_err(|e| format!("tag `{HOOK_HEALTH_TIMEOUT}` = `{text}`: {e}"))?,
             None => DEFAULT_HEALTH_TIMEOUT,
         };
+        let approval: Vec<String> = tags
+            .get(HOOK_APPROVAL)
+            .map(|list| {
+                list.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(String::from)
+                    .collect()
+            })
+            .unwrap_or_default();
+        if let Some(unknown) = approval.iter().find(|s| !HOOK_STAGES.contains(&s.as_str())) {
+            return Err(format!(
+                "tag `{HOOK_APPROVAL}` names `{unknown}`, not a lifecycle hook stage (one of {})",
+                HOOK_STAGES.join(", ")
+            ));
+        }
         Ok(HookGates {
             alarms,
             health_timeout,
+            approval,
         })
+    }
+}
+
+/// A person's release of one deployment at one stage, as the `ops:hook-release` tag records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Release {
+    /// The service deployment's id.
+    pub deployment: String,
+    /// The stage released.
+    pub stage: String,
+    /// Who released it.
+    pub by: String,
+}
+
+impl Release {
+    /// The tag's value.
+    pub fn encode(&self) -> String {
+        format!("{} {} {}", self.deployment, self.stage, self.by)
+    }
+
+    /// Read a tag's value; `None` for one that does not fit (it then releases nothing).
+    pub fn decode(text: &str) -> Option<Self> {
+        let mut parts = text.splitn(3, ' ');
+        let (deployment, stage, by) = (parts.next()?, parts.next()?, parts.next()?);
+        (!deployment.is_empty() && !stage.is_empty() && !by.is_empty()).then(|| Release {
+            deployment: deployment.into(),
+            stage: stage.into(),
+            by: by.into(),
+        })
+    }
+
+    /// Whether it releases `call`'s deployment at `call`'s stage.
+    pub fn releases(&self, call: &HookCall) -> bool {
+        self.deployment == call.deployment_id() && self.stage == call.lifecycle_stage
     }
 }
 
@@ -209,6 +282,8 @@ pub struct HookView {
     pub deployment_created: Option<u64>,
     /// The service's `ops:hook-alerted` tag.
     pub alerted: Option<String>,
+    /// The service's `ops:hook-release` tag, read.
+    pub release: Option<Release>,
 }
 
 impl HookView {
@@ -231,6 +306,7 @@ impl HookView {
             desired: 0,
             deployment_created: None,
             alerted: None,
+            release: None,
         }
     }
 }
@@ -266,6 +342,8 @@ pub struct HookDecision {
     pub reason: String,
     /// While `IN_PROGRESS`: when the wait began and how long it may last.
     pub wait: Option<(u64, u64)>,
+    /// While `IN_PROGRESS`: whether it waits for a person (every other gate passed).
+    pub awaits_person: bool,
 }
 
 impl HookDecision {
@@ -274,6 +352,18 @@ impl HookDecision {
             status,
             reason,
             wait: None,
+            awaits_person: false,
+        }
+    }
+
+    /// The key under which its alert is remembered, so the same news is alerted once: a wait for
+    /// a person is news once per deployment and stage (ECS calls again every
+    /// [`CALL_BACK_DELAY`] seconds), any other decision once per call.
+    pub fn alert_key(&self, call: &HookCall) -> String {
+        if self.awaits_person {
+            format!("{} {} AWAITING", call.deployment_id(), call.lifecycle_stage)
+        } else {
+            format!("{} {}", call.execution_id, self.status.as_str())
         }
     }
 }
@@ -307,6 +397,7 @@ pub fn unreadable(call: &HookCall, error: &str, retryable: bool, now: u64) -> Ho
         status: HookStatus::InProgress,
         reason: format!("could not read AWS ({error}); ECS calls again"),
         wait: Some((since, timeout)),
+        awaits_person: false,
     }
 }
 
@@ -349,14 +440,18 @@ pub fn decide(call: &HookCall, view: &HookView, now: u64) -> HookDecision {
         );
     }
     if !HEALTH_STAGES.contains(&stage.as_str()) {
-        return HookDecision::done(
-            HookStatus::Succeeded,
+        return passed(
+            call,
+            view,
+            gates,
             format!("no gating alarm in ALARM at {stage}"),
         );
     }
     if view.desired == 0 && view.targets.is_empty() {
-        return HookDecision::done(
-            HookStatus::Succeeded,
+        return passed(
+            call,
+            view,
+            gates,
             format!(
                 "{} runs 0 tasks by design (desired 0): no target to check, and no gating alarm in ALARM at {stage}",
                 view.target
@@ -374,8 +469,10 @@ pub fn decide(call: &HookCall, view: &HookView, now: u64) -> HookDecision {
         }
     );
     if healthy >= want && healthy == view.targets.len() {
-        return HookDecision::done(
-            HookStatus::Succeeded,
+        return passed(
+            call,
+            view,
+            gates,
             format!("{health} and no gating alarm in ALARM at {stage}"),
         );
     }
@@ -406,6 +503,30 @@ pub fn decide(call: &HookCall, view: &HookView, now: u64) -> HookDecision {
             utc_text(deadline)
         ),
         wait: Some((since, gates.health_timeout)),
+        awaits_person: false,
+    }
+}
+
+/// Every automatic gate passed at the call's stage (`passed` says how): at a stage the service
+/// names in `ops:hook-approval`, a person still releases it.
+fn passed(call: &HookCall, view: &HookView, gates: &HookGates, passed: String) -> HookDecision {
+    let stage = &call.lifecycle_stage;
+    if !gates.approval.contains(stage) {
+        return HookDecision::done(HookStatus::Succeeded, passed);
+    }
+    match &view.release {
+        Some(release) if release.releases(call) => HookDecision::done(
+            HookStatus::Succeeded,
+            format!("released by {} from chat at {stage}; {passed}", release.by),
+        ),
+        _ => HookDecision {
+            status: HookStatus::InProgress,
+            reason: format!(
+                "waiting for a person at {stage} (`{HOOK_APPROVAL}`): promote or abort from chat; {passed}"
+            ),
+            wait: None,
+            awaits_person: true,
+        },
     }
 }
 
@@ -466,6 +587,7 @@ mod tests {
             gates: Ok(HookGates {
                 alarms: vec!["web-5xx".into()],
                 health_timeout: 600,
+                approval: vec![],
             }),
             alarms: vec![AlarmView {
                 name: "web-5xx".into(),
@@ -484,6 +606,7 @@ mod tests {
             desired: 2,
             deployment_created: Some(500),
             alerted: None,
+            release: None,
         }
     }
 
@@ -662,6 +785,60 @@ mod tests {
                 parse_duration("soon", 60, 86_400).unwrap_err()
             )
         );
+    }
+
+    #[test]
+    fn an_approval_stage_waits_for_a_person_once_every_gate_passes_and_only_its_release_counts() {
+        let stage = call("POST_TEST_TRAFFIC_SHIFT", &[], None);
+        let mut gated = view(2, "OK");
+        if let Ok(gates) = &mut gated.gates {
+            gates.approval = vec!["POST_TEST_TRAFFIC_SHIFT".into()];
+        }
+        let waiting = decide(&stage, &gated, 1_000);
+        assert_eq!(
+            (waiting.status, waiting.awaits_person),
+            (HookStatus::InProgress, true)
+        );
+        assert_eq!(
+            waiting.reason,
+            "waiting for a person at POST_TEST_TRAFFIC_SHIFT (`ops:hook-approval`): promote or abort from chat; web:3 2/2 healthy and no gating alarm in ALARM at POST_TEST_TRAFFIC_SHIFT"
+        );
+        assert_eq!(
+            waiting.alert_key(&stage),
+            "EZe5RNVLH6PPzHXINuP28 POST_TEST_TRAFFIC_SHIFT AWAITING"
+        );
+        assert_eq!(answer(&stage, &waiting)["callBackDelay"], 30);
+        // A release of another stage or deployment releases nothing; an unhealthy revision is not
+        // offered to a person; an alarm still fails it.
+        gated.release = Release::decode("EZe5RNVLH6PPzHXINuP28 POST_SCALE_UP alice");
+        assert!(decide(&stage, &gated, 1_000).awaits_person);
+        gated.release = Release::decode("other POST_TEST_TRAFFIC_SHIFT alice");
+        assert!(decide(&stage, &gated, 1_000).awaits_person);
+        gated.release = Release::decode("EZe5RNVLH6PPzHXINuP28 POST_TEST_TRAFFIC_SHIFT alice");
+        let released = decide(&stage, &gated, 1_000);
+        assert_eq!(released.status, HookStatus::Succeeded);
+        assert!(released
+            .reason
+            .starts_with("released by alice from chat at POST_TEST_TRAFFIC_SHIFT; "));
+        let mut sick = gated.clone();
+        sick.release = None;
+        sick.targets[1].state = "unhealthy".into();
+        assert!(!decide(&stage, &sick, 1_000).awaits_person);
+        let mut firing = gated.clone();
+        firing.alarms[0].state = "ALARM".into();
+        assert_eq!(decide(&stage, &firing, 1_000).status, HookStatus::Failed);
+        assert_eq!(
+            HookGates::of(&BTreeMap::from([(
+                HOOK_APPROVAL.to_string(),
+                "BAKE_TIME".to_string()
+            )]))
+            .unwrap_err(),
+            format!(
+                "tag `{HOOK_APPROVAL}` names `BAKE_TIME`, not a lifecycle hook stage (one of {})",
+                HOOK_STAGES.join(", ")
+            )
+        );
+        assert_eq!(Release::decode("only-two parts"), None);
     }
 
     #[test]

@@ -40,6 +40,7 @@ pub mod config;
 pub mod contract;
 pub mod decide;
 pub mod doctor;
+pub mod gate;
 pub mod handler;
 pub mod hook;
 pub mod observe;

@@ -10,7 +10,10 @@ use ops_core::aws::service_deployments;
 use ops_core::{Error, Result};
 
 use crate::contract::{self, app_spec, is_test_route, recorded_swap, AppSpec, Colour};
-use crate::hook::{HookCall, HookGates, HookView, HOOK_ALERTED};
+use crate::gate::{self, GateView};
+use crate::hook::{
+    self, ExecutionDetails, HookCall, HookGates, HookView, Release, HOOK_ALERTED, HOOK_RELEASE,
+};
 use crate::view::{AlarmView, AppView, ColourView, OtherRoute};
 
 /// The AWS adapters the swapper reads and changes through.
@@ -324,6 +327,7 @@ pub async fn hook_view(
             .created_at
             .map(|ms| u64::try_from(ms / 1000).unwrap_or(0)),
         alerted: service.tag(HOOK_ALERTED).map(String::from),
+        release: service.tag(HOOK_RELEASE).and_then(Release::decode),
     };
     if groups.is_empty() {
         view.gates = Err(format!(
@@ -336,6 +340,67 @@ pub async fn hook_view(
     }
     for group in &groups {
         view.targets.extend(clients.lb.target_health(group).await?);
+    }
+    Ok(view)
+}
+
+/// A service of ECS's own strategies as a person at the gate sees it (`app` is `cluster/service`):
+/// its newest deployment in flight (else its newest), and for one in flight at a stage, what the
+/// hook's gates answer there now (the same reads and decision as a call of the hook). A service
+/// outside the managed clusters or on the rolling strategy is refused.
+pub async fn gate_view(
+    clients: &Clients,
+    clusters: &[String],
+    app: &str,
+    now: u64,
+) -> Result<GateView> {
+    let (cluster, name) = gate::cluster_and_service(app).map_err(Error::Refused)?;
+    if !clusters.contains(&cluster) {
+        return Err(Error::Refused(format!(
+            "cluster `{cluster}` is not one blue-green-swapper manages (it manages {}): nothing read or changed",
+            clusters.join(", ")
+        )));
+    }
+    let service = clients.ecs.describe(&cluster, &name).await?;
+    if !service.strategy.native() {
+        return Err(Error::Refused(format!(
+            "ECS service {cluster}/{name} runs {} deployments, which have no lifecycle stages to gate: swap it as an app (tag ops:swap-app on its listener)",
+            service.strategy.name
+        )));
+    }
+    let deployments = service_deployments::read(clients.ecs.client(), &service).await?;
+    let deployment = deployments
+        .iter()
+        .find(|d| d.in_flight())
+        .or(deployments.first())
+        .cloned();
+    let mut view = GateView {
+        service: format!("{cluster}/{name}"),
+        service_arn: service.arn.clone(),
+        strategy: service.strategy.clone(),
+        deployment,
+        gates: None,
+    };
+    // The gates are read for a deployment going forward (a rollback is never gated).
+    let at_stage = view
+        .in_flight()
+        .filter(|d| d.status == "IN_PROGRESS" || d.status == "PENDING")
+        .and_then(|d| Some((d.arn.clone(), d.stage.clone()?, d.target_revision.clone()?)));
+    if let Some((arn, stage, revision)) = at_stage {
+        let call = HookCall {
+            execution_id: "chat".into(),
+            lifecycle_stage: stage,
+            resource_arn: arn,
+            execution_details: ExecutionDetails {
+                service_arn: service.arn.clone(),
+                target_service_revision_arn: revision,
+                test_traffic_weights: BTreeMap::new(),
+                production_traffic_weights: BTreeMap::new(),
+            },
+            hook_details: None,
+        };
+        let hook_view = hook_view(&call, clients, clusters).await?;
+        view.gates = Some(hook::decide(&call, &hook_view, now));
     }
     Ok(view)
 }

@@ -4,10 +4,13 @@ use ops_core::alert::{Alert, Severity};
 use ops_core::plan::FailedChange;
 use serde_json::json;
 
-use crate::commands::{abort_line, status_line, COMMANDS};
+use crate::commands::{abort_line, promote_line, status_line, COMMANDS};
 use crate::contract::{Colour, Phase};
 use crate::decide::{Action, Transition};
+use crate::gate::{self, GateAction, GateView};
 use crate::hook::{HookCall, HookDecision, HookStatus, HookView};
+use ops_core::aws::service_deployments::HookExecution;
+use ops_core::plan::Execution;
 
 /// The alert for a swap entering a state.
 pub fn transition_alert(function: &str, t: &Transition) -> Alert {
@@ -206,8 +209,9 @@ fn short_image(image: &str) -> String {
     name.split('@').next().unwrap_or(name).to_string()
 }
 
-/// The alert for a lifecycle hook's decision: a failed gate (ECS rolls back), or every gate passed
-/// once production traffic is on the new revision; nothing for the stages in between or a wait.
+/// The alert for a lifecycle hook's decision: a failed gate (ECS rolls back), a deployment held for
+/// a person, or every gate passed once production traffic is on the new revision; nothing for the
+/// stages in between or any other wait.
 pub fn hook_alert(
     function: &str,
     call: &HookCall,
@@ -232,6 +236,23 @@ pub fn hook_alert(
             "Follow ECS's rollback: `aws ecs describe-service-deployments --service-deployment-arns {}`.",
             call.resource_arn
         )),
+        HookStatus::InProgress if decision.awaits_person => Alert::new(
+            Severity::Warning,
+            function,
+            "hook.awaiting",
+            service,
+            format!("{service}: {} waits for your go at {stage}", view.target),
+        )
+        .what(format!(
+            "Service deployment {} of {} passed every automatic gate at {stage} and is held there for a person (tag `{}`); ECS calls the hook again every {}s and rolls back at the hook's timeout.",
+            call.deployment_id(),
+            view.target,
+            crate::hook::HOOK_APPROVAL,
+            crate::hook::CALL_BACK_DELAY
+        ))
+        .next_step(format!("Go on: {}", promote_line(function, service)))
+        .next_step(format!("Roll back: {}", abort_line(function, service)))
+        .next_step(format!("See it: {}", status_line(function, service))),
         HookStatus::Succeeded if stage == "POST_PRODUCTION_TRAFFIC_SHIFT" && !call.rolling_back() => Alert::new(
             Severity::Info,
             function,
@@ -249,11 +270,112 @@ pub fn hook_alert(
     Some(
         alert
             .why(decision.reason.clone())
-            .thread(format!("{function}:{service}:{}", call.deployment_id()))
+            .thread(deployment_thread(function, service, &call.resource_arn))
             .context("stage", stage)
             .context("execution_id", &call.execution_id)
             .related(&call.resource_arn),
     )
+}
+
+/// The thread of a service deployment's alerts: the hook's, the pause's and the gate's.
+fn deployment_thread(function: &str, service: &str, deployment_arn: &str) -> String {
+    format!(
+        "{function}:{service}:{}",
+        deployment_arn.rsplit('/').next().unwrap_or_default()
+    )
+}
+
+/// The alert when ECS pauses a deployment at a pause hook: what waits, the gates now, when the
+/// pause times out, and the commands that answer it.
+pub fn pause_alert(function: &str, view: &GateView, pause: &HookExecution) -> Alert {
+    let service = &view.service;
+    let deployment = view.in_flight();
+    let arn = deployment.map(|d| d.arn.clone()).unwrap_or_default();
+    let target = deployment.map(gate::target_of).unwrap_or_default();
+    let stage = deployment.and_then(|d| d.stage.clone()).unwrap_or_default();
+    let gates = view
+        .gates
+        .as_ref()
+        .map(|g| format!("gates now: {} ({})", g.status.as_str(), g.reason))
+        .unwrap_or_else(|| "gates now: not read".into());
+    let (severity, go) = match view.gates.as_ref().map(|g| g.status) {
+        Some(HookStatus::Failed) => (
+            Severity::Critical,
+            "Do not promote: a gate fails. Roll back",
+        ),
+        _ => (Severity::Warning, "Roll back"),
+    };
+    Alert::new(
+        severity,
+        function,
+        "hook.paused",
+        service,
+        format!("{service}: {target} paused at {stage}, waits for your go"),
+    )
+    .what(format!(
+        "ECS paused service deployment {} of {target} at {stage} (pause hook {}); {}.",
+        arn.rsplit('/').next().unwrap_or_default(),
+        pause.id,
+        view.waiting_for()
+    ))
+    .why(gates)
+    .next_step(format!("Go on: {}", promote_line(function, service)))
+    .next_step(format!("{go}: {}", abort_line(function, service)))
+    .next_step(format!("See it: {}", status_line(function, service)))
+    .thread(deployment_thread(function, service, &arn))
+    .context("stage", &stage)
+    .context("hook_id", &pause.id)
+    .related(&arn)
+}
+
+/// The alert when a person promoted or aborted a deployment from chat: who, what changed in ECS.
+pub fn gate_alert(
+    function: &str,
+    command: &str,
+    view: &GateView,
+    by: &str,
+    execution: &Execution<GateAction>,
+) -> Alert {
+    let service = &view.service;
+    let deployment = view.in_flight();
+    let arn = deployment.map(|d| d.arn.clone()).unwrap_or_default();
+    let target = deployment.map(gate::target_of).unwrap_or_default();
+    let stage = deployment.and_then(|d| d.stage.clone()).unwrap_or_default();
+    let done = execution
+        .applied
+        .iter()
+        .map(|c| c.reason.clone())
+        .collect::<Vec<_>>()
+        .join("; ");
+    let alert = if command == "promote" {
+        Alert::new(
+            Severity::Info,
+            function,
+            "hook.promoted",
+            service,
+            format!("{service}: {by} promoted {target} at {stage}"),
+        )
+        .what(format!("{done}."))
+        .next_step(format!(
+            "Roll back while ECS still can: {}",
+            abort_line(function, service)
+        ))
+    } else {
+        Alert::new(
+            Severity::Warning,
+            function,
+            "hook.aborted",
+            service,
+            format!("{service}: {by} aborted {target} at {stage}; ECS rolls back"),
+        )
+        .what(format!("{done}."))
+    };
+    alert
+        .requested_by(by)
+        .next_step(format!("See it: {}", status_line(function, service)))
+        .thread(deployment_thread(function, service, &arn))
+        .context("stage", &stage)
+        .related(&arn)
 }
 
 #[cfg(test)]

@@ -10,7 +10,10 @@
 
 use std::collections::BTreeMap;
 
-use aws_sdk_ecs::types::{DeploymentConfiguration, ServiceDeployment};
+use aws_sdk_ecs::types::{
+    DeploymentConfiguration, DeploymentLifecycleHookAction, ServiceDeployment,
+    StopServiceDeploymentStopType,
+};
 use serde::Serialize;
 
 use super::aws_error;
@@ -115,6 +118,32 @@ pub struct ServiceDeploymentView {
     pub rolled_back_to: Option<String>,
     /// When it was created, epoch milliseconds.
     pub created_at: Option<i64>,
+    /// Its lifecycle hooks' executions as ECS reports them (`lifecycleHookDetails`).
+    pub hooks: Vec<HookExecution>,
+}
+
+/// One execution of a lifecycle hook in a service deployment (API reference,
+/// DeploymentLifecycleHookDetail).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HookExecution {
+    /// The id `ContinueServiceDeployment` takes (`ecs-pause-...` for a pause hook).
+    pub id: String,
+    /// `AWS_LAMBDA` or `PAUSE`.
+    pub kind: String,
+    /// `AWAITING_ACTION`, `IN_PROGRESS`, `SUCCEEDED`, `FAILED` or `TIMED_OUT`.
+    pub status: String,
+    /// When ECS takes the timeout action, epoch seconds.
+    pub expires_at: Option<i64>,
+    /// What ECS does then: `ROLLBACK` or `CONTINUE`.
+    pub timeout_action: Option<String>,
+}
+
+impl HookExecution {
+    /// A pause hook that waits for `ContinueServiceDeployment` (developer guide, "Pause hooks for
+    /// Amazon ECS service deployments").
+    pub fn awaits_action(&self) -> bool {
+        self.kind == "PAUSE" && self.status == "AWAITING_ACTION"
+    }
 }
 
 impl ServiceDeploymentView {
@@ -157,6 +186,23 @@ impl ServiceDeploymentView {
             );
         }
         reason
+    }
+
+    /// Whether ECS still runs it (the developer guide's "Pending" and "Ongoing" statuses).
+    pub fn in_flight(&self) -> bool {
+        matches!(
+            self.status.as_str(),
+            "PENDING"
+                | "IN_PROGRESS"
+                | "STOP_REQUESTED"
+                | "ROLLBACK_REQUESTED"
+                | "ROLLBACK_IN_PROGRESS"
+        )
+    }
+
+    /// Its pause hooks that wait for `ContinueServiceDeployment`.
+    pub fn awaiting(&self) -> Vec<&HookExecution> {
+        self.hooks.iter().filter(|h| h.awaits_action()).collect()
     }
 
     /// `stage PRODUCTION_TRAFFIC_SHIFT, production traffic web:3 10% / web:2 90%`.
@@ -357,7 +403,56 @@ fn view(
             .map(String::from),
         rolled_back_to: definition_of(deployment.rollback().and_then(|r| r.service_revision_arn())),
         created_at: deployment.created_at().and_then(|t| t.to_millis().ok()),
+        hooks: deployment
+            .lifecycle_hook_details()
+            .iter()
+            .map(|hook| HookExecution {
+                id: hook.hook_id().unwrap_or_default().to_string(),
+                kind: hook.target_type().map_or("", |t| t.as_str()).to_string(),
+                status: hook.status().map_or("", |s| s.as_str()).to_string(),
+                expires_at: hook.expires_at().map(|t| t.secs()),
+                timeout_action: hook.timeout_action().map(|a| a.as_str().to_string()),
+            })
+            .collect(),
     }
+}
+
+/// Continue (`rollback` false) or roll back a deployment paused at a pause hook: ECS's
+/// ContinueServiceDeployment with the hook's id and the action `CONTINUE` or `ROLLBACK`.
+pub async fn continue_paused(
+    client: &aws_sdk_ecs::Client,
+    deployment_arn: &str,
+    hook_id: &str,
+    rollback: bool,
+) -> Result<()> {
+    let action = if rollback {
+        DeploymentLifecycleHookAction::Rollback
+    } else {
+        DeploymentLifecycleHookAction::Continue
+    };
+    client
+        .continue_service_deployment()
+        .service_deployment_arn(deployment_arn)
+        .hook_id(hook_id)
+        .action(action)
+        .send()
+        .await
+        .map_err(|e| aws_error("ecs", "ContinueServiceDeployment", e))?;
+    Ok(())
+}
+
+/// Stop a deployment in flight and have ECS roll it back to the previous service revision
+/// (StopServiceDeployment, stop type `ROLLBACK`: "You can use this option even if you didn't
+/// configure the service deployment for the rollback option").
+pub async fn stop_with_rollback(client: &aws_sdk_ecs::Client, deployment_arn: &str) -> Result<()> {
+    client
+        .stop_service_deployment()
+        .service_deployment_arn(deployment_arn)
+        .stop_type(StopServiceDeploymentStopType::Rollback)
+        .send()
+        .await
+        .map_err(|e| aws_error("ecs", "StopServiceDeployment", e))?;
+    Ok(())
 }
 
 /// The service deployment that stands for a legacy `deployment`: of its task definition, and
@@ -416,6 +511,7 @@ mod tests {
             rollback_reason: None,
             rolled_back_to: None,
             created_at: Some(1),
+            hooks: Vec::new(),
         }
     }
 

@@ -36,12 +36,13 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import json
+import re
 import string
 import uuid
 
 import boto3
 from moto.core.responses import ActionResult
-from moto.ecs.exceptions import InvalidParameterException
+from moto.ecs.exceptions import ECSException, EcsClientException, InvalidParameterException
 from moto.ecs.responses import EC2ContainerServiceResponse
 from moto.moto_api._internal import mock_random
 
@@ -271,7 +272,8 @@ def _stages(config: dict) -> list[tuple[str, float | None]]:
 
 def _current(backend, service, rolling_back: bool = False) -> dict | None:
     """The service deployment in progress (or, with ``rolling_back``, rolling back), if one is."""
-    wanted = ("PENDING", "IN_PROGRESS", "ROLLBACK_IN_PROGRESS") if rolling_back else ("PENDING", "IN_PROGRESS")
+    wanted = ("PENDING", "IN_PROGRESS", "ROLLBACK_REQUESTED", "ROLLBACK_IN_PROGRESS") if rolling_back \
+        else ("PENDING", "IN_PROGRESS")
     for record in reversed(_store(backend)["deployments"].get(service.arn, [])):
         if record["status"] in wanted:
             return record
@@ -324,10 +326,12 @@ def started(backend, service, deployment: dict) -> None:
             "alarmNames": list(alarms.get("alarmNames") or []),
             "triggeredAlarmNames": [],
         },
+        "lifecycleHookDetails": [],
         "_legacy": deployment["id"],
         "_stages": _stages(config),
         "_at": 0,
         "_calls": [],
+        "_events": [],
     }
     target["resolvedConfiguration"] = {"loadBalancers": [
         {"targetGroupArn": group,
@@ -407,6 +411,64 @@ def _hook_calls(service, record: dict, stage: str, production: dict | None = Non
     return calls
 
 
+def _pause_hooks(record: dict, stage: str) -> list[dict]:
+    """The pause hooks the deployment configures at ``stage``."""
+    return [hook for hook in record["deploymentConfiguration"].get("lifecycleHooks") or []
+            if hook.get("targetType") == "PAUSE" and stage in (hook.get("lifecycleStages") or [])]
+
+
+def awaiting(record: dict) -> list[dict]:
+    """The deployment's pause hooks that wait for ContinueServiceDeployment."""
+    return [h for h in record.get("lifecycleHookDetails") or [] if h["status"] == "AWAITING_ACTION"]
+
+
+def _hook_event(backend, service, record: dict, hook: dict, stage: str, name: str) -> dict:
+    """An ``ECS Hook State Change`` event as the developer guide ("Amazon ECS service deployment
+    hook state change events") shows it."""
+    now = _now()
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "ECS Hook State Change",
+        "source": "aws.ecs",
+        "account": backend.account_id,
+        "time": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": backend.region_name,
+        "resources": [record["serviceDeploymentArn"]],
+        "detail": {
+            "eventType": "INFO",
+            "eventName": name,
+            "hookId": hook["hookId"],
+            "hookType": hook["targetType"],
+            "expiresAt": hook["expiresAt"].strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "lifecycleStage": stage,
+            "clusterArn": service.cluster_arn,
+            "serviceArn": service.arn,
+            "serviceDeploymentArn": record["serviceDeploymentArn"],
+            "updatedAt": now.isoformat().replace("+00:00", "Z"),
+        },
+    }
+
+
+def _pause(backend, service, record: dict, stage: str) -> None:
+    """ECS pauses at ``stage`` for each pause hook there: a hook execution AWAITING_ACTION with its
+    own ``hookId`` and expiry, and a HOOK_AWAITING_ACTION event (developer guide, "Pause hooks for
+    Amazon ECS service deployments"). Its timeout is recorded, not run: the emulator has no clock."""
+    for hook in _pause_hooks(record, stage):
+        timeout = hook.get("timeoutConfiguration") or {}
+        execution = {
+            "hookId": "ecs-pause-" + "".join(mock_random.choice(string.ascii_letters + string.digits + "_")
+                                             for _ in range(43)),
+            "targetType": "PAUSE",
+            "status": "AWAITING_ACTION",
+            "expiresAt": _now() + dt.timedelta(minutes=timeout.get("timeoutInMinutes", 1440)),
+            "timeoutAction": timeout.get("action", "ROLLBACK"),
+            "_stage": stage,
+        }
+        record["lifecycleHookDetails"].append(execution)
+        record["_events"].append(_hook_event(backend, service, record, execution, stage, "HOOK_AWAITING_ACTION"))
+
+
 def _weights_by_revision(record: dict, green: float) -> dict:
     weights = {record["targetServiceRevision"]["arn"]: int(round(green))}
     for source in record["sourceServiceRevisions"]:
@@ -429,6 +491,7 @@ def _step(backend, service, record: dict) -> dict | None:
         record["_calls"] += _hook_calls(service, record, stage)
     legacy = _legacy(service, record)
     record.update(lifecycleStage=stage, updatedAt=_now())
+    _pause(backend, service, record, stage)
     target = record["targetServiceRevision"]
     if stage == "SCALE_UP" and legacy is not None:
         started_tasks = ecs_controls._start_tasks(backend, service, legacy, service.desired_count, 0)
@@ -488,8 +551,12 @@ def _give_back(backend, service, record: dict) -> None:
 
 def _answer(record: dict, event: dict | None = None) -> dict:
     calls, record["_calls"] = record["_calls"], []
+    hook_events, record["_events"] = record["_events"], []
+    event = event or record.pop("_event", None)
     answer = {
         "hookCalls": calls,
+        "hookEvents": hook_events,
+        "awaiting": [{"hookId": h["hookId"], "lifecycleStage": h["_stage"]} for h in awaiting(record)],
         "serviceDeploymentArn": record["serviceDeploymentArn"],
         "deploymentId": record["_legacy"],
         "status": record["status"],
@@ -518,6 +585,23 @@ def advance(backend, service, spec: dict) -> dict:
     count = names.index(to) + 1 if to is not None else spec.get("stages", 1)
     if not isinstance(count, int) or isinstance(count, bool) or count < 1:
         raise ecs_controls.ControlError("field `stages` must be a whole number of at least 1")
+    paused = awaiting(record)
+    if paused:
+        raise ecs_controls.ControlError(
+            f"the deployment is paused at {paused[0]['_stage']}: pause hook {paused[0]['hookId']} awaits "
+            "ContinueServiceDeployment"
+        )
+    walk = record["_stages"][record["_at"]:record["_at"] + count]
+    for at, (stage, weight) in enumerate(walk):
+        if weight is not None and _pause_hooks(record, "PRE_PRODUCTION_TRAFFIC_SHIFT"):
+            raise ecs_controls.ControlError(
+                "pause hooks at PRE_PRODUCTION_TRAFFIC_SHIFT are not modelled by the emulator"
+            )
+        if at < len(walk) - 1 and _pause_hooks(record, stage):
+            raise ecs_controls.ControlError(
+                f"a pause hook at {stage} stops the deployment there: walk `to` {stage}, then continue it "
+                "with ContinueServiceDeployment"
+            )
     event = None
     for _ in range(min(count, len(names))):
         event = _step(backend, service, record)
@@ -541,7 +625,7 @@ def finish(backend, service, spec: dict, state: str) -> dict:
     outcome = spec.get("rollback_outcome", "SUCCESSFUL")
     if outcome not in ROLLBACK_OUTCOMES:
         raise ecs_controls.ControlError(f"field `rollback_outcome` must be one of {', '.join(ROLLBACK_OUTCOMES)}")
-    if record["status"] == "ROLLBACK_IN_PROGRESS":
+    if record["status"] in ("ROLLBACK_REQUESTED", "ROLLBACK_IN_PROGRESS"):
         if state != "FAILED" or outcome == "IN_PROGRESS":
             raise ecs_controls.ControlError(
                 f"ECS service `{service.name}` is rolling back: finish it with state FAILED and rollback_outcome SUCCESSFUL or FAILED"
@@ -551,14 +635,15 @@ def finish(backend, service, spec: dict, state: str) -> dict:
         ahead = {stage for stage, _ in record["_stages"][record["_at"]:]}
         ahead |= {"PRE_PRODUCTION_TRAFFIC_SHIFT"} if "PRODUCTION_TRAFFIC_SHIFT" in ahead else set()
         hooked = sorted({stage for hook in record["deploymentConfiguration"].get("lifecycleHooks") or []
-                         if hook.get("targetType", "AWS_LAMBDA") == "AWS_LAMBDA"
                          for stage in hook.get("lifecycleStages") or [] if stage in ahead})
+        hooked += [h["_stage"] for h in awaiting(record)]
         if hooked:
             # ECS calls each hook at its stage and waits for the answer before it goes on: a
             # deployment with hooks ahead is walked stage by stage, each call delivered then.
             raise ecs_controls.ControlError(
-                f"ECS service `{service.name}` has Lambda lifecycle hooks ahead ({', '.join(hooked)}): walk it with "
-                "/_ops/ecs/advance-deployment (`to` CLEAN_UP completes it) and deliver each hook call at its stage"
+                f"ECS service `{service.name}` has lifecycle hooks ahead ({', '.join(hooked)}): walk it with "
+                "/_ops/ecs/advance-deployment (`to` CLEAN_UP completes it), deliver each hook call at its stage "
+                "and continue each pause"
             )
         event = None
         while event is None:
@@ -577,29 +662,43 @@ def finish(backend, service, spec: dict, state: str) -> dict:
         record["alarms"].update(status="TRIGGERED", triggeredAlarmNames=[alarm])
     else:
         reason = spec.get("reason") or "Service deployment rolled back because a lifecycle hook failed."
-    sources = record["sourceServiceRevisions"]
-    record["rollback"] = {"reason": reason, "startedAt": _now(),
-                          **({"serviceRevisionArn": sources[0]["arn"]} if sources else {})}
     event = ecs_controls._state_change_event(
         backend, service, {"id": record["_legacy"]}, "SERVICE_DEPLOYMENT_FAILED", reason
     )
     if outcome == "FAILED":
+        record["rollback"] = _rollback_of(record, reason)
         _end(record, "ROLLBACK_FAILED", reason)
         answer = _answer(record, event)
         answer["rolloutState"] = "FAILED"
         return answer
-    # "When a rollback occurs, Amazon ECS re-invokes hooks registered at the PRODUCTION_TRAFFIC_SHIFT
-    # and TEST_TRAFFIC_SHIFT stages", the green revision at 0 (developer guide, Lambda hooks).
-    back = _weights_by_revision(record, 0.0)
-    record["_calls"] += _hook_calls(service, record, "TEST_TRAFFIC_SHIFT", test=back)
-    record["_calls"] += _hook_calls(service, record, "PRODUCTION_TRAFFIC_SHIFT", production=back)
-    _give_back(backend, service, record)
+    begin_rollback(backend, service, record, reason, "ROLLBACK_IN_PROGRESS")
     if outcome == "IN_PROGRESS":
-        record.update(status="ROLLBACK_IN_PROGRESS", statusReason=reason, updatedAt=_now())
         answer = _answer(record, event)
         answer["rolloutState"] = "FAILED"
         return answer
     return _end_rollback(backend, service, record, "SUCCESSFUL", event)
+
+
+def _rollback_of(record: dict, reason: str) -> dict:
+    sources = record["sourceServiceRevisions"]
+    return {"reason": reason, "startedAt": _now(), **({"serviceRevisionArn": sources[0]["arn"]} if sources else {})}
+
+
+def begin_rollback(backend, service, record: dict, reason: str, status: str, event: bool = False) -> None:
+    """ECS starts rolling the deployment back: "When a rollback occurs, Amazon ECS re-invokes hooks
+    registered at the PRODUCTION_TRAFFIC_SHIFT and TEST_TRAFFIC_SHIFT stages", the green revision at
+    0 (developer guide, Lambda hooks); traffic goes back to blue and the green tasks stop. With
+    ``event``, the SERVICE_DEPLOYMENT_FAILED event is kept for the next control's answer."""
+    record["rollback"] = _rollback_of(record, reason)
+    back = _weights_by_revision(record, 0.0)
+    record["_calls"] += _hook_calls(service, record, "TEST_TRAFFIC_SHIFT", test=back)
+    record["_calls"] += _hook_calls(service, record, "PRODUCTION_TRAFFIC_SHIFT", production=back)
+    _give_back(backend, service, record)
+    record.update(status=status, statusReason=reason, updatedAt=_now())
+    if event:
+        record["_event"] = ecs_controls._state_change_event(
+            backend, service, {"id": record["_legacy"]}, "SERVICE_DEPLOYMENT_FAILED", reason
+        )
 
 
 def _end_rollback(backend, service, record: dict, outcome: str, event: dict | None = None) -> dict:
@@ -628,7 +727,82 @@ def _end_rollback(backend, service, record: dict, outcome: str, event: dict | No
 
 
 def _public(record: dict) -> dict:
-    return {k: copy.deepcopy(v) for k, v in record.items() if not k.startswith("_")}
+    public = {k: copy.deepcopy(v) for k, v in record.items() if not k.startswith("_")}
+    for hook in public.get("lifecycleHookDetails") or []:
+        hook.pop("_stage", None)
+    return public
+
+
+class ServiceDeploymentNotFoundException(ECSException):
+    def __init__(self) -> None:
+        super().__init__("ServiceDeploymentNotFoundException", "The service deployment does not exist.")
+
+
+def _deployment_by_arn(backend, arn) -> tuple:
+    """The record and service of a service deployment ARN, or ServiceDeploymentNotFoundException."""
+    for service_arn, records in _store(backend)["deployments"].items():
+        for record in records:
+            if record["serviceDeploymentArn"] == arn:
+                service = next(s for s in backend.services.values() if s.arn == service_arn)
+                return record, service
+    raise ServiceDeploymentNotFoundException()
+
+
+def continue_deployment(backend, arn, hook_id, action) -> dict:
+    """ContinueServiceDeployment (API reference; texts of the errors from the developer guide,
+    "Troubleshooting Amazon ECS blue/green deployments"): CONTINUE (the default) ends the pause hook
+    as SUCCEEDED; ROLLBACK ends it as FAILED and ECS rolls the deployment back."""
+    if not isinstance(arn, str) or not isinstance(hook_id, str):
+        raise InvalidParameterException("serviceDeploymentArn and hookId are required")
+    action = action or "CONTINUE"
+    if action not in ("CONTINUE", "ROLLBACK"):
+        raise InvalidParameterException(f"action must be CONTINUE or ROLLBACK, not {action!r}")
+    if not re.fullmatch(r"ecs-[a-z]+-[A-Za-z0-9_-]+", hook_id):
+        raise InvalidParameterException("Invalid hookId: hookId must follow the format: ecs-{hookType}-{id}")
+    record, service = _deployment_by_arn(backend, arn)
+    if record["status"] in FINISHED:
+        raise EcsClientException(
+            "Continuing a service deployment is not allowed for service deployment in terminal states."
+        )
+    hook = next((h for h in awaiting(record) if h["hookId"] == hook_id), None)
+    if hook is None or record["status"] != "IN_PROGRESS":
+        raise InvalidParameterException(
+            "Provided hookId is either completed, unavailable, or not associated with the given Resource ARN"
+        )
+    stage = hook["_stage"]
+    if action == "CONTINUE":
+        hook["status"] = "SUCCEEDED"
+        record["_events"].append(_hook_event(backend, service, record, hook, stage, "HOOK_SUCCEEDED"))
+    else:
+        hook["status"] = "FAILED"
+        record["_events"].append(_hook_event(backend, service, record, hook, stage, "HOOK_FAILED"))
+        for other in awaiting(record):
+            other["status"] = "FAILED"
+        begin_rollback(backend, service, record,
+                       f"Service deployment rolled back because {stage} pause hook(s) were continued with ROLLBACK.",
+                       "ROLLBACK_IN_PROGRESS", event=True)
+    record["updatedAt"] = _now()
+    return {"serviceDeploymentArn": arn}
+
+
+def stop_deployment(backend, arn, stop_type) -> dict:
+    """StopServiceDeployment with stop type ROLLBACK ("The valid values are ROLLBACK", API reference):
+    a PENDING or IN_PROGRESS deployment "moves to the ROLLBACK_REQUESTED state, and then the rollback
+    operation starts"; one already stopping or rolling back goes on (developer guide, "Stopping Amazon
+    ECS service deployments")."""
+    if not isinstance(arn, str):
+        raise InvalidParameterException("serviceDeploymentArn is required")
+    if (stop_type or "ROLLBACK") != "ROLLBACK":
+        raise InvalidParameterException(f"stopType {stop_type!r} is not supported: the valid value is ROLLBACK")
+    record, service = _deployment_by_arn(backend, arn)
+    if record["status"] in FINISHED:
+        raise EcsClientException("Stopping a service deployment is not allowed for service deployment in terminal states.")
+    if record["status"] in ("PENDING", "IN_PROGRESS"):
+        for hook in awaiting(record):
+            hook["status"] = "FAILED"
+        begin_rollback(backend, service, record, "Service deployment rolled back because it was stopped by a user.",
+                       "ROLLBACK_REQUESTED", event=True)
+    return {"serviceDeploymentArn": arn}
 
 
 def install() -> None:
@@ -687,6 +861,19 @@ def install() -> None:
     def describe_service_revisions(self):
         return describe_many(self, "serviceRevisionArns", "revisions", "serviceRevisions")
 
+    def continue_service_deployment(self):
+        return ActionResult(continue_deployment(
+            self.ecs_backend, self._get_param("serviceDeploymentArn"), self._get_param("hookId"),
+            self._get_param("action"),
+        ))
+
+    def stop_service_deployment(self):
+        return ActionResult(stop_deployment(
+            self.ecs_backend, self._get_param("serviceDeploymentArn"), self._get_param("stopType"),
+        ))
+
+    EC2ContainerServiceResponse.continue_service_deployment = continue_service_deployment
+    EC2ContainerServiceResponse.stop_service_deployment = stop_service_deployment
     EC2ContainerServiceResponse.list_service_deployments = list_service_deployments
     EC2ContainerServiceResponse.describe_service_deployments = describe_service_deployments
     EC2ContainerServiceResponse.describe_service_revisions = describe_service_revisions

@@ -1,0 +1,421 @@
+//! The person's gate on ECS's own deployments (issue "ECS as people run it", item 4): a canary of
+//! prod/web held at POST_TEST_TRAFFIC_SHIFT by a pause hook (developer guide, "Pause hooks for
+//! Amazon ECS service deployments") or by the swapper's own manual gate (`ops:hook-approval`),
+//! released from chat with `promote`, rolled back with `abort`, and shown by `status`. ECS's
+//! `HOOK_AWAITING_ACTION` event is alerted once, with the commands that answer it; a late or forged
+//! one is quiet; a command that cannot act changes nothing in ECS.
+
+use aws_sdk_cloudwatch::types::StateValue;
+use ops_core::alert::{MemoryAlerts, Severity};
+use ops_e2e::hooked::{calls, lambda_hook, now, world_of, World};
+use serde_json::{json, Value};
+
+/// ECS pauses at POST_TEST_TRAFFIC_SHIFT until someone continues it (the pause-hooks page's own
+/// example configuration), and calls the swapper at POST_SCALE_UP and at each production shift.
+fn pause_hook() -> Value {
+    json!({"targetType": "PAUSE", "lifecycleStages": ["POST_TEST_TRAFFIC_SHIFT"],
+           "timeoutConfiguration": {"timeoutInMinutes": 10, "action": "ROLLBACK"}})
+}
+
+async fn paused_world() -> World<MemoryAlerts> {
+    world_of(
+        2,
+        json!([
+            lambda_hook(&["POST_SCALE_UP", "PRODUCTION_TRAFFIC_SHIFT"]),
+            pause_hook()
+        ]),
+        json!({}),
+        |_| MemoryAlerts::default(),
+    )
+    .await
+}
+
+async fn approval_world() -> World<MemoryAlerts> {
+    world_of(
+        2,
+        json!([lambda_hook(&[
+            "POST_SCALE_UP",
+            "POST_TEST_TRAFFIC_SHIFT",
+            "PRODUCTION_TRAFFIC_SHIFT"
+        ])]),
+        json!({"ops:hook-approval": "POST_TEST_TRAFFIC_SHIFT"}),
+        |_| MemoryAlerts::default(),
+    )
+    .await
+}
+
+fn chat(command: &str, app: &str, by: &str) -> Value {
+    json!({"command": command, "args": {"app": app}, "requested_by": by})
+}
+
+/// Deploy web:2 and walk it to POST_TEST_TRAFFIC_SHIFT, answering the hook's calls on the way
+/// (every gate passes): the emulator's answer at the pause.
+async fn to_the_pause(world: &World<MemoryAlerts>) -> Value {
+    world.deploy().await;
+    for call in world.advance("POST_SCALE_UP") {
+        let answer = world.handle(call, now()).await.unwrap();
+        assert_eq!(answer["hookStatus"], "SUCCEEDED", "{answer:#}");
+    }
+    world.walk("POST_TEST_TRAFFIC_SHIFT")
+}
+
+async fn hook_status(world: &World<MemoryAlerts>) -> (String, Vec<String>) {
+    let deployment = world.service_deployment().await;
+    (
+        deployment.status().unwrap().as_str().to_string(),
+        deployment
+            .lifecycle_hook_details()
+            .iter()
+            .map(|h| h.status().unwrap().as_str().to_string())
+            .collect(),
+    )
+}
+
+#[tokio::test]
+async fn a_pause_is_alerted_once_and_released_by_chat_promote() {
+    let world = paused_world().await;
+    let paused = to_the_pause(&world).await;
+    let events = paused["hookEvents"].as_array().unwrap().clone();
+    assert_eq!(events.len(), 1, "{paused:#}");
+    assert_eq!(events[0]["detail"]["eventName"], "HOOK_AWAITING_ACTION");
+
+    // The event, delivered twice (EventBridge delivers at least once): one alert.
+    let first = world.handle(events[0].clone(), now()).await.unwrap();
+    assert_eq!(first["alerted"], true, "{first:#}");
+    let again = world.handle(events[0].clone(), now() + 5).await.unwrap();
+    assert_eq!(again["alerted"], false, "{again:#}");
+    let sent = world.alerts();
+    assert_eq!(sent.len(), 1, "{sent:#?}");
+    let alert = &sent[0];
+    assert_eq!(
+        (alert.severity, alert.event_type.as_str()),
+        (Severity::Warning, "hook.paused")
+    );
+    assert_eq!(
+        alert.title,
+        "prod/web: web:2 paused at POST_TEST_TRAFFIC_SHIFT, waits for your go"
+    );
+    assert!(
+        alert
+            .why
+            .starts_with("gates now: SUCCEEDED (web:2 2/2 healthy"),
+        "{}",
+        alert.why
+    );
+    let steps = alert.next_steps.join("\n");
+    assert!(
+        steps.contains(r#"--payload {"args":{"app":"prod/web"},"command":"promote"}"#),
+        "{steps}"
+    );
+    assert!(
+        steps.contains(r#"--payload {"args":{"app":"prod/web"},"command":"abort"}"#),
+        "{steps}"
+    );
+
+    // status says what it waits for.
+    let status = world
+        .handle(chat("status", "prod/web", "alice"), now())
+        .await
+        .unwrap();
+    let shown = &status["services"][0];
+    assert_eq!(shown["deployment"]["stage"], "POST_TEST_TRAFFIC_SHIFT");
+    assert_eq!(shown["strategy"]["name"], "CANARY");
+    let waiting = shown["waiting_for"].as_str().unwrap();
+    assert!(
+        waiting.starts_with("a person: pause hook ecs-pause-")
+            && waiting.contains("awaits promote or abort; at ")
+            && waiting.ends_with("ECS will roll it back"),
+        "{waiting}"
+    );
+
+    // promote: ECS continues; the pause is SUCCEEDED; ops are told who did it.
+    let promoted = world
+        .handle(chat("promote", "prod/web", "alice"), now() + 60)
+        .await
+        .unwrap();
+    assert_eq!(promoted["status"], "applied", "{promoted:#}");
+    assert_eq!(
+        hook_status(&world).await,
+        ("IN_PROGRESS".into(), vec!["SUCCEEDED".into()])
+    );
+    let sent = world.alerts();
+    assert_eq!(sent.len(), 2);
+    assert_eq!(sent[1].event_type, "hook.promoted");
+    assert_eq!(
+        sent[1].title,
+        "prod/web: alice promoted web:2 at POST_TEST_TRAFFIC_SHIFT"
+    );
+    assert_eq!(sent[1].requested_by.as_deref(), Some("alice"));
+    assert_eq!(sent[1].thread_id, sent[0].thread_id);
+
+    // The pause event arriving late, after the promote, is not news.
+    let late = world.handle(events[0].clone(), now() + 90).await.unwrap();
+    assert_eq!(late["status"], "ignored", "{late:#}");
+    assert_eq!(world.alerts().len(), 2);
+
+    // ECS goes on: the shift calls pass, and the deployment completes.
+    for call in world.advance("PRODUCTION_TRAFFIC_SHIFT") {
+        let answer = world.handle(call, now() + 120).await.unwrap();
+        assert_eq!(answer["hookStatus"], "SUCCEEDED", "{answer:#}");
+    }
+    assert_eq!(world.walk("CLEAN_UP")["status"], "SUCCESSFUL");
+}
+
+#[tokio::test]
+async fn promote_is_refused_while_an_alarm_fires_and_abort_rolls_the_paused_deployment_back() {
+    let world = paused_world().await;
+    let paused = to_the_pause(&world).await;
+    world.alarm(StateValue::Alarm).await;
+
+    // The pause, alerted while the alarm fires, says not to promote.
+    world
+        .handle(paused["hookEvents"][0].clone(), now())
+        .await
+        .unwrap();
+    let alert = world.alerts().remove(0);
+    assert_eq!(alert.severity, Severity::Critical);
+    assert!(
+        alert
+            .why
+            .contains("FAILED (alarm in ALARM at POST_TEST_TRAFFIC_SHIFT: web-5xx"),
+        "{}",
+        alert.why
+    );
+    assert!(
+        alert
+            .next_steps
+            .iter()
+            .any(|s| s.starts_with("Do not promote: a gate fails. Roll back: ")),
+        "{:#?}",
+        alert.next_steps
+    );
+
+    let refused = world
+        .handle(chat("promote", "prod/web", "alice"), now())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        refused.contains("web:2 cannot be promoted at POST_TEST_TRAFFIC_SHIFT: alarm in ALARM at POST_TEST_TRAFFIC_SHIFT: web-5xx"),
+        "{refused}"
+    );
+    assert_eq!(
+        hook_status(&world).await,
+        ("IN_PROGRESS".into(), vec!["AWAITING_ACTION".into()]),
+        "a refused promote changes nothing"
+    );
+
+    // abort in dry-run says what it would do and does nothing.
+    let mut dry = chat("abort", "prod/web", "bob");
+    dry["dry_run"] = json!(true);
+    let planned = world.handle(dry, now()).await.unwrap();
+    assert_eq!(planned["status"], "planned", "{planned:#}");
+    assert_eq!(
+        planned["not_attempted"][0]["action"]["action"],
+        "roll_back_pause"
+    );
+    assert_eq!(
+        hook_status(&world).await,
+        ("IN_PROGRESS".into(), vec!["AWAITING_ACTION".into()])
+    );
+
+    // abort: the pause is answered ROLLBACK and ECS rolls back; its rollback calls pass.
+    let aborted = world
+        .handle(chat("abort", "prod/web", "bob"), now())
+        .await
+        .unwrap();
+    assert_eq!(aborted["status"], "applied", "{aborted:#}");
+    assert_eq!(
+        hook_status(&world).await,
+        ("ROLLBACK_IN_PROGRESS".into(), vec!["FAILED".into()])
+    );
+    let sent = world.alerts();
+    assert_eq!(sent.last().unwrap().event_type, "hook.aborted");
+    assert_eq!(
+        sent.last().unwrap().title,
+        "prod/web: bob aborted web:2 at POST_TEST_TRAFFIC_SHIFT; ECS rolls back"
+    );
+    let ended = world
+        .emulator
+        .control(
+            "POST",
+            "/_ops/ecs/finish-deployment",
+            Some(json!({"cluster": "prod", "service": "web", "state": "FAILED"})),
+        )
+        .expect("the rollback ends");
+    assert_eq!(ended["status"], "ROLLBACK_SUCCESSFUL");
+    for call in calls(&ended) {
+        let answer = world.handle(call, now()).await.unwrap();
+        assert_eq!(answer["hookStatus"], "SUCCEEDED", "{answer:#}");
+    }
+    // A second abort finds nothing in flight.
+    let nothing = world
+        .handle(chat("abort", "prod/web", "bob"), now())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        nothing.contains("no deployment of prod/web is in flight"),
+        "{nothing}"
+    );
+}
+
+#[tokio::test]
+async fn the_hooks_manual_gate_holds_the_stage_until_promote_releases_it() {
+    let world = approval_world().await;
+    world.deploy().await;
+    for call in world.advance("POST_SCALE_UP") {
+        world.handle(call, now()).await.unwrap();
+    }
+    let call = world.advance("POST_TEST_TRAFFIC_SHIFT").remove(0);
+    let held = world.handle(call.clone(), now()).await.unwrap();
+    assert_eq!(held["hookStatus"], "IN_PROGRESS", "{held:#}");
+    assert_eq!(held["callBackDelay"], 30);
+    assert!(
+        held["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("waiting for a person at POST_TEST_TRAFFIC_SHIFT"),
+        "{held:#}"
+    );
+    // ECS calls again after the delay: still held, and alerted only once.
+    let mut again = call.clone();
+    again["hookDetails"] = held["hookDetails"].clone();
+    assert_eq!(
+        world.handle(again.clone(), now() + 30).await.unwrap()["hookStatus"],
+        "IN_PROGRESS"
+    );
+    let sent = world.alerts();
+    assert_eq!(sent.len(), 1, "{sent:#?}");
+    assert_eq!(sent[0].event_type, "hook.awaiting");
+    assert_eq!(
+        sent[0].title,
+        "prod/web: web:2 waits for your go at POST_TEST_TRAFFIC_SHIFT"
+    );
+
+    let status = world
+        .handle(chat("status", "prod/web", "alice"), now() + 40)
+        .await
+        .unwrap();
+    assert_eq!(
+        status["services"][0]["waiting_for"],
+        "a person: the hook's manual gate at POST_TEST_TRAFFIC_SHIFT awaits promote or abort"
+    );
+
+    let promoted = world
+        .handle(chat("promote", "prod/web", "alice"), now() + 45)
+        .await
+        .unwrap();
+    assert_eq!(promoted["applied"][0]["action"]["action"], "release");
+    let released = world.handle(again, now() + 60).await.unwrap();
+    assert_eq!(released["hookStatus"], "SUCCEEDED", "{released:#}");
+    assert!(released["reason"]
+        .as_str()
+        .unwrap()
+        .starts_with("released by alice from chat at POST_TEST_TRAFFIC_SHIFT"));
+
+    // The release is of that deployment's stage only: the next stage is gated as before, and a
+    // promote now has nothing to release.
+    let nothing = world
+        .handle(chat("promote", "prod/web", "alice"), now() + 70)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        nothing.contains(
+            "nothing holds the deployment of web:2 for a person at POST_TEST_TRAFFIC_SHIFT"
+        ),
+        "{nothing}"
+    );
+}
+
+#[tokio::test]
+async fn abort_of_a_running_deployment_stops_it_with_a_rollback_once() {
+    let world = approval_world().await;
+    world.deploy().await;
+    world.advance("POST_SCALE_UP");
+    let aborted = world
+        .handle(chat("abort", "prod/web", "bob"), now())
+        .await
+        .unwrap();
+    assert_eq!(
+        aborted["applied"][0]["action"]["action"],
+        "stop_with_rollback"
+    );
+    assert_eq!(hook_status(&world).await.0, "ROLLBACK_REQUESTED");
+    let again = world
+        .handle(chat("abort", "prod/web", "bob"), now())
+        .await
+        .unwrap();
+    assert_eq!(again["status"], "no_change", "{again:#}");
+    assert!(again["notes"][0]
+        .as_str()
+        .unwrap()
+        .contains("already ROLLBACK_REQUESTED"));
+    assert_eq!(world.alerts().len(), 1, "one abort, one alert");
+}
+
+#[tokio::test]
+async fn gate_commands_and_events_that_cannot_act_change_nothing_and_say_why() {
+    let world = paused_world().await;
+    // No deployment in flight.
+    let idle = world
+        .handle(chat("promote", "prod/web", "alice"), now())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        idle.contains("no deployment of prod/web is in flight: nothing to promote (the last one, "),
+        "{idle}"
+    );
+    for (app, expected) in [
+        ("prod/nope", "prod/nope"),
+        (
+            "staging/web",
+            "cluster `staging` is not one blue-green-swapper manages",
+        ),
+        ("prod/", "is not cluster/service"),
+    ] {
+        let error = world
+            .handle(chat("abort", app, "alice"), now())
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains(expected), "{app}: {error}");
+    }
+    // A running deployment with nothing held for a person: promote has nothing to release.
+    world.deploy().await;
+    world.advance("POST_SCALE_UP");
+    let going = world
+        .handle(chat("promote", "prod/web", "alice"), now())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        going.contains("nothing holds the deployment of web:2 for a person"),
+        "{going}"
+    );
+
+    // A forged pause event (a hook ECS does not have) and AWS's own sample (a cluster not
+    // managed) alert nothing.
+    let paused = world.walk("POST_TEST_TRAFFIC_SHIFT");
+    let mut forged = paused["hookEvents"][0].clone();
+    forged["detail"]["hookId"] = json!("ecs-pause-forged");
+    let quiet = world.handle(forged, now()).await.unwrap();
+    assert_eq!(quiet["status"], "ignored", "{quiet:#}");
+    let sample: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../events/ecs-hook-awaiting-action.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let outside = world.handle(sample, now()).await.unwrap();
+    assert_eq!(outside["status"], "ignored", "{outside:#}");
+    assert!(world.alerts().is_empty(), "{:#?}", world.alerts());
+    assert_eq!(
+        hook_status(&world).await,
+        ("IN_PROGRESS".into(), vec!["AWAITING_ACTION".into()])
+    );
+}
