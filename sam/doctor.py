@@ -3,7 +3,7 @@
 Each function answers the chat command `{"command": "doctor"}` (it changes nothing): its
 configuration as parsed, every resource it is configured to touch, IAM's answer for its own role on
 every action it will take on each of them, and one `doctor` alert on the alert topic. This invokes
-the five functions of a deployed stack (named `<stack>-<function>` by sam/template.yaml), prints
+the functions of a deployed stack (the five, and blue-green-swapper's hook function) (named `<stack>-<function>` by sam/template.yaml), prints
 their findings as one table, worst first, and exits 1 unless every row is `ok`.
 
 Run with the tools virtualenv's Python (it has boto3) and AWS credentials for the account:
@@ -21,12 +21,13 @@ from pathlib import Path
 FUNCTIONS = [
     "deploy-trigger",
     "blue-green-swapper",
+    "blue-green-swapper-hook",
     "cpu-alarm-scaler",
     "legacy-health-monitor",
     "bastion-eip-associator",
 ]
-# The one function a stack may leave out (sam/template.yaml: only with BlueGreenRouteArns).
-OPTIONAL = "blue-green-swapper"
+# The functions a stack may leave out (sam/template.yaml: only with BlueGreenRouteArns).
+OPTIONAL = ("blue-green-swapper", "blue-green-swapper-hook")
 SAMCONFIG = Path(__file__).with_name("samconfig.toml")
 # The order rows are shown in: what needs a human first.
 SEVERITY = {"DENIED": 0, "PROBLEM": 1, "ERROR": 1, "undetermined": 2, "absent": 3, "ok": 4}
@@ -45,7 +46,7 @@ def ask(lambda_client, function_name: str) -> list[tuple[str, str, str]]:
             Payload=json.dumps({"command": "doctor", "requested_by": "make doctor"}).encode(),
         )
     except lambda_client.exceptions.ResourceNotFoundException:
-        if function_name.endswith(f"-{OPTIONAL}"):
+        if function_name.endswith(tuple(f"-{name}" for name in OPTIONAL)):
             return [("absent", "function", f"{function_name} is not deployed (it is only with BlueGreenRouteArns)")]
         return [("ERROR", "function", f"{function_name} is not deployed here: check STACK and REGION")]
     except Exception as error:  # noqa: BLE001 - any failure to invoke is a row of the table

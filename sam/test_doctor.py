@@ -58,7 +58,7 @@ class Doctor(unittest.TestCase):
         self.assertEqual(status, 0, out)
         self.assertEqual([name for name, _ in client.invoked], [f"opsstack-{f}" for f in doctor.FUNCTIONS])
         self.assertTrue(all(payload["command"] == "doctor" for _, payload in client.invoked))
-        self.assertIn("5 checks of stack opsstack: 5 ok or absent, 0 to look at", out)
+        self.assertIn("6 checks of stack opsstack: 6 ok or absent, 0 to look at", out)
 
     def test_a_denied_grant_leads_the_table_and_fails_the_run_and_an_absent_swapper_is_said(self):
         answers = {f"opsstack-{f}": findings(("alert-path", "alert topic", "ok", "published")) for f in doctor.FUNCTIONS}
@@ -67,6 +67,7 @@ class Doctor(unittest.TestCase):
              "no statement of the role allows it: implicitly denied (deploys to prod/web)"),
         )
         del answers["opsstack-blue-green-swapper"]
+        del answers["opsstack-blue-green-swapper-hook"]
         answers["opsstack-cpu-alarm-scaler"] = {"FunctionError": "Unhandled", "errorMessage": "boom"}
         status, out, _ = self.run_doctor(answers)
         self.assertEqual(status, 1)
@@ -74,6 +75,7 @@ class Doctor(unittest.TestCase):
         self.assertRegex(lines[1], r"^opsstack-deploy-trigger\s+DENIED\s+permission\s+ecs:UpdateService on arn:aws:ecs:us-east-1:1:service/prod/web - no statement")
         self.assertRegex(lines[2], r"^opsstack-cpu-alarm-scaler\s+ERROR\s+function\s+opsstack-cpu-alarm-scaler answered")
         self.assertIn("opsstack-blue-green-swapper is not deployed (it is only with BlueGreenRouteArns)", out)
+        self.assertIn("opsstack-blue-green-swapper-hook is not deployed (it is only with BlueGreenRouteArns)", out)
 
     def test_a_wrong_stack_or_region_is_an_error_not_a_clean_bill(self):
         status, out, _ = self.run_doctor({})

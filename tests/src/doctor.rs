@@ -1,4 +1,4 @@
-//! `doctor` on all five functions against the seeded demo account, each through its real binary
+//! `doctor` on all six functions (the five, and blue-green-swapper's hook function) against the seeded demo account, each through its real binary
 //! and running as a role made from sam/template.yaml's own grants (see
 //! [`crate::fixtures::template_roles`]): what `make doctor LOCAL=1` shows and what the test of the
 //! template's grants asserts.
@@ -15,8 +15,14 @@ use crate::{Emulator, LocalLambda};
 /// The state table the health monitor keeps in the demo account.
 pub const HEALTH_TABLE: &str = "ops-health-state";
 
-/// A function to start: its binary, its logical id in the template, and its own settings.
-type FunctionSetup = (&'static str, &'static str, Vec<(&'static str, String)>);
+/// A function to start: its name in the stack (after `<stack>-`), its binary, its logical id in
+/// the template, and its own settings.
+type FunctionSetup = (
+    &'static str,
+    &'static str,
+    &'static str,
+    Vec<(&'static str, String)>,
+);
 
 /// One function's doctor, run.
 pub struct Examined {
@@ -28,7 +34,7 @@ pub struct Examined {
     pub function: LocalLambda,
 }
 
-/// Doctor on all five, in the order of the README: their answers and the roles they ran as.
+/// Doctor on all six, in the order of the README: their answers and the roles they ran as.
 pub async fn doctor_all(
     emulator: &Emulator,
     topic: &str,
@@ -81,18 +87,46 @@ pub async fn doctor_all(
         )]),
     };
     let roles = fixtures::template_roles(&iam, &deployment).await;
-    let functions: [FunctionSetup; 5] = [
+    // A service that ECS deploys itself, with the hook function as its hook: what the hook
+    // function's doctor checks, and what the swapper's person's gate does.
+    let checkout = aws_sdk_ecs::Client::new(&emulator.sdk_config().await)
+        .describe_services()
+        .cluster("prod")
+        .services(fixtures::CHECKOUT)
+        .send()
+        .await
+        .expect("describe prod/checkout");
+    if checkout.services().is_empty() {
+        fixtures::checkout_canary(emulator).await;
+    }
+    let functions: [FunctionSetup; 6] = [
         (
+            "deploy-trigger",
             "deploy-trigger",
             "DeployTriggerFunction",
             vec![("ECS_CLUSTERS", "prod".into())],
         ),
         (
             "blue-green-swapper",
+            "blue-green-swapper",
             "BlueGreenSwapperFunction",
-            vec![("ECS_CLUSTERS", "prod".into()), ("SWAP_ROUTES", live_route)],
+            vec![
+                ("ECS_CLUSTERS", "prod".into()),
+                ("SWAP_ROUTES", live_route.clone()),
+            ],
         ),
         (
+            "blue-green-swapper-hook",
+            "blue-green-swapper",
+            "BlueGreenSwapperHookFunction",
+            vec![
+                ("ECS_CLUSTERS", "prod".into()),
+                ("SWAP_ROUTES", live_route),
+                ("SWAPPER_SERVES", "lifecycle-hooks".into()),
+            ],
+        ),
+        (
+            "cpu-alarm-scaler",
             "cpu-alarm-scaler",
             "CpuAlarmScalerFunction",
             vec![
@@ -102,6 +136,7 @@ pub async fn doctor_all(
         ),
         (
             "legacy-health-monitor",
+            "legacy-health-monitor",
             "LegacyHealthMonitorFunction",
             vec![
                 ("HEALTH_STATE_TABLE", HEALTH_TABLE.into()),
@@ -110,13 +145,14 @@ pub async fn doctor_all(
         ),
         (
             "bastion-eip-associator",
+            "bastion-eip-associator",
             "BastionEipAssociatorFunction",
             vec![("BASTION_GROUPS", "bastion".into())],
         ),
     ];
     let mut examined = Vec::new();
-    for (binary, logical, extra) in functions {
-        let name = format!("{STACK}-{binary}");
+    for (deployed, binary, logical, extra) in functions {
+        let name = format!("{STACK}-{deployed}");
         let mut env = emulator.function_env();
         env.push(("ALERT_TOPIC_ARN".into(), topic.to_string()));
         env.push(("OPS_ROLE_ARN".into(), roles[logical].arn.clone()));

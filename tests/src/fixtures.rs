@@ -526,6 +526,7 @@ pub async fn template_roles(
         "DeployTriggerFunction",
         "CpuAlarmScalerFunction",
         "BlueGreenSwapperFunction",
+        "BlueGreenSwapperHookFunction",
         "LegacyHealthMonitorFunction",
         "BastionEipAssociatorFunction",
     ];
@@ -801,4 +802,44 @@ pub async fn strategy_service(
         }
     }
     (first, made)
+}
+
+/// The demo's canary: prod/checkout on Fargate behind an ALB rule, deployed by ECS as a CANARY (10%
+/// for 5 minutes), opted in to pushes of its repository, gated by its alarm, its lifecycle hooks
+/// calling blue-green-swapper's hook function; its first deployment not walked.
+pub const CHECKOUT: &str = "checkout";
+/// The alarm that gates prod/checkout.
+pub const CHECKOUT_ALARM: &str = "checkout-5xx";
+
+/// Make prod/checkout (see [`CHECKOUT`]) with its ECR repository and first image: the emulator's
+/// answer (target groups, listener rule).
+pub async fn checkout_canary(emulator: &crate::Emulator) -> serde_json::Value {
+    let sdk = emulator.sdk_config().await;
+    aws_sdk_ecr::Client::new(&sdk)
+        .create_repository()
+        .repository_name(CHECKOUT)
+        .send()
+        .await
+        .expect("create the repository");
+    let (_, made) = strategy_service(
+        emulator,
+        CHECKOUT,
+        &format!("{REGISTRY}/{CHECKOUT}:release-1"),
+        serde_json::json!({
+            "strategy": "CANARY", "alarms": [CHECKOUT_ALARM],
+            "canary": {"canaryPercent": 10.0, "canaryBakeTimeInMinutes": 5},
+            "tags": {
+                "ops:deploy-repository": CHECKOUT, "ops:deploy-tag-pattern": "release-+",
+                "ops:hook-alarms": CHECKOUT_ALARM,
+            },
+            "lifecycle_hooks": [{
+                "hookTargetArn": format!("arn:aws:lambda:us-east-1:{ACCOUNT}:function:{STACK}-blue-green-swapper-hook"),
+                "roleArn": format!("arn:aws:iam::{ACCOUNT}:role/{STACK}-BlueGreenSwapperHookInvokeRole"),
+                "lifecycleStages": ["POST_SCALE_UP", "PRODUCTION_TRAFFIC_SHIFT", "POST_PRODUCTION_TRAFFIC_SHIFT"],
+            }],
+        }),
+        false,
+    )
+    .await;
+    made
 }

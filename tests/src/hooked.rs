@@ -23,9 +23,9 @@ use crate::Emulator;
 pub const ALARM: &str = "web-5xx";
 /// The alert topic.
 pub const TOPIC: &str = "arn:aws:sns:us-east-1:123456789012:ops-alerts";
-/// The swapper's ARN, the hooks' target.
+/// The swapper's hook function's ARN, the hooks' target.
 pub const SWAPPER: &str =
-    "arn:aws:lambda:us-east-1:123456789012:function:opsstack-blue-green-swapper";
+    "arn:aws:lambda:us-east-1:123456789012:function:opsstack-blue-green-swapper-hook";
 /// The role ECS assumes to call it.
 pub const HOOK_ROLE: &str =
     "arn:aws:iam::123456789012:role/opsstack-BlueGreenSwapperHookInvokeRole";
@@ -60,6 +60,30 @@ pub struct World<A: AlertSink> {
     pub green: String,
 }
 
+/// The swapper's dependencies on the emulator, deployed to serve `serves` (`SWAPPER_SERVES`).
+fn deps_of<A: AlertSink>(sdk: &aws_config::SdkConfig, alerts: A, serves: &str) -> Deps<A> {
+    let env = Env::from_pairs([
+        ("ALERT_TOPIC_ARN", TOPIC),
+        ("ECS_CLUSTERS", "prod"),
+        (
+            "SWAP_ROUTES",
+            "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/shop/1/2",
+        ),
+        ("SWAPPER_SERVES", serves),
+    ]);
+    Deps {
+        clients: Clients {
+            lb: LoadBalancers::new(sdk),
+            ecs: EcsServices::new(sdk),
+            ecr: EcrImages::new(sdk),
+            alarms: CloudWatchAlarms::new(sdk),
+        },
+        iam: IamSimulator::new(sdk),
+        alerts,
+        config: SwapperConfig::from_env(&env).expect("swapper config"),
+    }
+}
+
 /// prod/web with `desired` tasks, the given lifecycle hooks and extra service tags (beside
 /// `ops:hook-alarms` and a 10-minute `ops:hook-health-timeout`), alerting through `sink`.
 pub async fn world_of<A: AlertSink>(
@@ -76,25 +100,7 @@ pub async fn world_of<A: AlertSink>(
         .send()
         .await
         .expect("topic");
-    let env = Env::from_pairs([
-        ("ALERT_TOPIC_ARN", TOPIC),
-        ("ECS_CLUSTERS", "prod"),
-        (
-            "SWAP_ROUTES",
-            "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/shop/1/2",
-        ),
-    ]);
-    let deps = Deps {
-        clients: Clients {
-            lb: LoadBalancers::new(&sdk),
-            ecs: EcsServices::new(&sdk),
-            ecr: EcrImages::new(&sdk),
-            alarms: CloudWatchAlarms::new(&sdk),
-        },
-        iam: IamSimulator::new(&sdk),
-        alerts: sink(&sdk),
-        config: SwapperConfig::from_env(&env).expect("swapper config"),
-    };
+    let deps = deps_of(&sdk, sink(&sdk), "everything");
     let ecs = deps.clients.ecs.client().clone();
     ecs.create_cluster()
         .cluster_name("prod")
@@ -138,6 +144,26 @@ impl World<MemoryAlerts> {
 impl<A: AlertSink> World<A> {
     /// Invoke the swapper with `payload` at `now`.
     pub async fn handle(&self, payload: Value, now: u64) -> Result<Value, Error> {
+        self.handle_with(&self.deps, payload, now).await
+    }
+
+    /// The swapper's hook function (`SWAPPER_SERVES=lifecycle-hooks`) on the same emulator, with
+    /// alerts of its own.
+    pub async fn hook_function(&self) -> Deps<MemoryAlerts> {
+        deps_of(
+            &self.emulator.sdk_config().await,
+            MemoryAlerts::default(),
+            "lifecycle-hooks",
+        )
+    }
+
+    /// Invoke the function deployed with `deps` with `payload` at `now`.
+    pub async fn handle_with<B: AlertSink>(
+        &self,
+        deps: &Deps<B>,
+        payload: Value,
+        now: u64,
+    ) -> Result<Value, Error> {
         let invocation = Invocation {
             caller: Caller {
                 account_id: ACCOUNT.into(),
@@ -145,7 +171,7 @@ impl<A: AlertSink> World<A> {
             },
             now,
         };
-        function_handler(payload, &invocation, &self.deps).await
+        function_handler(payload, &invocation, deps).await
     }
 
     /// Deploy web:2 (image release-42) with UpdateService, as deploy-trigger or a person would.

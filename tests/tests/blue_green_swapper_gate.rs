@@ -419,3 +419,55 @@ async fn gate_commands_and_events_that_cannot_act_change_nothing_and_say_why() {
         ("IN_PROGRESS".into(), vec!["AWAITING_ACTION".into()])
     );
 }
+
+/// The stack deploys the hook as a function of its own (`SWAPPER_SERVES=lifecycle-hooks`, no
+/// reserved concurrency: ECS rolls back a deployment whose hook it cannot invoke). It answers hook
+/// calls and pause events, runs its doctor, and sends swaps and other chat back to the swapper.
+#[tokio::test]
+async fn the_hook_function_answers_hooks_and_pause_events_and_sends_chat_back_to_the_swapper() {
+    let world = paused_world().await;
+    let hook = world.hook_function().await;
+    world.deploy().await;
+    for call in world.advance("POST_SCALE_UP") {
+        let answer = world.handle_with(&hook, call, now()).await.unwrap();
+        assert_eq!(answer["hookStatus"], "SUCCEEDED", "{answer:#}");
+    }
+    let paused = world.walk("POST_TEST_TRAFFIC_SHIFT");
+    let alerted = world
+        .handle_with(&hook, paused["hookEvents"][0].clone(), now())
+        .await
+        .unwrap();
+    assert_eq!(alerted["alerted"], true, "{alerted:#}");
+    assert_eq!(hook.alerts.sent()[0].event_type, "hook.paused");
+    for command in ["promote", "abort", "status", "deploy"] {
+        let refused = world
+            .handle_with(&hook, chat(command, "prod/web", "alice"), now())
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            refused.contains("serves ECS lifecycle hooks only (SWAPPER_SERVES=lifecycle-hooks): send chat commands to blue-green-swapper itself"),
+            "{command}: {refused}"
+        );
+    }
+    let tick: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../events/scheduled-event.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let ignored = world.handle_with(&hook, tick, now()).await.unwrap();
+    assert_eq!(ignored["status"], "ignored", "{ignored:#}");
+    let doctor = world
+        .handle_with(&hook, json!({"command": "doctor"}), now())
+        .await
+        .unwrap();
+    assert_eq!(doctor["status"], "doctor", "{doctor:#}");
+    assert_eq!(
+        hook_status(&world).await,
+        ("IN_PROGRESS".into(), vec!["AWAITING_ACTION".into()]),
+        "nothing the hook function refused changed ECS"
+    );
+}

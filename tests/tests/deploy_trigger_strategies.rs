@@ -762,6 +762,7 @@ mod rollback_states {
                 name: "BLUE_GREEN".into(),
                 plan: "all production traffic at once".into(),
                 alarms: vec!["web-5xx".into()],
+                ..Default::default()
             },
             service_deployments: vec![
                 ServiceDeploymentView {

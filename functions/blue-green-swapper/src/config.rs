@@ -16,6 +16,21 @@ pub struct SwapperConfig {
     pub routes: Vec<String>,
     /// Registry hosts images may come from (`ALLOWED_REGISTRIES`).
     pub registries: RegistryPolicy,
+    /// What this deployment of the function serves (`SWAPPER_SERVES`).
+    pub serves: Serves,
+}
+
+/// What a deployment of the function serves. ECS rolls a deployment back when it cannot invoke
+/// its lifecycle hook (developer guide, "Lambda hooks for Amazon ECS service deployments": "if it
+/// fails, Amazon ECS rolls back the deployment"), so the hook runs as a function of its own,
+/// without the reserved concurrency of one that keeps swaps to one invocation at a time: a hook
+/// call must never be throttled by a swap's tick.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Serves {
+    /// Swaps, chat, and (when pointed at it) lifecycle hook calls: `everything`, the default.
+    Everything,
+    /// Lifecycle hook calls and ECS's hook events only (and `doctor`): `lifecycle-hooks`.
+    LifecycleHooks,
 }
 
 impl SwapperConfig {
@@ -33,11 +48,23 @@ impl SwapperConfig {
                 "each item must be an ALB listener or listener rule ARN",
             ));
         }
+        let serves = match env.optional("SWAPPER_SERVES").map(str::trim) {
+            None | Some("") | Some("everything") => Serves::Everything,
+            Some("lifecycle-hooks") => Serves::LifecycleHooks,
+            Some(other) => {
+                return Err(ConfigError::invalid(
+                    "SWAPPER_SERVES",
+                    other,
+                    "must be `everything` (the default) or `lifecycle-hooks`",
+                ))
+            }
+        };
         Ok(SwapperConfig {
             common: CommonConfig::from_env(env, "blue-green-swapper")?,
             clusters,
             routes,
             registries: RegistryPolicy::from_env(env),
+            serves,
         })
     }
 }
@@ -94,5 +121,25 @@ mod tests {
             SwapperConfig::from_env(&env(&[("ECS_CLUSTERS", "prod"), ("SWAP_ROUTES", LISTENER)]))
                 .unwrap();
         assert_eq!(config.routes, [LISTENER]);
+        assert_eq!(config.serves, Serves::Everything);
+    }
+
+    #[test]
+    fn the_hook_function_is_told_what_it_serves() {
+        let base = [("ECS_CLUSTERS", "prod"), ("SWAP_ROUTES", LISTENER)];
+        let hooks = SwapperConfig::from_env(&env(&[
+            base[0],
+            base[1],
+            ("SWAPPER_SERVES", "lifecycle-hooks"),
+        ]))
+        .unwrap();
+        assert_eq!(hooks.serves, Serves::LifecycleHooks);
+        let error = SwapperConfig::from_env(&env(&[base[0], base[1], ("SWAPPER_SERVES", "hooks")]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("`everything` (the default) or `lifecycle-hooks`"),
+            "{error}"
+        );
     }
 }

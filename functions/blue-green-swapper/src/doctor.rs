@@ -16,8 +16,9 @@ use ops_core::aws::elbv2::{Route, RouteKind};
 use ops_core::doctor::{arn_beside, Area, Duty, Examination};
 use ops_core::image::ImageRef;
 
-use crate::config::SwapperConfig;
+use crate::config::{Serves, SwapperConfig};
 use crate::contract::{self, is_test_route, recorded_swap, AppSpec, Colour};
+use crate::hook::{HookGates, HOOK_ALERTED, HOOK_RELEASE};
 use crate::observe::{self, AppEntry, Clients};
 
 /// The tags a swap writes on its live route, which the `elasticloadbalancing:AddTags` grant must
@@ -40,12 +41,18 @@ pub async fn examine(config: &SwapperConfig, clients: &Clients) -> Examination {
         "alerts every swap step, refusal and failure",
     );
     settings(config, &mut exam);
-    exam.duty(Duty::new(
-        "elasticloadbalancing:DescribeTags",
-        "*",
-        "finds the apps on the routes in SWAP_ROUTES",
-    ));
+    if config.serves == Serves::Everything {
+        exam.duty(Duty::new(
+            "elasticloadbalancing:DescribeTags",
+            "*",
+            "finds the apps on the routes in SWAP_ROUTES",
+        ));
+    }
 
+    hooked_services(config, clients, &mut exam).await;
+    if config.serves == Serves::LifecycleHooks {
+        return exam;
+    }
     let tags = route_tags(clients, &config.routes, &mut exam).await;
     let mut routes: BTreeMap<String, Route> = BTreeMap::new();
     for arn in &config.routes {
@@ -138,6 +145,206 @@ pub async fn examine(config: &SwapperConfig, clients: &Clients) -> Examination {
         examine_app(config, clients, entry, &routes, &mut exam).await;
     }
     exam
+}
+
+/// The services of ECS's own strategies in the managed clusters and what each needs. The function
+/// serving lifecycle hooks checks the services that name it as their hook: it reads their service
+/// deployments and revisions, their gating alarms and targets, and marks the alert it sent. The
+/// swapper itself checks every such service for the person's gate: list, describe, continue or
+/// stop its deployments, and record a release.
+async fn hooked_services(config: &SwapperConfig, clients: &Clients, exam: &mut Examination) {
+    let topic = &config.common.alert_topic_arn;
+    let hooks = config.serves == Serves::LifecycleHooks;
+    let mut served = 0;
+    for cluster in &config.clusters {
+        let cluster_arn = arn_beside(topic, "ecs", &format!("cluster/{cluster}"));
+        exam.duty(
+            Duty::new(
+                "ecs:ListServices",
+                "*",
+                format!("finds the services of ECS's own strategies in {cluster}"),
+            )
+            .with_context("ecs:cluster", cluster_arn),
+        );
+        let services = match clients.ecs.list_services(cluster).await {
+            Ok(arns) => clients.ecs.describe_many(cluster, &arns).await,
+            Err(error) => Err(error),
+        };
+        let services = match services {
+            Ok(services) => services,
+            Err(error) => {
+                exam.missing(format!("ECS cluster {cluster}"), error.to_string());
+                continue;
+            }
+        };
+        for service in services.iter().filter(|s| s.strategy.native()) {
+            let named = service
+                .strategy
+                .hook_functions
+                .contains(&config.common.function_name);
+            if hooks && !named {
+                continue;
+            }
+            served += 1;
+            let name = service.qualified_name();
+            match HookGates::of(&service.tags) {
+                Ok(gates) => exam.found(
+                    format!("service {name}"),
+                    format!(
+                        "{} deployments; hooks: {}; pauses at: {}; gating alarms: {}; a person releases at: {}",
+                        service.strategy.name,
+                        or_none(&service.strategy.hook_functions),
+                        or_none(&service.strategy.pauses),
+                        or_none(&gates.alarms),
+                        or_none(&gates.approval)
+                    ),
+                ),
+                Err(problem) => exam.missing(format!("service {name}"), problem),
+            }
+            for duty in hooked_service_duties(service, hooks) {
+                exam.duty(duty);
+            }
+            // Both read the gates: the gating alarms and the new revision's targets.
+            for alarm in HookGates::of(&service.tags)
+                .map(|g| g.alarms)
+                .unwrap_or_default()
+            {
+                exam.duty(Duty::new(
+                    "cloudwatch:DescribeAlarms",
+                    arn_beside(topic, "cloudwatch", &format!("alarm:{alarm}")),
+                    format!("reads gating alarm {alarm} of {name}"),
+                ));
+            }
+            exam.duty(Duty::new(
+                "elasticloadbalancing:DescribeTargetHealth",
+                "*",
+                format!("reads the health of the new revision's targets of {name}"),
+            ));
+        }
+    }
+    if served == 0 && hooks {
+        exam.undetermined(
+            Area::Resource,
+            "hooked services",
+            format!(
+                "no blue/green, canary or linear service in {} names {} as its lifecycle hook yet",
+                config.clusters.join(", "),
+                config.common.function_name
+            ),
+        );
+    }
+}
+
+fn or_none(items: &[String]) -> String {
+    if items.is_empty() {
+        "none".into()
+    } else {
+        items.join(", ")
+    }
+}
+
+/// What the hook (`hooks`) or the person's gate calls for a service of ECS's own strategies. The
+/// SAR requires `service` for each, and `service-deployment` or `service-revision` too for the
+/// calls on those: each is a duty of its own.
+pub fn hooked_service_duties(service: &ServiceState, hooks: bool) -> Vec<Duty> {
+    let name = service.qualified_name();
+    let beside = |kind: &str| service.arn.replacen(":service/", &format!(":{kind}/"), 1) + "/*";
+    let mut calls = vec![("ecs:DescribeServices", service.arn.clone(), "reads")];
+    if hooks {
+        calls.extend([
+            (
+                "ecs:DescribeServiceDeployments",
+                service.arn.clone(),
+                "checks a hook call's deployment of",
+            ),
+            (
+                "ecs:DescribeServiceDeployments",
+                beside("service-deployment"),
+                "checks a hook call's deployment of",
+            ),
+            (
+                "ecs:DescribeServiceRevisions",
+                service.arn.clone(),
+                "finds the new revision's targets of",
+            ),
+            (
+                "ecs:DescribeServiceRevisions",
+                beside("service-revision"),
+                "finds the new revision's targets of",
+            ),
+            (
+                "ecs:ListServiceDeployments",
+                service.arn.clone(),
+                "finds the paused deployment of",
+            ),
+        ]);
+    } else {
+        calls.extend([
+            (
+                "ecs:ListServiceDeployments",
+                service.arn.clone(),
+                "shows the deployments of",
+            ),
+            (
+                "ecs:DescribeServiceDeployments",
+                service.arn.clone(),
+                "shows the deployments of",
+            ),
+            (
+                "ecs:DescribeServiceDeployments",
+                beside("service-deployment"),
+                "shows the deployments of",
+            ),
+            (
+                "ecs:DescribeServiceRevisions",
+                service.arn.clone(),
+                "shows the revisions of",
+            ),
+            (
+                "ecs:DescribeServiceRevisions",
+                beside("service-revision"),
+                "shows the revisions of",
+            ),
+            (
+                "ecs:ContinueServiceDeployment",
+                service.arn.clone(),
+                "continues or rolls back a paused deployment of",
+            ),
+            (
+                "ecs:ContinueServiceDeployment",
+                beside("service-deployment"),
+                "continues or rolls back a paused deployment of",
+            ),
+            (
+                "ecs:StopServiceDeployment",
+                service.arn.clone(),
+                "aborts a deployment of",
+            ),
+            (
+                "ecs:StopServiceDeployment",
+                beside("service-deployment"),
+                "aborts a deployment of",
+            ),
+        ]);
+    }
+    let mut duties: Vec<Duty> = calls
+        .into_iter()
+        .map(|(action, resource, what)| {
+            Duty::new(action, resource, format!("{what} {name}"))
+                .with_context("ecs:cluster", service.cluster_arn.clone())
+        })
+        .collect();
+    let (key, what) = if hooks {
+        (HOOK_ALERTED, "remembers the last hook alert on")
+    } else {
+        (HOOK_RELEASE, "records a person's release on")
+    };
+    duties.push(
+        Duty::new("ecs:TagResource", &service.arn, format!("{what} {name}"))
+            .with_context_list("aws:TagKeys", &[key])
+            .with_resource_tags(&service.tags),
+    );
+    duties
 }
 
 /// The configuration as parsed, and what is wrong with it.

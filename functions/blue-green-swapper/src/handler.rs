@@ -22,7 +22,7 @@ use tracing::{debug, info, warn};
 
 use crate::act::{apply, Context, Written};
 use crate::commands::{AppArgs, DeployArgs, StatusArgs, COMMANDS};
-use crate::config::SwapperConfig;
+use crate::config::{Serves, SwapperConfig};
 use crate::contract::{Colour, Strategy};
 use crate::decide::{
     decide_advance, decide_start, pre_flight, scales_to_zero, Action, Deploying, Start,
@@ -61,7 +61,15 @@ pub async fn function_handler<A: AlertSink>(
     invocation: &Invocation,
     deps: &Deps<A>,
 ) -> Result<Value> {
-    match classify(payload)? {
+    let incoming = classify(payload)?;
+    if deps.config.serves == Serves::LifecycleHooks {
+        if let Some(refusal) =
+            not_for_the_hook_function(&incoming, &deps.config.common.function_name)
+        {
+            return refusal;
+        }
+    }
+    match incoming {
         Incoming::Event {
             detail_type,
             source,
@@ -96,6 +104,24 @@ pub async fn function_handler<A: AlertSink>(
             "blue-green-swapper does not handle CloudWatch alarm actions".into(),
         )
         .into()),
+    }
+}
+
+/// The function deployed to serve lifecycle hooks (without the reserved concurrency that keeps
+/// swaps to one invocation at a time) answers hook calls, ECS's hook events and `doctor`; it runs
+/// no swap, so a schedule is ignored and any other chat command is sent back to the swapper.
+fn not_for_the_hook_function(incoming: &Incoming, function: &str) -> Option<Result<Value>> {
+    match incoming {
+        Incoming::LifecycleHook(_) => None,
+        Incoming::Event { detail_type, .. } if detail_type == HOOK_STATE_CHANGE => None,
+        Incoming::Event { detail_type, .. } => Some(Ok(json!({
+            "status": "ignored",
+            "reason": format!("{function} serves ECS lifecycle hooks only (SWAPPER_SERVES=lifecycle-hooks), not `{detail_type}` events"),
+        }))),
+        Incoming::Command(raw) if raw.get("command").and_then(Value::as_str) == Some("doctor") => None,
+        Incoming::Command(_) | Incoming::AlarmAction(_) => Some(Err(Error::Refused(format!(
+            "{function} serves ECS lifecycle hooks only (SWAPPER_SERVES=lifecycle-hooks): send chat commands to blue-green-swapper itself (the stack's `BlueGreenSwapperFunctionName`)"
+        )))),
     }
 }
 

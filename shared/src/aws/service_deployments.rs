@@ -11,8 +11,8 @@
 use std::collections::BTreeMap;
 
 use aws_sdk_ecs::types::{
-    DeploymentConfiguration, DeploymentLifecycleHookAction, ServiceDeployment,
-    StopServiceDeploymentStopType,
+    DeploymentConfiguration, DeploymentLifecycleHook, DeploymentLifecycleHookAction,
+    ServiceDeployment, StopServiceDeploymentStopType,
 };
 use serde::Serialize;
 
@@ -32,6 +32,10 @@ pub struct Strategy {
     pub plan: String,
     /// The CloudWatch alarms that make ECS fail (and, if set, roll back) a deployment.
     pub alarms: Vec<String>,
+    /// The Lambda functions its lifecycle hooks call (their names, from `hookTargetArn`).
+    pub hook_functions: Vec<String>,
+    /// The stages where a pause hook stops its deployments for `ContinueServiceDeployment`.
+    pub pauses: Vec<String>,
 }
 
 impl Strategy {
@@ -79,7 +83,28 @@ impl Strategy {
             .filter(|a| a.enable())
             .map(|a| a.alarm_names().to_vec())
             .unwrap_or_default();
-        Strategy { name, plan, alarms }
+        let hooks = config.map(|c| c.lifecycle_hooks()).unwrap_or_default();
+        let is_pause =
+            |h: &&DeploymentLifecycleHook| h.target_type().is_some_and(|t| t.as_str() == "PAUSE");
+        let hook_functions = hooks
+            .iter()
+            .filter(|h| !is_pause(h))
+            .filter_map(|h| h.hook_target_arn())
+            .filter_map(|arn| arn.split(":function:").nth(1))
+            .map(|rest| rest.split(':').next().unwrap_or(rest).to_string())
+            .collect();
+        let pauses = hooks
+            .iter()
+            .filter(is_pause)
+            .flat_map(|h| h.lifecycle_stages().iter().map(|s| s.as_str().to_string()))
+            .collect();
+        Strategy {
+            name,
+            plan,
+            alarms,
+            hook_functions,
+            pauses,
+        }
     }
 }
 

@@ -8,15 +8,12 @@ use std::time::Duration;
 use aws_config::SdkConfig;
 use aws_sdk_cloudwatch::types::StateValue;
 use ops_e2e::events::scheduled;
-use ops_e2e::fixtures::{strategy_service, REGISTRY};
+use ops_e2e::fixtures::{checkout_canary, CHECKOUT as SERVICE, CHECKOUT_ALARM as ALARM};
 use ops_e2e::lambda::built_binary;
 use ops_e2e::{AlertInbox, Emulator, LocalLambda};
 use serde_json::{json, Value};
 
 use crate::show::{deployed, list, print_alert, print_chat_line, text};
-
-const SERVICE: &str = "checkout";
-const ALARM: &str = "checkout-5xx";
 
 /// The two functions this chapter runs, and where to reach the emulator's controls.
 struct Stage<'a> {
@@ -44,12 +41,13 @@ pub async fn chapter(
         &env,
     );
     env.push(("SWAP_ROUTES".into(), live_route.to_string()));
+    env.push(("SWAPPER_SERVES".into(), "lifecycle-hooks".into()));
     let swapper = LocalLambda::start(
         &built_binary("blue-green-swapper"),
-        &deployed("blue-green-swapper"),
+        &deployed("blue-green-swapper-hook"),
         &env,
     );
-    let green = create_service(emulator, config).await;
+    let green = text(&checkout_canary(emulator).await["targetGroups"][1]);
     let stage = Stage {
         emulator,
         trigger,
@@ -57,7 +55,7 @@ pub async fn chapter(
         green,
     };
     println!("prod/{SERVICE} runs on Fargate behind an ALB rule. ECS deploys it as a CANARY: 10% of production traffic for 5 minutes, then the rest.");
-    println!("Its lifecycle hooks call {} at POST_SCALE_UP, PRODUCTION_TRAFFIC_SHIFT and POST_PRODUCTION_TRAFFIC_SHIFT; its tag ops:hook-alarms={ALARM} is the gate.", deployed("blue-green-swapper"));
+    println!("Its lifecycle hooks call {} (blue-green-swapper's hook function) at POST_SCALE_UP, PRODUCTION_TRAFFIC_SHIFT and POST_PRODUCTION_TRAFFIC_SHIFT; its tag ops:hook-alarms={ALARM} is the gate.", deployed("blue-green-swapper-hook"));
 
     println!("\n1. ECS completes the service's first deployment; both functions hear of it.");
     let first = stage.walk_to_the_end();
@@ -225,38 +223,6 @@ impl Stage<'_> {
         );
         println!("   {}", text(&answer["verification"]["says"]));
     }
-}
-
-/// prod/checkout: its ECR repository and first image, and the service ECS deploys as a canary
-/// with the swapper as its hook; returns the target group its new revisions start in.
-async fn create_service(emulator: &Emulator, config: &SdkConfig) -> String {
-    aws_sdk_ecr::Client::new(config)
-        .create_repository()
-        .repository_name(SERVICE)
-        .send()
-        .await
-        .expect("create the repository");
-    let (_, made) = strategy_service(
-        emulator,
-        SERVICE,
-        &format!("{REGISTRY}/{SERVICE}:release-1"),
-        json!({
-            "strategy": "CANARY", "alarms": [ALARM],
-            "canary": {"canaryPercent": 10.0, "canaryBakeTimeInMinutes": 5},
-            "tags": {
-                "ops:deploy-repository": SERVICE, "ops:deploy-tag-pattern": "release-+",
-                "ops:hook-alarms": ALARM,
-            },
-            "lifecycle_hooks": [{
-                "hookTargetArn": format!("arn:aws:lambda:us-east-1:123456789012:function:{}", deployed("blue-green-swapper")),
-                "roleArn": "arn:aws:iam::123456789012:role/opsstack-BlueGreenSwapperHookInvokeRole",
-                "lifecycleStages": ["POST_SCALE_UP", "PRODUCTION_TRAFFIC_SHIFT", "POST_PRODUCTION_TRAFFIC_SHIFT"],
-            }],
-        }),
-        false,
-    )
-    .await;
-    text(&made["targetGroups"][1])
 }
 
 /// Now, in epoch seconds: the reconcile's schedule time.
