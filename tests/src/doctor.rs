@@ -123,6 +123,10 @@ pub async fn doctor_all(
                 ("ECS_CLUSTERS", "prod".into()),
                 ("SWAP_ROUTES", live_route),
                 ("SWAPPER_SERVES", "lifecycle-hooks".into()),
+                (
+                    "SWAPPER_FUNCTION_NAME",
+                    format!("{STACK}-blue-green-swapper"),
+                ),
             ],
         ),
         (

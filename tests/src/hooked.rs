@@ -60,9 +60,16 @@ pub struct World<A: AlertSink> {
     pub green: String,
 }
 
-/// The swapper's dependencies on the emulator, deployed to serve `serves` (`SWAPPER_SERVES`).
+/// The swapper's dependencies on the emulator, deployed to serve `serves` (`SWAPPER_SERVES`): the
+/// swapper is `blue-green-swapper`, its hook function `blue-green-swapper-hook`.
 fn deps_of<A: AlertSink>(sdk: &aws_config::SdkConfig, alerts: A, serves: &str) -> Deps<A> {
+    let name = if serves == "lifecycle-hooks" {
+        "blue-green-swapper-hook"
+    } else {
+        "blue-green-swapper"
+    };
     let env = Env::from_pairs([
+        ("AWS_LAMBDA_FUNCTION_NAME", name),
         ("ALERT_TOPIC_ARN", TOPIC),
         ("ECS_CLUSTERS", "prod"),
         (
@@ -70,6 +77,7 @@ fn deps_of<A: AlertSink>(sdk: &aws_config::SdkConfig, alerts: A, serves: &str) -
             "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/shop/1/2",
         ),
         ("SWAPPER_SERVES", serves),
+        ("SWAPPER_FUNCTION_NAME", "blue-green-swapper"),
     ]);
     Deps {
         clients: Clients {

@@ -438,15 +438,31 @@ async fn the_hook_function_answers_hooks_and_pause_events_and_sends_chat_back_to
         .await
         .unwrap();
     assert_eq!(alerted["alerted"], true, "{alerted:#}");
-    assert_eq!(hook.alerts.sent()[0].event_type, "hook.paused");
-    for command in ["promote", "abort", "status", "deploy"] {
+    let paused_alert = hook.alerts.sent().remove(0);
+    assert_eq!(paused_alert.event_type, "hook.paused");
+    assert_eq!(paused_alert.function, "blue-green-swapper-hook");
+    // Its chat lines name the swapper, which takes them, and the swapper's alerts join its thread.
+    assert!(
+        paused_alert
+            .next_steps
+            .iter()
+            .all(|s| s.contains("--function-name blue-green-swapper --payload")),
+        "{:#?}",
+        paused_alert.next_steps
+    );
+    world
+        .handle(chat("promote", "prod/web", "alice"), now())
+        .await
+        .unwrap();
+    assert_eq!(world.alerts()[0].thread_id, paused_alert.thread_id);
+    for command in ["abort", "status", "deploy"] {
         let refused = world
             .handle_with(&hook, chat(command, "prod/web", "alice"), now())
             .await
             .unwrap_err()
             .to_string();
         assert!(
-            refused.contains("serves ECS lifecycle hooks only (SWAPPER_SERVES=lifecycle-hooks): send chat commands to blue-green-swapper itself"),
+            refused.contains("serves ECS lifecycle hooks only (SWAPPER_SERVES=lifecycle-hooks): send chat commands to blue-green-swapper itself, blue-green-swapper"),
             "{command}: {refused}"
         );
     }
@@ -467,7 +483,7 @@ async fn the_hook_function_answers_hooks_and_pause_events_and_sends_chat_back_to
     assert_eq!(doctor["status"], "doctor", "{doctor:#}");
     assert_eq!(
         hook_status(&world).await,
-        ("IN_PROGRESS".into(), vec!["AWAITING_ACTION".into()]),
-        "nothing the hook function refused changed ECS"
+        ("IN_PROGRESS".into(), vec!["SUCCEEDED".into()]),
+        "the swapper's promote continued the pause; nothing the hook function refused changed ECS"
     );
 }

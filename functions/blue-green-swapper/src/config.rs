@@ -18,6 +18,9 @@ pub struct SwapperConfig {
     pub registries: RegistryPolicy,
     /// What this deployment of the function serves (`SWAPPER_SERVES`).
     pub serves: Serves,
+    /// The function chat commands go to, as alerts print them: this one, or for the hook function
+    /// the swapper itself (`SWAPPER_FUNCTION_NAME`, required with `lifecycle-hooks`).
+    pub chat_function: String,
 }
 
 /// What a deployment of the function serves. ECS rolls a deployment back when it cannot invoke
@@ -59,12 +62,18 @@ impl SwapperConfig {
                 ))
             }
         };
+        let common = CommonConfig::from_env(env, "blue-green-swapper")?;
+        let chat_function = match serves {
+            Serves::Everything => common.function_name.clone(),
+            Serves::LifecycleHooks => env.required("SWAPPER_FUNCTION_NAME")?.to_string(),
+        };
         Ok(SwapperConfig {
-            common: CommonConfig::from_env(env, "blue-green-swapper")?,
+            common,
             clusters,
             routes,
             registries: RegistryPolicy::from_env(env),
             serves,
+            chat_function,
         })
     }
 }
@@ -127,13 +136,23 @@ mod tests {
     #[test]
     fn the_hook_function_is_told_what_it_serves() {
         let base = [("ECS_CLUSTERS", "prod"), ("SWAP_ROUTES", LISTENER)];
-        let hooks = SwapperConfig::from_env(&env(&[
+        let missing = SwapperConfig::from_env(&env(&[
             base[0],
             base[1],
             ("SWAPPER_SERVES", "lifecycle-hooks"),
         ]))
+        .unwrap_err()
+        .to_string();
+        assert!(missing.contains("`SWAPPER_FUNCTION_NAME`"), "{missing}");
+        let hooks = SwapperConfig::from_env(&env(&[
+            base[0],
+            base[1],
+            ("SWAPPER_SERVES", "lifecycle-hooks"),
+            ("SWAPPER_FUNCTION_NAME", "opsstack-blue-green-swapper"),
+        ]))
         .unwrap();
         assert_eq!(hooks.serves, Serves::LifecycleHooks);
+        assert_eq!(hooks.chat_function, "opsstack-blue-green-swapper");
         let error = SwapperConfig::from_env(&env(&[base[0], base[1], ("SWAPPER_SERVES", "hooks")]))
             .unwrap_err()
             .to_string();

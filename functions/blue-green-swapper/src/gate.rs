@@ -113,7 +113,7 @@ impl GateView {
 }
 
 /// When the pauses time out and what ECS does then.
-fn timeout_text(pauses: &[&HookExecution]) -> String {
+pub fn timeout_text(pauses: &[&HookExecution]) -> String {
     pauses
         .iter()
         .filter_map(|p| {

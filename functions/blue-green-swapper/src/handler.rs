@@ -63,9 +63,7 @@ pub async fn function_handler<A: AlertSink>(
 ) -> Result<Value> {
     let incoming = classify(payload)?;
     if deps.config.serves == Serves::LifecycleHooks {
-        if let Some(refusal) =
-            not_for_the_hook_function(&incoming, &deps.config.common.function_name)
-        {
+        if let Some(refusal) = not_for_the_hook_function(&incoming, &deps.config) {
             return refusal;
         }
     }
@@ -110,7 +108,9 @@ pub async fn function_handler<A: AlertSink>(
 /// The function deployed to serve lifecycle hooks (without the reserved concurrency that keeps
 /// swaps to one invocation at a time) answers hook calls, ECS's hook events and `doctor`; it runs
 /// no swap, so a schedule is ignored and any other chat command is sent back to the swapper.
-fn not_for_the_hook_function(incoming: &Incoming, function: &str) -> Option<Result<Value>> {
+fn not_for_the_hook_function(incoming: &Incoming, config: &SwapperConfig) -> Option<Result<Value>> {
+    let function = &config.common.function_name;
+    let swapper = &config.chat_function;
     match incoming {
         Incoming::LifecycleHook(_) => None,
         Incoming::Event { detail_type, .. } if detail_type == HOOK_STATE_CHANGE => None,
@@ -120,7 +120,7 @@ fn not_for_the_hook_function(incoming: &Incoming, function: &str) -> Option<Resu
         }))),
         Incoming::Command(raw) if raw.get("command").and_then(Value::as_str) == Some("doctor") => None,
         Incoming::Command(_) | Incoming::AlarmAction(_) => Some(Err(Error::Refused(format!(
-            "{function} serves ECS lifecycle hooks only (SWAPPER_SERVES=lifecycle-hooks): send chat commands to blue-green-swapper itself (the stack's `BlueGreenSwapperFunctionName`)"
+            "{function} serves ECS lifecycle hooks only (SWAPPER_SERVES=lifecycle-hooks): send chat commands to blue-green-swapper itself, {swapper}"
         )))),
     }
 }
@@ -144,7 +144,13 @@ async fn on_hook<A: AlertSink>(raw: &Value, now: u64, deps: &Deps<A>) -> Result<
                 (HookView::unread(&call, decision.reason.clone()), decision)
             }
         };
-    if let Some(alert) = hook_alert(function, &call, &view, &decision) {
+    if let Some(alert) = hook_alert(
+        function,
+        &deps.config.chat_function,
+        &call,
+        &view,
+        &decision,
+    ) {
         let key = decision.alert_key(&call);
         if view.alerted.as_deref() == Some(key.as_str()) {
             info!(%key, "this hook call's decision was alerted already");
@@ -286,7 +292,12 @@ async fn on_hook_event<A: AlertSink>(raw: &Value, now: u64, deps: &Deps<A>) -> R
             json!({"status": "ok", "alerted": false, "reason": "this pause was alerted already"}),
         );
     }
-    let alert = pause_alert(&deps.config.common.function_name, &view, pause);
+    let alert = pause_alert(
+        &deps.config.common.function_name,
+        &deps.config.chat_function,
+        &view,
+        pause,
+    );
     deps.alerts.publish(&alert).await?;
     let remember = BTreeMap::from([(hook::HOOK_ALERTED.to_string(), key)]);
     if let Err(error) = deps.clients.ecs.tag(&view.service_arn, &remember).await {

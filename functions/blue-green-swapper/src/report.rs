@@ -214,6 +214,7 @@ fn short_image(image: &str) -> String {
 /// stages in between or any other wait.
 pub fn hook_alert(
     function: &str,
+    chat: &str,
     call: &HookCall,
     view: &HookView,
     decision: &HookDecision,
@@ -250,9 +251,9 @@ pub fn hook_alert(
             crate::hook::HOOK_APPROVAL,
             crate::hook::CALL_BACK_DELAY
         ))
-        .next_step(format!("Go on: {}", promote_line(function, service)))
-        .next_step(format!("Roll back: {}", abort_line(function, service)))
-        .next_step(format!("See it: {}", status_line(function, service))),
+        .next_step(format!("Go on: {}", promote_line(chat, service)))
+        .next_step(format!("Roll back: {}", abort_line(chat, service)))
+        .next_step(format!("See it: {}", status_line(chat, service))),
         HookStatus::Succeeded if stage == "POST_PRODUCTION_TRAFFIC_SHIFT" && !call.rolling_back() => Alert::new(
             Severity::Info,
             function,
@@ -270,24 +271,25 @@ pub fn hook_alert(
     Some(
         alert
             .why(decision.reason.clone())
-            .thread(deployment_thread(function, service, &call.resource_arn))
+            .thread(deployment_thread(chat, service, &call.resource_arn))
             .context("stage", stage)
             .context("execution_id", &call.execution_id)
             .related(&call.resource_arn),
     )
 }
 
-/// The thread of a service deployment's alerts: the hook's, the pause's and the gate's.
-fn deployment_thread(function: &str, service: &str, deployment_arn: &str) -> String {
+/// The thread of a service deployment's alerts: the hook's, the pause's and the gate's, named by the
+/// swapper (`chat`) whichever of its two functions sends them, so they share one thread.
+fn deployment_thread(chat: &str, service: &str, deployment_arn: &str) -> String {
     format!(
-        "{function}:{service}:{}",
+        "{chat}:{service}:{}",
         deployment_arn.rsplit('/').next().unwrap_or_default()
     )
 }
 
 /// The alert when ECS pauses a deployment at a pause hook: what waits, the gates now, when the
 /// pause times out, and the commands that answer it.
-pub fn pause_alert(function: &str, view: &GateView, pause: &HookExecution) -> Alert {
+pub fn pause_alert(function: &str, chat: &str, view: &GateView, pause: &HookExecution) -> Alert {
     let service = &view.service;
     let deployment = view.in_flight();
     let arn = deployment.map(|d| d.arn.clone()).unwrap_or_default();
@@ -313,16 +315,16 @@ pub fn pause_alert(function: &str, view: &GateView, pause: &HookExecution) -> Al
         format!("{service}: {target} paused at {stage}, waits for your go"),
     )
     .what(format!(
-        "ECS paused service deployment {} of {target} at {stage} (pause hook {}); {}.",
+        "ECS paused service deployment {} of {target} at {stage} (pause hook {}) until a person promotes or aborts it; {}.",
         arn.rsplit('/').next().unwrap_or_default(),
         pause.id,
-        view.waiting_for()
+        gate::timeout_text(&[pause])
     ))
     .why(gates)
-    .next_step(format!("Go on: {}", promote_line(function, service)))
-    .next_step(format!("{go}: {}", abort_line(function, service)))
-    .next_step(format!("See it: {}", status_line(function, service)))
-    .thread(deployment_thread(function, service, &arn))
+    .next_step(format!("Go on: {}", promote_line(chat, service)))
+    .next_step(format!("{go}: {}", abort_line(chat, service)))
+    .next_step(format!("See it: {}", status_line(chat, service)))
+    .thread(deployment_thread(chat, service, &arn))
     .context("stage", &stage)
     .context("hook_id", &pause.id)
     .related(&arn)

@@ -1,7 +1,8 @@
 //! Chapter: a service that ECS deploys itself as a canary, through the real binaries.
 //! deploy-trigger starts ECS's deployment on a push and reports it from ECS's service deployment;
 //! blue-green-swapper gates its stages as ECS's lifecycle hook. One deployment passes every gate;
-//! the next is failed by an alarm at the canary shift and rolled back by ECS.
+//! the next is failed by an alarm at the canary shift and rolled back by ECS; the last waits at an
+//! ECS pause hook until a person releases it from chat.
 
 use std::time::Duration;
 
@@ -42,6 +43,10 @@ pub async fn chapter(
     );
     env.push(("SWAP_ROUTES".into(), live_route.to_string()));
     env.push(("SWAPPER_SERVES".into(), "lifecycle-hooks".into()));
+    env.push((
+        "SWAPPER_FUNCTION_NAME".into(),
+        deployed("blue-green-swapper"),
+    ));
     let swapper = LocalLambda::start(
         &built_binary("blue-green-swapper"),
         &deployed("blue-green-swapper-hook"),
@@ -126,6 +131,114 @@ pub async fn chapter(
         .expect("reconcile handled");
     for alert in inbox.receive(2, Duration::from_secs(10)).await {
         print_alert(&alert);
+    }
+
+    paused_and_promoted(&stage, config, topic, inbox, live_route).await;
+}
+
+/// A pause hook at POST_TEST_TRAFFIC_SHIFT: ECS waits; the hook function alerts the pause with the
+/// commands that answer it; a person looks (`status`) and releases it (`promote`) from chat.
+async fn paused_and_promoted(
+    stage: &Stage<'_>,
+    config: &SdkConfig,
+    topic: &str,
+    inbox: &AlertInbox,
+    live_route: &str,
+) {
+    println!("
+6. The team adds an ECS pause hook at POST_TEST_TRAFFIC_SHIFT (a person looks before production traffic moves), {ALARM} is OK again, and CI pushes {SERVICE}:release-4:");
+    aws_sdk_cloudwatch::Client::new(config)
+        .set_alarm_state()
+        .alarm_name(ALARM)
+        .state_value(StateValue::Ok)
+        .state_reason("Threshold no longer crossed")
+        .send()
+        .await
+        .expect("set the alarm");
+    let ecs = aws_sdk_ecs::Client::new(config);
+    let service = ecs
+        .describe_services()
+        .cluster("prod")
+        .services(SERVICE)
+        .send()
+        .await
+        .expect("describe the service");
+    let mut deployment_configuration = service.services()[0]
+        .deployment_configuration()
+        .expect("a deployment configuration")
+        .clone();
+    deployment_configuration
+        .lifecycle_hooks
+        .get_or_insert_with(Vec::new)
+        .push(
+            aws_sdk_ecs::types::DeploymentLifecycleHook::builder()
+                .target_type(aws_sdk_ecs::types::DeploymentLifecycleHookTargetType::Pause)
+                .lifecycle_stages(
+                    aws_sdk_ecs::types::DeploymentLifecycleHookStage::PostTestTrafficShift,
+                )
+                .build(),
+        );
+    ecs.update_service()
+        .cluster("prod")
+        .service(SERVICE)
+        .deployment_configuration(deployment_configuration)
+        .send()
+        .await
+        .expect("add the pause hook");
+    stage.push("release-4");
+    stage.hooks(&stage.advance("POST_SCALE_UP"));
+    let paused = stage.advance("POST_TEST_TRAFFIC_SHIFT");
+    println!("   ECS pauses at POST_TEST_TRAFFIC_SHIFT and sends ECS Hook State Change (HOOK_AWAITING_ACTION) to the hook function:");
+    for event in list(&paused["hookEvents"]) {
+        stage.swapper.invoke(event).expect("pause event handled");
+    }
+    for alert in inbox.receive(1, Duration::from_secs(10)).await {
+        print_alert(&alert);
+    }
+    let mut env = stage.emulator.function_env();
+    env.push(("ALERT_TOPIC_ARN".into(), topic.to_string()));
+    env.push(("ECS_CLUSTERS".into(), "prod".into()));
+    env.push(("SWAP_ROUTES".into(), live_route.to_string()));
+    let gate = LocalLambda::start(
+        &built_binary("blue-green-swapper"),
+        &deployed("blue-green-swapper"),
+        &env,
+    );
+    println!(
+        "
+   In chat, alice looks:"
+    );
+    let status = json!({"command": "status", "args": {"app": format!("prod/{SERVICE}")}, "requested_by": "alice"});
+    print_chat_line("blue-green-swapper", &status);
+    let shown = gate.invoke(status).expect("status");
+    let service = &shown["services"][0];
+    println!(
+        "   {} at {}: waiting for {}",
+        text(&service["deployment"]["target"]),
+        text(&service["deployment"]["stage"]),
+        text(&service["waiting_for"])
+    );
+    println!("   and releases it:");
+    let promote = json!({"command": "promote", "args": {"app": format!("prod/{SERVICE}")}, "requested_by": "alice"});
+    print_chat_line("blue-green-swapper", &promote);
+    let promoted = gate.invoke(promote).expect("promote");
+    for change in list(&promoted["applied"]) {
+        println!("   done: {}", text(&change["reason"]));
+    }
+    for alert in inbox.receive(1, Duration::from_secs(10)).await {
+        print_alert(&alert);
+    }
+    println!(
+        "
+   ECS goes on: the canary shift and the rest; the hook passes, deploy-trigger verifies:"
+    );
+    let done = stage.walk_to_the_end();
+    stage
+        .trigger
+        .invoke(done["event"].clone())
+        .expect("event handled");
+    for alert in inbox.receive(2, Duration::from_secs(10)).await {
+        println!("  alert: {}", text(&alert.chat["content"]["title"]));
     }
 }
 
