@@ -52,18 +52,15 @@ class StrategyService:
             "strategy": strategy, "alarms": list(alarms), "network": self.vpc.network()["awsvpcConfiguration"], **extra,
         })
         self.blue, self.green = self.made["targetGroups"]
-        # The first deployment, walked to its end (its hook calls, if any, answered SUCCEEDED, its
-        # pauses continued).
-        paused_at = [stage for hook in extra.get("lifecycle_hooks", []) if hook.get("targetType") == "PAUSE"
-                     for stage in hook["lifecycleStages"]]
-        for stage in paused_at:
-            self.advance(to=stage)
-            deployment = self.service_deployments()[0]
-            for hook in deployment["lifecycleHookDetails"]:
-                if hook["status"] == "AWAITING_ACTION":
-                    self.ecs.continue_service_deployment(
-                        serviceDeploymentArn=deployment["serviceDeploymentArn"], hookId=hook["hookId"])
-        self.advance(to="CLEAN_UP")
+        # The first deployment, walked stage by stage to its end (its hook calls, if any, answered
+        # SUCCEEDED, its pauses continued).
+        while True:
+            step = self.advance()
+            for pause in step["awaiting"]:
+                self.ecs.continue_service_deployment(
+                    serviceDeploymentArn=step["serviceDeploymentArn"], hookId=pause["hookId"])
+            if step["status"] == "SUCCESSFUL":
+                break
 
     def control(self, path: str, **body) -> dict:
         return shared.control(f"/_ops/ecs/{path}", {"cluster": self.cluster, "service": self.name, **body})
@@ -144,6 +141,8 @@ class NativeDeploymentTest(unittest.TestCase):
         seen = []
         app.advance(to="POST_TEST_TRAFFIC_SHIFT")
         for _ in range(4):
+            before = app.advance()
+            self.assertEqual(before["lifecycleStage"], "PRE_PRODUCTION_TRAFFIC_SHIFT")
             seen.append(app.advance()["productionTrafficWeights"])
         shares = [sorted(w.values()) for w in seen]
         self.assertEqual(shares, [[25.0, 75.0], [50.0, 50.0], [25.0, 75.0], [0.0, 100.0]])
@@ -448,6 +447,26 @@ class PauseHookTest(unittest.TestCase):
         self.assertEqual(status, 400)
         self.assertIn("a pause hook at POST_TEST_TRAFFIC_SHIFT stops the deployment there", error)
         self.assertEqual(app.service_deployments()[0]["lifecycleStage"], "PRE_SCALE_UP")
+
+    def test_a_pause_before_each_canary_step_holds_the_traffic_where_it_is(self):
+        """Developer guide, "Pause hooks": "For linear and canary deployments, pause hooks configured at
+        PRE_PRODUCTION_TRAFFIC_SHIFT are invoked at each traffic shift step. Each invocation generates
+        a unique hookId, and you must call ContinueServiceDeployment for each one." """
+        app = StrategyService("CANARY", canary={"canaryPercent": 10.0, "canaryBakeTimeInMinutes": 5},
+                              lifecycle_hooks=[{"targetType": "PAUSE", "lifecycleStages": ["PRE_PRODUCTION_TRAFFIC_SHIFT"]}])
+        app.deploy("web:2")
+        before = app.weights()
+        first = app.advance(to="PRE_PRODUCTION_TRAFFIC_SHIFT")
+        self.assertEqual(app.weights(), before, "nothing shifts while ECS waits before the step")
+        self.assertEqual(sorted(before.values()), [100], "the first deployment took all the traffic")
+        arn = first["serviceDeploymentArn"]
+        app.ecs.continue_service_deployment(serviceDeploymentArn=arn, hookId=first["awaiting"][0]["hookId"])
+        canary = app.advance(to="PRODUCTION_TRAFFIC_SHIFT")
+        self.assertEqual(sorted(app.weights().values()), [10, 90])
+        second = app.advance(to="PRE_PRODUCTION_TRAFFIC_SHIFT")
+        self.assertNotEqual(second["awaiting"][0]["hookId"], first["awaiting"][0]["hookId"])
+        self.assertEqual(sorted(app.weights().values()), [10, 90])
+        self.assertEqual(canary["serviceDeploymentArn"], arn)
 
     def test_stop_with_rollback_requests_a_rollback_of_a_running_deployment(self):
         app = StrategyService("CANARY", canary={"canaryPercent": 10.0, "canaryBakeTimeInMinutes": 5})

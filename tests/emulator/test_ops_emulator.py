@@ -733,6 +733,10 @@ class TemplateGrants(unittest.TestCase):
             self.statement(withroutes["BlueGreenSwapperFunction"], "SimulateItsOwnRole")["Resource"],
             "arn:aws:iam::111122223333:role/BlueGreenSwapperFunction-role",
         )
+        self.assertEqual(
+            self.statement(withroutes["BlueGreenSwapperHookFunction"], "SimulateItsOwnRole")["Resource"],
+            "arn:aws:iam::111122223333:role/BlueGreenSwapperHookFunction-role",
+        )
 
     def test_an_unresolvable_reference_is_an_error_not_a_guess(self):
         with self.assertRaises(template_grants.Unsupported):
@@ -740,7 +744,7 @@ class TemplateGrants(unittest.TestCase):
 
 
 FUNCTIONS = ["DeployTriggerFunction", "CpuAlarmScalerFunction", "BlueGreenSwapperFunction",
-             "LegacyHealthMonitorFunction", "BastionEipAssociatorFunction"]
+             "BlueGreenSwapperHookFunction", "LegacyHealthMonitorFunction", "BastionEipAssociatorFunction"]
 
 
 if __name__ == "__main__":

@@ -759,34 +759,13 @@ pub async fn strategy_service(
         .control("POST", "/_ops/ecs/strategy-service", Some(request))
         .expect("a service of the strategy");
     if walk_first {
-        // ECS pauses at each pause hook: walk to it and continue it, then on to the end.
-        let order = [
-            "PRE_SCALE_UP",
-            "POST_SCALE_UP",
-            "POST_TEST_TRAFFIC_SHIFT",
-            "POST_PRODUCTION_TRAFFIC_SHIFT",
-        ];
-        let paused_at: Vec<&str> = order
-            .into_iter()
-            .filter(|stage| {
-                spec["lifecycle_hooks"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter(|hook| hook["targetType"] == "PAUSE")
-                    .any(|hook| {
-                        hook["lifecycleStages"]
-                            .as_array()
-                            .is_some_and(|s| s.iter().any(|v| v == stage))
-                    })
-            })
-            .collect();
-        for stage in paused_at.into_iter().chain(["CLEAN_UP"]) {
+        // Stage by stage to the end, continuing each pause ECS makes on the way.
+        loop {
             let walked = emulator
                 .control(
                     "POST",
                     "/_ops/ecs/advance-deployment",
-                    Some(serde_json::json!({"cluster": "prod", "service": service, "to": stage})),
+                    Some(serde_json::json!({"cluster": "prod", "service": service, "stages": 1})),
                 )
                 .expect("its first deployment walks on");
             for pause in walked["awaiting"].as_array().into_iter().flatten() {
@@ -798,6 +777,9 @@ pub async fn strategy_service(
                     .send()
                     .await
                     .expect("its first deployment's pause continued");
+            }
+            if walked["status"] == "SUCCESSFUL" {
+                break;
             }
         }
     }

@@ -103,14 +103,19 @@ async fn a_pause_is_alerted_once_and_released_by_chat_promote() {
         alert.why
     );
     let steps = alert.next_steps.join("\n");
-    assert!(
-        steps.contains(r#"--payload {"args":{"app":"prod/web"},"command":"promote"}"#),
-        "{steps}"
-    );
-    assert!(
-        steps.contains(r#"--payload {"args":{"app":"prod/web"},"command":"abort"}"#),
-        "{steps}"
-    );
+    // Each line is pinned to this deployment: sent after another replaced it, it changes nothing.
+    let id = events[0]["resources"][0]
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap();
+    for command in ["promote", "abort"] {
+        let line = format!(
+            r#"--payload {{"args":{{"app":"prod/web","deployment":"{id}"}},"command":"{command}"}}"#
+        );
+        assert!(steps.contains(&line), "{steps}");
+    }
 
     // status says what it waits for.
     let status = world
@@ -299,7 +304,7 @@ async fn the_hooks_manual_gate_holds_the_stage_until_promote_releases_it() {
         .unwrap();
     assert_eq!(
         status["services"][0]["waiting_for"],
-        "a person: the hook's manual gate at POST_TEST_TRAFFIC_SHIFT awaits promote or abort"
+        "a person: the hook holds web:2 at POST_TEST_TRAFFIC_SHIFT (`ops:hook-approval`) until promote or abort"
     );
 
     let promoted = world
@@ -486,4 +491,294 @@ async fn the_hook_function_answers_hooks_and_pause_events_and_sends_chat_back_to
         ("IN_PROGRESS".into(), vec!["SUCCEEDED".into()]),
         "the swapper's promote continued the pause; nothing the hook function refused changed ECS"
     );
+}
+
+// --- Found by an independent test of the first version ------------------------------------------
+
+/// Walk on to the next `stage` and answer every hook call on the way; the calls made at `stage`.
+async fn calls_at(world: &World<MemoryAlerts>, stage: &str) -> Vec<Value> {
+    world
+        .advance(stage)
+        .into_iter()
+        .filter(|c| c["lifecycleStage"] == stage)
+        .collect()
+}
+
+async fn world_with(hooks: Value, tags: Value) -> World<MemoryAlerts> {
+    world_of(2, hooks, tags, |_| MemoryAlerts::default()).await
+}
+
+/// ECS calls PRODUCTION_TRAFFIC_SHIFT at each step of a canary ("Recurring invocation stages"): a
+/// release of the 10% step does not release the 100% one, which is held and alerted again.
+#[tokio::test]
+async fn a_release_of_the_canary_step_does_not_release_the_full_shift() {
+    let world = world_with(
+        json!([lambda_hook(&["PRODUCTION_TRAFFIC_SHIFT"])]),
+        json!({"ops:hook-approval": "PRODUCTION_TRAFFIC_SHIFT"}),
+    )
+    .await;
+    world.deploy().await;
+    let canary = calls_at(&world, "PRODUCTION_TRAFFIC_SHIFT").await.remove(0);
+    let held = world.handle(canary.clone(), now()).await.unwrap();
+    assert_eq!(held["hookStatus"], "IN_PROGRESS", "{held:#}");
+    world
+        .handle(chat("promote", "prod/web", "alice"), now() + 10)
+        .await
+        .unwrap();
+    let mut again = canary.clone();
+    again["hookDetails"] = held["hookDetails"].clone();
+    assert_eq!(
+        world.handle(again, now() + 30).await.unwrap()["hookStatus"],
+        "SUCCEEDED"
+    );
+    let full = calls_at(&world, "PRODUCTION_TRAFFIC_SHIFT").await.remove(0);
+    let answer = world.handle(full.clone(), now() + 400).await.unwrap();
+    assert_eq!(answer["hookStatus"], "IN_PROGRESS", "{answer:#}");
+    let titles: Vec<String> = world.alerts().iter().map(|a| a.title.clone()).collect();
+    assert_eq!(
+        titles
+            .iter()
+            .filter(|t| t.contains("waits for your go at PRODUCTION_TRAFFIC_SHIFT@"))
+            .count(),
+        2,
+        "{titles:#?}"
+    );
+    let status = world
+        .handle(chat("status", "prod/web", "alice"), now() + 410)
+        .await
+        .unwrap();
+    assert_eq!(
+        status["services"][0]["held_for_a_person_at"],
+        "PRODUCTION_TRAFFIC_SHIFT@100"
+    );
+}
+
+/// A hold before a production shift (PRE_PRODUCTION_TRAFFIC_SHIFT, a stage ECS never reports as
+/// the deployment's lifecycle stage) is found and released from chat, before traffic moves.
+#[tokio::test]
+async fn an_approval_before_the_production_shift_is_released_from_chat() {
+    let world = world_with(
+        json!([lambda_hook(&["PRE_PRODUCTION_TRAFFIC_SHIFT"])]),
+        json!({"ops:hook-approval": "PRE_PRODUCTION_TRAFFIC_SHIFT"}),
+    )
+    .await;
+    world.deploy().await;
+    let pre = calls_at(&world, "PRE_PRODUCTION_TRAFFIC_SHIFT")
+        .await
+        .remove(0);
+    let held = world.handle(pre.clone(), now()).await.unwrap();
+    assert_eq!(held["hookStatus"], "IN_PROGRESS", "{held:#}");
+    let shown = world.service_deployment().await;
+    let green = shown.target_service_revision().unwrap();
+    assert_eq!(green.requested_production_traffic_weight(), Some(0.0));
+    let promoted = world
+        .handle(chat("promote", "prod/web", "alice"), now() + 10)
+        .await
+        .unwrap();
+    assert_eq!(promoted["applied"][0]["action"]["action"], "release");
+    let mut again = pre;
+    again["hookDetails"] = held["hookDetails"].clone();
+    assert_eq!(
+        world.handle(again, now() + 30).await.unwrap()["hookStatus"],
+        "SUCCEEDED"
+    );
+}
+
+/// A blank `requested_by` is "an unnamed chat user", and its release releases.
+#[tokio::test]
+async fn a_promote_with_a_blank_name_still_releases() {
+    let world = approval_world().await;
+    world.deploy().await;
+    let call = calls_at(&world, "POST_TEST_TRAFFIC_SHIFT").await.remove(0);
+    let held = world.handle(call.clone(), now()).await.unwrap();
+    let promoted = world
+        .handle(chat("promote", "prod/web", "   "), now() + 10)
+        .await
+        .unwrap();
+    assert!(
+        promoted["applied"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("an unnamed chat user releases web:2"),
+        "{promoted:#}"
+    );
+    let mut again = call;
+    again["hookDetails"] = held["hookDetails"].clone();
+    assert_eq!(
+        world.handle(again, now() + 30).await.unwrap()["hookStatus"],
+        "SUCCEEDED"
+    );
+}
+
+/// The promote line of deployment A's alert, run after deployment B replaced A, changes nothing:
+/// the alert pins the deployment it is about.
+#[tokio::test]
+async fn a_promote_from_an_old_alert_does_not_release_the_deployment_that_replaced_it() {
+    let world = approval_world().await;
+    world.deploy().await;
+    let a = calls_at(&world, "POST_TEST_TRAFFIC_SHIFT").await.remove(0);
+    world.handle(a.clone(), now()).await.unwrap();
+    let a_alert = world.alerts().pop().unwrap();
+    let payload: Value = {
+        let line = a_alert
+            .next_steps
+            .iter()
+            .find(|s| s.starts_with("Go on: "))
+            .unwrap();
+        serde_json::from_str(line.split("--payload ").nth(1).unwrap()).unwrap()
+    };
+    assert_eq!(
+        payload["args"]["deployment"],
+        a["resourceArn"]
+            .as_str()
+            .unwrap()
+            .rsplit('/')
+            .next()
+            .unwrap()
+    );
+    // B replaces A and is held at the same stage.
+    world.deploy().await;
+    let b = calls_at(&world, "POST_TEST_TRAFFIC_SHIFT").await.remove(0);
+    let held = world.handle(b.clone(), now() + 60).await.unwrap();
+    let mut from_a = payload;
+    from_a["requested_by"] = json!("alice");
+    let refused = world
+        .handle(from_a, now() + 70)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(refused.contains("is not the one in flight"), "{refused}");
+    let mut again = b;
+    again["hookDetails"] = held["hookDetails"].clone();
+    assert_eq!(
+        world.handle(again, now() + 90).await.unwrap()["hookStatus"],
+        "IN_PROGRESS"
+    );
+}
+
+/// Two pauses at one stage, their events delivered again after each other: two alerts, not four.
+#[tokio::test]
+async fn redelivered_events_of_two_pauses_at_one_stage_alert_each_once() {
+    let world = world_with(
+        json!([lambda_hook(&["POST_SCALE_UP"]), pause_hook(), pause_hook()]),
+        json!({}),
+    )
+    .await;
+    let paused = to_the_pause(&world).await;
+    let events = paused["hookEvents"].as_array().unwrap().clone();
+    assert_eq!(events.len(), 2, "{paused:#}");
+    for event in [&events[0], &events[1], &events[0], &events[1]] {
+        world.handle(event.clone(), now()).await.unwrap();
+    }
+    assert_eq!(world.alerts().len(), 2, "{:#?}", world.alerts());
+}
+
+/// Promote and abort at once: ECS takes one answer to the pause; the other command, if ECS
+/// refused it, is told ECS moved on and what the deployment waits for now.
+#[tokio::test]
+async fn the_loser_of_promote_against_abort_hears_what_ecs_shows_now() {
+    let world = paused_world().await;
+    to_the_pause(&world).await;
+    let (promoted, aborted) = tokio::join!(
+        world.handle(chat("promote", "prod/web", "alice"), now()),
+        world.handle(chat("abort", "prod/web", "bob"), now())
+    );
+    assert!(promoted.is_ok() || aborted.is_ok());
+    // The loser is refused with what it found (the winner's rollback took green's targets, or
+    // ECS refused a second answer to the pause), never with ECS's error alone.
+    for lost in [&promoted, &aborted]
+        .into_iter()
+        .filter_map(|r| r.as_ref().err())
+    {
+        let text = lost.to_string();
+        assert!(
+            !text.contains("InvalidParameterException")
+                || text.contains(
+                    "ECS may have moved on or someone answered first; the deployment now waits for"
+                ),
+            "{text}"
+        );
+    }
+    let (status, hooks) = hook_status(&world).await;
+    assert!(
+        matches!(
+            (status.as_str(), hooks[0].as_str()),
+            ("IN_PROGRESS", "SUCCEEDED")
+                | ("ROLLBACK_IN_PROGRESS", "FAILED")
+                | ("ROLLBACK_REQUESTED", "SUCCEEDED")
+        ),
+        "{status} {hooks:?}"
+    );
+}
+
+/// A status naming the approval stage where the swapper's hook is not called does not claim the
+/// hook holds the deployment, and promote has nothing to release.
+#[tokio::test]
+async fn an_approval_stage_without_the_swappers_hook_is_not_shown_as_held() {
+    let world = world_with(
+        json!([lambda_hook(&["POST_SCALE_UP"])]),
+        json!({"ops:hook-approval": "POST_TEST_TRAFFIC_SHIFT"}),
+    )
+    .await;
+    world.deploy().await;
+    for call in world.advance("POST_TEST_TRAFFIC_SHIFT") {
+        world.handle(call, now()).await.unwrap();
+    }
+    let status = world
+        .handle(chat("status", "prod/web", "alice"), now())
+        .await
+        .unwrap();
+    let waiting = status["services"][0]["waiting_for"].as_str().unwrap();
+    assert!(!waiting.starts_with("a person"), "{waiting}");
+    assert!(world
+        .handle(chat("promote", "prod/web", "alice"), now())
+        .await
+        .is_err());
+}
+
+/// An abort needs no gate: it rolls back while CloudWatch and ELB throttle every read, and status
+/// shows the gates as unreadable instead of failing.
+#[tokio::test]
+async fn abort_and_status_work_while_the_gates_cannot_be_read() {
+    let world = paused_world().await;
+    to_the_pause(&world).await;
+    for (service, operation) in [
+        ("monitoring", "DescribeAlarms"),
+        ("elasticloadbalancing", "DescribeTargetHealth"),
+    ] {
+        world.emulator.add_fault(
+            json!({"service": service, "operation": operation, "kind": "throttle", "rate": 1.0}),
+        );
+    }
+    let status = world
+        .handle(chat("status", "prod/web", "bob"), now())
+        .await
+        .unwrap();
+    assert!(
+        status["services"][0]["gates_now"]["unreadable"].is_string(),
+        "{status:#}"
+    );
+    let refused = world
+        .handle(chat("promote", "prod/web", "alice"), now())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(refused.contains("its gates could not be read"), "{refused}");
+    world
+        .handle(chat("abort", "prod/web", "bob"), now())
+        .await
+        .unwrap();
+    assert_eq!(hook_status(&world).await.0, "ROLLBACK_IN_PROGRESS");
+}
+
+/// A pause event naming a service of another account is not ECS's here: ignored, nothing read.
+#[tokio::test]
+async fn a_pause_event_of_another_account_is_ignored() {
+    let world = paused_world().await;
+    let paused = to_the_pause(&world).await;
+    let mut foreign = paused["hookEvents"][0].clone();
+    foreign["detail"]["serviceArn"] = json!("arn:aws:ecs:eu-west-1:999999999999:service/prod/web");
+    let answer = world.handle(foreign, now()).await.unwrap();
+    assert_eq!(answer["status"], "ignored", "{answer:#}");
+    assert!(world.alerts().is_empty());
 }

@@ -274,7 +274,8 @@ async fn an_alarm_that_rolls_back_a_linear_deployment_pages_once_naming_the_alar
     .await;
     world.push().await;
     world.advance(json!({"to": "PRODUCTION_TRAFFIC_SHIFT"}));
-    let second_step = world.advance(json!({"stages": 1}));
+    // ECS calls the PRE_PRODUCTION_TRAFFIC_SHIFT hooks before each step, then shifts.
+    let second_step = world.advance(json!({"stages": 2}));
     assert_eq!(second_step["lifecycleStage"], "PRODUCTION_TRAFFIC_SHIFT");
     let status = world.status().await;
     assert!(

@@ -9,6 +9,12 @@ const APP: ArgSpec = ArgSpec {
     help: "the app's name (tag ops:swap-app on its listener), or cluster/service of an ECS service whose lifecycle hook is this function",
 };
 
+const DEPLOYMENT: ArgSpec = ArgSpec {
+    name: "deployment",
+    required: false,
+    help: "for an ECS service: the service deployment's id the command is meant for (alerts pin it); refused when another one is in flight",
+};
+
 /// deploy, promote, abort, rollback, status, doctor (and help).
 pub const COMMANDS: CommandSet = CommandSet {
     commands: &[
@@ -37,21 +43,21 @@ pub const COMMANDS: CommandSet = CommandSet {
         },
         CommandSpec {
             name: "promote",
-            usage: "{app}",
+            usage: "{app, deployment?}",
             summary: "skip the remaining waits: all traffic now, or end the termination wait; for an ECS service, release the deployment held for a person",
-            args: &[APP],
+            args: &[APP, DEPLOYMENT],
         },
         CommandSpec {
             name: "abort",
-            usage: "{app}",
+            usage: "{app, deployment?}",
             summary: "stop the swap: traffic back to the old colour, the new one restored; for an ECS service, ECS rolls the deployment back",
-            args: &[APP],
+            args: &[APP, DEPLOYMENT],
         },
         CommandSpec {
             name: "rollback",
-            usage: "{app}",
+            usage: "{app, deployment?}",
             summary: "the same as abort: traffic back to the old colour while it is warm",
-            args: &[APP],
+            args: &[APP, DEPLOYMENT],
         },
         CommandSpec {
             name: "status",
@@ -87,6 +93,8 @@ pub struct DeployArgs {
 pub struct AppArgs {
     /// The app.
     pub app: String,
+    /// For an ECS service: the service deployment the command is meant for.
+    pub deployment: Option<String>,
 }
 
 /// Arguments of `status`.
@@ -106,6 +114,16 @@ pub fn abort_line(function: &str, app: &str) -> String {
 /// The chat line that promotes an app's swap (or releases an ECS deployment held for a person).
 pub fn promote_line(function: &str, app: &str) -> String {
     COMMANDS.chat_line(function, "promote", serde_json::json!({ "app": app }))
+}
+
+/// The chat line that promotes (`promote`) or aborts (`abort`) one deployment of an ECS service,
+/// pinned to it: sent after another deployment replaced it, it changes nothing.
+pub fn deployment_line(function: &str, command: &str, service: &str, deployment: &str) -> String {
+    COMMANDS.chat_line(
+        function,
+        command,
+        serde_json::json!({ "app": service, "deployment": deployment }),
+    )
 }
 
 /// The chat line that shows an app, sent to the function deployed as `function`.

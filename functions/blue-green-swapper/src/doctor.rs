@@ -18,7 +18,7 @@ use ops_core::image::ImageRef;
 
 use crate::config::{Serves, SwapperConfig};
 use crate::contract::{self, is_test_route, recorded_swap, AppSpec, Colour};
-use crate::hook::{HookGates, HOOK_ALERTED, HOOK_RELEASE};
+use crate::hook::{HookGates, HOOK_ALERTED, HOOK_HOLDING, HOOK_RELEASE};
 use crate::observe::{self, AppEntry, Clients};
 
 /// The tags a swap writes on its live route, which the `elasticloadbalancing:AddTags` grant must
@@ -334,16 +334,21 @@ pub fn hooked_service_duties(service: &ServiceState, hooks: bool) -> Vec<Duty> {
                 .with_context("ecs:cluster", service.cluster_arn.clone())
         })
         .collect();
-    let (key, what) = if hooks {
-        (HOOK_ALERTED, "remembers the last hook alert on")
+    let tags: &[(&str, &str)] = if hooks {
+        &[
+            (HOOK_ALERTED, "remembers the hook alerts sent on"),
+            (HOOK_HOLDING, "records where the hook holds a deployment on"),
+        ]
     } else {
-        (HOOK_RELEASE, "records a person's release on")
+        &[(HOOK_RELEASE, "records a person's release on")]
     };
-    duties.push(
-        Duty::new("ecs:TagResource", &service.arn, format!("{what} {name}"))
-            .with_context_list("aws:TagKeys", &[key])
-            .with_resource_tags(&service.tags),
-    );
+    for (key, what) in tags {
+        duties.push(
+            Duty::new("ecs:TagResource", &service.arn, format!("{what} {name}"))
+                .with_context_list("aws:TagKeys", &[key])
+                .with_resource_tags(&service.tags),
+        );
+    }
     duties
 }
 

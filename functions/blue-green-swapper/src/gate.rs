@@ -20,7 +20,7 @@ use ops_core::time::utc_text;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::hook::{HookDecision, HookStatus, Release};
+use crate::hook::{Hold, HookDecision, HookStatus, Release};
 
 /// The detail type of ECS's hook events (developer guide, "Amazon ECS service deployment hook
 /// state change events").
@@ -58,8 +58,13 @@ pub struct GateView {
     pub strategy: Strategy,
     /// The deployment in flight, else the newest one.
     pub deployment: Option<ServiceDeploymentView>,
-    /// For a deployment in flight at a stage: what the hook's gates answer there now.
-    pub gates: Option<HookDecision>,
+    /// For a deployment in flight at a stage: what the hook's gates answer there now, or why
+    /// they could not be read.
+    pub gates: Option<Result<HookDecision, String>>,
+    /// Where the hook holds the deployment in flight for a person, and it is not released yet.
+    pub hold: Option<Hold>,
+    /// The service's `ops:hook-alerted` tag.
+    pub alerted: Option<String>,
 }
 
 impl GateView {
@@ -89,27 +94,53 @@ impl GateView {
                 timeout_text(&pauses)
             );
         }
+        if let Some(hold) = &self.hold {
+            return format!(
+                "a person: the hook holds {} at {} (`ops:hook-approval`) until promote or abort",
+                target_of(deployment),
+                hold.step
+            );
+        }
         match &self.gates {
-            Some(decision) if decision.awaits_person => format!(
-                "a person: the hook's manual gate at {stage} awaits promote or abort"
-            ),
-            Some(decision) if decision.status == HookStatus::Failed => format!(
+            Some(Err(problem)) => format!("unknown: the gates at {stage} could not be read ({problem})"),
+            Some(Ok(decision)) if decision.status == HookStatus::Failed => format!(
                 "nothing: a gate fails at {stage}, so the hook answers FAILED when ECS calls it there ({})",
                 decision.reason
             ),
             // The health wait's deadline counts from the hook's first call of the stage, which only
             // the hook knows: the chat view names what it waits for, not when it gives up.
-            Some(decision) if decision.status == HookStatus::InProgress => format!(
-                "the hook's gates at {stage}: {}",
-                decision.reason.split("; fails at").next().unwrap_or_default()
+            Some(Ok(decision))
+                if decision.status == HookStatus::InProgress && !decision.awaits_person =>
+            {
+                format!(
+                    "the hook's gates at {stage}: {}",
+                    without_deadline(&decision.reason)
+                )
+            }
+            Some(Ok(decision)) if decision.awaits_person => format!(
+                "ECS: the gates pass at {stage}; where the hook is called here (`ops:hook-approval`), it holds the deployment for a person at its next call"
             ),
-            Some(decision) => format!(
+            Some(Ok(decision)) => format!(
                 "ECS: the gates pass at {stage} ({}), and ECS goes on by itself",
                 decision.reason
             ),
             None => format!("ECS: stage {stage}"),
         }
     }
+
+    /// The gates' answer, when they were read.
+    fn gates_read(&self) -> Result<Option<&HookDecision>, String> {
+        match &self.gates {
+            Some(Ok(decision)) => Ok(Some(decision)),
+            Some(Err(problem)) => Err(problem.clone()),
+            None => Ok(None),
+        }
+    }
+}
+
+/// A wait's reason without the deadline the hook computes from its own first call.
+fn without_deadline(reason: &str) -> &str {
+    reason.split("; fails at").next().unwrap_or_default()
 }
 
 /// When the pauses time out and what ECS does then.
@@ -163,15 +194,38 @@ pub enum GateAction {
     },
 }
 
-/// `promote`: release the deployment held for a person, if every automatic gate passes.
-pub fn decide_promote(view: &GateView, by: &str) -> Result<Plan<GateAction>, String> {
+/// The deployment in flight that a command acts on: the one `deployment` names (its id, as the
+/// alert's command line carries it), or, when it names none, the one in flight.
+fn the_deployment<'a>(
+    view: &'a GateView,
+    command: &str,
+    deployment: Option<&str>,
+) -> Result<&'a ServiceDeploymentView, String> {
     let service = &view.service;
-    let deployment = view.in_flight().ok_or_else(|| {
+    let in_flight = view.in_flight().ok_or_else(|| {
         format!(
-            "no deployment of {service} is in flight: nothing to promote{}",
+            "no deployment of {service} is in flight: nothing to {command}{}",
             last(view)
         )
     })?;
+    match deployment {
+        Some(id) if id != deployment_id(in_flight) => Err(format!(
+            "deployment {id} of {service} is not the one in flight ({} of {} is): nothing changed; send {command} without `deployment` to act on that one",
+            deployment_id(in_flight),
+            target_of(in_flight)
+        )),
+        _ => Ok(in_flight),
+    }
+}
+
+/// `promote`: release the deployment held for a person, if every automatic gate passes.
+pub fn decide_promote(
+    view: &GateView,
+    by: &str,
+    deployment: Option<&str>,
+) -> Result<Plan<GateAction>, String> {
+    let deployment = the_deployment(view, "promote", deployment)?;
+    let service = &view.service;
     if deployment.status != "IN_PROGRESS" && deployment.status != "PENDING" {
         return Err(format!(
             "the deployment of {service} is {}: nothing to promote",
@@ -180,7 +234,12 @@ pub fn decide_promote(view: &GateView, by: &str) -> Result<Plan<GateAction>, Str
     }
     let target = target_of(deployment);
     let stage = deployment.stage.clone().unwrap_or_default();
-    if let Some(decision) = &view.gates {
+    let gates = view.gates_read().map_err(|problem| {
+        format!(
+            "{target} cannot be promoted: its gates could not be read ({problem}); nothing changed"
+        )
+    })?;
+    if let Some(decision) = gates {
         if decision.status == HookStatus::Failed {
             return Err(format!(
                 "{target} cannot be promoted at {stage}: {}; abort it to roll back",
@@ -190,17 +249,12 @@ pub fn decide_promote(view: &GateView, by: &str) -> Result<Plan<GateAction>, Str
         if decision.status == HookStatus::InProgress && !decision.awaits_person {
             return Err(format!(
                 "{target} cannot be promoted yet: {}",
-                decision
-                    .reason
-                    .split("; fails at")
-                    .next()
-                    .unwrap_or_default()
+                without_deadline(&decision.reason)
             ));
         }
     }
-    let pauses = deployment.awaiting();
     let mut plan = Plan::new();
-    for pause in &pauses {
+    for pause in deployment.awaiting() {
         plan = plan.change(
             GateAction::ContinuePause {
                 deployment: deployment.arn.clone(),
@@ -212,18 +266,21 @@ pub fn decide_promote(view: &GateView, by: &str) -> Result<Plan<GateAction>, Str
             ),
         );
     }
-    if view.gates.as_ref().is_some_and(|d| d.awaits_person) {
+    if let Some(hold) = &view.hold {
         let release = Release {
-            deployment: deployment_id(deployment).to_string(),
-            stage: stage.clone(),
-            by: by.to_string(),
+            deployment: hold.deployment.clone(),
+            stage: hold.step.clone(),
+            by: ops_core::tags::tag_word(by),
         };
         plan = plan.change(
             GateAction::Release {
                 service_arn: view.service_arn.clone(),
                 release: release.encode(),
             },
-            format!("{by} releases {target} at {stage}: the hook's next call answers SUCCEEDED"),
+            format!(
+                "{by} releases {target} at {}: the hook's next call answers SUCCEEDED",
+                hold.step
+            ),
         );
     }
     if plan.is_empty() {
@@ -236,15 +293,14 @@ pub fn decide_promote(view: &GateView, by: &str) -> Result<Plan<GateAction>, Str
 }
 
 /// `abort`: ECS rolls the deployment in flight back (a pause answered `ROLLBACK`, else
-/// StopServiceDeployment `ROLLBACK`); a deployment already rolling back is left to ECS.
-pub fn decide_abort(view: &GateView, by: &str) -> Result<Plan<GateAction>, String> {
-    let service = &view.service;
-    let deployment = view.in_flight().ok_or_else(|| {
-        format!(
-            "no deployment of {service} is in flight: nothing to abort{}",
-            last(view)
-        )
-    })?;
+/// StopServiceDeployment `ROLLBACK`); a deployment already rolling back is left to ECS. The gates
+/// are not needed: an abort is never held by what they read.
+pub fn decide_abort(
+    view: &GateView,
+    by: &str,
+    deployment: Option<&str>,
+) -> Result<Plan<GateAction>, String> {
+    let deployment = the_deployment(view, "abort", deployment)?;
     let target = target_of(deployment);
     if deployment.status.starts_with("ROLLBACK_") || deployment.status == "STOP_REQUESTED" {
         return Ok(Plan::new().note(format!(
@@ -296,7 +352,12 @@ pub fn status(view: &GateView) -> Value {
         "strategy": view.strategy,
         "deployment": deployment,
         "waiting_for": view.waiting_for(),
-        "gates_now": view.gates.as_ref().map(|g| json!({"answer": g.status.as_str(), "reason": g.reason})),
+        "gates_now": match &view.gates {
+            Some(Ok(g)) => json!({"answer": g.status.as_str(), "reason": g.reason}),
+            Some(Err(problem)) => json!({"unreadable": problem}),
+            None => Value::Null,
+        },
+        "held_for_a_person_at": view.hold.as_ref().map(|h| &h.step),
     })
 }
 
@@ -398,23 +459,32 @@ mod tests {
         }
     }
 
-    fn view(deployment: Option<ServiceDeploymentView>, gates: Option<HookDecision>) -> GateView {
+    fn view(
+        deployment: Option<ServiceDeploymentView>,
+        gates: Option<Result<HookDecision, String>>,
+    ) -> GateView {
         GateView {
             service: "prod/web".into(),
             service_arn: "arn:aws:ecs:us-west-2:123456789012:service/prod/web".into(),
             strategy: Strategy::default(),
             deployment,
             gates,
+            hold: None,
+            alerted: None,
         }
     }
 
-    fn gates(status: HookStatus, awaits_person: bool, reason: &str) -> Option<HookDecision> {
-        Some(HookDecision {
+    fn gates(
+        status: HookStatus,
+        awaits_person: bool,
+        reason: &str,
+    ) -> Option<Result<HookDecision, String>> {
+        Some(Ok(HookDecision {
             status,
             reason: reason.into(),
             wait: None,
             awaits_person,
-        })
+        }))
     }
 
     #[test]
@@ -423,7 +493,7 @@ mod tests {
             Some(deployment("IN_PROGRESS", vec![pause("AWAITING_ACTION")])),
             gates(HookStatus::Succeeded, false, "web:3 2/2 healthy"),
         );
-        let plan = decide_promote(&paused, "alice").unwrap();
+        let plan = decide_promote(&paused, "alice", None).unwrap();
         assert_eq!(
             plan.changes[0].action,
             GateAction::ContinuePause {
@@ -438,32 +508,49 @@ mod tests {
         let mut firing = paused.clone();
         firing.gates = gates(HookStatus::Failed, false, "alarm in ALARM: web-5xx");
         assert_eq!(
-            decide_promote(&firing, "alice").unwrap_err(),
+            decide_promote(&firing, "alice", None).unwrap_err(),
             "web:3 cannot be promoted at POST_TEST_TRAFFIC_SHIFT: alarm in ALARM: web-5xx; abort it to roll back"
         );
     }
 
     #[test]
     fn promote_releases_the_hooks_manual_gate_and_refuses_when_nothing_waits_for_a_person() {
-        let held = view(
+        let mut held = view(
             Some(deployment("IN_PROGRESS", vec![])),
             gates(HookStatus::InProgress, true, "waiting for a person"),
         );
-        let plan = decide_promote(&held, "alice").unwrap();
+        held.hold = Some(Hold {
+            deployment: "EZe5".into(),
+            step: "POST_TEST_TRAFFIC_SHIFT".into(),
+        });
+        let plan = decide_promote(&held, "Zoë O'Neil", None).unwrap();
         assert_eq!(
             plan.changes[0].action,
             GateAction::Release {
                 service_arn: "arn:aws:ecs:us-west-2:123456789012:service/prod/web".into(),
-                release: "EZe5 POST_TEST_TRAFFIC_SHIFT alice".into()
+                release: "EZe5 POST_TEST_TRAFFIC_SHIFT Zoë_O_Neil".into()
             }
         );
+        // A command pinned to another deployment (an old alert's line) changes nothing.
+        assert!(decide_promote(&held, "alice", Some("other"))
+            .unwrap_err()
+            .starts_with(
+                "deployment other of prod/web is not the one in flight (EZe5 of web:3 is)"
+            ));
+        // The synthetic gates say a person would be asked, but the hook holds nothing: nothing
+        // to release.
+        let mut unheld = held.clone();
+        unheld.hold = None;
+        assert!(decide_promote(&unheld, "alice", None).is_err());
         let going = view(
             Some(deployment("IN_PROGRESS", vec![])),
             gates(HookStatus::Succeeded, false, "web:3 2/2 healthy"),
         );
-        assert!(decide_promote(&going, "alice").unwrap_err().starts_with(
-            "nothing holds the deployment of web:3 for a person at POST_TEST_TRAFFIC_SHIFT"
-        ));
+        assert!(decide_promote(&going, "alice", None)
+            .unwrap_err()
+            .starts_with(
+                "nothing holds the deployment of web:3 for a person at POST_TEST_TRAFFIC_SHIFT"
+            ));
         let unhealthy = view(
             Some(deployment("IN_PROGRESS", vec![])),
             gates(
@@ -473,11 +560,11 @@ mod tests {
             ),
         );
         assert_eq!(
-            decide_promote(&unhealthy, "alice").unwrap_err(),
+            decide_promote(&unhealthy, "alice", None).unwrap_err(),
             "web:3 cannot be promoted yet: waiting for web:3 1/2 healthy at POST_TEST_TRAFFIC_SHIFT"
         );
         let done = view(Some(deployment("SUCCESSFUL", vec![])), None);
-        assert!(decide_promote(&done, "alice")
+        assert!(decide_promote(&done, "alice", None)
             .unwrap_err()
             .starts_with("no deployment of prod/web is in flight"));
     }
@@ -489,7 +576,7 @@ mod tests {
             None,
         );
         assert!(matches!(
-            decide_abort(&paused, "bob").unwrap().changes[0].action,
+            decide_abort(&paused, "bob", None).unwrap().changes[0].action,
             GateAction::RollBackPause { .. }
         ));
         let running = view(
@@ -497,14 +584,14 @@ mod tests {
             None,
         );
         assert!(matches!(
-            decide_abort(&running, "bob").unwrap().changes[0].action,
+            decide_abort(&running, "bob", None).unwrap().changes[0].action,
             GateAction::StopWithRollback { .. }
         ));
         let back = view(Some(deployment("ROLLBACK_IN_PROGRESS", vec![])), None);
-        let plan = decide_abort(&back, "bob").unwrap();
+        let plan = decide_abort(&back, "bob", None).unwrap();
         assert!(plan.is_empty());
         assert!(plan.notes[0].contains("already ROLLBACK_IN_PROGRESS"));
-        assert!(decide_abort(&view(None, None), "bob").is_err());
+        assert!(decide_abort(&view(None, None), "bob", None).is_err());
     }
 
     #[test]

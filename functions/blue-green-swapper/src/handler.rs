@@ -29,7 +29,7 @@ use crate::decide::{
     StartRequest, Steer,
 };
 use crate::gate::{self, GateAction, HookEvent, HOOK_STATE_CHANGE};
-use crate::hook::{self, HookView};
+use crate::hook::{self, Hold, HookView};
 use crate::observe::{self, AppEntry, Clients};
 use crate::report::{failure_alert, gate_alert, hook_alert, pause_alert, refusal_alert};
 use crate::view::AppView;
@@ -84,7 +84,7 @@ pub async fn function_handler<A: AlertSink>(
         }
         Incoming::Event {
             detail_type, raw, ..
-        } if detail_type == HOOK_STATE_CHANGE => on_hook_event(&raw, invocation.now, deps).await,
+        } if detail_type == HOOK_STATE_CHANGE => on_hook_event(&raw, invocation, deps).await,
         Incoming::Event { detail_type, .. } => {
             debug!(detail_type, "event type not handled");
             Ok(ignored_event("blue-green-swapper", &detail_type))
@@ -144,6 +144,22 @@ async fn on_hook<A: AlertSink>(raw: &Value, now: u64, deps: &Deps<A>) -> Result<
                 (HookView::unread(&call, decision.reason.clone()), decision)
             }
         };
+    if decision.awaits_person {
+        // Where the hook holds the deployment: what `promote` releases. ECS calls again, so a
+        // write that fails now is tried again then.
+        let hold = Hold::of(&call).encode();
+        if view.holding.as_deref() != Some(hold.as_str()) {
+            let tags = BTreeMap::from([(hook::HOOK_HOLDING.to_string(), hold)]);
+            if let Err(error) = deps
+                .clients
+                .ecs
+                .tag(&call.execution_details.service_arn, &tags)
+                .await
+            {
+                warn!(%error, "could not record the hold; ECS calls again and it is tried then");
+            }
+        }
+    }
     if let Some(alert) = hook_alert(
         function,
         &deps.config.chat_function,
@@ -151,22 +167,14 @@ async fn on_hook<A: AlertSink>(raw: &Value, now: u64, deps: &Deps<A>) -> Result<
         &view,
         &decision,
     ) {
-        let key = decision.alert_key(&call);
-        if view.alerted.as_deref() == Some(key.as_str()) {
-            info!(%key, "this hook call's decision was alerted already");
-        } else if let Err(error) = deps.alerts.publish(&alert).await {
-            warn!(%error, title = %alert.title, "hook alert not sent; the answer to ECS stands");
-        } else {
-            let tags = BTreeMap::from([(hook::HOOK_ALERTED.to_string(), key)]);
-            if let Err(error) = deps
-                .clients
-                .ecs
-                .tag(&call.execution_details.service_arn, &tags)
-                .await
-            {
-                warn!(%error, "could not record the hook alert; a redelivered call may alert again");
-            }
-        }
+        publish_once(
+            deps,
+            &alert,
+            &call.execution_details.service_arn,
+            view.alerted.as_deref(),
+            &decision.alert_key(&call),
+        )
+        .await;
     }
     info!(stage = %call.lifecycle_stage, status = decision.status.as_str(), reason = %decision.reason, "lifecycle hook answered");
     Ok(hook::answer(&call, &decision))
@@ -176,17 +184,20 @@ async fn on_hook<A: AlertSink>(raw: &Value, now: u64, deps: &Deps<A>) -> Result<
 /// from what ECS shows, change it (or, in dry-run, say what would change) and alert who did what.
 async fn gate_command<A: AlertSink>(
     name: &str,
-    service: &str,
+    args: &AppArgs,
     by: &str,
     now: u64,
     mode: Mode,
     deps: &Deps<A>,
 ) -> Result<Value> {
-    let view = observe::gate_view(&deps.clients, &deps.config.clusters, service, now).await?;
-    let plan = if name == "promote" {
-        gate::decide_promote(&view, by)
+    let promote = name == "promote";
+    let clusters = &deps.config.clusters;
+    let view = observe::gate_view(&deps.clients, clusters, &args.app, now, promote).await?;
+    let deployment = args.deployment.as_deref();
+    let plan = if promote {
+        gate::decide_promote(&view, by, deployment)
     } else {
-        gate::decide_abort(&view, by)
+        gate::decide_abort(&view, by, deployment)
     }
     .map_err(Error::Refused)?;
     let ecs = &deps.clients.ecs;
@@ -243,9 +254,19 @@ async fn gate_command<A: AlertSink>(
         "failed": execution.failed,
         "notes": execution.notes,
     });
-    match execution.error() {
-        Some(error) => Err(error),
-        None => Ok(answer),
+    match (&execution.failed, execution.error()) {
+        // The loser of a race (two people at once, or ECS moving on) hears what ECS shows now.
+        (Some(failed), Some(error)) if !failed.retryable => {
+            let now_shows = observe::gate_view(&deps.clients, clusters, &args.app, now, false)
+                .await
+                .map(|v| v.waiting_for())
+                .unwrap_or_else(|e| format!("(could not read it again: {e})"));
+            Err(Error::Refused(format!(
+                "{error}. ECS may have moved on or someone answered first; the deployment now waits for {now_shows}"
+            )))
+        }
+        (_, Some(error)) => Err(error),
+        _ => Ok(answer),
     }
 }
 
@@ -253,12 +274,29 @@ async fn gate_command<A: AlertSink>(
 /// and alert once what the deployment waits for, with the gates now and the commands that answer
 /// it. Other hook events, services outside the managed clusters and pauses already answered are
 /// quiet.
-async fn on_hook_event<A: AlertSink>(raw: &Value, now: u64, deps: &Deps<A>) -> Result<Value> {
+async fn on_hook_event<A: AlertSink>(
+    raw: &Value,
+    invocation: &Invocation,
+    deps: &Deps<A>,
+) -> Result<Value> {
+    let now = invocation.now;
     let event: HookEvent = serde_json::from_value(raw.get("detail").cloned().unwrap_or_default())
         .map_err(|e| EventError::Malformed {
         detail_type: HOOK_STATE_CHANGE.into(),
         reason: e.to_string(),
     })?;
+    // ECS's own event, of a service in this account and region: anything else is not ours.
+    let caller = &invocation.caller;
+    let home = format!(":ecs:{}:{}:service/", caller.region, caller.account_id);
+    if raw.get("source").and_then(Value::as_str) != Some("aws.ecs")
+        || !event.service_arn.contains(&home)
+    {
+        return Ok(json!({"status": "ignored", "reason": format!(
+            "a hook event from {} for {} is not ECS's in {} {}: nothing read or alerted",
+            raw.get("source").and_then(Value::as_str).unwrap_or("no source"),
+            event.service_arn, caller.account_id, caller.region
+        )}));
+    }
     if event.event_name != gate::HOOK_AWAITING_ACTION || event.hook_type.as_deref() != Some("PAUSE")
     {
         return Ok(json!({"status": "ignored", "reason": format!(
@@ -273,21 +311,16 @@ async fn on_hook_event<A: AlertSink>(raw: &Value, now: u64, deps: &Deps<A>) -> R
             "{service} is not in a cluster blue-green-swapper manages"
         )}));
     }
-    let view = observe::gate_view(&deps.clients, &deps.config.clusters, &service, now).await?;
+    let view =
+        observe::gate_view(&deps.clients, &deps.config.clusters, &service, now, true).await?;
     let Some(pause) = gate::still_paused(&view, &event) else {
         return Ok(json!({"status": "ignored", "reason": format!(
             "pause hook {} of {} no longer awaits action in ECS: nothing to alert",
             event.hook_id, event.service_deployment_arn
         )}));
     };
-    let tags = deps
-        .clients
-        .ecs
-        .describe(cluster, service.split('/').nth(1).unwrap_or_default())
-        .await?
-        .tags;
     let key = format!("{} {}", pause.id, gate::HOOK_AWAITING_ACTION);
-    if tags.get(hook::HOOK_ALERTED) == Some(&key) {
+    if hook::alerted_before(view.alerted.as_deref(), &key) {
         return Ok(
             json!({"status": "ok", "alerted": false, "reason": "this pause was alerted already"}),
         );
@@ -299,13 +332,45 @@ async fn on_hook_event<A: AlertSink>(raw: &Value, now: u64, deps: &Deps<A>) -> R
         pause,
     );
     deps.alerts.publish(&alert).await?;
-    let remember = BTreeMap::from([(hook::HOOK_ALERTED.to_string(), key)]);
-    if let Err(error) = deps.clients.ecs.tag(&view.service_arn, &remember).await {
-        warn!(%error, "could not record the pause alert; a redelivered event may alert again");
-    }
+    remember_alert(deps, &view.service_arn, view.alerted.as_deref(), &key).await;
     Ok(
         json!({"status": "ok", "alerted": true, "service": view.service, "waiting_for": view.waiting_for()}),
     )
+}
+
+/// Publish a hook alert unless the service remembers sending it; a publish that fails is logged and
+/// never changes the answer to ECS (ECS rolls back when the function fails).
+async fn publish_once<A: AlertSink>(
+    deps: &Deps<A>,
+    alert: &ops_core::alert::Alert,
+    service_arn: &str,
+    alerted: Option<&str>,
+    key: &str,
+) {
+    if hook::alerted_before(alerted, key) {
+        info!(%key, "this hook alert was sent already");
+    } else if let Err(error) = deps.alerts.publish(alert).await {
+        warn!(%error, title = %alert.title, "hook alert not sent; the answer to ECS stands");
+    } else {
+        remember_alert(deps, service_arn, alerted, key).await;
+    }
+}
+
+/// Remember on the service that the alert of `key` was sent. Two deliveries at the very same
+/// moment can both alert: a tag has no conditional write.
+async fn remember_alert<A: AlertSink>(
+    deps: &Deps<A>,
+    service_arn: &str,
+    alerted: Option<&str>,
+    key: &str,
+) {
+    let tags = BTreeMap::from([(
+        hook::HOOK_ALERTED.to_string(),
+        hook::remember_alerted(alerted, key),
+    )]);
+    if let Err(error) = deps.clients.ecs.tag(service_arn, &tags).await {
+        warn!(%error, "could not record the hook alert; a redelivered call may alert again");
+    }
 }
 
 /// Advance every app whose swap has work to do, one bounded step each. An app that cannot be read
@@ -343,6 +408,7 @@ async fn on_command<A: AlertSink>(
     let by = command
         .requested_by
         .clone()
+        .filter(|who| !who.trim().is_empty())
         .unwrap_or_else(|| "an unnamed chat user".into());
     let mode = Mode::from_dry_run(command.dry_run);
     let now = invocation.now;
@@ -359,7 +425,13 @@ async fn on_command<A: AlertSink>(
         "promote" | "abort" | "rollback" => {
             let args: AppArgs = command.args_as()?;
             if gate::names_a_service(&args.app) {
-                return gate_command(&command.name, &args.app, &by, now, mode, deps).await;
+                return gate_command(&command.name, &args, &by, now, mode, deps).await;
+            }
+            if args.deployment.is_some() {
+                return Err(Error::Refused(format!(
+                    "`deployment` names a deployment of an ECS service (app cluster/service); {} is an app swapped on its listener: send {} without it",
+                    args.app, command.name
+                )));
             }
             let steer = if command.name == "promote" {
                 Steer::Promote { by }
@@ -374,7 +446,8 @@ async fn on_command<A: AlertSink>(
             let args: StatusArgs = command.args_as()?;
             if let Some(service) = args.app.as_deref().filter(|a| gate::names_a_service(a)) {
                 let view =
-                    observe::gate_view(&deps.clients, &deps.config.clusters, service, now).await?;
+                    observe::gate_view(&deps.clients, &deps.config.clusters, service, now, true)
+                        .await?;
                 return Ok(json!({ "status": "ok", "services": [gate::status(&view)] }));
             }
             let entries = observe::apps(&deps.clients.lb, &deps.config.routes).await?;

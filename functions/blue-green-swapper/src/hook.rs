@@ -31,9 +31,15 @@ pub const HOOK_HEALTH_TIMEOUT: &str = "ops:hook-health-timeout";
 /// answers `IN_PROGRESS` until `promote` (then `SUCCEEDED`) or `abort` (ECS rolls back). ECS's own
 /// timeout for the hook (`timeoutConfiguration`, 24 hours and ROLLBACK by default) bounds the wait.
 pub const HOOK_APPROVAL: &str = "ops:hook-approval";
-/// On the ECS service: the release a person gave from chat, `<deployment id> <stage> <who>`: it
-/// releases that deployment at that stage only.
+/// On the ECS service: the release a person gave from chat, `<deployment id> <step> <who>`: it
+/// releases that deployment at that step only (see [`HookCall::step`]).
 pub const HOOK_RELEASE: &str = "ops:hook-release";
+/// On the ECS service: where the hook holds a deployment for a person, `<deployment id> <step>`,
+/// written when it starts to hold: what `promote` releases and `status` shows.
+pub const HOOK_HOLDING: &str = "ops:hook-holding";
+/// The stages ECS calls once per traffic step of a canary or linear deployment (developer guide,
+/// "Lifecycle hooks for Amazon ECS service deployments": "Recurring invocation stages").
+const RECURRING_STAGES: &[&str] = &["PRE_PRODUCTION_TRAFFIC_SHIFT", "PRODUCTION_TRAFFIC_SHIFT"];
 /// The stages a service may name as lifecycle hook stages (API reference,
 /// DeploymentLifecycleHook `lifecycleStages`).
 pub const HOOK_STAGES: &[&str] = &[
@@ -52,9 +58,40 @@ pub const CALL_BACK_DELAY: u64 = 30;
 /// "stage", "since", "timeout"}`. Only a wait of this very deployment and stage counts, so a key a
 /// service's own hookDetails happens to carry never stands in for one.
 const WAIT: &str = "opsWait";
-/// On the ECS service: the last hook decision alerted, `<executionId> <hookStatus>`, so the same
-/// call delivered again alerts once.
+/// On the ECS service: the last hook alerts sent (a short hash of each one's key, newest first,
+/// space-separated), so the same news delivered again alerts once, even after other alerts of
+/// the service.
 pub const HOOK_ALERTED: &str = "ops:hook-alerted";
+/// How many alert keys the service remembers.
+const ALERTED_KEPT: usize = 8;
+
+/// A short, tag-safe stand-in for an alert key (FNV-1a, 64 bits, hex).
+fn alert_hash(key: &str) -> String {
+    let hash = key.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    format!("{hash:016x}")
+}
+
+/// Whether the alert of `key` was sent already, by the service's `ops:hook-alerted` tag.
+pub fn alerted_before(tag: Option<&str>, key: &str) -> bool {
+    let hash = alert_hash(key);
+    tag.is_some_and(|t| t.split_whitespace().any(|k| k == hash))
+}
+
+/// The `ops:hook-alerted` tag once the alert of `key` is sent.
+pub fn remember_alerted(tag: Option<&str>, key: &str) -> String {
+    let hash = alert_hash(key);
+    std::iter::once(hash.as_str())
+        .chain(
+            tag.unwrap_or_default()
+                .split_whitespace()
+                .filter(|k| *k != hash),
+        )
+        .take(ALERTED_KEPT)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
 const DEFAULT_HEALTH_TIMEOUT: u64 = 15 * 60;
 /// How far the function's clock and ECS's may disagree, seconds.
 const CLOCK_SKEW: u64 = 60;
@@ -162,6 +199,27 @@ impl HookCall {
         self.resource_arn.rsplit('/').next().unwrap_or_default()
     }
 
+    /// Where in the deployment the call is: its stage, and for a stage ECS calls at each traffic
+    /// step, the production weight of the new revision it carries (`PRODUCTION_TRAFFIC_SHIFT@10`).
+    /// A person's release counts for one step only.
+    pub fn step(&self) -> String {
+        let stage = &self.lifecycle_stage;
+        if !RECURRING_STAGES.contains(&stage.as_str()) {
+            return stage.clone();
+        }
+        let details = &self.execution_details;
+        match details
+            .production_traffic_weights
+            .get(&details.target_service_revision_arn)
+        {
+            Some(weight) => format!(
+                "{stage}@{}",
+                ops_core::aws::service_deployments::percent(*weight)
+            ),
+            None => stage.clone(),
+        }
+    }
+
     /// This hook's wait, as its earlier `IN_PROGRESS` recorded it: `(since, timeout)` seconds,
     /// only when recorded for this deployment and stage.
     pub fn wait(&self) -> Option<(u64, u64)> {
@@ -226,15 +284,53 @@ impl HookGates {
     }
 }
 
-/// A person's release of one deployment at one stage, as the `ops:hook-release` tag records it.
+/// A person's release of one deployment at one step, as the `ops:hook-release` tag records it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Release {
     /// The service deployment's id.
     pub deployment: String,
-    /// The stage released.
+    /// The step released (see [`HookCall::step`]).
     pub stage: String,
     /// Who released it.
     pub by: String,
+}
+
+/// Where the hook holds a deployment for a person, as the `ops:hook-holding` tag records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hold {
+    /// The service deployment's id.
+    pub deployment: String,
+    /// The step held (see [`HookCall::step`]).
+    pub step: String,
+}
+
+impl Hold {
+    /// The hold of `call`.
+    pub fn of(call: &HookCall) -> Self {
+        Hold {
+            deployment: call.deployment_id().to_string(),
+            step: call.step(),
+        }
+    }
+
+    /// The tag's value.
+    pub fn encode(&self) -> String {
+        format!("{} {}", self.deployment, self.step)
+    }
+
+    /// Read a tag's value; `None` for one that does not fit.
+    pub fn decode(text: &str) -> Option<Self> {
+        let (deployment, step) = text.split_once(' ')?;
+        (!deployment.is_empty() && !step.is_empty() && !step.contains(' ')).then(|| Hold {
+            deployment: deployment.into(),
+            step: step.into(),
+        })
+    }
+
+    /// Whether `release` releases it.
+    pub fn released_by(&self, release: Option<&Release>) -> bool {
+        release.is_some_and(|r| r.deployment == self.deployment && r.stage == self.step)
+    }
 }
 
 impl Release {
@@ -254,9 +350,9 @@ impl Release {
         })
     }
 
-    /// Whether it releases `call`'s deployment at `call`'s stage.
+    /// Whether it releases `call`'s deployment at `call`'s step.
     pub fn releases(&self, call: &HookCall) -> bool {
-        self.deployment == call.deployment_id() && self.stage == call.lifecycle_stage
+        self.deployment == call.deployment_id() && self.stage == call.step()
     }
 }
 
@@ -284,6 +380,8 @@ pub struct HookView {
     pub alerted: Option<String>,
     /// The service's `ops:hook-release` tag, read.
     pub release: Option<Release>,
+    /// The service's `ops:hook-holding` tag, as written.
+    pub holding: Option<String>,
 }
 
 impl HookView {
@@ -307,6 +405,7 @@ impl HookView {
             deployment_created: None,
             alerted: None,
             release: None,
+            holding: None,
         }
     }
 }
@@ -361,7 +460,7 @@ impl HookDecision {
     /// [`CALL_BACK_DELAY`] seconds), any other decision once per call.
     pub fn alert_key(&self, call: &HookCall) -> String {
         if self.awaits_person {
-            format!("{} {} AWAITING", call.deployment_id(), call.lifecycle_stage)
+            format!("{} {} AWAITING", call.deployment_id(), call.step())
         } else {
             format!("{} {}", call.execution_id, self.status.as_str())
         }
@@ -517,12 +616,13 @@ fn passed(call: &HookCall, view: &HookView, gates: &HookGates, passed: String) -
     match &view.release {
         Some(release) if release.releases(call) => HookDecision::done(
             HookStatus::Succeeded,
-            format!("released by {} from chat at {stage}; {passed}", release.by),
+            format!("released by {} from chat at {}; {passed}", release.by, call.step()),
         ),
         _ => HookDecision {
             status: HookStatus::InProgress,
             reason: format!(
-                "waiting for a person at {stage} (`{HOOK_APPROVAL}`): promote or abort from chat; {passed}"
+                "waiting for a person at {} (`{HOOK_APPROVAL}`): promote or abort from chat; {passed}",
+                call.step()
             ),
             wait: None,
             awaits_person: true,
@@ -607,6 +707,7 @@ mod tests {
             deployment_created: Some(500),
             alerted: None,
             release: None,
+            holding: None,
         }
     }
 
@@ -839,6 +940,69 @@ mod tests {
             )
         );
         assert_eq!(Release::decode("only-two parts"), None);
+    }
+
+    /// ECS calls PRODUCTION_TRAFFIC_SHIFT at each step of a canary (developer guide, "Recurring
+    /// invocation stages"): the release of the 10% step does not release the 100% one (found by
+    /// an independent test).
+    #[test]
+    fn a_release_counts_for_one_traffic_step_only() {
+        let mut gated = view(2, "OK");
+        if let Ok(gates) = &mut gated.gates {
+            gates.approval = vec!["PRODUCTION_TRAFFIC_SHIFT".into()];
+        }
+        let canary = call(
+            "PRODUCTION_TRAFFIC_SHIFT",
+            &[(GREEN, 10.0), (BLUE, 90.0)],
+            None,
+        );
+        let rest = call(
+            "PRODUCTION_TRAFFIC_SHIFT",
+            &[(GREEN, 100.0), (BLUE, 0.0)],
+            None,
+        );
+        assert_eq!(canary.step(), "PRODUCTION_TRAFFIC_SHIFT@10");
+        assert_eq!(
+            Hold::of(&rest).encode(),
+            "EZe5RNVLH6PPzHXINuP28 PRODUCTION_TRAFFIC_SHIFT@100"
+        );
+        gated.release = Release::decode("EZe5RNVLH6PPzHXINuP28 PRODUCTION_TRAFFIC_SHIFT@10 alice");
+        assert_eq!(decide(&canary, &gated, 1_000).status, HookStatus::Succeeded);
+        let held = decide(&rest, &gated, 1_000);
+        assert!(held.awaits_person, "{held:?}");
+        assert_ne!(
+            held.alert_key(&rest),
+            decide(&canary, &view(2, "OK"), 1_000).alert_key(&canary)
+        );
+        assert_eq!(call("POST_SCALE_UP", &[], None).step(), "POST_SCALE_UP");
+    }
+
+    #[test]
+    fn the_alerts_sent_are_remembered_newest_first_so_one_in_between_does_not_re_arm_another() {
+        let one = remember_alerted(None, "ecs-pause-a HOOK_AWAITING_ACTION");
+        let two = remember_alerted(Some(&one), "ecs-pause-b HOOK_AWAITING_ACTION");
+        assert!(alerted_before(
+            Some(&two),
+            "ecs-pause-a HOOK_AWAITING_ACTION"
+        ));
+        assert!(alerted_before(
+            Some(&two),
+            "ecs-pause-b HOOK_AWAITING_ACTION"
+        ));
+        assert!(!alerted_before(
+            Some(&two),
+            "ecs-pause-c HOOK_AWAITING_ACTION"
+        ));
+        let mut tag = two;
+        for n in 0..ALERTED_KEPT {
+            tag = remember_alerted(Some(&tag), &format!("key {n}"));
+        }
+        assert!(!alerted_before(
+            Some(&tag),
+            "ecs-pause-a HOOK_AWAITING_ACTION"
+        ));
+        assert!(tag.len() <= ops_core::tags::MAX_TAG_VALUE);
+        assert!(tag.chars().all(|c| c.is_ascii_hexdigit() || c == ' '));
     }
 
     #[test]

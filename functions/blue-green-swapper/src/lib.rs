@@ -34,6 +34,22 @@
 //! - The schedule alone ends every swap (done, rolled back or aborted), alerted, with traffic,
 //!   services and marks as its end says.
 
+//!
+//! # ECS's own blue/green, canary and linear deployments
+//!
+//! Deployed a second time with `SWAPPER_SERVES=lifecycle-hooks` (no reserved concurrency: ECS rolls
+//! back a deployment whose hook it cannot invoke), the function is a service's lifecycle hook
+//! ([`hook`]) and alerts ECS's paused deployments; the swapper itself takes the person's `promote`,
+//! `abort` and `status` of `cluster/service` ([`gate`]). Checked by
+//! `tests/tests/blue_green_swapper_hook.rs` and `blue_green_swapper_gate.rs`:
+//! - A hook call is answered from what ECS and the gates show: checked against ECS first (a call
+//!   ECS did not make is refused), never held while ECS rolls back, `IN_PROGRESS` to wait.
+//! - A person's release counts for one deployment and one step of it; a command pinned to a
+//!   deployment changes nothing once another replaced it; promote is refused while a gate fails;
+//!   abort needs no gate.
+//! - Each hook alert is sent once per news (a call, a hold, a pause), however often it arrives,
+//!   except two deliveries at the very same moment (a tag has no conditional write).
+
 pub mod act;
 pub mod commands;
 pub mod config;

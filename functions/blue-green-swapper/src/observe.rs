@@ -12,7 +12,8 @@ use ops_core::{Error, Result};
 use crate::contract::{self, app_spec, is_test_route, recorded_swap, AppSpec, Colour};
 use crate::gate::{self, GateView};
 use crate::hook::{
-    self, ExecutionDetails, HookCall, HookGates, HookView, Release, HOOK_ALERTED, HOOK_RELEASE,
+    self, ExecutionDetails, Hold, HookCall, HookGates, HookView, Release, HOOK_ALERTED,
+    HOOK_HOLDING, HOOK_RELEASE,
 };
 use crate::view::{AlarmView, AppView, ColourView, OtherRoute};
 
@@ -328,6 +329,7 @@ pub async fn hook_view(
             .map(|ms| u64::try_from(ms / 1000).unwrap_or(0)),
         alerted: service.tag(HOOK_ALERTED).map(String::from),
         release: service.tag(HOOK_RELEASE).and_then(Release::decode),
+        holding: service.tag(HOOK_HOLDING).map(String::from),
     };
     if groups.is_empty() {
         view.gates = Err(format!(
@@ -345,14 +347,17 @@ pub async fn hook_view(
 }
 
 /// A service of ECS's own strategies as a person at the gate sees it (`app` is `cluster/service`):
-/// its newest deployment in flight (else its newest), and for one in flight at a stage, what the
-/// hook's gates answer there now (the same reads and decision as a call of the hook). A service
-/// outside the managed clusters or on the rolling strategy is refused.
+/// its newest deployment in flight (else its newest), where the hook holds it for a person, and,
+/// with `read_gates`, for one going forward at a stage, what the hook's gates answer there now
+/// (the same reads and decision as a call of the hook; a read that fails is shown, not raised,
+/// since an abort or a status must not wait on CloudWatch or ELB). A service outside the managed
+/// clusters or on the rolling strategy is refused.
 pub async fn gate_view(
     clients: &Clients,
     clusters: &[String],
     app: &str,
     now: u64,
+    read_gates: bool,
 ) -> Result<GateView> {
     let (cluster, name) = gate::cluster_and_service(app).map_err(Error::Refused)?;
     if !clusters.contains(&cluster) {
@@ -374,19 +379,33 @@ pub async fn gate_view(
         .find(|d| d.in_flight())
         .or(deployments.first())
         .cloned();
+    let release = service.tag(HOOK_RELEASE).and_then(Release::decode);
+    let hold = service
+        .tag(HOOK_HOLDING)
+        .and_then(Hold::decode)
+        .filter(|hold| {
+            deployment.as_ref().is_some_and(|d| {
+                d.in_flight()
+                    && d.status == "IN_PROGRESS"
+                    && gate::deployment_id(d) == hold.deployment
+            })
+        })
+        .filter(|hold| !hold.released_by(release.as_ref()));
     let mut view = GateView {
         service: format!("{cluster}/{name}"),
         service_arn: service.arn.clone(),
         strategy: service.strategy.clone(),
         deployment,
         gates: None,
+        hold,
+        alerted: service.tag(HOOK_ALERTED).map(String::from),
     };
     // The gates are read for a deployment going forward (a rollback is never gated).
     let at_stage = view
         .in_flight()
         .filter(|d| d.status == "IN_PROGRESS" || d.status == "PENDING")
         .and_then(|d| Some((d.arn.clone(), d.stage.clone()?, d.target_revision.clone()?)));
-    if let Some((arn, stage, revision)) = at_stage {
+    if let (true, Some((arn, stage, revision))) = (read_gates, at_stage) {
         let call = HookCall {
             execution_id: "chat".into(),
             lifecycle_stage: stage,
@@ -399,8 +418,12 @@ pub async fn gate_view(
             },
             hook_details: None,
         };
-        let hook_view = hook_view(&call, clients, clusters).await?;
-        view.gates = Some(hook::decide(&call, &hook_view, now));
+        view.gates = Some(
+            hook_view(&call, clients, clusters)
+                .await
+                .map(|hook_view| hook::decide(&call, &hook_view, now))
+                .map_err(|error| error.to_string()),
+        );
     }
     Ok(view)
 }

@@ -4,7 +4,7 @@ use ops_core::alert::{Alert, Severity};
 use ops_core::plan::FailedChange;
 use serde_json::json;
 
-use crate::commands::{abort_line, promote_line, status_line, COMMANDS};
+use crate::commands::{abort_line, deployment_line, status_line, COMMANDS};
 use crate::contract::{Colour, Phase};
 use crate::decide::{Action, Transition};
 use crate::gate::{self, GateAction, GateView};
@@ -242,7 +242,7 @@ pub fn hook_alert(
             function,
             "hook.awaiting",
             service,
-            format!("{service}: {} waits for your go at {stage}", view.target),
+            format!("{service}: {} waits for your go at {}", view.target, call.step()),
         )
         .what(format!(
             "Service deployment {} of {} passed every automatic gate at {stage} and is held there for a person (tag `{}`); ECS calls the hook again every {}s and rolls back at the hook's timeout.",
@@ -251,8 +251,14 @@ pub fn hook_alert(
             crate::hook::HOOK_APPROVAL,
             crate::hook::CALL_BACK_DELAY
         ))
-        .next_step(format!("Go on: {}", promote_line(chat, service)))
-        .next_step(format!("Roll back: {}", abort_line(chat, service)))
+        .next_step(format!(
+            "Go on: {}",
+            deployment_line(chat, "promote", service, call.deployment_id())
+        ))
+        .next_step(format!(
+            "Roll back: {}",
+            deployment_line(chat, "abort", service, call.deployment_id())
+        ))
         .next_step(format!("See it: {}", status_line(chat, service))),
         HookStatus::Succeeded if stage == "POST_PRODUCTION_TRAFFIC_SHIFT" && !call.rolling_back() => Alert::new(
             Severity::Info,
@@ -293,15 +299,16 @@ pub fn pause_alert(function: &str, chat: &str, view: &GateView, pause: &HookExec
     let service = &view.service;
     let deployment = view.in_flight();
     let arn = deployment.map(|d| d.arn.clone()).unwrap_or_default();
+    let id = arn.rsplit('/').next().unwrap_or_default();
     let target = deployment.map(gate::target_of).unwrap_or_default();
     let stage = deployment.and_then(|d| d.stage.clone()).unwrap_or_default();
-    let gates = view
-        .gates
-        .as_ref()
-        .map(|g| format!("gates now: {} ({})", g.status.as_str(), g.reason))
-        .unwrap_or_else(|| "gates now: not read".into());
-    let (severity, go) = match view.gates.as_ref().map(|g| g.status) {
-        Some(HookStatus::Failed) => (
+    let gates = match &view.gates {
+        Some(Ok(g)) => format!("gates now: {} ({})", g.status.as_str(), g.reason),
+        Some(Err(problem)) => format!("gates now: could not be read ({problem})"),
+        None => "gates now: not read".into(),
+    };
+    let (severity, go) = match &view.gates {
+        Some(Ok(g)) if g.status == HookStatus::Failed => (
             Severity::Critical,
             "Do not promote: a gate fails. Roll back",
         ),
@@ -315,14 +322,16 @@ pub fn pause_alert(function: &str, chat: &str, view: &GateView, pause: &HookExec
         format!("{service}: {target} paused at {stage}, waits for your go"),
     )
     .what(format!(
-        "ECS paused service deployment {} of {target} at {stage} (pause hook {}) until a person promotes or aborts it; {}.",
-        arn.rsplit('/').next().unwrap_or_default(),
+        "ECS paused service deployment {id} of {target} at {stage} (pause hook {}) until a person promotes or aborts it; {}.",
         pause.id,
         gate::timeout_text(&[pause])
     ))
     .why(gates)
-    .next_step(format!("Go on: {}", promote_line(chat, service)))
-    .next_step(format!("{go}: {}", abort_line(chat, service)))
+    .next_step(format!(
+        "Go on: {}",
+        deployment_line(chat, "promote", service, id)
+    ))
+    .next_step(format!("{go}: {}", deployment_line(chat, "abort", service, id)))
     .next_step(format!("See it: {}", status_line(chat, service)))
     .thread(deployment_thread(chat, service, &arn))
     .context("stage", &stage)
@@ -360,7 +369,12 @@ pub fn gate_alert(
         .what(format!("{done}."))
         .next_step(format!(
             "Roll back while ECS still can: {}",
-            abort_line(function, service)
+            deployment_line(
+                function,
+                "abort",
+                service,
+                arn.rsplit('/').next().unwrap_or_default()
+            )
         ))
     } else {
         Alert::new(

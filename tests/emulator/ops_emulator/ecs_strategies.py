@@ -265,7 +265,11 @@ def _stages(config: dict) -> list[tuple[str, float | None]]:
         ("PRE_SCALE_UP", None), ("SCALE_UP", None), ("POST_SCALE_UP", None),
         ("TEST_TRAFFIC_SHIFT", None), ("POST_TEST_TRAFFIC_SHIFT", None),
     ]
-    stages += [("PRODUCTION_TRAFFIC_SHIFT", weight) for weight in shifts]
+    # Before each shift ECS calls the PRE_PRODUCTION_TRAFFIC_SHIFT hooks (and waits for them):
+    # "For linear and canary deployments, this stage is invoked before each traffic shift step"
+    # (developer guide, "Lambda hooks for Amazon ECS service deployments").
+    for weight in shifts:
+        stages += [("PRE_PRODUCTION_TRAFFIC_SHIFT", None), ("PRODUCTION_TRAFFIC_SHIFT", weight)]
     stages += [("POST_PRODUCTION_TRAFFIC_SHIFT", None), ("BAKE_TIME", None), ("CLEAN_UP", None)]
     return stages
 
@@ -358,9 +362,12 @@ def _weights(backend, service, record: dict, green_weight: float) -> None:
         rules = elbv2.describe_rules(listener_arn=None, rule_arns=[rule_arn]) if rule_arn else []
         if not rules:
             continue
-        groups = [{"TargetGroupArn": live, "Weight": int(round(100 - green_weight))}]
-        if green != live:
-            groups.append({"TargetGroupArn": green, "Weight": int(round(green_weight))})
+        if green == live:
+            # A first deployment runs in the live target group: it takes all the traffic.
+            groups = [{"TargetGroupArn": live, "Weight": 100}]
+        else:
+            groups = [{"TargetGroupArn": live, "Weight": int(round(100 - green_weight))},
+                      {"TargetGroupArn": green, "Weight": int(round(green_weight))}]
         rules[0].actions = [FakeAction({"Type": "forward", "ForwardConfig": {"TargetGroups": groups}})]
 
 
@@ -480,10 +487,10 @@ def _step(backend, service, record: dict) -> dict | None:
     """Enter the next stage; the event ECS sends when the deployment completes, else None. The
     hook calls of the stage are queued in the record for the control's answer."""
     stage, weight = record["_stages"][record["_at"]]
-    if weight is not None:
+    if stage == "PRE_PRODUCTION_TRAFFIC_SHIFT":
         before = record["targetServiceRevision"]["requestedProductionTrafficWeight"]
-        record["_calls"] += _hook_calls(service, record, "PRE_PRODUCTION_TRAFFIC_SHIFT",
-                                        production=_weights_by_revision(record, before))
+        record["_calls"] += _hook_calls(service, record, stage, production=_weights_by_revision(record, before))
+    elif weight is not None:
         record["_calls"] += _hook_calls(service, record, stage, production=_weights_by_revision(record, weight))
     elif stage == "TEST_TRAFFIC_SHIFT":
         record["_calls"] += _hook_calls(service, record, stage, test=_weights_by_revision(record, 100.0))
@@ -592,11 +599,7 @@ def advance(backend, service, spec: dict) -> dict:
             "ContinueServiceDeployment"
         )
     walk = record["_stages"][record["_at"]:record["_at"] + count]
-    for at, (stage, weight) in enumerate(walk):
-        if weight is not None and _pause_hooks(record, "PRE_PRODUCTION_TRAFFIC_SHIFT"):
-            raise ecs_controls.ControlError(
-                "pause hooks at PRE_PRODUCTION_TRAFFIC_SHIFT are not modelled by the emulator"
-            )
+    for at, (stage, _) in enumerate(walk):
         if at < len(walk) - 1 and _pause_hooks(record, stage):
             raise ecs_controls.ControlError(
                 f"a pause hook at {stage} stops the deployment there: walk `to` {stage}, then continue it "
@@ -633,7 +636,6 @@ def finish(backend, service, spec: dict, state: str) -> dict:
         return _end_rollback(backend, service, record, outcome)
     if state == "COMPLETED":
         ahead = {stage for stage, _ in record["_stages"][record["_at"]:]}
-        ahead |= {"PRE_PRODUCTION_TRAFFIC_SHIFT"} if "PRODUCTION_TRAFFIC_SHIFT" in ahead else set()
         hooked = sorted({stage for hook in record["deploymentConfiguration"].get("lifecycleHooks") or []
                          for stage in hook.get("lifecycleStages") or [] if stage in ahead})
         hooked += [h["_stage"] for h in awaiting(record)]
