@@ -782,3 +782,148 @@ async fn a_pause_event_of_another_account_is_ignored() {
     assert_eq!(answer["status"], "ignored", "{answer:#}");
     assert!(world.alerts().is_empty());
 }
+
+// --- Found by a second independent test: a hold is only where ECS is ---------------------------
+
+/// A world held at POST_TEST_TRAFFIC_SHIFT by the hook's own gate; the call, answered once.
+async fn held_at_post_test(world: &World<MemoryAlerts>) -> (Value, Value) {
+    world.deploy().await;
+    let call = calls_at(world, "POST_TEST_TRAFFIC_SHIFT").await.remove(0);
+    let held = world.handle(call.clone(), now()).await.unwrap();
+    assert_eq!(held["hookStatus"], "IN_PROGRESS", "{held:#}");
+    let mut again = call;
+    again["hookDetails"] = held["hookDetails"].clone();
+    (again, held)
+}
+
+/// ECS went on past a hold by itself (a Lambda hook's `timeoutConfiguration` action CONTINUE):
+/// the hold left on the service is neither shown nor released.
+#[tokio::test]
+async fn a_hold_ecs_moved_past_is_neither_shown_nor_released() {
+    let world = approval_world().await;
+    held_at_post_test(&world).await;
+    for call in world.advance("PRODUCTION_TRAFFIC_SHIFT") {
+        world.handle(call, now() + 60).await.unwrap();
+    }
+    let status = world
+        .handle(chat("status", "prod/web", "alice"), now() + 70)
+        .await
+        .unwrap();
+    assert!(
+        status["services"][0]["held_for_a_person_at"].is_null(),
+        "{status:#}"
+    );
+    let refused = world
+        .handle(chat("promote", "prod/web", "alice"), now() + 80)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        refused.contains("nothing holds the deployment"),
+        "{refused}"
+    );
+}
+
+/// A late repeat of a passed stage's call, and a call made up for a stage ECS has not reached,
+/// record no hold and alert nothing; the real hold stays what status shows and promote releases.
+#[tokio::test]
+async fn calls_for_steps_ecs_is_not_at_hold_nothing_and_alert_nothing() {
+    let world = world_with(
+        json!([lambda_hook(&[
+            "POST_SCALE_UP",
+            "POST_TEST_TRAFFIC_SHIFT",
+            "PRODUCTION_TRAFFIC_SHIFT"
+        ])]),
+        json!({"ops:hook-approval": "POST_TEST_TRAFFIC_SHIFT,PRODUCTION_TRAFFIC_SHIFT"}),
+    )
+    .await;
+    world.deploy().await;
+    let scale_up = calls_at(&world, "POST_SCALE_UP").await.remove(0);
+    // Made up: a POST_TEST_TRAFFIC_SHIFT call while ECS is at POST_SCALE_UP.
+    let mut made_up = scale_up.clone();
+    made_up["lifecycleStage"] = json!("POST_TEST_TRAFFIC_SHIFT");
+    let answer = world.handle(made_up, now()).await.unwrap();
+    assert_eq!(answer["hookStatus"], "IN_PROGRESS", "{answer:#}");
+    assert!(world.alerts().is_empty(), "{:#?}", world.alerts());
+    let status = world
+        .handle(chat("status", "prod/web", "alice"), now())
+        .await
+        .unwrap();
+    assert!(
+        status["services"][0]["held_for_a_person_at"].is_null(),
+        "{status:#}"
+    );
+
+    // The real hold at POST_TEST, released; then the canary step held.
+    let post_test = calls_at(&world, "POST_TEST_TRAFFIC_SHIFT").await.remove(0);
+    world.handle(post_test.clone(), now() + 10).await.unwrap();
+    world
+        .handle(chat("promote", "prod/web", "alice"), now() + 20)
+        .await
+        .unwrap();
+    world.handle(post_test.clone(), now() + 40).await.unwrap();
+    let canary = calls_at(&world, "PRODUCTION_TRAFFIC_SHIFT").await.remove(0);
+    world.handle(canary, now() + 50).await.unwrap();
+    let alerts_before = world.alerts().len();
+    // A late repeat of the POST_TEST call (its release still stands): the hold stays at the
+    // canary step, and nothing more is alerted.
+    world.handle(post_test, now() + 60).await.unwrap();
+    assert_eq!(world.alerts().len(), alerts_before, "{:#?}", world.alerts());
+    let status = world
+        .handle(chat("status", "prod/web", "alice"), now() + 70)
+        .await
+        .unwrap();
+    assert_eq!(
+        status["services"][0]["held_for_a_person_at"], "PRODUCTION_TRAFFIC_SHIFT@10",
+        "{status:#}"
+    );
+}
+
+/// While the hold cannot be recorded (ECS throttles TagResource), the hook waits without alerting
+/// a hold no one could release; once recorded, it is alerted once.
+#[tokio::test]
+async fn a_hold_is_alerted_once_it_is_recorded() {
+    let world = approval_world().await;
+    world.deploy().await;
+    let call = calls_at(&world, "POST_TEST_TRAFFIC_SHIFT").await.remove(0);
+    world.emulator.add_fault(
+        // Every attempt of the first call's write (the SDK retries a throttle), and then some.
+        json!({"service": "ecs", "operation": "TagResource", "kind": "throttle", "on_calls": [1, 2, 3, 4, 5, 6]}),
+    );
+    let first = world.handle(call.clone(), now()).await.unwrap();
+    assert_eq!(first["hookStatus"], "IN_PROGRESS", "{first:#}");
+    assert!(world.alerts().is_empty(), "{:#?}", world.alerts());
+    for after in [30, 60] {
+        let mut again = call.clone();
+        again["hookDetails"] = first["hookDetails"].clone();
+        world.handle(again, now() + after).await.unwrap();
+    }
+    let sent = world.alerts();
+    assert_eq!(sent.len(), 1, "{sent:#?}");
+    assert_eq!(sent[0].event_type, "hook.awaiting");
+    world
+        .handle(chat("promote", "prod/web", "alice"), now() + 90)
+        .await
+        .unwrap();
+}
+
+/// ECS's next call of a held stage while the deployment is being aborted passes quietly: a gate
+/// never holds a rollback, and the abort was alerted already.
+#[tokio::test]
+async fn the_held_stages_next_call_during_an_abort_passes_quietly() {
+    let world = approval_world().await;
+    let (again, _) = held_at_post_test(&world).await;
+    world.alarm(StateValue::Alarm).await;
+    world
+        .handle(chat("abort", "prod/web", "bob"), now() + 10)
+        .await
+        .unwrap();
+    let answer = world.handle(again, now() + 30).await.unwrap();
+    assert_eq!(answer["hookStatus"], "SUCCEEDED", "{answer:#}");
+    let kinds: Vec<String> = world
+        .alerts()
+        .iter()
+        .map(|a| a.event_type.clone())
+        .collect();
+    assert_eq!(kinds, ["hook.awaiting", "hook.aborted"]);
+}

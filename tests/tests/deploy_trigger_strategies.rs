@@ -793,6 +793,7 @@ mod rollback_states {
                     ),
                     rolled_back_to: Some(td("web:1")),
                     created_at: Some(2),
+                    target_weight: None,
                     hooks: vec![],
                 },
                 ServiceDeploymentView {
@@ -807,6 +808,7 @@ mod rollback_states {
                     rollback_reason: None,
                     rolled_back_to: None,
                     created_at: Some(1),
+                    target_weight: None,
                     hooks: vec![],
                 },
             ],

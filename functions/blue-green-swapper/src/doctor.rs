@@ -157,25 +157,17 @@ async fn hooked_services(config: &SwapperConfig, clients: &Clients, exam: &mut E
     let hooks = config.serves == Serves::LifecycleHooks;
     let mut served = 0;
     for cluster in &config.clusters {
-        let cluster_arn = arn_beside(topic, "ecs", &format!("cluster/{cluster}"));
-        exam.duty(
-            Duty::new(
-                "ecs:ListServices",
-                "*",
-                format!("finds the services of ECS's own strategies in {cluster}"),
+        let Some(services) = clients
+            .ecs
+            .examine_cluster(
+                exam,
+                topic,
+                cluster,
+                "finds the services of ECS's own strategies",
             )
-            .with_context("ecs:cluster", cluster_arn),
-        );
-        let services = match clients.ecs.list_services(cluster).await {
-            Ok(arns) => clients.ecs.describe_many(cluster, &arns).await,
-            Err(error) => Err(error),
-        };
-        let services = match services {
-            Ok(services) => services,
-            Err(error) => {
-                exam.missing(format!("ECS cluster {cluster}"), error.to_string());
-                continue;
-            }
+            .await
+        else {
+            continue;
         };
         for service in services.iter().filter(|s| s.strategy.native()) {
             let named = service

@@ -445,6 +445,7 @@ mod tests {
             rollback_reason: None,
             rolled_back_to: None,
             created_at: Some(1),
+            target_weight: None,
             hooks,
         }
     }

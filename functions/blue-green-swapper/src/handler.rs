@@ -144,29 +144,46 @@ async fn on_hook<A: AlertSink>(raw: &Value, now: u64, deps: &Deps<A>) -> Result<
                 (HookView::unread(&call, decision.reason.clone()), decision)
             }
         };
+    let mut decision = decision;
+    // A hold is recorded, and alerted, only where ECS shows the deployment: a late repeat of a
+    // passed stage or a call made up for a stage ECS has not reached holds nothing a person could
+    // release. ECS calls again, so a record that fails for now is tried again then (and alerted
+    // once it is recorded); one that cannot be made fails the stage.
+    let mut held = true;
     if decision.awaits_person {
-        // Where the hook holds the deployment: what `promote` releases. ECS calls again, so a
-        // write that fails now is tried again then.
         let hold = Hold::of(&call).encode();
-        if view.holding.as_deref() != Some(hold.as_str()) {
+        if !view.call_is_current(&call) {
+            held = false;
+            info!(%hold, "ECS is not at this step: no hold recorded, nothing alerted");
+        } else if view.holding.as_deref() != Some(hold.as_str()) {
             let tags = BTreeMap::from([(hook::HOOK_HOLDING.to_string(), hold)]);
-            if let Err(error) = deps
+            match deps
                 .clients
                 .ecs
                 .tag(&call.execution_details.service_arn, &tags)
                 .await
             {
-                warn!(%error, "could not record the hold; ECS calls again and it is tried then");
+                Ok(()) => {}
+                Err(error) if error.retryable() => {
+                    held = false;
+                    warn!(%error, "could not record the hold; ECS calls again and it is tried then");
+                }
+                Err(error) => {
+                    decision =
+                        hook::HookDecision::unholdable(&call, &view.target, &error.to_string());
+                }
             }
         }
     }
-    if let Some(alert) = hook_alert(
+    let alert = hook_alert(
         function,
         &deps.config.chat_function,
         &call,
         &view,
         &decision,
-    ) {
+    )
+    .filter(|_| held || !decision.awaits_person);
+    if let Some(alert) = alert {
         publish_once(
             deps,
             &alert,

@@ -245,31 +245,24 @@ pub struct HookGates {
 impl HookGates {
     /// The gates of a service with `tags`, or why they cannot be read.
     pub fn of(tags: &BTreeMap<String, String>) -> Result<Self, String> {
-        let alarms = tags
-            .get(HOOK_ALARMS)
-            .map(|list| {
-                list.split(',')
-                    .map(str::trim)
-                    .filter(|n| !n.is_empty())
-                    .map(String::from)
-                    .collect()
-            })
-            .unwrap_or_default();
+        let list = |key: &str| -> Vec<String> {
+            tags.get(key)
+                .map(|list| {
+                    list.split(',')
+                        .map(str::trim)
+                        .filter(|item| !item.is_empty())
+                        .map(String::from)
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let alarms = list(HOOK_ALARMS);
         let health_timeout = match tags.get(HOOK_HEALTH_TIMEOUT) {
             Some(text) => parse_duration(text, 60, 24 * 3600)
                 .map_err(|e| format!("tag `{HOOK_HEALTH_TIMEOUT}` = `{text}`: {e}"))?,
             None => DEFAULT_HEALTH_TIMEOUT,
         };
-        let approval: Vec<String> = tags
-            .get(HOOK_APPROVAL)
-            .map(|list| {
-                list.split(',')
-                    .map(str::trim)
-                    .filter(|s| !s.is_empty())
-                    .map(String::from)
-                    .collect()
-            })
-            .unwrap_or_default();
+        let approval = list(HOOK_APPROVAL);
         if let Some(unknown) = approval.iter().find(|s| !HOOK_STAGES.contains(&s.as_str())) {
             return Err(format!(
                 "tag `{HOOK_APPROVAL}` names `{unknown}`, not a lifecycle hook stage (one of {})",
@@ -293,6 +286,34 @@ pub struct Release {
     pub stage: String,
     /// Who released it.
     pub by: String,
+}
+
+/// Whether a step (`STAGE` or `STAGE@weight`, see [`HookCall::step`]) is where ECS shows the
+/// deployment: at that lifecycle stage and, for a traffic step, with that production weight asked
+/// for the new revision. ECS reports no `PRE_PRODUCTION_TRAFFIC_SHIFT` stage (it is not in the
+/// API's ServiceDeploymentLifecycleStage), so that step is where ECS is from the test traffic
+/// shift to the production shifts. What ECS does not report never counts against a step.
+pub fn ecs_is_at(step: &str, stage: Option<&str>, target_weight: Option<&str>) -> bool {
+    let (step_stage, weight) = match step.split_once('@') {
+        Some((stage, weight)) => (stage, Some(weight)),
+        None => (step, None),
+    };
+    let stage_fits = match stage {
+        None => true,
+        Some(stage) if stage == step_stage => true,
+        Some(stage) => {
+            step_stage == "PRE_PRODUCTION_TRAFFIC_SHIFT"
+                && matches!(
+                    stage,
+                    "POST_TEST_TRAFFIC_SHIFT" | "PRODUCTION_TRAFFIC_SHIFT"
+                )
+        }
+    };
+    let weight_fits = match (weight, target_weight) {
+        (Some(weight), Some(asked)) => weight == asked,
+        _ => true,
+    };
+    stage_fits && weight_fits
 }
 
 /// Where the hook holds a deployment for a person, as the `ops:hook-holding` tag records it.
@@ -382,6 +403,24 @@ pub struct HookView {
     pub release: Option<Release>,
     /// The service's `ops:hook-holding` tag, as written.
     pub holding: Option<String>,
+    /// The deployment's lifecycle stage, as ECS reports it.
+    pub deployment_stage: Option<String>,
+    /// The production weight the deployment asks for the new revision, in percent.
+    pub target_weight: Option<String>,
+    /// Whether ECS is taking the deployment back (a rollback requested or running, or a stop).
+    pub ecs_rolling_back: bool,
+}
+
+impl HookView {
+    /// Whether the call is where ECS shows the deployment (see [`ecs_is_at`]): a late repeat of a
+    /// passed stage, or a call made up for a stage ECS has not reached, is not.
+    pub fn call_is_current(&self, call: &HookCall) -> bool {
+        ecs_is_at(
+            &call.step(),
+            self.deployment_stage.as_deref(),
+            self.target_weight.as_deref(),
+        )
+    }
 }
 
 impl HookView {
@@ -406,6 +445,9 @@ impl HookView {
             alerted: None,
             release: None,
             holding: None,
+            deployment_stage: None,
+            target_weight: None,
+            ecs_rolling_back: false,
         }
     }
 }
@@ -453,6 +495,19 @@ impl HookDecision {
             wait: None,
             awaits_person: false,
         }
+    }
+
+    /// `FAILED` because the hold a person would release cannot be recorded (a failure a retry
+    /// cannot fix): no one could release the deployment, so the stage fails rather than wait for
+    /// ECS's timeout with nothing to act on.
+    pub fn unholdable(call: &HookCall, target: &str, error: &str) -> Self {
+        HookDecision::done(
+            HookStatus::Failed,
+            format!(
+                "the hook could not record where it holds {target} at {} ({error}): no one could release it from chat, so the stage fails",
+                call.step()
+            ),
+        )
     }
 
     /// The key under which its alert is remembered, so the same news is alerted once: a wait for
@@ -503,7 +558,7 @@ pub fn unreadable(call: &HookCall, error: &str, retryable: bool, now: u64) -> Ho
 /// The gate decision for `call` at `now`, from what was observed: a pure function.
 pub fn decide(call: &HookCall, view: &HookView, now: u64) -> HookDecision {
     let stage = &call.lifecycle_stage;
-    if call.rolling_back() {
+    if call.rolling_back() || view.ecs_rolling_back {
         return HookDecision::done(
             HookStatus::Succeeded,
             format!(
@@ -708,6 +763,9 @@ mod tests {
             alerted: None,
             release: None,
             holding: None,
+            deployment_stage: None,
+            target_weight: None,
+            ecs_rolling_back: false,
         }
     }
 
@@ -1003,6 +1061,49 @@ mod tests {
         ));
         assert!(tag.len() <= ops_core::tags::MAX_TAG_VALUE);
         assert!(tag.chars().all(|c| c.is_ascii_hexdigit() || c == ' '));
+    }
+
+    #[test]
+    fn a_step_is_where_ecs_is_only_at_its_stage_and_weight() {
+        assert!(ecs_is_at(
+            "POST_TEST_TRAFFIC_SHIFT",
+            Some("POST_TEST_TRAFFIC_SHIFT"),
+            None
+        ));
+        assert!(!ecs_is_at(
+            "POST_TEST_TRAFFIC_SHIFT",
+            Some("PRODUCTION_TRAFFIC_SHIFT"),
+            Some("10")
+        ));
+        assert!(ecs_is_at(
+            "PRODUCTION_TRAFFIC_SHIFT@10",
+            Some("PRODUCTION_TRAFFIC_SHIFT"),
+            Some("10")
+        ));
+        assert!(!ecs_is_at(
+            "PRODUCTION_TRAFFIC_SHIFT@10",
+            Some("PRODUCTION_TRAFFIC_SHIFT"),
+            Some("100")
+        ));
+        assert!(ecs_is_at(
+            "PRE_PRODUCTION_TRAFFIC_SHIFT@0",
+            Some("POST_TEST_TRAFFIC_SHIFT"),
+            Some("0")
+        ));
+        assert!(ecs_is_at(
+            "PRE_PRODUCTION_TRAFFIC_SHIFT@10",
+            Some("PRODUCTION_TRAFFIC_SHIFT"),
+            Some("10")
+        ));
+        assert!(!ecs_is_at(
+            "PRE_PRODUCTION_TRAFFIC_SHIFT@0",
+            Some("POST_SCALE_UP"),
+            None
+        ));
+        assert!(
+            ecs_is_at("POST_SCALE_UP", None, None),
+            "what ECS does not report never counts against a step"
+        );
     }
 
     #[test]

@@ -330,6 +330,10 @@ pub async fn hook_view(
         alerted: service.tag(HOOK_ALERTED).map(String::from),
         release: service.tag(HOOK_RELEASE).and_then(Release::decode),
         holding: service.tag(HOOK_HOLDING).map(String::from),
+        deployment_stage: deployment.stage.clone(),
+        target_weight: deployment.target_weight.clone(),
+        ecs_rolling_back: deployment.status.starts_with("ROLLBACK_")
+            || deployment.status == "STOP_REQUESTED",
     };
     if groups.is_empty() {
         view.gates = Err(format!(
@@ -388,6 +392,7 @@ pub async fn gate_view(
                 d.in_flight()
                     && d.status == "IN_PROGRESS"
                     && gate::deployment_id(d) == hold.deployment
+                    && hook::ecs_is_at(&hold.step, d.stage.as_deref(), d.target_weight.as_deref())
             })
         })
         .filter(|hold| !hold.released_by(release.as_ref()));

@@ -260,7 +260,7 @@ pub fn hook_alert(
             deployment_line(chat, "abort", service, call.deployment_id())
         ))
         .next_step(format!("See it: {}", status_line(chat, service))),
-        HookStatus::Succeeded if stage == "POST_PRODUCTION_TRAFFIC_SHIFT" && !call.rolling_back() => Alert::new(
+        HookStatus::Succeeded if stage == "POST_PRODUCTION_TRAFFIC_SHIFT" && !call.rolling_back() && !view.ecs_rolling_back => Alert::new(
             Severity::Info,
             function,
             "hook.passed",

@@ -237,29 +237,17 @@ async fn examine_cluster(
     targets: &BTreeMap<TargetRef, Vec<String>>,
     exam: &mut Examination,
 ) {
-    let cluster_arn = arn_beside(
-        &config.common.alert_topic_arn,
-        "ecs",
-        &format!("cluster/{cluster}"),
-    );
-    exam.duty(
-        Duty::new(
-            "ecs:ListServices",
-            "*",
-            format!("finds services with overrides in {cluster}"),
+    let Some(services) = clients
+        .ecs
+        .examine_cluster(
+            exam,
+            &config.common.alert_topic_arn,
+            cluster,
+            "finds services with overrides",
         )
-        .with_context("ecs:cluster", cluster_arn),
-    );
-    let services = match clients.ecs.list_services(cluster).await {
-        Ok(arns) => clients.ecs.describe_many(cluster, &arns).await,
-        Err(error) => Err(error),
-    };
-    let services = match services {
-        Ok(services) => services,
-        Err(error) => {
-            exam.missing(format!("ECS cluster {cluster}"), error.to_string());
-            return;
-        }
+        .await
+    else {
+        return;
     };
     let named: BTreeSet<&str> = targets
         .keys()

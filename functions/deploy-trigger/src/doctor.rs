@@ -54,25 +54,11 @@ pub async fn examine(config: &DeployConfig, caller: &Caller, ecs: &EcsServices) 
     ));
     let mut opted_in = 0;
     for cluster in &config.clusters {
-        let cluster_arn = arn_beside(topic, "ecs", &format!("cluster/{cluster}"));
-        exam.duty(
-            Duty::new(
-                "ecs:ListServices",
-                "*",
-                format!("finds opted-in services in {cluster}"),
-            )
-            .with_context("ecs:cluster", cluster_arn.clone()),
-        );
-        let services = match ecs.list_services(cluster).await {
-            Ok(arns) => ecs.describe_many(cluster, &arns).await,
-            Err(error) => Err(error),
-        };
-        let services = match services {
-            Ok(services) => services,
-            Err(error) => {
-                exam.missing(format!("ECS cluster {cluster}"), error.to_string());
-                continue;
-            }
+        let Some(services) = ecs
+            .examine_cluster(&mut exam, topic, cluster, "finds opted-in services")
+            .await
+        else {
+            continue;
         };
         exam.found(
             format!("ECS cluster {cluster}"),

@@ -10,7 +10,7 @@ use tracing::{instrument, warn};
 
 use super::aws_error;
 use super::service_deployments::{self, ServiceDeploymentView, Strategy};
-use crate::doctor::Duty;
+use crate::doctor::{arn_beside, Duty, Examination};
 use crate::error::{Error, Result};
 
 /// One ECS deployment of a service, as ECS reports it.
@@ -299,6 +299,30 @@ impl EcsServices {
     /// The underlying client, for operations the adapter does not wrap yet.
     pub fn client(&self) -> &aws_sdk_ecs::Client {
         &self.client
+    }
+
+    /// For `doctor`: the ListServices duty of `cluster` (`finds` says what the listing finds) and
+    /// its services, described; `None`, the cluster recorded as missing, when they cannot be read.
+    /// `topic` is an ARN in the function's account and region (its alert topic).
+    pub async fn examine_cluster(
+        &self,
+        exam: &mut Examination,
+        topic: &str,
+        cluster: &str,
+        finds: &str,
+    ) -> Option<Vec<ServiceState>> {
+        let cluster_arn = arn_beside(topic, "ecs", &format!("cluster/{cluster}"));
+        exam.duty(
+            Duty::new("ecs:ListServices", "*", format!("{finds} in {cluster}"))
+                .with_context("ecs:cluster", cluster_arn),
+        );
+        let services = match self.list_services(cluster).await {
+            Ok(arns) => self.describe_many(cluster, &arns).await,
+            Err(error) => Err(error),
+        };
+        services
+            .map_err(|error| exam.missing(format!("ECS cluster {cluster}"), error.to_string()))
+            .ok()
     }
 
     /// Describe one service with its tags; [`Error::NotFound`] if ECS does not know it.

@@ -143,6 +143,8 @@ pub struct ServiceDeploymentView {
     pub rolled_back_to: Option<String>,
     /// When it was created, epoch milliseconds.
     pub created_at: Option<i64>,
+    /// The production traffic it asked for the revision it deploys, in percent (`10`, `12.5`).
+    pub target_weight: Option<String>,
     /// Its lifecycle hooks' executions as ECS reports them (`lifecycleHookDetails`).
     pub hooks: Vec<HookExecution>,
 }
@@ -428,6 +430,9 @@ fn view(
             .map(String::from),
         rolled_back_to: definition_of(deployment.rollback().and_then(|r| r.service_revision_arn())),
         created_at: deployment.created_at().and_then(|t| t.to_millis().ok()),
+        target_weight: target
+            .and_then(|t| t.requested_production_traffic_weight())
+            .map(percent),
         hooks: deployment
             .lifecycle_hook_details()
             .iter()
@@ -536,6 +541,7 @@ mod tests {
             rollback_reason: None,
             rolled_back_to: None,
             created_at: Some(1),
+            target_weight: None,
             hooks: Vec::new(),
         }
     }

@@ -103,14 +103,12 @@ pub async fn chapter(
     stage.push("release-3");
     stage.hooks(&stage.advance("POST_SCALE_UP"));
     let shift = stage.advance("PRODUCTION_TRAFFIC_SHIFT");
-    aws_sdk_cloudwatch::Client::new(config)
-        .set_alarm_state()
-        .alarm_name(ALARM)
-        .state_value(StateValue::Alarm)
-        .state_reason("Threshold Crossed: 1 datapoint [37.0] was greater than the threshold (10.0)")
-        .send()
-        .await
-        .expect("set the alarm");
+    set_alarm(
+        config,
+        StateValue::Alarm,
+        "Threshold Crossed: 1 datapoint [37.0] was greater than the threshold (10.0)",
+    )
+    .await;
     stage.hooks(&shift);
     println!("   ECS rolls back and, while it does, calls the production-shift hook again with the new revision at 0%:");
     let back = stage.finish(json!({
@@ -147,14 +145,7 @@ async fn paused_and_promoted(
 ) {
     println!("
 6. The team adds an ECS pause hook at POST_TEST_TRAFFIC_SHIFT (a person looks before production traffic moves), {ALARM} is OK again, and CI pushes {SERVICE}:release-4:");
-    aws_sdk_cloudwatch::Client::new(config)
-        .set_alarm_state()
-        .alarm_name(ALARM)
-        .state_value(StateValue::Ok)
-        .state_reason("Threshold no longer crossed")
-        .send()
-        .await
-        .expect("set the alarm");
+    set_alarm(config, StateValue::Ok, "Threshold no longer crossed").await;
     let ecs = aws_sdk_ecs::Client::new(config);
     let service = ecs
         .describe_services()
@@ -240,6 +231,18 @@ async fn paused_and_promoted(
     for alert in inbox.receive(2, Duration::from_secs(10)).await {
         println!("  alert: {}", text(&alert.chat["content"]["title"]));
     }
+}
+
+/// Put the service's gating alarm in `state`.
+async fn set_alarm(config: &SdkConfig, state: StateValue, reason: &str) {
+    aws_sdk_cloudwatch::Client::new(config)
+        .set_alarm_state()
+        .alarm_name(ALARM)
+        .state_value(state)
+        .state_reason(reason)
+        .send()
+        .await
+        .expect("set the alarm");
 }
 
 impl Stage<'_> {
