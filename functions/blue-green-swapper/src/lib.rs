@@ -56,6 +56,7 @@ pub mod config;
 pub mod contract;
 pub mod decide;
 pub mod doctor;
+pub mod ecs_routes;
 pub mod gate;
 pub mod handler;
 pub mod hook;
