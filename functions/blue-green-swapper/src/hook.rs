@@ -309,8 +309,15 @@ pub fn ecs_is_at(step: &str, stage: Option<&str>, target_weight: Option<&str>) -
                 )
         }
     };
-    let weight_fits = match (weight, target_weight) {
-        (Some(weight), Some(asked)) => weight == asked,
+    // A forward deployment's steps only go up: a step below the weight ECS asks now has passed.
+    // ECS calls the step's hook as the weight changes, and the API reference calls the reported
+    // weight "a snapshot" that "may not reflect real-time changes", so a step at or above it
+    // counts.
+    let weight_fits = match (
+        weight.and_then(|w| w.parse::<f64>().ok()),
+        target_weight.and_then(|w| w.parse::<f64>().ok()),
+    ) {
+        (Some(step), Some(asked)) => step + 0.05 >= asked,
         _ => true,
     };
     stage_fits && weight_fits
@@ -1084,6 +1091,17 @@ mod tests {
             "PRODUCTION_TRAFFIC_SHIFT@10",
             Some("PRODUCTION_TRAFFIC_SHIFT"),
             Some("100")
+        ));
+        // ECS's reported weight is a snapshot that may lag the step it calls the hook for.
+        assert!(ecs_is_at(
+            "PRODUCTION_TRAFFIC_SHIFT@100",
+            Some("PRODUCTION_TRAFFIC_SHIFT"),
+            Some("10")
+        ));
+        assert!(ecs_is_at(
+            "PRODUCTION_TRAFFIC_SHIFT@12.5",
+            Some("PRODUCTION_TRAFFIC_SHIFT"),
+            Some("12.5")
         ));
         assert!(ecs_is_at(
             "PRE_PRODUCTION_TRAFFIC_SHIFT@0",
