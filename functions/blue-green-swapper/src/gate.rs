@@ -6,8 +6,10 @@
 //! A deployment waits for a person in one of two ways (developer guide, "Lambda hooks for Amazon
 //! ECS service deployments" and "Pause hooks for Amazon ECS service deployments"):
 //! - at a stage the service names in `ops:hook-approval`, this function's own hook answers
-//!   `IN_PROGRESS` once every automatic gate passes, until `promote` records a release
-//!   (`ops:hook-release`) that its next call reads (then `SUCCEEDED`);
+//!   `IN_PROGRESS` once every automatic gate passes and records where it holds the deployment
+//!   (`ops:hook-holding`: the deployment and the step, a traffic step with its weight), until
+//!   `promote` records a release of that hold (`ops:hook-release`) that its next call reads (then
+//!   `SUCCEEDED`). A hold counts only while ECS shows the deployment at that step;
 //! - at a pause hook, ECS waits for `ContinueServiceDeployment`, which `promote` calls with
 //!   `CONTINUE` (and `abort` with `ROLLBACK`).
 //!
