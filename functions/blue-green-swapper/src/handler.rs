@@ -82,20 +82,23 @@ pub async fn function_handler<A: AlertSink>(
         }
         Incoming::Event {
             detail_type, raw, ..
-        } if detail_type == HOOK_STATE_CHANGE => on_hook_event(&raw, invocation, deps).await,
+        } if detail_type == HOOK_STATE_CHANGE => {
+            // Boxed, as the routes below: each keeps its own future off the others' stack.
+            Box::pin(on_hook_event(&raw, invocation, deps)).await
+        }
         Incoming::Event { detail_type, .. } => {
             debug!(detail_type, "event type not handled");
             Ok(ignored_event("blue-green-swapper", &detail_type))
         }
         Incoming::Command(raw) => {
-            on_command(
+            Box::pin(on_command(
                 COMMANDS.parse(&deps.config.common.function_name, &raw)?,
                 invocation,
                 deps,
-            )
+            ))
             .await
         }
-        Incoming::LifecycleHook(raw) => on_hook(&raw, invocation.now, deps).await,
+        Incoming::LifecycleHook(raw) => Box::pin(on_hook(&raw, invocation.now, deps)).await,
         Incoming::AlarmAction(_) => Err(EventError::Unrecognised(
             "blue-green-swapper does not handle CloudWatch alarm actions".into(),
         )
@@ -155,7 +158,7 @@ async fn on_command<A: AlertSink>(
         "promote" | "abort" | "rollback" => {
             let args: AppArgs = command.args_as()?;
             if gate::names_a_service(&args.app) {
-                return gate_command(&command.name, &args, &by, now, mode, deps).await;
+                return Box::pin(gate_command(&command.name, &args, &by, now, mode, deps)).await;
             }
             if args.deployment.is_some() {
                 return Err(Error::Refused(format!(
@@ -175,9 +178,14 @@ async fn on_command<A: AlertSink>(
         "status" => {
             let args: StatusArgs = command.args_as()?;
             if let Some(service) = args.app.as_deref().filter(|a| gate::names_a_service(a)) {
-                let view =
-                    observe::gate_view(&deps.clients, &deps.config.clusters, service, now, true)
-                        .await?;
+                let view = Box::pin(observe::gate_view(
+                    &deps.clients,
+                    &deps.config.clusters,
+                    service,
+                    now,
+                    true,
+                ))
+                .await?;
                 return Ok(json!({ "status": "ok", "services": [gate::status(&view)] }));
             }
             let entries = observe::apps(&deps.clients.lb, &deps.config.routes).await?;
