@@ -15,6 +15,8 @@ pub mod error;
 pub mod events;
 pub mod image;
 pub mod plan;
+#[cfg(feature = "probe")]
+pub mod probe;
 pub mod registry;
 pub mod runtime;
 pub mod tags;

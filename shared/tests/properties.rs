@@ -1,6 +1,6 @@
-//! Properties of every parser of outside input: image references, chat commands, events. Whatever
-//! arrives, the answer is a value or a specific error, never a panic; what parses prints back to
-//! itself.
+//! Properties of every parser of outside input: image references, chat commands, events, a
+//! server's certificate. Whatever arrives, the answer is a value or a specific error, never a
+//! panic; what parses prints back to itself.
 
 use ops_core::command::{ArgSpec, CommandSet, CommandSpec};
 use ops_core::events::{
@@ -115,5 +115,13 @@ proptest! {
                 prop_assert!(text.starts_with("malformed command") || text.starts_with("command `deploy`"), "{}", text);
             }
         }
+    }
+}
+
+#[cfg(feature = "probe")]
+proptest! {
+    #[test]
+    fn any_bytes_are_a_certificates_expiry_or_nothing(bytes in prop::collection::vec(any::<u8>(), 0..600)) {
+        let _ = ops_core::probe::cert::not_after(&bytes);
     }
 }

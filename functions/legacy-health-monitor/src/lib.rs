@@ -38,7 +38,6 @@
 //!    `status` and `check` from chat change no state and send no alert.
 
 pub mod act;
-pub mod cert;
 pub mod config;
 pub mod decide;
 pub mod doctor;

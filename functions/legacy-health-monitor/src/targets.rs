@@ -15,8 +15,10 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use hyper::{Method, Uri};
+use hyper::Method;
 use serde_json::{Map, Value};
+
+pub use ops_core::probe::{parse_url, HttpProbe, Probe, StatusSet};
 
 /// The tag an EC2 instance carries to be checked: a URL with `{ip}` for its private address,
 /// e.g. `http://{ip}:8080/health` or `tcp://{ip}:22`.
@@ -26,119 +28,6 @@ pub const CHECK_TAG: &str = "ops:health-check";
 pub const MAX_TIMEOUT: Duration = Duration::from_secs(30);
 /// Largest response body read.
 pub const MAX_BODY_CAP: usize = 1 << 20;
-
-/// How a target is checked.
-#[derive(Debug, Clone)]
-pub enum Probe {
-    /// An HTTP or HTTPS request.
-    Http(Box<HttpProbe>),
-    /// A TCP connect.
-    Tcp {
-        /// Host name or address.
-        host: String,
-        /// Port.
-        port: u16,
-    },
-}
-
-/// An HTTP(S) check and what counts as healthy.
-#[derive(Debug, Clone)]
-pub struct HttpProbe {
-    /// The URL.
-    pub url: Uri,
-    /// Method (default GET).
-    pub method: Method,
-    /// Extra request headers. Values may be secrets: they are never logged or alerted.
-    pub headers: Vec<(String, String)>,
-    /// Request body, if any.
-    pub body: Option<String>,
-    /// Status codes that count as healthy (default 200-299).
-    pub expect_status: StatusSet,
-    /// Text the body must contain.
-    pub body_contains: Option<String>,
-    /// A pattern the body must match.
-    pub body_regex: Option<regex_lite::Regex>,
-    /// Slower than this is unhealthy.
-    pub max_latency: Option<Duration>,
-    /// Verify the server's certificate (default true).
-    pub verify_tls: bool,
-    /// Warn when the certificate expires within this many days.
-    pub cert_warn_days: u32,
-    /// Read at most this much of the body.
-    pub max_body: usize,
-}
-
-/// A set of HTTP status codes, as ranges.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StatusSet(pub Vec<(u16, u16)>);
-
-impl StatusSet {
-    /// Whether `status` is in the set.
-    pub fn contains(&self, status: u16) -> bool {
-        self.0
-            .iter()
-            .any(|(low, high)| (*low..=*high).contains(&status))
-    }
-
-    fn parse(value: &Value) -> Result<StatusSet, String> {
-        let items: Vec<String> = match value {
-            Value::Number(n) => vec![n.to_string()],
-            Value::String(s) => s
-                .split(|c: char| c == ',' || c.is_whitespace())
-                .filter(|s| !s.is_empty())
-                .map(String::from)
-                .collect(),
-            Value::Array(items) => items
-                .iter()
-                .map(|i| match i {
-                    Value::Number(n) => Ok(n.to_string()),
-                    Value::String(s) => Ok(s.clone()),
-                    other => Err(format!("`{other}` is not a status code")),
-                })
-                .collect::<Result<_, _>>()?,
-            other => return Err(format!("`{other}` is not a status code, range or list")),
-        };
-        let code = |s: &str| {
-            s.trim()
-                .parse::<u16>()
-                .ok()
-                .filter(|c| (100..=599).contains(c))
-                .ok_or_else(|| format!("`{s}` is not an HTTP status code (100 to 599)"))
-        };
-        let mut ranges = Vec::new();
-        for item in &items {
-            let range = match item.split_once('-') {
-                Some((low, high)) => (code(low)?, code(high)?),
-                None => (code(item)?, code(item)?),
-            };
-            if range.0 > range.1 {
-                return Err(format!("`{item}` is an empty range"));
-            }
-            ranges.push(range);
-        }
-        if ranges.is_empty() {
-            return Err("names no status code".into());
-        }
-        Ok(StatusSet(ranges))
-    }
-}
-
-impl std::fmt::Display for StatusSet {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let parts: Vec<String> = self
-            .0
-            .iter()
-            .map(|(l, h)| {
-                if l == h {
-                    l.to_string()
-                } else {
-                    format!("{l}-{h}")
-                }
-            })
-            .collect();
-        f.write_str(&parts.join(","))
-    }
-}
 
 /// One target.
 #[derive(Debug, Clone)]
@@ -162,10 +51,7 @@ pub struct Target {
 impl Target {
     /// What is checked, for people: the URL, or `tcp host:port`. Never includes headers.
     pub fn describe(&self) -> String {
-        match &self.probe {
-            Probe::Http(http) => format!("{} {}", http.method, http.url),
-            Probe::Tcp { host, port } => format!("tcp {host}:{port}"),
-        }
+        self.probe.describe()
     }
 }
 
@@ -200,7 +86,7 @@ impl Default for Defaults {
             up_after: 2,
             reminder: None,
             cert_warn_days: 14,
-            max_body: 16 * 1024,
+            max_body: ops_core::probe::DEFAULT_MAX_BODY,
         }
     }
 }
@@ -421,24 +307,14 @@ fn http_probe(
     defaults: &Defaults,
 ) -> Result<HttpProbe, String> {
     let text = http.as_str().ok_or("field `http`: must be a URL string")?;
-    let url: Uri = text
-        .parse()
-        .map_err(|e| format!("field `http`: `{text}` is not a URL: {e}"))?;
-    match url.scheme_str() {
-        Some("http") | Some("https") => {}
-        _ => {
-            return Err(format!(
-                "field `http`: `{text}` must start with http:// or https://"
-            ))
+    let url = parse_url(text).map_err(|e| {
+        if e.contains("credentials") {
+            // Credentials belong in `headers`, which are never shown.
+            format!("field `http`: {e}; send them in `headers`")
+        } else {
+            format!("field `http`: {e}")
         }
-    }
-    if url.host().is_none_or(str::is_empty) {
-        return Err(format!("field `http`: `{text}` names no host"));
-    }
-    if url.authority().is_some_and(|a| a.as_str().contains('@')) {
-        // The URL is shown in alerts and logs; credentials belong in `headers`, which never are.
-        return Err("field `http`: a URL must not carry credentials (user:password@); send them in `headers`".into());
-    }
+    })?;
     let method = match field(object, "method", string_field)? {
         None => Method::GET,
         Some(m) => match m.to_ascii_uppercase().as_str() {

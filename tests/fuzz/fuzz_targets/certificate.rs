@@ -1,8 +1,8 @@
 //! Any bytes as the certificate a server presents: its expiry or nothing, never a panic (the DER
-//! walk is the monitor's own).
+//! walk is ops-core's own, behind its `probe` feature).
 #![no_main]
 
-use legacy_health_monitor::cert::not_after;
+use ops_core::probe::cert::not_after;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

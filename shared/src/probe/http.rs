@@ -14,11 +14,11 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::{timeout_at, Instant};
 use tokio_rustls::TlsConnector;
 
+use super::cert;
 use super::net::connect;
 use super::tls::TlsConfigs;
+use super::HttpProbe;
 use super::{Failure, FailureKind, Outcome};
-use crate::cert;
-use crate::targets::HttpProbe;
 
 /// Redirects followed (on the same host) before the last answer counts as it is.
 const MAX_REDIRECTS: usize = 5;

@@ -131,12 +131,12 @@ mod tests {
         assert_eq!(not_after(&der), Some(1_795_000_000));
         let der = certificate((0x17, "260101000000Z"), (0x18, "20500301000000Z"), 300);
         assert_eq!(
-            ops_core::time::utc_text(not_after(&der).unwrap()),
+            crate::time::utc_text(not_after(&der).unwrap()),
             "2050-03-01 00:00:00 UTC"
         );
         let der = certificate((0x17, "260101000000Z"), (0x17, "491231235959Z"), 0);
         assert_eq!(
-            ops_core::time::utc_text(not_after(&der).unwrap()),
+            crate::time::utc_text(not_after(&der).unwrap()),
             "2049-12-31 23:59:59 UTC"
         );
         let der = certificate((0x17, "260101000000Z"), (0x17, "500101000000Z"), 0);
