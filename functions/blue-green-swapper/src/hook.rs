@@ -4,7 +4,8 @@
 //! `deploymentConfiguration.lifecycleHooks` name; the function gates each stage on the alarms the
 //! service names (none in ALARM) and on the health of the new revision's targets, and answers
 //! `SUCCEEDED`, `FAILED` (ECS rolls the deployment back) or `IN_PROGRESS` with a `callBackDelay`
-//! (ECS calls again), never waiting inside an invocation. A call while ECS rolls back always
+//! (ECS calls again), never waiting inside an invocation. At `POST_TEST_TRAFFIC_SHIFT` a service
+//! may also name a test URL that must pass ([`crate::test_url`]). A call while ECS rolls back always
 //! succeeds: a gate never holds a rollback.
 //!
 //! Parsing and deciding live here and are pure; observing is in [`crate::observe`], the alerts in
@@ -14,17 +15,19 @@ use std::collections::BTreeMap;
 
 use ops_core::aws::elbv2::TargetHealth;
 use ops_core::events::EventError;
+use ops_core::probe::Outcome;
 use ops_core::time::{duration_text, parse_duration, utc_text};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
+use crate::test_url::{TestUrl, HOOK_TEST_URL, TEST_STAGE};
 use crate::view::AlarmView;
 
 /// On the ECS service: the CloudWatch alarms that must not be in ALARM at any stage
 /// (comma-separated names).
 pub const HOOK_ALARMS: &str = "ops:hook-alarms";
-/// On the ECS service: how long the new revision's targets may take to be healthy from the first
-/// call of a stage that checks them (default 15 minutes).
+/// On the ECS service: how long the new revision's targets may take to be healthy, and its test URL
+/// to pass, from the first call of a stage that checks them (default 15 minutes).
 pub const HOOK_HEALTH_TIMEOUT: &str = "ops:hook-health-timeout";
 /// On the ECS service: the stages at which a person releases the deployment from chat
 /// (comma-separated, e.g. `POST_TEST_TRAFFIC_SHIFT`): once every other gate passes there, the hook
@@ -240,6 +243,8 @@ pub struct HookGates {
     pub health_timeout: u64,
     /// The stages at which a person releases the deployment.
     pub approval: Vec<String>,
+    /// The test URL checked at `POST_TEST_TRAFFIC_SHIFT`.
+    pub test_url: Option<TestUrl>,
 }
 
 impl HookGates {
@@ -269,10 +274,15 @@ impl HookGates {
                 HOOK_STAGES.join(", ")
             ));
         }
+        let test_url = tags
+            .get(HOOK_TEST_URL)
+            .map(|text| TestUrl::parse(text))
+            .transpose()?;
         Ok(HookGates {
             alarms,
             health_timeout,
             approval,
+            test_url,
         })
     }
 }
@@ -400,6 +410,8 @@ pub struct HookView {
     pub missing_alarms: Vec<String>,
     /// The targets of the new revision's target groups.
     pub targets: Vec<TargetHealth>,
+    /// What the service's test URL answered, when the call's stage checks it.
+    pub test_check: Option<Outcome>,
     /// The service's desired task count.
     pub desired: i32,
     /// When ECS created the service deployment, epoch seconds: no wait began before it.
@@ -447,6 +459,7 @@ impl HookView {
             alarms: Vec::new(),
             missing_alarms: Vec::new(),
             targets: Vec::new(),
+            test_check: None,
             desired: 0,
             deployment_created: None,
             alerted: None,
@@ -608,35 +621,57 @@ pub fn decide(call: &HookCall, view: &HookView, now: u64) -> HookDecision {
             format!("no gating alarm in ALARM at {stage}"),
         );
     }
-    if view.desired == 0 && view.targets.is_empty() {
-        return passed(
-            call,
-            view,
-            gates,
-            format!(
-                "{} runs 0 tasks by design (desired 0): no target to check, and no gating alarm in ALARM at {stage}",
-                view.target
-            ),
-        );
-    }
-    let healthy = view.targets.iter().filter(|t| t.state == "healthy").count();
-    let want = view.desired.max(1) as usize;
-    let health = format!(
-        "{} {healthy}/{want} healthy{}",
-        view.target,
-        match view.targets.iter().filter(|t| t.state != "healthy").count() {
-            0 => String::new(),
-            n => format!(", {n} not healthy"),
+    // The new revision's health, then (at its stage) its test URL: what passed, or the gate that
+    // holds the stage, how it waits and how it fails.
+    let no_task = view.desired == 0 && view.targets.is_empty();
+    let health = if no_task {
+        Ok(format!(
+            "{} runs 0 tasks by design (desired 0): no target to check,",
+            view.target
+        ))
+    } else {
+        health_gate(view)
+    };
+    let test = match (&gates.test_url, stage.as_str()) {
+        (Some(test_url), TEST_STAGE) if !no_task => Some(match &view.test_check {
+            Some(outcome) => test_url.verdict(outcome),
+            None => Err(format!("test URL {} was not checked", test_url.url)),
+        }),
+        _ => None,
+    };
+    let (waiting, failed) = match (health, test) {
+        (Ok(health), None) => {
+            return passed(
+                call,
+                view,
+                gates,
+                format!("{health} and no gating alarm in ALARM at {stage}"),
+            )
         }
-    );
-    if healthy >= want && healthy == view.targets.len() {
-        return passed(
-            call,
-            view,
-            gates,
-            format!("{health} and no gating alarm in ALARM at {stage}"),
-        );
-    }
+        (Ok(health), Some(Ok(test))) => {
+            return passed(
+                call,
+                view,
+                gates,
+                format!("{health}, {test} and no gating alarm in ALARM at {stage}"),
+            )
+        }
+        (Err(health), _) => (
+            format!("waiting for {health} at {stage}"),
+            format!(
+                "{} was not healthy within {} at {stage} ({health})",
+                view.target,
+                duration_text(gates.health_timeout)
+            ),
+        ),
+        (Ok(_), Some(Err(test))) => (
+            format!("waiting for the test URL to pass at {stage} ({test})"),
+            format!(
+                "{test}: it did not pass within {} at {stage}",
+                duration_text(gates.health_timeout)
+            ),
+        ),
+    };
     // A wait never began before ECS created the deployment (give or take the clocks' skew), nor
     // after now.
     let earliest = view
@@ -648,23 +683,33 @@ pub fn decide(call: &HookCall, view: &HookView, now: u64) -> HookDecision {
         .unwrap_or(now);
     let deadline = since + gates.health_timeout;
     if now >= deadline {
-        return HookDecision::done(
-            HookStatus::Failed,
-            format!(
-                "{} was not healthy within {} at {stage} ({health})",
-                view.target,
-                duration_text(gates.health_timeout)
-            ),
-        );
+        return HookDecision::done(HookStatus::Failed, failed);
     }
     HookDecision {
         status: HookStatus::InProgress,
-        reason: format!(
-            "waiting for {health} at {stage}; fails at {}",
-            utc_text(deadline)
-        ),
+        reason: format!("{waiting}; fails at {}", utc_text(deadline)),
         wait: Some((since, gates.health_timeout)),
         awaits_person: false,
+    }
+}
+
+/// The new revision's health: `Ok` with what passed when every target is healthy and there are
+/// as many as the service wants, else `Err` with what is not yet.
+pub fn health_gate(view: &HookView) -> Result<String, String> {
+    let healthy = view.targets.iter().filter(|t| t.state == "healthy").count();
+    let want = view.desired.max(1) as usize;
+    let health = format!(
+        "{} {healthy}/{want} healthy{}",
+        view.target,
+        match view.targets.iter().filter(|t| t.state != "healthy").count() {
+            0 => String::new(),
+            n => format!(", {n} not healthy"),
+        }
+    );
+    if healthy >= want && healthy == view.targets.len() {
+        Ok(health)
+    } else {
+        Err(health)
     }
 }
 
@@ -750,6 +795,7 @@ mod tests {
                 alarms: vec!["web-5xx".into()],
                 health_timeout: 600,
                 approval: vec![],
+                test_url: None,
             }),
             alarms: vec![AlarmView {
                 name: "web-5xx".into(),
@@ -765,6 +811,7 @@ mod tests {
                     reason: None,
                 })
                 .collect(),
+            test_check: None,
             desired: 2,
             deployment_created: Some(500),
             alerted: None,
@@ -787,6 +834,95 @@ mod tests {
         assert_eq!(
             answer(&call("POST_TEST_TRAFFIC_SHIFT", &[], None), &decided),
             json!({"hookStatus": "SUCCEEDED", "reason": "web:3 2/2 healthy and no gating alarm in ALARM at POST_TEST_TRAFFIC_SHIFT"})
+        );
+    }
+
+    /// `view` of a service whose test URL is `http://alb:8080/health`, answering `status`.
+    fn tested(healthy: usize, status: Option<u16>) -> HookView {
+        let mut view = view(healthy, "OK");
+        if let Ok(gates) = view.gates.as_mut() {
+            gates.test_url = Some(TestUrl::parse("http://alb:8080/health").unwrap());
+        }
+        view.test_check = status.map(|status| Outcome {
+            failure: (!(200..300).contains(&status)).then(|| ops_core::probe::Failure {
+                kind: ops_core::probe::FailureKind::Status,
+                detail: format!("HTTP {status} (expected 200-299)"),
+                snippet: None,
+            }),
+            status: Some(status),
+            latency_ms: 2,
+            address: None,
+            cert_days_left: None,
+            attempts: 1,
+        });
+        view
+    }
+
+    #[test]
+    fn the_test_url_gates_post_test_traffic_shift_only_and_waits_like_health_before_it_fails() {
+        let post_test = call("POST_TEST_TRAFFIC_SHIFT", &[], None);
+        let passed = decide(&post_test, &tested(2, Some(200)), 1000);
+        assert_eq!(passed.status, HookStatus::Succeeded);
+        assert_eq!(
+            passed.reason,
+            "web:3 2/2 healthy, test URL http://alb:8080/health answered HTTP 200 and no gating alarm in ALARM at POST_TEST_TRAFFIC_SHIFT"
+        );
+
+        let failing = decide(&post_test, &tested(2, Some(503)), 1000);
+        assert_eq!(failing.status, HookStatus::InProgress);
+        assert_eq!(failing.wait, Some((1000, 600)));
+        assert!(
+            failing.reason.starts_with("waiting for the test URL to pass at POST_TEST_TRAFFIC_SHIFT (test URL http://alb:8080/health failed (status): HTTP 503 (expected 200-299)); fails at "),
+            "{}",
+            failing.reason
+        );
+        // ECS calls again with the wait recorded: past it, the stage fails and ECS rolls back.
+        let again = call(
+            "POST_TEST_TRAFFIC_SHIFT",
+            &[],
+            Some(answer(&post_test, &failing)["hookDetails"].clone()),
+        );
+        assert_eq!(
+            decide(&again, &tested(2, Some(503)), 1599).status,
+            HookStatus::InProgress
+        );
+        let failed = decide(&again, &tested(2, Some(503)), 1600);
+        assert_eq!(failed.status, HookStatus::Failed);
+        assert_eq!(
+            failed.reason,
+            "test URL http://alb:8080/health failed (status): HTTP 503 (expected 200-299): it did not pass within 10 minutes at POST_TEST_TRAFFIC_SHIFT"
+        );
+
+        // Unhealthy targets wait on health first; a check that was not made never passes.
+        let unhealthy = decide(&post_test, &tested(1, None), 1000);
+        assert!(
+            unhealthy
+                .reason
+                .starts_with("waiting for web:3 1/2 healthy"),
+            "{}",
+            unhealthy.reason
+        );
+        let unchecked = decide(&post_test, &tested(2, None), 1000);
+        assert_eq!(unchecked.status, HookStatus::InProgress);
+        assert!(
+            unchecked
+                .reason
+                .contains("test URL http://alb:8080/health was not checked"),
+            "{}",
+            unchecked.reason
+        );
+
+        // Other stages do not check it, and a rollback is never held by it.
+        let post_scale = call("POST_SCALE_UP", &[], None);
+        assert_eq!(
+            decide(&post_scale, &tested(2, None), 1000).status,
+            HookStatus::Succeeded
+        );
+        let mut rolling_back = tested(2, Some(503));
+        rolling_back.ecs_rolling_back = true;
+        assert_eq!(
+            decide(&post_test, &rolling_back, 1000).status,
+            HookStatus::Succeeded
         );
     }
 

@@ -62,5 +62,6 @@ pub mod handler;
 pub mod hook;
 pub mod observe;
 pub mod report;
+pub mod test_url;
 pub mod traffic;
 pub mod view;

@@ -1,12 +1,14 @@
 //! Observe: find the apps among the configured routes and read one into an [`AppView`].
 
 use std::collections::BTreeMap;
+use std::sync::OnceLock;
 
 use ops_core::aws::cloudwatch::CloudWatchAlarms;
 use ops_core::aws::ecr::EcrImages;
 use ops_core::aws::ecs::{short_task_definition, EcsServices, ServiceState};
 use ops_core::aws::elbv2::LoadBalancers;
 use ops_core::aws::service_deployments;
+use ops_core::probe::{self, TlsConfigs};
 use ops_core::{Error, Result};
 
 use crate::contract::{self, app_spec, is_test_route, recorded_swap, AppSpec, Colour};
@@ -15,6 +17,7 @@ use crate::hook::{
     self, ExecutionDetails, Hold, HookCall, HookGates, HookView, Release, HOOK_ALERTED,
     HOOK_HOLDING, HOOK_RELEASE,
 };
+use crate::test_url::{TEST_STAGE, TIMEOUT as TEST_URL_TIMEOUT};
 use crate::view::{AlarmView, AppView, ColourView, OtherRoute};
 
 /// The AWS adapters the swapper reads and changes through.
@@ -323,6 +326,7 @@ pub async fn hook_view(
         alarms: Vec::new(),
         missing_alarms: Vec::new(),
         targets: Vec::new(),
+        test_check: None,
         desired: service.desired,
         deployment_created: deployment
             .created_at
@@ -347,7 +351,24 @@ pub async fn hook_view(
     for group in &groups {
         view.targets.extend(clients.lb.target_health(group).await?);
     }
+    // The test URL is checked at its stage once the targets are healthy (before, the answer could
+    // only wait), never while ECS rolls back.
+    let test_url = match &view.gates {
+        Ok(gates) if call.lifecycle_stage == TEST_STAGE => gates.test_url.clone(),
+        _ => None,
+    };
+    if let Some(test_url) = test_url {
+        if !(call.rolling_back() || view.ecs_rolling_back) && hook::health_gate(&view).is_ok() {
+            view.test_check = Some(probe::check(&test_url.probe(), TEST_URL_TIMEOUT, tls()).await);
+        }
+    }
     Ok(view)
+}
+
+/// The TLS setups test URL checks use, built once per process (they read the system's roots).
+fn tls() -> &'static TlsConfigs {
+    static TLS: OnceLock<TlsConfigs> = OnceLock::new();
+    TLS.get_or_init(|| TlsConfigs::new(&[]))
 }
 
 /// A service of ECS's own strategies as a person at the gate sees it (`app` is `cluster/service`):
