@@ -3,12 +3,14 @@
 //! the developer guide's "Lambda hooks for Amazon ECS service deployments" documents) is handed
 //! to the handler, and ECS's next move follows the answer: `IN_PROGRESS` waits while the new
 //! revision's targets are not healthy, an alarm in ALARM answers `FAILED` (ECS rolls back), the
-//! rollback's own calls always succeed, and a call that did not come from ECS is refused.
+//! rollback's own calls always succeed, a service's test URL holds `POST_TEST_TRAFFIC_SHIFT` until
+//! it answers as named, and a call that did not come from ECS is refused.
 //! The event-order and safety cases come from an independent test of the first version.
 
 use ops_core::alert::{Alert, AlertSink, MemoryAlerts, Severity};
 use ops_core::aws::sns::SnsAlerts;
 use ops_e2e::hooked::{calls, lambda_hook, now, world_of, World, TOPIC};
+use ops_e2e::servers::{Reply, TestServer};
 use serde_json::{json, Value};
 
 const STAGES: &[&str] = &[
@@ -571,4 +573,152 @@ async fn the_emulator_never_skips_a_hook_ecs_would_call() {
         ),
         "{skipped}"
     );
+}
+
+/// prod/web with hooks at POST_SCALE_UP, POST_TEST_TRAFFIC_SHIFT and PRODUCTION_TRAFFIC_SHIFT and
+/// a test URL tag (`test_url`, settings included); green's targets healthy and the deployment at
+/// POST_TEST_TRAFFIC_SHIFT: its hook call. At that stage "the green service revision handles 100%
+/// of the test traffic" (developer guide, "How Amazon ECS blue/green deployments work"): the test
+/// server stands in for the test listener in front of it.
+async fn at_post_test_traffic_shift(test_url: &str) -> (World<MemoryAlerts>, Value) {
+    let world = world_of(
+        2,
+        json!([lambda_hook(&[
+            "POST_SCALE_UP",
+            "POST_TEST_TRAFFIC_SHIFT",
+            "PRODUCTION_TRAFFIC_SHIFT"
+        ])]),
+        json!({ "ops:hook-test-url": test_url }),
+        |_| MemoryAlerts::default(),
+    )
+    .await;
+    world.deploy().await;
+    world.green_targets("healthy");
+    for call in world.advance("POST_SCALE_UP") {
+        let answer = world.handle(call, now()).await.unwrap();
+        assert_eq!(answer["hookStatus"], "SUCCEEDED", "{answer:#}");
+    }
+    let mut calls = world.advance("POST_TEST_TRAFFIC_SHIFT");
+    assert_eq!(calls.len(), 1, "{calls:#?}");
+    (world, calls.remove(0))
+}
+
+#[tokio::test]
+async fn the_test_url_holds_post_test_traffic_shift_until_it_answers_as_named() {
+    let server = TestServer::http(Reply::error(503, "warming up")).await;
+    let url = server.url("/health");
+    let (world, call) = at_post_test_traffic_shift(&format!("{url} contains=ok")).await;
+
+    let waiting = world.handle(call.clone(), now()).await.unwrap();
+    assert_eq!(waiting["hookStatus"], "IN_PROGRESS", "{waiting:#}");
+    assert_eq!(waiting["callBackDelay"], 30);
+    let reason = waiting["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with(&format!(
+            "waiting for the test URL to pass at POST_TEST_TRAFFIC_SHIFT (test URL {url} failed (status): HTTP 503 (expected 200-299); body: warming up); fails at "
+        )),
+        "{reason}"
+    );
+
+    // It answers 200 without the text it must contain: still waiting, and saying why.
+    server.set(Reply::Answer {
+        status: 200,
+        body: "starting".into(),
+    });
+    let mut again = call.clone();
+    again["hookDetails"] = waiting["hookDetails"].clone();
+    let body = world.handle(again.clone(), now() + 30).await.unwrap();
+    assert_eq!(body["hookStatus"], "IN_PROGRESS", "{body:#}");
+    assert!(
+        body["reason"]
+            .as_str()
+            .unwrap()
+            .contains("failed (body): the body does not contain `ok`; body: starting"),
+        "{body:#}"
+    );
+
+    // Then it passes, and ECS goes on to the production shift.
+    server.set(Reply::healthy());
+    again["hookDetails"] = body["hookDetails"].clone();
+    let passed = world.handle(again, now() + 60).await.unwrap();
+    assert_eq!(passed["hookStatus"], "SUCCEEDED", "{passed:#}");
+    assert_eq!(
+        passed["reason"],
+        format!("web:2 2/2 healthy, test URL {url} answered HTTP 200 and no gating alarm in ALARM at POST_TEST_TRAFFIC_SHIFT")
+    );
+    assert_eq!(world.advance("PRODUCTION_TRAFFIC_SHIFT").len(), 1);
+    assert!(
+        alerts(&world).is_empty(),
+        "waiting and passing a stage alert nothing: {:#?}",
+        alerts(&world)
+    );
+}
+
+#[tokio::test]
+async fn a_test_url_that_never_passes_fails_the_stage_at_the_health_timeout_and_pages_why() {
+    let server = TestServer::http(Reply::error(500, "NullPointerException in /health")).await;
+    let url = server.url("/health");
+    let (world, call) = at_post_test_traffic_shift(&url).await;
+    let mut details = world.handle(call.clone(), now()).await.unwrap()["hookDetails"].clone();
+    for (after, expected) in [(300, "IN_PROGRESS"), (599, "IN_PROGRESS"), (600, "FAILED")] {
+        let mut again = call.clone();
+        again["hookDetails"] = details.clone();
+        let answer = world.handle(again, now() + after).await.unwrap();
+        assert_eq!(answer["hookStatus"], expected, "{after}: {answer:#}");
+        details = answer["hookDetails"].clone();
+        if expected == "FAILED" {
+            assert_eq!(
+                answer["reason"],
+                format!("test URL {url} failed (status): HTTP 500 (expected 200-299); body: NullPointerException in /health: it did not pass within 10 minutes at POST_TEST_TRAFFIC_SHIFT")
+            );
+        }
+    }
+    let sent = alerts(&world);
+    assert_eq!(sent.len(), 1, "{sent:#?}");
+    assert_eq!(sent[0].event_type, "hook.failed");
+    assert_eq!(sent[0].severity, Severity::Critical);
+    assert_eq!(
+        sent[0].title,
+        "prod/web: deployment of web:2 stopped at POST_TEST_TRAFFIC_SHIFT; ECS rolls back"
+    );
+    assert!(sent[0].why.contains(&url), "{}", sent[0].why);
+}
+
+#[tokio::test]
+async fn a_server_that_does_not_answer_is_a_timeout_and_the_hook_still_answers_ecs() {
+    let server = TestServer::http(Reply::Hang).await;
+    let url = server.url("/health");
+    let (world, call) = at_post_test_traffic_shift(&url).await;
+    let answer = world.handle(call, now()).await.unwrap();
+    assert_eq!(answer["hookStatus"], "IN_PROGRESS", "{answer:#}");
+    assert!(
+        answer["reason"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("test URL {url} failed (timeout): ")),
+        "{answer:#}"
+    );
+}
+
+/// A gate that cannot be read is never skipped: the deployment's first hook call fails, before
+/// any test traffic, naming the tag and what is wrong with it.
+#[tokio::test]
+async fn a_test_url_tag_that_cannot_be_used_fails_the_first_stage_naming_the_tag() {
+    let world = world_of(
+        2,
+        json!([lambda_hook(&["POST_SCALE_UP", "POST_TEST_TRAFFIC_SHIFT"])]),
+        json!({ "ops:hook-test-url": "http://alb.internal:8080/health retries=3" }),
+        |_| MemoryAlerts::default(),
+    )
+    .await;
+    world.deploy().await;
+    world.green_targets("healthy");
+    let call = world.advance("POST_SCALE_UP").remove(0);
+    let answer = world.handle(call, now()).await.unwrap();
+    assert_eq!(answer["hookStatus"], "FAILED", "{answer:#}");
+    assert_eq!(
+        answer["reason"],
+        "tag `ops:hook-test-url` = `http://alb.internal:8080/health retries=3`: `retries=3` is not a setting (status=<code or low-high>, contains=<text>, tls=unverified)"
+    );
+    assert_eq!(alerts(&world).len(), 1);
 }
