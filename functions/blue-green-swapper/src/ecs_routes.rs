@@ -239,8 +239,13 @@ pub async fn on_hook_event<A: AlertSink>(
             event.event_name, event.hook_type.as_deref().unwrap_or("unnamed")
         )}));
     }
-    let service = event.service_name();
-    let cluster = service.split('/').next().unwrap_or_default();
+    let Some((cluster, name)) = event.cluster_and_service() else {
+        return Ok(json!({"status": "ignored", "reason": format!(
+            "`{}` is not a service ARN of the form ...:service/<cluster>/<name>: nothing read or alerted",
+            event.service_arn
+        )}));
+    };
+    let service = format!("{cluster}/{name}");
     if !deps.config.clusters.iter().any(|c| c == cluster) {
         return Ok(json!({"status": "ignored", "reason": format!(
             "{service} is not in a cluster blue-green-swapper manages"

@@ -16,6 +16,7 @@
 //! `abort` of a deployment not held at a pause hook calls StopServiceDeployment with `ROLLBACK`.
 //! The decisions here are pure; observing is in [`crate::observe::gate_view`].
 
+use ops_core::aws::ecs::cluster_and_service_of;
 use ops_core::aws::service_deployments::{HookExecution, ServiceDeploymentView, Strategy};
 use ops_core::plan::Plan;
 use ops_core::time::utc_text;
@@ -405,13 +406,9 @@ pub struct HookEvent {
 }
 
 impl HookEvent {
-    /// `cluster/service` of the service it names.
-    pub fn service_name(&self) -> String {
-        self.service_arn
-            .split(":service/")
-            .nth(1)
-            .unwrap_or_default()
-            .to_string()
+    /// `(cluster, service)` of the service it names; `None` for an ARN that does not fit.
+    pub fn cluster_and_service(&self) -> Option<(&str, &str)> {
+        cluster_and_service_of(&self.service_arn)
     }
 }
 

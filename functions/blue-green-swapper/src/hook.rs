@@ -13,6 +13,7 @@
 
 use std::collections::BTreeMap;
 
+use ops_core::aws::ecs::cluster_and_service_of;
 use ops_core::aws::elbv2::TargetHealth;
 use ops_core::events::EventError;
 use ops_core::probe::Outcome;
@@ -178,17 +179,11 @@ impl HookCall {
 
     /// `(cluster, service)` of the service the call names
     /// (`arn:aws:ecs:<region>:<account>:service/<cluster>/<service>`).
+    /// Empty for an ARN that does not fit: ECS then knows no such service.
     pub fn cluster_and_service(&self) -> (String, String) {
-        let mut path = self
-            .execution_details
-            .service_arn
-            .split(":service/")
-            .nth(1)
-            .unwrap_or_default()
-            .split('/');
-        let cluster = path.next().unwrap_or_default().to_string();
-        let name = path.next().unwrap_or_default().to_string();
-        (cluster, name)
+        let (cluster, name) =
+            cluster_and_service_of(&self.execution_details.service_arn).unwrap_or_default();
+        (cluster.to_string(), name.to_string())
     }
 
     /// `cluster/service` of the service the call names.
@@ -1208,56 +1203,73 @@ mod tests {
 
     #[test]
     fn a_step_is_where_ecs_is_only_at_its_stage_and_weight() {
-        assert!(ecs_is_at(
-            "POST_TEST_TRAFFIC_SHIFT",
-            Some("POST_TEST_TRAFFIC_SHIFT"),
-            None
-        ));
-        assert!(!ecs_is_at(
-            "POST_TEST_TRAFFIC_SHIFT",
-            Some("PRODUCTION_TRAFFIC_SHIFT"),
-            Some("10")
-        ));
-        assert!(ecs_is_at(
-            "PRODUCTION_TRAFFIC_SHIFT@10",
-            Some("PRODUCTION_TRAFFIC_SHIFT"),
-            Some("10")
-        ));
-        assert!(!ecs_is_at(
-            "PRODUCTION_TRAFFIC_SHIFT@10",
-            Some("PRODUCTION_TRAFFIC_SHIFT"),
-            Some("100")
-        ));
-        // ECS's reported weight is a snapshot that may lag the step it calls the hook for.
-        assert!(ecs_is_at(
-            "PRODUCTION_TRAFFIC_SHIFT@100",
-            Some("PRODUCTION_TRAFFIC_SHIFT"),
-            Some("10")
-        ));
-        assert!(ecs_is_at(
-            "PRODUCTION_TRAFFIC_SHIFT@12.5",
-            Some("PRODUCTION_TRAFFIC_SHIFT"),
-            Some("12.5")
-        ));
-        assert!(ecs_is_at(
-            "PRE_PRODUCTION_TRAFFIC_SHIFT@0",
-            Some("POST_TEST_TRAFFIC_SHIFT"),
-            Some("0")
-        ));
-        assert!(ecs_is_at(
-            "PRE_PRODUCTION_TRAFFIC_SHIFT@10",
-            Some("PRODUCTION_TRAFFIC_SHIFT"),
-            Some("10")
-        ));
-        assert!(!ecs_is_at(
-            "PRE_PRODUCTION_TRAFFIC_SHIFT@0",
-            Some("POST_SCALE_UP"),
-            None
-        ));
-        assert!(
-            ecs_is_at("POST_SCALE_UP", None, None),
-            "what ECS does not report never counts against a step"
-        );
+        // (step, the stage ECS reports, the weight it reports for the new revision, counts)
+        let cases = [
+            (
+                "POST_TEST_TRAFFIC_SHIFT",
+                Some("POST_TEST_TRAFFIC_SHIFT"),
+                None,
+                true,
+            ),
+            (
+                "POST_TEST_TRAFFIC_SHIFT",
+                Some("PRODUCTION_TRAFFIC_SHIFT"),
+                Some("10"),
+                false,
+            ),
+            (
+                "PRODUCTION_TRAFFIC_SHIFT@10",
+                Some("PRODUCTION_TRAFFIC_SHIFT"),
+                Some("10"),
+                true,
+            ),
+            (
+                "PRODUCTION_TRAFFIC_SHIFT@10",
+                Some("PRODUCTION_TRAFFIC_SHIFT"),
+                Some("100"),
+                false,
+            ),
+            // ECS's reported weight is a snapshot that may lag the step it calls the hook for.
+            (
+                "PRODUCTION_TRAFFIC_SHIFT@100",
+                Some("PRODUCTION_TRAFFIC_SHIFT"),
+                Some("10"),
+                true,
+            ),
+            (
+                "PRODUCTION_TRAFFIC_SHIFT@12.5",
+                Some("PRODUCTION_TRAFFIC_SHIFT"),
+                Some("12.5"),
+                true,
+            ),
+            (
+                "PRE_PRODUCTION_TRAFFIC_SHIFT@0",
+                Some("POST_TEST_TRAFFIC_SHIFT"),
+                Some("0"),
+                true,
+            ),
+            (
+                "PRE_PRODUCTION_TRAFFIC_SHIFT@10",
+                Some("PRODUCTION_TRAFFIC_SHIFT"),
+                Some("10"),
+                true,
+            ),
+            (
+                "PRE_PRODUCTION_TRAFFIC_SHIFT@0",
+                Some("POST_SCALE_UP"),
+                None,
+                false,
+            ),
+            // What ECS does not report never counts against a step.
+            ("POST_SCALE_UP", None, None, true),
+        ];
+        for (step, stage, weight, counts) in cases {
+            assert_eq!(
+                ecs_is_at(step, stage, weight),
+                counts,
+                "{step} at {stage:?} {weight:?}"
+            );
+        }
     }
 
     #[test]

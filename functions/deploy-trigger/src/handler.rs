@@ -46,7 +46,9 @@ use std::sync::Mutex;
 
 use ops_core::alert::AlertSink;
 use ops_core::aws::ecr::{EcrImages, ImageSelector, ResolvedImage};
-use ops_core::aws::ecs::{EcsServices, ServiceState, TaskDefinitionState, IMAGE_DIGEST_TAG};
+use ops_core::aws::ecs::{
+    cluster_and_service_of, EcsServices, ServiceState, TaskDefinitionState, IMAGE_DIGEST_TAG,
+};
 use ops_core::aws::iam::IamSimulator;
 use ops_core::command::{Command, CommandError};
 use ops_core::doctor;
@@ -531,10 +533,7 @@ async fn on_deployment_state_change<A: AlertSink>(
                 reason: "`resources` names no service ARN".into(),
             })
         })?;
-    let Some((cluster, name)) = service_arn
-        .split_once(":service/")
-        .and_then(|(_, path)| path.split_once('/'))
-    else {
+    let Some((cluster, name)) = cluster_and_service_of(&service_arn) else {
         return Err(EventError::Malformed {
             detail_type: ECS_DEPLOYMENT_STATE_CHANGE.into(),
             reason: format!(

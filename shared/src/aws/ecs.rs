@@ -247,6 +247,15 @@ pub fn short_task_definition(arn: &str) -> String {
     arn.rsplit('/').next().unwrap_or(arn).to_string()
 }
 
+/// `(cluster, service)` of a service ARN in its long form,
+/// `arn:<partition>:ecs:<region>:<account>:service/<cluster>/<service>`; `None` for anything else.
+pub fn cluster_and_service_of(arn: &str) -> Option<(&str, &str)> {
+    let (_, path) = arn.split_once(":service/")?;
+    let (cluster, service) = path.split_once('/')?;
+    (!cluster.is_empty() && !service.is_empty() && !service.contains('/'))
+        .then_some((cluster, service))
+}
+
 /// The cluster name from a cluster ARN (`arn:...:cluster/<name>`) or a bare name.
 pub fn cluster_name(cluster: &str) -> String {
     cluster.rsplit('/').next().unwrap_or(cluster).to_string()
@@ -646,6 +655,36 @@ mod tests {
             .set_network_mode(mode)
             .set_compatibilities(Some(compatibilities.to_vec()))
             .build()
+    }
+
+    #[test]
+    fn a_service_arn_names_its_cluster_and_service_only_in_its_long_form() {
+        let cases = [
+            (
+                "arn:aws:ecs:us-west-2:123456789012:service/my-cluster/my-service",
+                Some(("my-cluster", "my-service")),
+            ),
+            (
+                "arn:aws-cn:ecs:cn-north-1:123456789012:service/prod/web",
+                Some(("prod", "web")),
+            ),
+            // The old short form names no cluster.
+            (
+                "arn:aws:ecs:us-west-2:123456789012:service/my-service",
+                None,
+            ),
+            ("arn:aws:ecs:us-west-2:123456789012:service/prod/", None),
+            ("arn:aws:ecs:us-west-2:123456789012:service//web", None),
+            (
+                "arn:aws:ecs:us-west-2:123456789012:service/prod/web/extra",
+                None,
+            ),
+            ("arn:aws:ecs:us-west-2:123456789012:cluster/prod", None),
+            ("", None),
+        ];
+        for (arn, expected) in cases {
+            assert_eq!(cluster_and_service_of(arn), expected, "{arn}");
+        }
     }
 
     #[test]
