@@ -972,6 +972,75 @@ async fn a_weight_put_on_the_new_colour_before_its_turn_is_taken_back_by_the_nex
             .as_deref(),
         Some("deploying")
     );
+    let changed = world.alerts().pop().unwrap();
+    assert_eq!(
+        (changed.event_type.as_str(), changed.subject.as_str()),
+        (
+            "swap.route-changed",
+            "[WARNING] shop: traffic was changed outside the swapper; put back"
+        )
+    );
+}
+
+/// Found by an independent test (D10): in the warm phase a person's 1/999 listener change was put
+/// back to 0/100 by the next tick without a word. A swap in flight owns its routes, so the change
+/// is still put back, but once, alerted with what was found, and with the command that moves
+/// traffic back through the swapper; a run that only finishes a crashed run's changes is not such
+/// a change (the crash matrix covers that).
+#[tokio::test]
+async fn traffic_moved_by_hand_during_the_warm_phase_is_put_back_once_and_alerted_with_the_way_back(
+) {
+    let world =
+        World::new(json!({"app": "shop", "strategy": "all-at-once", "termination_wait": "30m"}))
+            .await;
+    let v2 = world.push("v2");
+    world.deploy(&v2, T0).await;
+    finish_rollout(&world.emulator, &world.app, "green", "COMPLETED");
+    tick(&world.deps, T0 + 60).await.unwrap();
+    assert_eq!(
+        observe(&world.emulator, &world.app)
+            .await
+            .phase()
+            .as_deref(),
+        Some("warm")
+    );
+    let before = world.alerts().len();
+
+    set_live_weights(&world, 1, 999).await;
+    tick(&world.deps, T0 + 120).await.unwrap();
+
+    assert_eq!(live_weights(&world).await, (0, 100));
+    let sent = world.alerts();
+    assert_eq!(sent.len(), before + 1, "one alert: {:#?}", &sent[before..]);
+    let changed = &sent[before];
+    assert_eq!(
+        (changed.event_type.as_str(), changed.severity.as_str()),
+        ("swap.route-changed", "warning")
+    );
+    let body = changed.chat.to_string();
+    for expected in [
+        "blue 0.1% / green 99.9% (weights blue=1 green=999)",
+        "put them back: blue 0% / green 100%",
+        "rollback",
+    ] {
+        assert!(body.contains(expected), "{expected}: {body}");
+    }
+
+    // Put back: the next runs find nothing to say, and the swap goes on to its end.
+    tick(&world.deps, T0 + 180).await.unwrap();
+    assert_eq!(world.alerts().len(), before + 1);
+    let (_, _) = world.tick_until_ended(T0 + 180, 40).await;
+    assert_eq!(
+        observe(&world.emulator, &world.app)
+            .await
+            .phase()
+            .as_deref(),
+        Some("done")
+    );
+    assert_eq!(
+        world.event_types().last().map(String::as_str),
+        Some("swap.completed")
+    );
 }
 
 #[tokio::test]

@@ -24,7 +24,7 @@ use tracing::{info, warn};
 use crate::contract::{self, Colour, SwapPlan, SwapState};
 use crate::decide::{live_percent, test_serves, Action, BeginSpec};
 use crate::observe::Clients;
-use crate::report::transition_alert;
+use crate::report::{route_change_alert, transition_alert};
 use crate::traffic::Split;
 
 /// The swap's tags on the live route that say who decided last: plan, state and run token.
@@ -215,6 +215,12 @@ pub async fn apply<A: AlertSink>(context: &Context<'_, A>, action: &Action) -> R
             context
                 .alerts
                 .publish(&transition_alert(context.function, transition))
+                .await
+        }
+        Action::RouteChanged(change) => {
+            context
+                .alerts
+                .publish(&route_change_alert(context.function, change))
                 .await
         }
     }

@@ -66,6 +66,8 @@ pub enum Action {
     },
     /// Publish the alert for a state, then mark it alerted.
     Report(Box<Transition>),
+    /// Publish the alert that a route of the swap was changed outside the swapper and put back.
+    RouteChanged(Box<RouteChange>),
     /// Write when the new colour was first seen not fully healthy in the current state (or that
     /// it is healthy again) on the live route, in `ops:swap-unhealthy`.
     NoteHealth {
@@ -125,6 +127,20 @@ pub struct Transition {
     pub next: String,
     /// Who asked for this transition (promote, abort), if a person did.
     pub requested_by: Option<String>,
+}
+
+/// Traffic found changed outside the swapper on a route of a swap in flight, after the swap's state
+/// had taken effect and been alerted: what was found and what it was put back to.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RouteChange {
+    /// The app.
+    pub app: String,
+    /// The swap.
+    pub plan: SwapPlan,
+    /// The swap's phase.
+    pub phase: Phase,
+    /// Each route changed: its ARN, the traffic found on it, the traffic it was put back to.
+    pub routes: Vec<(String, String, String)>,
 }
 
 /// A colour in an alert.
@@ -642,8 +658,15 @@ fn decide_step(view: &AppView, now: u64, steer: Option<&Steer>) -> Result<Plan<A
     let converging = converge(view, swap, state);
     let held = held_back(view, swap, state);
     let converged = converging.is_empty() && held.is_none();
+    let changed_outside = changed_outside(view, swap, state, &converging);
     for (action, reason) in converging {
         plan = plan.change(action, reason);
+    }
+    if let Some(change) = changed_outside {
+        plan = plan.change(
+            Action::RouteChanged(Box::new(change)),
+            format!("{app}: ops alerted: traffic was changed outside the swapper and put back"),
+        );
     }
     if state.reported < state.version {
         plan = report(plan, view, swap, state, None);
@@ -1072,6 +1095,62 @@ fn held_back(view: &AppView, swap: &Swap, state: &SwapState) -> Option<String> {
     })
 }
 
+/// A change of the swap's routes made outside the swapper (the console, another tool), when
+/// `converging` puts one back: a state is alerted only after AWS matched it (see [`enter`]), so
+/// weights that differ from an alerted state's were changed since. A state not alerted yet is a
+/// run that died half-way, whose changes are simply made again; a rollback entered held moves
+/// traffic only now.
+fn changed_outside(
+    view: &AppView,
+    swap: &Swap,
+    state: &SwapState,
+    converging: &[(Action, String)],
+) -> Option<RouteChange> {
+    if state.reported < state.version || was_held(swap, state) {
+        return None;
+    }
+    let (plan, from) = (&swap.plan, swap.plan.from());
+    let want = target(view, swap, state);
+    let routes: Vec<(String, String, String)> = converging
+        .iter()
+        .filter_map(|(action, _)| match action {
+            Action::Weights { route, .. } if *route == view.route.arn => {
+                let found = view.split();
+                Some((
+                    route.clone(),
+                    format!(
+                        "{} (weights {})",
+                        found.text(from),
+                        found.weights_text(from)
+                    ),
+                    Split::at_percent(plan.to, want.percent).text(from),
+                ))
+            }
+            Action::Weights { route, .. } => {
+                let test = view.test_route.as_ref().filter(|r| r.arn == *route)?;
+                let found =
+                    Split::of_route(test, &view.blue.target_group, &view.green.target_group);
+                Some((
+                    route.clone(),
+                    format!(
+                        "test route {} (weights {})",
+                        found.text(from),
+                        found.weights_text(from)
+                    ),
+                    format!("test route {} 100%", want.test_serves),
+                ))
+            }
+            _ => None,
+        })
+        .collect();
+    (!routes.is_empty()).then(|| RouteChange {
+        app: view.spec.name.clone(),
+        plan: plan.clone(),
+        phase: state.phase,
+        routes,
+    })
+}
+
 /// Whether a rollback was entered held (its recorded weights after are not all on the old
 /// colour), so that its end is alerted too.
 fn was_held(swap: &Swap, state: &SwapState) -> bool {
@@ -1478,6 +1557,7 @@ mod tests {
                 Action::Mark { .. } => "mark",
                 Action::Unmark { .. } => "unmark",
                 Action::Report(_) => "report",
+                Action::RouteChanged(_) => "route-changed",
                 Action::NoteHealth { .. } => "note-health",
             })
             .collect()
@@ -1786,6 +1866,44 @@ mod tests {
             "{}",
             refused.reason
         );
+    }
+
+    /// Green at 90% in the warm phase: when the warm state was alerted, AWS had matched it, so the
+    /// 10% on blue was put there by someone else: put back and alerted. When it was not alerted,
+    /// a run died before AWS matched it: the change is made again and the state alerted, with no
+    /// word of an outside change.
+    #[test]
+    fn weights_off_an_alerted_state_are_an_outside_change_and_off_an_unalerted_one_a_crash() {
+        let decided = |state: &str| {
+            let tags = [
+                ("ops:swap-plan", PLAN),
+                ("ops:swap-state", state),
+                ("ops:swap-image", "shop:v2"),
+                ("ops:swap-termination-wait", "12h"),
+            ];
+            let mut app = view(90, &tags);
+            for c in [&mut app.blue, &mut app.green] {
+                c.service
+                    .tags
+                    .insert("ops:swap-in-flight".into(), "shop:x".into());
+            }
+            decide_advance(&app, NOW + 60, None).unwrap()
+        };
+        let alerted = decided(&format!("id=x v=3 r=3 phase=warm step=1 at={NOW} why=test"));
+        assert_eq!(actions(&alerted), ["weights", "route-changed"]);
+        let Action::RouteChanged(change) = &alerted.changes[1].action else {
+            unreachable!()
+        };
+        assert_eq!(change.phase, Phase::Warm);
+        assert_eq!(change.routes.len(), 1);
+        assert!(
+            change.routes[0].1.starts_with("blue 10% / green 90%"),
+            "{change:?}"
+        );
+        assert_eq!(change.routes[0].2, "blue 0% / green 100%");
+
+        let crashed = decided(&format!("id=x v=3 r=2 phase=warm step=1 at={NOW} why=test"));
+        assert_eq!(actions(&crashed), ["weights", "report", "alerted"]);
     }
 
     /// All traffic on green in a 12-hour termination wait, one green target unhealthy: the

@@ -31,6 +31,11 @@
 //!   conditional publish) or two runs at once had both passed their last check before
 //!   publishing (ruled out in production by `ReservedConcurrentExecutions: 1`).
 //! - `status` shows the listener's real weights.
+//! - A swap in flight owns its routes: weights changed outside the swapper after a state took
+//!   effect (it is alerted only once AWS matched it) are put back by the next run and alerted
+//!   once (`swap.route-changed`, with what was found and the command that moves traffic back
+//!   through the swapper); a run finishing a crashed run's changes is not taken for one
+//!   (`tests/tests/blue_green_swapper.rs`).
 //! - The schedule alone ends every swap (done, rolled back or aborted), alerted, with traffic,
 //!   services and marks as its end says.
 

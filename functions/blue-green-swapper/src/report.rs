@@ -6,7 +6,7 @@ use serde_json::json;
 
 use crate::commands::{abort_line, deployment_line, status_line, COMMANDS};
 use crate::contract::{Colour, Phase};
-use crate::decide::{Action, Transition};
+use crate::decide::{Action, RouteChange, Transition};
 use crate::gate::{self, GateAction, GateView};
 use crate::hook::{HookCall, HookDecision, HookStatus, HookView};
 use ops_core::aws::service_deployments::HookExecution;
@@ -113,16 +113,12 @@ pub fn transition_alert(function: &str, t: &Transition) -> Alert {
         .map(|c| c.task_definition.clone())
         .unwrap_or_default();
     let undo = match t.state.phase {
-        Phase::Deploying | Phase::Testing => Some(abort_line(function, app)),
-        Phase::Shifting | Phase::Warm => {
-            Some(COMMANDS.chat_line(function, "rollback", json!({ "app": app })))
-        }
         Phase::Done if !old_revision.is_empty() => Some(COMMANDS.chat_line(
             function,
             "deploy",
             json!({ "app": app, "revision": old_revision }),
         )),
-        _ => None,
+        phase => way_back(function, app, phase),
     };
     let requested_by = t
         .requested_by
@@ -161,6 +157,70 @@ pub fn transition_alert(function: &str, t: &Transition) -> Alert {
             .context(format!("{}_health", colour.colour), colour.health.clone());
     }
     if let Some(undo) = undo {
+        alert = alert.undo(undo);
+    }
+    alert
+}
+
+/// The chat command that takes a swap in flight back to where it started: `abort` before live
+/// traffic moves, `rollback` once it has; none once it is going back or has ended.
+fn way_back(function: &str, app: &str, phase: Phase) -> Option<String> {
+    match phase {
+        Phase::Deploying | Phase::Testing => Some(abort_line(function, app)),
+        Phase::Shifting | Phase::Warm => {
+            Some(COMMANDS.chat_line(function, "rollback", json!({ "app": app })))
+        }
+        _ => None,
+    }
+}
+
+/// The alert that a route of a swap in flight was changed outside the swapper and put back.
+pub fn route_change_alert(function: &str, change: &RouteChange) -> Alert {
+    let app = &change.app;
+    let (found, put_back): (Vec<String>, Vec<String>) = change
+        .routes
+        .iter()
+        .map(|(route, found, back)| (format!("{route}: {found}"), back.clone()))
+        .unzip();
+    let mut alert = Alert::new(
+        Severity::Warning,
+        function,
+        "swap.route-changed",
+        app.as_str(),
+        format!("{app}: traffic was changed outside the swapper; put back"),
+    )
+    .what(format!(
+        "Swap {} of {app} ({}) found its routes changed since it set them, and put them back: {}. \
+         A swap in flight owns its routes until it ends.",
+        change.plan.id,
+        change.phase,
+        put_back.join("; ")
+    ))
+    .why(format!(
+        "Found: {}. The swapper did not make this change (the console, the CLI or another tool did).",
+        found.join("; ")
+    ))
+    .change(found.join("; "), put_back.join("; "))
+    .requested_by(format!(
+        "the schedule (swap started by {})",
+        change.plan.requested_by
+    ))
+    .next_step(match way_back(function, app, change.phase) {
+        Some(line) => format!(
+            "To take traffic back to {} during the swap, do it through the swapper, which then \
+             keeps it there: {line}",
+            change.plan.from()
+        ),
+        None => "The swap is going back already; it ends on its own.".into(),
+    })
+    .next_step(format!("Follow it: {}", status_line(function, app)))
+    .thread(format!("{function}:{app}:{}", change.plan.id))
+    .context("swap_id", change.plan.id.clone())
+    .context("phase", change.phase.as_str());
+    for (route, _, _) in &change.routes {
+        alert = alert.related(route.clone());
+    }
+    if let Some(undo) = way_back(function, app, change.phase) {
         alert = alert.undo(undo);
     }
     alert
