@@ -37,7 +37,8 @@
 //!   that first published it (a run that dies between Publish and recording it), or two runs ran
 //!   at once there and both had passed their last check before publishing (ELB tags and SNS
 //!   standard topics have no conditional write; `ReservedConcurrentExecutions: 1` rules this out
-//!   in production). The figures line counts them.
+//!   in production). The figures line counts them. Nothing here changes a route outside the
+//!   swapper, so a `swap.route-changed` alert is always a false one.
 //! - S8 status shows the real weights: a `status` answered alone shows the listener's weights.
 //!
 //! After settling (liveness; a rollback held for an old colour without healthy targets sees that
@@ -745,6 +746,14 @@ impl Checker {
             if alert.event_type == "swap.error" {
                 return Err(format!(
                     "S7 broke after round {r}: a swap step failed for good: {}",
+                    alert.chat["content"]["description"]
+                ));
+            }
+            // Nothing outside the swapper changes a route here: a crash, a retry or two runs at
+            // once must never be taken for a person's change.
+            if alert.event_type == "swap.route-changed" {
+                return Err(format!(
+                    "S7 broke after round {r}: a false `traffic was changed outside the swapper`: {}",
                     alert.chat["content"]["description"]
                 ));
             }
