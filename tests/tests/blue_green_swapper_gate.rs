@@ -8,6 +8,7 @@
 use aws_sdk_cloudwatch::types::StateValue;
 use ops_core::alert::{MemoryAlerts, Severity};
 use ops_e2e::hooked::{calls, lambda_hook, now, world_of, World};
+use ops_e2e::servers::{Reply, TestServer};
 use serde_json::{json, Value};
 
 /// ECS pauses at POST_TEST_TRAFFIC_SHIFT until someone continues it (the pause-hooks page's own
@@ -926,4 +927,108 @@ async fn the_held_stages_next_call_during_an_abort_passes_quietly() {
         .map(|a| a.event_type.clone())
         .collect();
     assert_eq!(kinds, ["hook.awaiting", "hook.aborted"]);
+}
+
+/// Found by an independent test: `promote` and `status` from chat ran the service's test URL check
+/// themselves, from the swapper, which runs outside the hook function's subnets: with the test
+/// listener on an internal load balancer, no one could release the deployment. A person's view
+/// now leaves the test URL to the hook function, which checked it before it held the deployment.
+#[tokio::test]
+async fn a_hold_at_the_test_stage_is_released_from_chat_without_chat_calling_the_test_url() {
+    let server = TestServer::http(Reply::healthy()).await;
+    let url = server.url("/health");
+    let world = world_with(
+        json!([lambda_hook(&[
+            "POST_SCALE_UP",
+            "POST_TEST_TRAFFIC_SHIFT",
+            "PRODUCTION_TRAFFIC_SHIFT"
+        ])]),
+        json!({"ops:hook-approval": "POST_TEST_TRAFFIC_SHIFT", "ops:hook-test-url": url}),
+    )
+    .await;
+    world.deploy().await;
+    world.green_targets("healthy");
+    for call in world.advance("POST_SCALE_UP") {
+        world.handle(call, now()).await.unwrap();
+    }
+    let call = world.advance("POST_TEST_TRAFFIC_SHIFT").remove(0);
+    let held = world.handle(call.clone(), now()).await.unwrap();
+    assert_eq!(held["hookStatus"], "IN_PROGRESS", "{held:#}");
+    assert!(
+        held["reason"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("test URL {url} answered HTTP 200")),
+        "the hook checked the URL before it held: {held:#}"
+    );
+
+    // From the swapper's chat the test listener answers nothing useful (here: errors).
+    server.set(Reply::error(503, "not from this network"));
+    let status = world
+        .handle(chat("status", "prod/web", "alice"), now() + 10)
+        .await
+        .unwrap();
+    let shown = &status["services"][0];
+    assert_eq!(shown["gates_now"]["answer"], "IN_PROGRESS", "{shown:#}");
+    assert!(
+        shown["gates_now"]["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("waiting for a person"),
+        "{shown:#}"
+    );
+    assert_eq!(
+        shown["test_url"],
+        format!("{url}: checked by the hook function at POST_TEST_TRAFFIC_SHIFT, from where it runs; not part of gates_now")
+    );
+    let promoted = world
+        .handle(chat("promote", "prod/web", "alice"), now() + 20)
+        .await
+        .unwrap();
+    assert_eq!(promoted["applied"][0]["action"]["action"], "release");
+
+    // The hook's own next call checks the URL again before it lets the release through.
+    let mut again = call.clone();
+    again["hookDetails"] = held["hookDetails"].clone();
+    let checked = world.handle(again.clone(), now() + 30).await.unwrap();
+    assert_eq!(checked["hookStatus"], "IN_PROGRESS", "{checked:#}");
+    server.set(Reply::healthy());
+    again["hookDetails"] = checked["hookDetails"].clone();
+    let released = world.handle(again, now() + 60).await.unwrap();
+    assert_eq!(released["hookStatus"], "SUCCEEDED", "{released:#}");
+}
+
+/// Found by an independent test: a POST_TEST_TRAFFIC_SHIFT call replayed after ECS had moved on
+/// to the production shift, with the test URL failing by then, paged "deployment stopped ... ECS
+/// rolls back" while ECS went on. A call for a step ECS is past checks nothing and pages no one.
+#[tokio::test]
+async fn a_call_replayed_after_ecs_moved_past_its_stage_checks_nothing_and_pages_no_one() {
+    let server = TestServer::http(Reply::healthy()).await;
+    let world = world_with(
+        json!([lambda_hook(&[
+            "POST_TEST_TRAFFIC_SHIFT",
+            "PRODUCTION_TRAFFIC_SHIFT"
+        ])]),
+        json!({"ops:hook-test-url": server.url("/health")}),
+    )
+    .await;
+    world.deploy().await;
+    world.green_targets("healthy");
+    let call = calls_at(&world, "POST_TEST_TRAFFIC_SHIFT").await.remove(0);
+    let passed = world.handle(call.clone(), now()).await.unwrap();
+    assert_eq!(passed["hookStatus"], "SUCCEEDED", "{passed:#}");
+    let shift = calls_at(&world, "PRODUCTION_TRAFFIC_SHIFT").await;
+    assert!(!shift.is_empty());
+
+    server.set(Reply::error(500, "broken since"));
+    let replayed = world.handle(call, now() + 900).await.unwrap();
+    assert_eq!(replayed["hookStatus"], "IN_PROGRESS", "{replayed:#}");
+    assert!(
+        replayed["reason"]
+            .as_str()
+            .unwrap()
+            .contains("past POST_TEST_TRAFFIC_SHIFT (at PRODUCTION_TRAFFIC_SHIFT"),
+        "{replayed:#}"
+    );
+    assert!(world.alerts().is_empty(), "{:#?}", world.alerts());
 }

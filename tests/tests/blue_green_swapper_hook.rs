@@ -722,3 +722,39 @@ async fn a_test_url_tag_that_cannot_be_used_fails_the_first_stage_naming_the_tag
     );
     assert_eq!(alerts(&world).len(), 1);
 }
+
+/// A test URL on a service that does not call the hook function at POST_TEST_TRAFFIC_SHIFT would
+/// never be checked: the hook function's doctor says so, naming the stages it is called at.
+#[tokio::test]
+async fn the_hook_functions_doctor_names_a_test_url_its_stages_never_check() {
+    let hook_here = json!({
+        "hookTargetArn": "arn:aws:lambda:us-east-1:123456789012:function:blue-green-swapper-hook",
+        "roleArn": "arn:aws:iam::123456789012:role/opsstack-BlueGreenSwapperHookInvokeRole",
+        "lifecycleStages": ["POST_SCALE_UP", "PRODUCTION_TRAFFIC_SHIFT"],
+    });
+    let world = world_of(
+        2,
+        json!([hook_here]),
+        json!({ "ops:hook-test-url": "http://alb.internal:8080/health" }),
+        |_| MemoryAlerts::default(),
+    )
+    .await;
+    let hook = world.hook_function().await;
+    let doctor = world
+        .handle_with(&hook, json!({"command": "doctor"}), now())
+        .await
+        .unwrap();
+    let finding = doctor["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["subject"] == "service prod/web: ops:hook-test-url")
+        .unwrap_or_else(|| panic!("{doctor:#}"))
+        .clone();
+    assert_eq!(finding["verdict"], "problem", "{finding:#}");
+    assert_eq!(
+        finding["detail"],
+        "`http://alb.internal:8080/health` is never checked: the service calls blue-green-swapper-hook at POST_SCALE_UP, PRODUCTION_TRAFFIC_SHIFT, not at POST_TEST_TRAFFIC_SHIFT; add POST_TEST_TRAFFIC_SHIFT to that lifecycle hook's stages"
+    );
+    assert_eq!(doctor["ok"], false);
+}

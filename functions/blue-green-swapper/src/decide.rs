@@ -1739,10 +1739,11 @@ mod tests {
             "{:?}",
             holding.notes
         );
-        // 901/99 rounds to 10% but is not the step: the weights are written again.
+        // 901/99 rounds to 10% but is not the step: the weights are written again (and, the step
+        // being alerted, so applied once, someone else changed them: that is alerted too).
         let near = in_flight(weighted(view(10, &tags), 901, 99));
         let fixed = decide_advance(&near, NOW + 60, None).unwrap();
-        assert_eq!(actions(&fixed), ["weights"]);
+        assert_eq!(actions(&fixed), ["weights", "route-changed"]);
         let Action::Weights { weights, .. } = &fixed.changes[0].action else {
             panic!()
         };

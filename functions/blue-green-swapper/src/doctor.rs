@@ -20,6 +20,7 @@ use crate::config::{Serves, SwapperConfig};
 use crate::contract::{self, is_test_route, recorded_swap, AppSpec, Colour};
 use crate::hook::{HookGates, HOOK_ALERTED, HOOK_HOLDING, HOOK_RELEASE};
 use crate::observe::{self, AppEntry, Clients};
+use crate::test_url::{HOOK_TEST_URL, TEST_STAGE};
 
 /// The tags a swap writes on its live route, which the `elasticloadbalancing:AddTags` grant must
 /// allow.
@@ -193,6 +194,10 @@ async fn hooked_services(config: &SwapperConfig, clients: &Clients, exam: &mut E
                 ),
                 Err(problem) => exam.missing(format!("service {name}"), problem),
             }
+            if let Some(problem) = unchecked_test_url(service, &config.common.function_name, hooks)
+            {
+                exam.missing(format!("service {name}: {HOOK_TEST_URL}"), problem);
+            }
             for duty in hooked_service_duties(service, hooks) {
                 exam.duty(duty);
             }
@@ -225,6 +230,24 @@ async fn hooked_services(config: &SwapperConfig, clients: &Clients, exam: &mut E
             ),
         );
     }
+}
+
+/// Why a service's test URL would never be checked: it names one, but does not call this hook
+/// function at the stage that checks it. Only the hook function can tell (it knows its name).
+fn unchecked_test_url(service: &ServiceState, function: &str, hooks: bool) -> Option<String> {
+    let url = service.tag(HOOK_TEST_URL).filter(|_| hooks)?;
+    let stages = service
+        .strategy
+        .hook_stages
+        .get(function)
+        .cloned()
+        .unwrap_or_default();
+    (!stages.iter().any(|s| s == TEST_STAGE)).then(|| {
+        format!(
+            "`{url}` is never checked: the service calls {function} at {}, not at {TEST_STAGE}; add {TEST_STAGE} to that lifecycle hook's stages",
+            or_none(&stages)
+        )
+    })
 }
 
 fn or_none(items: &[String]) -> String {

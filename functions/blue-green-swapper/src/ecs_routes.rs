@@ -50,18 +50,24 @@ pub fn not_for_the_hook_function(
 pub async fn on_hook<A: AlertSink>(raw: &Value, now: u64, deps: &Deps<A>) -> Result<Value> {
     let call = hook::parse(raw)?;
     let function = &deps.config.common.function_name;
-    let (view, decision) =
-        match observe::hook_view(&call, &deps.clients, &deps.config.clusters).await {
-            Ok(view) => {
-                let decision = hook::decide(&call, &view, now);
-                (view, decision)
-            }
-            Err(error @ Error::Refused(_)) => return Err(error),
-            Err(error) => {
-                let decision = hook::unreadable(&call, &error.to_string(), error.retryable(), now);
-                (HookView::unread(&call, decision.reason.clone()), decision)
-            }
-        };
+    let (view, decision) = match observe::hook_view(
+        &call,
+        &deps.clients,
+        &deps.config.clusters,
+        observe::TestUrlReach::Here,
+    )
+    .await
+    {
+        Ok(view) => {
+            let decision = hook::decide(&call, &view, now);
+            (view, decision)
+        }
+        Err(error @ Error::Refused(_)) => return Err(error),
+        Err(error) => {
+            let decision = hook::unreadable(&call, &error.to_string(), error.retryable(), now);
+            (HookView::unread(&call, decision.reason.clone()), decision)
+        }
+    };
     let mut decision = decision;
     // A hold is recorded, and alerted, only where ECS shows the deployment: a late repeat of a
     // passed stage or a call made up for a stage ECS has not reached holds nothing a person could

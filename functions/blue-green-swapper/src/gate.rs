@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::hook::{Hold, HookDecision, HookStatus, Release};
+use crate::test_url::TEST_STAGE;
 
 /// The detail type of ECS's hook events (developer guide, "Amazon ECS service deployment hook
 /// state change events").
@@ -68,6 +69,9 @@ pub struct GateView {
     pub hold: Option<Hold>,
     /// The service's `ops:hook-alerted` tag.
     pub alerted: Option<String>,
+    /// The service's `ops:hook-test-url` tag: the hook function checks it (from where it runs),
+    /// never a person's view, so `gates` leave it out.
+    pub test_url: Option<String>,
 }
 
 impl GateView {
@@ -361,6 +365,9 @@ pub fn status(view: &GateView) -> Value {
             None => Value::Null,
         },
         "held_for_a_person_at": view.hold.as_ref().map(|h| &h.step),
+        "test_url": view.test_url.as_ref().map(|url| format!(
+            "{url}: checked by the hook function at {TEST_STAGE}, from where it runs; not part of gates_now"
+        )),
     })
 }
 
@@ -471,6 +478,7 @@ mod tests {
             gates,
             hold: None,
             alerted: None,
+            test_url: None,
         }
     }
 

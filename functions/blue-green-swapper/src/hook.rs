@@ -328,6 +328,53 @@ pub fn ecs_is_at(step: &str, stage: Option<&str>, target_weight: Option<&str>) -
     stage_fits && weight_fits
 }
 
+/// The stages ECS reports for a service deployment, in the order a deployment goes through them
+/// (API reference, ServiceDeploymentLifecycleStage).
+const REPORTED_ORDER: &[&str] = &[
+    "RECONCILE_SERVICE",
+    "PRE_SCALE_UP",
+    "SCALE_UP",
+    "POST_SCALE_UP",
+    "TEST_TRAFFIC_SHIFT",
+    "POST_TEST_TRAFFIC_SHIFT",
+    "PRODUCTION_TRAFFIC_SHIFT",
+    "POST_PRODUCTION_TRAFFIC_SHIFT",
+    "BAKE_TIME",
+    "CLEAN_UP",
+];
+
+/// Whether ECS shows the deployment past a step (`STAGE` or `STAGE@weight`, see
+/// [`HookCall::step`]): at a later stage than the step's, or at a traffic step's stage asking a
+/// higher weight for the new revision. A deployment going forward never goes back, so a call for
+/// a step ECS is past is late or replayed, never one ECS waits on. Unlike [`ecs_is_at`], which
+/// also refuses a step ECS has not reached yet, this never counts against a call ECS's lagging
+/// snapshot has not caught up with.
+pub fn ecs_moved_past(step: &str, stage: Option<&str>, target_weight: Option<&str>) -> bool {
+    let (step_stage, weight) = match step.split_once('@') {
+        Some((stage, weight)) => (stage, Some(weight)),
+        None => (step, None),
+    };
+    // ECS reports no PRE_PRODUCTION_TRAFFIC_SHIFT: it runs before each production shift.
+    let step_stage = match step_stage {
+        "PRE_PRODUCTION_TRAFFIC_SHIFT" => "PRODUCTION_TRAFFIC_SHIFT",
+        other => other,
+    };
+    let rank = |stage: &str| REPORTED_ORDER.iter().position(|s| *s == stage);
+    let (Some(reported), Some(called)) = (stage.and_then(rank), rank(step_stage)) else {
+        return false;
+    };
+    if reported != called {
+        return reported > called;
+    }
+    match (
+        weight.and_then(|w| w.parse::<f64>().ok()),
+        target_weight.and_then(|w| w.parse::<f64>().ok()),
+    ) {
+        (Some(step), Some(asked)) => asked > step + 0.05,
+        _ => false,
+    }
+}
+
 /// Where the hook holds a deployment for a person, as the `ops:hook-holding` tag records it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Hold {
@@ -430,6 +477,15 @@ impl HookView {
     /// passed stage, or a call made up for a stage ECS has not reached, is not.
     pub fn call_is_current(&self, call: &HookCall) -> bool {
         ecs_is_at(
+            &call.step(),
+            self.deployment_stage.as_deref(),
+            self.target_weight.as_deref(),
+        )
+    }
+
+    /// Whether ECS shows the deployment past the call's step (see [`ecs_moved_past`]).
+    pub fn call_is_late(&self, call: &HookCall) -> bool {
+        ecs_moved_past(
             &call.step(),
             self.deployment_stage.as_deref(),
             self.target_weight.as_deref(),
@@ -581,6 +637,24 @@ pub fn decide(call: &HookCall, view: &HookView, now: u64) -> HookDecision {
                 view.target
             ),
         );
+    }
+    if view.call_is_late(call) {
+        // Not a call ECS waits on: it neither passes nor fails anything, and pages no one.
+        return HookDecision {
+            status: HookStatus::InProgress,
+            reason: format!(
+                "ECS shows {} past {} (at {}{}): this call is late or replayed; nothing checked or alerted",
+                view.target,
+                call.step(),
+                view.deployment_stage.as_deref().unwrap_or_default(),
+                view.target_weight
+                    .as_deref()
+                    .map(|w| format!(", {w}% asked for the new revision"))
+                    .unwrap_or_default()
+            ),
+            wait: None,
+            awaits_person: false,
+        };
     }
     let gates = match &view.gates {
         Ok(gates) => gates,
@@ -741,12 +815,19 @@ pub fn answer(call: &HookCall, decision: &HookDecision) -> Value {
     });
     if let (HookStatus::InProgress, Some(object)) = (decision.status, body.as_object_mut()) {
         let mut details = call.hook_details.clone().unwrap_or_default();
-        if let Some((since, timeout)) = decision.wait {
-            details.insert(
-                WAIT.into(),
-                json!({"deployment": call.deployment_id(), "stage": call.lifecycle_stage,
-                       "since": since, "timeout": timeout}),
-            );
+        match decision.wait {
+            Some((since, timeout)) => {
+                details.insert(
+                    WAIT.into(),
+                    json!({"deployment": call.deployment_id(), "stage": call.lifecycle_stage,
+                           "since": since, "timeout": timeout}),
+                );
+            }
+            // Every gate passed (it waits for a person) or nothing was checked: a gate that fails
+            // later waits afresh rather than inherit a wait that already ended.
+            None => {
+                details.remove(WAIT);
+            }
         }
         object.insert("callBackDelay".into(), json!(CALL_BACK_DELAY));
         object.insert("hookDetails".into(), Value::Object(details));
@@ -1270,6 +1351,113 @@ mod tests {
                 "{step} at {stage:?} {weight:?}"
             );
         }
+    }
+
+    #[test]
+    fn ecs_is_past_a_step_only_at_a_later_stage_or_a_higher_weight() {
+        // (step, the stage ECS reports, the weight it reports for the new revision, past)
+        let cases = [
+            (
+                "POST_TEST_TRAFFIC_SHIFT",
+                Some("PRODUCTION_TRAFFIC_SHIFT"),
+                Some("10"),
+                true,
+            ),
+            (
+                "POST_TEST_TRAFFIC_SHIFT",
+                Some("POST_TEST_TRAFFIC_SHIFT"),
+                None,
+                false,
+            ),
+            // ECS's snapshot may lag a call: a stage it has not reported yet is never past.
+            (
+                "PRODUCTION_TRAFFIC_SHIFT@10",
+                Some("POST_TEST_TRAFFIC_SHIFT"),
+                None,
+                false,
+            ),
+            (
+                "PRODUCTION_TRAFFIC_SHIFT@10",
+                Some("PRODUCTION_TRAFFIC_SHIFT"),
+                Some("100"),
+                true,
+            ),
+            (
+                "PRODUCTION_TRAFFIC_SHIFT@100",
+                Some("PRODUCTION_TRAFFIC_SHIFT"),
+                Some("10"),
+                false,
+            ),
+            (
+                "PRE_PRODUCTION_TRAFFIC_SHIFT@0",
+                Some("PRODUCTION_TRAFFIC_SHIFT"),
+                Some("10"),
+                true,
+            ),
+            (
+                "PRE_PRODUCTION_TRAFFIC_SHIFT@10",
+                Some("PRODUCTION_TRAFFIC_SHIFT"),
+                Some("10"),
+                false,
+            ),
+            (
+                "POST_PRODUCTION_TRAFFIC_SHIFT",
+                Some("BAKE_TIME"),
+                Some("100"),
+                true,
+            ),
+            ("POST_SCALE_UP", None, None, false),
+            ("POST_SCALE_UP", Some("A_STAGE_ECS_ADDS_LATER"), None, false),
+        ];
+        for (step, stage, weight, past) in cases {
+            assert_eq!(
+                ecs_moved_past(step, stage, weight),
+                past,
+                "{step} at {stage:?} {weight:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_call_for_a_stage_ecs_is_past_checks_nothing_and_answers_no_verdict() {
+        let late = call("POST_TEST_TRAFFIC_SHIFT", &[], None);
+        let mut moved_on = tested(2, Some(500));
+        moved_on.deployment_stage = Some("PRODUCTION_TRAFFIC_SHIFT".into());
+        moved_on.target_weight = Some("10".into());
+        let decided = decide(&late, &moved_on, 1000);
+        assert_eq!(decided.status, HookStatus::InProgress);
+        assert_eq!(decided.wait, None);
+        assert!(!decided.awaits_person);
+        assert_eq!(
+            decided.reason,
+            "ECS shows web:3 past POST_TEST_TRAFFIC_SHIFT (at PRODUCTION_TRAFFIC_SHIFT, 10% asked for the new revision): this call is late or replayed; nothing checked or alerted"
+        );
+    }
+
+    #[test]
+    fn a_wait_for_a_person_drops_the_wait_a_gate_began_so_a_later_failure_waits_afresh() {
+        let post_test = call("POST_TEST_TRAFFIC_SHIFT", &[], None);
+        let failing = decide(&post_test, &tested(2, Some(503)), 1000);
+        let details = answer(&post_test, &failing)["hookDetails"].clone();
+        assert!(details.get("opsWait").is_some());
+
+        let mut approval = tested(2, Some(200));
+        if let Ok(gates) = approval.gates.as_mut() {
+            gates.approval = vec!["POST_TEST_TRAFFIC_SHIFT".into()];
+        }
+        let again = call("POST_TEST_TRAFFIC_SHIFT", &[], Some(details));
+        let holding = decide(&again, &approval, 1030);
+        assert!(holding.awaits_person, "{holding:?}");
+        let details = answer(&again, &holding)["hookDetails"].clone();
+        assert!(details.get("opsWait").is_none(), "{details}");
+
+        // Twenty minutes later the URL answers 502 once: a new wait, not a stage failed at once.
+        let blip = call("POST_TEST_TRAFFIC_SHIFT", &[], Some(details));
+        let mut failing_later = tested(2, Some(502));
+        failing_later.gates = approval.gates.clone();
+        let decided = decide(&blip, &failing_later, 2200);
+        assert_eq!(decided.status, HookStatus::InProgress, "{decided:?}");
+        assert_eq!(decided.wait, Some((2200, 600)));
     }
 
     #[test]

@@ -17,7 +17,7 @@ use crate::hook::{
     self, ExecutionDetails, Hold, HookCall, HookGates, HookView, Release, HOOK_ALERTED,
     HOOK_HOLDING, HOOK_RELEASE,
 };
-use crate::test_url::{TEST_STAGE, TIMEOUT as TEST_URL_TIMEOUT};
+use crate::test_url::{HOOK_TEST_URL, TEST_STAGE, TIMEOUT as TEST_URL_TIMEOUT};
 use crate::view::{AlarmView, AppView, ColourView, OtherRoute};
 
 /// The AWS adapters the swapper reads and changes through.
@@ -267,6 +267,7 @@ pub async fn hook_view(
     call: &HookCall,
     clients: &Clients,
     clusters: &[String],
+    reach: TestUrlReach,
 ) -> Result<HookView> {
     let service_arn = &call.execution_details.service_arn;
     let revision_arn = &call.execution_details.target_service_revision_arn;
@@ -351,18 +352,35 @@ pub async fn hook_view(
     for group in &groups {
         view.targets.extend(clients.lb.target_health(group).await?);
     }
+    if reach == TestUrlReach::HookOnly {
+        if let Ok(gates) = view.gates.as_mut() {
+            gates.test_url = None;
+        }
+    }
     // The test URL is checked at its stage once the targets are healthy (before, the answer could
-    // only wait), never while ECS rolls back.
+    // only wait), never while ECS rolls back or for a late call.
     let test_url = match &view.gates {
         Ok(gates) if call.lifecycle_stage == TEST_STAGE => gates.test_url.clone(),
         _ => None,
     };
     if let Some(test_url) = test_url {
-        if !(call.rolling_back() || view.ecs_rolling_back) && hook::health_gate(&view).is_ok() {
+        if !(call.rolling_back() || view.ecs_rolling_back || view.call_is_late(call))
+            && hook::health_gate(&view).is_ok()
+        {
             view.test_check = Some(probe::check(&test_url.probe(), TEST_URL_TIMEOUT, tls()).await);
         }
     }
     Ok(view)
+}
+
+/// Who may check a service's test URL in [`hook_view`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TestUrlReach {
+    /// This is the hook function: it checks the URL, from where it runs (its subnets).
+    Here,
+    /// Only the hook function reaches the URL (the swapper's chat runs outside its subnets): the
+    /// view leaves the test URL out; the hook checked it before it held the deployment.
+    HookOnly,
 }
 
 /// The TLS setups test URL checks use, built once per process (they read the system's roots).
@@ -425,6 +443,7 @@ pub async fn gate_view(
         gates: None,
         hold,
         alerted: service.tag(HOOK_ALERTED).map(String::from),
+        test_url: service.tag(HOOK_TEST_URL).map(String::from),
     };
     // The gates are read for a deployment going forward (a rollback is never gated).
     let at_stage = view
@@ -445,7 +464,7 @@ pub async fn gate_view(
             hook_details: None,
         };
         view.gates = Some(
-            hook_view(&call, clients, clusters)
+            hook_view(&call, clients, clusters, TestUrlReach::HookOnly)
                 .await
                 .map(|hook_view| hook::decide(&call, &hook_view, now))
                 .map_err(|error| error.to_string()),

@@ -11,12 +11,14 @@
 //! ```
 //!
 //! - `status=`: the status code or range that passes (default 200-299);
-//! - `contains=`: text the body must contain;
+//! - `contains=`: text (without spaces) the body's first 16 KiB must contain;
 //! - `tls=unverified`: do not verify the certificate (a test listener often serves the
-//!   production name's certificate under the load balancer's own name).
+//!   production name's certificate under the load balancer's own name); https only.
 //!
-//! The check is one GET, its retry included, within [`TIMEOUT`], made from where the hook function
-//! runs (its VPC, when the template gives it subnets).
+//! Each at most once. The check is one GET, its retry included, within [`TIMEOUT`], made from where
+//! the hook function runs (its VPC, when the template gives it subnets); it follows redirects on
+//! the URL's host and port only (up to 5) and judges the last answer. A person's view from chat
+//! never makes it: the swapper's chat function may not reach the test listener.
 
 use std::time::Duration;
 
@@ -27,6 +29,8 @@ use serde_json::Value;
 pub const HOOK_TEST_URL: &str = "ops:hook-test-url";
 /// The stage at which the check runs.
 pub const TEST_STAGE: &str = "POST_TEST_TRAFFIC_SHIFT";
+/// The `User-Agent` of the check, so the service's logs tell it from users' requests.
+pub const USER_AGENT: &str = "ops-blue-green-swapper-hook/1";
 /// The check's whole time, its retry included: the hook answers ECS within seconds.
 pub const TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -56,7 +60,15 @@ impl TestUrl {
             contains: None,
             verify_tls: true,
         };
+        let mut seen = Vec::new();
         for word in words {
+            let setting = word.split_once('=').map_or(word, |(name, _)| name);
+            if seen.contains(&setting) {
+                return Err(problem(format!(
+                    "`{setting}=` is given twice; give each setting once"
+                )));
+            }
+            seen.push(setting);
             match word.split_once('=') {
                 Some(("status", status)) => {
                     StatusSet::parse(&Value::String(status.into()))
@@ -66,10 +78,17 @@ impl TestUrl {
                 Some(("contains", needle)) if !needle.is_empty() => {
                     check.contains = Some(needle.into())
                 }
-                Some(("tls", "unverified")) => check.verify_tls = false,
+                Some(("tls", "unverified")) if url.starts_with("https://") => {
+                    check.verify_tls = false
+                }
+                Some(("tls", "unverified")) => {
+                    return Err(problem(format!(
+                        "`tls=unverified` needs an https:// URL; {url} uses no TLS"
+                    )))
+                }
                 _ => {
                     return Err(problem(format!(
-                        "`{word}` is not a setting (status=<code or low-high>, contains=<text>, tls=unverified)"
+                        "`{word}` is not a setting (status=<code or low-high>, contains=<text without spaces>, tls=unverified)"
                     )))
                 }
             }
@@ -79,7 +98,10 @@ impl TestUrl {
 
     /// The probe that runs the check.
     pub fn probe(&self) -> Probe {
-        let mut probe = HttpProbe::get(parse_url(&self.url).expect("checked when parsed"));
+        let mut probe = HttpProbe::get(
+            parse_url(&self.url).expect("checked when parsed"),
+            USER_AGENT,
+        );
         probe.expect_status =
             StatusSet::parse(&Value::String(self.status.clone())).expect("checked when parsed");
         probe.body_contains = self.contains.clone();
@@ -155,6 +177,17 @@ mod tests {
             ("http://alb/x retries=3", "`retries=3` is not a setting"),
             ("http://alb/x tls=off", "`tls=off` is not a setting"),
             ("http://alb/x contains=", "`contains=` is not a setting"),
+            (
+                "http://alb/x status=200 status=500",
+                "`status=` is given twice",
+            ),
+            (
+                "http://alb/x tls=unverified",
+                "`tls=unverified` needs an https:// URL",
+            ),
+            ("http://alb:99999/x", "`99999` is not a port (1 to 65535)"),
+            ("http://alb:808O/x", "is not a port"),
+            ("http://alb:0/x", "`0` is not a port"),
         ];
         for (tag, expected) in cases {
             let error = TestUrl::parse(tag).unwrap_err();

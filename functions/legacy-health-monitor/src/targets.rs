@@ -24,6 +24,9 @@ pub use ops_core::probe::{parse_url, HttpProbe, Probe, StatusSet};
 /// e.g. `http://{ip}:8080/health` or `tcp://{ip}:22`.
 pub const CHECK_TAG: &str = "ops:health-check";
 
+/// The `User-Agent` of the monitor's HTTP checks.
+pub const USER_AGENT: &str = "ops-legacy-health-monitor/1";
+
 /// Longest check timeout: a run must finish well inside the function's own timeout.
 pub const MAX_TIMEOUT: Duration = Duration::from_secs(30);
 /// Largest response body read.
@@ -372,6 +375,7 @@ fn http_probe(
     };
     Ok(HttpProbe {
         url,
+        user_agent: USER_AGENT,
         method,
         headers,
         body: field(object, "body", string_field)?,

@@ -34,6 +34,8 @@ pub struct Strategy {
     pub alarms: Vec<String>,
     /// The Lambda functions its lifecycle hooks call (their names, from `hookTargetArn`).
     pub hook_functions: Vec<String>,
+    /// The stages at which each of those functions is called.
+    pub hook_stages: BTreeMap<String, Vec<String>>,
     /// The stages where a pause hook stops its deployments for `ContinueServiceDeployment`.
     pub pauses: Vec<String>,
 }
@@ -86,13 +88,25 @@ impl Strategy {
         let hooks = config.map(|c| c.lifecycle_hooks()).unwrap_or_default();
         let is_pause =
             |h: &&DeploymentLifecycleHook| h.target_type().is_some_and(|t| t.as_str() == "PAUSE");
-        let hook_functions = hooks
-            .iter()
-            .filter(|h| !is_pause(h))
-            .filter_map(|h| h.hook_target_arn())
-            .filter_map(|arn| arn.split(":function:").nth(1))
-            .map(|rest| rest.split(':').next().unwrap_or(rest).to_string())
-            .collect();
+        let function_of = |h: &DeploymentLifecycleHook| {
+            let rest = h.hook_target_arn()?.split(":function:").nth(1)?;
+            Some(rest.split(':').next().unwrap_or(rest).to_string())
+        };
+        let mut hook_functions = Vec::new();
+        let mut hook_stages: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for hook in hooks.iter().filter(|h| !is_pause(h)) {
+            let Some(function) = function_of(hook) else {
+                continue;
+            };
+            if !hook_functions.contains(&function) {
+                hook_functions.push(function.clone());
+            }
+            hook_stages.entry(function).or_default().extend(
+                hook.lifecycle_stages()
+                    .iter()
+                    .map(|s| s.as_str().to_string()),
+            );
+        }
         let pauses = hooks
             .iter()
             .filter(is_pause)
@@ -103,6 +117,7 @@ impl Strategy {
             plan,
             alarms,
             hook_functions,
+            hook_stages,
             pauses,
         }
     }

@@ -282,7 +282,7 @@ where
         .method(probe.method.clone())
         .uri(path)
         .header(HOST, authority)
-        .header(USER_AGENT, "ops-legacy-health-monitor/1")
+        .header(USER_AGENT, probe.user_agent)
         .header(ACCEPT, "*/*");
     for (name, value) in &probe.headers {
         builder = builder.header(name.as_str(), value.as_str());

@@ -36,6 +36,8 @@ pub enum Probe {
 pub struct HttpProbe {
     /// The URL.
     pub url: Uri,
+    /// The `User-Agent` it sends: which tool is asking, for the server's logs.
+    pub user_agent: &'static str,
     /// Method (default GET).
     pub method: Method,
     /// Extra request headers. Values may be secrets: they are never logged or alerted.
@@ -76,14 +78,27 @@ pub fn parse_url(text: &str) -> Result<Uri, String> {
     if url.authority().is_some_and(|a| a.as_str().contains('@')) {
         return Err("a URL must not carry credentials (user:password@)".into());
     }
+    // The URL type accepts any port text and reads one it cannot parse as none, which would
+    // quietly become the scheme's default port.
+    let authority = url.authority().map(|a| a.as_str()).unwrap_or_default();
+    let after_host = authority
+        .rsplit_once(']')
+        .map_or(authority, |(_, rest)| rest);
+    if let Some((_, port)) = after_host.rsplit_once(':') {
+        if !matches!(port.parse::<u16>(), Ok(1..)) {
+            return Err(format!("`{text}`: `{port}` is not a port (1 to 65535)"));
+        }
+    }
     Ok(url)
 }
 
 impl HttpProbe {
-    /// A plain `GET` of `url`: healthy on 200-299, TLS verified, no header, no body check.
-    pub fn get(url: Uri) -> HttpProbe {
+    /// A plain `GET` of `url` sent as `user_agent`: healthy on 200-299, TLS verified, no header, no
+    /// body check.
+    pub fn get(url: Uri, user_agent: &'static str) -> HttpProbe {
         HttpProbe {
             url,
+            user_agent,
             method: Method::GET,
             headers: Vec::new(),
             body: None,
@@ -321,6 +336,36 @@ async fn attempt(probe: &Probe, tls: &TlsConfigs, deadline: Instant) -> Outcome 
                 cert_days_left: None,
                 attempts: 1,
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_url_is_http_or_https_with_a_host_a_real_port_and_no_credentials() {
+        for good in [
+            "http://alb.internal/health",
+            "https://alb.internal:8443/health?full=1",
+            "http://[::1]:8080/",
+            "http://10.0.0.5:65535/",
+        ] {
+            assert!(parse_url(good).is_ok(), "{good}");
+        }
+        let cases = [
+            ("ftp://alb/", "must start with http:// or https://"),
+            ("http:///x", "is not a URL"),
+            ("http://user:pw@alb/", "must not carry credentials"),
+            ("http://alb:99999/", "`99999` is not a port (1 to 65535)"),
+            ("http://alb:808O/", "`808O` is not a port"),
+            ("http://alb:0/", "`0` is not a port"),
+            ("http://[::1]:x/", "`x` is not a port"),
+        ];
+        for (bad, expected) in cases {
+            let error = parse_url(bad).unwrap_err();
+            assert!(error.contains(expected), "{bad}: {error}");
         }
     }
 }
