@@ -251,7 +251,15 @@ class LifecycleHookTest(unittest.TestCase):
             serviceRevisionArns=[deployment["targetServiceRevision"]["arn"]])["serviceRevisions"][0]
         self.assertEqual([b["targetGroupArn"] for b in revision["resolvedConfiguration"]["loadBalancers"]], [app.green])
 
-        shift = app.advance(to="PRODUCTION_TRAFFIC_SHIFT")["hookCalls"]
+        # ECS waits at a stage for its hook's answer: a walk never passes a call not yet delivered.
+        status, error = shared.control_error("/_ops/ecs/advance-deployment",
+                                             {"cluster": app.cluster, "service": app.name,
+                                              "to": "PRODUCTION_TRAFFIC_SHIFT"})
+        self.assertEqual(status, 400)
+        self.assertIn("ECS calls a lifecycle hook at PRE_PRODUCTION_TRAFFIC_SHIFT and waits for its answer there", error)
+        self.assertEqual(app.service_deployments()[0]["lifecycleStage"], "POST_SCALE_UP", "nothing moved")
+        shift = app.advance(to="PRE_PRODUCTION_TRAFFIC_SHIFT")["hookCalls"]
+        shift += app.advance(to="PRODUCTION_TRAFFIC_SHIFT")["hookCalls"]
         self.assertEqual([c["payload"]["lifecycleStage"] for c in shift],
                          ["PRE_PRODUCTION_TRAFFIC_SHIFT", "PRODUCTION_TRAFFIC_SHIFT"])
         green = deployment["targetServiceRevision"]["arn"]

@@ -217,6 +217,38 @@ impl<A: AlertSink> World<A> {
         calls(&self.walk(stage))
     }
 
+    /// Walk on to `stage` as ECS does, one stage at a time: each hook call on the way is delivered
+    /// while ECS is at its stage and must pass (ECS goes on only then); the calls made at `stage`.
+    pub async fn pass_to(&self, stage: &str) -> Vec<Value> {
+        for _ in 0..32 {
+            let answer = self
+                .emulator
+                .control(
+                    "POST",
+                    "/_ops/ecs/advance-deployment",
+                    Some(json!({"cluster": "prod", "service": "web", "stages": 1})),
+                )
+                .expect("advance one stage");
+            let made = calls(&answer);
+            if answer["lifecycleStage"] == stage
+                || made.iter().any(|c| c["lifecycleStage"] == stage)
+            {
+                return made;
+            }
+            for call in made {
+                let passed = self
+                    .handle(call, now())
+                    .await
+                    .expect("a hook call on the way");
+                assert_eq!(
+                    passed["hookStatus"], "SUCCEEDED",
+                    "on the way to {stage}: {passed:#}"
+                );
+            }
+        }
+        panic!("the deployment did not reach {stage} in 32 stages");
+    }
+
     /// Set the health of every target of the green target group.
     pub fn green_targets(&self, state: &str) {
         self.emulator

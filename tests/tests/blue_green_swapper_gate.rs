@@ -159,12 +159,16 @@ async fn a_pause_is_alerted_once_and_released_by_chat_promote() {
     assert_eq!(late["status"], "ignored", "{late:#}");
     assert_eq!(world.alerts().len(), 2);
 
-    // ECS goes on: the shift calls pass, and the deployment completes.
-    for call in world.advance("PRODUCTION_TRAFFIC_SHIFT") {
-        let answer = world.handle(call, now() + 120).await.unwrap();
-        assert_eq!(answer["hookStatus"], "SUCCEEDED", "{answer:#}");
-    }
-    assert_eq!(world.walk("CLEAN_UP")["status"], "SUCCESSFUL");
+    // ECS goes on: the shift calls pass (each at its step), and the deployment completes.
+    assert!(world.pass_to("CLEAN_UP").await.is_empty());
+    assert_eq!(
+        world
+            .service_deployment()
+            .await
+            .status()
+            .map(|s| s.as_str()),
+        Some("SUCCESSFUL")
+    );
 }
 
 #[tokio::test]
@@ -499,7 +503,8 @@ async fn the_hook_function_answers_hooks_and_pause_events_and_sends_chat_back_to
 /// Walk on to the next `stage` and answer every hook call on the way; the calls made at `stage`.
 async fn calls_at(world: &World<MemoryAlerts>, stage: &str) -> Vec<Value> {
     world
-        .advance(stage)
+        .pass_to(stage)
+        .await
         .into_iter()
         .filter(|c| c["lifecycleStage"] == stage)
         .collect()
@@ -722,9 +727,7 @@ async fn an_approval_stage_without_the_swappers_hook_is_not_shown_as_held() {
     )
     .await;
     world.deploy().await;
-    for call in world.advance("POST_TEST_TRAFFIC_SHIFT") {
-        world.handle(call, now()).await.unwrap();
-    }
+    assert!(world.pass_to("POST_TEST_TRAFFIC_SHIFT").await.is_empty());
     let status = world
         .handle(chat("status", "prod/web", "alice"), now())
         .await

@@ -418,6 +418,12 @@ def _hook_calls(service, record: dict, stage: str, production: dict | None = Non
     return calls
 
 
+def _lambda_hooks(record: dict, stage: str) -> list[dict]:
+    """The Lambda hooks the deployment configures at ``stage``."""
+    return [hook for hook in record["deploymentConfiguration"].get("lifecycleHooks") or []
+            if hook.get("targetType", "AWS_LAMBDA") == "AWS_LAMBDA" and stage in (hook.get("lifecycleStages") or [])]
+
+
 def _pause_hooks(record: dict, stage: str) -> list[dict]:
     """The pause hooks the deployment configures at ``stage``."""
     return [hook for hook in record["deploymentConfiguration"].get("lifecycleHooks") or []
@@ -604,6 +610,14 @@ def advance(backend, service, spec: dict) -> dict:
             raise ecs_controls.ControlError(
                 f"a pause hook at {stage} stops the deployment there: walk `to` {stage}, then continue it "
                 "with ContinueServiceDeployment"
+            )
+        # ECS calls a Lambda hook at its stage and goes on only once it answers SUCCEEDED (developer
+        # guide, "Lambda hooks for Amazon ECS service deployments"): a walk never passes a call the
+        # hook has not answered, so a call is delivered while ECS is at its stage.
+        if at < len(walk) - 1 and _lambda_hooks(record, stage):
+            raise ecs_controls.ControlError(
+                f"ECS calls a lifecycle hook at {stage} and waits for its answer there: walk `to` {stage}, "
+                "deliver the call, then walk on"
             )
     event = None
     for _ in range(min(count, len(names))):

@@ -55,7 +55,9 @@ class TemplateLoader(yaml.SafeLoader):
 
 
 for _tag in ("Ref", "Sub", "GetAtt", "Join", "Split", "Select", "If", "Equals", "Not", "And", "Or",
-             "Condition", "FindInMap", "Base64", "GetAZs", "ImportValue", "Cidr"):
+             "Condition", "FindInMap", "Base64", "GetAZs", "ImportValue", "Cidr",
+             # The functions of a template's Rules.
+             "Contains", "EachMemberEquals", "EachMemberIn", "RefAll", "ValueOf", "ValueOfAll"):
     TemplateLoader.add_constructor(f"!{_tag}", _constructor(_tag))
 
 
