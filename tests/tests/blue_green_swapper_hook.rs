@@ -462,27 +462,30 @@ async fn a_canary_is_held_until_healthy_and_an_alarm_at_the_production_shift_fai
     );
 }
 
+/// Deliver `call`, then again as ECS calls back 300, 599 and 600 s later with the `hookDetails` it
+/// got each time: waiting until the 10-minute health timeout, then FAILED. The last answer.
+async fn waited_out(world: &World<MemoryAlerts>, call: &Value) -> Value {
+    let mut answer = world.handle(call.clone(), now()).await.unwrap();
+    for (after, expected) in [(300, "IN_PROGRESS"), (599, "IN_PROGRESS"), (600, "FAILED")] {
+        let mut again = call.clone();
+        again["hookDetails"] = answer["hookDetails"].clone();
+        answer = world.handle(again, now() + after).await.unwrap();
+        assert_eq!(answer["hookStatus"], expected, "{after}: {answer:#}");
+    }
+    answer
+}
+
 #[tokio::test]
 async fn targets_that_never_become_healthy_fail_the_stage_a_health_timeout_after_the_first_call() {
     let world = world().await;
     world.deploy().await;
     let call = world.advance("POST_SCALE_UP").remove(0);
     world.green_targets("unhealthy");
-    let mut details = world.handle(call.clone(), now()).await.unwrap()["hookDetails"].clone();
-    for (after, expected) in [(300, "IN_PROGRESS"), (599, "IN_PROGRESS"), (600, "FAILED")] {
-        let mut again = call.clone();
-        again["hookDetails"] = details.clone();
-        let answer = world.handle(again, now() + after).await.unwrap();
-        assert_eq!(answer["hookStatus"], expected, "{after}: {answer:#}");
-        if expected == "IN_PROGRESS" {
-            details = answer["hookDetails"].clone();
-        } else {
-            assert_eq!(
-                answer["reason"],
-                "web:2 was not healthy within 10 minutes at POST_SCALE_UP (web:2 0/2 healthy, 2 not healthy)"
-            );
-        }
-    }
+    let failed = waited_out(&world, &call).await;
+    assert_eq!(
+        failed["reason"],
+        "web:2 was not healthy within 10 minutes at POST_SCALE_UP (web:2 0/2 healthy, 2 not healthy)"
+    );
     assert_eq!(alerts(&world).len(), 1);
 }
 
@@ -651,20 +654,11 @@ async fn a_test_url_that_never_passes_fails_the_stage_at_the_health_timeout_and_
     let server = TestServer::http(Reply::error(500, "NullPointerException in /health")).await;
     let url = server.url("/health");
     let (world, call) = at_post_test_traffic_shift(&url).await;
-    let mut details = world.handle(call.clone(), now()).await.unwrap()["hookDetails"].clone();
-    for (after, expected) in [(300, "IN_PROGRESS"), (599, "IN_PROGRESS"), (600, "FAILED")] {
-        let mut again = call.clone();
-        again["hookDetails"] = details.clone();
-        let answer = world.handle(again, now() + after).await.unwrap();
-        assert_eq!(answer["hookStatus"], expected, "{after}: {answer:#}");
-        details = answer["hookDetails"].clone();
-        if expected == "FAILED" {
-            assert_eq!(
-                answer["reason"],
-                format!("test URL {url} failed (status): HTTP 500 (expected 200-299); body: NullPointerException in /health: it did not pass within 10 minutes at POST_TEST_TRAFFIC_SHIFT")
-            );
-        }
-    }
+    let failed = waited_out(&world, &call).await;
+    assert_eq!(
+        failed["reason"],
+        format!("test URL {url} failed (status): HTTP 500 (expected 200-299); body: NullPointerException in /health: it did not pass within 10 minutes at POST_TEST_TRAFFIC_SHIFT")
+    );
     let sent = alerts(&world);
     assert_eq!(sent.len(), 1, "{sent:#?}");
     assert_eq!(sent[0].event_type, "hook.failed");
