@@ -185,12 +185,31 @@ pub struct Examination {
     pub duties: Vec<Duty>,
 }
 
+/// What `SCHEDULE_LEAD_SECONDS` allows, for people: above the default (clock skew), what a forged
+/// event time could then do.
+fn schedule_lead_text(lead: u64) -> String {
+    let default = crate::events::DEFAULT_SCHEDULE_LEAD;
+    if lead <= default {
+        return format!(
+            "{lead} s: an event's own time may be at most this far ahead of the function's clock (clock skew; default {default} s)"
+        );
+    }
+    format!(
+        "{lead} s, above the default {default} s: an event's own time may run {} ahead of the function's clock, so a forged time could end waits, bakes, cooldowns and holds that much early (the template never sets it; the demo does, to play the schedule ahead)",
+        crate::time::duration_text(lead)
+    )
+}
+
 impl Examination {
     /// An examination that starts with what every function has: its alert topic and its role
     /// (settings), and publishing to the topic (a duty), `alerting` saying what it alerts.
     pub fn of(common: &CommonConfig, alerting: &str) -> Self {
         let mut exam = Examination::default();
         exam.setting("ALERT_TOPIC_ARN", common.alert_topic_arn.clone());
+        exam.setting(
+            "SCHEDULE_LEAD_SECONDS",
+            schedule_lead_text(common.schedule_lead),
+        );
         match &common.role_arn {
             Some(role) => exam.setting("OPS_ROLE_ARN", role.clone()),
             None => exam.config_problem(
@@ -365,6 +384,21 @@ fn doctor_alert(function: &str, findings: &[Finding]) -> Alert {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_schedule_lead_is_shown_and_a_lead_above_clock_skew_says_what_it_allows() {
+        assert_eq!(
+            schedule_lead_text(30),
+            "30 s: an event's own time may be at most this far ahead of the function's clock (clock skew; default 30 s)"
+        );
+        let wide = schedule_lead_text(3600);
+        assert!(
+            wide.starts_with(
+                "3600 s, above the default 30 s: an event's own time may run 1 hour ahead"
+            ),
+            "{wide}"
+        );
+    }
     use crate::alert::MemoryAlerts;
 
     struct Allow(Verdict);
