@@ -28,7 +28,8 @@ use crate::view::AlarmView;
 /// (comma-separated names).
 pub const HOOK_ALARMS: &str = "ops:hook-alarms";
 /// On the ECS service: how long the new revision's targets may take to be healthy, and its test URL
-/// to pass, from the first call of a stage that checks them (default 15 minutes).
+/// to pass, from the first call of a stage that found one failing (default 15 minutes; a pass
+/// ends that wait).
 pub const HOOK_HEALTH_TIMEOUT: &str = "ops:hook-health-timeout";
 /// On the ECS service: the stages at which a person releases the deployment from chat
 /// (comma-separated, e.g. `POST_TEST_TRAFFIC_SHIFT`): once every other gate passes there, the hook
