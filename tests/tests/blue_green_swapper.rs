@@ -977,7 +977,7 @@ async fn a_weight_put_on_the_new_colour_before_its_turn_is_taken_back_by_the_nex
         (changed.event_type.as_str(), changed.subject.as_str()),
         (
             "swap.route-changed",
-            "[WARNING] shop: traffic was changed outside the swapper; put back"
+            "[WARNING] shop: traffic was changed outside the swapper; putting it back"
         )
     );
 }
@@ -1007,6 +1007,17 @@ async fn traffic_moved_by_hand_during_the_warm_phase_is_put_back_once_and_alerte
     let before = world.alerts().len();
 
     set_live_weights(&world, 1, 999).await;
+    // A run that cannot alert puts nothing back (found by an independent test: the put-back went
+    // first, the alert failed, and no later run knew there was anything to say).
+    world
+        .emulator
+        .add_fault(json!({"service": "sns", "operation": "Publish", "kind": "throttle"}));
+    let _ = tick(&world.deps, T0 + 90).await;
+    world
+        .emulator
+        .control("DELETE", "/_ops/faults", None)
+        .expect("faults cleared");
+    assert_eq!(live_weights(&world).await, (1, 999));
     tick(&world.deps, T0 + 120).await.unwrap();
 
     assert_eq!(live_weights(&world).await, (0, 100));
@@ -1020,7 +1031,7 @@ async fn traffic_moved_by_hand_during_the_warm_phase_is_put_back_once_and_alerte
     let body = changed.chat.to_string();
     for expected in [
         "blue 0.1% / green 99.9% (weights blue=1 green=999)",
-        "put them back: blue 0% / green 100%",
+        "puts them back now: blue 0% / green 100%",
         "rollback",
     ] {
         assert!(body.contains(expected), "{expected}: {body}");
@@ -1727,5 +1738,64 @@ async fn a_rollback_onto_an_old_colour_without_healthy_targets_holds_traffic_unt
             "swap.rolled-back",
             "swap.rolled-back"
         ]
+    );
+}
+
+/// Found by an independent test: an abort whose move back died at ModifyListener, with the old
+/// colour unhealthy by the next run, was alerted "All live traffic went back to blue" while
+/// traffic stayed on green (the rollback held), and the move once blue recovered was then alerted
+/// as a change "outside the swapper". It is now alerted as held, and its end as the move.
+#[tokio::test]
+async fn a_rollback_whose_move_a_crash_cut_short_and_that_then_holds_is_alerted_as_held() {
+    let world =
+        World::new(json!({"app": "shop", "strategy": "all-at-once", "termination_wait": "30m"}))
+            .await;
+    let v2 = world.push("v2");
+    world.deploy(&v2, T0).await;
+    finish_rollout(&world.emulator, &world.app, "green", "COMPLETED");
+    world.command("promote", T0 + 30).await.unwrap();
+    assert_eq!(observe(&world.emulator, &world.app).await.percent, (0, 100));
+    let before = world.alerts().len();
+
+    world
+        .emulator
+        .add_fault(json!({"service": "elasticloadbalancing",
+                                    "operation": "ModifyListener", "kind": "error500"}));
+    assert!(world.command("abort", T0 + 40).await.is_err());
+    world
+        .emulator
+        .control("DELETE", "/_ops/faults", None)
+        .expect("faults cleared");
+    set_health(&world.emulator, &world.app, "blue", "unhealthy");
+    tick(&world.deps, T0 + 60).await.unwrap();
+
+    assert_eq!(observe(&world.emulator, &world.app).await.percent, (0, 100));
+    let held = &world.alerts()[before..];
+    assert_eq!(held.len(), 1, "{held:#?}");
+    let what = text(&held[0].chat["content"]["description"]);
+    assert!(
+        what.contains(
+            "blue has no healthy targets, so live traffic stays as it is (100% on green)"
+        ),
+        "{what}"
+    );
+
+    set_health(&world.emulator, &world.app, "blue", "healthy");
+    tick(&world.deps, T0 + 120).await.unwrap();
+    tick(&world.deps, T0 + 180).await.unwrap();
+    let end = observe(&world.emulator, &world.app).await;
+    assert_eq!(
+        (end.phase().as_deref(), end.percent),
+        (Some("rolled-back"), (100, 0))
+    );
+    let types = world.event_types();
+    assert_eq!(
+        &types[types.len() - 2..],
+        ["swap.rolled-back", "swap.rolled-back"],
+        "held, then moved: {types:?}"
+    );
+    assert!(
+        text(&world.alerts().last().unwrap().chat["content"]["description"])
+            .contains("All live traffic went back to blue in one change of"),
     );
 }

@@ -658,18 +658,36 @@ fn decide_step(view: &AppView, now: u64, steer: Option<&Steer>) -> Result<Plan<A
     let converging = converge(view, swap, state);
     let held = held_back(view, swap, state);
     let converged = converging.is_empty() && held.is_none();
-    let changed_outside = changed_outside(view, swap, state, &converging);
+    // Alerted before the put-back: nothing records it, so a run that dies after the alert puts
+    // the weights back at the next run (alerted again), and none puts them back silently.
+    if let Some(change) = changed_outside(view, swap, state, &converging) {
+        plan = plan.change(
+            Action::RouteChanged(Box::new(change)),
+            format!("{app}: ops alerted: traffic was changed outside the swapper; putting it back"),
+        );
+    }
     for (action, reason) in converging {
         plan = plan.change(action, reason);
     }
-    if let Some(change) = changed_outside {
-        plan = plan.change(
-            Action::RouteChanged(Box::new(change)),
-            format!("{app}: ops alerted: traffic was changed outside the swapper and put back"),
-        );
-    }
     if state.reported < state.version {
-        plan = report(plan, view, swap, state, None);
+        match held.as_ref().filter(|_| !was_held(swap, state)) {
+            // A rollback entered to move traffic back, whose move a crash cut short, and whose
+            // old colour cannot take traffic now: it is recorded and alerted as held (what AWS
+            // shows), so its end is alerted when traffic does move.
+            Some(_) => {
+                let mut as_held = state.clone();
+                as_held.after = Some(view.split());
+                plan = plan.change(
+                    Action::Record {
+                        route: view.route.arn.clone(),
+                        state: as_held.clone(),
+                    },
+                    format!("{app}: {} recorded as held", state.phase),
+                );
+                plan = report(plan, view, swap, &as_held, None);
+            }
+            None => plan = report(plan, view, swap, state, None),
+        }
     }
     if state.phase.is_terminal() {
         return Ok(plan);
@@ -1743,8 +1761,8 @@ mod tests {
         // being alerted, so applied once, someone else changed them: that is alerted too).
         let near = in_flight(weighted(view(10, &tags), 901, 99));
         let fixed = decide_advance(&near, NOW + 60, None).unwrap();
-        assert_eq!(actions(&fixed), ["weights", "route-changed"]);
-        let Action::Weights { weights, .. } = &fixed.changes[0].action else {
+        assert_eq!(actions(&fixed), ["route-changed", "weights"]);
+        let Action::Weights { weights, .. } = &fixed.changes[1].action else {
             panic!()
         };
         assert_eq!(
@@ -1891,8 +1909,8 @@ mod tests {
             decide_advance(&app, NOW + 60, None).unwrap()
         };
         let alerted = decided(&format!("id=x v=3 r=3 phase=warm step=1 at={NOW} why=test"));
-        assert_eq!(actions(&alerted), ["weights", "route-changed"]);
-        let Action::RouteChanged(change) = &alerted.changes[1].action else {
+        assert_eq!(actions(&alerted), ["route-changed", "weights"]);
+        let Action::RouteChanged(change) = &alerted.changes[0].action else {
             unreachable!()
         };
         assert_eq!(change.phase, Phase::Warm);

@@ -285,7 +285,7 @@ pub fn decide_promote(
                 release: release.encode(),
             },
             format!(
-                "{by} releases {target} at {}: the hook's next call answers SUCCEEDED",
+                "{by} releases {target} at {}: the hook's next call answers SUCCEEDED if every gate still passes",
                 hold.step
             ),
         );

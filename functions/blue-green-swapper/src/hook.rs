@@ -355,10 +355,11 @@ pub fn ecs_moved_past(step: &str, stage: Option<&str>, target_weight: Option<&st
         Some((stage, weight)) => (stage, Some(weight)),
         None => (step, None),
     };
-    // ECS reports no PRE_PRODUCTION_TRAFFIC_SHIFT: it runs before each production shift.
-    let step_stage = match step_stage {
-        "PRE_PRODUCTION_TRAFFIC_SHIFT" => "PRODUCTION_TRAFFIC_SHIFT",
-        other => other,
+    // ECS reports no PRE_PRODUCTION_TRAFFIC_SHIFT: it runs before each production shift, maybe
+    // after ECS already asks the step's weight, so its weight proves nothing.
+    let (step_stage, weight) = match step_stage {
+        "PRE_PRODUCTION_TRAFFIC_SHIFT" => ("PRODUCTION_TRAFFIC_SHIFT", None),
+        other => (other, weight),
     };
     let rank = |stage: &str| REPORTED_ORDER.iter().position(|s| *s == stage);
     let (Some(reported), Some(called)) = (stage.and_then(rank), rank(step_stage)) else {
@@ -1389,10 +1390,18 @@ mod tests {
                 Some("10"),
                 false,
             ),
+            // Whether ECS asks the step's weight before it calls PRE_PRODUCTION_TRAFFIC_SHIFT is
+            // not documented: only a later stage makes that call late.
             (
                 "PRE_PRODUCTION_TRAFFIC_SHIFT@0",
                 Some("PRODUCTION_TRAFFIC_SHIFT"),
                 Some("10"),
+                false,
+            ),
+            (
+                "PRE_PRODUCTION_TRAFFIC_SHIFT@10",
+                Some("POST_PRODUCTION_TRAFFIC_SHIFT"),
+                Some("100"),
                 true,
             ),
             (

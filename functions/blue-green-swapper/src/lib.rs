@@ -32,7 +32,7 @@
 //!   publishing (ruled out in production by `ReservedConcurrentExecutions: 1`).
 //! - `status` shows the listener's real weights.
 //! - A swap in flight owns its routes: weights changed outside the swapper after a state took
-//!   effect (it is alerted only once AWS matched it) are put back by the next run and alerted
+//!   effect (it is alerted only once AWS matched it) are put back by the next run, alerted first
 //!   once (`swap.route-changed`, with what was found and the command that moves traffic back
 //!   through the swapper); a run finishing a crashed run's changes is not taken for one
 //!   (`tests/tests/blue_green_swapper.rs`).

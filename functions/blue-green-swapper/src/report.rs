@@ -174,7 +174,7 @@ fn way_back(function: &str, app: &str, phase: Phase) -> Option<String> {
     }
 }
 
-/// The alert that a route of a swap in flight was changed outside the swapper and put back.
+/// The alert that a route of a swap in flight was changed outside the swapper and is put back.
 pub fn route_change_alert(function: &str, change: &RouteChange) -> Alert {
     let app = &change.app;
     let (found, put_back): (Vec<String>, Vec<String>) = change
@@ -187,10 +187,10 @@ pub fn route_change_alert(function: &str, change: &RouteChange) -> Alert {
         function,
         "swap.route-changed",
         app.as_str(),
-        format!("{app}: traffic was changed outside the swapper; put back"),
+        format!("{app}: traffic was changed outside the swapper; putting it back"),
     )
     .what(format!(
-        "Swap {} of {app} ({}) found its routes changed since it set them, and put them back: {}. \
+        "Swap {} of {app} ({}) found its routes changed since it set them, and puts them back now: {}. \
          A swap in flight owns its routes until it ends.",
         change.plan.id,
         change.phase,

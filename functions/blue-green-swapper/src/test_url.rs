@@ -78,7 +78,9 @@ impl TestUrl {
                 Some(("contains", needle)) if !needle.is_empty() => {
                     check.contains = Some(needle.into())
                 }
-                Some(("tls", "unverified")) if url.starts_with("https://") => {
+                Some(("tls", "unverified"))
+                    if url.get(..8).is_some_and(|s| s.eq_ignore_ascii_case("https://")) =>
+                {
                     check.verify_tls = false
                 }
                 Some(("tls", "unverified")) => {
@@ -156,6 +158,11 @@ mod tests {
         assert_eq!(full.status, "200");
         assert_eq!(full.contains.as_deref(), Some("ok"));
         assert!(!full.verify_tls);
+        assert!(
+            !TestUrl::parse("HTTPS://alb.internal/health tls=unverified")
+                .unwrap()
+                .verify_tls
+        );
         let Probe::Http(probe) = full.probe() else {
             panic!("an HTTP probe")
         };
@@ -183,6 +190,10 @@ mod tests {
             ),
             (
                 "http://alb/x tls=unverified",
+                "`tls=unverified` needs an https:// URL",
+            ),
+            (
+                "HTTP://alb/x tls=unverified",
                 "`tls=unverified` needs an https:// URL",
             ),
             ("http://alb:99999/x", "`99999` is not a port (1 to 65535)"),

@@ -1,5 +1,6 @@
 //! One HTTP(S) check: connect, TLS (reading the certificate's expiry), one request, the body up to
-//! a cap, redirects followed only on the target's own host, then the verdict.
+//! a cap, redirects followed only on the target's own host and port (or from http to https on
+//! their default ports), then the verdict.
 
 use std::net::SocketAddr;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -168,9 +169,27 @@ fn same_host_target(current: &Uri, location: &str) -> Option<Uri> {
         location.parse().ok()?
     };
     let same_host = next.host()?.eq_ignore_ascii_case(current.host()?);
+    // The same port, or http's default to https's default (an upgrade): a redirect to another
+    // listener of the host (a test listener to the production one) is not followed.
+    let port = |url: &Uri| {
+        url.port_u16()
+            .unwrap_or(if url.scheme_str() == Some("https") {
+                443
+            } else {
+                80
+            })
+    };
+    let defaults = |url: &Uri| {
+        url.port().is_none()
+            || matches!(
+                (url.scheme_str(), port(url)),
+                (Some("http"), 80) | (Some("https"), 443)
+            )
+    };
+    let same_port = port(&next) == port(current) || (defaults(&next) && defaults(current));
     let downgrade = current.scheme_str() == Some("https") && next.scheme_str() != Some("https");
     let web = matches!(next.scheme_str(), Some("http" | "https"));
-    (same_host && !downgrade && web).then_some(next)
+    (same_host && same_port && !downgrade && web).then_some(next)
 }
 
 /// Connect (with TLS for https), send the request, read the answer.
@@ -381,6 +400,18 @@ mod tests {
             "other host"
         );
         assert!(same_host_target(&current, "ftp://billing.internal/x").is_none());
+        assert!(
+            same_host_target(&current, "https://billing.internal:443/x").is_none(),
+            "another listener of the host"
+        );
+        let plain: Uri = "http://alb.internal/health".parse().unwrap();
+        assert!(
+            same_host_target(&plain, "https://alb.internal/health").is_some(),
+            "an upgrade to https"
+        );
+        let test_listener: Uri = "http://alb.internal:8080/health".parse().unwrap();
+        assert!(same_host_target(&test_listener, "http://alb.internal/health").is_none());
+        assert!(same_host_target(&test_listener, "/other").is_some());
     }
 
     #[test]
