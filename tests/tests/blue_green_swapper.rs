@@ -120,6 +120,11 @@ impl World {
         alerts(&self.emulator, &self.topic)
     }
 
+    /// The swap's phase as its live route records it.
+    async fn phase(&self) -> Option<String> {
+        observe(&self.emulator, &self.app).await.phase()
+    }
+
     fn event_types(&self) -> Vec<String> {
         self.alerts().into_iter().map(|a| a.event_type).collect()
     }
@@ -327,13 +332,7 @@ async fn an_alarm_mid_canary_sends_all_traffic_back_to_the_old_colour_in_one_cal
     );
 
     tick(&world.deps, T0 + 180).await.unwrap();
-    assert_eq!(
-        observe(&world.emulator, &world.app)
-            .await
-            .phase()
-            .as_deref(),
-        Some("rolled-back")
-    );
+    assert_eq!(world.phase().await.as_deref(), Some("rolled-back"));
     assert_eq!(
         world.event_types(),
         ["swap.started", "swap.shifting", "swap.rolled-back"],
@@ -482,13 +481,7 @@ async fn chat_promote_skips_the_waits_and_rollback_returns_traffic_while_the_old
     .await
     .unwrap();
     assert_eq!(dry["status"], "planned");
-    assert_eq!(
-        observe(&world.emulator, &world.app)
-            .await
-            .phase()
-            .as_deref(),
-        Some("testing")
-    );
+    assert_eq!(world.phase().await.as_deref(), Some("testing"));
 
     let promoted = world.command("promote", T0 + 90).await.unwrap();
     assert_eq!(promoted["status"], "applied", "{promoted}");
@@ -965,13 +958,7 @@ async fn a_weight_put_on_the_new_colour_before_its_turn_is_taken_back_by_the_nex
             .calls("elasticloadbalancing", "ModifyListener"),
         1
     );
-    assert_eq!(
-        observe(&world.emulator, &world.app)
-            .await
-            .phase()
-            .as_deref(),
-        Some("deploying")
-    );
+    assert_eq!(world.phase().await.as_deref(), Some("deploying"));
     let changed = world.alerts().pop().unwrap();
     assert_eq!(
         (changed.event_type.as_str(), changed.subject.as_str()),
@@ -997,13 +984,7 @@ async fn traffic_moved_by_hand_during_the_warm_phase_is_put_back_once_and_alerte
     world.deploy(&v2, T0).await;
     finish_rollout(&world.emulator, &world.app, "green", "COMPLETED");
     tick(&world.deps, T0 + 60).await.unwrap();
-    assert_eq!(
-        observe(&world.emulator, &world.app)
-            .await
-            .phase()
-            .as_deref(),
-        Some("warm")
-    );
+    assert_eq!(world.phase().await.as_deref(), Some("warm"));
     let before = world.alerts().len();
 
     set_live_weights(&world, 1, 999).await;
@@ -1041,13 +1022,7 @@ async fn traffic_moved_by_hand_during_the_warm_phase_is_put_back_once_and_alerte
     tick(&world.deps, T0 + 180).await.unwrap();
     assert_eq!(world.alerts().len(), before + 1);
     let (_, _) = world.tick_until_ended(T0 + 180, 40).await;
-    assert_eq!(
-        observe(&world.emulator, &world.app)
-            .await
-            .phase()
-            .as_deref(),
-        Some("done")
-    );
+    assert_eq!(world.phase().await.as_deref(), Some("done"));
     assert_eq!(
         world.event_types().last().map(String::as_str),
         Some("swap.completed")
@@ -1505,13 +1480,7 @@ async fn a_swap_aborted_before_its_start_was_alerted_alerts_the_start_and_then_t
         .emulator
         .control("DELETE", "/_ops/faults", None)
         .unwrap();
-    assert_eq!(
-        observe(&world.emulator, &world.app)
-            .await
-            .phase()
-            .as_deref(),
-        Some("deploying")
-    );
+    assert_eq!(world.phase().await.as_deref(), Some("deploying"));
     assert!(world.event_types().is_empty());
 
     // When a person aborts it before any tick came.
