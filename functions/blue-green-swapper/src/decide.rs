@@ -66,7 +66,8 @@ pub enum Action {
     },
     /// Publish the alert for a state, then mark it alerted.
     Report(Box<Transition>),
-    /// Publish the alert that a route of the swap was changed outside the swapper and put back.
+    /// Publish the alert that a route of the swap was changed outside the swapper (before the
+    /// change that puts it back).
     RouteChanged(Box<RouteChange>),
     /// Write when the new colour was first seen not fully healthy in the current state (or that
     /// it is healthy again) on the live route, in `ops:swap-unhealthy`.
@@ -130,7 +131,7 @@ pub struct Transition {
 }
 
 /// Traffic found changed outside the swapper on a route of a swap in flight, after the swap's state
-/// had taken effect and been alerted: what was found and what it was put back to.
+/// had taken effect and been alerted: what was found and what it is put back to.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RouteChange {
     /// The app.
