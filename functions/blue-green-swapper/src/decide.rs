@@ -661,7 +661,8 @@ fn decide_step(view: &AppView, now: u64, steer: Option<&Steer>) -> Result<Plan<A
     let converged = converging.is_empty() && held.is_none();
     // Alerted before the put-back: nothing records it, so a run that dies after the alert puts
     // the weights back at the next run (alerted again), and none puts them back silently.
-    if let Some(change) = changed_outside(view, swap, state, &converging) {
+    let outside = changed_outside(view, swap, state, &converging);
+    if let Some(change) = outside.clone() {
         plan = plan.change(
             Action::RouteChanged(Box::new(change)),
             format!("{app}: ops alerted: traffic was changed outside the swapper; putting it back"),
@@ -694,6 +695,17 @@ fn decide_step(view: &AppView, now: u64, steer: Option<&Steer>) -> Result<Plan<A
         return Ok(plan);
     }
     if !converged {
+        if let (Some(_), Some(change)) = (steer, &outside) {
+            let found: Vec<&str> = change
+                .routes
+                .iter()
+                .map(|(_, found, _)| found.as_str())
+                .collect();
+            return Err(format!(
+                "traffic of {app} was changed outside the swapper ({}); the next run (every minute) puts it back and alerts it; send the command again after that",
+                found.join("; ")
+            ));
+        }
         if steer.is_some() {
             return Err(format!(
                 "the swap of {app} is still applying its last step ({}); send the command again in a moment",
@@ -1924,6 +1936,29 @@ mod tests {
 
         let crashed = decided(&format!("id=x v=3 r=2 phase=warm step=1 at={NOW} why=test"));
         assert_eq!(actions(&crashed), ["weights", "report", "alerted"]);
+
+        // A person's command meanwhile is told what changed, not "still applying".
+        let warm = format!("id=x v=3 r=3 phase=warm step=1 at={NOW} why=test");
+        let tags = [
+            ("ops:swap-plan", PLAN),
+            ("ops:swap-state", warm.as_str()),
+            ("ops:swap-image", "shop:v2"),
+            ("ops:swap-termination-wait", "12h"),
+        ];
+        let mut app = view(90, &tags);
+        for c in [&mut app.blue, &mut app.green] {
+            c.service
+                .tags
+                .insert("ops:swap-in-flight".into(), "shop:x".into());
+        }
+        let promote = Steer::Promote { by: "bob".into() };
+        let refused = decide_advance(&app, NOW + 60, Some(&promote)).unwrap_err();
+        assert!(
+            refused.starts_with(
+                "traffic of shop was changed outside the swapper (blue 10% / green 90%"
+            ),
+            "{refused}"
+        );
     }
 
     /// All traffic on green in a 12-hour termination wait, one green target unhealthy: the
