@@ -1520,6 +1520,17 @@ mod tests {
         app
     }
 
+    /// `app` with both colours marked `ops:swap-in-flight` by swap `x`, as a swap in flight leaves
+    /// them.
+    fn in_flight(mut app: AppView) -> AppView {
+        for c in [&mut app.blue, &mut app.green] {
+            c.service
+                .tags
+                .insert("ops:swap-in-flight".into(), "shop:x".into());
+        }
+        app
+    }
+
     fn view(green_percent: i32, swap_tags: &[(&str, &str)]) -> AppView {
         let mut tags: BTreeMap<String, String> = [
             ("ops:swap-app", "shop"),
@@ -1715,15 +1726,6 @@ mod tests {
 
     #[test]
     fn the_swap_converges_on_exact_weights_not_rounded_ones() {
-        let in_flight = |app: AppView| {
-            let mut app = app;
-            for c in [&mut app.blue, &mut app.green] {
-                c.service
-                    .tags
-                    .insert("ops:swap-in-flight".into(), "shop:x".into());
-            }
-            app
-        };
         let deploying = state("deploying", 0, 3);
         let tags = [
             ("ops:swap-plan", PLAN),
@@ -1789,23 +1791,15 @@ mod tests {
         // The state says 10% on green, but the crash left the listener at 0%: going back must not
         // first move traffic forward.
         let state = state("shifting", 0, 3);
-        let mut app = view(
+        let mut app = in_flight(view(
             0,
             &[
                 ("ops:swap-plan", PLAN),
                 ("ops:swap-state", &state),
                 ("ops:swap-image", "shop:v2"),
             ],
-        );
+        ));
         app.alarms[0].state = "ALARM".into();
-        app.green
-            .service
-            .tags
-            .insert("ops:swap-in-flight".into(), "shop:x".into());
-        app.blue
-            .service
-            .tags
-            .insert("ops:swap-in-flight".into(), "shop:x".into());
         let plan = decide_advance(&app, NOW + 10, None).unwrap();
         assert_eq!(
             actions(&plan),
@@ -1826,12 +1820,7 @@ mod tests {
             ("ops:swap-state", waiting.as_str()),
             ("ops:swap-image", "shop:v2"),
         ];
-        let mut app = view(10, &tags);
-        for c in [&mut app.blue, &mut app.green] {
-            c.service
-                .tags
-                .insert("ops:swap-in-flight".into(), "shop:x".into());
-        }
+        let app = in_flight(view(10, &tags));
         let unreported = decide_advance(&app, NOW + 60, None).unwrap();
         assert_eq!(
             actions(&unreported),
@@ -1849,12 +1838,7 @@ mod tests {
             ("ops:swap-state", reported.as_str()),
             ("ops:swap-image", "shop:v2"),
         ];
-        let mut app = view(10, &tags);
-        for c in [&mut app.blue, &mut app.green] {
-            c.service
-                .tags
-                .insert("ops:swap-in-flight".into(), "shop:x".into());
-        }
+        let app = in_flight(view(10, &tags));
         let after_bake = decide_advance(&app, NOW + 300, None).unwrap();
         assert_eq!(
             actions(&after_bake),
@@ -1906,22 +1890,18 @@ mod tests {
     /// word of an outside change.
     #[test]
     fn weights_off_an_alerted_state_are_an_outside_change_and_off_an_unalerted_one_a_crash() {
-        let decided = |state: &str| {
+        // The warm swap of `state`, its live route at 90% on green.
+        let warm_at_90 = |state: &str| {
             let tags = [
                 ("ops:swap-plan", PLAN),
                 ("ops:swap-state", state),
                 ("ops:swap-image", "shop:v2"),
                 ("ops:swap-termination-wait", "12h"),
             ];
-            let mut app = view(90, &tags);
-            for c in [&mut app.blue, &mut app.green] {
-                c.service
-                    .tags
-                    .insert("ops:swap-in-flight".into(), "shop:x".into());
-            }
-            decide_advance(&app, NOW + 60, None).unwrap()
+            in_flight(view(90, &tags))
         };
-        let alerted = decided(&format!("id=x v=3 r=3 phase=warm step=1 at={NOW} why=test"));
+        let alerted_state = format!("id=x v=3 r=3 phase=warm step=1 at={NOW} why=test");
+        let alerted = decide_advance(&warm_at_90(&alerted_state), NOW + 60, None).unwrap();
         assert_eq!(actions(&alerted), ["route-changed", "weights"]);
         let Action::RouteChanged(change) = &alerted.changes[0].action else {
             unreachable!()
@@ -1934,23 +1914,12 @@ mod tests {
         );
         assert_eq!(change.routes[0].2, "blue 0% / green 100%");
 
-        let crashed = decided(&format!("id=x v=3 r=2 phase=warm step=1 at={NOW} why=test"));
+        let crashed_state = format!("id=x v=3 r=2 phase=warm step=1 at={NOW} why=test");
+        let crashed = decide_advance(&warm_at_90(&crashed_state), NOW + 60, None).unwrap();
         assert_eq!(actions(&crashed), ["weights", "report", "alerted"]);
 
         // A person's command meanwhile is told what changed, not "still applying".
-        let warm = format!("id=x v=3 r=3 phase=warm step=1 at={NOW} why=test");
-        let tags = [
-            ("ops:swap-plan", PLAN),
-            ("ops:swap-state", warm.as_str()),
-            ("ops:swap-image", "shop:v2"),
-            ("ops:swap-termination-wait", "12h"),
-        ];
-        let mut app = view(90, &tags);
-        for c in [&mut app.blue, &mut app.green] {
-            c.service
-                .tags
-                .insert("ops:swap-in-flight".into(), "shop:x".into());
-        }
+        let app = warm_at_90(&alerted_state);
         let promote = Steer::Promote { by: "bob".into() };
         let refused = decide_advance(&app, NOW + 60, Some(&promote)).unwrap_err();
         assert!(
@@ -1974,15 +1943,7 @@ mod tests {
             ("ops:swap-termination-wait", "12h"),
             ("ops:swap-health-timeout", "10m"),
         ];
-        let marked = |tags: &[(&str, &str)]| {
-            let mut app = view(100, tags);
-            for c in [&mut app.blue, &mut app.green] {
-                c.service
-                    .tags
-                    .insert("ops:swap-in-flight".into(), "shop:x".into());
-            }
-            app
-        };
+        let marked = |tags: &[(&str, &str)]| in_flight(view(100, tags));
         let half = |tags: &[(&str, &str)]| {
             let mut app = marked(tags);
             app.green.targets[1].state = "unhealthy".into();
@@ -2036,12 +1997,7 @@ mod tests {
             ("ops:swap-state", deploying.as_str()),
             ("ops:swap-image", "shop:v2"),
         ];
-        let mut app = view(0, &tags);
-        for c in [&mut app.blue, &mut app.green] {
-            c.service
-                .tags
-                .insert("ops:swap-in-flight".into(), "shop:x".into());
-        }
+        let mut app = in_flight(view(0, &tags));
         app.green.targets.clear();
         let refused =
             decide_advance(&app, NOW + 60, Some(&Steer::Promote { by: "bob".into() })).unwrap_err();
