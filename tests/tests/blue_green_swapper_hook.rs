@@ -744,3 +744,29 @@ async fn the_hook_functions_doctor_names_a_test_url_its_stages_never_check() {
     );
     assert_eq!(doctor["ok"], false);
 }
+
+/// AWS's own payload of a hook call (events/, verbatim from the developer guide's "Lambda hooks for
+/// Amazon ECS service deployments") parses, and names a cluster the swapper does not manage: the
+/// stage fails with that reason, checks nothing in it, and pages once.
+#[tokio::test]
+async fn aws_sample_hook_call_for_an_unmanaged_cluster_fails_naming_the_cluster() {
+    let world = world().await;
+    let sample: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../events/ecs-lifecycle-hook-post-test-traffic-shift.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let answer = world.handle(sample, now()).await.unwrap();
+    assert_eq!(answer["hookStatus"], "FAILED", "{answer:#}");
+    assert!(
+        answer["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("cluster `my-cluster` is not one blue-green-swapper manages"),
+        "{answer:#}"
+    );
+    assert_eq!(alerts(&world).len(), 1);
+}
