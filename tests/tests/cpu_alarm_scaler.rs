@@ -67,31 +67,7 @@ impl World {
 
     /// An alarm on the target with scaling tags.
     async fn alarm(&self, name: &str, greater: bool, threshold: f64, tags: &[(&str, &str)]) {
-        let operator = if greater {
-            ComparisonOperator::GreaterThanThreshold
-        } else {
-            ComparisonOperator::LessThanThreshold
-        };
-        let tags = tags
-            .iter()
-            .map(|(k, v)| Tag::builder().key(*k).value(*v).build());
-        self.deps
-            .clients
-            .alarms
-            .client()
-            .put_metric_alarm()
-            .alarm_name(name)
-            .namespace("AWS/EC2")
-            .metric_name("CPUUtilization")
-            .statistic(Statistic::Average)
-            .period(60)
-            .evaluation_periods(5)
-            .threshold(threshold)
-            .comparison_operator(operator)
-            .set_tags(Some(tags.collect()))
-            .send()
-            .await
-            .unwrap();
+        put_alarm(&self.deps.clients.alarms, name, greater, threshold, tags).await;
     }
 
     /// Put the alarm in ALARM with `value` as its newest datapoint; returns the EventBridge event at `at`.
@@ -101,18 +77,7 @@ impl World {
     }
 
     async fn set_state(&self, name: &str, state: StateValue, value: f64) {
-        self.deps
-            .clients
-            .alarms
-            .client()
-            .set_alarm_state()
-            .alarm_name(name)
-            .state_value(state)
-            .state_reason(format!("Threshold Crossed: datapoint {value}"))
-            .state_reason_data(json!({"version": "1.0", "recentDatapoints": [value]}).to_string())
-            .send()
-            .await
-            .unwrap();
+        set_alarm_state(&self.deps.clients.alarms, name, state, value).await;
     }
 
     /// Handle `payload` as Lambda delivers it on time: an event at its own time, a command at T0.
@@ -166,6 +131,53 @@ impl World {
             ],
         ) + count("ecs", fixtures::MUTATING_ECS_OPERATIONS)
     }
+}
+
+/// An alarm on CPUUtilization with scaling tags: above `threshold` when `greater`, else below.
+async fn put_alarm(
+    alarms: &CloudWatchAlarms,
+    name: &str,
+    greater: bool,
+    threshold: f64,
+    tags: &[(&str, &str)],
+) {
+    let operator = if greater {
+        ComparisonOperator::GreaterThanThreshold
+    } else {
+        ComparisonOperator::LessThanThreshold
+    };
+    let tags = tags
+        .iter()
+        .map(|(k, v)| Tag::builder().key(*k).value(*v).build());
+    alarms
+        .client()
+        .put_metric_alarm()
+        .alarm_name(name)
+        .namespace("AWS/EC2")
+        .metric_name("CPUUtilization")
+        .statistic(Statistic::Average)
+        .period(60)
+        .evaluation_periods(5)
+        .threshold(threshold)
+        .comparison_operator(operator)
+        .set_tags(Some(tags.collect()))
+        .send()
+        .await
+        .unwrap();
+}
+
+/// Set the alarm's state with `value` as its newest datapoint.
+async fn set_alarm_state(alarms: &CloudWatchAlarms, name: &str, state: StateValue, value: f64) {
+    alarms
+        .client()
+        .set_alarm_state()
+        .alarm_name(name)
+        .state_value(state)
+        .state_reason(format!("Threshold Crossed: datapoint {value}"))
+        .state_reason_data(json!({"version": "1.0", "recentDatapoints": [value]}).to_string())
+        .send()
+        .await
+        .unwrap();
 }
 
 /// The alert topic the scaler is configured with (alerts stay in memory in these tests).
@@ -1469,4 +1481,267 @@ async fn the_chat_samples_in_events_are_accepted_in_the_demo_account() {
     function_handler(status, &Invocation { now: T0 }, &deps)
         .await
         .expect("the status sample is answered");
+}
+
+/// The titles and event types of the at-bound alerts sent so far.
+fn at_bound_alerts(alerts: &MemoryAlerts) -> Vec<(String, String)> {
+    alerts
+        .sent()
+        .into_iter()
+        .filter(|a| a.event_type.starts_with("scaling.at-"))
+        .map(|a| (a.event_type, a.title))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_target_held_at_its_max_while_its_alarm_fires_is_alerted_once_and_once_when_that_ends() {
+    // Given workers already at its maximum 6 and its CPU alarm going into ALARM at 97%.
+    let world = World::new().await;
+    world.set_bounds(6, 6).await;
+    world.alarm("workers-cpu-high", true, 90.0, HIGH).await;
+    let fired = world.fire("workers-cpu-high", 97.0, T0).await;
+
+    // When the state change comes, twice, and the schedule re-evaluates it for three minutes.
+    world.handle(fired.clone()).await.unwrap();
+    for minute in 1..=3 {
+        world.handle(scheduled(T0 + 60 * minute)).await.unwrap();
+    }
+    world.handle(fired).await.unwrap();
+
+    // Then ops heard it once, with what the alarm asks and what to do.
+    assert_eq!(
+        at_bound_alerts(&world.deps.alerts),
+        [(
+            "scaling.at-max".to_string(),
+            "asg:workers held at its maximum 6 while CPUUtilization 97.0 > 90".to_string()
+        )]
+    );
+    let alert = &world.deps.alerts.sent()[0];
+    assert_eq!(alert.severity, Severity::Warning);
+    assert_eq!(
+        alert.what,
+        "workers-cpu-high is in ALARM (CPUUtilization 97.0 > 90, step 0..∞: +1) and asks for 7 instances, but asg:workers is at its maximum 6 and the scaler cannot go higher. It alerts again only when this ends."
+    );
+    assert_eq!(world.desired().await, 6);
+    // And status shows the episode.
+    let status = world
+        .handle(json!({"command": "status", "args": {"target": "asg:workers"}}))
+        .await
+        .unwrap();
+    let held = &status["targets"][0]["held_at_bound"];
+    assert_eq!(
+        (&held["bound"], &held["at"], &held["since"], &held["state"]),
+        (&json!("max"), &json!(6), &json!(T0), &json!("alerted")),
+        "{status:#}"
+    );
+
+    // When the alarm goes back to OK ten minutes in.
+    world
+        .set_state("workers-cpu-high", StateValue::Ok, 40.0)
+        .await;
+    let ok = alarm_state_change("workers-cpu-high", "OK", T0 + 600);
+    world.handle(ok.clone()).await.unwrap();
+    world.handle(ok).await.unwrap();
+    world.handle(scheduled(T0 + 660)).await.unwrap();
+
+    // Then its end is alerted once, with why and how long, and the episode is gone.
+    let alerts = at_bound_alerts(&world.deps.alerts);
+    assert_eq!(
+        alerts[1..],
+        [(
+            "scaling.at-max-ended".to_string(),
+            "asg:workers no longer held at its maximum 6".to_string()
+        )]
+    );
+    let ended = world.deps.alerts.sent().pop().unwrap();
+    assert!(
+        ended.what.contains("for 10 minutes")
+            && ended
+                .what
+                .ends_with("that ended: workers-cpu-high is no longer in ALARM."),
+        "{}",
+        ended.what
+    );
+    let group = world.deps.clients.groups.describe("workers").await.unwrap();
+    assert!(
+        !group.tags.contains_key("ops:scale-at-bound"),
+        "{:?}",
+        group.tags
+    );
+
+    // And the next time it fires at the max is a new episode, alerted again.
+    world
+        .handle(world.fire("workers-cpu-high", 95.0, T0 + 900).await)
+        .await
+        .unwrap();
+    assert_eq!(at_bound_alerts(&world.deps.alerts).len(), 3);
+}
+
+#[tokio::test]
+async fn an_episode_ends_on_the_next_tick_when_its_ok_event_is_lost_its_alarm_goes_or_the_max_is_raised(
+) {
+    for case in ["ok event lost", "alarm deleted", "max raised"] {
+        // Given workers held at its maximum 6 by its firing CPU alarm, alerted.
+        let world = World::new().await;
+        world.set_bounds(6, 6).await;
+        world.alarm("workers-cpu-high", true, 90.0, HIGH).await;
+        world
+            .handle(world.fire("workers-cpu-high", 97.0, T0).await)
+            .await
+            .unwrap();
+        assert_eq!(at_bound_alerts(&world.deps.alerts).len(), 1, "{case}");
+
+        // When the episode ends and no event says so.
+        let alarms = world.deps.clients.alarms.client();
+        match case {
+            "ok event lost" => {
+                world
+                    .set_state("workers-cpu-high", StateValue::Ok, 40.0)
+                    .await
+            }
+            "alarm deleted" => {
+                alarms
+                    .delete_alarms()
+                    .alarm_names("workers-cpu-high")
+                    .send()
+                    .await
+                    .unwrap();
+            }
+            _ => {
+                world
+                    .deps
+                    .clients
+                    .groups
+                    .client()
+                    .update_auto_scaling_group()
+                    .auto_scaling_group_name("workers")
+                    .max_size(10)
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        }
+        world.handle(scheduled(T0 + 300)).await.unwrap();
+        world.handle(scheduled(T0 + 360)).await.unwrap();
+
+        // Then the tick alerts the end once, saying why.
+        let sent = world.deps.alerts.sent();
+        let ends: Vec<_> = sent
+            .iter()
+            .filter(|a| a.event_type == "scaling.at-max-ended")
+            .map(|a| a.why.clone())
+            .collect();
+        let why = match case {
+            "ok event lost" => "workers-cpu-high is no longer in ALARM.",
+            "alarm deleted" => "alarm workers-cpu-high no longer scales asg:workers (deleted, retargeted, or its tags no longer read).",
+            _ => "workers-cpu-high asks for 7 and asg:workers is at 6 within its bounds 1..10.",
+        };
+        assert_eq!(ends, [why], "{case}");
+        let group = world.deps.clients.groups.describe("workers").await.unwrap();
+        assert!(!group.tags.contains_key("ops:scale-at-bound"), "{case}");
+        if case == "max raised" {
+            // The raised max lets the alarm scale: its scaling is alerted before the end.
+            assert_eq!(group.desired, 7);
+            let order: Vec<_> = sent.iter().map(|a| a.event_type.as_str()).collect();
+            assert_eq!(
+                order,
+                ["scaling.at-max", "scaling.out", "scaling.at-max-ended"]
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_target_held_at_its_min_while_its_low_alarm_fires_says_to_lower_the_min() {
+    // Given workers at its minimum 1 and its low-CPU alarm firing at 3%.
+    let world = World::new().await;
+    world.set_bounds(1, 6).await;
+    world
+        .alarm(
+            "workers-cpu-low",
+            false,
+            20.0,
+            &[("ops:scale-target", "asg:workers")],
+        )
+        .await;
+
+    // When the state change comes and a tick re-evaluates it.
+    world
+        .handle(world.fire("workers-cpu-low", 3.0, T0).await)
+        .await
+        .unwrap();
+    world.handle(scheduled(T0 + 60)).await.unwrap();
+
+    // Then one at-min alert, saying to lower the min or look at the load.
+    let sent = world.deps.alerts.sent();
+    assert_eq!(sent.len(), 1, "{sent:#?}");
+    assert_eq!(
+        (sent[0].event_type.as_str(), sent[0].severity),
+        ("scaling.at-min", Severity::Info)
+    );
+    assert_eq!(
+        sent[0].title,
+        "asg:workers held at its minimum 1 while CPUUtilization 3.0 < 20"
+    );
+    assert_eq!(
+        sent[0].next_steps,
+        ["Lower the minimum if fewer is safe (a group's min size; an ECS service's ops:scale-min tag), or look at why the metric is low."]
+    );
+}
+
+#[tokio::test]
+async fn an_at_bound_alert_whose_publish_failed_is_sent_once_by_the_next_tick() {
+    // Given workers at its maximum 6 and its CPU alarm in ALARM.
+    let world = SnsWorld::new().await;
+    let alarms = &world.deps.clients.alarms;
+    world
+        .deps
+        .clients
+        .groups
+        .client()
+        .update_auto_scaling_group()
+        .auto_scaling_group_name("workers")
+        .desired_capacity(6)
+        .send()
+        .await
+        .unwrap();
+    put_alarm(alarms, "workers-cpu-high", true, 90.0, HIGH).await;
+    set_alarm_state(alarms, "workers-cpu-high", StateValue::Alarm, 97.0).await;
+
+    // When the tick that finds it dies at its Publish, then the next ticks come.
+    world.fail_next("Publish");
+    let crashed = world.handle(scheduled(T0), T0).await;
+    assert!(crashed.unwrap_err().retryable());
+    for minute in 1..=2 {
+        world
+            .handle(scheduled(T0 + 60 * minute), T0 + 60 * minute)
+            .await
+            .unwrap();
+    }
+    // Then the start was alerted once.
+    let titles = |world: &SnsWorld| -> Vec<String> {
+        world.alerts().into_iter().map(|(title, _)| title).collect()
+    };
+    assert_eq!(
+        titles(&world),
+        ["asg:workers held at its maximum 6 while CPUUtilization 97.0 > 90"]
+    );
+
+    // When the alarm goes OK and the tick that ends the episode dies at its Publish too.
+    set_alarm_state(alarms, "workers-cpu-high", StateValue::Ok, 40.0).await;
+    world.fail_next("Publish");
+    assert!(world
+        .handle(scheduled(T0 + 240), T0 + 240)
+        .await
+        .unwrap_err()
+        .retryable());
+    world.handle(scheduled(T0 + 300), T0 + 300).await.unwrap();
+    world.handle(scheduled(T0 + 360), T0 + 360).await.unwrap();
+
+    // Then the end was alerted once as well, and the episode is gone.
+    assert_eq!(
+        titles(&world)[1..],
+        ["asg:workers no longer held at its maximum 6"]
+    );
+    assert!(!world.group().await.tags.contains_key("ops:scale-at-bound"));
 }

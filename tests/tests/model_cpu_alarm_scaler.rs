@@ -53,6 +53,12 @@
 //!    once without a fault or two deliveries at once);
 //! 10. no alarm's scaling is left recorded but not alerted (an override's end is done when the
 //!     override is forgotten, 9).
+//! 11. **At-bound episodes tell their story**: a target's at-bound alerts (`scaling.at-max`,
+//!     `scaling.at-min` and their `-ended`) alternate, a start then its end (checked after every
+//!     round; a start or an end repeated, or an end without its start, is tolerated only after a
+//!     fault fired or in a round of two deliveries at once); after settling, a target that records
+//!     an episode has it alerted and its last at-bound alert is a start, and one that records none
+//!     has no start left without its end.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -230,6 +236,8 @@ struct Model<'a> {
     alerts_read: usize,
     ended_alerts: BTreeMap<Target, u64>,
     ended: BTreeMap<Target, u64>,
+    /// Whether each target's last at-bound alert was a start (none read yet: absent).
+    at_bound_started: BTreeMap<Target, bool>,
     /// The time of each step's event (ticks and alarm changes).
     times: Vec<Option<u64>>,
     faults: u64,
@@ -259,6 +267,7 @@ impl<'a> Model<'a> {
             alerts_read: 0,
             ended_alerts: BTreeMap::new(),
             ended: BTreeMap::new(),
+            at_bound_started: BTreeMap::new(),
             faults: 0,
             concurrent: 0,
             deliveries: 0,
@@ -811,6 +820,32 @@ impl<'a> Model<'a> {
             if alert.event_type == "scaling.override-ended" {
                 *self.ended_alerts.entry(target).or_default() += 1;
             }
+            if alert.event_type.starts_with("scaling.at-") {
+                let start = !alert.event_type.ends_with("-ended");
+                let was_started = self.at_bound_started.get(&target).copied().unwrap_or(false);
+                if start == was_started {
+                    if self.faults > 0 || !alone {
+                        self.log.push(format!(
+                            "at-bound alert repeated after a fault: {}",
+                            alert.summary
+                        ));
+                    } else {
+                        return Err(format!(
+                            "11 (at-bound episodes): `{}` ({}) follows a {} of {}",
+                            alert.summary,
+                            alert.event_type,
+                            if was_started {
+                                "start"
+                            } else {
+                                "end (or nothing)"
+                            },
+                            target.text()
+                        ));
+                    }
+                }
+                self.at_bound_started.insert(target, start);
+                continue;
+            }
             let (Some(before), Some(after)) = (alert.before, alert.after) else {
                 continue;
             };
@@ -884,6 +919,23 @@ impl<'a> Model<'a> {
                     "9 (overrides end): {} overrides of {} ended, {alerted} ended alerts",
                     ended,
                     target.text()
+                )));
+            }
+            let started = self.at_bound_started.get(&target).copied().unwrap_or(false);
+            let recorded = seen.memory.at_bound.as_ref();
+            let alerted =
+                recorded.map(|e| e.state == cpu_alarm_scaler::contract::EpisodeState::Alerted);
+            if (recorded.is_some() && (alerted != Some(true) || !started))
+                || (recorded.is_none() && started)
+            {
+                return Err(broke(format!(
+                    "11 (at-bound episodes): {} records {recorded:?}, its last at-bound alert {}",
+                    target.text(),
+                    if started {
+                        "is a start"
+                    } else {
+                        "is an end or none"
+                    }
                 )));
             }
             if let Some(last) = seen.memory.last.as_ref().filter(|l| {

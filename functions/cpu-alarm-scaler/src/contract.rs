@@ -22,8 +22,10 @@
 //! way: separate cooldowns, kept in AWS), `ops:scale-last` (the last trigger it acted on, the
 //! capacity it set, the claim of the invocation acting on it and whether it was alerted: duplicates
 //! act once, two invocations at once do not both act, a retried run converges; overrides record
-//! `override-set@<until>` and `override-end@<until>` there too) and `ops:scale-override` (a manual
-//! override from chat, when it ends, and `pending` until its alert is out).
+//! `override-set@<until>` and `override-end@<until>` there too), `ops:scale-override` (a manual
+//! override from chat, when it ends, and `pending` until its alert is out) and `ops:scale-at-bound`
+//! (an episode of the target held at its max or min while an alarm in ALARM asks past it: alerted
+//! once when it begins and once when it ends, see [`AtBound`]).
 
 use std::collections::BTreeMap;
 
@@ -52,6 +54,8 @@ pub const IN_AT: &str = "ops:scale-in-at";
 pub const LAST: &str = "ops:scale-last";
 /// Target state: the manual override.
 pub const OVERRIDE: &str = "ops:scale-override";
+/// Target state: an episode of the target held at its max (or min) while an alarm asks past it.
+pub const AT_BOUND: &str = "ops:scale-at-bound";
 
 const DEFAULT_COOLDOWN: u64 = 300;
 
@@ -425,6 +429,128 @@ impl Override {
     }
 }
 
+/// Which bound holds a target back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Bound {
+    /// Its maximum: an alarm asks for more.
+    Max,
+    /// Its minimum: an alarm asks for less.
+    Min,
+}
+
+impl Bound {
+    /// `max` or `min`.
+    pub fn word(self) -> &'static str {
+        match self {
+            Bound::Max => "max",
+            Bound::Min => "min",
+        }
+    }
+
+    /// `maximum` or `minimum`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Bound::Max => "maximum",
+            Bound::Min => "minimum",
+        }
+    }
+}
+
+/// Where an at-bound episode is: its start not yet alerted, alerted, or its end being alerted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EpisodeState {
+    /// Recorded, its start alert not out yet (a run that stops here leaves it to the next).
+    Open,
+    /// Its start was alerted.
+    Alerted,
+    /// Its end is being alerted; the tag goes once that alert is out.
+    Ending,
+}
+
+/// An episode of a target held at a bound while an alarm in ALARM asks past it. Alerted once when
+/// it begins and once when it ends (the alarm leaves ALARM, its ask fits the bounds again, a
+/// person's override takes over, or the alarm no longer scales the target), however many
+/// re-evaluations fall in between.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AtBound {
+    /// The alarm, as [`episode_alarm`] writes its name.
+    pub alarm: String,
+    /// Which bound.
+    pub bound: Bound,
+    /// The capacity held (the bound).
+    pub at: i32,
+    /// What the alarm asked for when the episode began.
+    pub asked: i32,
+    /// When it began, epoch seconds.
+    pub since: u64,
+    /// Where it is.
+    pub state: EpisodeState,
+    /// The invocation that last wrote it (of two at once, the one whose claim is still there
+    /// alerts).
+    pub claim: Option<String>,
+}
+
+/// An alarm's name as an episode records it: a tag value allows fewer characters than an alarm
+/// name, and the tag leaves room for the other fields.
+pub fn episode_alarm(name: &str) -> String {
+    ops_core::tags::clip(&tag_word(name), 160)
+}
+
+impl AtBound {
+    /// Whether `alarm` (its full name) is this episode's alarm.
+    pub fn is_of(&self, alarm: &str) -> bool {
+        self.alarm == episode_alarm(alarm)
+    }
+
+    /// The tag value: `bound=<max|min> at=<n> asked=<n> since=<epoch> state=<open|alerted|ending>`,
+    /// then ` claim=<id>`, then ` alarm=<name>`.
+    pub fn encode(&self) -> String {
+        let state = match self.state {
+            EpisodeState::Open => "open",
+            EpisodeState::Alerted => "alerted",
+            EpisodeState::Ending => "ending",
+        };
+        let claim = self
+            .claim
+            .as_deref()
+            .map(|c| format!(" claim={c}"))
+            .unwrap_or_default();
+        format!(
+            "bound={} at={} asked={} since={} state={state}{claim} alarm={}",
+            self.bound.word(),
+            self.at,
+            self.asked,
+            self.since,
+            self.alarm
+        )
+    }
+
+    /// Read the tag value back.
+    pub fn decode(value: &str) -> Option<Self> {
+        let fields = ops_core::tags::fields(value);
+        Some(AtBound {
+            alarm: fields.get("alarm").filter(|a| !a.is_empty())?.to_string(),
+            bound: match *fields.get("bound")? {
+                "max" => Bound::Max,
+                "min" => Bound::Min,
+                _ => return None,
+            },
+            at: fields.get("at")?.parse().ok()?,
+            asked: fields.get("asked")?.parse().ok()?,
+            since: fields.get("since")?.parse().ok()?,
+            state: match *fields.get("state")? {
+                "open" => EpisodeState::Open,
+                "alerted" => EpisodeState::Alerted,
+                "ending" => EpisodeState::Ending,
+                _ => return None,
+            },
+            claim: fields.get("claim").map(|c| c.to_string()),
+        })
+    }
+}
+
 /// What the scaler remembers on a target.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
 pub struct Memory {
@@ -436,6 +562,8 @@ pub struct Memory {
     pub last: Option<LastAction>,
     /// Manual override.
     pub manual: Option<Override>,
+    /// The episode of being held at a bound, if one is open.
+    pub at_bound: Option<AtBound>,
 }
 
 impl Memory {
@@ -446,6 +574,7 @@ impl Memory {
             in_at: tags.get(IN_AT).and_then(|v| v.trim().parse().ok()),
             last: tags.get(LAST).and_then(|v| LastAction::decode(v)),
             manual: tags.get(OVERRIDE).and_then(|v| Override::decode(v)),
+            at_bound: tags.get(AT_BOUND).and_then(|v| AtBound::decode(v)),
         }
     }
 }

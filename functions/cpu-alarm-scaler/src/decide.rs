@@ -415,7 +415,8 @@ pub fn decide_scaling(
     }
 }
 
-fn compute(alarm: &AlarmView, target: &TargetView) -> Scaling {
+/// What `alarm`'s step asks of `target` now, clamped to its bounds.
+pub(crate) fn compute(alarm: &AlarmView, target: &TargetView) -> Scaling {
     let breach = alarm
         .value
         .map(|v| {

@@ -29,6 +29,9 @@
 //!    between an alert and its mark, or when two invocations that overlap closely both act
 //!    ([`Record`]): capacity has no conditional write, so the scaler prefers two alerts to none.
 //! 7. A crash at any call converges on the retry or the next tick, with no override left behind.
+//! 8. A target held at its max (or min) while an alarm asks past it is alerted once when that
+//!    begins and once when it ends, in that order ([`crate::episode`]); the tick ends an episode no
+//!    firing alarm looked at, so a lost OK event or a deleted alarm still ends it.
 //!
 //! Checked after every step of random event sequences by `tests/tests/model_cpu_alarm_scaler.rs`
 //! (the model-based sequence test), and by the regression tests in
@@ -54,14 +57,16 @@ use tracing::{debug, info, warn};
 use crate::act::apply;
 use crate::commands::{ScaleArgs, StatusArgs, COMMANDS};
 use crate::config::ScalerConfig;
-use crate::contract::{self, parse_duration, CompositeAnswer, TargetRef};
+use crate::contract::{self, parse_duration, AtBound, CompositeAnswer, EpisodeState, TargetRef};
 use crate::decide::{
     decide_override, decide_override_expiry, decide_scaling, decide_unfinished_override,
     settle_override, Action, AlarmView, Record, TargetView, Trigger,
 };
+use crate::episode::{decide_episode, orphaned, EpisodeStep};
 use crate::observe::{alarm_view, memory_of, target_view, Clients};
 use crate::report::{
-    failure_alert, override_alert, override_ended_alert, scaling_alert, warning_alert,
+    at_bound_alert, at_bound_ended_alert, failure_alert, override_alert, override_ended_alert,
+    scaling_alert, warning_alert,
 };
 
 /// What the handler works with, built once at start.
@@ -241,10 +246,92 @@ async fn scale_for<A: AlertSink>(
             apply(&deps.clients, &record.alerted(&observed, claim)).await?;
         }
     }
+    if let Some(step) = decide_episode(&view, &observed, now, deps.config.coexistence) {
+        walk_episode(&observed, step, now, deps).await?;
+    }
     Ok(answer(
         &execution,
         json!({ "alarm": alarm.name, "target": target.to_string(), "scaling": scaling }),
     ))
+}
+
+/// Record an at-bound episode's step under a claim of this invocation, and alert it only if the
+/// claim is still there when re-read (of two invocations at once, the later writer alerts; two
+/// whose writes both come before either re-read both alert, as [`Record`] does). A start is marked
+/// alerted after its alert, an end removes the tag after its alert: a run that stops in between
+/// leaves the alert to the next look.
+async fn walk_episode<A: AlertSink>(
+    observed: &TargetView,
+    step: EpisodeStep,
+    now: u64,
+    deps: &Deps<A>,
+) -> Result<()> {
+    let target = &observed.target;
+    let function = &deps.config.common.function_name;
+    let claim = Some(new_claim());
+    let remember = |episode: &AtBound| Action::Remember {
+        target: target.clone(),
+        tag_resource: observed.tag_resource.clone(),
+        tags: BTreeMap::from([(contract::AT_BOUND.to_string(), episode.encode())]),
+    };
+    let mine = |episode: AtBound, state| AtBound {
+        state,
+        claim: claim.clone(),
+        ..episode
+    };
+    match step {
+        EpisodeStep::Begin { episode, scaling } => {
+            let episode = mine(episode, EpisodeState::Open);
+            if !claim_episode(observed, &episode, remember(&episode), deps).await? {
+                return Ok(());
+            }
+            deps.alerts
+                .publish(&at_bound_alert(function, target, &episode, &scaling))
+                .await?;
+            let alerted = AtBound {
+                state: EpisodeState::Alerted,
+                ..episode
+            };
+            apply(&deps.clients, &remember(&alerted)).await?;
+            info!(target = %target, alarm = %alerted.alarm, "held at its {}: alerted", alerted.bound.name());
+        }
+        EpisodeStep::End { episode, why } => {
+            let episode = mine(episode, EpisodeState::Ending);
+            if !claim_episode(observed, &episode, remember(&episode), deps).await? {
+                return Ok(());
+            }
+            deps.alerts
+                .publish(&at_bound_ended_alert(function, target, &episode, &why, now))
+                .await?;
+            apply(
+                &deps.clients,
+                &Action::Forget {
+                    target: target.clone(),
+                    tag_resource: observed.tag_resource.clone(),
+                    keys: vec![contract::AT_BOUND.into()],
+                },
+            )
+            .await?;
+            info!(target = %target, alarm = %episode.alarm, "no longer held at its {}: {why}", episode.bound.name());
+        }
+    }
+    Ok(())
+}
+
+/// Write `episode` (`write`) and re-read it: whether this invocation's claim is still there.
+async fn claim_episode<A: AlertSink>(
+    observed: &TargetView,
+    episode: &AtBound,
+    write: Action,
+    deps: &Deps<A>,
+) -> Result<bool> {
+    apply(&deps.clients, &write).await?;
+    let (_, memory) = memory_of(&deps.clients, &observed.target).await?;
+    if memory.at_bound.as_ref() == Some(episode) {
+        return Ok(true);
+    }
+    info!(target = %observed.target, "another invocation took the at-bound episode's step at the same time; that one alerts");
+    Ok(false)
 }
 
 /// How acting under a claim ended.
@@ -345,12 +432,13 @@ async fn on_schedule<A: AlertSink>(now: u64, deps: &Deps<A>) -> Result<Value> {
     // and those targets are not re-evaluated again this tick: one tick, one change per target
     // (re-evaluating first scaled out, then the revert undid it under the new cooldown).
     let views: Vec<AlarmView> = firing.iter().filter_map(|a| alarm_view(a).ok()).collect();
+    let (marked, problems) = marked_targets(deps).await?;
     let OverrideWork {
         ended: overrides,
         finished,
         decided,
-        problems,
-    } = expire_overrides(now, &views, deps).await?;
+        mut problems,
+    } = expire_overrides(now, &views, &marked, problems, deps).await?;
     let mut results = Vec::new();
     let mut retry = None;
     for alarm in firing {
@@ -382,9 +470,59 @@ async fn on_schedule<A: AlertSink>(now: u64, deps: &Deps<A>) -> Result<Value> {
     if let Some(error) = retry {
         return Err(error);
     }
+    sweep_episodes(now, &views, &marked, &decided, &mut problems, deps).await?;
     Ok(
         json!({ "status": "reevaluated", "alarms": results, "overrides_ended": overrides, "overrides_finished": finished, "problems": problems }),
     )
+}
+
+/// End the at-bound episodes no alarm in ALARM looked at this tick: their alarm left ALARM and
+/// its OK event was lost or is late, or the alarm no longer scales the target. Targets whose
+/// override was decided this tick wait for the next.
+async fn sweep_episodes<A: AlertSink>(
+    now: u64,
+    firing: &[AlarmView],
+    marked: &[Marked],
+    decided: &[TargetRef],
+    problems: &mut Vec<String>,
+    deps: &Deps<A>,
+) -> Result<()> {
+    let mut opted_in: Option<Vec<AlarmView>> = None;
+    for target in marked
+        .iter()
+        .filter(|m| m.episode && !decided.contains(&m.target))
+        .map(|m| &m.target)
+    {
+        let observed = match target_view(&deps.clients, target).await {
+            Ok(observed) => observed,
+            Err(error) if !error.retryable() => {
+                problems.push(format!("{target}: {error}"));
+                continue;
+            }
+            Err(error) => return Err(error),
+        };
+        let Some(episode) = observed.memory.at_bound.clone() else {
+            continue;
+        };
+        let scales_it =
+            |view: &&AlarmView| episode.is_of(&view.name) && view.policy.target == *target;
+        if firing.iter().any(|view| scales_it(&view)) {
+            continue;
+        }
+        if opted_in.is_none() {
+            let all = deps.clients.alarms.tagged(contract::TARGET, false).await?;
+            opted_in = Some(all.iter().filter_map(|a| alarm_view(a).ok()).collect());
+        }
+        let alarm = opted_in.iter().flatten().find(scales_it);
+        let step = match alarm {
+            Some(alarm) => decide_episode(alarm, &observed, now, deps.config.coexistence),
+            None => Some(orphaned(&episode, &observed)),
+        };
+        if let Some(step) = step {
+            walk_episode(&observed, step, now, deps).await?;
+        }
+    }
+    Ok(())
 }
 
 /// What the schedule did with overrides.
@@ -411,9 +549,11 @@ struct OverrideWork {
 async fn expire_overrides<A: AlertSink>(
     now: u64,
     firing: &[AlarmView],
+    marked: &[Marked],
+    problems: Vec<String>,
     deps: &Deps<A>,
 ) -> Result<OverrideWork> {
-    let (targets, problems) = targets_with_overrides(deps).await?;
+    let targets = marked.iter().filter(|m| m.manual).map(|m| m.target.clone());
     let function = &deps.config.common.function_name;
     let mut work = OverrideWork {
         ended: Vec::new(),
@@ -507,25 +647,45 @@ async fn expire_overrides<A: AlertSink>(
     Ok(work)
 }
 
-async fn targets_with_overrides<A: AlertSink>(
-    deps: &Deps<A>,
-) -> Result<(Vec<TargetRef>, Vec<String>)> {
+/// A target the scaler may scale that carries an override or an at-bound episode.
+struct Marked {
+    target: TargetRef,
+    /// It has `ops:scale-override`.
+    manual: bool,
+    /// It has `ops:scale-at-bound`.
+    episode: bool,
+}
+
+impl Marked {
+    fn of(target: TargetRef, tags: &BTreeMap<String, String>) -> Option<Marked> {
+        let marked = Marked {
+            target,
+            manual: tags.contains_key(contract::OVERRIDE),
+            episode: tags.contains_key(contract::AT_BOUND),
+        };
+        (marked.manual || marked.episode).then_some(marked)
+    }
+}
+
+/// Every target of this function with an override or an at-bound episode (one read per group and
+/// per cluster), and what could not be read.
+async fn marked_targets<A: AlertSink>(deps: &Deps<A>) -> Result<(Vec<Marked>, Vec<String>)> {
     let mut targets = Vec::new();
     let mut problems = Vec::new();
     let mut skip = |what: String, error: Error| -> Result<()> {
         if error.retryable() {
             return Err(error);
         }
-        warn!(%error, "{what} skipped while looking for expired overrides");
+        warn!(%error, "{what} skipped while looking for overrides and at-bound episodes");
         problems.push(format!("{what}: {error}"));
         Ok(())
     };
     for name in &deps.config.groups {
         match deps.clients.groups.describe(name).await {
-            Ok(group) if group.tags.contains_key(contract::OVERRIDE) => {
-                targets.push(TargetRef::Group { name: name.clone() })
-            }
-            Ok(_) => {}
+            Ok(group) => targets.extend(Marked::of(
+                TargetRef::Group { name: name.clone() },
+                &group.tags,
+            )),
             Err(error) => skip(format!("group {name}"), error)?,
         }
     }
@@ -535,15 +695,15 @@ async fn targets_with_overrides<A: AlertSink>(
             Err(error) => Err(error),
         };
         match services {
-            Ok(services) => targets.extend(
-                services
-                    .into_iter()
-                    .filter(|s| s.tags.contains_key(contract::OVERRIDE))
-                    .map(|s| TargetRef::Service {
+            Ok(services) => targets.extend(services.into_iter().filter_map(|s| {
+                Marked::of(
+                    TargetRef::Service {
                         cluster: cluster.clone(),
                         service: s.name,
-                    }),
-            ),
+                    },
+                    &s.tags,
+                )
+            })),
             Err(error) => skip(format!("cluster {cluster}"), error)?,
         }
     }
@@ -709,6 +869,7 @@ async fn status<A: AlertSink>(only: Option<TargetRef>, now: u64, deps: &Deps<A>)
             "last_scale_out": observed.memory.out_at.map(ops_core::time::utc_text),
             "last_scale_in": observed.memory.in_at.map(ops_core::time::utc_text),
             "override": observed.memory.manual,
+            "held_at_bound": observed.memory.at_bound,
             "scale_in_blocked_by": observed.busy,
             "native_scaling": observed.native,
             "alarms": alarms,

@@ -12,6 +12,7 @@ pub mod config;
 pub mod contract;
 pub mod decide;
 pub mod doctor;
+pub mod episode;
 pub mod handler;
 pub mod observe;
 pub mod report;

@@ -4,8 +4,8 @@ use ops_core::alert::{Alert, Severity};
 use ops_core::plan::FailedChange;
 
 use crate::commands::scale_line;
-use crate::contract::{Override, TargetRef};
-use ops_core::time::utc_text;
+use crate::contract::{AtBound, Bound, Override, TargetRef};
+use ops_core::time::{duration_text, utc_text};
 
 use crate::decide::{step_text, Action, Scaling};
 
@@ -165,6 +165,106 @@ pub fn override_ended_alert(
     .thread(format!("{function}:{target}"))
 }
 
+/// The alert for a target held at its max (a warning) or min (for information) while `scaling`'s
+/// alarm asks past it: once per episode ([`crate::episode`]).
+pub fn at_bound_alert(
+    function: &str,
+    target: &TargetRef,
+    episode: &AtBound,
+    scaling: &Scaling,
+) -> Alert {
+    let bound = episode.bound;
+    let value = scaling
+        .value
+        .map(|v| format!("{v:.1}"))
+        .unwrap_or_else(|| "(no datapoint in the alarm)".into());
+    let next = match bound {
+        Bound::Max => "Raise the maximum (a group's max size; an ECS service's ops:scale-max tag) or look at the load.",
+        Bound::Min => "Lower the minimum if fewer is safe (a group's min size; an ECS service's ops:scale-min tag), or look at why the metric is low.",
+    };
+    // Held at the max, load may outrun capacity; held at the min, it only costs.
+    let severity = match bound {
+        Bound::Max => Severity::Warning,
+        Bound::Min => Severity::Info,
+    };
+    let mut alert = Alert::new(
+        severity,
+        function,
+        format!("scaling.at-{}", bound.word()),
+        target.to_string(),
+        format!(
+            "{target} held at its {} {} while {} {value} {} {}",
+            bound.name(),
+            episode.at,
+            scaling.metric,
+            scaling.operator,
+            scaling.threshold
+        ),
+    )
+    .what(format!(
+        "{} is in ALARM ({} {value} {} {}, step {}) and asks for {}, but {target} is at its {} {} and the scaler cannot go {}. It alerts again only when this ends.",
+        scaling.alarm,
+        scaling.metric,
+        scaling.operator,
+        scaling.threshold,
+        step_text(&scaling.step),
+        capacity(target, scaling.computed),
+        bound.name(),
+        episode.at,
+        match bound {
+            Bound::Max => "higher",
+            Bound::Min => "lower",
+        }
+    ))
+    .why(format!(
+        "Alarm {}: {} {} {}.",
+        scaling.alarm, scaling.metric, scaling.operator, scaling.threshold
+    ))
+    .next_step(next)
+    .thread(format!("{function}:{target}"))
+    .context("alarm", &scaling.alarm)
+    .context("bound", bound.word())
+    .context("asked", scaling.computed.to_string());
+    if let Some(v) = scaling.value {
+        alert = alert.context("metric_value", format!("{v}"));
+    }
+    alert
+}
+
+/// The alert for the end of an at-bound episode, with why it ended and how long it lasted.
+pub fn at_bound_ended_alert(
+    function: &str,
+    target: &TargetRef,
+    episode: &AtBound,
+    why: &str,
+    now: u64,
+) -> Alert {
+    Alert::new(
+        Severity::Info,
+        function,
+        format!("scaling.at-{}-ended", episode.bound.word()),
+        target.to_string(),
+        format!(
+            "{target} no longer held at its {} {}",
+            episode.bound.name(),
+            episode.at
+        ),
+    )
+    .what(format!(
+        "{target} was held at its {} {} for {} (since {}) while alarm {} asked for {}; that ended: {why}.",
+        episode.bound.name(),
+        episode.at,
+        duration_text(now.saturating_sub(episode.since)),
+        utc_text(episode.since),
+        episode.alarm,
+        capacity(target, episode.asked)
+    ))
+    .why(format!("{why}."))
+    .thread(format!("{function}:{target}"))
+    .context("alarm", &episode.alarm)
+    .context("bound", episode.bound.word())
+}
+
 /// A warning ops must hear although nothing may have changed (native scaling on the target).
 pub fn warning_alert(function: &str, target: &TargetRef, alarm: &str, warning: &str) -> Alert {
     Alert::new(Severity::Warning, function, "scaling.conflict", target.to_string(), format!("{target}: native scaling found"))
@@ -190,7 +290,7 @@ pub fn failure_alert(function: &str, failed: &FailedChange<Action>) -> Alert {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::contract::{AdjustmentKind, Step};
+    use crate::contract::{AdjustmentKind, EpisodeState, Step};
 
     #[test]
     fn a_scaling_alert_has_before_after_alarm_value_threshold_clamp_and_undo() {
@@ -229,6 +329,80 @@ mod tests {
             alert.undo.as_deref(),
             Some(
                 r#"@Amazon Q lambda invoke --function-name opsstack-cpu-alarm-scaler --payload {"args":{"count":5,"for":"1h","target":"asg:workers"},"command":"scale"}"#
+            )
+        );
+    }
+
+    #[test]
+    fn an_at_max_alert_says_what_is_asked_and_what_to_do_and_its_end_how_long_it_lasted() {
+        let target = TargetRef::Group {
+            name: "workers".into(),
+        };
+        let scaling = Scaling {
+            alarm: "workers-cpu-high".into(),
+            metric: "CPUUtilization".into(),
+            value: Some(97.0),
+            threshold: 90.0,
+            operator: ">",
+            breach: 7.0,
+            step: Step {
+                lower: 0.0,
+                upper: None,
+                adjustment: 1,
+            },
+            kind: AdjustmentKind::Change,
+            from: 6,
+            computed: 7,
+            to: 6,
+            clamped_by: Some("clamped to its maximum 6 (asked for 7)".into()),
+        };
+        let episode = AtBound {
+            alarm: "workers-cpu-high".into(),
+            bound: Bound::Max,
+            at: 6,
+            asked: 7,
+            since: 1_795_000_000,
+            state: EpisodeState::Alerted,
+            claim: None,
+        };
+        let alert = at_bound_alert("ops-cpu-alarm-scaler", &target, &episode, &scaling);
+        assert_eq!(
+            (alert.severity, alert.event_type.as_str()),
+            (Severity::Warning, "scaling.at-max")
+        );
+        assert_eq!(
+            alert.title,
+            "asg:workers held at its maximum 6 while CPUUtilization 97.0 > 90"
+        );
+        assert_eq!(
+            alert.what,
+            "workers-cpu-high is in ALARM (CPUUtilization 97.0 > 90, step 0..∞: +1) and asks for 7 instances, but asg:workers is at its maximum 6 and the scaler cannot go higher. It alerts again only when this ends."
+        );
+        assert_eq!(
+            alert.next_steps,
+            ["Raise the maximum (a group's max size; an ECS service's ops:scale-max tag) or look at the load."]
+        );
+        assert_eq!(
+            (alert.before.as_deref(), alert.undo.as_deref()),
+            (None, None)
+        );
+        let ended = at_bound_ended_alert(
+            "ops-cpu-alarm-scaler",
+            &target,
+            &episode,
+            "workers-cpu-high is no longer in ALARM",
+            1_795_000_000 + 840,
+        );
+        assert_eq!(
+            (ended.severity, ended.event_type.as_str()),
+            (Severity::Info, "scaling.at-max-ended")
+        );
+        assert_eq!(ended.title, "asg:workers no longer held at its maximum 6");
+        assert_eq!(
+            ended.what,
+            format!(
+                "asg:workers was held at its maximum 6 for 14 minutes (since {}) while alarm workers-cpu-high asked for 7 instances; that ended: workers-cpu-high is no longer in ALARM.",
+                utc_text(1_795_000_000)
             )
         );
     }
