@@ -1028,3 +1028,97 @@ async fn a_scheduled_event_not_from_eventbridge_is_refused_and_does_not_blind_th
     let sent: Vec<String> = world.alerts().into_iter().map(|a| a.event_type).collect();
     assert_eq!(sent, ["health.down"], "down after two real runs");
 }
+
+#[tokio::test]
+async fn a_target_failing_often_but_never_three_in_a_row_is_flapping_once_and_settles_once() {
+    // Given billing, watched over 8 runs, flapping at half of them failed (4).
+    let world = World::new().await;
+    let server = TestServer::http(Reply::healthy()).await;
+    let monitor = world
+        .monitor(json!({"defaults": {"flap_window": 8, "flap_share": 50},
+                        "targets": [{"name": "billing", "http": server.url("/health")}]}))
+        .await;
+    let run_as = |minute: u64, healthy: bool| {
+        server.set(if healthy {
+            Reply::healthy()
+        } else {
+            Reply::error(502, "bad gateway")
+        });
+        run(&monitor, T0 + 60 * minute)
+    };
+
+    // When it is up, then fails two runs, passes one, and so on, each run delivered twice.
+    for (minute, healthy) in [true, true, false, false, true, false, false, true]
+        .into_iter()
+        .enumerate()
+    {
+        run_as(minute as u64, healthy).await.unwrap();
+        run(&monitor, T0 + 60 * minute as u64).await.unwrap();
+    }
+
+    // Then it was never down, and one flapping alert went out when the 4th failure came.
+    let sent = world.alerts();
+    let kinds: Vec<&str> = sent.iter().map(|a| a.event_type.as_str()).collect();
+    assert_eq!(kinds, ["health.flapping"]);
+    assert_eq!(
+        (sent[0].severity.as_str(), sent[0].subject.as_str()),
+        (
+            "warning",
+            "[WARNING] billing is FLAPPING: 4 of its last 8 checks failed"
+        )
+    );
+    let description = text(&sent[0].chat["content"]["description"]);
+    assert!(
+        description.contains("status: HTTP 502 (expected 200-299)"),
+        "{description}"
+    );
+    // And status shows it.
+    let status = command(&monitor, json!({"command": "status"}), T0 + 480)
+        .await
+        .unwrap();
+    let billing = &status["targets"][0];
+    assert_eq!(billing["health"], "up", "{status:#}");
+    assert_eq!(
+        billing["flapping_since"],
+        ops_core::time::utc_text(T0 + 360)
+    );
+    assert_eq!(billing["failed_in_window"], "4 of the last 8 runs");
+
+    // When it passes every check from then on.
+    for minute in 8..20 {
+        run_as(minute, true).await.unwrap();
+    }
+
+    // Then it settles once, when no more than 2 of the last 8 failed.
+    let sent = world.alerts();
+    let kinds: Vec<&str> = sent.iter().map(|a| a.event_type.as_str()).collect();
+    assert_eq!(kinds, ["health.flapping", "health.settled"]);
+    assert_eq!(sent[1].subject, "[INFO] billing stopped flapping");
+    let status = command(&monitor, json!({"command": "status"}), T0 + 1200)
+        .await
+        .unwrap();
+    assert_eq!(status["targets"][0]["flapping_since"], Value::Null);
+}
+
+#[tokio::test]
+async fn a_flapping_setting_out_of_range_is_a_named_error_and_the_other_targets_still_run() {
+    let world = World::new().await;
+    let server = TestServer::http(Reply::healthy()).await;
+    let monitor = world
+        .monitor(json!({"targets": [
+            {"name": "billing", "http": server.url("/health"), "flap_window": 100},
+            {"name": "ldap", "http": server.url("/health"), "flap_share": 101},
+            {"name": "web", "http": server.url("/health"), "flap_share": 0}]}))
+        .await;
+    let answer = run(&monitor, T0).await.unwrap();
+    let invalid = answer["invalid_entries"].to_string();
+    assert!(
+        invalid.contains("targets[0] (billing): field `flap_window`: `100` must be a whole number of runs from 4 to 64"),
+        "{answer:#}"
+    );
+    assert!(
+        invalid.contains("targets[1] (ldap): field `flap_share`: `101` must be a whole percent"),
+        "{answer:#}"
+    );
+    assert_eq!(answer["checked"], 1, "{answer:#}");
+}

@@ -17,26 +17,29 @@
 //!    that sent the first copy: SNS has no conditional publish, so after a crash between the alert
 //!    and the record of it being sent, the next run sends it again (at least once; twice only
 //!    with a fault in between).
-//! 2. A certificate's expiry is alerted at most once (the certificate is never renewed here), the
+//! 2. Flapping is alerted once per episode: a target's `health.flapping` and `health.settled`
+//!    alerts alternate and the first is a `flapping` (a `health.down` ends the episode: the target
+//!    stops flapping when it goes down), under the same duplicate rule.
+//! 3. A certificate's expiry is alerted at most once (the certificate is never renewed here), the
 //!    config alerts alternate invalid / valid starting with invalid, under the same duplicate rule;
 //!    no alert kind outside the model appears (no reminders are configured, and few enough targets
 //!    change at once that nothing is collated); `health.not-checked` only from a run whose deadline
 //!    left no room for checks.
-//! 3. A late or duplicated run never counts again, nor reverts a newer recorded state: in a round,
+//! 4. A late or duplicated run never counts again, nor reverts a newer recorded state: in a round,
 //!    a target's failures (or successes) in a row grow by at most the number of the round's ticks
 //!    not yet counted for it (a tick is counted for a target once a delivery of it answered
 //!    `checked` without naming the target as left to another run, not checked in time or already
 //!    counted), and its recorded `since` and `at` never go back.
-//! 4. State keys never collide with user target names: every item of the table is `meta#config` or
+//! 5. State keys never collide with user target names: every item of the table is `meta#config` or
 //!    `target#<name>` of a configured name (one of them is called `meta#config`), and every target
 //!    document reads back.
-//! 5. A run whose deadline leaves no room for a check checks nothing (and says so); `status`
+//! 6. A run whose deadline leaves no room for a check checks nothing (and says so); `status`
 //!    answers what is stored, and changes nothing and alerts nothing.
 //!
 //! Liveness (after the sequence: every document restored, the invalid one removed, then on-time
 //! runs with no faults): each target's recorded health is its real one, nothing is left pending,
 //! the last transition alert of each target says its real health (down, or recovered / none when
-//! up), the expiring certificate was alerted exactly once, and the config alerts end with "valid".
+//! up), no target is left flapping (the window of `web`, 4 runs, is inside the settling runs), the expiring certificate was alerted exactly once, and the config alerts end with "valid".
 //!
 //! Sequences take 2 to 3 s each on two cores (measured: 300 in 567 to 868 s): the 10,000 of
 //! `make soak` take six to eight hours.
@@ -188,7 +191,8 @@ impl Servers {
     fn document(&self, i: usize) -> String {
         let target = match i {
             0 => {
-                json!({"name": "web", "http": self.web.url("/health"), "down_after": 2, "up_after": 2})
+                json!({"name": "web", "http": self.web.url("/health"), "down_after": 3, "up_after": 2,
+                        "flap_window": 4, "flap_share": 50})
             }
             1 => {
                 json!({"name": "meta#config", "http": self.meta.url("/health"), "down_after": 1, "up_after": 1})
@@ -212,6 +216,9 @@ struct Model {
     /// Per target: its transition alerts (`down` true / `recovered` false) with whether a state
     /// write failed in the round that sent it.
     transitions: [Vec<(bool, bool)>; 3],
+    /// Per target: its last flapping alert (`flapping` true / `settled` false) with whether a state
+    /// write failed in its round; none before any, or after a down alert ended the episode.
+    flaps: [Option<(bool, bool)>; 3],
     /// Per target: certificate alerts, same shape.
     certs: [Vec<bool>; 3],
     /// Config alerts: (invalid?, a state write failed in its round).
@@ -480,7 +487,7 @@ impl Sequence<'_> {
         let write_may_have_failed = fired > failed_publishes;
         let short = delivered.iter().any(|d| d.event == Event::ShortTick);
 
-        // 1, 2: the alerts.
+        // 1, 2, 3: the alerts.
         for alert in &new {
             let target = TARGETS.iter().position(|(name, _)| *name == alert.resource);
             match (alert.event_type.as_str(), target) {
@@ -503,6 +510,28 @@ impl Sequence<'_> {
                         _ => {}
                     }
                     list.push((down, write_may_have_failed));
+                    if down {
+                        self.model.flaps[i] = None;
+                    }
+                }
+                (kind @ ("health.flapping" | "health.settled"), Some(i)) => {
+                    let flapping = kind == "health.flapping";
+                    match self.model.flaps[i] {
+                        Some((last, false)) if last == flapping => {
+                            return fail(format!(
+                                "{} alerted `{kind}` twice in a row with no failed state write between: {}",
+                                alert.resource, alert.subject
+                            ))
+                        }
+                        None if !flapping => {
+                            return fail(format!(
+                                "{} settled without a flapping alert before it: {}",
+                                alert.resource, alert.subject
+                            ))
+                        }
+                        _ => {}
+                    }
+                    self.model.flaps[i] = Some((flapping, write_may_have_failed));
                 }
                 ("health.cert-expiring", Some(i)) => {
                     let list = &mut self.model.certs[i];
@@ -539,7 +568,7 @@ impl Sequence<'_> {
             }
         }
 
-        // 5: a run with no room for checks checks nothing.
+        // 6: a run with no room for checks checks nothing.
         for d in delivered {
             if let (Event::ShortTick, Ok(answer)) = (&d.event, &d.answer) {
                 if answer["checked"].as_u64() != Some(0) {
@@ -551,7 +580,7 @@ impl Sequence<'_> {
             }
         }
 
-        // 4: the table's keys.
+        // 5: the table's keys.
         let before = std::mem::take(&mut self.model.table);
         let after = self.runtime.block_on(read_table(&self.dynamodb));
         let allowed: BTreeSet<String> = TARGETS
@@ -570,7 +599,7 @@ impl Sequence<'_> {
             }
         }
 
-        // 3: no double counting, nothing moves back.
+        // 4: no double counting, nothing moves back.
         for (i, (name, _)) in TARGETS.iter().enumerate() {
             let fresh: BTreeSet<u64> = delivered
                 .iter()
@@ -601,7 +630,7 @@ impl Sequence<'_> {
             }
         }
 
-        // 5: status answers what is stored and changes nothing.
+        // 6: status answers what is stored and changes nothing.
         if let [only] = delivered {
             if only.event == Event::Status {
                 if !new.is_empty() {
@@ -679,6 +708,11 @@ impl Sequence<'_> {
             if state["pending"].as_array().is_some_and(|p| !p.is_empty()) {
                 return fail(format!("{name} still has alerts pending: {state}"));
             }
+            if let Some((true, _)) = self.model.flaps[i] {
+                return fail(format!(
+                    "{name} is still flapping after settling runs: {state}"
+                ));
+            }
             let last = self.model.transitions[i].last().map(|(down, _)| *down);
             if real_down && last != Some(true) {
                 return fail(format!(
@@ -743,6 +777,7 @@ fn play(
             broken: false,
             seen: 0,
             transitions: Default::default(),
+            flaps: Default::default(),
             certs: Default::default(),
             config: Vec::new(),
             spent: BTreeSet::new(),

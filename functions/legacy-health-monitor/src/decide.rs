@@ -1,6 +1,9 @@
 //! Decide: each target's state across runs (pure, the time an input). Down after N failed runs in
 //! a row, up after M good ones, a reminder while it stays down, a warning when its certificate
-//! nears expiry. What must be alerted is kept in the state until the alert is out, so a run that
+//! nears expiry, and flapping: a target that is not down but failed `flap_share` percent of its
+//! last `flap_window` runs is alerted once as flapping, and once when it settles (its failures in
+//! the window down to half that many or fewer). A target that goes down stops flapping: the down
+//! alert says it was, and its outage's runs never count toward flapping after it recovers. What must be alerted is kept in the state until the alert is out, so a run that
 //! dies after recording a change still gets it alerted by the next one.
 //!
 //! **Runs count once, in time order.** EventBridge delivers a scheduled event at least once, and a
@@ -63,6 +66,9 @@ pub enum Notice {
         seen: Seen,
         /// Failed runs in a row.
         failures: u32,
+        /// Since when it had been flapping, if it was.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        flapping_since: Option<u64>,
     },
     /// It is still down (a reminder).
     StillDown {
@@ -84,6 +90,24 @@ pub enum Notice {
     CertExpiring {
         /// Days left.
         days: i64,
+    },
+    /// It fails often without failing enough runs in a row to be down.
+    Flapping {
+        /// The check that failed this run.
+        seen: Seen,
+        /// Runs failed in the window.
+        failed: u32,
+        /// Runs in the window.
+        window: u32,
+    },
+    /// It stopped flapping.
+    Settled {
+        /// Flapping since, epoch seconds.
+        since: u64,
+        /// Runs failed in the window now.
+        failed: u32,
+        /// Runs in the window.
+        window: u32,
     },
 }
 
@@ -115,6 +139,14 @@ pub struct TargetState {
     /// any (and in states stored before this field existed). Runs at or before it count nothing.
     #[serde(default)]
     pub at: Option<u64>,
+    /// The last runs that counted while it was not down, newest in bit 0, a set bit a failed
+    /// run; kept to the target's `flap_window` bits (so a target that stays good or stays down
+    /// writes nothing) and cleared when it goes down.
+    #[serde(default)]
+    pub recent_failures: u64,
+    /// Since when it has been flapping, epoch seconds.
+    #[serde(default)]
+    pub flapping_since: Option<u64>,
     /// Until when (epoch seconds, the invocation's clock) the run that recorded `pending` owns
     /// sending it: its deadline. Another run leaves the target alone until then (so an alert is
     /// never sent by two runs at once), and takes the alerts over after it (the owner died).
@@ -134,8 +166,28 @@ impl TargetState {
             cert_warned: false,
             pending: Vec::new(),
             at: None,
+            recent_failures: 0,
+            flapping_since: None,
             claimed_until: 0,
         }
+    }
+}
+
+/// How many failed runs of its `flap_window` make `target` flapping: `flap_share` percent of
+/// them, rounded up; none when `flap_share` is 0.
+pub fn flap_threshold(target: &Target) -> Option<u32> {
+    (target.flap_share > 0).then(|| (target.flap_window * target.flap_share).div_ceil(100))
+}
+
+/// Runs failed among `state`'s last `target.flap_window` that count toward flapping.
+pub fn failed_in_window(target: &Target, state: &TargetState) -> u32 {
+    (state.recent_failures & window_mask(target)).count_ones()
+}
+
+fn window_mask(target: &Target) -> u64 {
+    match target.flap_window {
+        64.. => u64::MAX,
+        bits => (1u64 << bits) - 1,
     }
 }
 
@@ -153,7 +205,12 @@ pub fn decide(target: &Target, previous: &TargetState, outcome: &Outcome, now: u
         return previous.clone();
     }
     let mut next = previous.clone();
-    match Seen::of(outcome) {
+    let seen = Seen::of(outcome);
+    if next.health != Health::Down {
+        next.recent_failures =
+            ((next.recent_failures << 1) | u64::from(seen.is_some())) & window_mask(target);
+    }
+    match seen.clone() {
         None => {
             next.failures = 0;
             if next.health != Health::Up {
@@ -179,10 +236,12 @@ pub fn decide(target: &Target, previous: &TargetState, outcome: &Outcome, now: u
                     next.pending.push(Notice::Down {
                         seen,
                         failures: next.failures,
+                        flapping_since: next.flapping_since.take(),
                     });
                     next.health = Health::Down;
                     next.since = now;
                     next.last_alert = now;
+                    next.recent_failures = 0;
                 }
             } else if let Some(every) = target.reminder {
                 if now.saturating_sub(next.last_alert) >= every {
@@ -193,6 +252,37 @@ pub fn decide(target: &Target, previous: &TargetState, outcome: &Outcome, now: u
                     next.last_alert = now;
                 }
             }
+        }
+    }
+    if next.health != Health::Down {
+        if let Some(threshold) = flap_threshold(target) {
+            let failed = failed_in_window(target, &next);
+            match (next.flapping_since, &seen) {
+                (None, Some(seen)) if failed >= threshold => {
+                    next.pending.push(Notice::Flapping {
+                        seen: seen.clone(),
+                        failed,
+                        window: target.flap_window,
+                    });
+                    next.flapping_since = Some(now);
+                }
+                (Some(since), _) if failed <= threshold / 2 => {
+                    next.pending.push(Notice::Settled {
+                        since,
+                        failed,
+                        window: target.flap_window,
+                    });
+                    next.flapping_since = None;
+                }
+                _ => {}
+            }
+        } else if let Some(since) = next.flapping_since.take() {
+            // Flapping alerts were turned off while it flapped: say it is no longer watched.
+            next.pending.push(Notice::Settled {
+                since,
+                failed: failed_in_window(target, &next),
+                window: target.flap_window,
+            });
         }
     }
     let warn_days = match &target.probe {
@@ -275,7 +365,7 @@ mod tests {
         state = decide(&target(), &state, &failed(), 240);
         assert_eq!(state.health, Health::Down);
         assert!(
-            matches!(&state.pending[..], [Notice::Down { failures: 3, seen }] if seen.failure.kind == FailureKind::Refused && seen.attempts == 2)
+            matches!(&state.pending[..], [Notice::Down { failures: 3, seen, flapping_since: None }] if seen.failure.kind == FailureKind::Refused && seen.attempts == 2)
         );
         state.pending.clear();
         let again = decide(&target(), &state, &failed(), 300);
@@ -350,5 +440,128 @@ mod tests {
         assert!(decide(&target(), &quiet, &expiring, 60).pending.is_empty());
         let renewed = decide(&target(), &quiet, &ok(), 120);
         assert!(!renewed.cert_warned);
+    }
+
+    /// `pattern` as runs a minute apart from `start` (`x` a failure, `.` a good check), each
+    /// run's alerts kept, with the state after.
+    fn play(state: TargetState, start: u64, pattern: &str) -> (TargetState, Vec<(u64, Notice)>) {
+        let mut notices = Vec::new();
+        let state = pattern.chars().enumerate().fold(state, |s, (i, c)| {
+            let at = start + 60 * i as u64;
+            let outcome = if c == 'x' { failed() } else { ok() };
+            let mut next = decide(&target(), &s, &outcome, at);
+            notices.extend(next.pending.drain(..).map(|n| (at, n)));
+            next
+        });
+        (state, notices)
+    }
+
+    fn kinds(notices: &[(u64, Notice)]) -> Vec<&'static str> {
+        notices
+            .iter()
+            .map(|(_, n)| match n {
+                Notice::Down { .. } => "down",
+                Notice::StillDown { .. } => "still-down",
+                Notice::Recovered { .. } => "recovered",
+                Notice::CertExpiring { .. } => "cert",
+                Notice::Flapping { .. } => "flapping",
+                Notice::Settled { .. } => "settled",
+            })
+            .collect()
+    }
+
+    #[test]
+    fn failing_a_quarter_of_twenty_runs_never_three_in_a_row_is_flapping_once_then_settles_once() {
+        // Defaults: a window of 20 runs, 25 % of them (5) failed is flapping.
+        assert_eq!(flap_threshold(&target()), Some(5));
+        let (state, notices) = play(TargetState::new(0), 0, "..xx.xx..x");
+        assert_eq!(state.health, Health::Up);
+        assert_eq!(kinds(&notices), ["flapping"]);
+        assert!(matches!(
+            &notices[0],
+            (
+                540,
+                Notice::Flapping {
+                    failed: 5,
+                    window: 20,
+                    ..
+                }
+            )
+        ));
+        assert_eq!(state.flapping_since, Some(540));
+        // Still failing now and then: nothing more.
+        let (state, notices) = play(state, 600, "x..x....");
+        assert!(notices.is_empty(), "{notices:?}");
+        // Once no more than 2 of the last 20 fail, it settles, once.
+        let (state, notices) = play(state, 1080, "....................");
+        assert_eq!(kinds(&notices), ["settled"]);
+        assert!(matches!(
+            &notices[0],
+            (
+                _,
+                Notice::Settled {
+                    since: 540,
+                    failed: 2,
+                    window: 20
+                }
+            )
+        ));
+        assert_eq!(state.flapping_since, None);
+    }
+
+    #[test]
+    fn an_outage_is_down_not_flapping_and_its_failures_never_count_after_recovery() {
+        let (state, notices) = play(TargetState::new(0), 0, "..xxxxxxxx..........");
+        assert_eq!(kinds(&notices), ["down", "recovered"]);
+        assert_eq!((state.health, state.recent_failures), (Health::Up, 0));
+    }
+
+    #[test]
+    fn a_flapping_target_that_goes_down_says_so_in_the_down_alert_and_stops_flapping() {
+        let (state, notices) = play(TargetState::new(0), 0, "xx.xx.x.xxx");
+        assert_eq!(kinds(&notices), ["flapping", "down"]);
+        assert!(
+            matches!(&notices[1], (_, Notice::Down { flapping_since: Some(at), .. }) if *at == notices[0].0)
+        );
+        assert_eq!(state.flapping_since, None);
+    }
+
+    #[test]
+    fn a_target_that_stays_good_or_stays_down_writes_nothing_once_its_window_is_clean() {
+        let (good, _) = play(TargetState::new(0), 0, &".".repeat(25));
+        assert_eq!(decide(&target(), &good, &ok(), 25 * 60), good);
+        let (down, _) = play(TargetState::new(0), 0, "xxxx");
+        assert_eq!(decide(&target(), &down, &failed(), 300), down);
+    }
+
+    #[test]
+    fn flap_share_zero_never_flaps_and_turning_it_off_mid_episode_settles_it() {
+        let mut quiet = target();
+        quiet.flap_share = 0;
+        let mut state = TargetState::new(0);
+        for (i, c) in "xx.xx.xx.xx.".chars().enumerate() {
+            let outcome = if c == 'x' { failed() } else { ok() };
+            state = decide(&quiet, &state, &outcome, 60 * i as u64);
+            assert!(state.pending.is_empty(), "{:?}", state.pending);
+        }
+        let (flapping, _) = play(TargetState::new(0), 0, "xx.xx.x");
+        assert!(flapping.flapping_since.is_some());
+        let settled = decide(&quiet, &flapping, &ok(), 3600);
+        assert!(matches!(&settled.pending[..], [Notice::Settled { .. }]));
+        assert_eq!(settled.flapping_since, None);
+    }
+
+    #[test]
+    fn a_state_stored_before_flapping_existed_still_reads() {
+        let old = r#"{"health":"up","failures":0,"successes":2,"since":0,"last_alert":0,"cert_warned":false,"pending":[{"kind":"down","seen":{"failure":{"kind":"refused","detail":"x","snippet":null},"address":null,"status":null,"latency_ms":1,"attempts":2},"failures":3}],"at":60}"#;
+        let state: TargetState = serde_json::from_str(old).unwrap();
+        assert_eq!((state.recent_failures, state.flapping_since), (0, None));
+        assert!(matches!(
+            &state.pending[..],
+            [Notice::Down {
+                flapping_since: None,
+                ..
+            }]
+        ));
     }
 }

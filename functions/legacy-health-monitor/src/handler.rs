@@ -615,6 +615,12 @@ async fn on_command<A: AlertSink, M: MetricSink>(
                 "since": utc_text(state.since),
                 "failures_in_a_row": state.failures,
                 "successes_in_a_row": state.successes,
+                "flapping_since": state.flapping_since.map(utc_text),
+                "failed_in_window": format!(
+                    "{} of the last {} runs",
+                    crate::decide::failed_in_window(target, &state),
+                    target.flap_window
+                ),
                 "configured_in": target.source,
             })
         })

@@ -57,15 +57,25 @@ fn single(function: &str, change: &Change) -> Alert {
             .thread(format!("{function}:{target}"))
     };
     match &change.notice {
-        Notice::Down { seen, failures } => with_seen(
+        Notice::Down {
+            seen,
+            failures,
+            flapping_since,
+        } => with_seen(
             base(
                 Severity::Critical,
                 "health.down",
                 format!("{target} is DOWN ({})", seen.failure.kind.label()),
             )
             .what(format!(
-                "{target} failed {failures} checks in a row ({}), each retried once at once; it is now down.",
-                change.check
+                "{target} failed {failures} checks in a row ({}), each retried once at once; it is now down.{}",
+                change.check,
+                flapping_since
+                    .map(|since| format!(
+                        " It had been flapping since {}; this alert takes over from that.",
+                        utc_text(since)
+                    ))
+                    .unwrap_or_default()
             ))
             .why(failure_line(seen))
             .change("up (or not yet known)", "down")
@@ -123,6 +133,44 @@ fn single(function: &str, change: &Change) -> Alert {
         .why("Its days left fell under the target's `cert_warn_days`.")
         .next_step("Renew the certificate; this alert is not repeated until it is renewed.")
         .context("cert_days_left", days.to_string()),
+        Notice::Flapping {
+            seen,
+            failed,
+            window,
+        } => with_seen(
+            base(
+                Severity::Warning,
+                "health.flapping",
+                format!("{target} is FLAPPING: {failed} of its last {window} checks failed"),
+            )
+            .what(format!(
+                "{target} failed {failed} of its last {window} checks ({}) without failing enough in a row to be down; it alerts again when it settles.",
+                change.check
+            ))
+            .why(format!("The latest failure: {}", failure_line(seen)))
+            .next_step("Look at the server before it goes down: the latest reason, address and body start are below.")
+            .next_step("Tune with `flap_window` and `flap_share` in its targets document (`flap_share: 0` turns this off).")
+            .context("failed_in_window", failed.to_string())
+            .context("window", window.to_string()),
+            seen,
+        ),
+        Notice::Settled {
+            since,
+            failed,
+            window,
+        } => base(
+            Severity::Info,
+            "health.settled",
+            format!("{target} stopped flapping"),
+        )
+        .what(format!(
+            "{target} failed {failed} of its last {window} checks ({}); it had been flapping since {}.",
+            change.check,
+            utc_text(*since)
+        ))
+        .why("Its failures in the window fell to half of what makes it flapping, or fewer (or flapping alerts were turned off for it).")
+        .context("failed_in_window", failed.to_string())
+        .context("window", window.to_string()),
     }
 }
 
@@ -163,9 +211,11 @@ fn collated(function: &str, changes: &[Change]) -> Alert {
     let still = count(|n| matches!(n, Notice::StillDown { .. }));
     let recovered = count(|n| matches!(n, Notice::Recovered { .. }));
     let certs = count(|n| matches!(n, Notice::CertExpiring { .. }));
+    let flapping = count(|n| matches!(n, Notice::Flapping { .. }));
+    let settled = count(|n| matches!(n, Notice::Settled { .. }));
     let severity = if down + still > 0 {
         Severity::Critical
-    } else if certs > 0 {
+    } else if certs + flapping > 0 {
         Severity::Warning
     } else {
         Severity::Info
@@ -176,6 +226,8 @@ fn collated(function: &str, changes: &[Change]) -> Alert {
         (still, "still down"),
         (recovered, "recovered"),
         (certs, "certificates expiring"),
+        (flapping, "flapping"),
+        (settled, "stopped flapping"),
     ] {
         if n > 0 {
             parts.push(format!("{n} {label}"));
@@ -201,6 +253,18 @@ fn collated(function: &str, changes: &[Change]) -> Alert {
             }
             Notice::CertExpiring { days } => {
                 format!("CERTIFICATE {} expires in {days} days", c.target)
+            }
+            Notice::Flapping {
+                seen,
+                failed,
+                window,
+            } => format!(
+                "FLAPPING {} ({failed} of {window} checks failed): {}",
+                c.target,
+                failure_line(seen)
+            ),
+            Notice::Settled { failed, window, .. } => {
+                format!("SETTLED {} ({failed} of {window} checks failed)", c.target)
             }
         })
         .collect();
@@ -304,6 +368,7 @@ mod tests {
                     attempts: 2,
                 },
                 failures: 3,
+                flapping_since: None,
             },
         }
     }

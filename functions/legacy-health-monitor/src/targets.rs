@@ -5,7 +5,7 @@
 //! A document:
 //!
 //! ```json
-//! {"defaults": {"timeout": "5s", "down_after": 3, "up_after": 2},
+//! {"defaults": {"timeout": "5s", "down_after": 3, "up_after": 2, "flap_window": 20, "flap_share": 25},
 //!  "targets": [
 //!    {"name": "billing", "http": "https://billing.internal:8443/health", "expect_status": "200-299",
 //!     "body_contains": "ok", "max_latency": "800ms", "cert_warn_days": 14},
@@ -47,6 +47,10 @@ pub struct Target {
     pub up_after: u32,
     /// Alert again while it stays down, this often (seconds).
     pub reminder: Option<u64>,
+    /// Runs looked back over to tell flapping (4 to 64).
+    pub flap_window: u32,
+    /// Percent of those runs failed that make it flapping (0: never).
+    pub flap_share: u32,
     /// Where it was configured: `env`, an SSM parameter name, or an EC2 instance.
     pub source: String,
 }
@@ -77,6 +81,8 @@ struct Defaults {
     down_after: u32,
     up_after: u32,
     reminder: Option<u64>,
+    flap_window: u32,
+    flap_share: u32,
     cert_warn_days: u32,
     max_body: usize,
 }
@@ -88,6 +94,8 @@ impl Default for Defaults {
             down_after: 3,
             up_after: 2,
             reminder: None,
+            flap_window: 20,
+            flap_share: 25,
             cert_warn_days: 14,
             max_body: ops_core::probe::DEFAULT_MAX_BODY,
         }
@@ -112,12 +120,16 @@ const TARGET_FIELDS: &[&str] = &[
     "down_after",
     "up_after",
     "reminder",
+    "flap_window",
+    "flap_share",
 ];
 const DEFAULT_FIELDS: &[&str] = &[
     "timeout",
     "down_after",
     "up_after",
     "reminder",
+    "flap_window",
+    "flap_share",
     "cert_warn_days",
     "max_body_bytes",
 ];
@@ -248,6 +260,8 @@ fn defaults(value: &Value, base: &Defaults) -> Result<Defaults, String> {
         down_after: field(object, "down_after", count_field)?.unwrap_or(base.down_after),
         up_after: field(object, "up_after", count_field)?.unwrap_or(base.up_after),
         reminder: field(object, "reminder", reminder_field)?.or(base.reminder),
+        flap_window: field(object, "flap_window", flap_window_field)?.unwrap_or(base.flap_window),
+        flap_share: field(object, "flap_share", flap_share_field)?.unwrap_or(base.flap_share),
         cert_warn_days: field(object, "cert_warn_days", days_field)?.unwrap_or(base.cert_warn_days),
         max_body: field(object, "max_body_bytes", body_cap_field)?.unwrap_or(base.max_body),
     })
@@ -300,6 +314,9 @@ fn parse_target(entry: &Value, defaults: &Defaults, source: &str) -> Result<Targ
         down_after: field(object, "down_after", count_field)?.unwrap_or(defaults.down_after),
         up_after: field(object, "up_after", count_field)?.unwrap_or(defaults.up_after),
         reminder: field(object, "reminder", reminder_field)?.or(defaults.reminder),
+        flap_window: field(object, "flap_window", flap_window_field)?
+            .unwrap_or(defaults.flap_window),
+        flap_share: field(object, "flap_share", flap_share_field)?.unwrap_or(defaults.flap_share),
         source: source.to_string(),
     })
 }
@@ -438,6 +455,24 @@ fn body_cap_field(value: &Value) -> Result<usize, String> {
         .filter(|n| (1..=MAX_BODY_CAP as u64).contains(n))
         .map(|n| n as usize)
         .ok_or_else(|| format!("`{value}` must be from 1 to {MAX_BODY_CAP} bytes"))
+}
+
+fn flap_window_field(value: &Value) -> Result<u32, String> {
+    value
+        .as_u64()
+        .filter(|n| (4..=64).contains(n))
+        .map(|n| n as u32)
+        .ok_or_else(|| format!("`{value}` must be a whole number of runs from 4 to 64"))
+}
+
+fn flap_share_field(value: &Value) -> Result<u32, String> {
+    value
+        .as_u64()
+        .filter(|n| *n <= 100)
+        .map(|n| n as u32)
+        .ok_or_else(|| {
+            format!("`{value}` must be a whole percent of the window's runs from 0 (never) to 100")
+        })
 }
 
 fn reminder_field(value: &Value) -> Result<u64, String> {
