@@ -271,18 +271,34 @@ async fn capacity_is_clamped_at_max_and_min_and_the_alert_says_so() {
     assert!(
         alerts[0]
             .what
-            .ends_with("It was clamped to its maximum 6 (asked for 12)."),
+            .ends_with("It was clamped to its maximum 6 (asked for 12); the scaler alerts when the alarm no longer holds it there."),
         "{}",
         alerts[0].what
     );
     assert!(
         alerts[1]
             .what
-            .ends_with("It was clamped to its minimum 1 (asked for -4)."),
+            .ends_with("It was clamped to its minimum 1 (asked for -4); the scaler alerts when the alarm no longer holds it there."),
         "{}",
         alerts[1].what
     );
     assert_eq!(alerts[1].title, "asg:workers scaled in from 6 to 1");
+    // Each clamped scaling's alert began the episode at its bound; the one at the max ended when
+    // the low alarm held it at the min, which is alerted as a new episode.
+    let kinds: Vec<_> = alerts.iter().map(|a| a.event_type.as_str()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "scaling.out",
+            "scaling.in",
+            "scaling.at-max-ended",
+            "scaling.at-min"
+        ]
+    );
+    assert_eq!(
+        alerts[2].why,
+        "asg:workers is now held at its minimum by workers-cpu-low."
+    );
 }
 
 #[tokio::test]
@@ -1634,7 +1650,7 @@ async fn an_episode_ends_on_the_next_tick_when_its_ok_event_is_lost_its_alarm_go
         let why = match case {
             "ok event lost" => "workers-cpu-high is no longer in ALARM.",
             "alarm deleted" => "alarm workers-cpu-high no longer scales asg:workers (deleted, retargeted, or its tags no longer read).",
-            _ => "workers-cpu-high asks for 7 and asg:workers is at 6 within its bounds 1..10.",
+            _ => "workers-cpu-high asks for 8 and asg:workers is at 7 within its bounds 1..10.",
         };
         assert_eq!(ends, [why], "{case}");
         let group = world.deps.clients.groups.describe("workers").await.unwrap();

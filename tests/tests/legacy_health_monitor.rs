@@ -1064,7 +1064,7 @@ async fn a_target_failing_often_but_never_three_in_a_row_is_flapping_once_and_se
         (sent[0].severity.as_str(), sent[0].subject.as_str()),
         (
             "warning",
-            "[WARNING] billing is FLAPPING: 4 of its last 8 checks failed"
+            "[WARNING] billing is FLAPPING: 4 of its last 7 checks failed"
         )
     );
     let description = text(&sent[0].chat["content"]["description"]);
@@ -1098,6 +1098,21 @@ async fn a_target_failing_often_but_never_three_in_a_row_is_flapping_once_and_se
         .await
         .unwrap();
     assert_eq!(status["targets"][0]["flapping_since"], Value::Null);
+
+    // When it goes down, status does not count its window.
+    for minute in 20..23 {
+        run_as(minute, false).await.unwrap();
+    }
+    let status = command(&monitor, json!({"command": "status"}), T0 + 1380)
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            &status["targets"][0]["health"],
+            &status["targets"][0]["failed_in_window"]
+        ),
+        (&json!("down"), &json!("not counted while down"))
+    );
 }
 
 #[tokio::test]

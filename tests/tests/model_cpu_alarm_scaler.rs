@@ -54,7 +54,8 @@
 //! 10. no alarm's scaling is left recorded but not alerted (an override's end is done when the
 //!     override is forgotten, 9).
 //! 11. **At-bound episodes tell their story**: a target's at-bound alerts (`scaling.at-max`,
-//!     `scaling.at-min` and their `-ended`) alternate, a start then its end (checked after every
+//!     `scaling.at-min` and their `-ended`; a clamped scaling's alert is a start when none is
+//!     open) alternate, a start then its end (checked after every
 //!     round; a start or an end repeated, or an end without its start, is tolerated only after a
 //!     fault fired or in a round of two deliveries at once); after settling, a target that records
 //!     an episode has it alerted and its last at-bound alert is a start, and one that records none
@@ -207,6 +208,8 @@ struct Received {
     summary: String,
     before: Option<i32>,
     after: Option<i32>,
+    /// A scaling min/max clamped (its alert begins an at-bound episode).
+    clamped: bool,
 }
 
 /// What one delivery did.
@@ -799,6 +802,9 @@ impl<'a> Model<'a> {
                         .as_str()
                         .unwrap_or_default()
                         .into(),
+                    clamped: chat["metadata"]["additionalContext"]["clamped"]
+                        .as_str()
+                        .is_some_and(|c| c != "no"),
                     summary: chat["metadata"]["summary"]
                         .as_str()
                         .unwrap_or_default()
@@ -819,6 +825,10 @@ impl<'a> Model<'a> {
             };
             if alert.event_type == "scaling.override-ended" {
                 *self.ended_alerts.entry(target).or_default() += 1;
+            }
+            if alert.clamped && !self.at_bound_started.get(&target).copied().unwrap_or(false) {
+                // A clamped scaling's alert begins the episode at its bound.
+                self.at_bound_started.insert(target, true);
             }
             if alert.event_type.starts_with("scaling.at-") {
                 let start = !alert.event_type.ends_with("-ended");

@@ -25,7 +25,8 @@
 //! `override-set@<until>` and `override-end@<until>` there too), `ops:scale-override` (a manual
 //! override from chat, when it ends, and `pending` until its alert is out) and `ops:scale-at-bound`
 //! (an episode of the target held at its max or min while an alarm in ALARM asks past it: alerted
-//! once when it begins and once when it ends, see [`AtBound`]).
+//! once when it begins and once when it ends, see [`AtBound`]), with `ops:scale-at-bound-said`
+//! (the last of those alerts sent, see [`Said`]).
 
 use std::collections::BTreeMap;
 
@@ -56,6 +57,8 @@ pub const LAST: &str = "ops:scale-last";
 pub const OVERRIDE: &str = "ops:scale-override";
 /// Target state: an episode of the target held at its max (or min) while an alarm asks past it.
 pub const AT_BOUND: &str = "ops:scale-at-bound";
+/// Target state: the last at-bound alert sent (a start or an end, and of which episode).
+pub const AT_BOUND_SAID: &str = "ops:scale-at-bound-said";
 
 const DEFAULT_COOLDOWN: u64 = 300;
 
@@ -472,16 +475,18 @@ pub enum EpisodeState {
 /// An episode of a target held at a bound while an alarm in ALARM asks past it. Alerted once when
 /// it begins and once when it ends (the alarm leaves ALARM, its ask fits the bounds again, a
 /// person's override takes over, or the alarm no longer scales the target), however many
-/// re-evaluations fall in between.
+/// re-evaluations fall in between. What was alerted is kept apart, in [`Said`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AtBound {
-    /// The alarm, as [`episode_alarm`] writes its name.
+    /// The alarm's name as a tag can hold it ([`episode_alarm`]), for when the alarm is gone.
     pub alarm: String,
+    /// The alarm's full name, hashed ([`alarm_id`]): which alarm it is.
+    pub id: String,
     /// Which bound.
     pub bound: Bound,
     /// The capacity held (the bound).
     pub at: i32,
-    /// What the alarm asked for when the episode began.
+    /// What the alarm asks for.
     pub asked: i32,
     /// When it began, epoch seconds.
     pub since: u64,
@@ -492,20 +497,30 @@ pub struct AtBound {
     pub claim: Option<String>,
 }
 
-/// An alarm's name as an episode records it: a tag value allows fewer characters than an alarm
-/// name, and the tag leaves room for the other fields.
+/// An alarm's name as an episode shows it once the alarm is gone: a tag value allows fewer
+/// characters than an alarm name, and the tag leaves room for the other fields.
 pub fn episode_alarm(name: &str) -> String {
-    ops_core::tags::clip(&tag_word(name), 160)
+    ops_core::tags::clip(&tag_word(name), 120)
+}
+
+/// Which alarm, from its full name: 64-bit FNV-1a in hex, the same in every process (unlike the
+/// standard library's hasher), so names a tag would spell alike, or alike in their first 120
+/// characters, stay apart.
+pub fn alarm_id(name: &str) -> String {
+    let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    format!("{hash:016x}")
 }
 
 impl AtBound {
     /// Whether `alarm` (its full name) is this episode's alarm.
     pub fn is_of(&self, alarm: &str) -> bool {
-        self.alarm == episode_alarm(alarm)
+        self.id == alarm_id(alarm)
     }
 
-    /// The tag value: `bound=<max|min> at=<n> asked=<n> since=<epoch> state=<open|alerted|ending>`,
-    /// then ` claim=<id>`, then ` alarm=<name>`.
+    /// The tag value: `bound=<max|min> at=<n> asked=<n> since=<epoch> state=<open|alerted|ending>
+    /// id=<hex>`, then ` claim=<id>`, then ` alarm=<name>`.
     pub fn encode(&self) -> String {
         let state = match self.state {
             EpisodeState::Open => "open",
@@ -518,11 +533,12 @@ impl AtBound {
             .map(|c| format!(" claim={c}"))
             .unwrap_or_default();
         format!(
-            "bound={} at={} asked={} since={} state={state}{claim} alarm={}",
+            "bound={} at={} asked={} since={} state={state} id={}{claim} alarm={}",
             self.bound.word(),
             self.at,
             self.asked,
             self.since,
+            self.id,
             self.alarm
         )
     }
@@ -532,6 +548,7 @@ impl AtBound {
         let fields = ops_core::tags::fields(value);
         Some(AtBound {
             alarm: fields.get("alarm").filter(|a| !a.is_empty())?.to_string(),
+            id: fields.get("id").filter(|a| !a.is_empty())?.to_string(),
             bound: match *fields.get("bound")? {
                 "max" => Bound::Max,
                 "min" => Bound::Min,
@@ -549,6 +566,62 @@ impl AtBound {
             claim: fields.get("claim").map(|c| c.to_string()),
         })
     }
+
+    /// What ops were told when this episode began.
+    pub fn started(&self) -> Said {
+        Said {
+            end: false,
+            id: self.id.clone(),
+            since: self.since,
+        }
+    }
+
+    /// What ops are told when this episode ends.
+    pub fn ended(&self) -> Said {
+        Said {
+            end: true,
+            ..self.started()
+        }
+    }
+}
+
+/// The last at-bound alert the scaler sent about a target (`ops:scale-at-bound-said`): kept apart
+/// from the episode, which an invocation that decided on an older view may still overwrite, so
+/// that one finds the start or the end already alerted and does not alert it again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Said {
+    /// An end (otherwise a start).
+    pub end: bool,
+    /// The episode's alarm ([`alarm_id`]).
+    pub id: String,
+    /// When the episode began.
+    pub since: u64,
+}
+
+impl Said {
+    /// The tag value: `said=<start|end> id=<hex> since=<epoch>`.
+    pub fn encode(&self) -> String {
+        format!(
+            "said={} id={} since={}",
+            if self.end { "end" } else { "start" },
+            self.id,
+            self.since
+        )
+    }
+
+    /// Read the tag value back.
+    pub fn decode(value: &str) -> Option<Self> {
+        let fields = ops_core::tags::fields(value);
+        Some(Said {
+            end: match *fields.get("said")? {
+                "start" => false,
+                "end" => true,
+                _ => return None,
+            },
+            id: fields.get("id")?.to_string(),
+            since: fields.get("since")?.parse().ok()?,
+        })
+    }
 }
 
 /// What the scaler remembers on a target.
@@ -564,6 +637,8 @@ pub struct Memory {
     pub manual: Option<Override>,
     /// The episode of being held at a bound, if one is open.
     pub at_bound: Option<AtBound>,
+    /// The last at-bound alert sent.
+    pub said: Option<Said>,
 }
 
 impl Memory {
@@ -575,6 +650,7 @@ impl Memory {
             last: tags.get(LAST).and_then(|v| LastAction::decode(v)),
             manual: tags.get(OVERRIDE).and_then(|v| Override::decode(v)),
             at_bound: tags.get(AT_BOUND).and_then(|v| AtBound::decode(v)),
+            said: tags.get(AT_BOUND_SAID).and_then(|v| Said::decode(v)),
         }
     }
 }

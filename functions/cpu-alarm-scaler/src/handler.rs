@@ -55,18 +55,18 @@ use serde_json::{json, Value};
 use tracing::{debug, info, warn};
 
 use crate::act::apply;
+use crate::at_bound::follow_episode;
 use crate::commands::{ScaleArgs, StatusArgs, COMMANDS};
 use crate::config::ScalerConfig;
-use crate::contract::{self, parse_duration, AtBound, CompositeAnswer, EpisodeState, TargetRef};
+use crate::contract::{self, parse_duration, CompositeAnswer, TargetRef};
 use crate::decide::{
     decide_override, decide_override_expiry, decide_scaling, decide_unfinished_override,
     settle_override, Action, AlarmView, Record, TargetView, Trigger,
 };
-use crate::episode::{decide_episode, orphaned, EpisodeStep};
+use crate::episode::{decide_episode, orphaned};
 use crate::observe::{alarm_view, memory_of, target_view, Clients};
 use crate::report::{
-    at_bound_alert, at_bound_ended_alert, failure_alert, override_alert, override_ended_alert,
-    scaling_alert, warning_alert,
+    failure_alert, override_alert, override_ended_alert, scaling_alert, warning_alert,
 };
 
 /// What the handler works with, built once at start.
@@ -246,92 +246,22 @@ async fn scale_for<A: AlertSink>(
             apply(&deps.clients, &record.alerted(&observed, claim)).await?;
         }
     }
-    if let Some(step) = decide_episode(&view, &observed, now, deps.config.coexistence) {
-        walk_episode(&observed, step, now, deps).await?;
+    // The episode is decided on the target as this look left it.
+    let mut after = observed.clone();
+    if let Some(scaling) = scaling.as_ref().filter(|_| execution.failed.is_none()) {
+        after.desired = scaling.to;
     }
+    // A clamped scaling's alert already said it stopped at the bound: an episode it begins is
+    // recorded as alerted, and only its end is alerted.
+    let told = scaling.as_ref().is_some_and(|s| s.clamped_by.is_some())
+        && execution.failed.is_none()
+        && observed.memory.at_bound.is_none();
+    let steps = decide_episode(&view, &after, now, deps.config.coexistence);
+    follow_episode(&after, steps, None, told, now, deps).await?;
     Ok(answer(
         &execution,
         json!({ "alarm": alarm.name, "target": target.to_string(), "scaling": scaling }),
     ))
-}
-
-/// Record an at-bound episode's step under a claim of this invocation, and alert it only if the
-/// claim is still there when re-read (of two invocations at once, the later writer alerts; two
-/// whose writes both come before either re-read both alert, as [`Record`] does). A start is marked
-/// alerted after its alert, an end removes the tag after its alert: a run that stops in between
-/// leaves the alert to the next look.
-async fn walk_episode<A: AlertSink>(
-    observed: &TargetView,
-    step: EpisodeStep,
-    now: u64,
-    deps: &Deps<A>,
-) -> Result<()> {
-    let target = &observed.target;
-    let function = &deps.config.common.function_name;
-    let claim = Some(new_claim());
-    let remember = |episode: &AtBound| Action::Remember {
-        target: target.clone(),
-        tag_resource: observed.tag_resource.clone(),
-        tags: BTreeMap::from([(contract::AT_BOUND.to_string(), episode.encode())]),
-    };
-    let mine = |episode: AtBound, state| AtBound {
-        state,
-        claim: claim.clone(),
-        ..episode
-    };
-    match step {
-        EpisodeStep::Begin { episode, scaling } => {
-            let episode = mine(episode, EpisodeState::Open);
-            if !claim_episode(observed, &episode, remember(&episode), deps).await? {
-                return Ok(());
-            }
-            deps.alerts
-                .publish(&at_bound_alert(function, target, &episode, &scaling))
-                .await?;
-            let alerted = AtBound {
-                state: EpisodeState::Alerted,
-                ..episode
-            };
-            apply(&deps.clients, &remember(&alerted)).await?;
-            info!(target = %target, alarm = %alerted.alarm, "held at its {}: alerted", alerted.bound.name());
-        }
-        EpisodeStep::End { episode, why } => {
-            let episode = mine(episode, EpisodeState::Ending);
-            if !claim_episode(observed, &episode, remember(&episode), deps).await? {
-                return Ok(());
-            }
-            deps.alerts
-                .publish(&at_bound_ended_alert(function, target, &episode, &why, now))
-                .await?;
-            apply(
-                &deps.clients,
-                &Action::Forget {
-                    target: target.clone(),
-                    tag_resource: observed.tag_resource.clone(),
-                    keys: vec![contract::AT_BOUND.into()],
-                },
-            )
-            .await?;
-            info!(target = %target, alarm = %episode.alarm, "no longer held at its {}: {why}", episode.bound.name());
-        }
-    }
-    Ok(())
-}
-
-/// Write `episode` (`write`) and re-read it: whether this invocation's claim is still there.
-async fn claim_episode<A: AlertSink>(
-    observed: &TargetView,
-    episode: &AtBound,
-    write: Action,
-    deps: &Deps<A>,
-) -> Result<bool> {
-    apply(&deps.clients, &write).await?;
-    let (_, memory) = memory_of(&deps.clients, &observed.target).await?;
-    if memory.at_bound.as_ref() == Some(episode) {
-        return Ok(true);
-    }
-    info!(target = %observed.target, "another invocation took the at-bound episode's step at the same time; that one alerts");
-    Ok(false)
 }
 
 /// How acting under a claim ended.
@@ -410,7 +340,7 @@ async fn act_claimed<A: AlertSink>(
 
 /// A claim no other invocation has: the process, the clock and a per-process counter, hashed with
 /// the standard library's randomly keyed hasher.
-fn new_claim() -> String {
+pub(crate) fn new_claim() -> String {
     use std::hash::{BuildHasher, Hasher};
     use std::sync::atomic::{AtomicU64, Ordering};
     static NEXT: AtomicU64 = AtomicU64::new(0);
@@ -514,13 +444,11 @@ async fn sweep_episodes<A: AlertSink>(
             opted_in = Some(all.iter().filter_map(|a| alarm_view(a).ok()).collect());
         }
         let alarm = opted_in.iter().flatten().find(scales_it);
-        let step = match alarm {
+        let steps = match alarm {
             Some(alarm) => decide_episode(alarm, &observed, now, deps.config.coexistence),
-            None => Some(orphaned(&episode, &observed)),
+            None => vec![orphaned(&episode, &observed)],
         };
-        if let Some(step) = step {
-            walk_episode(&observed, step, now, deps).await?;
-        }
+        follow_episode(&observed, steps, Some(firing), false, now, deps).await?;
     }
     Ok(())
 }

@@ -7,6 +7,7 @@
 //! naming the alarm and its rule; one that did not is ignored ([`contract::composite`]).
 
 pub mod act;
+pub mod at_bound;
 pub mod commands;
 pub mod config;
 pub mod contract;

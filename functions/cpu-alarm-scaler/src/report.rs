@@ -44,7 +44,9 @@ pub fn scaling_alert(function: &str, target: &TargetRef, scaling: &Scaling) -> A
         scaling.computed
     );
     if let Some(clamp) = &scaling.clamped_by {
-        what.push_str(&format!(" It was {clamp}."));
+        what.push_str(&format!(
+            " It was {clamp}; the scaler alerts when the alarm no longer holds it there."
+        ));
     }
     let mut alert = Alert::new(
         Severity::Info,
@@ -78,7 +80,23 @@ pub fn scaling_alert(function: &str, target: &TargetRef, scaling: &Scaling) -> A
     if let Some(v) = scaling.value {
         alert = alert.context("metric_value", format!("{v}"));
     }
+    if scaling.clamped_by.is_some() {
+        let bound = if scaling.computed > scaling.to {
+            Bound::Max
+        } else {
+            Bound::Min
+        };
+        alert = alert.next_step(bound_next_step(bound));
+    }
     alert
+}
+
+/// What to do about a target held at `bound`.
+fn bound_next_step(bound: Bound) -> &'static str {
+    match bound {
+        Bound::Max => "Raise the maximum (a group's max size; an ECS service's ops:scale-max tag) or look at the load.",
+        Bound::Min => "Lower the minimum if fewer is safe (a group's min size; an ECS service's ops:scale-min tag), or look at why the metric is low.",
+    }
 }
 
 fn kind_text(scaling: &Scaling) -> &'static str {
@@ -178,10 +196,6 @@ pub fn at_bound_alert(
         .value
         .map(|v| format!("{v:.1}"))
         .unwrap_or_else(|| "(no datapoint in the alarm)".into());
-    let next = match bound {
-        Bound::Max => "Raise the maximum (a group's max size; an ECS service's ops:scale-max tag) or look at the load.",
-        Bound::Min => "Lower the minimum if fewer is safe (a group's min size; an ECS service's ops:scale-min tag), or look at why the metric is low.",
-    };
     // Held at the max, load may outrun capacity; held at the min, it only costs.
     let severity = match bound {
         Bound::Max => Severity::Warning,
@@ -220,7 +234,7 @@ pub fn at_bound_alert(
         "Alarm {}: {} {} {}.",
         scaling.alarm, scaling.metric, scaling.operator, scaling.threshold
     ))
-    .next_step(next)
+    .next_step(bound_next_step(bound))
     .thread(format!("{function}:{target}"))
     .context("alarm", &scaling.alarm)
     .context("bound", bound.word())
@@ -231,11 +245,13 @@ pub fn at_bound_alert(
     alert
 }
 
-/// The alert for the end of an at-bound episode, with why it ended and how long it lasted.
+/// The alert for the end of an at-bound episode of `alarm`, with why it ended and how long it
+/// lasted.
 pub fn at_bound_ended_alert(
     function: &str,
     target: &TargetRef,
     episode: &AtBound,
+    alarm: &str,
     why: &str,
     now: u64,
 ) -> Alert {
@@ -256,12 +272,12 @@ pub fn at_bound_ended_alert(
         episode.at,
         duration_text(now.saturating_sub(episode.since)),
         utc_text(episode.since),
-        episode.alarm,
+        alarm,
         capacity(target, episode.asked)
     ))
     .why(format!("{why}."))
     .thread(format!("{function}:{target}"))
-    .context("alarm", &episode.alarm)
+    .context("alarm", alarm)
     .context("bound", episode.bound.word())
 }
 
@@ -319,7 +335,7 @@ mod tests {
         assert_eq!(alert.title, "asg:workers scaled out from 5 to 6");
         assert_eq!(
             alert.what,
-            "workers-cpu-high is in ALARM: CPUUtilization 97.5 > 90 (7.5 past the threshold), step 5..∞: +2 -> change in capacity gives capacity 7. It was clamped to its maximum 6 (asked for 7)."
+            "workers-cpu-high is in ALARM: CPUUtilization 97.5 > 90 (7.5 past the threshold), step 5..∞: +2 -> change in capacity gives capacity 7. It was clamped to its maximum 6 (asked for 7); the scaler alerts when the alarm no longer holds it there."
         );
         assert_eq!(
             (alert.before.as_deref(), alert.after.as_deref()),
@@ -358,6 +374,7 @@ mod tests {
         };
         let episode = AtBound {
             alarm: "workers-cpu-high".into(),
+            id: crate::contract::alarm_id("workers-cpu-high"),
             bound: Bound::Max,
             at: 6,
             asked: 7,
@@ -390,6 +407,7 @@ mod tests {
             "ops-cpu-alarm-scaler",
             &target,
             &episode,
+            "workers-cpu-high",
             "workers-cpu-high is no longer in ALARM",
             1_795_000_000 + 840,
         );

@@ -97,7 +97,7 @@ pub enum Notice {
         seen: Seen,
         /// Runs failed in the window.
         failed: u32,
-        /// Runs in the window.
+        /// Runs in the window (fewer than `flap_window` while it fills).
         window: u32,
     },
     /// It stopped flapping.
@@ -144,6 +144,9 @@ pub struct TargetState {
     /// writes nothing) and cleared when it goes down.
     #[serde(default)]
     pub recent_failures: u64,
+    /// How many runs `recent_failures` holds (up to the target's `flap_window`).
+    #[serde(default)]
+    pub recent_runs: u32,
     /// Since when it has been flapping, epoch seconds.
     #[serde(default)]
     pub flapping_since: Option<u64>,
@@ -167,6 +170,7 @@ impl TargetState {
             pending: Vec::new(),
             at: None,
             recent_failures: 0,
+            recent_runs: 0,
             flapping_since: None,
             claimed_until: 0,
         }
@@ -182,6 +186,12 @@ pub fn flap_threshold(target: &Target) -> Option<u32> {
 /// Runs failed among `state`'s last `target.flap_window` that count toward flapping.
 pub fn failed_in_window(target: &Target, state: &TargetState) -> u32 {
     (state.recent_failures & window_mask(target)).count_ones()
+}
+
+/// How many of `state`'s last runs the window holds: its `flap_window`, or fewer since the
+/// target was first seen or last went down.
+pub fn runs_in_window(target: &Target, state: &TargetState) -> u32 {
+    state.recent_runs.min(target.flap_window)
 }
 
 fn window_mask(target: &Target) -> u64 {
@@ -209,6 +219,7 @@ pub fn decide(target: &Target, previous: &TargetState, outcome: &Outcome, now: u
     if next.health != Health::Down {
         next.recent_failures =
             ((next.recent_failures << 1) | u64::from(seen.is_some())) & window_mask(target);
+        next.recent_runs = (next.recent_runs + 1).min(target.flap_window);
     }
     match seen.clone() {
         None => {
@@ -242,6 +253,7 @@ pub fn decide(target: &Target, previous: &TargetState, outcome: &Outcome, now: u
                     next.since = now;
                     next.last_alert = now;
                     next.recent_failures = 0;
+                    next.recent_runs = 0;
                 }
             } else if let Some(every) = target.reminder {
                 if now.saturating_sub(next.last_alert) >= every {
@@ -262,7 +274,7 @@ pub fn decide(target: &Target, previous: &TargetState, outcome: &Outcome, now: u
                     next.pending.push(Notice::Flapping {
                         seen: seen.clone(),
                         failed,
-                        window: target.flap_window,
+                        window: runs_in_window(target, &next),
                     });
                     next.flapping_since = Some(now);
                 }
@@ -270,7 +282,7 @@ pub fn decide(target: &Target, previous: &TargetState, outcome: &Outcome, now: u
                     next.pending.push(Notice::Settled {
                         since,
                         failed,
-                        window: target.flap_window,
+                        window: runs_in_window(target, &next),
                     });
                     next.flapping_since = None;
                 }
@@ -281,7 +293,7 @@ pub fn decide(target: &Target, previous: &TargetState, outcome: &Outcome, now: u
             next.pending.push(Notice::Settled {
                 since,
                 failed: failed_in_window(target, &next),
-                window: target.flap_window,
+                window: runs_in_window(target, &next),
             });
         }
     }
@@ -472,7 +484,8 @@ mod tests {
 
     #[test]
     fn failing_a_quarter_of_twenty_runs_never_three_in_a_row_is_flapping_once_then_settles_once() {
-        // Defaults: a window of 20 runs, 25 % of them (5) failed is flapping.
+        // Defaults: a window of 20 runs, 25 % of them (5) failed is flapping; the alert counts
+        // the 10 runs there have been.
         assert_eq!(flap_threshold(&target()), Some(5));
         let (state, notices) = play(TargetState::new(0), 0, "..xx.xx..x");
         assert_eq!(state.health, Health::Up);
@@ -483,7 +496,7 @@ mod tests {
                 540,
                 Notice::Flapping {
                     failed: 5,
-                    window: 20,
+                    window: 10,
                     ..
                 }
             )

@@ -616,11 +616,15 @@ async fn on_command<A: AlertSink, M: MetricSink>(
                 "failures_in_a_row": state.failures,
                 "successes_in_a_row": state.successes,
                 "flapping_since": state.flapping_since.map(utc_text),
-                "failed_in_window": format!(
-                    "{} of the last {} runs",
-                    crate::decide::failed_in_window(target, &state),
-                    target.flap_window
-                ),
+                "failed_in_window": if state.health == crate::decide::Health::Down {
+                    "not counted while down".to_string()
+                } else {
+                    format!(
+                        "{} of the last {} runs",
+                        crate::decide::failed_in_window(target, &state),
+                        crate::decide::runs_in_window(target, &state)
+                    )
+                },
                 "configured_in": target.source,
             })
         })

@@ -83,6 +83,8 @@ struct Defaults {
     reminder: Option<u64>,
     flap_window: u32,
     flap_share: u32,
+    /// Whether the document set `flap_window` or `flap_share`.
+    flap_set: bool,
     cert_warn_days: u32,
     max_body: usize,
 }
@@ -96,6 +98,7 @@ impl Default for Defaults {
             reminder: None,
             flap_window: 20,
             flap_share: 25,
+            flap_set: false,
             cert_warn_days: 14,
             max_body: ops_core::probe::DEFAULT_MAX_BODY,
         }
@@ -262,6 +265,9 @@ fn defaults(value: &Value, base: &Defaults) -> Result<Defaults, String> {
         reminder: field(object, "reminder", reminder_field)?.or(base.reminder),
         flap_window: field(object, "flap_window", flap_window_field)?.unwrap_or(base.flap_window),
         flap_share: field(object, "flap_share", flap_share_field)?.unwrap_or(base.flap_share),
+        flap_set: base.flap_set
+            || object.contains_key("flap_window")
+            || object.contains_key("flap_share"),
         cert_warn_days: field(object, "cert_warn_days", days_field)?.unwrap_or(base.cert_warn_days),
         max_body: field(object, "max_body_bytes", body_cap_field)?.unwrap_or(base.max_body),
     })
@@ -304,6 +310,22 @@ fn parse_target(entry: &Value, defaults: &Defaults, source: &str) -> Result<Targ
         }
         (Some(http), None) => Probe::Http(Box::new(http_probe(object, http, &defaults)?)),
     };
+    let down_after = field(object, "down_after", count_field)?.unwrap_or(defaults.down_after);
+    let flap_window =
+        field(object, "flap_window", flap_window_field)?.unwrap_or(defaults.flap_window);
+    let flap_share = field(object, "flap_share", flap_share_field)?.unwrap_or(defaults.flap_share);
+    let flap_set = defaults.flap_set
+        || object.contains_key("flap_window")
+        || object.contains_key("flap_share");
+    let flap_share = match (
+        flapping_can_happen(flap_window, flap_share, down_after),
+        flap_set,
+    ) {
+        (Ok(()), _) => flap_share,
+        (Err(reason), true) => return Err(reason),
+        // The defaults cannot flap with this `down_after` (1: every failure is down): off.
+        (Err(_), false) => 0,
+    };
     Ok(Target {
         name: name.trim().to_string(),
         probe,
@@ -311,14 +333,35 @@ fn parse_target(entry: &Value, defaults: &Defaults, source: &str) -> Result<Targ
             duration_field(v, Duration::from_millis(100), MAX_TIMEOUT)
         })?
         .unwrap_or(defaults.timeout),
-        down_after: field(object, "down_after", count_field)?.unwrap_or(defaults.down_after),
+        down_after,
         up_after: field(object, "up_after", count_field)?.unwrap_or(defaults.up_after),
         reminder: field(object, "reminder", reminder_field)?.or(defaults.reminder),
-        flap_window: field(object, "flap_window", flap_window_field)?
-            .unwrap_or(defaults.flap_window),
-        flap_share: field(object, "flap_share", flap_share_field)?.unwrap_or(defaults.flap_share),
+        flap_window,
+        flap_share,
         source: source.to_string(),
     })
+}
+
+/// Whether `share` percent of `window` runs failed (rounded up) can make a target flapping: at
+/// least 2 failures, and no more than fit in the window without `down_after` in a row (a target
+/// that fails that many in a row is down, not flapping). Share 0 (off) always can.
+fn flapping_can_happen(window: u32, share: u32, down_after: u32) -> Result<(), String> {
+    if share == 0 {
+        return Ok(());
+    }
+    let needed = (window * share).div_ceil(100);
+    let possible = window - window / down_after;
+    if needed < 2 {
+        return Err(format!(
+            "fields `flap_share` and `flap_window`: {share}% of {window} runs is {needed} failed run; flapping takes at least 2 (raise `flap_share`, or 0 turns it off)"
+        ));
+    }
+    if needed > possible {
+        return Err(format!(
+            "fields `flap_share` and `flap_window`: {share}% of {window} runs is {needed} failed runs, but at most {possible} of {window} can fail without {down_after} in a row (`down_after`), which is down, not flapping (lower `flap_share` or raise `flap_window`; 0 turns it off)"
+        ));
+    }
+    Ok(())
 }
 
 fn http_probe(
@@ -638,5 +681,23 @@ mod tests {
         assert!(errors[0]
             .to_string()
             .contains("another target already has this name"));
+    }
+
+    #[test]
+    fn flapping_settings_that_can_never_fire_are_named_and_defaults_that_cannot_are_off() {
+        let (targets, errors) = parse_document(
+            "env",
+            r#"{"targets": [
+                {"name": "all", "tcp": "a:1", "flap_window": 4, "flap_share": 100},
+                {"name": "one", "tcp": "a:1", "flap_window": 4, "flap_share": 1},
+                {"name": "fine", "tcp": "a:1", "flap_window": 4, "flap_share": 75},
+                {"name": "instant", "tcp": "a:1", "down_after": 1}]}"#,
+        );
+        let errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        assert_eq!(errors.len(), 2, "{errors:#?}");
+        assert!(errors[0].contains("targets[0] (all): fields `flap_share` and `flap_window`: 100% of 4 runs is 4 failed runs, but at most 3 of 4 can fail without 3 in a row"), "{}", errors[0]);
+        assert!(errors[1].contains("targets[1] (one): fields `flap_share` and `flap_window`: 1% of 4 runs is 1 failed run; flapping takes at least 2"), "{}", errors[1]);
+        let share = |name: &str| targets.iter().find(|t| t.name == name).unwrap().flap_share;
+        assert_eq!((share("fine"), share("instant")), (75, 0));
     }
 }
