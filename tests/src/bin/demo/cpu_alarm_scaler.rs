@@ -1,6 +1,7 @@
 //! Chapter: cpu-alarm-scaler, through its real binary. CPU alarms drive the group `workers` from 2
 //! to 3, sustained load to 4, recovery back down after the cooldowns, the ECS service `worker`
-//! the same way, and a manual override from chat that reverts by itself.
+//! the same way, a manual override from chat that reverts by itself, and a group held at its max
+//! while its alarm fires: said once when it begins and once when it ends.
 
 use std::time::Duration;
 
@@ -109,6 +110,33 @@ pub async fn chapter(emulator: &Emulator, config: &SdkConfig, topic: &str, inbox
     show(&function.invoke(scheduled(now + 1800)).expect("tick"));
     show_alerts(inbox, 1).await;
     println!("   workers runs {}.", workers().await);
+
+    println!("\n6. The team caps workers at 2 instances; then CPU climbs to 99% (a minute later):");
+    groups
+        .client()
+        .update_auto_scaling_group()
+        .auto_scaling_group_name("workers")
+        .max_size(2)
+        .send()
+        .await
+        .expect("cap workers");
+    alarm(&cloudwatch, "workers-cpu-high", StateValue::Alarm, 99.0).await;
+    show(
+        &function
+            .invoke(alarm_state_change("workers-cpu-high", "ALARM", now + 1860))
+            .expect("alarm handled"),
+    );
+    show_alerts(inbox, 1).await;
+    println!("   the schedule looks again for five minutes: nothing more is said.");
+    for minute in 1..=5 {
+        function
+            .invoke(scheduled(now + 1860 + 60 * minute))
+            .expect("tick");
+    }
+    println!("   CPU falls; the alarm's OK event is lost, and the next tick notices:");
+    alarm(&cloudwatch, "workers-cpu-high", StateValue::Ok, 60.0).await;
+    function.invoke(scheduled(now + 2220)).expect("tick");
+    show_alerts(inbox, 1).await;
 }
 
 async fn alarm(cloudwatch: &aws_sdk_cloudwatch::Client, name: &str, state: StateValue, cpu: f64) {
