@@ -194,7 +194,8 @@ fn scaler_env(extra: &[(&str, &str)]) -> Env {
     Env::from_pairs(pairs)
 }
 
-const HIGH: &[(&str, &str)] = &[("ops:scale-target", "asg:workers")];
+/// The tag that opts an alarm in to scale `workers`.
+const SCALES_WORKERS: &[(&str, &str)] = &[("ops:scale-target", "asg:workers")];
 
 #[tokio::test]
 async fn the_step_is_chosen_by_how_far_cpu_is_past_the_threshold() {
@@ -304,7 +305,9 @@ async fn capacity_is_clamped_at_max_and_min_and_the_alert_says_so() {
 #[tokio::test]
 async fn a_scale_in_cooldown_blocks_scale_in_but_never_scale_out() {
     let world = World::new().await;
-    world.alarm("workers-cpu-high", true, 90.0, HIGH).await;
+    world
+        .alarm("workers-cpu-high", true, 90.0, SCALES_WORKERS)
+        .await;
     world
         .alarm(
             "workers-cpu-low",
@@ -411,7 +414,9 @@ async fn sustained_alarm_keeps_scaling_step_after_step_once_per_cooldown() {
 #[tokio::test]
 async fn a_duplicated_state_change_scales_once() {
     let world = World::new().await;
-    world.alarm("workers-cpu-high", true, 90.0, HIGH).await;
+    world
+        .alarm("workers-cpu-high", true, 90.0, SCALES_WORKERS)
+        .await;
     let event = world.fire("workers-cpu-high", 95.0, T0).await;
 
     for _ in 0..10 {
@@ -426,7 +431,9 @@ async fn a_duplicated_state_change_scales_once() {
 #[tokio::test]
 async fn the_alarm_invoking_the_function_directly_scales_the_same_way() {
     let world = World::new().await;
-    world.alarm("workers-cpu-high", true, 90.0, HIGH).await;
+    world
+        .alarm("workers-cpu-high", true, 90.0, SCALES_WORKERS)
+        .await;
     world
         .set_state("workers-cpu-high", StateValue::Alarm, 96.0)
         .await;
@@ -551,7 +558,9 @@ on_each_launch!(a_deployment_in_flight_blocks_scale_in_of_an_ecs_service_which_s
 #[tokio::test]
 async fn a_manual_override_holds_then_reverts_by_itself_when_it_expires() {
     let world = World::new().await;
-    world.alarm("workers-cpu-high", true, 90.0, HIGH).await;
+    world
+        .alarm("workers-cpu-high", true, 90.0, SCALES_WORKERS)
+        .await;
     let scale = json!({"command": "scale", "args": {"target": "asg:workers", "count": 5, "for": "30m"}, "requested_by": "alice"});
 
     let dry = world.handle(json!({"command": "scale", "args": {"target": "asg:workers", "count": 5, "for": "30m"}, "dry_run": true})).await.unwrap();
@@ -601,7 +610,9 @@ async fn an_override_ending_while_the_alarm_fires_scales_once_and_never_halves_c
     // Given workers at 3 (max 10), held at 6 by alice for 30 minutes, and its CPU alarm in ALARM.
     let world = World::new().await;
     world.set_bounds(3, 10).await;
-    world.alarm("workers-cpu-high", true, 90.0, HIGH).await;
+    world
+        .alarm("workers-cpu-high", true, 90.0, SCALES_WORKERS)
+        .await;
     world
         .handle(json!({"command": "scale", "args": {"target": "asg:workers", "count": 6, "for": "30m"}, "requested_by": "alice"}))
         .await
@@ -651,7 +662,9 @@ async fn an_override_ending_while_the_alarm_fires_scales_once_and_never_halves_c
 #[tokio::test]
 async fn native_scaling_on_the_target_is_not_fought() {
     let world = World::new().await;
-    world.alarm("workers-cpu-high", true, 90.0, HIGH).await;
+    world
+        .alarm("workers-cpu-high", true, 90.0, SCALES_WORKERS)
+        .await;
     world
         .deps
         .clients
@@ -686,7 +699,9 @@ async fn native_scaling_on_the_target_is_not_fought() {
 #[tokio::test]
 async fn thirty_percent_throttling_still_reaches_the_right_capacity() {
     let world = World::new().await;
-    world.alarm("workers-cpu-high", true, 90.0, HIGH).await;
+    world
+        .alarm("workers-cpu-high", true, 90.0, SCALES_WORKERS)
+        .await;
     let event = world.fire("workers-cpu-high", 95.0, T0).await;
     for service in ["autoscaling", "monitoring"] {
         world
@@ -710,7 +725,9 @@ async fn thirty_percent_throttling_still_reaches_the_right_capacity() {
 #[tokio::test]
 async fn malformed_events_and_commands_get_specific_errors_and_change_nothing() {
     let world = World::new().await;
-    world.alarm("workers-cpu-high", true, 90.0, HIGH).await;
+    world
+        .alarm("workers-cpu-high", true, 90.0, SCALES_WORKERS)
+        .await;
     world
         .alarm(
             "bad-steps",
@@ -830,7 +847,9 @@ async fn malformed_events_and_commands_get_specific_errors_and_change_nothing() 
 #[tokio::test]
 async fn a_cooldown_survives_a_new_process() {
     let world = World::new().await;
-    world.alarm("workers-cpu-high", true, 90.0, HIGH).await;
+    world
+        .alarm("workers-cpu-high", true, 90.0, SCALES_WORKERS)
+        .await;
     let mut env = world.emulator.function_env();
     env.extend([
         (
@@ -872,7 +891,9 @@ async fn a_cooldown_survives_a_new_process() {
 #[tokio::test]
 async fn status_shows_alarms_cooldowns_and_what_it_would_do_now() {
     let world = World::new().await;
-    world.alarm("workers-cpu-high", true, 90.0, HIGH).await;
+    world
+        .alarm("workers-cpu-high", true, 90.0, SCALES_WORKERS)
+        .await;
     world
         .handle(world.fire("workers-cpu-high", 95.0, T0).await)
         .await
@@ -957,7 +978,9 @@ async fn doctor_proves_every_duty_on_the_group_the_service_and_the_alarms_then_n
     // Given group `workers`, service prod/web with bounds, an alarm on each, and the role the
     // template grants.
     let mut world = World::new().await;
-    world.alarm("workers-cpu-high", true, 90.0, HIGH).await;
+    world
+        .alarm("workers-cpu-high", true, 90.0, SCALES_WORKERS)
+        .await;
     let ecs = world.deps.clients.ecs.client();
     let definition = fixtures::register(ecs, "web", &[("app", "nginx:1.27")]).await;
     let web = fixtures::service(
@@ -1286,7 +1309,9 @@ async fn a_scale_command_that_stops_before_its_alert_or_its_resize_is_finished_b
 async fn an_alarm_event_and_a_tick_at_once_scale_once_and_alert_once() {
     // Given workers at 2 and its CPU alarm just gone into ALARM.
     let world = World::new().await;
-    world.alarm("workers-cpu-high", true, 90.0, HIGH).await;
+    world
+        .alarm("workers-cpu-high", true, 90.0, SCALES_WORKERS)
+        .await;
     let event = world.fire("workers-cpu-high", 95.0, T0).await;
     // The first tag write is slow, so one invocation records its decision only after the other
     // has acted on the same state (the order in which both used to scale and alert).
@@ -1364,7 +1389,9 @@ async fn a_scheduled_event_not_from_eventbridge_is_refused_and_changes_nothing()
     // Anyone who may invoke the function can send a `Scheduled Event`; only the schedule's own
     // source is `aws.events` (EventBridge lets no one else put events with it).
     let world = World::new().await;
-    world.alarm("workers-cpu-high", true, 90.0, HIGH).await;
+    world
+        .alarm("workers-cpu-high", true, 90.0, SCALES_WORKERS)
+        .await;
     world
         .set_state("workers-cpu-high", StateValue::Alarm, 95.0)
         .await;
@@ -1514,7 +1541,9 @@ async fn a_target_held_at_its_max_while_its_alarm_fires_is_alerted_once_and_once
     // Given workers already at its maximum 6 and its CPU alarm going into ALARM at 97%.
     let world = World::new().await;
     world.set_bounds(6, 6).await;
-    world.alarm("workers-cpu-high", true, 90.0, HIGH).await;
+    world
+        .alarm("workers-cpu-high", true, 90.0, SCALES_WORKERS)
+        .await;
     let fired = world.fire("workers-cpu-high", 97.0, T0).await;
 
     // When the state change comes, twice, and the schedule re-evaluates it for three minutes.
@@ -1600,7 +1629,9 @@ async fn an_episode_ends_on_the_next_tick_when_its_ok_event_is_lost_its_alarm_go
         // Given workers held at its maximum 6 by its firing CPU alarm, alerted.
         let world = World::new().await;
         world.set_bounds(6, 6).await;
-        world.alarm("workers-cpu-high", true, 90.0, HIGH).await;
+        world
+            .alarm("workers-cpu-high", true, 90.0, SCALES_WORKERS)
+            .await;
         world
             .handle(world.fire("workers-cpu-high", 97.0, T0).await)
             .await
@@ -1673,12 +1704,7 @@ async fn a_target_held_at_its_min_while_its_low_alarm_fires_says_to_lower_the_mi
     let world = World::new().await;
     world.set_bounds(1, 6).await;
     world
-        .alarm(
-            "workers-cpu-low",
-            false,
-            20.0,
-            &[("ops:scale-target", "asg:workers")],
-        )
+        .alarm("workers-cpu-low", false, 20.0, SCALES_WORKERS)
         .await;
 
     // When the state change comes and a tick re-evaluates it.
@@ -1721,7 +1747,7 @@ async fn an_at_bound_alert_whose_publish_failed_is_sent_once_by_the_next_tick() 
         .send()
         .await
         .unwrap();
-    put_alarm(alarms, "workers-cpu-high", true, 90.0, HIGH).await;
+    put_alarm(alarms, "workers-cpu-high", true, 90.0, SCALES_WORKERS).await;
     set_alarm_state(alarms, "workers-cpu-high", StateValue::Alarm, 97.0).await;
 
     // When the tick that finds it dies at its Publish, then the next ticks come.

@@ -919,13 +919,14 @@ pub fn step_text(step: &Step) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::contract::parse_steps;
 
     const NOW: u64 = 1_795_000_000;
 
-    fn alarm(value: f64, steps: &str, kind: AdjustmentKind) -> AlarmView {
+    /// `workers-cpu-high` (> 90) at `value`, scaling group `workers` by `steps` of `kind`.
+    pub(crate) fn alarm(value: f64, steps: &str, kind: AdjustmentKind) -> AlarmView {
         AlarmView {
             name: "workers-cpu-high".into(),
             in_alarm: true,
@@ -946,7 +947,8 @@ mod tests {
         }
     }
 
-    fn group(desired: i32) -> TargetView {
+    /// Group `workers` (1..6) at `desired`, remembering nothing.
+    pub(crate) fn group(desired: i32) -> TargetView {
         TargetView {
             target: TargetRef::Group {
                 name: "workers".into(),

@@ -254,29 +254,13 @@ fn ended_because(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::contract::{parse_steps, AdjustmentKind, Memory, Override, Policy, TargetRef};
+    use crate::contract::{AdjustmentKind, Override};
+    use crate::decide::tests::{alarm, group as workers};
 
     const NOW: u64 = 1_795_000_000;
 
     fn high(value: f64) -> AlarmView {
-        AlarmView {
-            name: "workers-cpu-high".into(),
-            in_alarm: true,
-            state_millis: (NOW - 60) * 1000,
-            metric: "CPUUtilization".into(),
-            threshold: 90.0,
-            greater: true,
-            value: Some(value),
-            policy: Policy {
-                target: TargetRef::Group {
-                    name: "workers".into(),
-                },
-                steps: parse_steps("0::+1").unwrap(),
-                kind: AdjustmentKind::Change,
-                min_step: 1,
-                cooldown: 300,
-            },
-        }
+        alarm(value, "0::+1", AdjustmentKind::Change)
     }
 
     fn low() -> AlarmView {
@@ -285,31 +269,14 @@ mod tests {
             threshold: 20.0,
             greater: false,
             value: Some(3.0),
-            policy: Policy {
-                steps: parse_steps("0::-1").unwrap(),
-                ..high(0.0).policy
-            },
-            ..high(0.0)
+            ..alarm(0.0, "0::-1", AdjustmentKind::Change)
         }
     }
 
     fn group(desired: i32, episode: Option<AtBound>) -> TargetView {
-        TargetView {
-            target: TargetRef::Group {
-                name: "workers".into(),
-            },
-            tag_resource: "workers".into(),
-            desired,
-            min: 1,
-            max: 6,
-            busy: None,
-            warming: false,
-            native: vec![],
-            memory: Memory {
-                at_bound: episode,
-                ..Memory::default()
-            },
-        }
+        let mut group = workers(desired);
+        group.memory.at_bound = episode;
+        group
     }
 
     fn begun(steps: Vec<EpisodeStep>) -> AtBound {
