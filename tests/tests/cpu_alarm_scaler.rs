@@ -1575,8 +1575,13 @@ async fn a_target_held_at_its_max_while_its_alarm_fires_is_alerted_once_and_once
         .unwrap();
     let held = &status["targets"][0]["held_at_bound"];
     assert_eq!(
-        (&held["bound"], &held["at"], &held["since"], &held["state"]),
-        (&json!("max"), &json!(6), &json!(T0), &json!("alerted")),
+        (&held["bound"], &held["at"], &held["asked"], &held["since"]),
+        (
+            &json!("max"),
+            &json!(6),
+            &json!(7),
+            &json!(ops_core::time::utc_text(T0))
+        ),
         "{status:#}"
     );
 

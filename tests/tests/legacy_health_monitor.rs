@@ -1083,6 +1083,7 @@ async fn a_target_failing_often_but_never_three_in_a_row_is_flapping_once_and_se
         ops_core::time::utc_text(T0 + 360)
     );
     assert_eq!(billing["failed_in_window"], "4 of the last 8 runs");
+    assert_eq!(billing["flapping_rule"], "4 of 8 runs failed (50%)");
 
     // When it passes every check from then on.
     for minute in 8..20 {

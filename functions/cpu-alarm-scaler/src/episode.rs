@@ -106,9 +106,9 @@ pub fn decide_episode(
     };
     if !episode.is_of(&alarm.name) {
         // Another alarm's episode: it stays, unless this alarm holds the target at the other
-        // bound, which means it is over.
+        // bound, which means it is over (unless min and max are one: then both alarms hold it).
         return match held {
-            Some((bound, scaling)) if bound != episode.bound => vec![
+            Some((bound, scaling)) if bound != episode.bound && target.min != target.max => vec![
                 end(
                     episode,
                     &episode.alarm,
@@ -144,7 +144,8 @@ pub fn decide_episode(
             end(
                 episode,
                 &alarm.name,
-                "an earlier look found it over and stopped before alerting it".into(),
+                "an earlier look found it over and stopped while alerting that (this may repeat it)"
+                    .into(),
             ),
             begin((bound, scaling)),
         ],
@@ -425,14 +426,21 @@ mod tests {
             None
         );
         // Held at the min by the low alarm: the max episode is over, and a min one begins.
-        let mut min_is_max = group(6, Some(episode));
-        min_is_max.min = 6;
-        let steps = decide_episode(&low(), &min_is_max, NOW, Coexistence::Refuse);
+        let steps = decide_episode(
+            &low(),
+            &group(1, Some(episode.clone())),
+            NOW,
+            Coexistence::Refuse,
+        );
         assert!(
             matches!(&steps[..], [EpisodeStep::End { why, .. }, EpisodeStep::Begin { episode, .. }]
                 if why == "asg:workers is now held at its minimum by workers-cpu-low" && episode.bound == Bound::Min),
             "{steps:?}"
         );
+        // Unless min and max are one (a pinned group): both alarms hold it, the episode stays.
+        let mut pinned = group(6, Some(episode));
+        pinned.min = 6;
+        assert!(decide_episode(&low(), &pinned, NOW, Coexistence::Refuse).is_empty());
     }
 
     #[test]

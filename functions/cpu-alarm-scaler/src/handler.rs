@@ -797,7 +797,22 @@ async fn status<A: AlertSink>(only: Option<TargetRef>, now: u64, deps: &Deps<A>)
             "last_scale_out": observed.memory.out_at.map(ops_core::time::utc_text),
             "last_scale_in": observed.memory.in_at.map(ops_core::time::utc_text),
             "override": observed.memory.manual,
-            "held_at_bound": observed.memory.at_bound,
+            "held_at_bound": observed.memory.at_bound.as_ref().map(|episode| {
+                let mut held = json!({
+                    "bound": episode.bound,
+                    "at": episode.at,
+                    "asked": episode.asked,
+                    "since": ops_core::time::utc_text(episode.since),
+                    "alarm": episode.alarm,
+                });
+                if let Some(manual) = observed.memory.manual.as_ref().filter(|m| m.until > now) {
+                    held["ending"] = json!(format!(
+                        "{}'s override holds it now; the next tick alerts the end",
+                        manual.by
+                    ));
+                }
+                held
+            }),
             "scale_in_blocked_by": observed.busy,
             "native_scaling": observed.native,
             "alarms": alarms,

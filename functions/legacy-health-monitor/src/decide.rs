@@ -100,10 +100,13 @@ pub enum Notice {
         /// Runs in the window (fewer than `flap_window` while it fills).
         window: u32,
     },
-    /// It stopped flapping.
+    /// It stopped flapping, or is no longer watched for it.
     Settled {
         /// Flapping since, epoch seconds.
         since: u64,
+        /// Flapping alerts were turned off for it while it flapped (it may flap still).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        turned_off: bool,
         /// Runs failed in the window now.
         failed: u32,
         /// Runs in the window.
@@ -281,6 +284,7 @@ pub fn decide(target: &Target, previous: &TargetState, outcome: &Outcome, now: u
                 (Some(since), _) if failed <= threshold / 2 => {
                     next.pending.push(Notice::Settled {
                         since,
+                        turned_off: false,
                         failed,
                         window: runs_in_window(target, &next),
                     });
@@ -292,6 +296,7 @@ pub fn decide(target: &Target, previous: &TargetState, outcome: &Outcome, now: u
             // Flapping alerts were turned off while it flapped: say it is no longer watched.
             next.pending.push(Notice::Settled {
                 since,
+                turned_off: true,
                 failed: failed_in_window(target, &next),
                 window: runs_in_window(target, &next),
             });
@@ -514,6 +519,7 @@ mod tests {
                 _,
                 Notice::Settled {
                     since: 540,
+                    turned_off: false,
                     failed: 2,
                     window: 20
                 }
@@ -560,7 +566,13 @@ mod tests {
         let (flapping, _) = play(TargetState::new(0), 0, "xx.xx.x");
         assert!(flapping.flapping_since.is_some());
         let settled = decide(&quiet, &flapping, &ok(), 3600);
-        assert!(matches!(&settled.pending[..], [Notice::Settled { .. }]));
+        assert!(matches!(
+            &settled.pending[..],
+            [Notice::Settled {
+                turned_off: true,
+                ..
+            }]
+        ));
         assert_eq!(settled.flapping_since, None);
     }
 

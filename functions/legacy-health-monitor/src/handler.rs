@@ -616,6 +616,14 @@ async fn on_command<A: AlertSink, M: MetricSink>(
                 "failures_in_a_row": state.failures,
                 "successes_in_a_row": state.successes,
                 "flapping_since": state.flapping_since.map(utc_text),
+                "flapping_rule": match (&target.flap_off, crate::decide::flap_threshold(target)) {
+                    (Some(why), _) => why.clone(),
+                    (None, None) => "off (flap_share 0)".to_string(),
+                    (None, Some(threshold)) => format!(
+                        "{threshold} of {} runs failed ({}%)",
+                        target.flap_window, target.flap_share
+                    ),
+                },
                 "failed_in_window": if state.health == crate::decide::Health::Down {
                     "not counted while down".to_string()
                 } else {

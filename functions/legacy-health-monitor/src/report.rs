@@ -156,6 +156,7 @@ fn single(function: &str, change: &Change) -> Alert {
         ),
         Notice::Settled {
             since,
+            turned_off: false,
             failed,
             window,
         } => base(
@@ -168,7 +169,26 @@ fn single(function: &str, change: &Change) -> Alert {
             change.check,
             utc_text(*since)
         ))
-        .why("Its failures in the window fell to half of what makes it flapping, or fewer (or flapping alerts were turned off for it).")
+        .why("Its failures in the window fell to half of what makes it flapping, or fewer.")
+        .context("failed_in_window", failed.to_string())
+        .context("window", window.to_string()),
+        Notice::Settled {
+            since,
+            turned_off: true,
+            failed,
+            window,
+        } => base(
+            Severity::Info,
+            "health.settled",
+            format!("{target}: no longer watched for flapping"),
+        )
+        .what(format!(
+            "{target} had been flapping since {} and failed {failed} of its last {window} checks ({}); its targets document now turns flapping alerts off for it, so no alert will say when it settles.",
+            utc_text(*since),
+            change.check
+        ))
+        .why("Its `flap_share` is now 0 (or its flapping settings can no longer fire).")
+        .next_step("Down and recovery alerts go on as before.")
         .context("failed_in_window", failed.to_string())
         .context("window", window.to_string()),
     }
@@ -287,11 +307,17 @@ fn collated(function: &str, changes: &[Change]) -> Alert {
         changes.len(),
         changes.len()
     ))
-    .next_step("Look for what the down targets share before looking at each.")
+    .next_step(if down + still > 0 {
+        "Look for what the down targets share before looking at each."
+    } else {
+        "Look for what these targets share (a network path, a resolver, a load balancer) before looking at each."
+    })
     .context("down", down.to_string())
     .context("still_down", still.to_string())
     .context("recovered", recovered.to_string())
     .context("certificates_expiring", certs.to_string())
+    .context("flapping", flapping.to_string())
+    .context("stopped_flapping", settled.to_string())
 }
 
 /// The alert when the configured targets have problems: which entries, and why.

@@ -51,6 +51,9 @@ pub struct Target {
     pub flap_window: u32,
     /// Percent of those runs failed that make it flapping (0: never).
     pub flap_share: u32,
+    /// Why flapping is off although the document's `defaults` (or the built-in ones) ask for it:
+    /// with this target's `down_after` they can never fire.
+    pub flap_off: Option<String>,
     /// Where it was configured: `env`, an SSM parameter name, or an EC2 instance.
     pub source: String,
 }
@@ -83,8 +86,6 @@ struct Defaults {
     reminder: Option<u64>,
     flap_window: u32,
     flap_share: u32,
-    /// Whether the document set `flap_window` or `flap_share`.
-    flap_set: bool,
     cert_warn_days: u32,
     max_body: usize,
 }
@@ -98,7 +99,6 @@ impl Default for Defaults {
             reminder: None,
             flap_window: 20,
             flap_share: 25,
-            flap_set: false,
             cert_warn_days: 14,
             max_body: ops_core::probe::DEFAULT_MAX_BODY,
         }
@@ -265,9 +265,6 @@ fn defaults(value: &Value, base: &Defaults) -> Result<Defaults, String> {
         reminder: field(object, "reminder", reminder_field)?.or(base.reminder),
         flap_window: field(object, "flap_window", flap_window_field)?.unwrap_or(base.flap_window),
         flap_share: field(object, "flap_share", flap_share_field)?.unwrap_or(base.flap_share),
-        flap_set: base.flap_set
-            || object.contains_key("flap_window")
-            || object.contains_key("flap_share"),
         cert_warn_days: field(object, "cert_warn_days", days_field)?.unwrap_or(base.cert_warn_days),
         max_body: field(object, "max_body_bytes", body_cap_field)?.unwrap_or(base.max_body),
     })
@@ -314,17 +311,15 @@ fn parse_target(entry: &Value, defaults: &Defaults, source: &str) -> Result<Targ
     let flap_window =
         field(object, "flap_window", flap_window_field)?.unwrap_or(defaults.flap_window);
     let flap_share = field(object, "flap_share", flap_share_field)?.unwrap_or(defaults.flap_share);
-    let flap_set = defaults.flap_set
-        || object.contains_key("flap_window")
-        || object.contains_key("flap_share");
-    let flap_share = match (
-        flapping_can_happen(flap_window, flap_share, down_after),
-        flap_set,
-    ) {
-        (Ok(()), _) => flap_share,
-        (Err(reason), true) => return Err(reason),
-        // The defaults cannot flap with this `down_after` (1: every failure is down): off.
-        (Err(_), false) => 0,
+    let own = object.contains_key("flap_window") || object.contains_key("flap_share");
+    let (flap_share, flap_off) = match flapping_can_happen(flap_window, flap_share, down_after) {
+        Ok(()) => (flap_share, None),
+        Err(reason) if own => {
+            return Err(format!("fields `flap_share` and `flap_window`: {reason}"))
+        }
+        // Settings this entry took from the defaults (or the built-in ones) that cannot fire with
+        // its own `down_after`: flapping is off for it, and `status` says why.
+        Err(reason) => (0, Some(format!("off: the defaults' {reason}"))),
     };
     Ok(Target {
         name: name.trim().to_string(),
@@ -338,27 +333,36 @@ fn parse_target(entry: &Value, defaults: &Defaults, source: &str) -> Result<Targ
         reminder: field(object, "reminder", reminder_field)?.or(defaults.reminder),
         flap_window,
         flap_share,
+        flap_off,
         source: source.to_string(),
     })
 }
 
 /// Whether `share` percent of `window` runs failed (rounded up) can make a target flapping: at
 /// least 2 failures, and no more than fit in the window without `down_after` in a row (a target
-/// that fails that many in a row is down, not flapping). Share 0 (off) always can.
+/// that fails that many in a row is down, not flapping). Share 0 (off) always can. The reason says
+/// what would work.
 fn flapping_can_happen(window: u32, share: u32, down_after: u32) -> Result<(), String> {
     if share == 0 {
         return Ok(());
     }
     let needed = (window * share).div_ceil(100);
     let possible = window - window / down_after;
+    if possible < 2 {
+        return Err(format!(
+            "{share}% of {window} runs can never be flapping with `down_after` {down_after}: a target that fails is down before it can fail twice without {down_after} in a row (raise `down_after`, or 0 in `flap_share` turns it off)"
+        ));
+    }
     if needed < 2 {
         return Err(format!(
-            "fields `flap_share` and `flap_window`: {share}% of {window} runs is {needed} failed run; flapping takes at least 2 (raise `flap_share`, or 0 turns it off)"
+            "{share}% of {window} runs is {needed} failed run, and flapping takes at least 2 (use {}% or more, or 0 to turn it off)",
+            100 / window + 1
         ));
     }
     if needed > possible {
         return Err(format!(
-            "fields `flap_share` and `flap_window`: {share}% of {window} runs is {needed} failed runs, but at most {possible} of {window} can fail without {down_after} in a row (`down_after`), which is down, not flapping (lower `flap_share` or raise `flap_window`; 0 turns it off)"
+            "{share}% of {window} runs is {needed} failed runs, but at most {possible} of {window} can fail without {down_after} in a row (`down_after`), which is down, not flapping (use {}% or less, or raise `down_after`)",
+            possible * 100 / window
         ));
     }
     Ok(())
@@ -695,9 +699,16 @@ mod tests {
         );
         let errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
         assert_eq!(errors.len(), 2, "{errors:#?}");
-        assert!(errors[0].contains("targets[0] (all): fields `flap_share` and `flap_window`: 100% of 4 runs is 4 failed runs, but at most 3 of 4 can fail without 3 in a row"), "{}", errors[0]);
-        assert!(errors[1].contains("targets[1] (one): fields `flap_share` and `flap_window`: 1% of 4 runs is 1 failed run; flapping takes at least 2"), "{}", errors[1]);
-        let share = |name: &str| targets.iter().find(|t| t.name == name).unwrap().flap_share;
-        assert_eq!((share("fine"), share("instant")), (75, 0));
+        assert!(errors[0].contains("targets[0] (all): fields `flap_share` and `flap_window`: 100% of 4 runs is 4 failed runs, but at most 3 of 4 can fail without 3 in a row (`down_after`), which is down, not flapping (use 75% or less, or raise `down_after`)"), "{}", errors[0]);
+        assert!(errors[1].contains("targets[1] (one): fields `flap_share` and `flap_window`: 1% of 4 runs is 1 failed run, and flapping takes at least 2 (use 26% or more, or 0 to turn it off)"), "{}", errors[1]);
+        let target = |name: &str| targets.iter().find(|t| t.name == name).unwrap();
+        assert_eq!(
+            (target("fine").flap_share, target("instant").flap_share),
+            (75, 0)
+        );
+        assert_eq!(
+            target("instant").flap_off.as_deref(),
+            Some("off: the defaults' 25% of 20 runs can never be flapping with `down_after` 1: a target that fails is down before it can fail twice without 1 in a row (raise `down_after`, or 0 in `flap_share` turns it off)")
+        );
     }
 }
