@@ -9,8 +9,10 @@
 //!
 //! A start is recorded (`open`, with the invocation's claim) before its alert and marked
 //! `alerted` after it; an end is recorded (`ending`) before its alert and the tag removed after
-//! it. An episode still `open` is ended with an alert too: its start may have gone out before the
-//! run stopped, and an end no one needed is better than an episode ops never hear ended.
+//! it ([`crate::at_bound`] acts, and keeps the last alert sent apart so a stale invocation does
+//! not send it again). An episode still `open` is ended with an alert too: its start may have
+//! gone out before the run stopped, and an end no one needed is better than an episode ops never
+//! hear ended.
 
 use ops_core::time::utc_text;
 
