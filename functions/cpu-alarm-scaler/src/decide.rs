@@ -9,7 +9,7 @@ use ops_core::time::utc_text;
 use serde::Serialize;
 
 use crate::contract::{
-    self, AdjustmentKind, LastAction, Memory, Override, Policy, Step, TargetRef,
+    self, AdjustmentKind, Bound, LastAction, Memory, Override, Policy, Step, TargetRef,
 };
 
 /// An alarm as observed, with its policy.
@@ -136,6 +136,17 @@ pub struct Scaling {
     pub to: i32,
     /// Which bound clamped it, if one did.
     pub clamped_by: Option<String>,
+}
+
+impl Scaling {
+    /// The bound that clamped the step's ask, if one did: the max when it asked for more.
+    pub fn clamped_at(&self) -> Option<Bound> {
+        match self.computed.cmp(&self.to) {
+            std::cmp::Ordering::Greater => Some(Bound::Max),
+            std::cmp::Ordering::Less => Some(Bound::Min),
+            std::cmp::Ordering::Equal => None,
+        }
+    }
 }
 
 /// A decision about one alarm and its target.

@@ -67,11 +67,7 @@ pub fn held_at_bound(
     if scaling.to != target.desired {
         return None;
     }
-    match scaling.computed.cmp(&scaling.to) {
-        std::cmp::Ordering::Greater => Some((Bound::Max, scaling)),
-        std::cmp::Ordering::Less => Some((Bound::Min, scaling)),
-        std::cmp::Ordering::Equal => None,
-    }
+    Some((scaling.clamped_at()?, scaling))
 }
 
 /// What this look at `alarm` means for `target`'s episode (`target` as this look left it, after

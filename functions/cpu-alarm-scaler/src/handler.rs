@@ -58,7 +58,7 @@ use crate::act::apply;
 use crate::at_bound::follow_episode;
 use crate::commands::{ScaleArgs, StatusArgs, COMMANDS};
 use crate::config::ScalerConfig;
-use crate::contract::{self, parse_duration, CompositeAnswer, TargetRef};
+use crate::contract::{self, parse_duration, AtBound, CompositeAnswer, TargetRef};
 use crate::decide::{
     decide_override, decide_override_expiry, decide_scaling, decide_unfinished_override,
     settle_override, Action, AlarmView, Record, TargetView, Trigger,
@@ -418,11 +418,18 @@ async fn sweep_episodes<A: AlertSink>(
     deps: &Deps<A>,
 ) -> Result<()> {
     let mut opted_in: Option<Vec<AlarmView>> = None;
-    for target in marked
+    for (target, found) in marked
         .iter()
-        .filter(|m| m.episode && !decided.contains(&m.target))
-        .map(|m| &m.target)
+        .filter(|m| !decided.contains(&m.target))
+        .filter_map(|m| Some((&m.target, m.episode.as_ref()?)))
     {
+        let scales_it = |episode: &AtBound, view: &AlarmView| {
+            episode.is_of(&view.name) && view.policy.target == *target
+        };
+        // An episode whose alarm this tick re-evaluated was looked at already: no read.
+        if firing.iter().any(|view| scales_it(found, view)) {
+            continue;
+        }
         let observed = match target_view(&deps.clients, target).await {
             Ok(observed) => observed,
             Err(error) if !error.retryable() => {
@@ -434,16 +441,17 @@ async fn sweep_episodes<A: AlertSink>(
         let Some(episode) = observed.memory.at_bound.clone() else {
             continue;
         };
-        let scales_it =
-            |view: &&AlarmView| episode.is_of(&view.name) && view.policy.target == *target;
-        if firing.iter().any(|view| scales_it(&view)) {
+        if firing.iter().any(|view| scales_it(&episode, view)) {
             continue;
         }
         if opted_in.is_none() {
             let all = deps.clients.alarms.tagged(contract::TARGET, false).await?;
             opted_in = Some(all.iter().filter_map(|a| alarm_view(a).ok()).collect());
         }
-        let alarm = opted_in.iter().flatten().find(scales_it);
+        let alarm = opted_in
+            .iter()
+            .flatten()
+            .find(|view| scales_it(&episode, view));
         let steps = match alarm {
             Some(alarm) => decide_episode(alarm, &observed, now, deps.config.coexistence),
             None => vec![orphaned(&episode, &observed)],
@@ -580,8 +588,8 @@ struct Marked {
     target: TargetRef,
     /// It has `ops:scale-override`.
     manual: bool,
-    /// It has `ops:scale-at-bound`.
-    episode: bool,
+    /// Its at-bound episode, as the tick found it.
+    episode: Option<AtBound>,
 }
 
 impl Marked {
@@ -589,9 +597,11 @@ impl Marked {
         let marked = Marked {
             target,
             manual: tags.contains_key(contract::OVERRIDE),
-            episode: tags.contains_key(contract::AT_BOUND),
+            episode: tags
+                .get(contract::AT_BOUND)
+                .and_then(|v| AtBound::decode(v)),
         };
-        (marked.manual || marked.episode).then_some(marked)
+        (marked.manual || marked.episode.is_some()).then_some(marked)
     }
 }
 

@@ -28,10 +28,7 @@ pub fn scaling_alert(function: &str, target: &TargetRef, scaling: &Scaling) -> A
     } else {
         "in"
     };
-    let value = scaling
-        .value
-        .map(|v| format!("{v:.1}"))
-        .unwrap_or_else(|| "(no datapoint in the alarm)".into());
+    let value = datapoint(scaling);
     let mut what = format!(
         "{} is in ALARM: {} {value} {} {} ({:.1} past the threshold), step {} -> {} capacity {}.",
         scaling.alarm,
@@ -77,18 +74,26 @@ pub fn scaling_alert(function: &str, target: &TargetRef, scaling: &Scaling) -> A
         "clamped",
         scaling.clamped_by.clone().unwrap_or_else(|| "no".into()),
     );
-    if let Some(v) = scaling.value {
-        alert = alert.context("metric_value", format!("{v}"));
-    }
-    if scaling.clamped_by.is_some() {
-        let bound = if scaling.computed > scaling.to {
-            Bound::Max
-        } else {
-            Bound::Min
-        };
+    if let Some(bound) = scaling.clamped_at() {
         alert = alert.next_step(bound_next_step(bound));
     }
-    alert
+    with_datapoint(alert, scaling)
+}
+
+/// The alarm's newest datapoint as alerts write it.
+fn datapoint(scaling: &Scaling) -> String {
+    scaling
+        .value
+        .map(|v| format!("{v:.1}"))
+        .unwrap_or_else(|| "(no datapoint in the alarm)".into())
+}
+
+/// `alert` with the alarm's newest datapoint in its context, when the alarm had one.
+fn with_datapoint(alert: Alert, scaling: &Scaling) -> Alert {
+    match scaling.value {
+        Some(v) => alert.context("metric_value", format!("{v}")),
+        None => alert,
+    }
 }
 
 /// What to do about a target held at `bound`.
@@ -192,16 +197,13 @@ pub fn at_bound_alert(
     scaling: &Scaling,
 ) -> Alert {
     let bound = episode.bound;
-    let value = scaling
-        .value
-        .map(|v| format!("{v:.1}"))
-        .unwrap_or_else(|| "(no datapoint in the alarm)".into());
+    let value = datapoint(scaling);
     // Held at the max, load may outrun capacity; held at the min, it only costs.
     let severity = match bound {
         Bound::Max => Severity::Warning,
         Bound::Min => Severity::Info,
     };
-    let mut alert = Alert::new(
+    let alert = Alert::new(
         severity,
         function,
         format!("scaling.at-{}", bound.word()),
@@ -239,10 +241,7 @@ pub fn at_bound_alert(
     .context("alarm", &scaling.alarm)
     .context("bound", bound.word())
     .context("asked", scaling.computed.to_string());
-    if let Some(v) = scaling.value {
-        alert = alert.context("metric_value", format!("{v}"));
-    }
-    alert
+    with_datapoint(alert, scaling)
 }
 
 /// The alert for the end of an at-bound episode of `alarm`, with why it ended and how long it

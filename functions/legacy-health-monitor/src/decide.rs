@@ -15,7 +15,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::probe::{Failure, Outcome};
-use crate::targets::{Probe, Target};
+use crate::targets::{flap_failures, Probe, Target};
 
 /// What the monitor believes about a target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -183,7 +183,7 @@ impl TargetState {
 /// How many failed runs of its `flap_window` make `target` flapping: `flap_share` percent of
 /// them, rounded up; none when `flap_share` is 0.
 pub fn flap_threshold(target: &Target) -> Option<u32> {
-    (target.flap_share > 0).then(|| (target.flap_window * target.flap_share).div_ceil(100))
+    (target.flap_share > 0).then(|| flap_failures(target.flap_window, target.flap_share))
 }
 
 /// Runs failed among `state`'s last `target.flap_window` that count toward flapping.

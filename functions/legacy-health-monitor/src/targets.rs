@@ -338,6 +338,11 @@ fn parse_target(entry: &Value, defaults: &Defaults, source: &str) -> Result<Targ
     })
 }
 
+/// How many failed runs of a `window` make `share` percent of it, rounded up.
+pub fn flap_failures(window: u32, share: u32) -> u32 {
+    (window * share).div_ceil(100)
+}
+
 /// Whether `share` percent of `window` runs failed (rounded up) can make a target flapping: at
 /// least 2 failures, and no more than fit in the window without `down_after` in a row (a target
 /// that fails that many in a row is down, not flapping). Share 0 (off) always can. The reason says
@@ -346,7 +351,7 @@ fn flapping_can_happen(window: u32, share: u32, down_after: u32) -> Result<(), S
     if share == 0 {
         return Ok(());
     }
-    let needed = (window * share).div_ceil(100);
+    let needed = flap_failures(window, share);
     let possible = window - window / down_after;
     if possible < 2 {
         return Err(format!(
