@@ -1138,3 +1138,330 @@ async fn a_flapping_setting_out_of_range_is_a_named_error_and_the_other_targets_
     );
     assert_eq!(answer["checked"], 1, "{answer:#}");
 }
+
+fn kinds(sent: &[Published]) -> Vec<&str> {
+    sent.iter().map(|a| a.event_type.as_str()).collect()
+}
+
+#[tokio::test]
+async fn a_mute_from_chat_holds_back_an_outage_and_its_end_says_who_why_what_was_held_and_that_it_is_still_down(
+) {
+    // Given billing, up.
+    let world = World::new().await;
+    let server = TestServer::http(Reply::healthy()).await;
+    let monitor = world
+        .monitor(json!({"targets": [{"name": "billing", "http": server.url("/health")}]}))
+        .await;
+    run(&monitor, T0).await.unwrap();
+    run(&monitor, T0 + 60).await.unwrap();
+
+    // When alice mutes it for 10 minutes from chat, and it fails through the mute.
+    let answer = command(
+        &monitor,
+        json!({"command": "mute", "args": {"target": "billing", "for": "10m", "reason": "db migration"}, "requested_by": "alice"}),
+        T0 + 90,
+    )
+    .await
+    .unwrap();
+    assert_eq!(answer["status"], "muted", "{answer:#}");
+    assert_eq!(answer["until"], ops_core::time::utc_text(T0 + 690));
+    server.set(Reply::error(503, "maintenance"));
+    for minute in 2..=11 {
+        // Each run delivered twice.
+        run(&monitor, T0 + 60 * minute).await.unwrap();
+        run(&monitor, T0 + 60 * minute).await.unwrap();
+    }
+
+    // Then nothing is alerted, its checks and metrics went on, and status shows the mute.
+    assert_eq!(kinds(&world.alerts()), Vec::<&str>::new());
+    let ups: Vec<u64> = monitor
+        .metrics
+        .lines()
+        .iter()
+        .filter(|l| l["Target"] == "billing")
+        .map(|l| l["Up"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ups, [1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    let status = command(&monitor, json!({"command": "status"}), T0 + 670)
+        .await
+        .unwrap();
+    let billing = &status["targets"][0];
+    assert_eq!(billing["health"], "down", "{status:#}");
+    assert_eq!(
+        (
+            &billing["muted"]["by"],
+            &billing["muted"]["reason"],
+            &billing["muted"]["held_back"]
+        ),
+        (&json!("alice"), &json!("db migration"), &json!(1))
+    );
+
+    // When the first run after its end comes (twice).
+    run(&monitor, T0 + 720).await.unwrap();
+    run(&monitor, T0 + 720).await.unwrap();
+
+    // Then one alert says the mute ended and billing is still down, with who, why and what.
+    let sent = world.alerts();
+    assert_eq!(kinds(&sent), ["health.unmuted"]);
+    assert_eq!(
+        sent[0].subject,
+        "[CRITICAL] billing: mute ended, and it is DOWN"
+    );
+    let description = text(&sent[0].chat["content"]["description"]);
+    for expected in [
+        "was muted by alice since",
+        "\"db migration\"; it ran until",
+        "1 alert was held back:",
+        "DOWN billing (GET ",
+        "status: HTTP 503 (expected 200-299)",
+        "billing is now DOWN since",
+    ] {
+        assert!(
+            description.contains(expected),
+            "{expected:?} in {description}"
+        );
+    }
+    assert_eq!(
+        sent[0].chat["content"]["nextSteps"][0],
+        "Look at the server: it is down now and no down alert went out while it was muted."
+    );
+    assert_eq!(
+        command(&monitor, json!({"command": "status"}), T0 + 730)
+            .await
+            .unwrap()["targets"][0]["muted"],
+        Value::Null
+    );
+
+    // When it comes back, its recovery is alerted as usual.
+    server.set(Reply::healthy());
+    run(&monitor, T0 + 780).await.unwrap();
+    run(&monitor, T0 + 840).await.unwrap();
+    assert_eq!(
+        kinds(&world.alerts()),
+        ["health.unmuted", "health.recovered"]
+    );
+}
+
+#[tokio::test]
+async fn unmute_ends_a_mute_at_the_next_run_and_bad_mute_commands_are_refused_changing_nothing() {
+    let world = World::new().await;
+    let server = TestServer::http(Reply::healthy()).await;
+    let monitor = world
+        .monitor(json!({"targets": [{"name": "billing", "http": server.url("/health")}]}))
+        .await;
+    let mute = |args: Value| json!({"command": "mute", "args": args, "requested_by": "alice"});
+    let early = command(
+        &monitor,
+        mute(json!({"target": "billing", "for": "1h", "reason": "x"})),
+        T0 - 30,
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        early.to_string().contains(
+            "billing has not been checked yet; its first run (within a minute) records it"
+        ),
+        "{early}"
+    );
+    run(&monitor, T0).await.unwrap();
+    for (payload, error) in [
+        (
+            mute(json!({"target": "payroll", "for": "1h", "reason": "x"})),
+            "health target `payroll` not found",
+        ),
+        (
+            mute(json!({"target": "billing", "for": "8d", "reason": "x"})),
+            "command `mute`: argument `for`: `8d` is not a duration like 30m, 2h or 1h30m (1 minute to 168 hours)",
+        ),
+        (
+            mute(json!({"target": "billing", "for": "1h", "reason": "  "})),
+            "command `mute`: argument `reason` is empty",
+        ),
+        (
+            mute(json!({"target": "billing", "for": "1h", "reason": "x".repeat(201)})),
+            "command `mute`: argument `reason`: say why, in 1 to 200 printable characters",
+        ),
+        (
+            mute(json!({"target": "billing", "for": "1h"})),
+            "command `mute`: missing argument `reason` (why, shown in status and in the alert when it ends)",
+        ),
+        (
+            json!({"command": "unmute", "args": {"target": "billing"}}),
+            "refused: billing is not muted",
+        ),
+    ] {
+        let refused = command(&monitor, payload.clone(), T0 + 30).await.unwrap_err();
+        assert!(refused.to_string().contains(error), "{payload}: {refused}");
+    }
+    // A rehearsal says what it would do and does nothing.
+    let mut rehearsal = mute(json!({"target": "billing", "for": "1h", "reason": "patching"}));
+    rehearsal["dry_run"] = json!(true);
+    let answer = command(&monitor, rehearsal, T0 + 30).await.unwrap();
+    assert_eq!(answer["status"], "dry_run", "{answer:#}");
+    let status = command(&monitor, json!({"command": "status"}), T0 + 30)
+        .await
+        .unwrap();
+    assert_eq!(status["targets"][0]["muted"], Value::Null, "{status:#}");
+
+    // Muted for an hour, then lifted by bob after a flap it held back.
+    command(
+        &monitor,
+        mute(json!({"target": "billing", "for": "1h", "reason": "patching"})),
+        T0 + 30,
+    )
+    .await
+    .unwrap();
+    server.set(Reply::error(500, "restarting"));
+    for minute in 1..=3 {
+        run(&monitor, T0 + 60 * minute).await.unwrap();
+    }
+    server.set(Reply::healthy());
+    for minute in 4..=5 {
+        run(&monitor, T0 + 60 * minute).await.unwrap();
+    }
+    let answer = command(
+        &monitor,
+        json!({"command": "unmute", "args": {"target": "billing"}, "requested_by": "bob"}),
+        T0 + 330,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (&answer["status"], &answer["held_back"]),
+        (&json!("unmuted"), &json!(2)),
+        "{answer:#}"
+    );
+    let again = command(
+        &monitor,
+        json!({"command": "unmute", "args": {"target": "billing"}, "requested_by": "bob"}),
+        T0 + 340,
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        again.to_string().contains("already lifted by bob"),
+        "{again}"
+    );
+    assert_eq!(kinds(&world.alerts()), Vec::<&str>::new());
+    run(&monitor, T0 + 360).await.unwrap();
+    let sent = world.alerts();
+    assert_eq!(kinds(&sent), ["health.unmuted"]);
+    assert_eq!(sent[0].subject, "[INFO] billing: mute ended, and it is up");
+    let description = text(&sent[0].chat["content"]["description"]);
+    for expected in [
+        "bob lifted it at",
+        "2 alerts were held back:",
+        "DOWN billing",
+        "RECOVERED billing after 2 minutes",
+    ] {
+        assert!(
+            description.contains(expected),
+            "{expected:?} in {description}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_maintenance_window_in_the_targets_document_mutes_its_target_and_its_end_is_alerted() {
+    // T0 is 11:06:40 UTC: a daily window from 11:10 for 5 minutes.
+    let world = World::new().await;
+    let server = TestServer::http(Reply::healthy()).await;
+    let monitor = world
+        .monitor(json!({"targets": [
+            {"name": "billing", "http": server.url("/health"),
+             "maintenance": [{"days": "daily", "start_utc": "11:10", "for": "5m", "reason": "nightly restart"}]},
+            {"name": "ledger", "http": server.url("/ledger"), "maintenance": [{"start_utc": "25:00", "for": "1h", "reason": "x"}]}]}))
+        .await;
+    let status = command(&monitor, json!({"command": "status"}), T0)
+        .await
+        .unwrap();
+    assert_eq!(
+        status["targets"][0]["maintenance"],
+        json!(["daily 11:10 UTC for 5 minutes: nightly restart"])
+    );
+    assert_eq!(
+        status["targets"][0]["next_maintenance"],
+        format!(
+            "{} to {}",
+            ops_core::time::utc_text(T0 + 200),
+            ops_core::time::utc_text(T0 + 500)
+        )
+    );
+    assert_eq!(
+        status["invalid_entries"],
+        json!(["HEALTH_TARGETS: targets[1] (ledger): field `maintenance`: window 1: `start_utc`: `\"25:00\"` is not a time of day in UTC like \"02:00\""])
+    );
+    // Up before the window; it restarts (fails) inside it and is up again before its end.
+    for minute in 0..=2 {
+        run(&monitor, T0 + 60 * minute).await.unwrap();
+    }
+    server.set(Reply::error(503, "restarting"));
+    for minute in 4..=6 {
+        run(&monitor, T0 + 60 * minute).await.unwrap();
+    }
+    server.set(Reply::healthy());
+    for minute in 7..=8 {
+        run(&monitor, T0 + 60 * minute).await.unwrap();
+    }
+    let config_alerts = |sent: &[Published]| {
+        sent.iter()
+            .filter(|a| !a.event_type.starts_with("health.config"))
+            .map(|a| a.event_type.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(config_alerts(&world.alerts()), Vec::<String>::new());
+    run(&monitor, T0 + 540).await.unwrap();
+    let sent = world.alerts();
+    assert_eq!(config_alerts(&sent), ["health.unmuted"]);
+    let ended = sent
+        .iter()
+        .find(|a| a.event_type == "health.unmuted")
+        .unwrap();
+    assert_eq!(ended.subject, "[INFO] billing: mute ended, and it is up");
+    let description = text(&ended.chat["content"]["description"]);
+    assert!(
+        description.contains("was muted by maintenance window (HEALTH_TARGETS) since")
+            && description.contains("\"nightly restart\"")
+            && description.contains("2 alerts were held back"),
+        "{description}"
+    );
+}
+
+#[tokio::test]
+async fn a_mute_sent_while_a_run_is_sending_the_targets_alerts_is_answered_with_when_to_retry() {
+    let world = World::new().await;
+    let server = TestServer::http(Reply::error(503, "down")).await;
+    let monitor = world
+        .monitor(json!({"targets": [{"name": "erp", "http": server.url("/"), "down_after": 1}]}))
+        .await;
+    // Given the run at T0 records erp down and is slow to send the alert.
+    world.emulator.add_fault(json!({"service": "sns", "operation": "Publish", "kind": "latency", "latency_ms": 1500, "on_calls": [1]}));
+    let mute = async {
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        command(
+            &monitor,
+            json!({"command": "mute", "args": {"target": "erp", "for": "1h", "reason": "fixing it"}, "requested_by": "alice"}),
+            T0 + 1,
+        )
+        .await
+    };
+    let (ran, muted) = tokio::join!(run(&monitor, T0), mute);
+    ran.unwrap();
+    // Then the command is refused with when to send it again, and the alert went out once.
+    let refused = muted.unwrap_err().to_string();
+    assert!(
+        refused.contains("a health run is sending erp's alerts until")
+            && refused.contains("send the command again after that"),
+        "{refused}"
+    );
+    assert_eq!(kinds(&world.alerts()), ["health.down"]);
+    // Sent again, it is taken.
+    let answer = command(
+        &monitor,
+        json!({"command": "mute", "args": {"target": "erp", "for": "1h", "reason": "fixing it"}, "requested_by": "alice"}),
+        T0 + 5,
+    )
+    .await
+    .unwrap();
+    assert_eq!(answer["status"], "muted");
+}

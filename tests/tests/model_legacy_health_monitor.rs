@@ -35,11 +35,18 @@
 //!    document reads back.
 //! 6. A run whose deadline leaves no room for a check checks nothing (and says so); `status`
 //!    answers what is stored, and changes nothing and alerts nothing.
+//! 7. A mute holds back, never loses: once a chat `mute` of a target was accepted (in an earlier
+//!    round), no alert about it but `health.unmuted` is sent until that one; a `health.unmuted`
+//!    comes only after a `mute` was sent (twice only under invariant 1's duplicate rule), and the
+//!    health it tells carries invariant 1 on (a recovery after it needs it to say DOWN); a
+//!    certificate warning it held back counts as alerted.
 //!
 //! Liveness (after the sequence: every document restored, the invalid one removed, then on-time
 //! runs with no faults): each target's recorded health is its real one, nothing is left pending,
 //! the last transition alert of each target says its real health (down, or recovered / none when
-//! up), no target is left flapping (the window of `web`, 4 runs, is inside the settling runs), the expiring certificate was alerted exactly once, and the config alerts end with "valid".
+//! up), no target is left flapping (the window of `web`, 4 runs, is inside the settling runs) or
+//! muted (the settling runs last the mute's three minutes longer), the expiring certificate was
+//! alerted exactly once, and the config alerts end with "valid".
 //!
 //! Sequences take 2 to 3 s each on two cores (measured: 300 in 567 to 868 s): the 10,000 of
 //! `make soak` take six to eight hours.
@@ -85,6 +92,10 @@ const BROKEN: &str = "/ops/health/zz-broken";
 const DEADLINE: Duration = Duration::from_secs(20);
 /// A deadline shorter than the margin plus one check's timeout: nothing can be checked.
 const SHORT_DEADLINE: Duration = Duration::from_millis(700);
+/// How long a chat `mute` holds a target's alerts back.
+const MUTE_FOR: &str = "3m";
+/// Its length in schedule ticks.
+const MUTE_TICKS: u64 = 3;
 /// On-time runs after the sequence: enough for any hysteresis here (2) to settle, and more.
 const SETTLE_TICKS: u64 = 4;
 
@@ -127,11 +138,22 @@ enum Event {
     FixConfig,
     /// A person asks `status` in chat.
     Status,
+    /// A person mutes a target from chat for three minutes.
+    Mute(usize),
+    /// A person lifts a target's mute from chat.
+    Unmute(usize),
 }
 
 impl Event {
+    fn is_schedule(&self) -> bool {
+        matches!(self, Event::Tick | Event::ShortTick)
+    }
+
     fn is_world(&self) -> bool {
-        !matches!(self, Event::Tick | Event::ShortTick | Event::Status)
+        !matches!(
+            self,
+            Event::Tick | Event::ShortTick | Event::Status | Event::Mute(_) | Event::Unmute(_)
+        )
     }
 }
 
@@ -147,6 +169,8 @@ fn event() -> impl Strategy<Value = Event> {
         1 => Just(Event::BreakConfig),
         1 => Just(Event::FixConfig),
         1 => Just(Event::Status),
+        2 => (0..TARGETS.len()).prop_map(Event::Mute),
+        1 => (0..TARGETS.len()).prop_map(Event::Unmute),
     ]
 }
 
@@ -223,6 +247,13 @@ struct Model {
     certs: [Vec<bool>; 3],
     /// Config alerts: (invalid?, a state write failed in its round).
     config: Vec<(bool, bool)>,
+    /// Per target: a chat `mute` of it was accepted in an earlier round, and its end not yet
+    /// alerted.
+    muted: [bool; 3],
+    /// Per target: a chat `mute` of it was delivered (its answer may have been lost to a fault).
+    mute_tried: [bool; 3],
+    /// Per target: whether a state write failed in the round of its last `health.unmuted` alert.
+    last_unmuted_excused: [Option<bool>; 3],
     /// (target, tick): a delivery of the tick ended well having checked and counted the target.
     spent: BTreeSet<(usize, u64)>,
     /// The table after the last round.
@@ -284,6 +315,24 @@ async fn invoke(
     let invocation = Invocation { now: wall };
     match event {
         Event::Status => function_handler(json!({"command": "status"}), &invocation, deps).await,
+        Event::Mute(i) => {
+            let args = json!({"target": TARGETS[*i].0, "for": MUTE_FOR, "reason": "model"});
+            function_handler(
+                json!({"command": "mute", "args": args, "requested_by": "model"}),
+                &invocation,
+                deps,
+            )
+            .await
+        }
+        Event::Unmute(i) => {
+            let args = json!({"target": TARGETS[*i].0});
+            function_handler(
+                json!({"command": "unmute", "args": args, "requested_by": "model"}),
+                &invocation,
+                deps,
+            )
+            .await
+        }
         Event::ShortTick => {
             let deadline = epoch_ms() + SHORT_DEADLINE.as_millis() as u64;
             function_handler_within(scheduled(tick), &invocation, Some(deadline), deps).await
@@ -323,7 +372,7 @@ async fn deliver(
     let mut delivered = Vec::new();
     for ((step, event, tick), outcome) in events.iter().cloned().zip(first) {
         let outcome = match outcome {
-            Err(error) if error.retryable() && event != Event::Status => {
+            Err(error) if error.retryable() && event.is_schedule() => {
                 until_settled(ASYNC_ATTEMPTS - 1, || {
                     let at = wall.fetch_add(60, Ordering::SeqCst) + 60;
                     let event = event.clone();
@@ -439,7 +488,7 @@ impl Sequence<'_> {
                 self.delete_document(BROKEN);
                 self.model.broken = false;
             }
-            Event::Tick | Event::ShortTick | Event::Status => {}
+            Event::Tick | Event::ShortTick | Event::Status | Event::Mute(_) | Event::Unmute(_) => {}
         }
     }
 
@@ -487,10 +536,43 @@ impl Sequence<'_> {
         let write_may_have_failed = fired > failed_publishes;
         let short = delivered.iter().any(|d| d.event == Event::ShortTick);
 
-        // 1, 2, 3: the alerts.
+        // 1, 2, 3, 7: the alerts.
         for alert in &new {
             let target = TARGETS.iter().position(|(name, _)| *name == alert.resource);
+            if let Some(i) = target {
+                if self.model.muted[i] && alert.event_type != "health.unmuted" {
+                    return fail(format!(
+                        "{} is muted (a chat mute was accepted and its end not yet alerted) but {} was sent: {}",
+                        alert.resource, alert.event_type, alert.subject
+                    ));
+                }
+            }
             match (alert.event_type.as_str(), target) {
+                ("health.unmuted", Some(i)) => {
+                    if !self.model.muted[i]
+                        && !self.model.mute_tried[i]
+                        && self.model.last_unmuted_excused[i] != Some(true)
+                    {
+                        return fail(format!(
+                            "{}: a mute's end was alerted with no mute sent (or twice with no failed state write between): {}",
+                            alert.resource, alert.subject
+                        ));
+                    }
+                    self.model.muted[i] = false;
+                    self.model.mute_tried[i] = false;
+                    self.model.last_unmuted_excused[i] = Some(write_may_have_failed);
+                    // The end tells the health as it stands: the transitions go on from it.
+                    let down = alert.subject.ends_with("it is DOWN");
+                    self.model.transitions[i].push((down, write_may_have_failed));
+                    let flapping = alert.subject.ends_with("it is FLAPPING");
+                    if flapping || self.model.flaps[i].is_some() {
+                        self.model.flaps[i] = Some((flapping, write_may_have_failed));
+                    }
+                    let description = alert.chat["content"]["description"].to_string();
+                    if description.contains("CERTIFICATE ") {
+                        self.model.certs[i].push(write_may_have_failed);
+                    }
+                }
                 (kind @ ("health.down" | "health.recovered"), Some(i)) => {
                     let down = kind == "health.down";
                     let list = &mut self.model.transitions[i];
@@ -603,7 +685,7 @@ impl Sequence<'_> {
         for (i, (name, _)) in TARGETS.iter().enumerate() {
             let fresh: BTreeSet<u64> = delivered
                 .iter()
-                .filter(|d| d.event != Event::Status && !self.model.spent.contains(&(i, d.tick)))
+                .filter(|d| d.event.is_schedule() && !self.model.spent.contains(&(i, d.tick)))
                 .map(|d| d.tick)
                 .collect();
             let key = state_key(name);
@@ -685,6 +767,17 @@ impl Sequence<'_> {
                 }
             }
         }
+        // 7: a mute accepted this round holds alerts back from the next round on.
+        for d in delivered {
+            match (&d.event, &d.answer) {
+                (Event::Mute(i), Ok(answer)) if answer["status"] == "muted" => {
+                    self.model.muted[*i] = true;
+                    self.model.mute_tried[*i] = true;
+                }
+                (Event::Mute(i), _) => self.model.mute_tried[*i] = true,
+                _ => {}
+            }
+        }
         self.model.table = after;
         Ok(())
     }
@@ -707,6 +800,11 @@ impl Sequence<'_> {
             }
             if state["pending"].as_array().is_some_and(|p| !p.is_empty()) {
                 return fail(format!("{name} still has alerts pending: {state}"));
+            }
+            if self.model.muted[i] || state.get("mute").is_some_and(|m| !m.is_null()) {
+                return fail(format!(
+                    "{name} is still muted after settling runs: {state}"
+                ));
             }
             if let Some((true, _)) = self.model.flaps[i] {
                 return fail(format!(
@@ -780,6 +878,9 @@ fn play(
             flaps: Default::default(),
             certs: Default::default(),
             config: Vec::new(),
+            muted: [false; 3],
+            mute_tried: [false; 3],
+            last_unmuted_excused: [None; 3],
             spent: BTreeSet::new(),
             table: BTreeMap::new(),
         },
@@ -820,8 +921,11 @@ fn play(
     if sequence.model.broken {
         sequence.apply(&Event::FixConfig);
     }
-    for k in 0..SETTLE_TICKS {
-        let tick = tick_of(steps.len() + k as usize);
+    // From the invocation clock on (retries move it ahead of the schedule), long enough for a
+    // mute sent last to end and for the hysteresis to settle after it.
+    let settle_from = tick_of(steps.len()).max(sequence.wall.load(Ordering::SeqCst));
+    for k in 0..SETTLE_TICKS + MUTE_TICKS {
+        let tick = settle_from + 60 * k;
         sequence.round(
             &format!("settling run {k}"),
             &[(usize::MAX, Event::Tick, tick)],

@@ -3,8 +3,10 @@
 //! nears expiry, and flapping: a target that is not down but failed `flap_share` percent of its
 //! last `flap_window` runs is alerted once as flapping, and once when it settles (its failures in
 //! the window down to half that many or fewer). A target that goes down stops flapping: the down
-//! alert says it was, and its outage's runs never count toward flapping after it recovers. What must be alerted is kept in the state until the alert is out, so a run that
-//! dies after recording a change still gets it alerted by the next one.
+//! alert says it was, and its outage's runs never count toward flapping after it recovers. While
+//! the target is muted ([`crate::mute`]) all of that goes on, and what it would alert is held back
+//! in the mute, told when the mute ends. What must be alerted is kept in the state until the alert
+//! is out, so a run that dies after recording a change still gets it alerted by the next one.
 //!
 //! **Runs count once, in time order.** EventBridge delivers a scheduled event at least once, and a
 //! failed run is delivered again with the same `time`, up to hours late. A state records the
@@ -14,6 +16,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::mute::{self, Mute};
 use crate::probe::{Failure, Outcome};
 use crate::targets::{flap_failures, Probe, Target};
 
@@ -100,6 +103,18 @@ pub enum Notice {
         /// Runs in the window (fewer than `flap_window` while it fills).
         window: u32,
     },
+    /// Its mute ended: who muted it and why, what was held back, and how it is now.
+    Unmuted {
+        /// The mute that ended.
+        mute: Box<Mute>,
+        /// Its health when the mute ended (before the check of the run that ended it).
+        health: Health,
+        /// Since when it has had that health, epoch seconds.
+        health_since: u64,
+        /// Since when it has been flapping, if it is.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        flapping_since: Option<u64>,
+    },
     /// It stopped flapping, or is no longer watched for it.
     Settled {
         /// Flapping since, epoch seconds.
@@ -117,7 +132,15 @@ pub enum Notice {
 impl Notice {
     /// Whether it is about a target being down.
     pub fn is_down(&self) -> bool {
-        matches!(self, Notice::Down { .. } | Notice::StillDown { .. })
+        matches!(
+            self,
+            Notice::Down { .. }
+                | Notice::StillDown { .. }
+                | Notice::Unmuted {
+                    health: Health::Down,
+                    ..
+                }
+        )
     }
 }
 
@@ -153,6 +176,13 @@ pub struct TargetState {
     /// Since when it has been flapping, epoch seconds.
     #[serde(default)]
     pub flapping_since: Option<u64>,
+    /// Its alerts are held back until then (see [`crate::mute`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mute: Option<Mute>,
+    /// A maintenance window a person lifted (`unmute`) mutes nothing before this time, epoch
+    /// seconds: the end of that window.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub window_skipped_until: u64,
     /// Until when (epoch seconds, the invocation's clock) the run that recorded `pending` owns
     /// sending it: its deadline. Another run leaves the target alone until then (so an alert is
     /// never sent by two runs at once), and takes the alerts over after it (the owner died).
@@ -175,9 +205,15 @@ impl TargetState {
             recent_failures: 0,
             recent_runs: 0,
             flapping_since: None,
+            mute: None,
+            window_skipped_until: 0,
             claimed_until: 0,
         }
     }
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// How many failed runs of its `flap_window` make `target` flapping: `flap_share` percent of
@@ -218,6 +254,8 @@ pub fn decide(target: &Target, previous: &TargetState, outcome: &Outcome, now: u
         return previous.clone();
     }
     let mut next = previous.clone();
+    mute::before_check(&target.maintenance, &target.source, &mut next, now);
+    let first_new = next.pending.len();
     let seen = Seen::of(outcome);
     if next.health != Health::Down {
         next.recent_failures =
@@ -314,6 +352,7 @@ pub fn decide(target: &Target, previous: &TargetState, outcome: &Outcome, now: u
         Some(days) if days >= warn_days => next.cert_warned = false,
         _ => {}
     }
+    mute::after_check(&mut next, first_new, now);
     if next != *previous {
         next.at = Some(now);
     }
@@ -462,11 +501,21 @@ mod tests {
     /// `pattern` as runs a minute apart from `start` (`x` a failure, `.` a good check), each
     /// run's alerts kept, with the state after.
     fn play(state: TargetState, start: u64, pattern: &str) -> (TargetState, Vec<(u64, Notice)>) {
+        play_for(&target(), state, start, pattern)
+    }
+
+    /// [`play`] for `target`.
+    fn play_for(
+        target: &Target,
+        state: TargetState,
+        start: u64,
+        pattern: &str,
+    ) -> (TargetState, Vec<(u64, Notice)>) {
         let mut notices = Vec::new();
         let state = pattern.chars().enumerate().fold(state, |s, (i, c)| {
             let at = start + 60 * i as u64;
             let outcome = if c == 'x' { failed() } else { ok() };
-            let mut next = decide(&target(), &s, &outcome, at);
+            let mut next = decide(target, &s, &outcome, at);
             notices.extend(next.pending.drain(..).map(|n| (at, n)));
             next
         });
@@ -483,6 +532,7 @@ mod tests {
                 Notice::CertExpiring { .. } => "cert",
                 Notice::Flapping { .. } => "flapping",
                 Notice::Settled { .. } => "settled",
+                Notice::Unmuted { .. } => "unmuted",
             })
             .collect()
     }
@@ -587,6 +637,170 @@ mod tests {
                 flapping_since: None,
                 ..
             }]
+        ));
+    }
+
+    /// The mute a run's end alert carries, with the health it tells.
+    fn ended(notice: &Notice) -> (&crate::mute::Mute, Health) {
+        match notice {
+            Notice::Unmuted { mute, health, .. } => (mute, *health),
+            other => panic!("not a mute's end: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_chat_mute_holds_back_an_outage_and_its_end_says_what_was_held_and_that_it_is_still_down() {
+        let (up, _) = play(TargetState::new(0), 0, "..");
+        let muted = crate::mute::mute_from_chat(&up, "alice", "db migration", 600, 120);
+        // Down at the third failure, at 240: held back, and the state follows the checks.
+        let (state, notices) = play(muted, 120, "xxxxxxxxx");
+        assert!(notices.is_empty(), "{notices:?}");
+        assert_eq!(state.health, Health::Down);
+        assert_eq!(state.since, 240);
+        let mute = state.mute.clone().unwrap();
+        assert_eq!(
+            mute.held_count, 1,
+            "a reminder every 30 min has not come yet"
+        );
+        assert!(matches!(
+            mute.held[0],
+            crate::mute::Held {
+                at: 240,
+                notice: Notice::Down { .. }
+            }
+        ));
+        // The first run at or after 720 ends it and tells the state as it stood: down.
+        let (state, notices) = play(state, 720, "x.");
+        assert_eq!(kinds(&notices), ["unmuted"]);
+        let (mute, health) = ended(&notices[0].1);
+        assert_eq!(health, Health::Down);
+        assert_eq!(
+            (mute.by.as_str(), mute.reason.as_str()),
+            ("alice", "db migration")
+        );
+        assert_eq!(
+            (mute.since, mute.until, mute.lifted_by.as_deref()),
+            (120, 720, None)
+        );
+        assert!(state.mute.is_none());
+        // From then on the target alerts as usual: its recovery is alerted.
+        let (_, notices) = play(state, 840, ".");
+        assert_eq!(kinds(&notices), ["recovered"]);
+    }
+
+    #[test]
+    fn a_mute_ends_only_at_a_run_that_counts_and_a_late_run_changes_nothing() {
+        let (up, _) = play(TargetState::new(0), 0, "..");
+        let muted = crate::mute::mute_from_chat(&up, "alice", "deploy", 300, 120);
+        let (state, _) = play(muted, 120, ".....");
+        assert!(state.mute.is_some());
+        // A late delivery of an old tick after the mute's time counts nothing and ends nothing.
+        let late = decide(&target(), &state, &ok(), 300);
+        assert_eq!(late, state);
+        let (state, notices) = play(state, 420, ".");
+        assert_eq!(kinds(&notices), ["unmuted"]);
+        assert_eq!(ended(&notices[0].1).1, Health::Up);
+        assert!(state.mute.is_none());
+    }
+
+    fn patched() -> Target {
+        let (mut targets, errors) = parse_document(
+            "ssm:/ops/health/billing",
+            r#"{"targets": [{"name": "billing", "http": "https://billing/", "maintenance": [{"days": "daily", "start_utc": "02:00", "for": "1h", "reason": "nightly patching"}]}]}"#,
+        );
+        assert_eq!(errors, []);
+        targets.remove(0)
+    }
+
+    const TWO_AM: u64 = 86_400 + 2 * 3600;
+
+    #[test]
+    fn a_maintenance_window_mutes_from_its_first_run_to_its_end_and_is_alerted_once_as_it_ends() {
+        let (up, notices) = play_for(&patched(), TargetState::new(0), TWO_AM - 120, "..");
+        assert!(notices.is_empty() && up.mute.is_none());
+        let (state, notices) = play_for(&patched(), up, TWO_AM, &"x".repeat(60));
+        assert!(notices.is_empty(), "{notices:?}");
+        let mute = state.mute.clone().unwrap();
+        assert!(mute.window);
+        assert_eq!(mute.by, "maintenance window (ssm:/ops/health/billing)");
+        assert_eq!((mute.since, mute.until), (TWO_AM, TWO_AM + 3600));
+        let (state, notices) = play_for(&patched(), state, TWO_AM + 3600, "..");
+        assert_eq!(
+            kinds(&notices),
+            ["unmuted", "recovered"],
+            "the end tells it down, then its recovery"
+        );
+        assert_eq!(ended(&notices[0].1).1, Health::Down);
+        assert_eq!(ended(&notices[0].1).0.held_count, 1);
+        // The next night's window mutes it again.
+        let (state, _) = play_for(&patched(), state, TWO_AM + 86_400, ".");
+        assert!(state
+            .mute
+            .as_ref()
+            .is_some_and(|m| m.since == TWO_AM + 86_400));
+    }
+
+    #[test]
+    fn a_chat_mute_ending_inside_a_window_goes_on_as_the_windows_and_unmute_skips_the_rest_of_it() {
+        let (up, _) = play_for(&patched(), TargetState::new(0), TWO_AM - 600, ".");
+        let muted = crate::mute::mute_from_chat(&up, "alice", "early start", 900, TWO_AM - 540);
+        // Alice's mute runs out at 02:06, inside the window: no alert, the window's mute goes on.
+        let (state, notices) = play_for(&patched(), muted, TWO_AM - 480, &"x".repeat(20));
+        assert!(notices.is_empty(), "{notices:?}");
+        let mute = state.mute.clone().unwrap();
+        assert!(mute.window, "{mute:?}");
+        assert_eq!(mute.since, TWO_AM - 540, "the mute began with alice's");
+        assert_eq!(mute.held_count, 1);
+        // Bob lifts it at 02:20: the next run ends it, and the window does not mute it again.
+        let lifted =
+            crate::mute::unmute_from_chat(&state, &patched().maintenance, "bob", TWO_AM + 1200)
+                .unwrap();
+        assert_eq!(lifted.window_skipped_until, TWO_AM + 3600);
+        let (state, notices) = play_for(&patched(), lifted, TWO_AM + 1260, "xx");
+        assert_eq!(kinds(&notices), ["unmuted"]);
+        assert_eq!(ended(&notices[0].1).0.lifted_by.as_deref(), Some("bob"));
+        assert!(state.mute.is_none());
+        // Alerts flow again: its recovery at the end is alerted; the next night mutes again.
+        let (state, notices) = play_for(&patched(), state, TWO_AM + 1380, "..");
+        assert_eq!(kinds(&notices), ["recovered"]);
+        let (state, _) = play_for(&patched(), state, TWO_AM + 86_400, ".");
+        assert!(state.mute.is_some());
+        assert!(crate::mute::unmute_from_chat(&TargetState::new(0), &[], "bob", 0).is_none());
+    }
+
+    #[test]
+    fn a_mute_keeps_the_first_held_alerts_and_counts_the_rest() {
+        let (up, _) = play(TargetState::new(0), 0, "..");
+        let muted = crate::mute::mute_from_chat(&up, "alice", "chaos day", 86_400, 120);
+        // Down and up again and again: 20 changes.
+        let (state, notices) = play(muted, 120, &"xxx..".repeat(10));
+        assert!(notices.is_empty());
+        let mute = state.mute.unwrap();
+        assert_eq!(mute.held_count, 20);
+        assert_eq!(mute.held.len(), crate::mute::MAX_HELD);
+        assert!(matches!(mute.held[0].notice, Notice::Down { .. }));
+    }
+
+    #[test]
+    fn a_mute_holds_back_alerts_recorded_and_not_yet_sent() {
+        let (up, _) = play(TargetState::new(0), 0, "..");
+        let down = decide(
+            &target(),
+            &run(up, &[(failed(), 120), (failed(), 180)]),
+            &failed(),
+            240,
+        );
+        assert_eq!(kinds(&[(240, down.pending[0].clone())]), ["down"]);
+        let muted = crate::mute::mute_from_chat(&down, "alice", "on it", 600, 250);
+        assert!(muted.pending.is_empty());
+        let mute = muted.mute.unwrap();
+        assert_eq!(mute.held_count, 1);
+        assert!(matches!(
+            mute.held[0],
+            crate::mute::Held {
+                at: 240,
+                notice: Notice::Down { .. }
+            }
         ));
     }
 }

@@ -76,6 +76,38 @@ pub const COMMANDS: CommandSet = CommandSet {
                 help: "the target's name",
             }],
         },
+        CommandSpec {
+            name: "mute",
+            usage: "{target, for, reason}",
+            summary: "hold back a target's alerts for a while (it is still checked and measured); one alert when it ends says what was held back",
+            args: &[
+                ArgSpec {
+                    name: "target",
+                    required: true,
+                    help: "the target's name",
+                },
+                ArgSpec {
+                    name: "for",
+                    required: true,
+                    help: "how long, like 30m or 2h (1m to 168h)",
+                },
+                ArgSpec {
+                    name: "reason",
+                    required: true,
+                    help: "why, shown in status and in the alert when it ends",
+                },
+            ],
+        },
+        CommandSpec {
+            name: "unmute",
+            usage: "{target}",
+            summary: "end a target's mute (or its open maintenance window) now",
+            args: &[ArgSpec {
+                name: "target",
+                required: true,
+                help: "the target's name",
+            }],
+        },
         DOCTOR,
     ],
 };
@@ -577,6 +609,14 @@ async fn on_command<A: AlertSink, M: MetricSink>(
         )
         .await);
     }
+    if command.name == "mute" || command.name == "unmute" {
+        let loaded = observe::targets(&deps.config, &deps.clients).await?;
+        return if command.name == "mute" {
+            crate::mute_commands::mute(&command, &loaded.targets, &deps.clients, now).await
+        } else {
+            crate::mute_commands::unmute(&command, &loaded.targets, &deps.clients, now).await
+        };
+    }
     let args: TargetArgs = command.args_as()?;
     let loaded = observe::targets(&deps.config, &deps.clients).await?;
     let chosen: Vec<&Target> = match &args.target {
@@ -633,6 +673,22 @@ async fn on_command<A: AlertSink, M: MetricSink>(
                         crate::decide::runs_in_window(target, &state)
                     )
                 },
+                "muted": state.mute.as_ref().map(|m| json!({
+                    "by": m.by,
+                    "reason": m.reason,
+                    "since": utc_text(m.since),
+                    "until": utc_text(m.until),
+                    "lifted_by": m.lifted_by,
+                    "held_back": m.held_count,
+                    "note": if m.lifted_by.is_some() || m.until <= now {
+                        "ended; the next run alerts its end"
+                    } else {
+                        "checks and metrics go on; alerts are held back"
+                    },
+                })),
+                "maintenance": target.maintenance.iter().map(crate::mute::Window::describe).collect::<Vec<_>>(),
+                "next_maintenance": crate::mute::next_window(&target.maintenance, now)
+                    .map(|(start, end, _)| format!("{} to {}", utc_text(start), utc_text(end))),
                 "configured_in": target.source,
             })
         })
@@ -664,6 +720,17 @@ mod tests {
             let args: TargetArgs = command.args_as().unwrap();
             assert_eq!(args.target.as_deref(), Some("billing"));
         }
+        let path = format!(
+            "{}/../../events/chat-health-mute.json",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let sample: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let command = COMMANDS.parse("legacy-health-monitor", &sample).unwrap();
+        assert_eq!(
+            (command.name.as_str(), command.requested_by.as_deref()),
+            ("mute", Some("alice"))
+        );
+        assert_eq!(command.args["for"], "2h");
     }
 
     #[test]

@@ -4,7 +4,8 @@
 use ops_core::alert::{Alert, Severity};
 use ops_core::time::{duration_text, utc_text};
 
-use crate::decide::{Notice, Seen};
+use crate::decide::{Health, Notice, Seen};
+use crate::mute::{health_now, Mute};
 
 /// Longest list of changes written into one collated alert; the rest are counted.
 const COLLATED_LINES: usize = 25;
@@ -154,6 +155,19 @@ fn single(function: &str, change: &Change) -> Alert {
             .context("window", window.to_string()),
             seen,
         ),
+        Notice::Unmuted {
+            mute,
+            health,
+            health_since,
+            flapping_since,
+        } => unmuted(
+            base,
+            change,
+            mute,
+            health_now(*health, *health_since, *flapping_since),
+            *health,
+            flapping_since.is_some(),
+        ),
         Notice::Settled {
             since,
             turned_off: false,
@@ -194,6 +208,90 @@ fn single(function: &str, change: &Change) -> Alert {
     }
 }
 
+/// The alert that a mute ended: who muted the target and why, what was held back, how it is now.
+fn unmuted(
+    base: impl Fn(Severity, &str, String) -> Alert,
+    change: &Change,
+    mute: &Mute,
+    now: String,
+    health: Health,
+    flapping: bool,
+) -> Alert {
+    let target = &change.target;
+    let (severity, state) = match health {
+        Health::Down => (Severity::Critical, "it is DOWN"),
+        _ if flapping => (Severity::Warning, "it is FLAPPING"),
+        Health::Up => (Severity::Info, "it is up"),
+        Health::Unknown => (Severity::Info, "its health is not yet known"),
+    };
+    let ended = match &mute.lifted_by {
+        Some(who) => format!("{who} lifted it at {}", utc_text(mute.until)),
+        None => format!("it ran until {} as set", utc_text(mute.until)),
+    };
+    let mut held: Vec<String> = mute
+        .held
+        .iter()
+        .map(|h| {
+            format!(
+                "{}: {}",
+                utc_text(h.at),
+                line(target, &change.check, &h.notice)
+            )
+        })
+        .collect();
+    if mute.held_count as usize > held.len() {
+        held.push(format!(
+            "... and {} more",
+            mute.held_count as usize - held.len()
+        ));
+    }
+    let held = if held.is_empty() {
+        "No alert was held back.".to_string()
+    } else {
+        format!(
+            "{} held back:\n{}",
+            match mute.held_count {
+                1 => "1 alert was".to_string(),
+                n => format!("{n} alerts were"),
+            },
+            held.join("\n")
+        )
+    };
+    let mut alert = base(
+        severity,
+        "health.unmuted",
+        format!("{target}: mute ended, and {state}"),
+    )
+    .what(format!(
+        "{target} ({}) was muted by {} since {}: \"{}\"; {ended}. Its checks and metrics went on while muted. {held}",
+        change.check,
+        mute.by,
+        utc_text(mute.since),
+        mute.reason
+    ))
+    .why(format!("{target} is now {now}."))
+    .change("muted", "alerting")
+    .context("muted_by", mute.by.clone())
+    .context("mute_reason", mute.reason.clone())
+    .context("muted_since", utc_text(mute.since))
+    .context("muted_until", utc_text(mute.until))
+    .context("held_back", mute.held_count.to_string());
+    if let Some(who) = &mute.lifted_by {
+        alert = alert.context("lifted_by", who.clone());
+    }
+    if !mute.window {
+        alert = alert.requested_by(mute.by.clone());
+    }
+    match health {
+        Health::Down => alert
+            .next_step(
+                "Look at the server: it is down now and no down alert went out while it was muted.",
+            )
+            .next_step("The monitor alerts when it has passed its checks again."),
+        _ => alert.next_step(format!("Alerts for {target} are sent as usual again.")),
+    }
+}
+
 fn with_seen(alert: Alert, seen: &Seen) -> Alert {
     let mut alert = alert
         .context("failure", seen.failure.kind.label())
@@ -225,6 +323,45 @@ fn failure_line(seen: &Seen) -> String {
     line
 }
 
+/// One line for a notice, as a collated alert (and a mute's end) lists it.
+fn line(target: &str, check: &str, notice: &Notice) -> String {
+    match notice {
+        Notice::Down { seen, .. } => format!("DOWN {target} ({check}): {}", failure_line(seen)),
+        Notice::StillDown { seen, since } => format!(
+            "STILL DOWN {target} since {}: {}",
+            utc_text(*since),
+            failure_line(seen)
+        ),
+        Notice::Recovered { downtime, .. } => {
+            format!("RECOVERED {target} after {}", duration_text(*downtime))
+        }
+        Notice::CertExpiring { days } => format!("CERTIFICATE {target} expires in {days} days"),
+        Notice::Flapping {
+            seen,
+            failed,
+            window,
+        } => format!(
+            "FLAPPING {target} ({failed} of {window} checks failed): {}",
+            failure_line(seen)
+        ),
+        Notice::Settled { failed, window, .. } => {
+            format!("SETTLED {target} ({failed} of {window} checks failed)")
+        }
+        Notice::Unmuted {
+            mute,
+            health,
+            health_since,
+            flapping_since,
+        } => format!(
+            "MUTE ENDED {target} (muted by {}: {}; alerts held back: {}): {}",
+            mute.by,
+            mute.reason,
+            mute.held_count,
+            health_now(*health, *health_since, *flapping_since)
+        ),
+    }
+}
+
 fn collated(function: &str, changes: &[Change]) -> Alert {
     let count = |pred: fn(&Notice) -> bool| changes.iter().filter(|c| pred(&c.notice)).count();
     let down = count(|n| matches!(n, Notice::Down { .. }));
@@ -233,7 +370,17 @@ fn collated(function: &str, changes: &[Change]) -> Alert {
     let certs = count(|n| matches!(n, Notice::CertExpiring { .. }));
     let flapping = count(|n| matches!(n, Notice::Flapping { .. }));
     let settled = count(|n| matches!(n, Notice::Settled { .. }));
-    let severity = if down + still > 0 {
+    let unmuted = count(|n| matches!(n, Notice::Unmuted { .. }));
+    let unmuted_down = count(|n| {
+        matches!(
+            n,
+            Notice::Unmuted {
+                health: Health::Down,
+                ..
+            }
+        )
+    });
+    let severity = if down + still + unmuted_down > 0 {
         Severity::Critical
     } else if certs + flapping > 0 {
         Severity::Warning
@@ -248,6 +395,7 @@ fn collated(function: &str, changes: &[Change]) -> Alert {
         (certs, "certificates expiring"),
         (flapping, "flapping"),
         (settled, "stopped flapping"),
+        (unmuted, "unmuted"),
     ] {
         if n > 0 {
             parts.push(format!("{n} {label}"));
@@ -258,35 +406,7 @@ fn collated(function: &str, changes: &[Change]) -> Alert {
     let mut lines: Vec<String> = ordered
         .iter()
         .take(COLLATED_LINES)
-        .map(|c| match &c.notice {
-            Notice::Down { seen, .. } => {
-                format!("DOWN {} ({}): {}", c.target, c.check, failure_line(seen))
-            }
-            Notice::StillDown { seen, since } => format!(
-                "STILL DOWN {} since {}: {}",
-                c.target,
-                utc_text(*since),
-                failure_line(seen)
-            ),
-            Notice::Recovered { downtime, .. } => {
-                format!("RECOVERED {} after {}", c.target, duration_text(*downtime))
-            }
-            Notice::CertExpiring { days } => {
-                format!("CERTIFICATE {} expires in {days} days", c.target)
-            }
-            Notice::Flapping {
-                seen,
-                failed,
-                window,
-            } => format!(
-                "FLAPPING {} ({failed} of {window} checks failed): {}",
-                c.target,
-                failure_line(seen)
-            ),
-            Notice::Settled { failed, window, .. } => {
-                format!("SETTLED {} ({failed} of {window} checks failed)", c.target)
-            }
-        })
+        .map(|c| line(&c.target, &c.check, &c.notice))
         .collect();
     if changes.len() > COLLATED_LINES {
         lines.push(format!(
@@ -307,7 +427,7 @@ fn collated(function: &str, changes: &[Change]) -> Alert {
         changes.len(),
         changes.len()
     ))
-    .next_step(if down + still > 0 {
+    .next_step(if down + still + unmuted_down > 0 {
         "Look for what the down targets share before looking at each."
     } else {
         "Look for what these targets share (a network path, a resolver, a load balancer) before looking at each."
@@ -318,6 +438,7 @@ fn collated(function: &str, changes: &[Change]) -> Alert {
     .context("certificates_expiring", certs.to_string())
     .context("flapping", flapping.to_string())
     .context("stopped_flapping", settled.to_string())
+    .context("unmuted", unmuted.to_string())
 }
 
 /// The alert when the configured targets have problems: which entries, and why.
@@ -436,5 +557,69 @@ mod tests {
         assert!(sent[0]
             .what
             .ends_with("... and 16 more: the function's log lists every one."));
+    }
+
+    #[test]
+    fn a_mutes_end_says_who_why_what_was_held_back_and_how_the_target_is_now() {
+        let held_down = down("billing");
+        let mute = Mute {
+            since: 1_795_000_000,
+            until: 1_795_007_200,
+            by: "alice".into(),
+            reason: "db migration".into(),
+            window: false,
+            lifted_by: None,
+            held: vec![crate::mute::Held {
+                at: 1_795_000_600,
+                notice: held_down.notice.clone(),
+            }],
+            held_count: 1,
+        };
+        let end = |health| Change {
+            notice: Notice::Unmuted {
+                mute: Box::new(mute.clone()),
+                health,
+                health_since: 1_795_000_600,
+                flapping_since: None,
+            },
+            ..down("billing")
+        };
+        let alert = &alerts("legacy-health-monitor", &[end(Health::Down)], 3)[0];
+        assert_eq!(alert.event_type, "health.unmuted");
+        assert_eq!(alert.severity, Severity::Critical);
+        assert_eq!(alert.title, "billing: mute ended, and it is DOWN");
+        assert_eq!(
+            alert.what,
+            "billing (GET http://billing/health) was muted by alice since 2026-11-18 11:06:40 UTC: \"db migration\"; it ran until 2026-11-18 13:06:40 UTC as set. Its checks and metrics went on while muted. 1 alert was held back:\n2026-11-18 11:16:40 UTC: DOWN billing (GET http://billing/health): status: HTTP 500 (expected 200-299) (after 42 ms); body starts: \"database unavailable\""
+        );
+        assert_eq!(
+            alert.why,
+            "billing is now DOWN since 2026-11-18 11:16:40 UTC."
+        );
+        assert_eq!(alert.requested_by.as_deref(), Some("alice"));
+        let up = &alerts("legacy-health-monitor", &[end(Health::Up)], 3)[0];
+        assert_eq!(
+            (up.severity, up.title.as_str()),
+            (Severity::Info, "billing: mute ended, and it is up")
+        );
+        // Collated with others, it is counted, and a down one makes the alert critical.
+        let mut many: Vec<Change> = (0..3)
+            .map(|i| Change {
+                notice: Notice::Recovered {
+                    since: 0,
+                    downtime: 60,
+                    successes: 2,
+                },
+                ..down(&format!("app-{i}"))
+            })
+            .collect();
+        many.push(end(Health::Down));
+        let collated = &alerts("legacy-health-monitor", &many, 3)[0];
+        assert_eq!(
+            collated.title,
+            "4 legacy targets changed: 3 recovered, 1 unmuted"
+        );
+        assert_eq!(collated.severity, Severity::Critical);
+        assert!(collated.what.starts_with("MUTE ENDED billing (muted by alice: db migration; alerts held back: 1): DOWN since"), "{}", collated.what);
     }
 }

@@ -9,7 +9,8 @@
 //!  "targets": [
 //!    {"name": "billing", "http": "https://billing.internal:8443/health", "expect_status": "200-299",
 //!     "body_contains": "ok", "max_latency": "800ms", "cert_warn_days": 14},
-//!    {"name": "ldap", "tcp": "10.0.0.5:389"}]}
+//!    {"name": "ldap", "tcp": "10.0.0.5:389",
+//!     "maintenance": [{"days": ["sun"], "start_utc": "02:00", "for": "2h", "reason": "patching"}]}]}
 //! ```
 
 use std::collections::BTreeSet;
@@ -17,6 +18,8 @@ use std::time::Duration;
 
 use hyper::Method;
 use serde_json::{Map, Value};
+
+use crate::mute::{parse_windows, Window};
 
 pub use ops_core::probe::{parse_url, HttpProbe, Probe, StatusSet};
 
@@ -54,6 +57,8 @@ pub struct Target {
     /// Why flapping is off although the document's `defaults` (or the built-in ones) ask for it:
     /// with this target's `down_after` they can never fire.
     pub flap_off: Option<String>,
+    /// Maintenance windows: its alerts are held back while one is open (see [`crate::mute`]).
+    pub maintenance: Vec<Window>,
     /// Where it was configured: `env`, an SSM parameter name, or an EC2 instance.
     pub source: String,
 }
@@ -125,6 +130,7 @@ const TARGET_FIELDS: &[&str] = &[
     "reminder",
     "flap_window",
     "flap_share",
+    "maintenance",
 ];
 const DEFAULT_FIELDS: &[&str] = &[
     "timeout",
@@ -334,6 +340,7 @@ fn parse_target(entry: &Value, defaults: &Defaults, source: &str) -> Result<Targ
         flap_window,
         flap_share,
         flap_off,
+        maintenance: field(object, "maintenance", parse_windows)?.unwrap_or_default(),
         source: source.to_string(),
     })
 }

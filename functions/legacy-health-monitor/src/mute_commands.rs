@@ -1,0 +1,180 @@
+//! `mute` and `unmute` from chat: read the target's state, set or lift its mute ([`crate::mute`]),
+//! and write it back only if no run wrote it since (read again and retried when one did).
+//!
+//! A run that has recorded alerts for the target and is sending them owns its state until its
+//! deadline; a command then is answered with when to send it again, not queued: writing under
+//! that run would make it unable to record its alerts as sent, and they would go out twice. A
+//! target no run has recorded yet is refused too: its first state, and the time it was first
+//! seen, are a run's to write.
+
+use ops_core::command::{Command, CommandError};
+use ops_core::time::{duration_text, parse_duration, utc_text};
+use ops_core::{Error, Result};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tracing::info;
+
+use crate::decide::TargetState;
+use crate::mute::{self, check_reason, MAX_MUTE, MIN_MUTE};
+use crate::observe::{self, state_key, state_of, Clients};
+use crate::targets::Target;
+
+/// Writes tried when runs keep writing the target's state between the read and the write.
+const ATTEMPTS: usize = 3;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MuteArgs {
+    target: String,
+    #[serde(rename = "for")]
+    duration: String,
+    reason: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UnmuteArgs {
+    target: String,
+}
+
+/// Who sent `command`, as a mute records it.
+fn who(command: &Command) -> String {
+    command
+        .requested_by
+        .clone()
+        .unwrap_or_else(|| "an unnamed chat user".into())
+}
+
+/// `mute {target, for, reason}`.
+pub async fn mute(
+    command: &Command,
+    targets: &[Target],
+    clients: &Clients,
+    now: u64,
+) -> Result<Value> {
+    let args: MuteArgs = command.args_as()?;
+    let invalid = |reason: String| CommandError::InvalidArgs {
+        command: "mute".into(),
+        reason,
+    };
+    let seconds = parse_duration(&args.duration, MIN_MUTE, MAX_MUTE)
+        .map_err(|e| invalid(format!("argument `for`: {e}")))?;
+    let reason =
+        check_reason(&args.reason).map_err(|e| invalid(format!("argument `reason`: {e}")))?;
+    let target = find(targets, &args.target)?;
+    let by = who(command);
+    let (before, after) = write_with(target, clients, now, command.dry_run, |state| {
+        Ok(mute::mute_from_chat(state, &by, &reason, seconds, now))
+    })
+    .await?;
+    let set = after.mute.as_ref().expect("a mute was just set");
+    Ok(json!({
+        "status": if command.dry_run { "dry_run" } else { "muted" },
+        "target": target.name,
+        "muted": set.describe(),
+        "until": utc_text(set.until),
+        "for": duration_text(seconds),
+        "replaces": before.mute.as_ref().map(mute::Mute::describe),
+        "note": format!(
+            "{} is still checked and its metrics go on; its alerts are held back until {}, then one alert says who muted it, why, what was held back and how it is (`unmute` ends it sooner)",
+            target.name,
+            utc_text(set.until)
+        ),
+    }))
+}
+
+/// `unmute {target}`.
+pub async fn unmute(
+    command: &Command,
+    targets: &[Target],
+    clients: &Clients,
+    now: u64,
+) -> Result<Value> {
+    let args: UnmuteArgs = command.args_as()?;
+    let target = find(targets, &args.target)?;
+    let by = who(command);
+    let (before, _) = write_with(target, clients, now, command.dry_run, |state| {
+        if let Some(lifted_by) = state.mute.as_ref().and_then(|m| m.lifted_by.as_ref()) {
+            return Err(Error::Refused(format!(
+                "{}'s mute was already lifted by {lifted_by}; the next run alerts its end",
+                target.name
+            )));
+        }
+        mute::unmute_from_chat(state, &target.maintenance, &by, now)
+            .ok_or_else(|| Error::Refused(format!("{} is not muted", target.name)))
+    })
+    .await?;
+    let lifted = before
+        .mute
+        .as_ref()
+        .expect("only a muted target is unmuted");
+    Ok(json!({
+        "status": if command.dry_run { "dry_run" } else { "unmuted" },
+        "target": target.name,
+        "lifted": lifted.describe(),
+        "held_back": lifted.held_count,
+        "note": format!(
+            "alerts for {} are sent as usual from the next run (within a minute), which first sends one alert with what was held back and how it is{}",
+            target.name,
+            mute::window_covering(&target.maintenance, now)
+                .map(|(end, _)| format!("; the maintenance window open now stays lifted until it ends at {}", utc_text(end)))
+                .unwrap_or_default()
+        ),
+    }))
+}
+
+fn find<'t>(targets: &'t [Target], name: &str) -> Result<&'t Target> {
+    targets
+        .iter()
+        .find(|t| t.name == name.trim())
+        .ok_or_else(|| Error::NotFound {
+            kind: "health target",
+            name: name.to_string(),
+        })
+}
+
+/// Read `target`'s state, change it with `change`, and write it back if no run wrote it since;
+/// the state before and after. `dry_run`: nothing is written.
+async fn write_with(
+    target: &Target,
+    clients: &Clients,
+    now: u64,
+    dry_run: bool,
+    change: impl Fn(&TargetState) -> Result<TargetState>,
+) -> Result<(TargetState, TargetState)> {
+    let names = [target.name.clone()];
+    for _ in 0..ATTEMPTS {
+        let stored = observe::read_states(&clients.states, &names).await?;
+        if !stored.targets.contains_key(&target.name) {
+            return Err(Error::Refused(format!(
+                "{} has not been checked yet; its first run (within a minute) records it, then send the command again",
+                target.name
+            )));
+        }
+        let (state, version) = state_of(&stored, &target.name, now);
+        if !state.pending.is_empty() && state.claimed_until > now {
+            return Err(Error::Refused(format!(
+                "a health run is sending {}'s alerts until {} at the latest; send the command again after that",
+                target.name,
+                utc_text(state.claimed_until)
+            )));
+        }
+        let next = change(&state)?;
+        if dry_run {
+            return Ok((state, next));
+        }
+        let document = serde_json::to_string(&next).expect("a state serializes");
+        if clients
+            .states
+            .put(&state_key(&target.name), &document, version)
+            .await?
+        {
+            return Ok((state, next));
+        }
+        info!(target = %target.name, "a run wrote the target's state meanwhile; reading it again");
+    }
+    Err(Error::Refused(format!(
+        "health runs kept writing {}'s state while this command tried {ATTEMPTS} times; send it again",
+        target.name
+    )))
+}
