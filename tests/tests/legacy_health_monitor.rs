@@ -1214,7 +1214,7 @@ async fn a_mute_from_chat_holds_back_an_outage_and_its_end_says_who_why_what_was
         "1 alert was held back:",
         "DOWN billing (GET ",
         "status: HTTP 503 (expected 200-299)",
-        "billing is now DOWN since",
+        "billing is DOWN since",
     ] {
         assert!(
             description.contains(expected),
@@ -1286,8 +1286,12 @@ async fn unmute_ends_a_mute_at_the_next_run_and_bad_mute_commands_are_refused_ch
             "command `mute`: missing argument `reason` (why, shown in status and in the alert when it ends)",
         ),
         (
+            mute(json!({"target": "billing", "for": 30, "reason": "x"})),
+            "command `mute`: argument `for` must be text, like \"2h\"; got 30",
+        ),
+        (
             json!({"command": "unmute", "args": {"target": "billing"}}),
-            "refused: billing is not muted",
+            "refused: billing is not muted and no maintenance window of it is open",
         ),
     ] {
         let refused = command(&monitor, payload.clone(), T0 + 30).await.unwrap_err();
@@ -1464,4 +1468,38 @@ async fn a_mute_sent_while_a_run_is_sending_the_targets_alerts_is_answered_with_
     .await
     .unwrap();
     assert_eq!(answer["status"], "muted");
+}
+
+#[tokio::test]
+async fn unmute_in_a_window_no_run_has_muted_yet_skips_the_window_and_its_alerts_flow() {
+    // T0 is 11:06:40 UTC: a daily window from 11:08 for 30 minutes; bob unmutes at 11:08:20,
+    // before the 11:09 run.
+    let world = World::new().await;
+    let server = TestServer::http(Reply::healthy()).await;
+    let monitor = world
+        .monitor(
+            json!({"targets": [{"name": "billing", "http": server.url("/"), "down_after": 1,
+            "maintenance": [{"start_utc": "11:08", "for": "30m", "reason": "nightly restart"}]}]}),
+        )
+        .await;
+    run(&monitor, T0).await.unwrap();
+    run(&monitor, T0 + 60).await.unwrap();
+    let answer = command(
+        &monitor,
+        json!({"command": "unmute", "args": {"target": "billing"}, "requested_by": "bob"}),
+        T0 + 100,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        answer["lifted"],
+        "the maintenance window open now (no run had muted it yet)"
+    );
+    server.set(Reply::error(503, "broken"));
+    run(&monitor, T0 + 120).await.unwrap();
+    assert_eq!(kinds(&world.alerts()), ["health.down"]);
+    let status = command(&monitor, json!({"command": "status"}), T0 + 130)
+        .await
+        .unwrap();
+    assert_eq!(status["targets"][0]["muted"], Value::Null, "{status:#}");
 }

@@ -114,6 +114,9 @@ pub enum Notice {
         /// Since when it has been flapping, if it is.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         flapping_since: Option<u64>,
+        /// The schedule time of the last run that changed its state (what the health is as of).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        checked_at: Option<u64>,
     },
     /// It stopped flapping, or is no longer watched for it.
     Settled {

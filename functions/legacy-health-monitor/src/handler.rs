@@ -680,11 +680,7 @@ async fn on_command<A: AlertSink, M: MetricSink>(
                     "until": utc_text(m.until),
                     "lifted_by": m.lifted_by,
                     "held_back": m.held_count,
-                    "note": if m.lifted_by.is_some() || m.until <= now {
-                        "ended; the next run alerts its end"
-                    } else {
-                        "checks and metrics go on; alerts are held back"
-                    },
+                    "note": crate::mute::mute_note(&target.maintenance, &state, now),
                 })),
                 "maintenance": target.maintenance.iter().map(crate::mute::Window::describe).collect::<Vec<_>>(),
                 "next_maintenance": crate::mute::next_window(&target.maintenance, now)

@@ -8,13 +8,14 @@
 //! **Where a mute lives.** In the target's own state ([`crate::decide::TargetState::mute`]),
 //! written with the same conditional writes as the rest of it: a mute and a run never overwrite
 //! each other, and the end is alerted through the same record-claim-send path as any change, so
-//! it is alerted once.
+//! it is alerted as any change is: at least once, twice only if the write that records it sent
+//! fails after it went out.
 //!
 //! **How a mute ends.** Only a run that counts for the target ends it, at the first such run at
-//! or after its `until`: that run's own alerts go out as usual, after the end alert (which tells
-//! the state before that run's check). If a maintenance window covers that moment, the mute goes
-//! on as the window's (no alert in between); `unmute` from chat ends it at the next run and skips
-//! the rest of a window it ends.
+//! or after its `until` (or the first after `unmute`): that run's own alerts go out as usual,
+//! after the end alert (which tells the state before that run's check). If a maintenance window
+//! covers that moment, the mute goes on as the window's (no alert in between); `unmute` from chat
+//! ends it at the next run and skips the rest of a window it ends.
 //!
 //! **Windows are in UTC**, on the days named: `{"days": ["sat", "sun"], "start_utc": "02:00",
 //! "for": "3h", "reason": "weekly patching"}`; a window may run past midnight into the next day.
@@ -146,11 +147,16 @@ fn parse_window(value: &Value) -> Result<Window, String> {
     })
 }
 
-/// `HH:MM` to seconds after midnight.
+/// `HH:MM` (two digits each) to seconds after midnight.
 fn clock_time(text: &str) -> Option<u64> {
     let (hours, minutes) = text.trim().split_once(':')?;
-    let (hours, minutes): (u64, u64) = (hours.parse().ok()?, minutes.parse().ok()?);
-    (hours < 24 && minutes < 60 && text.trim().len() == 5).then_some(hours * 3600 + minutes * 60)
+    let two_digits = |part: &str| {
+        (part.len() == 2 && part.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| part.parse::<u64>().ok())
+            .flatten()
+    };
+    let (hours, minutes) = (two_digits(hours)?, two_digits(minutes)?);
+    (hours < 24 && minutes < 60).then_some(hours * 3600 + minutes * 60)
 }
 
 /// A reason as given, trimmed: 1 to [`MAX_REASON`] printable characters.
@@ -162,12 +168,17 @@ pub fn check_reason(text: &str) -> Result<String, &'static str> {
     Ok(text.to_string())
 }
 
-/// The windows' occurrences that could cover `now`: each window's start on the day of `now`, the
-/// day before (a window may run past midnight) and the next seven (for [`next_window`]).
+/// Days before today a window that covers now may have started: a window lasts at most
+/// [`MAX_MUTE`], a week.
+const LOOK_BACK_DAYS: u64 = MAX_MUTE / 86_400 + 1;
+
+/// The windows' occurrences that could cover `now`: each window's start on the days a window
+/// still open now may have started ([`LOOK_BACK_DAYS`]), today and the next seven (for
+/// [`next_window`]).
 fn occurrences(windows: &[Window], now: u64) -> impl Iterator<Item = (u64, u64, &Window)> {
     let today = now / 86_400;
     windows.iter().flat_map(move |w| {
-        (today.saturating_sub(1)..=today + 7).filter_map(move |day| {
+        (today.saturating_sub(LOOK_BACK_DAYS)..=today + 7).filter_map(move |day| {
             // 1970-01-01 was a Thursday (index 3 from Monday).
             let weekday = (day + 3) % 7;
             (w.days & (1 << weekday) != 0).then(|| {
@@ -239,13 +250,22 @@ impl Mute {
         )
     }
 
+    /// Keep `notices`, decided at `at`: the first [`MAX_HELD`], and every certificate warning
+    /// (sent once until renewed, it would otherwise be lost), the rest counted.
     fn hold(&mut self, at: u64, notices: Vec<Notice>) {
         for notice in notices {
             self.held_count += 1;
-            if self.held.len() < MAX_HELD {
+            if self.held.len() < MAX_HELD || matches!(notice, Notice::CertExpiring { .. }) {
                 self.held.push(Held { at, notice });
             }
         }
+    }
+
+    /// Whether it holds back a certificate warning.
+    pub fn holds_cert_warning(&self) -> bool {
+        self.held
+            .iter()
+            .any(|h| matches!(h.notice, Notice::CertExpiring { .. }))
     }
 }
 
@@ -279,7 +299,8 @@ fn open_window<'w>(
 pub fn before_check(windows: &[Window], source: &str, state: &mut TargetState, now: u64) {
     let window = open_window(windows, state, now);
     match (state.mute.take(), window) {
-        (Some(mute), _) if now < mute.until => state.mute = Some(mute),
+        // A lifted mute ends at the next run that counts, whatever that run's schedule time.
+        (Some(mute), _) if now < mute.until && mute.lifted_by.is_none() => state.mute = Some(mute),
         (Some(mute), Some((end, window))) if mute.lifted_by.is_none() => {
             // Its time is up, but a maintenance window covers now: the window's mute goes on from
             // it, what it held kept.
@@ -295,6 +316,7 @@ pub fn before_check(windows: &[Window], source: &str, state: &mut TargetState, n
                 health: state.health,
                 health_since: state.since,
                 flapping_since: state.flapping_since,
+                checked_at: state.at,
                 mute: Box::new(mute),
             });
         }
@@ -344,7 +366,8 @@ pub fn mute_from_chat(
 }
 
 /// `unmute {target}` from chat: the state with its mute ending now, lifted by `by`, and the rest
-/// of a maintenance window that covers now skipped; `None` when it is not muted.
+/// of a maintenance window that covers now skipped (also when no run has begun its mute yet);
+/// `None` when it is neither muted nor in an open window.
 pub fn unmute_from_chat(
     state: &TargetState,
     windows: &[Window],
@@ -352,13 +375,34 @@ pub fn unmute_from_chat(
     now: u64,
 ) -> Option<TargetState> {
     let mut next = state.clone();
-    let mute = next.mute.as_mut()?;
-    mute.until = now.min(mute.until);
-    mute.lifted_by = Some(by.to_string());
-    if let Some((end, _)) = window_covering(windows, now) {
+    let window = open_window(windows, state, now);
+    if next.mute.is_none() && window.is_none() {
+        return None;
+    }
+    if let Some(mute) = next.mute.as_mut() {
+        mute.until = now.min(mute.until);
+        mute.lifted_by = Some(by.to_string());
+    }
+    if let Some((end, _)) = window {
         next.window_skipped_until = next.window_skipped_until.max(end);
     }
     Some(next)
+}
+
+/// What `status` says of `state`'s mute at `now`: it holds alerts back, it ends at the next run,
+/// or it runs out inside the maintenance window open now and goes on as the window's.
+pub fn mute_note(windows: &[Window], state: &TargetState, now: u64) -> Option<String> {
+    let mute = state.mute.as_ref()?;
+    Some(match (&mute.lifted_by, open_window(windows, state, now)) {
+        (None, _) if now < mute.until => {
+            "checks and metrics go on; alerts are held back".to_string()
+        }
+        (None, Some((end, _))) => format!(
+            "its time is up inside the maintenance window open now: the next run carries it on as the window's, until {}",
+            utc_text(end)
+        ),
+        _ => "ended; the next run alerts its end".to_string(),
+    })
 }
 
 /// What the end of a mute says about the target now, for the end alert.
@@ -459,6 +503,66 @@ mod tests {
         assert_eq!(
             refused(json!({"start_utc": "02:00"})),
             "must be a list of windows like {\"days\": [\"sun\"], \"start_utc\": \"02:00\", \"for\": \"2h\", \"reason\": \"patching\"}"
+        );
+    }
+
+    #[test]
+    fn a_window_of_up_to_a_week_covers_every_day_it_spans() {
+        let weekend = windows(
+            json!([{"days": ["sat"], "start_utc": "22:00", "for": "48h", "reason": "dc move"}]),
+        );
+        let saturday_22h = SUNDAY - 2 * 3600;
+        let monday_10h = SUNDAY + 86_400 + 10 * 3600;
+        assert_eq!(
+            window_covering(&weekend, monday_10h).map(|(end, _)| end),
+            Some(saturday_22h + 48 * 3600)
+        );
+        let week = windows(
+            json!([{"days": ["mon"], "start_utc": "00:00", "for": "168h", "reason": "freeze"}]),
+        );
+        let monday = SUNDAY + 86_400;
+        assert!(window_covering(&week, monday + 3 * 86_400 + 12 * 3600).is_some());
+        assert!(window_covering(&week, monday + 7 * 86_400 - 1).is_some());
+    }
+
+    #[test]
+    fn a_time_of_day_is_two_digits_colon_two_digits() {
+        for bad in ["+2:00", "2:000", "2:00", "24:00", "12:60", "1200", "12:0a"] {
+            assert_eq!(clock_time(bad), None, "{bad}");
+        }
+        assert_eq!(clock_time("02:30"), Some(9000));
+        assert_eq!(clock_time(" 23:59 "), Some(86_340));
+    }
+
+    #[test]
+    fn unmute_skips_a_window_open_now_even_before_a_run_muted_it_and_status_says_how_a_mute_ends() {
+        let nightly = windows(json!([{"start_utc": "02:00", "for": "1h", "reason": "patching"}]));
+        let two_am = SUNDAY + 2 * 3600;
+        let quiet = TargetState::new(0);
+        assert!(unmute_from_chat(&quiet, &nightly, "bob", two_am - 60).is_none());
+        let skipped = unmute_from_chat(&quiet, &nightly, "bob", two_am + 20).unwrap();
+        assert_eq!(skipped.window_skipped_until, two_am + 3600);
+        assert!(skipped.mute.is_none());
+        let mut state = skipped.clone();
+        before_check(&nightly, "env", &mut state, two_am + 60);
+        assert!(state.mute.is_none(), "the lifted window does not mute it");
+        // A chat mute that runs out inside an open window goes on as the window's, and says so.
+        let muted = mute_from_chat(&quiet, "alice", "early", 600, two_am - 300);
+        assert_eq!(
+            mute_note(&nightly, &muted, two_am - 60).as_deref(),
+            Some("checks and metrics go on; alerts are held back")
+        );
+        assert_eq!(
+            mute_note(&nightly, &muted, two_am + 400),
+            Some(format!(
+                "its time is up inside the maintenance window open now: the next run carries it on as the window's, until {}",
+                utc_text(two_am + 3600)
+            ))
+        );
+        let lifted = unmute_from_chat(&muted, &nightly, "bob", two_am + 400).unwrap();
+        assert_eq!(
+            mute_note(&nightly, &lifted, two_am + 400).as_deref(),
+            Some("ended; the next run alerts its end")
         );
     }
 }

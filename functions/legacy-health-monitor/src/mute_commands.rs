@@ -25,16 +25,27 @@ const ATTEMPTS: usize = 3;
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct MuteArgs {
-    target: String,
+    target: Value,
     #[serde(rename = "for")]
-    duration: String,
-    reason: String,
+    duration: Value,
+    reason: Value,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct UnmuteArgs {
-    target: String,
+    target: Value,
+}
+
+/// Argument `name` of `command` as text, or an error that names it.
+fn text_arg<'v>(command: &str, name: &str, value: &'v Value, like: &str) -> Result<&'v str> {
+    value.as_str().ok_or_else(|| {
+        CommandError::InvalidArgs {
+            command: command.into(),
+            reason: format!("argument `{name}` must be text, like {like}; got {value}"),
+        }
+        .into()
+    })
 }
 
 /// Who sent `command`, as a mute records it.
@@ -57,23 +68,45 @@ pub async fn mute(
         command: "mute".into(),
         reason,
     };
-    let seconds = parse_duration(&args.duration, MIN_MUTE, MAX_MUTE)
+    let target = find(
+        targets,
+        text_arg("mute", "target", &args.target, "\"billing\"")?,
+    )?;
+    let duration = text_arg("mute", "for", &args.duration, "\"2h\"")?;
+    let seconds = parse_duration(duration, MIN_MUTE, MAX_MUTE)
         .map_err(|e| invalid(format!("argument `for`: {e}")))?;
-    let reason =
-        check_reason(&args.reason).map_err(|e| invalid(format!("argument `reason`: {e}")))?;
-    let target = find(targets, &args.target)?;
+    let reason = text_arg("mute", "reason", &args.reason, "\"db migration\"")?;
+    let reason = check_reason(reason).map_err(|e| invalid(format!("argument `reason`: {e}")))?;
     let by = who(command);
     let (before, after) = write_with(target, clients, now, command.dry_run, |state| {
         Ok(mute::mute_from_chat(state, &by, &reason, seconds, now))
     })
     .await?;
     let set = after.mute.as_ref().expect("a mute was just set");
+    // Alerts recorded and not sent (their run could not send them) are held back with the rest:
+    // said here, so the person muting knows what they hold.
+    let unsent: Vec<String> = before
+        .pending
+        .iter()
+        .map(|notice| {
+            let kind = serde_json::to_value(notice).expect("a notice serializes")["kind"].clone();
+            kind.as_str().unwrap_or_default().to_string()
+        })
+        .collect();
     Ok(json!({
         "status": if command.dry_run { "dry_run" } else { "muted" },
         "target": target.name,
         "muted": set.describe(),
         "until": utc_text(set.until),
         "for": duration_text(seconds),
+        "health": mute::health_now(before.health, before.since, before.flapping_since),
+        "held_back": set.held_count,
+        "unsent_alerts_held": (!unsent.is_empty()).then(|| format!(
+            "{} alert(s) about {} were recorded and not yet sent ({}: a run could not send them); they are held back with the rest and told when the mute ends",
+            unsent.len(),
+            target.name,
+            unsent.join(", ")
+        )),
         "replaces": before.mute.as_ref().map(mute::Mute::describe),
         "note": format!(
             "{} is still checked and its metrics go on; its alerts are held back until {}, then one alert says who muted it, why, what was held back and how it is (`unmute` ends it sooner)",
@@ -83,7 +116,8 @@ pub async fn mute(
     }))
 }
 
-/// `unmute {target}`.
+/// `unmute {target}`: a mute ends at the next run; a maintenance window open now is skipped to
+/// its end (also when no run has begun its mute yet).
 pub async fn unmute(
     command: &Command,
     targets: &[Target],
@@ -91,7 +125,10 @@ pub async fn unmute(
     now: u64,
 ) -> Result<Value> {
     let args: UnmuteArgs = command.args_as()?;
-    let target = find(targets, &args.target)?;
+    let target = find(
+        targets,
+        text_arg("unmute", "target", &args.target, "\"billing\"")?,
+    )?;
     let by = who(command);
     let (before, _) = write_with(target, clients, now, command.dry_run, |state| {
         if let Some(lifted_by) = state.mute.as_ref().and_then(|m| m.lifted_by.as_ref()) {
@@ -100,27 +137,47 @@ pub async fn unmute(
                 target.name
             )));
         }
-        mute::unmute_from_chat(state, &target.maintenance, &by, now)
-            .ok_or_else(|| Error::Refused(format!("{} is not muted", target.name)))
+        mute::unmute_from_chat(state, &target.maintenance, &by, now).ok_or_else(|| {
+            Error::Refused(format!(
+                "{} is not muted and no maintenance window of it is open",
+                target.name
+            ))
+        })
     })
     .await?;
-    let lifted = before
-        .mute
-        .as_ref()
-        .expect("only a muted target is unmuted");
-    Ok(json!({
-        "status": if command.dry_run { "dry_run" } else { "unmuted" },
-        "target": target.name,
-        "lifted": lifted.describe(),
-        "held_back": lifted.held_count,
-        "note": format!(
-            "alerts for {} are sent as usual from the next run (within a minute), which first sends one alert with what was held back and how it is{}",
-            target.name,
-            mute::window_covering(&target.maintenance, now)
-                .map(|(end, _)| format!("; the maintenance window open now stays lifted until it ends at {}", utc_text(end)))
-                .unwrap_or_default()
-        ),
-    }))
+    let window = mute::window_covering(&target.maintenance, now)
+        .map(|(end, _)| {
+            format!(
+                "; the maintenance window open now stays lifted until it ends at {}",
+                utc_text(end)
+            )
+        })
+        .unwrap_or_default();
+    let status = if command.dry_run {
+        "dry_run"
+    } else {
+        "unmuted"
+    };
+    Ok(match before.mute.as_ref() {
+        Some(lifted) => json!({
+            "status": status,
+            "target": target.name,
+            "lifted": lifted.describe(),
+            "held_back": lifted.held_count,
+            "note": format!(
+                "alerts for {} are sent as usual from the next run (within a minute), which first sends one alert with what was held back and how it is{window}",
+                target.name
+            ),
+        }),
+        // A window is open and no run has begun its mute yet: nothing was held back.
+        None => json!({
+            "status": status,
+            "target": target.name,
+            "lifted": "the maintenance window open now (no run had muted it yet)",
+            "held_back": 0,
+            "note": format!("alerts for {} are sent as usual{window}", target.name),
+        }),
+    })
 }
 
 fn find<'t>(targets: &'t [Target], name: &str) -> Result<&'t Target> {

@@ -160,6 +160,7 @@ fn single(function: &str, change: &Change) -> Alert {
             health,
             health_since,
             flapping_since,
+            checked_at,
         } => unmuted(
             base,
             change,
@@ -167,6 +168,7 @@ fn single(function: &str, change: &Change) -> Alert {
             health_now(*health, *health_since, *flapping_since),
             *health,
             flapping_since.is_some(),
+            *checked_at,
         ),
         Notice::Settled {
             since,
@@ -208,6 +210,61 @@ fn single(function: &str, change: &Change) -> Alert {
     }
 }
 
+/// How serious a mute's end is: critical when the target is down (no down alert went out),
+/// a warning when it flaps or a certificate warning was held back, otherwise for information;
+/// `None` for any other notice.
+fn unmuted_severity(notice: &Notice) -> Option<Severity> {
+    let Notice::Unmuted {
+        mute,
+        health,
+        flapping_since,
+        ..
+    } = notice
+    else {
+        return None;
+    };
+    Some(match health {
+        Health::Down => Severity::Critical,
+        _ if flapping_since.is_some() || mute.holds_cert_warning() => Severity::Warning,
+        _ => Severity::Info,
+    })
+}
+
+/// `3 held back: 2 down, 1 recovered` (the kinds of those kept), or `nothing held back`.
+fn held_summary(mute: &Mute) -> String {
+    if mute.held_count == 0 {
+        return "nothing held back".into();
+    }
+    let mut kinds: Vec<(String, usize)> = Vec::new();
+    for held in &mute.held {
+        let kind = match &held.notice {
+            Notice::Down { .. } => "down".to_string(),
+            Notice::StillDown { .. } => "still down".to_string(),
+            Notice::Recovered { .. } => "recovered".to_string(),
+            Notice::CertExpiring { days } => format!("certificate expiring in {days} days"),
+            Notice::Flapping { .. } => "flapping".to_string(),
+            Notice::Settled { .. } => "stopped flapping".to_string(),
+            Notice::Unmuted { .. } => "an earlier mute ended".to_string(),
+        };
+        match kinds.iter_mut().find(|(k, _)| *k == kind) {
+            Some((_, n)) => *n += 1,
+            None => kinds.push((kind, 1)),
+        }
+    }
+    let listed: Vec<String> = kinds.iter().map(|(k, n)| format!("{n} {k}")).collect();
+    let more = mute.held_count as usize - mute.held.len();
+    format!(
+        "{} held back: {}{}",
+        mute.held_count,
+        listed.join(", "),
+        if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        }
+    )
+}
+
 /// The alert that a mute ended: who muted the target and why, what was held back, how it is now.
 fn unmuted(
     base: impl Fn(Severity, &str, String) -> Alert,
@@ -216,13 +273,15 @@ fn unmuted(
     now: String,
     health: Health,
     flapping: bool,
+    checked_at: Option<u64>,
 ) -> Alert {
     let target = &change.target;
-    let (severity, state) = match health {
-        Health::Down => (Severity::Critical, "it is DOWN"),
-        _ if flapping => (Severity::Warning, "it is FLAPPING"),
-        Health::Up => (Severity::Info, "it is up"),
-        Health::Unknown => (Severity::Info, "its health is not yet known"),
+    let severity = unmuted_severity(&change.notice).unwrap_or(Severity::Info);
+    let state = match health {
+        Health::Down => "it is DOWN",
+        _ if flapping => "it is FLAPPING",
+        Health::Up => "it is up",
+        Health::Unknown => "its health is not yet known",
     };
     let ended = match &mute.lifted_by {
         Some(who) => format!("{who} lifted it at {}", utc_text(mute.until)),
@@ -269,13 +328,20 @@ fn unmuted(
         utc_text(mute.since),
         mute.reason
     ))
-    .why(format!("{target} is now {now}."))
+    .why(match checked_at {
+        Some(at) => format!(
+            "{target} is {now}, as last recorded at {}; anything this run's check changes is alerted as usual.",
+            utc_text(at)
+        ),
+        None => format!("{target} is {now}."),
+    })
     .change("muted", "alerting")
     .context("muted_by", mute.by.clone())
     .context("mute_reason", mute.reason.clone())
     .context("muted_since", utc_text(mute.since))
     .context("muted_until", utc_text(mute.until))
-    .context("held_back", mute.held_count.to_string());
+    .context("held_back", mute.held_count.to_string())
+    .context("held_back_kinds", held_summary(mute));
     if let Some(who) = &mute.lifted_by {
         alert = alert.context("lifted_by", who.clone());
     }
@@ -352,11 +418,12 @@ fn line(target: &str, check: &str, notice: &Notice) -> String {
             health,
             health_since,
             flapping_since,
+            ..
         } => format!(
-            "MUTE ENDED {target} (muted by {}: {}; alerts held back: {}): {}",
+            "MUTE ENDED {target} (muted by {}: {}; {}): {}",
             mute.by,
             mute.reason,
-            mute.held_count,
+            held_summary(mute),
             health_now(*health, *health_since, *flapping_since)
         ),
     }
@@ -371,18 +438,11 @@ fn collated(function: &str, changes: &[Change]) -> Alert {
     let flapping = count(|n| matches!(n, Notice::Flapping { .. }));
     let settled = count(|n| matches!(n, Notice::Settled { .. }));
     let unmuted = count(|n| matches!(n, Notice::Unmuted { .. }));
-    let unmuted_down = count(|n| {
-        matches!(
-            n,
-            Notice::Unmuted {
-                health: Health::Down,
-                ..
-            }
-        )
-    });
+    let unmuted_down = count(|n| unmuted_severity(n) == Some(Severity::Critical));
+    let unmuted_warning = count(|n| unmuted_severity(n) == Some(Severity::Warning));
     let severity = if down + still + unmuted_down > 0 {
         Severity::Critical
-    } else if certs + flapping > 0 {
+    } else if certs + flapping + unmuted_warning > 0 {
         Severity::Warning
     } else {
         Severity::Info
@@ -495,6 +555,7 @@ pub fn not_checked_alert(function: &str, names: &[String], total: usize, listed:
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::decide::TargetState;
     use crate::probe::{Failure, FailureKind};
 
     fn down(target: &str) -> Change {
@@ -581,6 +642,7 @@ mod tests {
                 health,
                 health_since: 1_795_000_600,
                 flapping_since: None,
+                checked_at: Some(1_795_007_160),
             },
             ..down("billing")
         };
@@ -594,7 +656,7 @@ mod tests {
         );
         assert_eq!(
             alert.why,
-            "billing is now DOWN since 2026-11-18 11:16:40 UTC."
+            "billing is DOWN since 2026-11-18 11:16:40 UTC, as last recorded at 2026-11-18 13:06:00 UTC; anything this run's check changes is alerted as usual."
         );
         assert_eq!(alert.requested_by.as_deref(), Some("alice"));
         let up = &alerts("legacy-health-monitor", &[end(Health::Up)], 3)[0];
@@ -620,6 +682,60 @@ mod tests {
             "4 legacy targets changed: 3 recovered, 1 unmuted"
         );
         assert_eq!(collated.severity, Severity::Critical);
-        assert!(collated.what.starts_with("MUTE ENDED billing (muted by alice: db migration; alerts held back: 1): DOWN since"), "{}", collated.what);
+        assert!(collated.what.starts_with("MUTE ENDED billing (muted by alice: db migration; 1 held back: 1 down): DOWN since"), "{}", collated.what);
+    }
+
+    #[test]
+    fn a_held_certificate_warning_is_never_dropped_and_makes_the_end_at_least_a_warning() {
+        let mut state = crate::decide::TargetState::new(0);
+        state.health = Health::Up;
+        let mut muted = crate::mute::mute_from_chat(&state, "alice", "dc move", 86_400, 0);
+        // Eleven held back: ten changes, then the certificate warning (sent once until renewed).
+        state.pending = (0..10)
+            .map(|_| down("billing").notice)
+            .chain([Notice::CertExpiring { days: 5 }])
+            .collect();
+        muted = crate::mute::mute_from_chat(
+            &TargetState {
+                mute: muted.mute,
+                ..state
+            },
+            "alice",
+            "dc move",
+            86_400,
+            60,
+        );
+        let mute = muted.mute.unwrap();
+        assert_eq!((mute.held_count, mute.held.len()), (11, 11));
+        let end = |target: &str| Change {
+            notice: Notice::Unmuted {
+                mute: Box::new(mute.clone()),
+                health: Health::Up,
+                health_since: 0,
+                flapping_since: None,
+                checked_at: None,
+            },
+            ..down(target)
+        };
+        let alert = &alerts("legacy-health-monitor", &[end("billing")], 3)[0];
+        assert_eq!(alert.severity, Severity::Warning);
+        assert!(
+            alert.what.contains("CERTIFICATE billing expires in 5 days"),
+            "{}",
+            alert.what
+        );
+        assert_eq!(
+            alert.context["held_back_kinds"],
+            "11 held back: 10 down, 1 certificate expiring in 5 days"
+        );
+        // Collated (a window over a fleet): still a warning, and each line names what was held.
+        let many: Vec<Change> = ["a", "b", "c", "d"].iter().map(|t| end(t)).collect();
+        let collated = &alerts("legacy-health-monitor", &many, 3)[0];
+        assert_eq!(collated.severity, Severity::Warning);
+        assert!(
+            collated.what.contains("MUTE ENDED a (muted by alice: dc move; 11 held back: 10 down, 1 certificate expiring in 5 days): up since"),
+            "{}",
+            collated.what
+        );
     }
 }

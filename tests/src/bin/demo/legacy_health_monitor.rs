@@ -1,6 +1,8 @@
 //! Chapter: legacy-health-monitor, through its real binary, against real servers on loopback. One
 //! server stays healthy; one starts failing and is alerted once after three failed runs; then it
-//! recovers and the alert says how long it was down.
+//! recovers and the alert says how long it was down. Then a maintenance window holds back the
+//! alerts of a release that goes wrong, and one alert at its end says the server is still down;
+//! and a mute from chat shows in `status` until it is lifted.
 
 use std::time::Duration;
 
@@ -12,7 +14,7 @@ use ops_e2e::servers::{OpenPort, Reply, TestServer};
 use ops_e2e::{AlertInbox, Emulator, LocalLambda};
 use serde_json::{json, Value};
 
-use crate::show::{deployed, list, print_alert, text};
+use crate::show::{deployed, list, print_alert, print_chat_line, text};
 
 /// Run the chapter: targets in an SSM document, state in a DynamoDB table, both in the emulator.
 pub async fn chapter(emulator: &Emulator, config: &SdkConfig, topic: &str, inbox: &AlertInbox) {
@@ -24,8 +26,18 @@ pub async fn chapter(emulator: &Emulator, config: &SdkConfig, topic: &str, inbox
     })
     .await;
     let ldap = OpenPort::start().await;
+    // Sixteen minutes ago, on a minute, so every run's schedule time is past (the monitor refuses
+    // a future one) and payroll's maintenance window starts on the run of minute 8.
+    let start = (ops_core::time::now_epoch() / 60 - 16) * 60;
+    let window_start = start + 8 * 60;
+    let window_utc = format!(
+        "{:02}:{:02}",
+        window_start % 86_400 / 3600,
+        window_start % 3600 / 60
+    );
     let document = json!({"defaults": {"timeout": "2s"}, "targets": [
-        {"name": "payroll", "http": payroll.url("/health"), "body_contains": "ok"},
+        {"name": "payroll", "http": payroll.url("/health"), "body_contains": "ok",
+         "maintenance": [{"days": "daily", "start_utc": window_utc, "for": "3m", "reason": "payroll release"}]},
         {"name": "crm", "http": crm.url("/status"), "body_contains": "ok", "max_latency": "500ms"},
         {"name": "ldap", "tcp": format!("127.0.0.1:{}", ldap.port)}
     ]});
@@ -38,7 +50,7 @@ pub async fn chapter(emulator: &Emulator, config: &SdkConfig, topic: &str, inbox
         .await
         .expect("put the targets document");
     create_state_table(emulator, "ops-health-state").await;
-    println!("SSM /ops/health/legacy lists payroll ({}), crm ({}) and ldap (tcp {}); down after 3 failed runs, up after 2 good ones.",
+    println!("SSM /ops/health/legacy lists payroll ({}), crm ({}) and ldap (tcp {}); down after 3 failed runs, up after 2 good ones;\npayroll has a daily maintenance window at {window_utc} UTC for 3 minutes (\"payroll release\").",
         payroll.url("/health"), crm.url("/status"), ldap.port);
     let mut env = emulator.function_env();
     env.extend([
@@ -54,8 +66,6 @@ pub async fn chapter(emulator: &Emulator, config: &SdkConfig, topic: &str, inbox
         &deployed("legacy-health-monitor"),
         &env,
     );
-    // Eight minutes ago, so every run's schedule time is past (the monitor refuses a future one).
-    let start = ops_core::time::now_epoch() - 8 * 60;
     // The function connects back to servers in this process: wait for it off the runtime's threads.
     let tick = |minute: u64| {
         let answer =
@@ -103,6 +113,50 @@ pub async fn chapter(emulator: &Emulator, config: &SdkConfig, topic: &str, inbox
         answer["outcome"]["latency_ms"],
         text(&answer["outcome"]["address"])
     );
+
+    println!("\n5. payroll's maintenance window opens; the release breaks it (503) and it goes down inside the window:");
+    payroll.set(Reply::error(503, "deploying payroll v2"));
+    tick(8);
+    tick(9);
+    tick(10);
+    println!(
+        "   Down at minute 10, and no alert: the window holds it back (checks and metrics go on)."
+    );
+    println!("   The window ends at minute 11; payroll is still failing:");
+    tick(11);
+    print_alerts(inbox, 1).await;
+    payroll.set(Reply::healthy());
+    tick(12);
+    tick(13);
+    println!("   Fixed; its recovery is alerted as usual:");
+    print_alerts(inbox, 1).await;
+
+    println!("\n6. From chat, alice mutes crm for an hour before a network change:");
+    let mute = json!({"command": "mute", "args": {"target": "crm", "for": "1h", "reason": "core switch swap, CHG-88"}, "requested_by": "alice"});
+    print_chat_line("legacy-health-monitor", &mute);
+    let answer = tokio::task::block_in_place(|| function.invoke(mute)).expect("mute");
+    println!(
+        "   -> {}: {}",
+        text(&answer["status"]),
+        text(&answer["muted"])
+    );
+    let status = tokio::task::block_in_place(|| {
+        function.invoke(json!({"command": "status", "args": {"target": "crm"}}))
+    })
+    .expect("status");
+    println!(
+        "   status crm: health {}, muted by {} until {}: {}",
+        text(&status["targets"][0]["health"]),
+        text(&status["targets"][0]["muted"]["by"]),
+        text(&status["targets"][0]["muted"]["until"]),
+        text(&status["targets"][0]["muted"]["reason"])
+    );
+    println!("   The change is done early; bob lifts the mute, and the next run says so:");
+    let unmute = json!({"command": "unmute", "args": {"target": "crm"}, "requested_by": "bob"});
+    print_chat_line("legacy-health-monitor", &unmute);
+    tokio::task::block_in_place(|| function.invoke(unmute)).expect("unmute");
+    tick(14);
+    print_alerts(inbox, 1).await;
 }
 
 fn summary(minute: u64, answer: &Value) {
