@@ -1503,3 +1503,76 @@ async fn unmute_in_a_window_no_run_has_muted_yet_skips_the_window_and_its_alerts
         .unwrap();
     assert_eq!(status["targets"][0]["muted"], Value::Null, "{status:#}");
 }
+
+#[tokio::test]
+async fn a_window_removed_from_the_document_while_its_mute_is_open_ends_the_mute_and_says_why() {
+    // T0 is 11:06:40 UTC: a window from 11:08 for 2 hours, begun by the 11:08:40 run.
+    let world = World::new().await;
+    let server = TestServer::http(Reply::healthy()).await;
+    let with_window = world
+        .monitor(
+            json!({"targets": [{"name": "erp", "http": server.url("/"), "down_after": 1,
+            "maintenance": [{"start_utc": "11:08", "for": "2h", "reason": "dc move"}]}]}),
+        )
+        .await;
+    run(&with_window, T0).await.unwrap();
+    run(&with_window, T0 + 120).await.unwrap();
+    let status = command(&with_window, json!({"command": "status"}), T0 + 130)
+        .await
+        .unwrap();
+    assert_eq!(
+        status["targets"][0]["muted"]["note"],
+        format!(
+            "checks and metrics go on; alerts are held back until its maintenance window ends at {}",
+            ops_core::time::utc_text(T0 + 80 + 7200)
+        )
+    );
+    // The move is called off: the window is deleted; then erp fails.
+    let without = world
+        .monitor(json!({"targets": [{"name": "erp", "http": server.url("/"), "down_after": 1}]}))
+        .await;
+    server.set(Reply::error(503, "broken"));
+    run(&without, T0 + 180).await.unwrap();
+    let sent = world.alerts();
+    assert_eq!(kinds(&sent), ["health.unmuted", "health.down"]);
+    let description = text(&sent[0].chat["content"]["description"]);
+    assert!(
+        description.contains(
+            "its window was removed from the targets document or shortened, so it ended at"
+        ),
+        "{description}"
+    );
+}
+
+#[tokio::test]
+async fn a_mute_that_ends_while_its_target_cannot_be_checked_in_time_is_still_alerted() {
+    let world = World::new().await;
+    let server = TestServer::http(Reply::healthy()).await;
+    let monitor = world
+        .monitor(json!({"targets": [{"name": "erp", "http": server.url("/"), "timeout": "5s", "down_after": 1}]}))
+        .await;
+    run(&monitor, T0).await.unwrap();
+    command(
+        &monitor,
+        json!({"command": "mute", "args": {"target": "erp", "for": "2m", "reason": "patching"}, "requested_by": "alice"}),
+        T0 + 10,
+    )
+    .await
+    .unwrap();
+    server.set(Reply::error(503, "broken"));
+    run(&monitor, T0 + 60).await.unwrap();
+    assert_eq!(kinds(&world.alerts()), Vec::<&str>::new());
+    // After the mute's end, a run whose deadline leaves no room for erp's 5 s timeout.
+    let deadline_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+        + 2_000;
+    run_within(&monitor, T0 + 180, deadline_ms).await.unwrap();
+    let sent = world.alerts();
+    assert_eq!(kinds(&sent), ["health.unmuted", "health.not-checked"]);
+    assert_eq!(
+        sent[0].subject,
+        "[CRITICAL] erp: mute ended, and it is DOWN"
+    );
+}

@@ -752,7 +752,19 @@ mod tests {
         assert!(notices.is_empty(), "{notices:?}");
         let mute = state.mute.clone().unwrap();
         assert!(mute.window, "{mute:?}");
-        assert_eq!(mute.since, TWO_AM - 540, "the mute began with alice's");
+        assert_eq!(
+            mute.since,
+            TWO_AM + 360,
+            "the window's mute took over at 02:06"
+        );
+        assert_eq!(
+            mute.earlier,
+            [format!(
+                "muted by alice since {} until {}: early start",
+                ops_core::time::utc_text(TWO_AM - 540),
+                ops_core::time::utc_text(TWO_AM + 360)
+            )]
+        );
         assert_eq!(mute.held_count, 1);
         // Bob lifts it at 02:20: the next run ends it, and the window does not mute it again.
         let lifted =
@@ -805,5 +817,48 @@ mod tests {
                 notice: Notice::Down { .. }
             }
         ));
+    }
+
+    #[test]
+    fn a_windows_mute_follows_its_window_as_the_document_has_it_now() {
+        let (up, _) = play_for(&patched(), TargetState::new(0), TWO_AM - 120, "..");
+        let (state, _) = play_for(&patched(), up, TWO_AM, "x");
+        assert_eq!(state.mute.as_ref().unwrap().until, TWO_AM + 3600);
+        // The window is cut to 10 minutes: the mute ends with it.
+        let short = {
+            let (mut targets, _) = parse_document(
+                "ssm:/ops/health/billing",
+                r#"{"targets": [{"name": "billing", "http": "https://billing/", "maintenance": [{"start_utc": "02:00", "for": "10m", "reason": "nightly patching"}]}]}"#,
+            );
+            targets.remove(0)
+        };
+        let (cut, notices) = play_for(&short, state.clone(), TWO_AM + 60, "x");
+        assert!(notices.is_empty());
+        assert_eq!(cut.mute.as_ref().unwrap().until, TWO_AM + 600);
+        // Removed from the document: the next run ends the mute, and says why.
+        let (gone, notices) = play_for(&target(), state, TWO_AM + 120, "x");
+        assert_eq!(kinds(&notices), ["unmuted"]);
+        let (mute, health) = ended(&notices[0].1);
+        assert!(mute.window_gone);
+        assert_eq!((mute.until, health), (TWO_AM + 120, Health::Up));
+        assert!(gone.mute.is_none());
+    }
+
+    #[test]
+    fn a_mute_lifted_before_a_window_opens_lets_the_window_mute_at_its_first_run() {
+        let (up, _) = play_for(&patched(), TargetState::new(0), TWO_AM - 300, ".");
+        let muted = crate::mute::mute_from_chat(&up, "alice", "prep", 3600, TWO_AM - 290);
+        let lifted =
+            crate::mute::unmute_from_chat(&muted, &patched().maintenance, "bob", TWO_AM - 230)
+                .unwrap();
+        let (state, notices) = play_for(&patched(), lifted, TWO_AM + 40, "x");
+        assert_eq!(
+            kinds(&notices),
+            ["unmuted"],
+            "the lift is told, the failure held"
+        );
+        let mute = state.mute.unwrap();
+        assert!(mute.window);
+        assert_eq!(mute.held_count, 0, "one failure is not yet down");
     }
 }

@@ -344,9 +344,12 @@ async fn run<A: AlertSink, M: MetricSink>(
             ));
             decide(target, &previous, outcome, now)
         } else {
-            // Not checked in time: its state stands as stored (unsent alerts are still sent).
+            // Not checked in time: its state stands as stored (unsent alerts are still sent), but
+            // a mute that is due ends: its end tells the health as last recorded, no check needed.
             not_checked.push(target.name.clone());
-            previous.clone()
+            let mut next = previous.clone();
+            crate::mute::end_if_due(&target.maintenance, &target.source, &mut next, now);
+            next
         };
         if version.is_none() && !(*counts && outcome.is_some()) {
             continue;

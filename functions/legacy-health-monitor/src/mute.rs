@@ -37,6 +37,8 @@ pub const MAX_WINDOWS: usize = 8;
 pub const MAX_REASON: usize = 200;
 /// Held-back alerts a mute keeps to tell when it ends (the first ones); the rest are counted.
 pub const MAX_HELD: usize = 10;
+/// Earlier mutes a mute keeps the description of.
+pub const MAX_EARLIER: usize = 5;
 
 const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
 const WINDOW_FIELDS: &[&str] = &["days", "start_utc", "for", "reason"];
@@ -221,6 +223,14 @@ pub struct Mute {
     /// Who lifted it before its time (`unmute`), if anyone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lifted_by: Option<String>,
+    /// A window's mute whose window was removed from the targets document, or no longer covers
+    /// the time, before its end: it ended then.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub window_gone: bool,
+    /// The mutes this one replaced or carried on from, as [`Mute::describe`] tells them, oldest
+    /// first (the last [`MAX_EARLIER`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub earlier: Vec<String>,
     /// The first alerts held back, each with the schedule time of the run that decided it.
     #[serde(default)]
     pub held: Vec<Held>,
@@ -239,15 +249,32 @@ pub struct Held {
 }
 
 impl Mute {
-    /// `muted by alice since ... until ...: db migration`, as answers show it.
+    /// `muted by alice since ... until ...: db migration`, as answers show it (and who lifted it).
     pub fn describe(&self) -> String {
         format!(
-            "muted by {} since {} until {}: {}",
+            "muted by {} since {} until {}: {}{}",
             self.by,
             utc_text(self.since),
             utc_text(self.until),
-            self.reason
+            self.reason,
+            self.lifted_by
+                .as_ref()
+                .map(|who| format!(" (lifted by {who})"))
+                .unwrap_or_default()
         )
+    }
+
+    /// `next`, taking over from this mute: what it held, and this one told among the earlier.
+    fn succeeded_by(self, next: Mute) -> Mute {
+        let mut earlier = self.earlier.clone();
+        earlier.push(self.describe());
+        let skip = earlier.len().saturating_sub(MAX_EARLIER);
+        Mute {
+            held: self.held,
+            held_count: self.held_count,
+            earlier: earlier.into_iter().skip(skip).collect(),
+            ..next
+        }
     }
 
     /// Keep `notices`, decided at `at`: the first [`MAX_HELD`], and every certificate warning
@@ -278,6 +305,8 @@ fn window_mute(window: &Window, end: u64, source: &str, now: u64) -> Mute {
         reason: window.reason.clone(),
         window: true,
         lifted_by: None,
+        window_gone: false,
+        earlier: Vec::new(),
         held: Vec::new(),
         held_count: 0,
     }
@@ -293,35 +322,59 @@ fn open_window<'w>(
     window_covering(windows, now).filter(|_| now >= state.window_skipped_until)
 }
 
-/// Before a counting run's check is decided: end `state`'s mute if its time has come (pushing
-/// the end alert, which tells the state as it stands before this run's check), unless a window
-/// carries it on; or begin a window's mute. `source` names the targets document.
+/// Before a counting run's check is decided: end `state`'s mute if it is due ([`end_if_due`]),
+/// then begin a maintenance window's mute if one is open and the target is not muted. `source`
+/// names the targets document.
 pub fn before_check(windows: &[Window], source: &str, state: &mut TargetState, now: u64) {
+    end_if_due(windows, source, state, now);
+    if state.mute.is_none() {
+        if let Some((end, window)) = open_window(windows, state, now) {
+            state.mute = Some(window_mute(window, end, source, now));
+        }
+    }
+}
+
+/// At a run at `now` that counts, checked or not (a mute's end needs no check: it tells the
+/// health as last recorded): end `state`'s mute if it is due, pushing the end alert, or carry it
+/// on. Due: lifted by a person; a chat mute past its time with no window open; a window's mute
+/// past its time, or whose window is gone from the document or no longer covers now (it ends
+/// then, said in the alert). A chat mute past its time inside an open window goes on as the
+/// window's; a window's mute follows its window's end as the document has it now.
+pub fn end_if_due(windows: &[Window], source: &str, state: &mut TargetState, now: u64) {
+    let Some(mut mute) = state.mute.take() else {
+        return;
+    };
     let window = open_window(windows, state, now);
-    match (state.mute.take(), window) {
-        // A lifted mute ends at the next run that counts, whatever that run's schedule time.
-        (Some(mute), _) if now < mute.until && mute.lifted_by.is_none() => state.mute = Some(mute),
-        (Some(mute), Some((end, window))) if mute.lifted_by.is_none() => {
-            // Its time is up, but a maintenance window covers now: the window's mute goes on from
-            // it, what it held kept.
-            state.mute = Some(Mute {
-                since: mute.since,
-                held: mute.held,
-                held_count: mute.held_count,
-                ..window_mute(window, end, source, now)
-            });
+    let carried = match (&mute.lifted_by, mute.window, window) {
+        (Some(_), _, _) => None,
+        (None, true, Some((end, window))) => Some(Mute {
+            until: end,
+            reason: window.reason.clone(),
+            ..mute.clone()
+        }),
+        (None, true, None) => {
+            if now < mute.until {
+                mute.window_gone = true;
+                mute.until = now;
+            }
+            None
         }
-        (Some(mute), _) => {
-            state.pending.push(Notice::Unmuted {
-                health: state.health,
-                health_since: state.since,
-                flapping_since: state.flapping_since,
-                checked_at: state.at,
-                mute: Box::new(mute),
-            });
-        }
-        (None, Some((end, window))) => state.mute = Some(window_mute(window, end, source, now)),
-        (None, None) => {}
+        (None, false, _) if now < mute.until => Some(mute.clone()),
+        (None, false, Some((end, window))) => Some(
+            mute.clone()
+                .succeeded_by(window_mute(window, end, source, now)),
+        ),
+        (None, false, None) => None,
+    };
+    match carried {
+        Some(carried) => state.mute = Some(carried),
+        None => state.pending.push(Notice::Unmuted {
+            health: state.health,
+            health_since: state.since,
+            flapping_since: state.flapping_since,
+            checked_at: state.at,
+            mute: Box::new(mute),
+        }),
     }
 }
 
@@ -335,7 +388,8 @@ pub fn after_check(state: &mut TargetState, first_new: usize, now: u64) {
 }
 
 /// `mute {target, for, reason}` from chat: the state with the mute set by `by` from `now` for
-/// `seconds`. A mute already there is replaced, keeping when it began and what it held. Alerts
+/// `seconds`. A mute already there is replaced, keeping what it held and telling it among the
+/// earlier mutes (a lifted one whose end was not yet alerted is told there too). Alerts
 /// recorded and not yet sent (no run owns them: their run died, or could not send them) are held
 /// back too, and told when the mute ends: a mute holds back every alert not yet out.
 pub fn mute_from_chat(
@@ -346,16 +400,21 @@ pub fn mute_from_chat(
     now: u64,
 ) -> TargetState {
     let mut next = state.clone();
-    let kept = state.mute.clone();
-    next.mute = Some(Mute {
-        since: kept.as_ref().map_or(now, |m| m.since),
+    let set = Mute {
+        since: now,
         until: now + seconds,
         by: by.to_string(),
         reason: reason.to_string(),
         window: false,
         lifted_by: None,
-        held: kept.as_ref().map(|m| m.held.clone()).unwrap_or_default(),
-        held_count: kept.as_ref().map_or(0, |m| m.held_count),
+        window_gone: false,
+        earlier: Vec::new(),
+        held: Vec::new(),
+        held_count: 0,
+    };
+    next.mute = Some(match state.mute.clone() {
+        Some(replaced) => replaced.succeeded_by(set),
+        None => set,
     });
     let unsent = std::mem::take(&mut next.pending);
     let at = next.at.unwrap_or(now);
@@ -389,15 +448,21 @@ pub fn unmute_from_chat(
     Some(next)
 }
 
-/// What `status` says of `state`'s mute at `now`: it holds alerts back, it ends at the next run,
-/// or it runs out inside the maintenance window open now and goes on as the window's.
+/// What `status` says of `state`'s mute at `now`: what the next run does with it.
 pub fn mute_note(windows: &[Window], state: &TargetState, now: u64) -> Option<String> {
     let mute = state.mute.as_ref()?;
-    Some(match (&mute.lifted_by, open_window(windows, state, now)) {
-        (None, _) if now < mute.until => {
+    let window = open_window(windows, state, now);
+    Some(match (&mute.lifted_by, mute.window, window) {
+        (Some(_), _, _) => "lifted; the next run alerts its end".to_string(),
+        (None, true, Some((end, _))) => format!(
+            "checks and metrics go on; alerts are held back until its maintenance window ends at {}",
+            utc_text(end)
+        ),
+        (None, true, None) if now < mute.until => "its maintenance window is no longer in the targets document (or ends earlier now): the next run ends it and alerts".to_string(),
+        (None, false, _) if now < mute.until => {
             "checks and metrics go on; alerts are held back".to_string()
         }
-        (None, Some((end, _))) => format!(
+        (None, false, Some((end, _))) => format!(
             "its time is up inside the maintenance window open now: the next run carries it on as the window's, until {}",
             utc_text(end)
         ),
@@ -562,7 +627,35 @@ mod tests {
         let lifted = unmute_from_chat(&muted, &nightly, "bob", two_am + 400).unwrap();
         assert_eq!(
             mute_note(&nightly, &lifted, two_am + 400).as_deref(),
-            Some("ended; the next run alerts its end")
+            Some("lifted; the next run alerts its end")
+        );
+    }
+
+    #[test]
+    fn a_mute_replacing_another_starts_now_keeps_what_it_held_and_tells_who_muted_before() {
+        let mut state = TargetState::new(0);
+        state.health = Health::Up;
+        let alice = mute_from_chat(&state, "alice", "db migration", 3600, 100);
+        let mut held = alice.clone();
+        held.mute
+            .as_mut()
+            .unwrap()
+            .hold(200, vec![Notice::CertExpiring { days: 3 }]);
+        let lifted = unmute_from_chat(&held, &[], "carol", 1900).unwrap();
+        let bob = mute_from_chat(&lifted, "bob", "network change", 120, 1_900);
+        let mute = bob.mute.unwrap();
+        assert_eq!(
+            (mute.since, mute.until, mute.by.as_str()),
+            (1_900, 2_020, "bob")
+        );
+        assert_eq!(mute.held_count, 1);
+        assert_eq!(
+            mute.earlier,
+            [format!(
+                "muted by alice since {} until {}: db migration (lifted by carol)",
+                utc_text(100),
+                utc_text(1_900)
+            )]
         );
     }
 }

@@ -283,9 +283,18 @@ fn unmuted(
         Health::Up => "it is up",
         Health::Unknown => "its health is not yet known",
     };
-    let ended = match &mute.lifted_by {
-        Some(who) => format!("{who} lifted it at {}", utc_text(mute.until)),
-        None => format!("it ran until {} as set", utc_text(mute.until)),
+    let ended = match (&mute.lifted_by, mute.window_gone) {
+        (Some(who), _) => format!("{who} lifted it at {}", utc_text(mute.until)),
+        (None, true) => format!(
+            "its window was removed from the targets document or shortened, so it ended at {}",
+            utc_text(mute.until)
+        ),
+        (None, false) => format!("it ran until {} as set", utc_text(mute.until)),
+    };
+    let earlier = if mute.earlier.is_empty() {
+        String::new()
+    } else {
+        format!(" It took over from: {}.", mute.earlier.join("; "))
     };
     let mut held: Vec<String> = mute
         .held
@@ -322,7 +331,7 @@ fn unmuted(
         format!("{target}: mute ended, and {state}"),
     )
     .what(format!(
-        "{target} ({}) was muted by {} since {}: \"{}\"; {ended}. Its checks and metrics went on while muted. {held}",
+        "{target} ({}) was muted by {} since {}: \"{}\"; {ended}.{earlier} Its checks and metrics went on while muted. {held}",
         change.check,
         mute.by,
         utc_text(mute.since),
@@ -345,8 +354,11 @@ fn unmuted(
     if let Some(who) = &mute.lifted_by {
         alert = alert.context("lifted_by", who.clone());
     }
-    if !mute.window {
-        alert = alert.requested_by(mute.by.clone());
+    // Whoever ended it early, or else whoever set it (a window is nobody).
+    match (&mute.lifted_by, mute.window) {
+        (Some(who), _) => alert = alert.requested_by(who.clone()),
+        (None, false) => alert = alert.requested_by(mute.by.clone()),
+        (None, true) => {}
     }
     match health {
         Health::Down => alert
@@ -629,6 +641,8 @@ mod tests {
             by: "alice".into(),
             reason: "db migration".into(),
             window: false,
+            window_gone: false,
+            earlier: Vec::new(),
             lifted_by: None,
             held: vec![crate::mute::Held {
                 at: 1_795_000_600,

@@ -60,6 +60,9 @@ pub async fn chapter(emulator: &Emulator, config: &SdkConfig, topic: &str, inbox
             "ops-health-state".to_string(),
         ),
         ("HEALTH_CONFIG_PATH".to_string(), "/ops/health/".to_string()),
+        // The last run is played up to a minute ahead of the clock (after a chat command, which
+        // carries the real time); deployed functions keep the default (30 s of clock skew).
+        ("SCHEDULE_LEAD_SECONDS".to_string(), "3600".to_string()),
     ]);
     let function = LocalLambda::start(
         &built_binary("legacy-health-monitor"),
@@ -131,7 +134,7 @@ pub async fn chapter(emulator: &Emulator, config: &SdkConfig, topic: &str, inbox
     println!("   Fixed; its recovery is alerted as usual:");
     print_alerts(inbox, 1).await;
 
-    println!("\n6. From chat, alice mutes crm for an hour before a network change:");
+    println!("\n6. From chat, alice mutes crm for an hour before a core switch swap:");
     let mute = json!({"command": "mute", "args": {"target": "crm", "for": "1h", "reason": "core switch swap, CHG-88"}, "requested_by": "alice"});
     print_chat_line("legacy-health-monitor", &mute);
     let answer = tokio::task::block_in_place(|| function.invoke(mute)).expect("mute");
@@ -151,11 +154,12 @@ pub async fn chapter(emulator: &Emulator, config: &SdkConfig, topic: &str, inbox
         text(&status["targets"][0]["muted"]["until"]),
         text(&status["targets"][0]["muted"]["reason"])
     );
-    println!("   The change is done early; bob lifts the mute, and the next run says so:");
+    println!("   The swap is called off at once; bob lifts the mute, and the next run says so:");
     let unmute = json!({"command": "unmute", "args": {"target": "crm"}, "requested_by": "bob"});
     print_chat_line("legacy-health-monitor", &unmute);
     tokio::task::block_in_place(|| function.invoke(unmute)).expect("unmute");
-    tick(14);
+    // The next schedule minute after the chat commands' (real) time.
+    tick((ops_core::time::now_epoch() - start) / 60 + 1);
     print_alerts(inbox, 1).await;
 }
 
