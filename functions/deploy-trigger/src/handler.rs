@@ -805,11 +805,11 @@ async fn settle<A: AlertSink>(
 
 fn held_note(name: &str, holder: &Settlement) -> String {
     format!(
-        "{name}: deployment {} is being settled by invocation {} (claimed at {}); it alerts the outcome, or, if it died, an invocation after the {} s lease does",
+        "{name}: deployment {} is being settled by invocation {} (claimed at {}); it alerts the outcome, or, if it died, an invocation after its lease ends at {} does",
         holder.deployment_id,
         holder.by,
-        holder.at,
-        contract::CLAIM_LEASE_SECONDS
+        ops_core::time::utc_text(holder.at),
+        ops_core::time::utc_text(holder.at + contract::CLAIM_LEASE_SECONDS)
     )
 }
 
@@ -862,8 +862,9 @@ async fn settle_finished<A: AlertSink>(
             applied: 0,
             planned,
             message: format!(
-                "{}; nothing was changed, so try again once it is settled",
-                held_note(&service.qualified_name(), &holder)
+                "{}; nothing was changed: send the command again in a few seconds (by {} at the latest)",
+                held_note(&service.qualified_name(), &holder),
+                ops_core::time::utc_text(holder.at + contract::CLAIM_LEASE_SECONDS)
             ),
             retryable: true,
         }),

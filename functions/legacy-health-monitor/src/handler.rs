@@ -612,16 +612,18 @@ async fn on_command<A: AlertSink, M: MetricSink>(
         )
         .await);
     }
-    if command.name == "mute" || command.name == "unmute" {
-        let loaded = observe::targets(&deps.config, &deps.clients).await?;
-        return if command.name == "mute" {
-            crate::mute_commands::mute(&command, &loaded.targets, &deps.clients, now).await
-        } else {
-            crate::mute_commands::unmute(&command, &loaded.targets, &deps.clients, now).await
-        };
+    let loaded = observe::targets(&deps.config, &deps.clients).await?;
+    match command.name.as_str() {
+        "mute" => {
+            return crate::mute_commands::mute(&command, &loaded.targets, &deps.clients, now).await
+        }
+        "unmute" => {
+            return crate::mute_commands::unmute(&command, &loaded.targets, &deps.clients, now)
+                .await
+        }
+        _ => {}
     }
     let args: TargetArgs = command.args_as()?;
-    let loaded = observe::targets(&deps.config, &deps.clients).await?;
     let chosen: Vec<&Target> = match &args.target {
         Some(name) => vec![loaded
             .targets

@@ -11,11 +11,13 @@
 //! it is alerted as any change is: at least once, twice only if the write that records it sent
 //! fails after it went out.
 //!
-//! **How a mute ends.** Only a run that counts for the target ends it, at the first such run at
-//! or after its `until` (or the first after `unmute`): that run's own alerts go out as usual,
-//! after the end alert (which tells the state before that run's check). If a maintenance window
-//! covers that moment, the mute goes on as the window's (no alert in between); `unmute` from chat
-//! ends it at the next run and skips the rest of a window it ends.
+//! **How a mute ends.** Only a run ends it: the first that counts at or after its `until` (or
+//! after `unmute`), whether or not it could check the target in time ([`end_if_due`]). That
+//! run's own alerts go out as usual, after the end alert, which tells the state as last recorded.
+//! If a maintenance window covers that moment, a chat mute goes on as the window's (no alert in
+//! between); a window's mute follows the document as it is now, so a window removed or shortened
+//! ends it (said in the alert); `unmute` from chat ends it at the next run and skips the rest of
+//! a window open now.
 //!
 //! **Windows are in UTC**, on the days named: `{"days": ["sat", "sun"], "start_utc": "02:00",
 //! "for": "3h", "reason": "weekly patching"}`; a window may run past midnight into the next day.

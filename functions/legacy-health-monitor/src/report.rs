@@ -363,7 +363,7 @@ fn unmuted(
     match health {
         Health::Down => alert
             .next_step(
-                "Look at the server: it is down now and no down alert went out while it was muted.",
+                "Look at the server: it is down now (when it went down is among what was held back, or before the mute).",
             )
             .next_step("The monitor alerts when it has passed its checks again."),
         _ => alert.next_step(format!("Alerts for {target} are sent as usual again.")),
