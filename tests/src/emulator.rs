@@ -1,15 +1,21 @@
 //! Start and stop the local AWS emulator (moto's server behind `tests/emulator/ops_emulator`).
 //!
 //! Each [`Emulator`] is its own process on its own free loopback port, so tests are isolated and
-//! can run in parallel. It stops when the value is dropped (also when a test panics), and the
-//! launcher itself exits when our end of its stdin closes, so even a killed test run leaves no
-//! emulator behind.
+//! can run in parallel. It stops when the value is dropped (also when a test panics).
+//!
+//! Emulators are forked by one zygote per test process (`python -m ops_emulator --zygote`),
+//! started with the first emulator: it pays moto's imports (about 2.5 s of CPU) once instead of
+//! once per emulator, and a test run starts hundreds. Each fork starts from the freshly imported
+//! state, so emulators share nothing. The zygote exits when our end of its stdin closes (this
+//! process ended, however it ended), and each emulator exits when its zygote is gone, so even a
+//! killed test run leaves no emulator behind.
 
+use std::collections::HashMap;
 use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc;
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::sync::{mpsc, Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use aws_config::SdkConfig;
@@ -20,8 +26,10 @@ use crate::http::{self, HttpError};
 
 /// The region every emulator-backed test and the demo use.
 pub const REGION: &str = "us-east-1";
-/// How long the launcher may take to import moto and bind its port.
+/// How long the zygote may take to import moto and fork an emulator that binds its port.
 const START_TIMEOUT: Duration = Duration::from_secs(90);
+/// How long stopping an emulator may take.
+const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The project's root folder (the workspace).
 pub fn workspace_root() -> PathBuf {
@@ -40,18 +48,30 @@ pub fn emulator_python() -> PathBuf {
 
 /// A running emulator; dropping it stops the process.
 pub struct Emulator {
-    child: Child,
-    stdin: Option<ChildStdin>,
+    pid: u32,
     authority: String,
     /// `http://127.0.0.1:<port>`.
     pub endpoint: String,
-    /// Where the launcher's stderr goes, for debugging a failed test.
+    /// Where the emulator's stderr goes, for debugging a failed test.
     pub log_path: PathBuf,
 }
 
-impl Emulator {
-    /// Start a fresh emulator and wait until it accepts calls. Panics with the fix if it cannot.
-    pub fn start() -> Emulator {
+/// The requests waiting for the zygote's answers, by request id.
+type Waiting = Arc<Mutex<HashMap<String, mpsc::Sender<String>>>>;
+
+/// The process that forks emulators, and the requests waiting for its answers.
+struct Zygote {
+    stdin: Mutex<ChildStdin>,
+    waiting: Waiting,
+    log_path: PathBuf,
+    // Kept so the process is not reaped early; it exits when this process's end of stdin closes.
+    _child: Child,
+}
+
+impl Zygote {
+    /// Start the zygote (it imports moto, then waits for requests), and its stdout to read
+    /// the answers from.
+    fn start() -> (Zygote, ChildStdout) {
         let python = emulator_python();
         if !python.exists() {
             panic!(
@@ -59,16 +79,10 @@ impl Emulator {
                 python.display()
             );
         }
-        let log_dir = workspace_root().join("target/emulator-logs");
-        std::fs::create_dir_all(&log_dir).expect("create target/emulator-logs");
-        let log_path = log_dir.join(format!(
-            "emulator-{}-{}.log",
-            std::process::id(),
-            unique_suffix()
-        ));
-        let log = File::create(&log_path).expect("create emulator log file");
+        let log_path = log_file("zygote");
+        let log = File::create(&log_path).expect("create the zygote's log file");
         let mut child = Command::new(&python)
-            .args(["-m", "ops_emulator", "--region", REGION])
+            .args(["-m", "ops_emulator", "--zygote", "--region", REGION])
             .current_dir(workspace_root().join("tests/emulator"))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -81,39 +95,103 @@ impl Emulator {
                 )
             });
         let stdout = child.stdout.take().expect("stdout is piped");
-        let (ready_tx, ready_rx) = mpsc::channel();
+        let stdin = child.stdin.take().expect("stdin is piped");
+        let zygote = Zygote {
+            stdin: Mutex::new(stdin),
+            waiting: Waiting::default(),
+            log_path,
+            _child: child,
+        };
+        (zygote, stdout)
+    }
+
+    /// Send `request` (naming `id`) and wait up to `timeout` for the answer to `id`.
+    fn ask(&self, id: &str, request: &str, timeout: Duration) -> Result<String, String> {
+        let (tx, rx) = mpsc::channel();
+        self.waiting
+            .lock()
+            .expect("the waiting list")
+            .insert(id.to_string(), tx);
+        {
+            let mut stdin = self.stdin.lock().expect("the zygote's stdin");
+            writeln!(stdin, "{request}")
+                .and_then(|()| stdin.flush())
+                .map_err(|e| format!("the zygote is gone ({e})"))?;
+        }
+        rx.recv_timeout(timeout).map_err(|_| {
+            self.waiting.lock().expect("the waiting list").remove(id);
+            format!("no answer within {timeout:?}")
+        })
+    }
+}
+
+/// This process's zygote, started on first use, with the thread that hands out its answers.
+fn zygote() -> &'static Zygote {
+    static ZYGOTE: OnceLock<Zygote> = OnceLock::new();
+    ZYGOTE.get_or_init(|| {
+        let (zygote, stdout) = Zygote::start();
+        let waiting = Arc::clone(&zygote.waiting);
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(url) = line.strip_prefix("READY ") {
-                    let _ = ready_tx.send(url.trim().to_string());
+                let Some((id, answer)) = line.split_once(' ') else {
+                    continue;
+                };
+                if let Some(tx) = waiting.lock().expect("the waiting list").remove(id) {
+                    let _ = tx.send(answer.to_string());
                 }
             }
         });
-        let stdin = child.stdin.take();
-        let endpoint = match ready_rx.recv_timeout(START_TIMEOUT) {
-            Ok(url) => url,
-            Err(_) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                let log = std::fs::read_to_string(&log_path).unwrap_or_default();
-                panic!(
-                    "the emulator did not become ready within {START_TIMEOUT:?}; its log:\n{log}"
-                );
-            }
+        zygote
+    })
+}
+
+/// A new log file under `target/emulator-logs`.
+fn log_file(kind: &str) -> PathBuf {
+    let log_dir = workspace_root().join("target/emulator-logs");
+    std::fs::create_dir_all(&log_dir).expect("create target/emulator-logs");
+    log_dir.join(format!(
+        "{kind}-{}-{}.log",
+        std::process::id(),
+        unique_suffix()
+    ))
+}
+
+impl Emulator {
+    /// Start a fresh emulator and wait until it accepts calls. Panics with the fix if it cannot.
+    pub fn start() -> Emulator {
+        let zygote = zygote();
+        let log_path = log_file("emulator");
+        let id = format!("e{}", unique_suffix());
+        let answer = zygote
+            .ask(
+                &id,
+                &format!("spawn {id} {}", log_path.display()),
+                START_TIMEOUT,
+            )
+            .unwrap_or_else(|e| {
+                let log = std::fs::read_to_string(&zygote.log_path).unwrap_or_default();
+                panic!("the emulator did not start: {e}; the zygote's log:\n{log}")
+            });
+        // `READY <pid> <url>`
+        let mut words = answer.split_whitespace();
+        let (Some("READY"), Some(pid), Some(endpoint)) = (words.next(), words.next(), words.next())
+        else {
+            panic!("the zygote answered `{answer}` to a spawn");
         };
+        let pid: u32 = pid.parse().expect("the emulator's pid");
+        let endpoint = endpoint.to_string();
         let authority = endpoint.trim_start_matches("http://").to_string();
         Emulator {
-            child,
-            stdin,
+            pid,
             authority,
             endpoint,
             log_path,
         }
     }
 
-    /// The launcher's process id.
+    /// The emulator's process id.
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.pid
     }
 
     /// Settings that point ops-core's SDK clients at this emulator.
@@ -213,10 +291,10 @@ impl Emulator {
 }
 
 impl Drop for Emulator {
+    /// Stop the emulator and wait until it is gone (the zygote reaps it before it answers).
     fn drop(&mut self) {
-        drop(self.stdin.take());
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let id = format!("k{}", unique_suffix());
+        let _ = zygote().ask(&id, &format!("kill {id} {}", self.pid), STOP_TIMEOUT);
     }
 }
 
