@@ -77,7 +77,8 @@ def _zygote(host: str, region: str) -> None:
 
     zygote = os.getpid()
     for line in sys.stdin:
-        words = line.split()
+        # At most three words: a log path may hold spaces.
+        words = line.rstrip("\n").split(" ", 2)
         if len(words) == 3 and words[0] == "spawn":
             _, request, log_path = words
             child = os.fork()
@@ -94,6 +95,8 @@ def _zygote(host: str, region: str) -> None:
                     signal.signal(signal.SIGINT, lambda *_: os._exit(0))
                     print(f"{request} READY {os.getpid()} {url}", flush=True)
                     server.serve_forever()
+                except BaseException as error:  # noqa: BLE001 (say why, then go)
+                    print(f"{request} FAILED {error!r}", flush=True)
                 finally:
                     os._exit(1)
         elif len(words) == 3 and words[0] == "kill":
