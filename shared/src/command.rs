@@ -240,6 +240,15 @@ impl CommandSet {
 }
 
 impl Command {
+    /// Who asked, as records and alerts name them: `requested_by`, or "an unnamed chat user" when
+    /// it is missing or blank.
+    pub fn requester(&self) -> String {
+        self.requested_by
+            .clone()
+            .filter(|who| !who.trim().is_empty())
+            .unwrap_or_else(|| "an unnamed chat user".into())
+    }
+
     /// The arguments as a typed struct; serde's message names the field that does not fit.
     pub fn args_as<T: DeserializeOwned>(&self) -> Result<T, CommandError> {
         serde_json::from_value(Value::Object(self.args.clone())).map_err(|e| {
@@ -500,6 +509,24 @@ mod tests {
         assert_eq!(
             error.to_string(),
             "command `status`: invalid type: integer `7`, expected a string"
+        );
+    }
+
+    #[test]
+    fn the_requester_is_who_asked_or_an_unnamed_chat_user_when_missing_or_blank() {
+        let set = CommandSet { commands: &[] };
+        let requester = |payload: serde_json::Value| set.parse("f", &payload).unwrap().requester();
+        assert_eq!(
+            requester(serde_json::json!({"command": "help", "requested_by": " alice "})),
+            "alice"
+        );
+        assert_eq!(
+            requester(serde_json::json!({"command": "help"})),
+            "an unnamed chat user"
+        );
+        assert_eq!(
+            requester(serde_json::json!({"command": "help", "requested_by": "  "})),
+            "an unnamed chat user"
         );
     }
 }

@@ -138,11 +138,7 @@ async fn on_command<A: AlertSink>(
     invocation: &Invocation,
     deps: &Deps<A>,
 ) -> Result<Value> {
-    let by = command
-        .requested_by
-        .clone()
-        .filter(|who| !who.trim().is_empty())
-        .unwrap_or_else(|| "an unnamed chat user".into());
+    let by = command.requester();
     let mode = Mode::from_dry_run(command.dry_run);
     let now = invocation.now;
     match command.name.as_str() {

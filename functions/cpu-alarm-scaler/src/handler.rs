@@ -664,10 +664,7 @@ async fn on_command<A: AlertSink>(command: Command, now: u64, deps: &Deps<A>) ->
                     "{target} is not in AUTOSCALING_GROUPS / ECS_CLUSTERS of this function"
                 )));
             }
-            let by = command
-                .requested_by
-                .clone()
-                .unwrap_or_else(|| "an unnamed chat user".into());
+            let by = command.requester();
             let observed = target_view(&deps.clients, &target).await?;
             let (plan, mut manual, record) =
                 decide_override(&observed, args.count, seconds, &by, now)

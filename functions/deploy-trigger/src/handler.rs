@@ -887,10 +887,7 @@ async fn on_command<A: AlertSink>(
     invocation: &Invocation,
     deps: &Deps<A>,
 ) -> Result<Value> {
-    let requested_by = command
-        .requested_by
-        .clone()
-        .unwrap_or_else(|| "an unnamed chat user".into());
+    let requested_by = command.requester();
     let mode = Mode::from_dry_run(command.dry_run);
     match command.name.as_str() {
         "deploy" => {

@@ -37,7 +37,7 @@ use ops_core::events::{
     EventError, Incoming, SCHEDULED_EVENT,
 };
 use ops_core::time::utc_text;
-use ops_core::{Error, Result};
+use ops_core::Result;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tracing::{debug, info, warn};
@@ -625,14 +625,7 @@ async fn on_command<A: AlertSink, M: MetricSink>(
     }
     let args: TargetArgs = command.args_as()?;
     let chosen: Vec<&Target> = match &args.target {
-        Some(name) => vec![loaded
-            .targets
-            .iter()
-            .find(|t| t.name == name.trim())
-            .ok_or_else(|| Error::NotFound {
-                kind: "health target",
-                name: name.clone(),
-            })?],
+        Some(name) => vec![crate::targets::find(&loaded.targets, name)?],
         None => loaded.targets.iter().collect(),
     };
     if command.name == "check" {

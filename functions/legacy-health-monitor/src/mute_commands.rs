@@ -17,7 +17,7 @@ use tracing::info;
 use crate::decide::TargetState;
 use crate::mute::{self, check_reason, MAX_MUTE, MIN_MUTE};
 use crate::observe::{self, state_key, state_of, Clients};
-use crate::targets::Target;
+use crate::targets::{find, Target};
 
 /// Writes tried when runs keep writing the target's state between the read and the write.
 const ATTEMPTS: usize = 3;
@@ -48,14 +48,6 @@ fn text_arg<'v>(command: &str, name: &str, value: &'v Value, like: &str) -> Resu
     })
 }
 
-/// Who sent `command`, as a mute records it.
-fn who(command: &Command) -> String {
-    command
-        .requested_by
-        .clone()
-        .unwrap_or_else(|| "an unnamed chat user".into())
-}
-
 /// `mute {target, for, reason}`.
 pub async fn mute(
     command: &Command,
@@ -77,7 +69,7 @@ pub async fn mute(
         .map_err(|e| invalid(format!("argument `for`: {e}")))?;
     let reason = text_arg("mute", "reason", &args.reason, "\"db migration\"")?;
     let reason = check_reason(reason).map_err(|e| invalid(format!("argument `reason`: {e}")))?;
-    let by = who(command);
+    let by = command.requester();
     let (before, after) = write_with(target, clients, now, command.dry_run, |state| {
         Ok(mute::mute_from_chat(state, &by, &reason, seconds, now))
     })
@@ -129,7 +121,7 @@ pub async fn unmute(
         targets,
         text_arg("unmute", "target", &args.target, "\"billing\"")?,
     )?;
-    let by = who(command);
+    let by = command.requester();
     let (before, _) = write_with(target, clients, now, command.dry_run, |state| {
         if let Some(lifted_by) = state.mute.as_ref().and_then(|m| m.lifted_by.as_ref()) {
             return Err(Error::Refused(format!(
@@ -178,16 +170,6 @@ pub async fn unmute(
             "note": format!("alerts for {} are sent as usual{window}", target.name),
         }),
     })
-}
-
-fn find<'t>(targets: &'t [Target], name: &str) -> Result<&'t Target> {
-    targets
-        .iter()
-        .find(|t| t.name == name.trim())
-        .ok_or_else(|| Error::NotFound {
-            kind: "health target",
-            name: name.to_string(),
-        })
 }
 
 /// Read `target`'s state, change it with `change`, and write it back if no run wrote it since;

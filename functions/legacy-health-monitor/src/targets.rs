@@ -231,6 +231,17 @@ pub fn from_instance(
     parse_target(&Value::Object(entry), &Defaults::default(), &source).map_err(fail)
 }
 
+/// The target named `name` (surrounding spaces ignored), or a not-found error that names it.
+pub fn find<'t>(targets: &'t [Target], name: &str) -> ops_core::Result<&'t Target> {
+    targets
+        .iter()
+        .find(|t| t.name == name.trim())
+        .ok_or_else(|| ops_core::Error::NotFound {
+            kind: "health target",
+            name: name.to_string(),
+        })
+}
+
 /// Names that appear twice keep their first target; the others are errors.
 pub fn dedupe(targets: Vec<Target>) -> (Vec<Target>, Vec<TargetError>) {
     let mut seen = BTreeSet::new();
