@@ -30,9 +30,17 @@ TEMPLATE := sam/template.yaml
 FUNCTIONS := $(patsubst functions/%/Cargo.toml,%,$(wildcard functions/*/Cargo.toml))
 # The model-based sequence tests, one per stateful function (tests/tests/model_*.rs).
 MODEL_TESTS := $(patsubst tests/tests/%.rs,%,$(wildcard tests/tests/model_*.rs))
+# `make test` runs these in a second lane beside the other suites: each plays one event at a time
+# against one emulator, so it keeps one core of two busy and leaves the other idle.
+SECOND_LANE_TESTS := $(MODEL_TESTS) event_storm
+# Every other test target of every package (integration tests are named after their file).
+FIRST_LANE_TESTS := $(sort $(filter-out $(SECOND_LANE_TESTS),$(patsubst %.rs,%,$(notdir \
+	$(wildcard tests/tests/*.rs shared/tests/*.rs functions/*/tests/*.rs bench/*/tests/*.rs)))))
+# Both lanes select from the whole workspace, so they build nothing the first build did not.
+CARGO_TEST := cargo test --workspace --all-features --locked
 SOAK_SEQUENCES ?= 10000
 
-.PHONY: help setup test demo doctor build validate bench bench-profiles fuzz soak deploy lint clean
+.PHONY: help setup test demo doctor dashboard build validate bench bench-profiles fuzz soak deploy lint clean
 
 help: ## List the targets
 	@echo "Ops Lambdas. Run 'make demo' to see them work, 'make test' to check everything."
@@ -71,7 +79,20 @@ test: $(EMULATOR_READY) $(TOOLS_READY) $(CHECKOV_READY) lint ## Format and lint 
 	@# this machine never downloads: fetch them all first, so an empty cargo cache passes as a warm one.
 	cargo fetch --locked --quiet
 	$(TOOLS) cargo deny --offline check licenses bans sources
-	cargo test --workspace --all-features --locked 2>&1 | tee target/test-rust.log
+	@# Build everything first (the function binaries the end-to-end tests run too), once.
+	cargo build --workspace --all-features --locked --bins
+	$(CARGO_TEST) --no-run
+	@# Then two lanes at once: the first streams its output, the second's is shown when both are
+	@# done. Both are always waited for, and either failing fails the target.
+	@echo "running the tests; $(SECOND_LANE_TESTS) in a second lane (target/test-rust-lane2.log)"
+	@$(CARGO_TEST) $(addprefix --test ,$(SECOND_LANE_TESTS)) > target/test-rust-lane2.log 2>&1 & second_lane=$$!; \
+	status=0; \
+	{ $(CARGO_TEST) --lib --bins $(addprefix --test ,$(FIRST_LANE_TESTS)) && $(CARGO_TEST) --doc; } 2>&1 \
+		| tee target/test-rust.log || status=$$?; \
+	wait $$second_lane || status=$$((status ? status : $$?)); \
+	echo "second lane: $(SECOND_LANE_TESTS)"; \
+	tee -a target/test-rust.log < target/test-rust-lane2.log; \
+	exit $$status
 	cd tests/emulator && ../../$(EMULATOR_VENV)/bin/python -m unittest discover --start-directory . 2>&1 \
 		| tee ../../target/test-emulator.log
 	@$(MAKE) validate
@@ -91,6 +112,9 @@ demo: $(EMULATOR_READY) ## Walk through the functions against the local emulator
 	@# Same features as `make test`, so a demo after the tests reuses their build.
 	cargo build --quiet --locked --workspace --all-features --bins
 	"$${CARGO_TARGET_DIR:-target}/debug/demo"
+
+dashboard: ## Write the CloudWatch dashboard body into sam/template.yaml from the functions' metric catalogue
+	cargo run --quiet --locked --all-features -p ops-e2e --bin dashboard
 
 build: $(TOOLS_READY) ## Build every function for Lambda (cargo lambda build --release --arm64)
 ifeq ($(strip $(FUNCTIONS)),)
