@@ -14,6 +14,7 @@ pub mod echo;
 pub mod error;
 pub mod events;
 pub mod image;
+pub mod metrics;
 pub mod plan;
 #[cfg(feature = "probe")]
 pub mod probe;

@@ -149,6 +149,17 @@ impl LocalLambda {
         }
     }
 
+    /// The CloudWatch Embedded Metric Format lines the function printed so far, parsed: what
+    /// CloudWatch Logs would turn into metrics.
+    pub fn emitted_metrics(&self) -> Vec<Value> {
+        std::fs::read_to_string(&self.log_path)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .filter(|line| line.get("_aws").is_some())
+            .collect()
+    }
+
     /// The function process's id.
     pub fn pid(&self) -> u32 {
         self.child.lock().unwrap_or_else(|p| p.into_inner()).id()

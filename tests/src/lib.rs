@@ -2,6 +2,7 @@
 //! alert inbox that shows what ops would receive.
 
 pub mod blue_green;
+pub mod dashboard;
 pub mod doctor;
 pub mod emulator;
 pub mod events;

@@ -868,6 +868,17 @@ async fn a_cooldown_survives_a_new_process() {
     first
         .invoke(world.fire("workers-cpu-high", 95.0, T0).await)
         .expect("first process scales");
+    // The dashboard's "Scalings per day" reads this line (ops_e2e::dashboard).
+    let metrics = first.emitted_metrics();
+    assert_eq!(metrics.len(), 1, "{metrics:#?}");
+    assert_eq!(
+        (
+            &metrics[0]["Scalings"],
+            &metrics[0]["Outcome"],
+            &metrics[0]["FunctionName"]
+        ),
+        (&json!(1), &json!("out"), &json!("cpu-alarm-scaler"))
+    );
     drop(first);
     assert_eq!(world.desired().await, 3);
 
@@ -886,6 +897,7 @@ async fn a_cooldown_survives_a_new_process() {
         note.starts_with("asg:workers: scale-out cooldown until"),
         "{note}"
     );
+    assert!(second.emitted_metrics().is_empty(), "nothing changed");
 }
 
 #[tokio::test]

@@ -40,6 +40,12 @@ async fn the_binary_deploys_a_push_and_answers_chat_errors_as_non_retryable() {
         ],
     )
     .await;
+    aws_sdk_sns::Client::new(&sdk)
+        .create_topic()
+        .name("ops-alerts")
+        .send()
+        .await
+        .unwrap();
     let mut env = emulator.function_env();
     env.push((
         "ALERT_TOPIC_ARN".into(),
@@ -61,6 +67,30 @@ async fn the_binary_deploys_a_push_and_answers_chat_errors_as_non_retryable() {
 
     assert_eq!(answer["status"], "started", "{answer:#}");
     assert_eq!(answer["started"][0]["service"], "prod/web");
+    assert!(
+        function.emitted_metrics().is_empty(),
+        "a started deployment is not counted yet"
+    );
+    let finished = emulator
+        .control(
+            "POST",
+            "/_ops/ecs/finish-deployment",
+            Some(json!({"cluster": "prod", "service": "web", "state": "COMPLETED", "rollback": false})),
+        )
+        .unwrap();
+    function
+        .invoke(finished["event"].clone())
+        .expect("ECS's completion is handled");
+    // The dashboard's "Deployments per day" reads this line (ops_e2e::dashboard).
+    let metrics = function.emitted_metrics();
+    assert_eq!(metrics.len(), 1, "{metrics:#?}");
+    assert_eq!(metrics[0]["Deployments"], 1);
+    assert_eq!(metrics[0]["Outcome"], "succeeded");
+    assert_eq!(metrics[0]["FunctionName"], "deploy-trigger");
+    assert_eq!(
+        metrics[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"],
+        "Ops/Changes"
+    );
     let error = function
         .invoke(json!({"command": "deploy", "args": {"service": "prod/web"}}))
         .unwrap_err();

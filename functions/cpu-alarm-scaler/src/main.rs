@@ -11,10 +11,11 @@ use ops_core::aws::iam::IamSimulator;
 use ops_core::aws::sns::SnsAlerts;
 use ops_core::aws::{sdk_config, AwsSettings};
 use ops_core::config::Env;
+use ops_core::metrics::{MeteredAlerts, Stdout};
 use ops_core::{runtime, telemetry, Error};
 
 /// Configuration and clients, once per cold start.
-async fn build_deps(env: &Env) -> Result<Deps<SnsAlerts>, Error> {
+async fn build_deps(env: &Env) -> Result<Deps<MeteredAlerts<SnsAlerts, Stdout>>, Error> {
     let config = ScalerConfig::from_env(env)?;
     let sdk = sdk_config(&AwsSettings::from_env(env)?).await;
     Ok(Deps {
@@ -25,7 +26,11 @@ async fn build_deps(env: &Env) -> Result<Deps<SnsAlerts>, Error> {
             scalable: ScalableTargets::new(&sdk),
         },
         iam: IamSimulator::new(&sdk),
-        alerts: SnsAlerts::new(&sdk, &config.common.alert_topic_arn),
+        alerts: MeteredAlerts::new(
+            SnsAlerts::new(&sdk, &config.common.alert_topic_arn),
+            Stdout,
+            &config.common.function_name,
+        ),
         config,
     })
 }

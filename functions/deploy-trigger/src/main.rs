@@ -8,11 +8,12 @@ use ops_core::aws::iam::IamSimulator;
 use ops_core::aws::sns::SnsAlerts;
 use ops_core::aws::{sdk_config, AwsSettings};
 use ops_core::config::Env;
+use ops_core::metrics::{MeteredAlerts, Stdout};
 use ops_core::registry::Caller;
 use ops_core::{runtime, telemetry, Error};
 
 /// Configuration and clients, once per cold start.
-async fn build_deps(env: &Env) -> Result<Deps<SnsAlerts>, Error> {
+async fn build_deps(env: &Env) -> Result<Deps<MeteredAlerts<SnsAlerts, Stdout>>, Error> {
     let config = DeployConfig::from_env(env)?;
     let sdk = sdk_config(&AwsSettings::from_env(env)?).await;
     Ok(Deps {
@@ -20,7 +21,11 @@ async fn build_deps(env: &Env) -> Result<Deps<SnsAlerts>, Error> {
             .reading_service_deployments_of(deploy_trigger::contract::REPOSITORY),
         iam: IamSimulator::new(&sdk),
         ecr: EcrImages::new(&sdk),
-        alerts: SnsAlerts::new(&sdk, &config.common.alert_topic_arn),
+        alerts: MeteredAlerts::new(
+            SnsAlerts::new(&sdk, &config.common.alert_topic_arn),
+            Stdout,
+            &config.common.function_name,
+        ),
         config,
     })
 }

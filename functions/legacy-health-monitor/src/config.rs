@@ -19,7 +19,8 @@ pub struct MonitorConfig {
     pub concurrency: usize,
     /// More changes than this in one run are one collated alert (`HEALTH_COLLATE_ABOVE`, default 3).
     pub collate_above: usize,
-    /// CloudWatch namespace of the metrics (`HEALTH_METRICS_NAMESPACE`, default `Ops/LegacyHealth`).
+    /// CloudWatch namespace of the metrics (`HEALTH_METRICS_NAMESPACE`, default `Ops/LegacyHealth`;
+    /// the stack's dashboard reads the default).
     pub namespace: String,
 }
 
@@ -73,7 +74,7 @@ impl MonitorConfig {
             collate_above: env.parsed_or("HEALTH_COLLATE_ABOVE", 3usize)?,
             namespace: env
                 .optional("HEALTH_METRICS_NAMESPACE")
-                .unwrap_or("Ops/LegacyHealth")
+                .unwrap_or(ops_core::metrics::HEALTH_NAMESPACE)
                 .to_string(),
         })
     }

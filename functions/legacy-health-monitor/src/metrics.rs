@@ -1,93 +1,41 @@
-//! Metrics per target in CloudWatch Embedded Metric Format: one JSON log line per target, which
-//! CloudWatch Logs turns into metrics. Chosen over PutMetricData because it costs no API calls
-//! (1,000 targets x 3 metrics would be 3 calls a minute, each able to be throttled or slow),
-//! adds nothing to the run's latency, and needs no write permission beyond the function's logs.
+//! Metrics per target in CloudWatch Embedded Metric Format (ops-core's `metrics`): one line per
+//! target and one per run. EMF rather than PutMetricData: 1,000 targets x 3 metrics would be 3
+//! calls a minute, each able to be throttled or slow; a log line costs nothing.
 
-use std::sync::Mutex;
-
-use serde_json::{json, Value};
+use ops_core::metrics::{
+    line, CERT_DAYS_LEFT, INVALID_ENTRIES, LATENCY_MS, RUN_MS, TARGETS_CHECKED, TARGETS_DOWN, UP,
+};
+pub use ops_core::metrics::{MemoryMetrics, MetricSink, Stdout};
+use serde_json::json;
 
 use crate::probe::Outcome;
-
-/// Where metric lines go.
-pub trait MetricSink: Send + Sync {
-    /// Emit one line.
-    fn emit(&self, line: String);
-}
-
-/// Standard output: what Lambda forwards to CloudWatch Logs.
-#[derive(Debug, Default)]
-pub struct Stdout;
-
-impl MetricSink for Stdout {
-    fn emit(&self, line: String) {
-        println!("{line}");
-    }
-}
-
-/// Lines kept in memory, for tests.
-#[derive(Debug, Default)]
-pub struct MemoryMetrics(Mutex<Vec<String>>);
-
-impl MemoryMetrics {
-    /// Every line emitted so far, parsed.
-    pub fn lines(&self) -> Vec<Value> {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .collect()
-    }
-}
-
-impl MetricSink for MemoryMetrics {
-    fn emit(&self, line: String) {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).push(line);
-    }
-}
 
 /// The EMF line for one target's check: `Up` (1 or 0), `LatencyMs`, and `CertDaysLeft` when the
 /// target serves a certificate; dimension `Target`.
 pub fn target_line(namespace: &str, target: &str, outcome: &Outcome, at_millis: u64) -> String {
-    let mut metrics = vec![
-        json!({"Name": "Up", "Unit": "Count"}),
-        json!({"Name": "LatencyMs", "Unit": "Milliseconds"}),
+    let mut values = vec![
+        (UP, json!(u8::from(outcome.healthy()))),
+        (LATENCY_MS, json!(outcome.latency_ms)),
     ];
-    let mut line = json!({
-        "Target": target,
-        "Up": u8::from(outcome.healthy()),
-        "LatencyMs": outcome.latency_ms,
-    });
     if let Some(days) = outcome.cert_days_left {
-        metrics.push(json!({"Name": "CertDaysLeft", "Unit": "Count"}));
-        line["CertDaysLeft"] = json!(days);
+        values.push((CERT_DAYS_LEFT, json!(days)));
     }
-    line["_aws"] = json!({
-        "Timestamp": at_millis,
-        "CloudWatchMetrics": [{"Namespace": namespace, "Dimensions": [["Target"]], "Metrics": metrics}],
-    });
-    line.to_string()
+    line(namespace, &[("Target", target)], &values, at_millis)
 }
 
-/// The EMF line for the run as a whole: targets checked, down, unknown, invalid entries, run time.
+/// The EMF line for the run as a whole: targets checked, down, invalid entries, run time.
 pub fn run_line(namespace: &str, counts: &RunCounts, at_millis: u64) -> String {
-    json!({
-        "_aws": {
-            "Timestamp": at_millis,
-            "CloudWatchMetrics": [{"Namespace": namespace, "Dimensions": [[]], "Metrics": [
-                {"Name": "TargetsChecked", "Unit": "Count"},
-                {"Name": "TargetsDown", "Unit": "Count"},
-                {"Name": "InvalidEntries", "Unit": "Count"},
-                {"Name": "RunMs", "Unit": "Milliseconds"}
-            ]}],
-        },
-        "TargetsChecked": counts.checked,
-        "TargetsDown": counts.down,
-        "InvalidEntries": counts.invalid,
-        "RunMs": counts.run_ms,
-    })
-    .to_string()
+    line(
+        namespace,
+        &[],
+        &[
+            (TARGETS_CHECKED, json!(counts.checked)),
+            (TARGETS_DOWN, json!(counts.down)),
+            (INVALID_ENTRIES, json!(counts.invalid)),
+            (RUN_MS, json!(counts.run_ms)),
+        ],
+        at_millis,
+    )
 }
 
 /// Figures of one run.
@@ -107,6 +55,7 @@ pub struct RunCounts {
 mod tests {
     use super::*;
     use crate::probe::{Failure, FailureKind};
+    use serde_json::Value;
 
     #[test]
     fn a_line_is_embedded_metric_format() {
@@ -127,6 +76,7 @@ mod tests {
         .unwrap();
         assert_eq!(line["Up"], 0);
         assert_eq!(line["CertDaysLeft"], 12);
+        assert_eq!(line["Target"], "billing");
         let directive = &line["_aws"]["CloudWatchMetrics"][0];
         assert_eq!(directive["Namespace"], "Ops/LegacyHealth");
         assert_eq!(directive["Dimensions"][0][0], "Target");

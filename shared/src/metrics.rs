@@ -1,0 +1,339 @@
+//! The functions' own metrics, in CloudWatch Embedded Metric Format (EMF): one JSON log line on
+//! standard output, which CloudWatch Logs turns into metrics. Chosen over PutMetricData because it
+//! costs no API calls, adds nothing to a run's latency and needs no permission beyond the function's
+//! logs (<https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html>).
+//!
+//! [`CATALOGUE`] lists every metric a function emits; the stack's dashboard is generated from it
+//! and a test checks every widget against it. The change counts ([`DEPLOYMENTS`], [`SWAPS`],
+//! [`SCALINGS`]) are emitted by [`MeteredAlerts`] when the alert of a change is sent, so a change
+//! is counted where it is told, once per alert, by one piece of code for every function.
+
+use std::sync::Mutex;
+
+use serde_json::{json, Map, Value};
+
+use crate::alert::{Alert, AlertSink};
+use crate::error::Result;
+
+/// Where the health monitor's metrics go unless `HEALTH_METRICS_NAMESPACE` says otherwise.
+pub const HEALTH_NAMESPACE: &str = "Ops/LegacyHealth";
+/// Where the change counts go.
+pub const CHANGES_NAMESPACE: &str = "Ops/Changes";
+
+/// One metric a function emits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Metric {
+    /// Its namespace (for the health monitor's: the default one).
+    pub namespace: &'static str,
+    /// Its name.
+    pub name: &'static str,
+    /// Its EMF unit.
+    pub unit: &'static str,
+    /// The dimensions it is emitted with, in order.
+    pub dimensions: &'static [&'static str],
+}
+
+const fn health(name: &'static str, unit: &'static str, per_target: bool) -> Metric {
+    Metric {
+        namespace: HEALTH_NAMESPACE,
+        name,
+        unit,
+        dimensions: if per_target { &["Target"] } else { &[] },
+    }
+}
+
+const fn change(name: &'static str) -> Metric {
+    Metric {
+        namespace: CHANGES_NAMESPACE,
+        name,
+        unit: "Count",
+        dimensions: &["FunctionName", "Outcome"],
+    }
+}
+
+/// 1 when the target's check passed, else 0; per target.
+pub const UP: Metric = health("Up", "Count", true);
+/// How long the target's check took; per target.
+pub const LATENCY_MS: Metric = health("LatencyMs", "Milliseconds", true);
+/// Days until the target's certificate expires, when it serves one; per target.
+pub const CERT_DAYS_LEFT: Metric = health("CertDaysLeft", "Count", true);
+/// Targets a run checked.
+pub const TARGETS_CHECKED: Metric = health("TargetsChecked", "Count", false);
+/// Targets down after a run.
+pub const TARGETS_DOWN: Metric = health("TargetsDown", "Count", false);
+/// Entries of the targets document a run skipped as invalid.
+pub const INVALID_ENTRIES: Metric = health("InvalidEntries", "Count", false);
+/// How long a health run took.
+pub const RUN_MS: Metric = health("RunMs", "Milliseconds", false);
+/// Deployments that ended, by outcome (deploy-trigger).
+pub const DEPLOYMENTS: Metric = change("Deployments");
+/// Swaps that ended, by outcome (blue-green-swapper).
+pub const SWAPS: Metric = change("Swaps");
+/// Capacity changes, by direction or override (cpu-alarm-scaler).
+pub const SCALINGS: Metric = change("Scalings");
+
+/// Every metric any function emits.
+pub const CATALOGUE: &[Metric] = &[
+    UP,
+    LATENCY_MS,
+    CERT_DAYS_LEFT,
+    TARGETS_CHECKED,
+    TARGETS_DOWN,
+    INVALID_ENTRIES,
+    RUN_MS,
+    DEPLOYMENTS,
+    SWAPS,
+    SCALINGS,
+];
+
+/// An alert that tells of a change, and how it is counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChangeCount {
+    /// The alert's `event_type`.
+    pub event_type: &'static str,
+    /// The metric it adds one to.
+    pub metric: Metric,
+    /// The value of its `Outcome` dimension.
+    pub outcome: &'static str,
+}
+
+const fn counts(event_type: &'static str, metric: Metric, outcome: &'static str) -> ChangeCount {
+    ChangeCount {
+        event_type,
+        metric,
+        outcome,
+    }
+}
+
+/// The alerts that count as changes. Each ends a change (a deployment or swap is counted once, when
+/// it ends), or is one (a scaling step, a chat override).
+pub const CHANGE_COUNTS: &[ChangeCount] = &[
+    counts("deployment.succeeded", DEPLOYMENTS, "succeeded"),
+    counts("deployment.failed", DEPLOYMENTS, "failed"),
+    counts("deployment.unverified", DEPLOYMENTS, "unverified"),
+    counts("swap.completed", SWAPS, "completed"),
+    counts("swap.rolled-back", SWAPS, "rolled-back"),
+    counts("swap.aborted", SWAPS, "aborted"),
+    counts("scaling.out", SCALINGS, "out"),
+    counts("scaling.in", SCALINGS, "in"),
+    counts("scaling.override", SCALINGS, "override"),
+];
+
+/// How an alert of `event_type` is counted, if it tells of a change.
+pub fn change_count(event_type: &str) -> Option<&'static ChangeCount> {
+    CHANGE_COUNTS.iter().find(|c| c.event_type == event_type)
+}
+
+/// One EMF line: `values` of metrics sharing `dimensions` (name, value), at `at_millis`.
+pub fn line(
+    namespace: &str,
+    dimensions: &[(&str, &str)],
+    values: &[(Metric, Value)],
+    at_millis: u64,
+) -> String {
+    let mut fields = Map::new();
+    for (name, value) in dimensions {
+        fields.insert((*name).to_string(), json!(value));
+    }
+    let definitions: Vec<Value> = values
+        .iter()
+        .map(|(metric, _)| json!({"Name": metric.name, "Unit": metric.unit}))
+        .collect();
+    for (metric, value) in values {
+        fields.insert(metric.name.to_string(), value.clone());
+    }
+    let dimension_names: Vec<&str> = dimensions.iter().map(|(name, _)| *name).collect();
+    fields.insert(
+        "_aws".into(),
+        json!({
+            "Timestamp": at_millis,
+            "CloudWatchMetrics": [{
+                "Namespace": namespace,
+                "Dimensions": [dimension_names],
+                "Metrics": definitions,
+            }],
+        }),
+    );
+    Value::Object(fields).to_string()
+}
+
+/// Where metric lines go.
+pub trait MetricSink: Send + Sync {
+    /// Emit one line.
+    fn emit(&self, line: String);
+}
+
+/// Standard output: what Lambda forwards to CloudWatch Logs.
+#[derive(Debug, Default)]
+pub struct Stdout;
+
+impl MetricSink for Stdout {
+    fn emit(&self, line: String) {
+        println!("{line}");
+    }
+}
+
+/// Lines kept in memory, for tests.
+#[derive(Debug, Default)]
+pub struct MemoryMetrics(Mutex<Vec<String>>);
+
+impl MemoryMetrics {
+    /// Every line emitted so far, parsed.
+    pub fn lines(&self) -> Vec<Value> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+}
+
+impl MetricSink for MemoryMetrics {
+    fn emit(&self, line: String) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).push(line);
+    }
+}
+
+/// An [`AlertSink`] that counts the changes it tells of: after an alert in [`CHANGE_COUNTS`] is
+/// sent, one EMF line adds one to its metric, with the deployed function's name and the outcome as
+/// dimensions. An alert that could not be sent counts nothing (its change is told, and counted, by
+/// the run that sends it).
+#[derive(Debug)]
+pub struct MeteredAlerts<A, M> {
+    alerts: A,
+    metrics: M,
+    function_name: String,
+}
+
+impl<A: AlertSink, M: MetricSink> MeteredAlerts<A, M> {
+    /// Send through `alerts`, count into `metrics` as `function_name` (`AWS_LAMBDA_FUNCTION_NAME`).
+    pub fn new(alerts: A, metrics: M, function_name: impl Into<String>) -> Self {
+        MeteredAlerts {
+            alerts,
+            metrics,
+            function_name: function_name.into(),
+        }
+    }
+
+    /// The sink alerts are sent through.
+    pub fn alerts(&self) -> &A {
+        &self.alerts
+    }
+
+    /// The sink metric lines go to.
+    pub fn metrics(&self) -> &M {
+        &self.metrics
+    }
+}
+
+impl<A: AlertSink, M: MetricSink> AlertSink for MeteredAlerts<A, M> {
+    async fn publish(&self, alert: &Alert) -> Result<()> {
+        self.alerts.publish(alert).await?;
+        if let Some(count) = change_count(&alert.event_type) {
+            self.metrics.emit(line(
+                count.metric.namespace,
+                &[
+                    ("FunctionName", &self.function_name),
+                    ("Outcome", count.outcome),
+                ],
+                &[(count.metric, json!(1))],
+                crate::time::now_epoch() * 1000,
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alert::{MemoryAlerts, Severity};
+    use crate::error::Error;
+
+    /// An alert sink that refuses every alert.
+    struct Refusing;
+
+    impl AlertSink for Refusing {
+        async fn publish(&self, _: &Alert) -> Result<()> {
+            Err(Error::Refused("SNS is down".into()))
+        }
+    }
+
+    fn alert(event_type: &str) -> Alert {
+        Alert::new(
+            Severity::Info,
+            "deploy-trigger",
+            event_type,
+            "prod/web",
+            "t",
+        )
+    }
+
+    #[tokio::test]
+    async fn a_sent_change_alert_adds_one_to_its_metric_with_function_and_outcome() {
+        let metered = MeteredAlerts::new(
+            MemoryAlerts::default(),
+            MemoryMetrics::default(),
+            "opsstack-deploy-trigger",
+        );
+        metered.publish(&alert("deployment.failed")).await.unwrap();
+        metered.publish(&alert("deployment.refused")).await.unwrap();
+        assert_eq!(metered.alerts().sent().len(), 2, "every alert is sent");
+        let lines = metered.metrics().lines();
+        assert_eq!(lines.len(), 1, "only the change is counted: {lines:?}");
+        let line = &lines[0];
+        assert_eq!(line["Deployments"], 1);
+        assert_eq!(line["FunctionName"], "opsstack-deploy-trigger");
+        assert_eq!(line["Outcome"], "failed");
+        let directive = &line["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(directive["Namespace"], CHANGES_NAMESPACE);
+        assert_eq!(
+            directive["Dimensions"],
+            json!([["FunctionName", "Outcome"]])
+        );
+        assert_eq!(
+            directive["Metrics"],
+            json!([{"Name": "Deployments", "Unit": "Count"}])
+        );
+        assert!(line["_aws"]["Timestamp"].as_u64().unwrap() > 1_700_000_000_000);
+    }
+
+    #[tokio::test]
+    async fn an_alert_that_could_not_be_sent_counts_nothing() {
+        let metered = MeteredAlerts::new(Refusing, MemoryMetrics::default(), "f");
+        assert!(metered.publish(&alert("swap.completed")).await.is_err());
+        assert!(metered.metrics().lines().is_empty());
+    }
+
+    #[test]
+    fn every_change_count_is_a_catalogued_metric_with_an_outcome_dimension_and_one_per_event() {
+        for count in CHANGE_COUNTS {
+            assert!(CATALOGUE.contains(&count.metric), "{count:?}");
+            assert_eq!(count.metric.dimensions, ["FunctionName", "Outcome"]);
+            assert_eq!(change_count(count.event_type), Some(count));
+        }
+        let mut names: Vec<_> = CATALOGUE.iter().map(|m| (m.namespace, m.name)).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), CATALOGUE.len(), "no metric is listed twice");
+    }
+
+    #[test]
+    fn a_line_with_no_dimensions_names_an_empty_dimension_set() {
+        let parsed: Value = serde_json::from_str(&line(
+            HEALTH_NAMESPACE,
+            &[],
+            &[(TARGETS_DOWN, json!(3)), (RUN_MS, json!(812))],
+            1_795_000_000_000,
+        ))
+        .unwrap();
+        assert_eq!(parsed["TargetsDown"], 3);
+        assert_eq!(parsed["RunMs"], 812);
+        assert_eq!(
+            parsed["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+            json!([[]])
+        );
+        assert_eq!(parsed["_aws"]["Timestamp"], 1_795_000_000_000u64);
+    }
+}
