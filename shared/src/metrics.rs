@@ -95,6 +95,9 @@ pub struct ChangeCount {
     pub metric: Metric,
     /// The value of its `Outcome` dimension.
     pub outcome: &'static str,
+    /// Counted only when the alert's before and after differ: a chat override that holds capacity
+    /// where it already is, or ends where it is, changed nothing.
+    pub only_when_moved: bool,
 }
 
 const fn counts(event_type: &'static str, metric: Metric, outcome: &'static str) -> ChangeCount {
@@ -102,11 +105,23 @@ const fn counts(event_type: &'static str, metric: Metric, outcome: &'static str)
         event_type,
         metric,
         outcome,
+        only_when_moved: false,
+    }
+}
+
+const fn counts_a_move(
+    event_type: &'static str,
+    metric: Metric,
+    outcome: &'static str,
+) -> ChangeCount {
+    ChangeCount {
+        only_when_moved: true,
+        ..counts(event_type, metric, outcome)
     }
 }
 
 /// The alerts that count as changes. Each ends a change (a deployment or swap is counted once, when
-/// it ends), or is one (a scaling step, a chat override).
+/// it ends), or is one (a scaling step; a chat override, and its end, that moved capacity).
 pub const CHANGE_COUNTS: &[ChangeCount] = &[
     counts("deployment.succeeded", DEPLOYMENTS, "succeeded"),
     counts("deployment.failed", DEPLOYMENTS, "failed"),
@@ -116,7 +131,8 @@ pub const CHANGE_COUNTS: &[ChangeCount] = &[
     counts("swap.aborted", SWAPS, "aborted"),
     counts("scaling.out", SCALINGS, "out"),
     counts("scaling.in", SCALINGS, "in"),
-    counts("scaling.override", SCALINGS, "override"),
+    counts_a_move("scaling.override", SCALINGS, "override"),
+    counts_a_move("scaling.override-ended", SCALINGS, "override-ended"),
 ];
 
 /// How an alert of `event_type` is counted, if it tells of a change.
@@ -124,7 +140,32 @@ pub fn change_count(event_type: &str) -> Option<&'static ChangeCount> {
     CHANGE_COUNTS.iter().find(|c| c.event_type == event_type)
 }
 
-/// One EMF line: `values` of metrics sharing `dimensions` (name, value), at `at_millis`.
+/// How `alert` is counted, if it tells of a change that happened.
+pub fn counted_change(alert: &Alert) -> Option<&'static ChangeCount> {
+    change_count(&alert.event_type)
+        .filter(|count| !count.only_when_moved || alert.before != alert.after)
+}
+
+/// A dimension value as CloudWatch takes it: "Dimension values must contain only ASCII characters"
+/// (<https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_Dimension.html>), so each
+/// byte of a character beyond ASCII, and `%` itself, is percent-encoded: `café-db` is `caf%C3%A9-db`.
+pub fn dimension_value(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        if c.is_ascii() && c != '%' {
+            out.push(c);
+        } else {
+            let mut bytes = [0; 4];
+            for byte in c.encode_utf8(&mut bytes).bytes() {
+                out.push_str(&format!("%{byte:02X}"));
+            }
+        }
+    }
+    out
+}
+
+/// One EMF line: `values` of metrics sharing `dimensions` (name, value), at `at_millis`. Dimension
+/// values are made ASCII by [`dimension_value`].
 pub fn line(
     namespace: &str,
     dimensions: &[(&str, &str)],
@@ -133,7 +174,7 @@ pub fn line(
 ) -> String {
     let mut fields = Map::new();
     for (name, value) in dimensions {
-        fields.insert((*name).to_string(), json!(value));
+        fields.insert((*name).to_string(), json!(dimension_value(value)));
     }
     let definitions: Vec<Value> = values
         .iter()
@@ -230,7 +271,7 @@ impl<A: AlertSink, M: MetricSink> MeteredAlerts<A, M> {
 impl<A: AlertSink, M: MetricSink> AlertSink for MeteredAlerts<A, M> {
     async fn publish(&self, alert: &Alert) -> Result<()> {
         self.alerts.publish(alert).await?;
-        if let Some(count) = change_count(&alert.event_type) {
+        if let Some(count) = counted_change(alert) {
             self.metrics.emit(line(
                 count.metric.namespace,
                 &[
@@ -300,6 +341,37 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_override_is_counted_only_when_it_moves_capacity() {
+        let metered = MeteredAlerts::new(MemoryAlerts::default(), MemoryMetrics::default(), "f");
+        let override_alert = |event_type: &str, from: &str, to: &str| {
+            Alert::new(
+                Severity::Warning,
+                "cpu-alarm-scaler",
+                event_type,
+                "asg:workers",
+                "t",
+            )
+            .change(from, to)
+        };
+        for alert in [
+            override_alert("scaling.override", "desired 2", "desired 2"),
+            override_alert("scaling.override", "desired 2", "desired 5"),
+            override_alert("scaling.override", "desired 5", "desired 5"),
+            override_alert("scaling.override-ended", "desired 5", "desired 2"),
+            override_alert("scaling.override-ended", "desired 7", "desired 7"),
+        ] {
+            metered.publish(&alert).await.unwrap();
+        }
+        let outcomes: Vec<Value> = metered
+            .metrics()
+            .lines()
+            .iter()
+            .map(|line| line["Outcome"].clone())
+            .collect();
+        assert_eq!(outcomes, [json!("override"), json!("override-ended")]);
+    }
+
+    #[tokio::test]
     async fn an_alert_that_could_not_be_sent_counts_nothing() {
         let metered = MeteredAlerts::new(Refusing, MemoryMetrics::default(), "f");
         assert!(metered.publish(&alert("swap.completed")).await.is_err());
@@ -317,6 +389,23 @@ mod tests {
         names.sort();
         names.dedup();
         assert_eq!(names.len(), CATALOGUE.len(), "no metric is listed twice");
+    }
+
+    #[test]
+    fn a_dimension_value_beyond_ascii_is_percent_encoded_and_ascii_is_kept() {
+        assert_eq!(dimension_value("billing/i-0abc 2"), "billing/i-0abc 2");
+        assert_eq!(dimension_value("café-db"), "caf%C3%A9-db");
+        assert_eq!(dimension_value("主页"), "%E4%B8%BB%E9%A1%B5");
+        assert_eq!(dimension_value("100%"), "100%25", "so no two names meet");
+        let parsed: Value = serde_json::from_str(&line(
+            HEALTH_NAMESPACE,
+            &[("Target", "Zürich web/i-0abc")],
+            &[(UP, json!(1))],
+            1,
+        ))
+        .unwrap();
+        assert_eq!(parsed["Target"], "Z%C3%BCrich web/i-0abc");
+        assert!(parsed.to_string().is_ascii());
     }
 
     #[test]

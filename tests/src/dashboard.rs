@@ -9,8 +9,8 @@
 use std::path::PathBuf;
 
 use ops_core::metrics::{
-    Metric, CERT_DAYS_LEFT, CHANGE_COUNTS, DEPLOYMENTS, SCALINGS, SWAPS, TARGETS_CHECKED,
-    TARGETS_DOWN, UP,
+    Metric, CERT_DAYS_LEFT, CHANGE_COUNTS, DEPLOYMENTS, HEALTH_NAMESPACE, SCALINGS, SWAPS,
+    TARGETS_CHECKED, TARGETS_DOWN, UP,
 };
 use serde_json::{json, Value};
 
@@ -31,6 +31,48 @@ const BODY_KEY: &str = "      DashboardBody: !Sub |";
 const BODY_INDENT: &str = "        ";
 /// How the template names each function: `FunctionName: !Sub "${AWS::StackName}-<name>"`.
 const FUNCTION_NAME_KEY: &str = "FunctionName: !Sub \"${AWS::StackName}-";
+/// How the template sets the health monitor's namespace: `HEALTH_METRICS_NAMESPACE: !Sub "..."`.
+const HEALTH_NAMESPACE_KEY: &str = "HEALTH_METRICS_NAMESPACE: !Sub \"";
+/// How many targets a per-target graph shows: the lowest (a down target, a certificate running
+/// out) first. One search returns at most 500 series and a graph of hundreds is unreadable.
+const TARGETS_SHOWN: u32 = 20;
+/// The time range of the per-day graphs, whatever the dashboard's.
+const DAYS_SHOWN: &str = "-P14D";
+
+/// What the dashboard is generated from, read from the template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stack {
+    /// The functions the template creates, by the name after `<stack>-`, in template order.
+    pub functions: Vec<String>,
+    /// The namespace the template gives the health monitor's metrics (`${AWS::StackName}` in it
+    /// is filled in by `!Sub`), or the monitor's default when the template sets none.
+    pub health_namespace: String,
+}
+
+impl Stack {
+    /// The facts of `template`.
+    pub fn of(template: &str) -> Stack {
+        let health_namespace = template
+            .lines()
+            .find_map(|line| line.trim().strip_prefix(HEALTH_NAMESPACE_KEY))
+            .and_then(|rest| rest.strip_suffix('"'))
+            .unwrap_or(HEALTH_NAMESPACE)
+            .to_string();
+        Stack {
+            functions: function_names(template),
+            health_namespace,
+        }
+    }
+
+    /// The namespace `metric` is emitted in by this stack.
+    pub fn namespace_of(&self, metric: &Metric) -> String {
+        if metric.namespace == HEALTH_NAMESPACE {
+            self.health_namespace.clone()
+        } else {
+            metric.namespace.to_string()
+        }
+    }
+}
 
 /// sam/template.yaml.
 pub fn template_path() -> PathBuf {
@@ -84,24 +126,27 @@ fn changes_per_day(metric: Metric, function: &str, x: u32) -> Value {
         x,
         2,
         8,
-        json!({"metrics": lines, "stat": "Sum", "period": 86_400, "stacked": true}),
+        json!({"metrics": lines, "stat": "Sum", "period": 86_400, "stacked": true, "start": DAYS_SHOWN}),
     )
 }
 
-/// Every target's value of a per-target health metric, found by a search (targets come and go).
-fn per_target(metric: Metric, stat: &str, period: u32) -> Value {
+/// The lowest [`TARGETS_SHOWN`] targets' values of a per-target health metric, found by a search
+/// (targets come and go).
+fn per_target(stack: &Stack, metric: Metric, stat: &str, period: u32) -> Value {
     let search = format!(
-        "SEARCH('{{{},Target}} MetricName=\"{}\"', '{stat}', {period})",
-        metric.namespace, metric.name
+        "SORT(SEARCH('{{{},Target}} MetricName=\"{}\"', '{stat}', {period}), MIN, ASC, {TARGETS_SHOWN})",
+        stack.namespace_of(&metric),
+        metric.name
     );
     json!({"metrics": [[{"expression": search, "id": "targets", "label": ""}]]})
 }
 
-/// The dashboard body for a stack whose template names `functions`.
-pub fn body(functions: &[String]) -> Value {
+/// The dashboard body for `stack`.
+pub fn body(stack: &Stack) -> Value {
+    let functions = &stack.functions;
     let mut widgets = vec![json!({
         "type": "text", "x": 0, "y": 0, "width": 24, "height": 2,
-        "properties": {"markdown": "## ${AWS::StackName}: what the ops functions did\nChanges per day count the alerts that ended a deployment or a swap, or told of a scaling (their detail and undo are in the ops channel). Health is per minute; `Up` is 1 when a target's check passed."}
+        "properties": {"markdown": "## ${AWS::StackName}: what the ops functions did\nChanges per day (last 14 days) count the alerts that ended a deployment or a swap, or told of a scaling (their detail and undo are in the ops channel). Health is per minute; `Up` is 1 when a target's check passed; the per-target graphs show the 20 lowest."}
     })];
     widgets.push(changes_per_day(DEPLOYMENTS, "deploy-trigger", 0));
     widgets.push(changes_per_day(SWAPS, "blue-green-swapper", 8));
@@ -122,12 +167,13 @@ pub fn body(functions: &[String]) -> Value {
         ));
     }
     let health_row = 8 + LAMBDA_METRICS.len().div_ceil(2) as u32 * 6;
+    let health = stack.health_namespace.as_str();
     widgets.push(graph(
-        "Up per target (1 = check passed)",
+        "Up per target (1 = check passed; lowest 20)",
         0,
         health_row,
         8,
-        per_target(UP, "Minimum", 60),
+        per_target(stack, UP, "Minimum", 60),
     ));
     widgets.push(graph(
         "Targets down / checked per run",
@@ -135,25 +181,26 @@ pub fn body(functions: &[String]) -> Value {
         health_row,
         8,
         json!({"metrics": [
-            [TARGETS_DOWN.namespace, TARGETS_DOWN.name, {"label": "down"}],
-            [TARGETS_CHECKED.namespace, TARGETS_CHECKED.name, {"label": "checked"}]
+            [health, TARGETS_DOWN.name, {"label": "down"}],
+            [health, TARGETS_CHECKED.name, {"label": "checked"}]
         ], "stat": "Maximum", "period": 60}),
     ));
     widgets.push(graph(
-        "Certificate days left per target",
+        "Certificate days left per target (lowest 20)",
         16,
         health_row,
         8,
-        per_target(CERT_DAYS_LEFT, "Minimum", 3600),
+        per_target(stack, CERT_DAYS_LEFT, "Minimum", 3600),
     ));
-    json!({"widgets": widgets})
+    // Each graph's own period holds (a per-day graph stays per day whatever the time range).
+    json!({"periodOverride": "inherit", "widgets": widgets})
 }
 
 /// The body as the template holds it: JSON, a value on one line where it fits in 130 columns, and
 /// each metric line on one line.
-pub fn body_text(functions: &[String]) -> String {
+pub fn body_text(stack: &Stack) -> String {
     let mut text = String::new();
-    write_fitted(&body(functions), 0, 0, &mut text);
+    write_fitted(&body(stack), 0, 0, &mut text);
     text
 }
 
@@ -290,8 +337,18 @@ pub fn named_metrics(body: &Value) -> Vec<NamedMetric> {
 }
 
 fn searched_metric(expression: &str) -> Option<NamedMetric> {
-    let schema = expression.split_once('{')?.1.split_once('}')?.0;
-    let mut schema = schema.split(',');
+    // The schema `{namespace,dimension,...}` after `SEARCH('`; the namespace may hold `${...}`.
+    let rest = expression.split_once("SEARCH('{")?.1;
+    let mut depth = 1;
+    let end = rest.char_indices().find_map(|(i, c)| {
+        match c {
+            '{' => depth += 1,
+            '}' => depth -= 1,
+            _ => {}
+        }
+        (depth == 0).then_some(i)
+    })?;
+    let mut schema = rest[..end].split(',');
     let namespace = schema.next()?.to_string();
     let dimensions = schema.map(|d| (d.to_string(), "*".to_string())).collect();
     let name = expression
@@ -319,9 +376,14 @@ mod tests {
     #[test]
     fn the_templates_dashboard_is_the_generated_one() {
         let template = template();
-        let functions = function_names(&template);
-        assert!(functions.len() >= 6, "functions: {functions:?}");
-        let expected = body_text(&functions);
+        let stack = Stack::of(&template);
+        assert!(stack.functions.len() >= 6, "functions: {stack:?}");
+        assert_eq!(
+            stack.health_namespace,
+            format!("{HEALTH_NAMESPACE}/${{AWS::StackName}}"),
+            "each stack's health metrics in a namespace of its own"
+        );
+        let expected = body_text(&stack);
         let found = body_in(&template).expect("the template has an OpsDashboard DashboardBody");
         assert!(
             found == expected,
@@ -332,9 +394,9 @@ mod tests {
 
     #[test]
     fn every_widget_names_a_metric_some_function_emits_or_lambda_publishes() {
-        let template = template();
-        let functions = function_names(&template);
-        let body = body(&functions);
+        let stack = Stack::of(&template());
+        let functions = &stack.functions;
+        let body = body(&stack);
         let named = named_metrics(&body);
         assert!(named.len() > 20, "{named:?}");
         for metric in &named {
@@ -355,7 +417,7 @@ mod tests {
             }
             let emitted = CATALOGUE
                 .iter()
-                .find(|m| m.namespace == namespace && m.name == name)
+                .find(|m| stack.namespace_of(m) == *namespace && m.name == *name)
                 .unwrap_or_else(|| panic!("{namespace} {name}: no function emits it"));
             let dimensions: Vec<&str> = metric.dimensions.iter().map(|(n, _)| n.as_str()).collect();
             assert_eq!(
@@ -381,7 +443,7 @@ mod tests {
             );
         }
         for (metric, _) in LAMBDA_METRICS {
-            for function in &functions {
+            for function in functions {
                 assert!(
                     named.iter().any(|m| m.namespace == "AWS/Lambda"
                         && m.name == *metric
@@ -395,22 +457,34 @@ mod tests {
     #[test]
     fn a_search_expression_names_its_namespace_dimensions_and_metric() {
         assert_eq!(
-            searched_metric("SEARCH('{Ops/LegacyHealth,Target} MetricName=\"Up\"', 'Minimum', 60)"),
+            searched_metric(
+                "SORT(SEARCH('{Ops/LegacyHealth,Target} MetricName=\"Up\"', 'Minimum', 60), MIN, ASC, 20)"
+            ),
             Some(NamedMetric {
                 namespace: "Ops/LegacyHealth".to_string(),
                 name: "Up".to_string(),
                 dimensions: vec![("Target".to_string(), "*".to_string())]
             })
         );
+        assert_eq!(
+            searched_metric(
+                "SEARCH('{Ops/LegacyHealth/${AWS::StackName},Target} MetricName=\"Up\"', 'Minimum', 60)"
+            )
+            .map(|m| m.namespace),
+            Some("Ops/LegacyHealth/${AWS::StackName}".to_string())
+        );
         assert_eq!(searched_metric("m1 * 2"), None);
     }
 
     #[test]
     fn the_body_text_is_the_body_and_fits_in_its_columns_where_it_can() {
-        let functions = vec!["deploy-trigger".to_string(), "cpu-alarm-scaler".to_string()];
-        let text = body_text(&functions);
+        let stack = Stack {
+            functions: vec!["deploy-trigger".to_string(), "cpu-alarm-scaler".to_string()],
+            health_namespace: HEALTH_NAMESPACE.to_string(),
+        };
+        let text = body_text(&stack);
         let parsed: Value = serde_json::from_str(&text).expect("JSON");
-        assert_eq!(parsed, body(&functions));
+        assert_eq!(parsed, body(&stack));
         for line in text.lines().filter(|l| l.len() > COLUMNS) {
             let line = line.trim_start();
             assert!(
@@ -418,6 +492,20 @@ mod tests {
                 "only the markdown and metric lines may be long: {line}"
             );
         }
+    }
+
+    #[test]
+    fn the_health_namespace_is_the_templates_setting_or_the_monitors_default() {
+        let set = "  Environment:\n    Variables:\n      HEALTH_METRICS_NAMESPACE: !Sub \"Ops/LegacyHealth/${AWS::StackName}\"\n      FunctionName: !Sub \"${AWS::StackName}-legacy-health-monitor\"\n";
+        let stack = Stack::of(set);
+        assert_eq!(stack.health_namespace, "Ops/LegacyHealth/${AWS::StackName}");
+        assert_eq!(stack.functions, ["legacy-health-monitor"]);
+        assert_eq!(
+            stack.namespace_of(&UP),
+            "Ops/LegacyHealth/${AWS::StackName}"
+        );
+        assert_eq!(stack.namespace_of(&DEPLOYMENTS), "Ops/Changes");
+        assert_eq!(Stack::of("a: 1\n").health_namespace, HEALTH_NAMESPACE);
     }
 
     #[test]

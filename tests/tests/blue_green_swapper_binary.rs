@@ -1,9 +1,11 @@
 //! blue-green-swapper's real binary under the local Lambda Runtime API: requests sent at the same
-//! moment start one swap, and the binary needs its configuration.
+//! moment start one swap, which the schedule then finishes and the binary counts for the dashboard;
+//! and the binary needs its configuration.
 
 use std::sync::Arc;
 
-use ops_e2e::blue_green::{observe, push, topic, App};
+use ops_e2e::blue_green::{finish_rollout, observe, push, topic, App};
+use ops_e2e::events::scheduled;
 use ops_e2e::lambda::built_binary;
 use ops_e2e::{Emulator, InvokeError, LocalLambda};
 use serde_json::json;
@@ -12,7 +14,7 @@ use serde_json::json;
 async fn requests_sent_at_once_start_one_swap_and_the_others_are_told_what_is_in_flight() {
     let emulator = Emulator::start();
     let topic = topic(&emulator, "ops-alerts").await;
-    let app = App::create(&emulator, json!({"app": "shop"}));
+    let app = App::create(&emulator, json!({"app": "shop", "termination_wait": "1m"}));
     let images: Vec<String> = ["v2", "v3", "v4"]
         .iter()
         .map(|tag| push(&emulator, &app, tag))
@@ -21,6 +23,8 @@ async fn requests_sent_at_once_start_one_swap_and_the_others_are_told_what_is_in
     env.push(("ALERT_TOPIC_ARN".into(), topic));
     env.push(("ECS_CLUSTERS".into(), "prod".into()));
     env.push(("SWAP_ROUTES".into(), app.routes().join(",")));
+    // The schedule is played up to a quarter of an hour ahead of the clock.
+    env.push(("SCHEDULE_LEAD_SECONDS".into(), "3600".into()));
     // One process: Lambda runs the function one invocation at a time (ReservedConcurrentExecutions: 1).
     let function = Arc::new(LocalLambda::start(
         &built_binary("blue-green-swapper"),
@@ -64,6 +68,31 @@ async fn requests_sent_at_once_start_one_swap_and_the_others_are_told_what_is_in
     );
     assert_eq!(seen.phase().as_deref(), Some("deploying"));
     assert_eq!(emulator.calls("ecs", "RegisterTaskDefinition"), 1);
+    assert!(
+        function.emitted_metrics().is_empty(),
+        "nothing has ended yet"
+    );
+
+    // The schedule takes the swap to its end; the dashboard's "Swaps per day" counts it once.
+    finish_rollout(&emulator, &app, "green", "COMPLETED");
+    let start = ops_core::time::now_epoch();
+    for minute in [1, 6, 8, 10] {
+        function
+            .invoke(scheduled(start + minute * 60))
+            .expect("tick");
+    }
+    let seen = observe(&emulator, &app).await;
+    assert_eq!(seen.percent, (0, 100), "all traffic on green");
+    let metrics = function.emitted_metrics();
+    assert_eq!(metrics.len(), 1, "{metrics:#?}");
+    assert_eq!(
+        (
+            &metrics[0]["Swaps"],
+            &metrics[0]["Outcome"],
+            &metrics[0]["FunctionName"]
+        ),
+        (&json!(1), &json!("completed"), &json!("blue-green-swapper"))
+    );
 }
 
 #[test]

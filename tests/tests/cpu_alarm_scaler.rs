@@ -13,6 +13,7 @@ use ops_core::aws::cloudwatch::CloudWatchAlarms;
 use ops_core::aws::ecs::EcsServices;
 use ops_core::aws::iam::IamSimulator;
 use ops_core::config::Env;
+use ops_core::metrics::{MemoryMetrics, MeteredAlerts};
 use ops_core::time::iso8601;
 use ops_core::Error;
 use ops_e2e::events::{alarm_state_change, scheduled};
@@ -26,7 +27,8 @@ const T0: u64 = 1_795_000_000;
 
 struct World {
     emulator: Emulator,
-    deps: Deps<MemoryAlerts>,
+    /// The alerts and the metric lines counting them are kept in memory.
+    deps: Deps<MeteredAlerts<MemoryAlerts, MemoryMetrics>>,
 }
 
 impl World {
@@ -59,7 +61,11 @@ impl World {
                 scalable: ScalableTargets::new(&sdk),
             },
             iam: IamSimulator::new(&sdk),
-            alerts: MemoryAlerts::default(),
+            alerts: MeteredAlerts::new(
+                MemoryAlerts::default(),
+                MemoryMetrics::default(),
+                "cpu-alarm-scaler",
+            ),
             config: ScalerConfig::from_env(&env).expect("config"),
         };
         World { emulator, deps }
@@ -223,7 +229,7 @@ async fn the_step_is_chosen_by_how_far_cpu_is_past_the_threshold() {
         4,
         "87 is 7 past 80: the 5..15 step, +2"
     );
-    let alert = &world.deps.alerts.sent()[0];
+    let alert = &world.deps.alerts.alerts().sent()[0];
     assert_eq!(alert.title, "asg:workers scaled out from 2 to 4");
     assert!(alert.what.starts_with("workers-cpu-high is in ALARM: CPUUtilization 87.0 > 80 (7.0 past the threshold), step 5..15: +2"), "{}", alert.what);
 }
@@ -268,7 +274,7 @@ async fn capacity_is_clamped_at_max_and_min_and_the_alert_says_so() {
         .unwrap();
     assert_eq!(world.desired().await, 1);
 
-    let alerts = world.deps.alerts.sent();
+    let alerts = world.deps.alerts.alerts().sent();
     assert!(
         alerts[0]
             .what
@@ -425,7 +431,7 @@ async fn a_duplicated_state_change_scales_once() {
 
     assert_eq!(world.desired().await, 3);
     assert_eq!(world.emulator.calls("autoscaling", "SetDesiredCapacity"), 1);
-    assert_eq!(world.deps.alerts.sent().len(), 1);
+    assert_eq!(world.deps.alerts.alerts().sent().len(), 1);
 }
 
 #[tokio::test]
@@ -538,7 +544,7 @@ async fn a_deployment_in_flight_blocks_scale_in_of_an_ecs_service_which_scales_l
         .unwrap();
     assert_eq!(desired().await, 2);
     assert_eq!(
-        world.deps.alerts.sent().last().unwrap().title,
+        world.deps.alerts.alerts().sent().last().unwrap().title,
         "ecs:prod/web scaled out from 1 to 2"
     );
     // ECS starts the new task where the service runs (the emulator's control stands for it).
@@ -593,7 +599,7 @@ async fn a_manual_override_holds_then_reverts_by_itself_when_it_expires() {
         !group.tags.contains_key("ops:scale-override"),
         "the override is forgotten"
     );
-    let alerts = world.deps.alerts.sent();
+    let alerts = world.deps.alerts.alerts().sent();
     assert_eq!(
         alerts[0].title,
         "asg:workers held at 5 by alice until 2026-11-18 11:36:40 UTC"
@@ -602,6 +608,53 @@ async fn a_manual_override_holds_then_reverts_by_itself_when_it_expires() {
     assert_eq!(
         alerts.last().unwrap().title,
         "asg:workers override by alice ended; back to 2"
+    );
+}
+
+#[tokio::test]
+async fn the_dashboard_counts_an_override_and_its_end_only_when_they_move_capacity() {
+    // Given workers at 2.
+    let world = World::new().await;
+    let scale = |count: i32, at: u64| {
+        let payload = json!({"command": "scale", "args": {"target": "asg:workers", "count": count, "for": "30m"}, "requested_by": "alice"});
+        world.handle_at(payload, at)
+    };
+    let counted = || {
+        world
+            .deps
+            .alerts
+            .metrics()
+            .lines()
+            .iter()
+            .map(|line| (line["Outcome"].clone(), line["Scalings"].clone()))
+            .collect::<Vec<_>>()
+    };
+
+    // A hold at the count it already has, a hold at 5, the same hold sent again, then its end.
+    scale(2, T0).await.unwrap();
+    assert_eq!(counted(), [], "holding 2 at 2 changed nothing");
+    scale(5, T0 + 10).await.unwrap();
+    scale(5, T0 + 20).await.unwrap();
+    assert_eq!(world.desired().await, 5);
+    assert_eq!(counted(), [(json!("override"), json!(1))], "2 -> 5 once");
+    world
+        .handle_at(scheduled(T0 + 1820), T0 + 1820)
+        .await
+        .unwrap();
+
+    // Then capacity moved twice, and twice is what the dashboard counts.
+    assert_eq!(world.desired().await, 2);
+    assert_eq!(
+        counted(),
+        [
+            (json!("override"), json!(1)),
+            (json!("override-ended"), json!(1))
+        ]
+    );
+    assert_eq!(
+        world.deps.alerts.alerts().sent().len(),
+        4,
+        "every command is still answered by an alert"
     );
 }
 
@@ -640,7 +693,7 @@ async fn an_override_ending_while_the_alarm_fires_scales_once_and_never_halves_c
         Some((T0 + 1830).to_string().as_str())
     );
     assert!(!group.tags.contains_key("ops:scale-in-at"));
-    let ended = world.deps.alerts.sent().last().unwrap().clone();
+    let ended = world.deps.alerts.alerts().sent().last().unwrap().clone();
     assert_eq!(
         ended.title,
         "asg:workers override by alice ended; 6 to 7: an alarm is in ALARM"
@@ -685,7 +738,7 @@ async fn native_scaling_on_the_target_is_not_fought() {
         .unwrap();
 
     assert_eq!(world.desired().await, 2, "{answer:#}");
-    let alert = &world.deps.alerts.sent()[0];
+    let alert = &world.deps.alerts.alerts().sent()[0];
     assert_eq!(alert.event_type, "scaling.conflict");
     assert!(
         alert
@@ -841,7 +894,7 @@ async fn malformed_events_and_commands_get_specific_errors_and_change_nothing() 
     }
     assert!(cases.len() >= 15);
     assert_eq!(world.mutations(), mutations, "nothing changed");
-    assert!(world.deps.alerts.sent().is_empty());
+    assert!(world.deps.alerts.alerts().sent().is_empty());
 }
 
 #[tokio::test]
@@ -1096,7 +1149,7 @@ async fn doctor_proves_every_duty_on_the_group_the_service_and_the_alarms_then_n
         );
     }
     assert_eq!(world.mutations(), before, "doctor changes nothing");
-    let sent = world.deps.alerts.sent();
+    let sent = world.deps.alerts.alerts().sent();
     assert_eq!(sent.len(), 1);
     assert_eq!(
         (sent[0].event_type.as_str(), sent[0].severity),
@@ -1129,7 +1182,7 @@ async fn doctor_proves_every_duty_on_the_group_the_service_and_the_alarms_then_n
             &format!("DENIED       permission  {action} on {group} - no statement of the role allows it: implicitly denied ({why})")
         );
     }
-    let sent = world.deps.alerts.sent();
+    let sent = world.deps.alerts.alerts().sent();
     assert_eq!(sent.len(), 2);
     assert_eq!(
         sent[1].title,
@@ -1343,6 +1396,7 @@ async fn an_alarm_event_and_a_tick_at_once_scale_once_and_alert_once() {
     let scaled: Vec<_> = world
         .deps
         .alerts
+        .alerts()
         .sent()
         .into_iter()
         .map(|a| a.title)
@@ -1389,7 +1443,7 @@ async fn an_override_ending_under_an_exact_scale_out_alarm_goes_down_only_to_its
     println!("expiry tick: {tick:#}\nnext tick: {next:#}");
     assert_eq!(world.desired().await, 4, "{tick:#}");
     assert_eq!(resizes() - before, 1, "one change, 6 to 4: {next:#}");
-    let ended = world.deps.alerts.sent().last().unwrap().clone();
+    let ended = world.deps.alerts.alerts().sent().last().unwrap().clone();
     assert_eq!(
         ended.title,
         "asg:workers override by alice ended; 6 to 4: an alarm is in ALARM"
@@ -1567,13 +1621,13 @@ async fn a_target_held_at_its_max_while_its_alarm_fires_is_alerted_once_and_once
 
     // Then ops heard it once, with what the alarm asks and what to do.
     assert_eq!(
-        at_bound_alerts(&world.deps.alerts),
+        at_bound_alerts(world.deps.alerts.alerts()),
         [(
             "scaling.at-max".to_string(),
             "asg:workers held at its maximum 6 while CPUUtilization 97.0 > 90".to_string()
         )]
     );
-    let alert = &world.deps.alerts.sent()[0];
+    let alert = &world.deps.alerts.alerts().sent()[0];
     assert_eq!(alert.severity, Severity::Warning);
     assert_eq!(
         alert.what,
@@ -1607,7 +1661,7 @@ async fn a_target_held_at_its_max_while_its_alarm_fires_is_alerted_once_and_once
     world.handle(scheduled(T0 + 660)).await.unwrap();
 
     // Then its end is alerted once, with why and how long, and the episode is gone.
-    let alerts = at_bound_alerts(&world.deps.alerts);
+    let alerts = at_bound_alerts(world.deps.alerts.alerts());
     assert_eq!(
         alerts[1..],
         [(
@@ -1615,7 +1669,7 @@ async fn a_target_held_at_its_max_while_its_alarm_fires_is_alerted_once_and_once
             "asg:workers no longer held at its maximum 6".to_string()
         )]
     );
-    let ended = world.deps.alerts.sent().pop().unwrap();
+    let ended = world.deps.alerts.alerts().sent().pop().unwrap();
     assert!(
         ended.what.contains("for 10 minutes")
             && ended
@@ -1636,7 +1690,7 @@ async fn a_target_held_at_its_max_while_its_alarm_fires_is_alerted_once_and_once
         .handle(world.fire("workers-cpu-high", 95.0, T0 + 900).await)
         .await
         .unwrap();
-    assert_eq!(at_bound_alerts(&world.deps.alerts).len(), 3);
+    assert_eq!(at_bound_alerts(world.deps.alerts.alerts()).len(), 3);
 }
 
 #[tokio::test]
@@ -1653,7 +1707,11 @@ async fn an_episode_ends_on_the_next_tick_when_its_ok_event_is_lost_its_alarm_go
             .handle(world.fire("workers-cpu-high", 97.0, T0).await)
             .await
             .unwrap();
-        assert_eq!(at_bound_alerts(&world.deps.alerts).len(), 1, "{case}");
+        assert_eq!(
+            at_bound_alerts(world.deps.alerts.alerts()).len(),
+            1,
+            "{case}"
+        );
 
         // When the episode ends and no event says so.
         let alarms = world.deps.clients.alarms.client();
@@ -1689,7 +1747,7 @@ async fn an_episode_ends_on_the_next_tick_when_its_ok_event_is_lost_its_alarm_go
         world.handle(scheduled(T0 + 360)).await.unwrap();
 
         // Then the tick alerts the end once, saying why.
-        let sent = world.deps.alerts.sent();
+        let sent = world.deps.alerts.alerts().sent();
         let ends: Vec<_> = sent
             .iter()
             .filter(|a| a.event_type == "scaling.at-max-ended")
@@ -1732,7 +1790,7 @@ async fn a_target_held_at_its_min_while_its_low_alarm_fires_says_to_lower_the_mi
     world.handle(scheduled(T0 + 60)).await.unwrap();
 
     // Then one at-min alert, saying to lower the min or look at the load.
-    let sent = world.deps.alerts.sent();
+    let sent = world.deps.alerts.alerts().sent();
     assert_eq!(sent.len(), 1, "{sent:#?}");
     assert_eq!(
         (sent[0].event_type.as_str(), sent[0].severity),

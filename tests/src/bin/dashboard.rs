@@ -4,7 +4,7 @@
 
 use std::process::ExitCode;
 
-use ops_e2e::dashboard::{body_in, body_text, function_names, template_path, with_body};
+use ops_e2e::dashboard::{body_in, body_text, template_path, with_body, Stack};
 
 fn main() -> ExitCode {
     let path = template_path();
@@ -15,8 +15,8 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let functions = function_names(&template);
-    let body = body_text(&functions);
+    let stack = Stack::of(&template);
+    let body = body_text(&stack);
     if body_in(&template).as_deref() == Some(body.as_str()) {
         println!("dashboard: {} is up to date", path.display());
         return ExitCode::SUCCESS;
@@ -34,7 +34,7 @@ fn main() -> ExitCode {
     }
     println!(
         "dashboard: wrote the body for {} functions into {}",
-        functions.len(),
+        stack.functions.len(),
         path.display()
     );
     ExitCode::SUCCESS

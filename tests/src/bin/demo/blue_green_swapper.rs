@@ -135,6 +135,7 @@ pub async fn chapter(
         .invoke(json!({"command": "deploy", "args": {"app": "shop", "image": "shop:v5", "strategy": "canary 150 5m"}}))
         .unwrap_err();
     println!("   deploy with strategy \"canary 150 5m\" -> {error}");
+    crate::show::print_counted_changes(&function);
 }
 
 /// Print what the function did and why it holds.

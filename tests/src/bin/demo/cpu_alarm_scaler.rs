@@ -137,6 +137,7 @@ pub async fn chapter(emulator: &Emulator, config: &SdkConfig, topic: &str, inbox
     alarm(&cloudwatch, "workers-cpu-high", StateValue::Ok, 60.0).await;
     function.invoke(scheduled(now + 2220)).expect("tick");
     show_alerts(inbox, 1).await;
+    crate::show::print_counted_changes(&function);
 }
 
 async fn alarm(cloudwatch: &aws_sdk_cloudwatch::Client, name: &str, state: StateValue, cpu: f64) {

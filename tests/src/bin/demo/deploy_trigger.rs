@@ -90,6 +90,7 @@ pub async fn chapter(emulator: &Emulator, topic: &str, inbox: &AlertInbox) {
         .invoke(json!({"command": "deploy", "args": {"service": "prod/web", "tag": "release 44"}}))
         .unwrap_err();
     println!("   deploy with tag \"release 44\" -> {error}");
+    crate::show::print_counted_changes(&function);
 }
 
 /// Move a service's rollout at the emulator and hand ECS's event to the function.

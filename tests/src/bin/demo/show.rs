@@ -1,6 +1,6 @@
 //! Small printing helpers shared by the chapters.
 
-use ops_e2e::ReceivedAlert;
+use ops_e2e::{LocalLambda, ReceivedAlert};
 use serde_json::Value;
 
 /// A JSON value as text: strings without quotes.
@@ -42,5 +42,35 @@ pub fn print_chat_line(function: &str, payload: &Value) {
         "   {} lambda invoke --function-name {} --payload {payload}",
         ops_core::command::CHAT_PREFIX,
         deployed(function)
+    );
+}
+
+/// Print what the stack's dashboard counts of `function`'s changes: the Embedded Metric Format
+/// lines it printed (CloudWatch Logs turns each into a data point of "<metric> per day").
+pub fn print_counted_changes(function: &LocalLambda) {
+    let mut counted: Vec<(String, String, u64)> = Vec::new();
+    for line in function.emitted_metrics() {
+        let metric = text(&line["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Name"]);
+        let outcome = text(&line["Outcome"]);
+        let value = line[metric.as_str()].as_u64().unwrap_or(0);
+        match counted
+            .iter_mut()
+            .find(|(m, o, _)| *m == metric && *o == outcome)
+        {
+            Some(entry) => entry.2 += value,
+            None => counted.push((metric, outcome, value)),
+        }
+    }
+    let shown: Vec<String> = counted
+        .iter()
+        .map(|(metric, outcome, value)| format!("{metric} {outcome} {value}"))
+        .collect();
+    println!(
+        "\n   The dashboard's changes per day, from the metric lines this function printed: {}",
+        if shown.is_empty() {
+            "none".to_string()
+        } else {
+            shown.join(", ")
+        }
     );
 }
