@@ -120,19 +120,46 @@ const fn counts_a_move(
     }
 }
 
+/// The alert event types that count as changes. Each function's report names its alerts through
+/// these, so renaming one cannot silently stop its count.
+pub mod change_events {
+    /// deploy-trigger: a deployment verified complete.
+    pub const DEPLOYMENT_SUCCEEDED: &str = "deployment.succeeded";
+    /// deploy-trigger: a deployment that failed.
+    pub const DEPLOYMENT_FAILED: &str = "deployment.failed";
+    /// deploy-trigger: a deployment that ended without its outcome verified.
+    pub const DEPLOYMENT_UNVERIFIED: &str = "deployment.unverified";
+    /// blue-green-swapper: all traffic on the new colour and the old one drained.
+    pub const SWAP_COMPLETED: &str = "swap.completed";
+    /// blue-green-swapper: traffic back on the old colour after an alarm, a failure or a person.
+    pub const SWAP_ROLLED_BACK: &str = "swap.rolled-back";
+    /// blue-green-swapper: a swap stopped before traffic moved.
+    pub const SWAP_ABORTED: &str = "swap.aborted";
+    /// cpu-alarm-scaler: an alarm's step out.
+    pub const SCALING_OUT: &str = "scaling.out";
+    /// cpu-alarm-scaler: an alarm's step in.
+    pub const SCALING_IN: &str = "scaling.in";
+    /// cpu-alarm-scaler: a hold from chat.
+    pub const SCALING_OVERRIDE: &str = "scaling.override";
+    /// cpu-alarm-scaler: a hold from chat that ran out.
+    pub const SCALING_OVERRIDE_ENDED: &str = "scaling.override-ended";
+}
+
+use change_events::*;
+
 /// The alerts that count as changes. Each ends a change (a deployment or swap is counted once, when
 /// it ends), or is one (a scaling step; a chat override, and its end, that moved capacity).
 pub const CHANGE_COUNTS: &[ChangeCount] = &[
-    counts("deployment.succeeded", DEPLOYMENTS, "succeeded"),
-    counts("deployment.failed", DEPLOYMENTS, "failed"),
-    counts("deployment.unverified", DEPLOYMENTS, "unverified"),
-    counts("swap.completed", SWAPS, "completed"),
-    counts("swap.rolled-back", SWAPS, "rolled-back"),
-    counts("swap.aborted", SWAPS, "aborted"),
-    counts("scaling.out", SCALINGS, "out"),
-    counts("scaling.in", SCALINGS, "in"),
-    counts_a_move("scaling.override", SCALINGS, "override"),
-    counts_a_move("scaling.override-ended", SCALINGS, "override-ended"),
+    counts(DEPLOYMENT_SUCCEEDED, DEPLOYMENTS, "succeeded"),
+    counts(DEPLOYMENT_FAILED, DEPLOYMENTS, "failed"),
+    counts(DEPLOYMENT_UNVERIFIED, DEPLOYMENTS, "unverified"),
+    counts(SWAP_COMPLETED, SWAPS, "completed"),
+    counts(SWAP_ROLLED_BACK, SWAPS, "rolled-back"),
+    counts(SWAP_ABORTED, SWAPS, "aborted"),
+    counts(SCALING_OUT, SCALINGS, "out"),
+    counts(SCALING_IN, SCALINGS, "in"),
+    counts_a_move(SCALING_OVERRIDE, SCALINGS, "override"),
+    counts_a_move(SCALING_OVERRIDE_ENDED, SCALINGS, "override-ended"),
 ];
 
 /// How an alert of `event_type` is counted, if it tells of a change.

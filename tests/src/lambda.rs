@@ -50,6 +50,31 @@ struct Waiting {
     replies: HashMap<String, Sender<Result<Value, Value>>>,
 }
 
+/// One change a function counted for the dashboard (one metric line of `Ops/Changes`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CountedChange {
+    /// `Deployments`, `Swaps` or `Scalings`.
+    pub metric: String,
+    /// The `Outcome` dimension.
+    pub outcome: String,
+    /// The `FunctionName` dimension.
+    pub function: String,
+    /// How many it adds.
+    pub value: u64,
+}
+
+impl CountedChange {
+    /// One `metric` of `outcome` counted by `function`.
+    pub fn one(metric: &str, outcome: &str, function: &str) -> CountedChange {
+        CountedChange {
+            metric: metric.into(),
+            outcome: outcome.into(),
+            function: function.into(),
+            value: 1,
+        }
+    }
+}
+
 /// A function binary running under the local Runtime API.
 pub struct LocalLambda {
     child: Mutex<Child>,
@@ -157,6 +182,33 @@ impl LocalLambda {
             .lines()
             .filter_map(|line| serde_json::from_str::<Value>(line).ok())
             .filter(|line| line.get("_aws").is_some())
+            .collect()
+    }
+
+    /// The changes the function counted for the dashboard, from its metric lines in the
+    /// `Ops/Changes` namespace, one per line, in order.
+    pub fn counted_changes(&self) -> Vec<CountedChange> {
+        self.emitted_metrics()
+            .iter()
+            .filter(|line| {
+                line["_aws"]["CloudWatchMetrics"][0]["Namespace"]
+                    == ops_core::metrics::CHANGES_NAMESPACE
+            })
+            .map(|line| {
+                let metric = line["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
+                CountedChange {
+                    value: line[metric.as_str()].as_u64().unwrap_or(0),
+                    outcome: line["Outcome"].as_str().unwrap_or_default().to_string(),
+                    function: line["FunctionName"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
+                    metric,
+                }
+            })
             .collect()
     }
 

@@ -1,8 +1,9 @@
 //! deploy-trigger's real binary under the local Lambda Runtime API: wiring, config, errors.
 
 use ops_core::aws::ecr::EcrImages;
+use ops_e2e::blue_green::topic;
 use ops_e2e::fixtures::{self, REGISTRY};
-use ops_e2e::lambda::built_binary;
+use ops_e2e::lambda::{built_binary, CountedChange};
 use ops_e2e::{Emulator, InvokeError, LocalLambda};
 use serde_json::json;
 
@@ -40,16 +41,10 @@ async fn the_binary_deploys_a_push_and_answers_chat_errors_as_non_retryable() {
         ],
     )
     .await;
-    aws_sdk_sns::Client::new(&sdk)
-        .create_topic()
-        .name("ops-alerts")
-        .send()
-        .await
-        .unwrap();
     let mut env = emulator.function_env();
     env.push((
         "ALERT_TOPIC_ARN".into(),
-        "arn:aws:sns:us-east-1:123456789012:ops-alerts".into(),
+        topic(&emulator, "ops-alerts").await,
     ));
     env.push(("ECS_CLUSTERS".into(), "prod".into()));
     let function = LocalLambda::start(&built_binary("deploy-trigger"), "deploy-trigger", &env);
@@ -67,8 +62,9 @@ async fn the_binary_deploys_a_push_and_answers_chat_errors_as_non_retryable() {
 
     assert_eq!(answer["status"], "started", "{answer:#}");
     assert_eq!(answer["started"][0]["service"], "prod/web");
-    assert!(
-        function.emitted_metrics().is_empty(),
+    assert_eq!(
+        function.counted_changes(),
+        [],
         "a started deployment is not counted yet"
     );
     let finished = emulator
@@ -81,15 +77,14 @@ async fn the_binary_deploys_a_push_and_answers_chat_errors_as_non_retryable() {
     function
         .invoke(finished["event"].clone())
         .expect("ECS's completion is handled");
-    // The dashboard's "Deployments per day" reads this line (ops_e2e::dashboard).
-    let metrics = function.emitted_metrics();
-    assert_eq!(metrics.len(), 1, "{metrics:#?}");
-    assert_eq!(metrics[0]["Deployments"], 1);
-    assert_eq!(metrics[0]["Outcome"], "succeeded");
-    assert_eq!(metrics[0]["FunctionName"], "deploy-trigger");
+    // The dashboard's "Deployments per day" counts it (ops_e2e::dashboard).
     assert_eq!(
-        metrics[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"],
-        "Ops/Changes"
+        function.counted_changes(),
+        [CountedChange::one(
+            "Deployments",
+            "succeeded",
+            "deploy-trigger"
+        )]
     );
     let error = function
         .invoke(json!({"command": "deploy", "args": {"service": "prod/web"}}))

@@ -1,6 +1,7 @@
 //! Report: the alerts ops read about swaps, one per transition, threaded per app and swap.
 
 use ops_core::alert::{Alert, Severity};
+use ops_core::metrics::change_events::{SWAP_ABORTED, SWAP_COMPLETED, SWAP_ROLLED_BACK};
 use ops_core::plan::FailedChange;
 use serde_json::json;
 
@@ -42,7 +43,7 @@ pub fn transition_alert(function: &str, t: &Transition) -> Alert {
         ),
         Phase::Done => (
             Severity::Info,
-            "swap.completed",
+            SWAP_COMPLETED,
             format!("{app}: swap to {to} complete"),
         ),
         Phase::RollingBack | Phase::RolledBack => (
@@ -51,7 +52,7 @@ pub fn transition_alert(function: &str, t: &Transition) -> Alert {
             } else {
                 Severity::Warning
             },
-            "swap.rolled-back",
+            SWAP_ROLLED_BACK,
             format!("{app}: rolled back to {from}"),
         ),
         Phase::Aborting | Phase::Aborted => (
@@ -60,7 +61,7 @@ pub fn transition_alert(function: &str, t: &Transition) -> Alert {
             } else {
                 Severity::Warning
             },
-            "swap.aborted",
+            SWAP_ABORTED,
             format!("{app}: swap to {to} aborted; live traffic untouched"),
         ),
     };

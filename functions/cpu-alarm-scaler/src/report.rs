@@ -1,6 +1,9 @@
 //! Report: the alerts ops read after the scaler acted or held back for a reason they must know.
 
 use ops_core::alert::{Alert, Severity};
+use ops_core::metrics::change_events::{
+    SCALING_IN, SCALING_OUT, SCALING_OVERRIDE, SCALING_OVERRIDE_ENDED,
+};
 use ops_core::plan::FailedChange;
 
 use crate::commands::scale_line;
@@ -48,7 +51,11 @@ pub fn scaling_alert(function: &str, target: &TargetRef, scaling: &Scaling) -> A
     let mut alert = Alert::new(
         Severity::Info,
         function,
-        format!("scaling.{direction}"),
+        if scaling.to > scaling.from {
+            SCALING_OUT
+        } else {
+            SCALING_IN
+        },
         target.to_string(),
         format!(
             "{target} scaled {direction} from {} to {}",
@@ -117,7 +124,7 @@ pub fn override_alert(function: &str, target: &TargetRef, manual: &Override, fro
     Alert::new(
         Severity::Warning,
         function,
-        "scaling.override",
+        SCALING_OVERRIDE,
         target.to_string(),
         format!("{target} held at {} by {} until {}", manual.count, manual.by, utc_text(manual.until)),
     )
@@ -148,7 +155,7 @@ pub fn override_ended_alert(
         return Alert::new(
             Severity::Info,
             function,
-            "scaling.override-ended",
+            SCALING_OVERRIDE_ENDED,
             target.to_string(),
             format!("{target} override by {} ended; back to {to}", manual.by),
         )
@@ -167,7 +174,7 @@ pub fn override_ended_alert(
     Alert::new(
         Severity::Warning,
         function,
-        "scaling.override-ended",
+        SCALING_OVERRIDE_ENDED,
         target.to_string(),
         format!(
             "{target} override by {} ended; {moved}: an alarm is in ALARM",

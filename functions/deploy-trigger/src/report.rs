@@ -4,6 +4,9 @@ use std::collections::BTreeMap;
 
 use ops_core::alert::{Alert, Severity};
 use ops_core::aws::ecs::{short_task_definition, ServiceState};
+use ops_core::metrics::change_events::{
+    DEPLOYMENT_FAILED, DEPLOYMENT_SUCCEEDED, DEPLOYMENT_UNVERIFIED,
+};
 use ops_core::plan::FailedChange;
 use serde::Serialize;
 
@@ -44,7 +47,7 @@ pub fn outcome_alert(function: &str, outcome: &Outcome, images: &RevisionImages)
         let succeeded = Alert::new(
             Severity::Info,
             function,
-            "deployment.succeeded",
+            DEPLOYMENT_SUCCEEDED,
             &outcome.service,
             format!("{} now runs {}", outcome.service, changed.first().cloned().unwrap_or(deployed_name.clone())),
         )
@@ -86,7 +89,7 @@ pub fn outcome_alert(function: &str, outcome: &Outcome, images: &RevisionImages)
         let mut failed = Alert::new(
             Severity::Critical,
             function,
-            "deployment.failed",
+            DEPLOYMENT_FAILED,
             &outcome.service,
             title,
         );
@@ -236,7 +239,7 @@ fn unverified_alert(function: &str, outcome: &Outcome, images: &RevisionImages) 
     let mut alert = Alert::new(
         Severity::Warning,
         function,
-        "deployment.unverified",
+        DEPLOYMENT_UNVERIFIED,
         &outcome.service,
         format!(
             "{} deployment of {deployed} ended unverified",

@@ -49,16 +49,13 @@ pub fn print_chat_line(function: &str, payload: &Value) {
 /// lines it printed (CloudWatch Logs turns each into a data point of "<metric> per day").
 pub fn print_counted_changes(function: &LocalLambda) {
     let mut counted: Vec<(String, String, u64)> = Vec::new();
-    for line in function.emitted_metrics() {
-        let metric = text(&line["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Name"]);
-        let outcome = text(&line["Outcome"]);
-        let value = line[metric.as_str()].as_u64().unwrap_or(0);
+    for change in function.counted_changes() {
         match counted
             .iter_mut()
-            .find(|(m, o, _)| *m == metric && *o == outcome)
+            .find(|(m, o, _)| *m == change.metric && *o == change.outcome)
         {
-            Some(entry) => entry.2 += value,
-            None => counted.push((metric, outcome, value)),
+            Some(entry) => entry.2 += change.value,
+            None => counted.push((change.metric, change.outcome, change.value)),
         }
     }
     let shown: Vec<String> = counted
