@@ -95,9 +95,21 @@ pub struct ChangeCount {
     pub metric: Metric,
     /// The value of its `Outcome` dimension.
     pub outcome: &'static str,
-    /// Counted only when the alert's before and after differ: a chat override that holds capacity
-    /// where it already is, or ends where it is, changed nothing.
-    pub only_when_moved: bool,
+    /// Which alerts of the type are counted.
+    pub when: CountWhen,
+}
+
+/// Which alerts of a counted type are counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CountWhen {
+    /// Every one.
+    Always,
+    /// Only when its before and after differ: a chat override that holds capacity where it already
+    /// is, or ends where it is, changed nothing.
+    Moved,
+    /// Unless its context says the change is held ([`change_events::HELD`]): a rollback alerted
+    /// when it is held is alerted again, and counted, when it happens.
+    NotHeld,
 }
 
 const fn counts(event_type: &'static str, metric: Metric, outcome: &'static str) -> ChangeCount {
@@ -105,17 +117,18 @@ const fn counts(event_type: &'static str, metric: Metric, outcome: &'static str)
         event_type,
         metric,
         outcome,
-        only_when_moved: false,
+        when: CountWhen::Always,
     }
 }
 
-const fn counts_a_move(
+const fn counts_when(
+    when: CountWhen,
     event_type: &'static str,
     metric: Metric,
     outcome: &'static str,
 ) -> ChangeCount {
     ChangeCount {
-        only_when_moved: true,
+        when,
         ..counts(event_type, metric, outcome)
     }
 }
@@ -143,23 +156,33 @@ pub mod change_events {
     pub const SCALING_OVERRIDE: &str = "scaling.override";
     /// cpu-alarm-scaler: a hold from chat that ran out.
     pub const SCALING_OVERRIDE_ENDED: &str = "scaling.override-ended";
+    /// The context entry (name, value) of an alert that tells of a change held back, which is
+    /// alerted again when it happens (blue-green-swapper: a rollback the old colour cannot take
+    /// yet).
+    pub const HELD: (&str, &str) = ("rollback", "held");
 }
 
 use change_events::*;
 
 /// The alerts that count as changes. Each ends a change (a deployment or swap is counted once, when
-/// it ends), or is one (a scaling step; a chat override, and its end, that moved capacity).
+/// it ends, a held rollback when it happens), or is one (a scaling step; a chat override, and its
+/// end, that moved capacity).
 pub const CHANGE_COUNTS: &[ChangeCount] = &[
     counts(DEPLOYMENT_SUCCEEDED, DEPLOYMENTS, "succeeded"),
     counts(DEPLOYMENT_FAILED, DEPLOYMENTS, "failed"),
     counts(DEPLOYMENT_UNVERIFIED, DEPLOYMENTS, "unverified"),
     counts(SWAP_COMPLETED, SWAPS, "completed"),
-    counts(SWAP_ROLLED_BACK, SWAPS, "rolled-back"),
+    counts_when(CountWhen::NotHeld, SWAP_ROLLED_BACK, SWAPS, "rolled-back"),
     counts(SWAP_ABORTED, SWAPS, "aborted"),
     counts(SCALING_OUT, SCALINGS, "out"),
     counts(SCALING_IN, SCALINGS, "in"),
-    counts_a_move(SCALING_OVERRIDE, SCALINGS, "override"),
-    counts_a_move(SCALING_OVERRIDE_ENDED, SCALINGS, "override-ended"),
+    counts_when(CountWhen::Moved, SCALING_OVERRIDE, SCALINGS, "override"),
+    counts_when(
+        CountWhen::Moved,
+        SCALING_OVERRIDE_ENDED,
+        SCALINGS,
+        "override-ended",
+    ),
 ];
 
 /// How an alert of `event_type` is counted, if it tells of a change.
@@ -169,8 +192,11 @@ pub fn change_count(event_type: &str) -> Option<&'static ChangeCount> {
 
 /// How `alert` is counted, if it tells of a change that happened.
 pub fn counted_change(alert: &Alert) -> Option<&'static ChangeCount> {
-    change_count(&alert.event_type)
-        .filter(|count| !count.only_when_moved || alert.before != alert.after)
+    change_count(&alert.event_type).filter(|count| match count.when {
+        CountWhen::Always => true,
+        CountWhen::Moved => alert.before != alert.after,
+        CountWhen::NotHeld => alert.context.get(HELD.0).map(String::as_str) != Some(HELD.1),
+    })
 }
 
 /// A dimension value as CloudWatch takes it: "Dimension values must contain only ASCII characters"
@@ -396,6 +422,27 @@ mod tests {
             .map(|line| line["Outcome"].clone())
             .collect();
         assert_eq!(outcomes, [json!("override"), json!("override-ended")]);
+    }
+
+    #[tokio::test]
+    async fn a_held_rollback_is_counted_when_it_happens_not_when_it_is_held() {
+        let metered = MeteredAlerts::new(MemoryAlerts::default(), MemoryMetrics::default(), "f");
+        let rollback = || {
+            Alert::new(
+                Severity::Critical,
+                "blue-green-swapper",
+                SWAP_ROLLED_BACK,
+                "shop",
+                "t",
+            )
+        };
+        metered
+            .publish(&rollback().context(HELD.0, HELD.1))
+            .await
+            .unwrap();
+        assert!(metered.metrics().lines().is_empty(), "held: not yet");
+        metered.publish(&rollback()).await.unwrap();
+        assert_eq!(metered.metrics().lines().len(), 1);
     }
 
     #[tokio::test]

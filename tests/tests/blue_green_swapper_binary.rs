@@ -1,10 +1,13 @@
 //! blue-green-swapper's real binary under the local Lambda Runtime API: requests sent at the same
 //! moment start one swap, which the schedule then finishes and the binary counts for the dashboard;
-//! and the binary needs its configuration.
+//! a rollback held until the old colour is healthy is counted once; and the binary needs its
+//! configuration.
 
 use std::sync::Arc;
 
-use ops_e2e::blue_green::{finish_rollout, observe, push, topic, App};
+use ops_e2e::blue_green::{
+    app_command, deploy_command, finish_rollout, observe, push, set_health, topic, App,
+};
 use ops_e2e::events::scheduled;
 use ops_e2e::lambda::{built_binary, CountedChange};
 use ops_e2e::{Emulator, InvokeError, LocalLambda};
@@ -88,6 +91,66 @@ async fn requests_sent_at_once_start_one_swap_and_the_others_are_told_what_is_in
         [CountedChange::one(
             "Swaps",
             "completed",
+            "blue-green-swapper"
+        )]
+    );
+}
+
+#[tokio::test]
+async fn a_rollback_alerted_as_held_and_again_when_it_moves_is_counted_once() {
+    // Given shop promoted to green, then both colours unhealthy: the rollback is held.
+    let emulator = Emulator::start();
+    let topic = topic(&emulator, "ops-alerts").await;
+    let app = App::create(
+        &emulator,
+        json!({"app": "shop", "strategy": "all-at-once", "launch_type": "EC2"}),
+    );
+    let image = push(&emulator, &app, "v2");
+    let mut env = emulator.function_env();
+    env.push(("ALERT_TOPIC_ARN".into(), topic));
+    env.push(("ECS_CLUSTERS".into(), "prod".into()));
+    env.push(("SWAP_ROUTES".into(), app.routes().join(",")));
+    env.push(("SCHEDULE_LEAD_SECONDS".into(), "3600".into()));
+    let function = LocalLambda::start(
+        &built_binary("blue-green-swapper"),
+        "blue-green-swapper",
+        &env,
+    );
+    function
+        .invoke(deploy_command("shop", &image, "alice"))
+        .expect("deploy");
+    finish_rollout(&emulator, &app, "green", "COMPLETED");
+    function
+        .invoke(app_command("promote", "shop", "bob"))
+        .expect("promote");
+    assert_eq!(observe(&emulator, &app).await.percent, (0, 100));
+    set_health(&emulator, &app, "green", "unhealthy");
+    set_health(&emulator, &app, "blue", "unhealthy");
+    let start = ops_core::time::now_epoch();
+    function.invoke(scheduled(start + 60)).expect("tick");
+    function.invoke(scheduled(start + 120)).expect("tick");
+    assert_eq!(
+        observe(&emulator, &app).await.phase().as_deref(),
+        Some("rolling-back")
+    );
+    assert_eq!(function.counted_changes(), [], "held: nothing moved yet");
+
+    // When blue is healthy again and the schedule moves traffic back.
+    set_health(&emulator, &app, "blue", "healthy");
+    function.invoke(scheduled(start + 180)).expect("tick");
+    function.invoke(scheduled(start + 240)).expect("tick");
+
+    // Then one rollback is counted, for the move.
+    let end = observe(&emulator, &app).await;
+    assert_eq!(
+        (end.phase().as_deref(), end.percent),
+        (Some("rolled-back"), (100, 0))
+    );
+    assert_eq!(
+        function.counted_changes(),
+        [CountedChange::one(
+            "Swaps",
+            "rolled-back",
             "blue-green-swapper"
         )]
     );

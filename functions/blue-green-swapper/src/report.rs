@@ -1,7 +1,7 @@
 //! Report: the alerts ops read about swaps, one per transition, threaded per app and swap.
 
 use ops_core::alert::{Alert, Severity};
-use ops_core::metrics::change_events::{SWAP_ABORTED, SWAP_COMPLETED, SWAP_ROLLED_BACK};
+use ops_core::metrics::change_events::{HELD, SWAP_ABORTED, SWAP_COMPLETED, SWAP_ROLLED_BACK};
 use ops_core::plan::FailedChange;
 use serde_json::json;
 
@@ -152,6 +152,10 @@ pub fn transition_alert(function: &str, t: &Transition) -> Alert {
         .context("phase", t.state.phase.as_str())
         .context("weights", t.after.weights_text(from))
         .context("weights_before", t.before.weights_text(from));
+    if t.state.phase == Phase::RollingBack && !t.after.is_at(to, 0) {
+        // Held: the new colour still serves; the move back is alerted (and counted) when it happens.
+        alert = alert.context(HELD.0, HELD.1);
+    }
     for colour in &t.colours {
         alert = alert
             .related(colour.arn.clone())
@@ -512,6 +516,33 @@ mod tests {
             next: "All traffic is on blue.".into(),
             requested_by: by.map(String::from),
         }
+    }
+
+    #[test]
+    fn a_held_rollback_is_not_counted_until_its_move_back_is_alerted() {
+        let held = transition_alert(
+            "blue-green-swapper",
+            &transition(Phase::RollingBack, (10, 10), None),
+        );
+        assert_eq!(
+            held.context.get("rollback").map(String::as_str),
+            Some("held")
+        );
+        assert_eq!(ops_core::metrics::counted_change(&held), None);
+        let moved = transition_alert(
+            "blue-green-swapper",
+            &transition(Phase::RolledBack, (10, 0), None),
+        );
+        assert_eq!(moved.event_type, SWAP_ROLLED_BACK);
+        assert_eq!(
+            ops_core::metrics::counted_change(&moved).map(|c| c.outcome),
+            Some("rolled-back")
+        );
+        let at_once = transition_alert(
+            "blue-green-swapper",
+            &transition(Phase::RollingBack, (10, 0), None),
+        );
+        assert!(ops_core::metrics::counted_change(&at_once).is_some());
     }
 
     #[test]
