@@ -79,6 +79,14 @@ test: $(EMULATOR_READY) $(TOOLS_READY) $(CHECKOV_READY) lint ## Format and lint 
 	@# this machine never downloads: fetch them all first, so an empty cargo cache passes as a warm one.
 	cargo fetch --locked --quiet
 	$(TOOLS) cargo deny --offline check licenses bans sources
+	@# Every integration test target must be in one lane: one that neither selects would be skipped
+	@# in silence (a test in a subdirectory, a [[test]] with its own path, a new member elsewhere).
+	@cargo metadata --format-version 1 --no-deps --locked | $(PYTHON) -c 'import json, sys; \
+		lanes = set(sys.argv[1:]); \
+		found = {t["name"] for p in json.load(sys.stdin)["packages"] for t in p["targets"] if "test" in t["kind"]}; \
+		missing = sorted(found - lanes); \
+		sys.exit("make test: test targets in neither lane: " + " ".join(missing) + " (see FIRST_LANE_TESTS in the Makefile)" if missing else 0)' \
+		$(FIRST_LANE_TESTS) $(SECOND_LANE_TESTS)
 	@# Build everything first (the function binaries the end-to-end tests run too), once.
 	cargo build --workspace --all-features --locked --bins
 	$(CARGO_TEST) --no-run
