@@ -72,12 +72,30 @@ impl MonitorConfig {
             discover_ec2,
             concurrency,
             collate_above: env.parsed_or("HEALTH_COLLATE_ABOVE", 3usize)?,
-            namespace: env
-                .optional("HEALTH_METRICS_NAMESPACE")
-                .unwrap_or(ops_core::metrics::HEALTH_NAMESPACE)
-                .to_string(),
+            namespace: metrics_namespace(
+                env.optional("HEALTH_METRICS_NAMESPACE")
+                    .unwrap_or(ops_core::metrics::HEALTH_NAMESPACE),
+            )?,
         })
     }
+}
+
+/// A CloudWatch namespace as CloudWatch takes it: at most 255 characters of `0-9A-Za-z . - _ / # :`
+/// and space, not only spaces, and not AWS's own `AWS/` (the CloudWatch concepts page,
+/// <https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/cloudwatch_concepts.html#Namespace>).
+/// Anything else would make CloudWatch drop every health metric line.
+fn metrics_namespace(value: &str) -> Result<String, ConfigError> {
+    let invalid = |reason: &str| ConfigError::invalid("HEALTH_METRICS_NAMESPACE", value, reason);
+    let allowed = |c: char| c.is_ascii_alphanumeric() || ".-_/#: ".contains(c);
+    if value.len() > 255 || !value.chars().all(allowed) || value.trim().is_empty() {
+        return Err(invalid(
+            "a CloudWatch namespace is 1 to 255 characters of letters, digits, . - _ / # : and space",
+        ));
+    }
+    if value.starts_with("AWS/") {
+        return Err(invalid("namespaces starting with AWS/ are AWS's own"));
+    }
+    Ok(value.to_string())
 }
 
 #[cfg(test)]
@@ -129,5 +147,27 @@ mod tests {
         ]))
         .unwrap_err();
         assert!(error.to_string().ends_with("must be true or false"));
+    }
+
+    #[test]
+    fn the_metrics_namespace_is_one_cloudwatch_takes() {
+        let with = |namespace: &str| {
+            MonitorConfig::from_env(&env(&[
+                ("HEALTH_STATE_TABLE", "t"),
+                ("HEALTH_TARGETS", "{}"),
+                ("HEALTH_METRICS_NAMESPACE", namespace),
+            ]))
+        };
+        assert_eq!(
+            with("Ops/LegacyHealth/opsstack-prod").unwrap().namespace,
+            "Ops/LegacyHealth/opsstack-prod"
+        );
+        for bad in ["AWS/Lambda", "Ops/Santé", "Ops/a\tb", &"n".repeat(256)] {
+            let error = with(bad).unwrap_err().to_string();
+            assert!(
+                error.contains("`HEALTH_METRICS_NAMESPACE`"),
+                "{bad}: {error}"
+            );
+        }
     }
 }
