@@ -34,7 +34,7 @@ const FUNCTION_NAME_KEY: &str = "FunctionName: !Sub \"${AWS::StackName}-";
 /// How the template sets the health monitor's namespace: `HEALTH_METRICS_NAMESPACE: !Sub "..."`.
 const HEALTH_NAMESPACE_KEY: &str = "HEALTH_METRICS_NAMESPACE: !Sub \"";
 /// How many targets a per-target graph shows: the lowest (a down target, a certificate running
-/// out) first. One search returns at most 500 series and a graph of hundreds is unreadable.
+/// out). A graph of hundreds is unreadable.
 const TARGETS_SHOWN: u32 = 20;
 /// The time range of the per-day graphs, whatever the dashboard's.
 const DAYS_SHOWN: &str = "-P14D";
@@ -130,15 +130,17 @@ fn changes_per_day(metric: Metric, function: &str, x: u32) -> Value {
     )
 }
 
-/// The lowest [`TARGETS_SHOWN`] targets' values of a per-target health metric, found by a search
-/// (targets come and go).
-fn per_target(stack: &Stack, metric: Metric, stat: &str, period: u32) -> Value {
-    let search = format!(
-        "SORT(SEARCH('{{{},Target}} MetricName=\"{}\"', '{stat}', {period}), MIN, ASC, {TARGETS_SHOWN})",
-        stack.namespace_of(&metric),
-        metric.name
+/// The lowest [`TARGETS_SHOWN`] targets by the minimum of a per-target health metric: a CloudWatch
+/// Metrics Insights query, which sorts every target it matches before it limits (a `SEARCH` returns
+/// at most 500 series, and a sort of those would miss the rest of a larger fleet):
+/// <https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/cloudwatch-metrics-insights-querylanguage.html>.
+fn per_target(stack: &Stack, metric: Metric, period: u32) -> Value {
+    let query = format!(
+        "SELECT MIN({}) FROM SCHEMA(\"{}\", Target) GROUP BY Target ORDER BY MIN() ASC LIMIT {TARGETS_SHOWN}",
+        metric.name,
+        stack.namespace_of(&metric)
     );
-    json!({"metrics": [[{"expression": search, "id": "targets", "label": ""}]]})
+    json!({"metrics": [[{"expression": query, "id": "targets", "label": "", "period": period}]], "period": period})
 }
 
 /// The dashboard body for `stack`.
@@ -146,7 +148,7 @@ pub fn body(stack: &Stack) -> Value {
     let functions = &stack.functions;
     let mut widgets = vec![json!({
         "type": "text", "x": 0, "y": 0, "width": 24, "height": 2,
-        "properties": {"markdown": "## ${AWS::StackName}: what the ops functions did\nChanges per day (last 14 days) count the alerts that ended a deployment or a swap, or told of a scaling (their detail and undo are in the ops channel). Health is per minute; `Up` is 1 when a target's check passed; the per-target graphs show the 20 lowest."}
+        "properties": {"markdown": "## ${AWS::StackName}: what the ops functions did\nChanges per day (last 14 days) count the alerts that ended a deployment or a swap, or told of a scaling (their detail and undo are in the ops channel). Health is per minute; `Up` is 1 when a target's check passed; the per-target graphs show the 20 lowest of all targets."}
     })];
     widgets.push(changes_per_day(DEPLOYMENTS, "deploy-trigger", 0));
     widgets.push(changes_per_day(SWAPS, "blue-green-swapper", 8));
@@ -173,7 +175,7 @@ pub fn body(stack: &Stack) -> Value {
         0,
         health_row,
         8,
-        per_target(stack, UP, "Minimum", 60),
+        per_target(stack, UP, 60),
     ));
     widgets.push(graph(
         "Targets down / checked per run",
@@ -190,7 +192,7 @@ pub fn body(stack: &Stack) -> Value {
         16,
         health_row,
         8,
-        per_target(stack, CERT_DAYS_LEFT, "Minimum", 3600),
+        per_target(stack, CERT_DAYS_LEFT, 3600),
     ));
     // Each graph's own period holds (a per-day graph stays per day whatever the time range).
     json!({"periodOverride": "inherit", "widgets": widgets})
@@ -287,7 +289,7 @@ pub struct NamedMetric {
     pub namespace: String,
     /// Its name.
     pub name: String,
-    /// Its dimensions as (name, value); a search's dimensions have the value `*`.
+    /// Its dimensions as (name, value); a query's dimensions have the value `*`.
     pub dimensions: Vec<(String, String)>,
 }
 
@@ -301,8 +303,7 @@ impl NamedMetric {
     }
 }
 
-/// Every metric a widget names, read from its metric arrays and from the
-/// `{namespace,dims} MetricName="..."` of its search expressions.
+/// Every metric a widget names, read from its metric arrays and from its Metrics Insights queries.
 pub fn named_metrics(body: &Value) -> Vec<NamedMetric> {
     let mut named = Vec::new();
     let widgets = body["widgets"].as_array().cloned().unwrap_or_default();
@@ -314,7 +315,7 @@ pub fn named_metrics(body: &Value) -> Vec<NamedMetric> {
         for line in lines {
             let parts = line.as_array().cloned().unwrap_or_default();
             if let Some(expression) = parts.first().and_then(|p| p["expression"].as_str()) {
-                named.extend(searched_metric(expression));
+                named.extend(queried_metric(expression));
                 continue;
             }
             let texts: Vec<String> = parts
@@ -336,29 +337,23 @@ pub fn named_metrics(body: &Value) -> Vec<NamedMetric> {
     named
 }
 
-fn searched_metric(expression: &str) -> Option<NamedMetric> {
-    // The schema `{namespace,dimension,...}` after `SEARCH('`; the namespace may hold `${...}`.
-    let rest = expression.split_once("SEARCH('{")?.1;
-    let mut depth = 1;
-    let end = rest.char_indices().find_map(|(i, c)| {
-        match c {
-            '{' => depth += 1,
-            '}' => depth -= 1,
-            _ => {}
-        }
-        (depth == 0).then_some(i)
-    })?;
-    let mut schema = rest[..end].split(',');
-    let namespace = schema.next()?.to_string();
-    let dimensions = schema.map(|d| (d.to_string(), "*".to_string())).collect();
-    let name = expression
-        .split_once("MetricName=\"")?
-        .1
-        .split_once('"')?
+/// The metric a Metrics Insights query `SELECT FN(name) FROM SCHEMA("namespace", dims...) ...`
+/// reads (the namespace may hold `${...}`).
+fn queried_metric(expression: &str) -> Option<NamedMetric> {
+    let selected = expression.strip_prefix("SELECT ")?.split_once('(')?.1;
+    let name = selected.split_once(')')?.0.to_string();
+    let schema = expression.split_once("FROM SCHEMA(\"")?.1;
+    let (namespace, rest) = schema.split_once('"')?;
+    let dimensions = rest
+        .split_once(')')?
         .0
-        .to_string();
+        .split(',')
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+        .map(|d| (d.to_string(), "*".to_string()))
+        .collect();
     Some(NamedMetric {
-        namespace,
+        namespace: namespace.to_string(),
         name,
         dimensions,
     })
@@ -455,25 +450,18 @@ mod tests {
     }
 
     #[test]
-    fn a_search_expression_names_its_namespace_dimensions_and_metric() {
+    fn a_query_names_its_namespace_dimensions_and_metric() {
         assert_eq!(
-            searched_metric(
-                "SORT(SEARCH('{Ops/LegacyHealth,Target} MetricName=\"Up\"', 'Minimum', 60), MIN, ASC, 20)"
+            queried_metric(
+                "SELECT MIN(Up) FROM SCHEMA(\"Ops/LegacyHealth/${AWS::StackName}\", Target) GROUP BY Target ORDER BY MIN() ASC LIMIT 20"
             ),
             Some(NamedMetric {
-                namespace: "Ops/LegacyHealth".to_string(),
+                namespace: "Ops/LegacyHealth/${AWS::StackName}".to_string(),
                 name: "Up".to_string(),
                 dimensions: vec![("Target".to_string(), "*".to_string())]
             })
         );
-        assert_eq!(
-            searched_metric(
-                "SEARCH('{Ops/LegacyHealth/${AWS::StackName},Target} MetricName=\"Up\"', 'Minimum', 60)"
-            )
-            .map(|m| m.namespace),
-            Some("Ops/LegacyHealth/${AWS::StackName}".to_string())
-        );
-        assert_eq!(searched_metric("m1 * 2"), None);
+        assert_eq!(queried_metric("m1 * 2"), None);
     }
 
     #[test]
