@@ -136,8 +136,14 @@ fn zygote() -> &'static Zygote {
                 let Some((id, answer)) = line.split_once(' ') else {
                     continue;
                 };
-                if let Some(tx) = waiting.lock().expect("the waiting list").remove(id) {
-                    let _ = tx.send(answer.to_string());
+                match waiting.lock().expect("the waiting list").remove(id) {
+                    Some(tx) => {
+                        let _ = tx.send(answer.to_string());
+                    }
+                    // Said, so that a garbled or late answer shows in the failing test's output.
+                    None => eprintln!(
+                        "the emulator zygote answered a request no one waits for: `{line}`"
+                    ),
                 }
             }
         });
@@ -174,10 +180,17 @@ impl Emulator {
             });
         // `READY <pid> <url>`
         let mut words = answer.split_whitespace();
-        let (Some("READY"), Some(pid), Some(endpoint)) = (words.next(), words.next(), words.next())
+        let (Some("READY"), Some(pid), Some(endpoint), None) =
+            (words.next(), words.next(), words.next(), words.next())
         else {
-            panic!("the zygote answered `{answer}` to a spawn");
+            panic!("the zygote answered `{answer}` to spawn {id}");
         };
+        let port = endpoint
+            .rsplit_once(':')
+            .and_then(|(_, port)| port.parse::<u16>().ok());
+        if !endpoint.starts_with("http://") || port.is_none() {
+            panic!("the zygote answered `{answer}` to spawn {id}: not a `http://<host>:<port>` endpoint");
+        }
         let pid: u32 = pid.parse().expect("the emulator's pid");
         let endpoint = endpoint.to_string();
         let authority = endpoint.trim_start_matches("http://").to_string();
