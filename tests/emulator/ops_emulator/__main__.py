@@ -68,6 +68,14 @@ def _server(host: str, port: int, region: str):  # type: ignore[no-untyped-def]
     return server, url
 
 
+def _answer(line: str) -> None:
+    """One answer line in one write to the pipe: forks answer at the same time, and a `print` may
+    write the text and its newline apart (unbuffered stdout), which ran two answers into one."""
+    data = (line.replace("\n", " ") + "\n").encode()
+    while data:
+        data = data[os.write(1, data) :]
+
+
 def _zygote(host: str, region: str) -> None:
     """Fork emulators on request (see the module doc); single-threaded until each fork."""
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication  # noqa: F401 (import now)
@@ -93,10 +101,10 @@ def _zygote(host: str, region: str) -> None:
                     _exit_when_parent_goes(zygote)
                     signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
                     signal.signal(signal.SIGINT, lambda *_: os._exit(0))
-                    print(f"{request} READY {os.getpid()} {url}", flush=True)
+                    _answer(f"{request} READY {os.getpid()} {url}")
                     server.serve_forever()
                 except BaseException as error:  # noqa: BLE001 (say why, then go)
-                    print(f"{request} FAILED {error!r}", flush=True)
+                    _answer(f"{request} FAILED {error!r}")
                 finally:
                     os._exit(1)
         elif len(words) == 3 and words[0] == "kill":
@@ -106,7 +114,7 @@ def _zygote(host: str, region: str) -> None:
                 os.waitpid(int(pid), 0)
             except (ChildProcessError, ProcessLookupError, ValueError):
                 pass
-            print(f"{request} GONE {pid}", flush=True)
+            _answer(f"{request} GONE {pid}")
         else:
             print(f"? unknown request: {line.strip()}", file=sys.stderr, flush=True)
     os._exit(0)
